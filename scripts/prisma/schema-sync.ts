@@ -1,0 +1,64 @@
+/**
+ * Derives the PostgreSQL Prisma schema from the SQLite one (the source of truth).
+ *
+ * Prisma fixes the datasource provider per schema file; Parley's models are identical on both
+ * engines, so the PostgreSQL schema is the SQLite schema with a generated header, the datasource
+ * provider switched and the client generated into its own folder. Nothing else may differ.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { schemaPath } from '../../src/store/migrations.js';
+
+/** The header that marks the PostgreSQL schema as generated. */
+export const GENERATED_HEADER =
+  '// GENERATED from prisma/sqlite/schema.prisma by scripts/prisma/sync-schemas.ts: do not edit.\n' +
+  '// Change prisma/sqlite/schema.prisma, then run `npm run db:sync-schemas`.\n';
+
+function replaceOnce(text: string, pattern: RegExp, replacement: string, what: string): string {
+  const matches = text.match(new RegExp(pattern.source, `${pattern.flags.replace('g', '')}g`));
+  if (matches?.length !== 1) {
+    throw new Error(
+      `prisma/sqlite/schema.prisma: expected exactly one ${what}, found ${matches?.length ?? 0}`,
+    );
+  }
+  return text.replace(pattern, replacement);
+}
+
+/** Renders `prisma/postgresql/schema.prisma` from the content of `prisma/sqlite/schema.prisma`. */
+export function renderPostgresSchema(sqliteSchema: string): string {
+  // Drop the source's leading comment block: it describes the source, not the copy.
+  const body = sqliteSchema.replace(/^(?:\/\/[^\n]*\n|\s*\n)*/, '');
+  let out = replaceOnce(
+    body,
+    /(datasource\s+db\s*\{[^}]*?provider\s*=\s*)"sqlite"/,
+    '$1"postgresql"',
+    'datasource provider "sqlite"',
+  );
+  out = replaceOnce(
+    out,
+    /(output\s*=\s*"[^"]*\/generated\/)sqlite"/,
+    '$1postgresql"',
+    'generator output ending in /generated/sqlite',
+  );
+  return `${GENERATED_HEADER}\n${out}`;
+}
+
+/** Result of comparing (or writing) the generated schema. */
+export interface SyncResult {
+  path: string;
+  /** Whether the file on disk differed from the rendered schema (before writing, if writing). */
+  changed: boolean;
+}
+
+/**
+ * Renders the PostgreSQL schema and compares it with the file on disk; with `write`, replaces the
+ * file when it differs.
+ */
+export async function syncSchemas(options: { write: boolean; prismaDir?: string }): Promise<SyncResult> {
+  const source = await readFile(schemaPath('sqlite', options.prismaDir), 'utf8');
+  const target = schemaPath('postgresql', options.prismaDir);
+  const expected = renderPostgresSchema(source);
+  const actual = await readFile(target, 'utf8').catch(() => null);
+  const changed = actual !== expected;
+  if (changed && options.write) await writeFile(target, expected);
+  return { path: target, changed };
+}

@@ -1,0 +1,58 @@
+/**
+ * The product's error catalog. Every failure Parley reports carries one of these codes.
+ *
+ * Codes are SCREAMING_SNAKE with a concept prefix; a retired code is never reused.
+ * `close` is the WebSocket close code used when the error is fatal for a connection
+ * (see `src/protocol/PROTOCOL.md`); `null` means the error is answered in-band.
+ * `lip1` is the LIP-1 v1 wire error code sent to a peer, when one applies.
+ */
+export const ErrorCode = {
+  // protocol: frames that cannot be accepted
+  PROTOCOL_FRAME_TOO_LARGE: { close: 1009, retryable: false, lip1: 'parsing_error' },
+  PROTOCOL_NOT_JWS: { close: 4400, retryable: false, lip1: 'invalid_signature' },
+  PROTOCOL_BAD_SIGNATURE: { close: 4401, retryable: false, lip1: 'invalid_signature' },
+  PROTOCOL_MALFORMED_FRAME: { close: 4400, retryable: false, lip1: 'parsing_error' },
+  PROTOCOL_CID_CONFLICT: { close: null, retryable: false, lip1: 'conflict' },
+  PROTOCOL_WAIT: { close: null, retryable: true, lip1: 'wait' },
+  // command errors: final, stored, answered with the LIP-1 code
+  COMMAND_USED_DEPENDENCIES: { close: null, retryable: false, lip1: 'used_dependencies' },
+  COMMAND_REJECTED: { close: null, retryable: false, lip1: null },
+  // local sending side
+  CHANNEL_DEPENDENCY_UNAVAILABLE: { close: null, retryable: true, lip1: null },
+  CHANNEL_INVALID_COMMAND: { close: null, retryable: false, lip1: null },
+  CHANNEL_UNKNOWN_RESPONSE: { close: null, retryable: false, lip1: null },
+  // configuration and identities
+  CONFIG_INVALID: { close: null, retryable: false, lip1: null },
+  ADDRESS_INVALID: { close: null, retryable: false, lip1: null },
+  KEY_INVALID: { close: null, retryable: false, lip1: null },
+  // store
+  STORE_UNAVAILABLE: { close: 1011, retryable: true, lip1: null },
+  STORE_MIGRATION_FAILED: { close: null, retryable: false, lip1: null },
+  STORE_INVARIANT_BROKEN: { close: 1011, retryable: false, lip1: null },
+  STORE_DUPLICATE_COMMAND: { close: null, retryable: false, lip1: null },
+  STORE_VERSION_CONFLICT: { close: null, retryable: false, lip1: null },
+  STORE_INVALID_INPUT: { close: null, retryable: false, lip1: null },
+  STORE_CLOSED: { close: null, retryable: false, lip1: null },
+} as const satisfies Record<string, { close: number | null; retryable: boolean; lip1: string | null }>;
+export type ErrorCode = keyof typeof ErrorCode;
+
+/** The one error class Parley throws. Tests assert `code`, never the message. */
+export class ParleyError extends Error {
+  override readonly name = 'ParleyError';
+  constructor(
+    readonly code: ErrorCode,
+    message?: string,
+    options?: ErrorOptions,
+  ) {
+    super(message ?? code, options);
+  }
+  /** Whether the same operation may succeed when tried again later. */
+  get retryable(): boolean {
+    return ErrorCode[this.code].retryable;
+  }
+}
+
+/** Narrows an unknown thrown value to a ParleyError with the given code. */
+export function isParleyError(err: unknown, code?: ErrorCode): err is ParleyError {
+  return err instanceof ParleyError && (code === undefined || err.code === code);
+}
