@@ -21,6 +21,21 @@ export const ErrorCode = {
   CHANNEL_DEPENDENCY_UNAVAILABLE: { close: null, retryable: true, lip1: null },
   CHANNEL_INVALID_COMMAND: { close: null, retryable: false, lip1: null },
   CHANNEL_UNKNOWN_RESPONSE: { close: null, retryable: false, lip1: null },
+  // channel handshake: mutual authentication (PROTOCOL.md §5)
+  AUTH_UNKNOWN_PEER: { close: 4403, retryable: false, lip1: null },
+  AUTH_BAD_SIGNATURE: { close: 4401, retryable: false, lip1: null },
+  AUTH_REPLAYED_HELLO: { close: 4410, retryable: true, lip1: null },
+  AUTH_STALE_HELLO: { close: 4411, retryable: true, lip1: null },
+  AUTH_UNSUPPORTED_VERSION: { close: 4426, retryable: false, lip1: null },
+  AUTH_HANDSHAKE_TIMEOUT: { close: 4408, retryable: true, lip1: null },
+  // WebSocket transport (PROTOCOL.md §6)
+  TRANSPORT_INSECURE: { close: null, retryable: false, lip1: null },
+  TRANSPORT_LISTEN_FAILED: { close: null, retryable: true, lip1: null },
+  TRANSPORT_CONNECT_FAILED: { close: null, retryable: true, lip1: null },
+  TRANSPORT_UNSUPPORTED_DATA: { close: 1003, retryable: false, lip1: null },
+  TRANSPORT_DUPLICATE_CONNECTION: { close: 4409, retryable: true, lip1: null },
+  TRANSPORT_CLOSED: { close: null, retryable: true, lip1: null },
+  TRANSPORT_INTERNAL_ERROR: { close: 1011, retryable: true, lip1: null },
   // configuration and identities
   CONFIG_INVALID: { close: null, retryable: false, lip1: null },
   ADDRESS_INVALID: { close: null, retryable: false, lip1: null },
@@ -33,6 +48,12 @@ export const ErrorCode = {
   STORE_VERSION_CONFLICT: { close: null, retryable: false, lip1: null },
   STORE_INVALID_INPUT: { close: null, retryable: false, lip1: null },
   STORE_CLOSED: { close: null, retryable: false, lip1: null },
+  // business layer (src/business)
+  BUSINESS_FORCE_ABORT: { close: null, retryable: false, lip1: null },
+  BUSINESS_VALIDATION_FAILURE: { close: null, retryable: false, lip1: 'payment_wrong_recipient_signature' },
+  BUSINESS_NOT_AUTHORIZED: { close: null, retryable: false, lip1: null },
+  BUSINESS_INVALID_INPUT: { close: null, retryable: false, lip1: null },
+  BUSINESS_INVALID_NEXT_VERSION: { close: null, retryable: false, lip1: null },
 } as const satisfies Record<string, { close: number | null; retryable: boolean; lip1: string | null }>;
 export type ErrorCode = keyof typeof ErrorCode;
 

@@ -1,0 +1,332 @@
+import {
+  asyncScheduler,
+  BehaviorSubject,
+  filter,
+  firstValueFrom,
+  interval,
+  type Observable,
+  ReplaySubject,
+  type SchedulerLike,
+  Subject,
+  type Subscription,
+  take,
+} from 'rxjs';
+import { isParleyError } from '../errors.js';
+import { decodeJwsPayloadUnverified, parseJson } from '../protocol/index.js';
+import type { Connection } from '../transport/types.js';
+import type {
+  ChannelCore,
+  CommandInput,
+  OutgoingCommand,
+  RequestOutcome,
+  ResponseOutcome,
+} from './channel-core.js';
+
+/** An incoming command, emitted after it is durable. */
+export type IncomingCommand = Extract<RequestOutcome, { kind: 'committed' }>;
+
+/** The final outcome of a command this node sent. */
+export type CommandOutcome = Extract<ResponseOutcome, { kind: 'final' }>;
+
+/** Connection state of a channel (the health module refines it with heartbeats). */
+export type ChannelState = 'disconnected' | 'connected' | 'closed';
+
+/** Events of a channel, for logs, metrics and the dashboard. */
+export type ChannelEvent =
+  | { type: 'connected'; peer: string; dialed: boolean }
+  | { type: 'disconnected'; peer: string; code: number; reason: string }
+  | { type: 'retransmit'; peer: string; cid: string; attempt: number }
+  | { type: 'command_final'; peer: string; cid: string; status: 'success' | 'failure'; code: string | null }
+  | { type: 'fork'; peer: string; cid: string }
+  | { type: 'frame_refused'; peer: string; code: string };
+
+export interface ChannelOptions {
+  /** Resend a command with no final response after this long (doubles per attempt, capped). @default 2000 */
+  retransmitMs?: number;
+  /** @default 30000 */
+  retransmitCapMs?: number;
+  /** How often pending commands are checked for retransmission. @default 250 */
+  sweepMs?: number;
+  /** Frames held back by backpressure before the connection is closed (1008). @default 10000 */
+  maxQueuedFrames?: number;
+}
+
+export interface ChannelDeps {
+  core: ChannelCore;
+  /** Injected for tests (virtual time). @default asyncScheduler */
+  scheduler?: SchedulerLike;
+  /** Frames that are not LIP-1 commands (heartbeats, resync) go here. */
+  onControlFrame?: (frame: string, type: string, connection: Connection) => void;
+}
+
+/**
+ * One channel to one peer: the durable command logic (`ChannelCore`) on top of whichever
+ * authenticated connection is live. Commands are pipelined; each is retransmitted (after a
+ * reconnect, after a `wait`, or when no response came in time) until its final response.
+ */
+export interface Channel {
+  readonly peer: string;
+  /** Incoming commands, after commit (hot). */
+  readonly commands$: Observable<IncomingCommand>;
+  /** Final outcomes of this node's commands (hot). */
+  readonly outcomes$: Observable<CommandOutcome>;
+  /** Current connection state (replays the latest value). */
+  readonly status$: Observable<ChannelState>;
+  readonly events$: Observable<ChannelEvent>;
+  /**
+   * Sequence a command (durable before it is sent) and stream its final outcome. The command
+   * is sent whether or not the observable is subscribed; the outcome is replayed to late
+   * subscribers. Errors with CHANNEL_DEPENDENCY_UNAVAILABLE / CHANNEL_INVALID_COMMAND when the
+   * command cannot be sequenced.
+   */
+  send(input: CommandInput): Observable<CommandOutcome>;
+  /** Use this connection from now on (the previous one, if any, is dropped). */
+  attach(connection: Connection): void;
+  readonly connection: Connection | undefined;
+  /** Commands in flight (sent or queued, no final response yet). */
+  readonly inflight: number;
+  /** Send a control frame on the live connection; false if none or backpressured. */
+  sendControl(frame: string): boolean;
+  close(): Promise<void>;
+}
+
+interface Tracking {
+  command: OutgoingCommand;
+  attempts: number;
+  nextAttemptAt: number;
+  outcome: ReplaySubject<CommandOutcome>;
+}
+
+export function createChannel(options: ChannelOptions, deps: ChannelDeps): Channel {
+  const { core } = deps;
+  const scheduler = deps.scheduler ?? asyncScheduler;
+  const retransmitMs = options.retransmitMs ?? 2000;
+  const retransmitCapMs = options.retransmitCapMs ?? 30_000;
+  const sweepMs = options.sweepMs ?? 250;
+  const maxQueuedFrames = options.maxQueuedFrames ?? 10_000;
+  const peer = core.peer;
+
+  const commands = new Subject<IncomingCommand>();
+  const outcomes = new Subject<CommandOutcome>();
+  const events = new Subject<ChannelEvent>();
+  const status = new BehaviorSubject<ChannelState>('disconnected');
+  const tracking = new Map<string, Tracking>();
+  /** Frames waiting for the socket to drain (backpressure). */
+  const sendQueue: string[] = [];
+  let draining = false;
+  let connection: Connection | undefined;
+  /** False as soon as the live connection reports it closed (before `detach` runs). */
+  let connectionOpen = false;
+  let connectionSub: Subscription | undefined;
+  let closed = false;
+
+  const now = (): number => scheduler.now();
+  const backoff = (attempts: number): number =>
+    Math.min(retransmitCapMs, retransmitMs * 2 ** Math.max(0, attempts - 1)) * (0.5 + Math.random() * 0.5);
+
+  function track(command: OutgoingCommand): Tracking {
+    let t = tracking.get(command.cid);
+    if (!t) {
+      t = { command, attempts: 0, nextAttemptAt: 0, outcome: new ReplaySubject<CommandOutcome>(1) };
+      tracking.set(command.cid, t);
+    }
+    return t;
+  }
+
+  // Commands recovered from the durable outbox are tracked at once and sent on connect.
+  for (const command of core.pending()) track(command);
+
+  function transmit(t: Tracking): void {
+    if (t.attempts > 0 && sendQueue.length > 0) {
+      // The socket is backpressured: a retransmission would only pile up behind it.
+      t.nextAttemptAt = now() + backoff(t.attempts);
+      return;
+    }
+    t.attempts++;
+    t.nextAttemptAt = now() + backoff(t.attempts);
+    if (t.attempts > 1) events.next({ type: 'retransmit', peer, cid: t.command.cid, attempt: t.attempts });
+    write(t.command.requestJws);
+  }
+
+  function write(frame: string): void {
+    if (!connection) return; // sent on the next connect
+    if (sendQueue.length > 0 || !connection.send(frame)) {
+      if (sendQueue.length >= maxQueuedFrames) {
+        // The peer does not read what it asks for: never buffer without bound.
+        connection.close(1008, 'peer is not reading');
+        return;
+      }
+      sendQueue.push(frame);
+      void flush();
+    }
+  }
+
+  async function flush(): Promise<void> {
+    if (draining) return;
+    draining = true;
+    try {
+      while (sendQueue.length > 0 && connection && connectionOpen) {
+        const live = connection;
+        if (live.send(sendQueue[0]!)) {
+          sendQueue.shift();
+          continue;
+        }
+        await live.writable();
+        if (connection !== live) break;
+      }
+    } finally {
+      draining = false;
+    }
+  }
+
+  function finish(outcome: ResponseOutcome): void {
+    const t = tracking.get(outcome.cid);
+    if (outcome.kind === 'final') {
+      tracking.delete(outcome.cid);
+      events.next({
+        type: 'command_final',
+        peer,
+        cid: outcome.cid,
+        status: outcome.status,
+        code: outcome.code,
+      });
+      outcomes.next(outcome);
+      if (t) {
+        t.outcome.next(outcome);
+        t.outcome.complete();
+      }
+    } else if (outcome.kind === 'retry' && t) {
+      // `wait`: the peer lacks a dependency or holds the lock; retry after a backoff.
+      t.nextAttemptAt = now() + backoff(t.attempts);
+    } else if (outcome.kind === 'fork') {
+      events.next({ type: 'fork', peer, cid: outcome.cid });
+    }
+  }
+
+  async function onFrame(frame: string, live: Connection): Promise<void> {
+    let type = 'unknown';
+    let cid: string | undefined;
+    try {
+      const payload = parseJson(decodeJwsPayloadUnverified(frame)) as {
+        _ObjectType?: unknown;
+        cid?: unknown;
+      };
+      if (typeof payload._ObjectType === 'string') type = payload._ObjectType;
+      if (typeof payload.cid === 'string') cid = payload.cid;
+    } catch {
+      // Undecodable: the core answers it with a signed protocol error.
+      type = 'CommandRequestObject';
+    }
+    if (type === 'CommandResponseObject') {
+      try {
+        finish(await core.handleResponse(frame, cid));
+      } catch (err) {
+        if (!isParleyError(err)) throw err;
+        events.next({ type: 'frame_refused', peer, code: err.code });
+      }
+      return;
+    }
+    if (type !== 'CommandRequestObject') {
+      deps.onControlFrame?.(frame, type, live);
+      return;
+    }
+    const handled = await core.handleRequest(frame);
+    if (connection === live) write(handled.responseJws);
+    if (handled.outcome.kind === 'committed') commands.next(handled.outcome);
+  }
+
+  const sweep = interval(sweepMs, scheduler).subscribe(() => {
+    if (!connection) return;
+    const t0 = now();
+    for (const t of tracking.values()) {
+      if (t.nextAttemptAt <= t0) transmit(t);
+    }
+  });
+
+  function detach(code: number, reason: string): void {
+    connectionSub?.unsubscribe();
+    connectionSub = undefined;
+    connection = undefined;
+    connectionOpen = false;
+    sendQueue.length = 0;
+    if (!closed) status.next('disconnected');
+    events.next({ type: 'disconnected', peer, code, reason });
+  }
+
+  return {
+    peer,
+    commands$: commands.asObservable(),
+    outcomes$: outcomes.asObservable(),
+    status$: status.asObservable(),
+    events$: events.asObservable(),
+    send(input) {
+      const result = new ReplaySubject<CommandOutcome>(1);
+      core.sequence(input).then(
+        (command) => {
+          const t = track(command);
+          t.outcome.subscribe(result);
+          if (closed) return;
+          transmit(t);
+        },
+        (err: unknown) => result.error(err),
+      );
+      return result.asObservable();
+    },
+    attach(next) {
+      if (closed) {
+        next.close(1001, 'channel closed');
+        return;
+      }
+      if (connection) detach(1000, 'replaced');
+      connection = next;
+      connectionOpen = true;
+      status.next('connected');
+      events.next({ type: 'connected', peer, dialed: next.dialed });
+      connectionSub = next.frames$.subscribe({
+        next: (frame) => {
+          onFrame(frame, next).catch((err: unknown) => {
+            // A store failure or a bug must not kill the channel: the peer will retry.
+            events.next({ type: 'frame_refused', peer, code: isParleyError(err) ? err.code : 'INTERNAL' });
+          });
+        },
+      });
+      void next.closed.then(({ code, reason }) => {
+        if (connection !== next) return;
+        connectionOpen = false;
+        detach(code, reason);
+      });
+      // Everything still pending goes out on the new connection, oldest first.
+      for (const t of tracking.values()) transmit(t);
+    },
+    get connection() {
+      return connection;
+    },
+    get inflight() {
+      return tracking.size;
+    },
+    sendControl(frame) {
+      return connection ? connection.send(frame) : false;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      sweep.unsubscribe();
+      const live = connection;
+      if (live) {
+        detach(1001, 'channel closed');
+        live.close(1001, 'channel closed');
+      }
+      status.next('closed');
+      await core.drain();
+      commands.complete();
+      outcomes.complete();
+      events.complete();
+      status.complete();
+    },
+  };
+}
+
+/** Waits for the final outcome of a sent command. */
+export function outcomeOf(outcome$: Observable<CommandOutcome>): Promise<CommandOutcome> {
+  return firstValueFrom(outcome$.pipe(filter(Boolean), take(1)));
+}

@@ -1,0 +1,94 @@
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import { ParleyError } from './errors.js';
+import { channelAddress } from './protocol/index.js';
+
+const Hex32 = z.string().regex(/^[0-9a-f]{64}$/, 'expected 32 bytes as 64 lowercase hex characters');
+
+const Address = z.string().transform((text, ctx) => {
+  try {
+    return channelAddress(text);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `not a bech32 account address: ${text}` });
+    return z.NEVER;
+  }
+});
+
+/** A configured counterparty. */
+export const PeerConfig = z.object({
+  address: Address,
+  /** Its compliance key: raw Ed25519 public key, hex. */
+  publicKey: Hex32,
+  /** Its channel endpoint; omit for a peer that only dials us. */
+  url: z
+    .string()
+    .regex(/^wss?:\/\//, 'expected a ws:// or wss:// URL')
+    .optional(),
+});
+export type PeerConfig = z.infer<typeof PeerConfig>;
+
+/** A node's configuration (file + environment), validated before anything starts. */
+export const NodeConfig = z.object({
+  /** This VASP's on-chain account (bech32; the zero-subaddress form names the channels). */
+  address: Address,
+  /** The compliance key's Ed25519 seed, hex. Keep the file private. */
+  privateKeySeed: Hex32,
+  /** `file:<path>` (SQLite, the default) or `postgresql://…`. */
+  database: z.string().min(1).default('file:parley.db'),
+  listen: z
+    .object({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(7100),
+      /** wss: PEM files. Without them the channel is plain ws, allowed on loopback only. */
+      tls: z.object({ certFile: z.string(), keyFile: z.string() }).optional(),
+      /** Plain ws on a non-loopback address (behind a TLS-terminating proxy, say). */
+      allowInsecure: z.boolean().default(false),
+    })
+    .prefault({}),
+  peers: z.array(PeerConfig).default([]),
+  /** @default 1048576 */
+  maxFrameBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024),
+  /** First retransmission delay of a command without a final response. */
+  retransmitMs: z.number().int().positive().default(2000),
+});
+export type NodeConfig = z.infer<typeof NodeConfig>;
+export type NodeConfigInput = z.input<typeof NodeConfig>;
+
+/** Validates a configuration object. @throws CONFIG_INVALID with every problem listed */
+export function parseNodeConfig(input: unknown): NodeConfig {
+  const parsed = NodeConfig.safeParse(input);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ParleyError('CONFIG_INVALID', problems.join('; '), { cause: parsed.error });
+  }
+  return parsed.data;
+}
+
+/**
+ * Reads a JSON configuration file and applies environment overrides:
+ * `PARLEY_DATABASE` (store URL), `PARLEY_HOST`, `PARLEY_PORT`. A relative SQLite path is
+ * resolved against the file's directory.
+ * @throws CONFIG_INVALID
+ */
+export function loadNodeConfig(file: string, env: NodeJS.ProcessEnv = process.env): NodeConfig {
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (cause) {
+    throw new ParleyError('CONFIG_INVALID', `cannot read ${file}`, { cause });
+  }
+  const listen = { ...((raw['listen'] as Record<string, unknown> | undefined) ?? {}) };
+  if (env['PARLEY_HOST']) listen['host'] = env['PARLEY_HOST'];
+  if (env['PARLEY_PORT']) listen['port'] = Number(env['PARLEY_PORT']);
+  const config = parseNodeConfig({ ...raw, listen, database: env['PARLEY_DATABASE'] ?? raw['database'] });
+  if (config.database.startsWith('file:')) {
+    const path = config.database.slice('file:'.length);
+    if (!isAbsolute(path)) config.database = `file:${resolve(dirname(file), path)}`;
+  }
+  return config;
+}

@@ -1,0 +1,45 @@
+import type { Observable } from 'rxjs';
+
+/**
+ * One authenticated, live connection to a peer: the handshake is done, both sides proved
+ * their keys, and the peer is the one in the directory. Each frame is one compact JWS text.
+ */
+export interface Connection {
+  /** The peer's address (bech32, zero subaddress). */
+  readonly peer: string;
+  /** The peer's store epoch, from its hello / hello-ack. */
+  readonly peerEpoch: string;
+  /** Open-object summary the peer announced in the handshake. */
+  readonly peerSummary: { count: number; digest: string };
+  /** Whether this side dialed (true) or accepted (false) the connection. */
+  readonly dialed: boolean;
+  /** A per-connection secret agreed in the signed handshake (for heartbeat MACs), hex. */
+  readonly sessionSecret: string;
+  /**
+   * Incoming frames (hot). Completes when the connection closes; never errors.
+   */
+  readonly frames$: Observable<string>;
+  /**
+   * Queue a frame. Returns false when the frame was not queued because the connection is
+   * closed or its send buffer is above the high-water mark (backpressure: the caller keeps
+   * the frame and tries again after `writable()` resolves).
+   */
+  send(frame: string): boolean;
+  /** Resolves when the send buffer is below the low-water mark again (or the connection closed). */
+  writable(): Promise<void>;
+  /** Bytes queued in the socket and not yet written. */
+  readonly bufferedAmount: number;
+  /** Resolves once, when the connection is closed, with the close code and reason. */
+  readonly closed: Promise<{ code: number; reason: string }>;
+  /** Idempotent. */
+  close(code: number, reason: string): void;
+}
+
+/** What a node needs to know about a configured counterparty. */
+export interface PeerEntry {
+  address: string;
+  /** Raw Ed25519 public key (32 bytes) as hex. */
+  publicKeyHex: string;
+  /** ws:// or wss:// URL of its channel endpoint; absent for peers that only dial us. */
+  url?: string;
+}
