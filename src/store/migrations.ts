@@ -69,6 +69,36 @@ export async function readMigrationList(dir: string): Promise<MigrationList> {
   return list;
 }
 
+/** A row of `_prisma_migrations`, as far as deciding whether to migrate goes. */
+export interface AppliedMigration {
+  name: string;
+  finished: boolean;
+  rolledBack: boolean;
+}
+
+/**
+ * Whether the database needs the schema engine: a local migration is not applied yet, or one is
+ * recorded as failed (the engine then reports it). Checking first matters on SQLite, where the
+ * engine takes the database in exclusive locking mode and so cannot run while any other
+ * connection (another store, another process) has it open.
+ *
+ * @throws ParleyError `STORE_MIGRATION_FAILED` when the database has migrations this build does
+ * not know (it was migrated by a newer Parley).
+ */
+export async function needsMigration(dir: string, applied: readonly AppliedMigration[]): Promise<boolean> {
+  const local = new Set((await readMigrationList(dir)).migrationDirectories.map((d) => d.path));
+  const done = new Set(applied.filter((m) => m.finished && !m.rolledBack).map((m) => m.name));
+  const unknown = [...done].filter((name) => !local.has(name));
+  if (unknown.length > 0) {
+    throw new ParleyError(
+      'STORE_MIGRATION_FAILED',
+      `the database has migrations this build does not know (${unknown.join(', ')}): it was made by a newer Parley`,
+    );
+  }
+  const failed = applied.some((m) => !m.finished && !m.rolledBack);
+  return failed || [...local].some((name) => !done.has(name));
+}
+
 /**
  * Applies every unapplied migration of `dir` (for the provider of `schemaFile`) to the database behind `adapterFactory`, recording
  * them in `_prisma_migrations` (what `prisma migrate deploy` does). Callers serialise concurrent

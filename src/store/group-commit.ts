@@ -1,0 +1,233 @@
+/**
+ * Group commit: the store's single writer. Every write goes through this queue; concurrent
+ * `commit()` calls (and `enqueue()` calls) are written together in one transaction, and each
+ * caller resolves only once that transaction is durable.
+ *
+ * Why this shape (measured on the 2-core CI box, 20,000 commits of log + version + head rows,
+ * batches of 256, SQLite WAL + synchronous=FULL / PostgreSQL synchronous_commit=on):
+ *
+ * | approach                                                   | SQLite   | PostgreSQL |
+ * |------------------------------------------------------------|----------|------------|
+ * | Prisma interactive `$transaction`, one `$executeRawUnsafe` per row | 2.8k/s | n/a  |
+ * | Prisma interactive `$transaction`, multi-row `$executeRawUnsafe`   | 10.2k/s | 7.9k/s |
+ * | driver adapter transaction, one statement per row          | 12.2k/s  | 2.7k/s     |
+ * | driver adapter transaction, multi-row statements (chosen)  | 22.6k/s  | 10.4k/s    |
+ * | (reference: raw better-sqlite3, cached prepared statements) | 37.5k/s | n/a        |
+ *
+ * So the hot path writes multi-row statements (`commit-sql.ts`) straight through the Prisma
+ * driver adapter (`@prisma/adapter-better-sqlite3` / `@prisma/adapter-pg`): no per-query work in
+ * Prisma's query pipeline, one fsync per batch, and a few statements per batch whatever its size.
+ * It also keeps SQLite correct: the writer has its own connection, so a read through
+ * PrismaClient never sees a batch before it commits (better-sqlite3 has one connection per
+ * adapter, and an interactive `$transaction` would share it with concurrent reads).
+ *
+ * Other writes (peers, epochs, attempts) are rare; they use typed Prisma queries, run as
+ * exclusive jobs of this queue so that no two writers ever wait on each other's lock inside one
+ * process (a synchronous SQLite busy-wait would block the very event loop that must finish the
+ * other transaction).
+ *
+ * Failure isolation: a group is first written as one transaction. If it fails because of its
+ * content (a duplicate cid, a version consumed twice), nothing of it is stored and its calls are
+ * replayed one by one, each in its own transaction, so only the offending call rejects. If it
+ * fails because the database failed, every call of the group rejects with `STORE_UNAVAILABLE`.
+ */
+
+import type { SqlDriverAdapter } from '@prisma/driver-adapter-utils';
+import { ParleyError } from '../errors.js';
+import { StoreConflict, writeBatch } from './batch-writer.js';
+import { planCommits } from './commit-plan.js';
+import { commitStatements, enqueueStatements, type WriteStatement } from './commit-sql.js';
+import type { Dialect } from './dialect.js';
+import type { CommitItem, OutboxRecord } from './types.js';
+
+/** Group-commit knobs. */
+export interface GroupCommitOptions {
+  /**
+   * Most commit items (or outbox records) written in one transaction. A single `commit()` call
+   * with more items than this is still written whole, in a transaction of its own.
+   * @default 256
+   */
+  maxBatch?: number;
+}
+
+/** Default of {@link GroupCommitOptions.maxBatch}. */
+export const DEFAULT_MAX_BATCH = 256;
+
+/**
+ * The effective {@link GroupCommitOptions.maxBatch}.
+ * @throws ParleyError `CONFIG_INVALID` unless it is a positive integer.
+ */
+export function resolveMaxBatch(options: GroupCommitOptions = {}): number {
+  const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+  if (!Number.isSafeInteger(maxBatch) || maxBatch < 1) {
+    throw new ParleyError(
+      'CONFIG_INVALID',
+      `groupCommit.maxBatch must be a positive integer, got ${maxBatch}`,
+    );
+  }
+  return maxBatch;
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
+}
+
+type Job =
+  | (Pending & { kind: 'commit'; items: readonly CommitItem[] })
+  | (Pending & { kind: 'enqueue'; record: OutboxRecord })
+  | (Pending & { kind: 'exclusive'; run: () => Promise<unknown> });
+
+type CommitJob = Extract<Job, { kind: 'commit' }>;
+type EnqueueJob = Extract<Job, { kind: 'enqueue' }>;
+
+const jobSize = (job: Job): number => (job.kind === 'commit' ? job.items.length : 1);
+
+/** Lets resolved callers queue their next writes before the next batch is cut. */
+const nextMacrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Turns whatever a write threw into the `ParleyError` a caller receives. */
+function toCallerError(err: unknown): ParleyError {
+  if (err instanceof ParleyError) return err;
+  if (err instanceof StoreConflict)
+    return new ParleyError(err.code, err.message, { cause: err.cause ?? err });
+  return new ParleyError('STORE_UNAVAILABLE', 'write failed', { cause: err });
+}
+
+/** The store's write queue; see the file comment. */
+export class GroupCommitQueue {
+  readonly #writer: SqlDriverAdapter;
+  readonly #dialect: Dialect;
+  readonly #maxBatch: number;
+  #queue: Job[] = [];
+  #draining = false;
+  #closed = false;
+  #idleWaiters: Array<() => void> = [];
+
+  constructor(writer: SqlDriverAdapter, dialect: Dialect, options: GroupCommitOptions = {}) {
+    this.#writer = writer;
+    this.#dialect = dialect;
+    this.#maxBatch = resolveMaxBatch(options);
+  }
+
+  /** Queues validated commit items; resolves once they are durable. */
+  commit(items: readonly CommitItem[]): Promise<void> {
+    return this.#push((p) => ({ ...p, kind: 'commit', items })) as Promise<void>;
+  }
+
+  /** Queues a validated outbox record; resolves once it is durable. */
+  enqueue(record: OutboxRecord): Promise<void> {
+    return this.#push((p) => ({ ...p, kind: 'enqueue', record })) as Promise<void>;
+  }
+
+  /** Runs `run` alone, between batches, with no other write in flight. */
+  exclusive<T>(run: () => Promise<T>): Promise<T> {
+    return this.#push((p) => ({ ...p, kind: 'exclusive', run })) as Promise<T>;
+  }
+
+  /** Refuses new writes and resolves when every queued write has settled. Idempotent. */
+  close(): Promise<void> {
+    this.#closed = true;
+    if (!this.#draining && this.#queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #push(make: (p: Pending) => Job): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new ParleyError('STORE_CLOSED', 'the store is closed'));
+    return new Promise((resolve, reject) => {
+      this.#queue.push(make({ resolve, reject }));
+      if (!this.#draining) {
+        this.#draining = true;
+        // Start on a microtask so that writes issued in the same tick share the first batch.
+        queueMicrotask(() => void this.#drain());
+      }
+    });
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        await this.#run(this.#takeBatch());
+        await nextMacrotask();
+      }
+    } finally {
+      this.#draining = false;
+      for (const wake of this.#idleWaiters.splice(0)) wake();
+    }
+  }
+
+  /** The longest run of same-kind jobs at the head of the queue that fits in one batch. */
+  #takeBatch(): Job[] {
+    const first = this.#queue[0]!;
+    if (first.kind === 'exclusive') return this.#queue.splice(0, 1);
+    let count = 1;
+    let size = jobSize(first);
+    while (count < this.#queue.length) {
+      const next = this.#queue[count]!;
+      if (next.kind !== first.kind || size + jobSize(next) > this.#maxBatch) break;
+      size += jobSize(next);
+      count += 1;
+    }
+    return this.#queue.splice(0, count);
+  }
+
+  async #run(batch: Job[]): Promise<void> {
+    const first = batch[0]!;
+    if (first.kind === 'exclusive') {
+      try {
+        first.resolve(await first.run());
+      } catch (err) {
+        first.reject(toCallerError(err));
+      }
+      return;
+    }
+    if (first.kind === 'commit') {
+      const jobs = batch as CommitJob[];
+      await this.#writeGroup(jobs, (group) => {
+        const plan = planCommits(group.map((j) => j.items));
+        return plan && commitStatements(this.#dialect, plan, new Date());
+      });
+      return;
+    }
+    const jobs = batch as EnqueueJob[];
+    await this.#writeGroup(jobs, (group) =>
+      enqueueStatements(
+        this.#dialect,
+        group.map((j) => j.record),
+      ),
+    );
+  }
+
+  /**
+   * Writes a group in one transaction; on a content conflict, writes its jobs one by one so each
+   * gets its own verdict. `statements` returns undefined when the jobs cannot be folded together.
+   */
+  async #writeGroup<J extends Pending>(
+    jobs: J[],
+    statements: (group: J[]) => WriteStatement[] | undefined,
+  ): Promise<void> {
+    const together = statements(jobs);
+    if (together !== undefined) {
+      try {
+        await writeBatch(this.#writer, together);
+        for (const job of jobs) job.resolve(undefined);
+        return;
+      } catch (err) {
+        if (!(err instanceof StoreConflict) || jobs.length === 1) {
+          for (const job of jobs) job.reject(toCallerError(err));
+          return;
+        }
+      }
+    }
+    for (const job of jobs) {
+      try {
+        const alone = statements([job]);
+        if (alone === undefined) throw new ParleyError('STORE_VERSION_CONFLICT', 'the items do not chain');
+        await writeBatch(this.#writer, alone);
+        job.resolve(undefined);
+      } catch (err) {
+        job.reject(toCallerError(err));
+      }
+    }
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * SQLite through better-sqlite3: a database file in WAL mode with `synchronous=FULL`, so a
+ * commit is on disk (WAL fsynced) before it is acknowledged.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
+import type { SqlDriverAdapter } from '@prisma/driver-adapter-utils';
+import Database from 'better-sqlite3';
+import { ParleyError } from '../errors.js';
+import { createStoreClient, type StoreClient } from './client.js';
+import { sqliteDialect } from './dialect.js';
+import { withSqliteInitLock } from './init-lock.js';
+import {
+  type AppliedMigration,
+  applyMigrations,
+  migrationsDir,
+  needsMigration,
+  schemaPath,
+} from './migrations.js';
+import type { StoreBackend, StoreConnections } from './store-backend.js';
+
+/** SQLite knobs. */
+export interface SqliteBackendOptions {
+  /** How long a write waits for another process's lock before failing. */
+  busyTimeoutMs: number;
+}
+
+/** Pragmas of every connection: durability first. (`journal_mode` is stored in the file.) */
+const CONNECTION_PRAGMAS = ['PRAGMA synchronous = FULL', 'PRAGMA foreign_keys = ON'];
+
+/** The migrations recorded in the database file (none when the file or the table is missing). */
+function readApplied(path: string): AppliedMigration[] {
+  let db: Database.Database;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+  } catch {
+    return []; // no database yet
+  }
+  try {
+    const table = db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_prisma_migrations'")
+      .get();
+    if (table === undefined) return [];
+    const rows = db
+      .prepare('SELECT migration_name, finished_at, rolled_back_at FROM _prisma_migrations')
+      .all() as Array<{ migration_name: string; finished_at: unknown; rolled_back_at: unknown }>;
+    return rows.map((r) => ({
+      name: r.migration_name,
+      finished: r.finished_at !== null,
+      rolledBack: r.rolled_back_at !== null,
+    }));
+  } catch (err) {
+    throw new ParleyError('STORE_UNAVAILABLE', `cannot read the migrations of ${path}`, { cause: err });
+  } finally {
+    db.close();
+  }
+}
+
+/** A store backend on the SQLite file at `path` (absolute). */
+export function sqliteBackend(path: string, options: SqliteBackendOptions): StoreBackend {
+  const factory = () => new PrismaBetterSqlite3({ url: path, timeout: options.busyTimeoutMs });
+  return {
+    engine: 'sqlite',
+    dialect: sqliteDialect,
+    withInitLock: (fn) => {
+      try {
+        mkdirSync(dirname(path), { recursive: true });
+      } catch (err) {
+        throw new ParleyError('STORE_UNAVAILABLE', `cannot create the folder of ${path}`, { cause: err });
+      }
+      return withSqliteInitLock(path, fn);
+    },
+    migrate: async () => {
+      const dir = migrationsDir('sqlite');
+      if (!(await needsMigration(dir, readApplied(path)))) return [];
+      return applyMigrations(factory(), dir, schemaPath('sqlite'));
+    },
+    connect: async (): Promise<StoreConnections> => {
+      let writer: SqlDriverAdapter | undefined;
+      let prisma: StoreClient | undefined;
+      try {
+        writer = await factory().connect();
+        await writer.executeScript(['PRAGMA journal_mode = WAL', ...CONNECTION_PRAGMAS].join(';\n'));
+        prisma = await createStoreClient('sqlite', factory());
+        await prisma.$connect();
+        for (const pragma of CONNECTION_PRAGMAS) await prisma.$executeRawUnsafe(pragma);
+      } catch (err) {
+        await Promise.allSettled([writer?.dispose(), prisma?.$disconnect()]);
+        throw new ParleyError('STORE_UNAVAILABLE', `cannot open ${path}`, { cause: err });
+      }
+      const [w, p] = [writer, prisma];
+      return {
+        prisma: p,
+        writer: w,
+        close: async () => {
+          await Promise.allSettled([p.$disconnect(), w.dispose()]);
+        },
+      };
+    },
+    dispose: async () => {},
+  };
+}

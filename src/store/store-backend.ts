@@ -1,0 +1,32 @@
+/**
+ * What `openStore` needs from an engine: initialisation under a cross-process lock, migrations,
+ * and the two connections a store runs on.
+ */
+import type { SqlDriverAdapter } from '@prisma/driver-adapter-utils';
+import type { StoreClient } from './client.js';
+import type { Dialect } from './dialect.js';
+import type { StoreEngine } from './types.js';
+
+/** The live connections of an open store. */
+export interface StoreConnections {
+  /** Typed queries: every read, and the rare writes that are not on the hot path. */
+  prisma: StoreClient;
+  /** The group-commit writer's own connection (see `group-commit.ts`). */
+  writer: SqlDriverAdapter;
+  /** Closes both connections and anything under them. */
+  close(): Promise<void>;
+}
+
+/** One engine's way of opening a store. */
+export interface StoreBackend {
+  readonly engine: StoreEngine;
+  readonly dialect: Dialect;
+  /** Runs `fn` while no other opener (in any process) initialises the same database. */
+  withInitLock<T>(fn: () => Promise<T>): Promise<T>;
+  /** Applies pending migrations; returns the names of those applied now. */
+  migrate(): Promise<string[]>;
+  /** Opens the store's connections. */
+  connect(): Promise<StoreConnections>;
+  /** Releases what the backend holds when `connect()` was never called or failed. */
+  dispose(): Promise<void>;
+}

@@ -1,0 +1,4 @@
+import { createStoreFixture } from '../helpers/store.js';
+import { describeStoreContract } from './store.contract.js';
+
+describeStoreContract('sqlite', () => createStoreFixture('sqlite'));
