@@ -35,6 +35,7 @@ export const ErrorCode = {
   TRANSPORT_UNSUPPORTED_DATA: { close: 1003, retryable: false, lip1: null },
   TRANSPORT_DUPLICATE_CONNECTION: { close: 4409, retryable: true, lip1: null },
   TRANSPORT_CLOSED: { close: null, retryable: true, lip1: null },
+  TRANSPORT_GOING_AWAY: { close: 1001, retryable: true, lip1: null },
   TRANSPORT_INTERNAL_ERROR: { close: 1011, retryable: true, lip1: null },
   // configuration and identities
   CONFIG_INVALID: { close: null, retryable: false, lip1: null },

@@ -11,3 +11,5 @@ export * from './keys.js';
 export * from './lip1.js';
 export * from './lip1-errors.js';
 export * from './roles.js';
+export * from './channel-frames.js';
+export * from './close-codes.js';

@@ -1,5 +1,8 @@
 import type { Observable } from 'rxjs';
 
+/** Life cycle of a connection: `closing` from the moment either side starts the close. */
+export type ConnectionState = 'open' | 'closing' | 'closed';
+
 /**
  * One authenticated, live connection to a peer: the handshake is done, both sides proved
  * their keys, and the peer is the one in the directory. Each frame is one compact JWS text.
@@ -13,6 +16,18 @@ export interface Connection {
   readonly peerSummary: { count: number; digest: string };
   /** Whether this side dialed (true) or accepted (false) the connection. */
   readonly dialed: boolean;
+  /**
+   * Identifier both ends derive from the handshake nonces (32 hex characters): the same value
+   * on both sides of one connection (PROTOCOL.md §5.3).
+   */
+  readonly id: string;
+  /**
+   * The dialer's hello `timestamp_ms` (the dialer's clock). Both ends know it; it orders two
+   * connections of the same dialer (the newer one wins, see `connection-registry.ts`).
+   */
+  readonly dialedAtMs: number;
+  /** `open` until either side starts closing. */
+  readonly state: ConnectionState;
   /** A per-connection secret agreed in the signed handshake (for heartbeat MACs), hex. */
   readonly sessionSecret: string;
   /**
