@@ -1,0 +1,179 @@
+/**
+ * The `Connection` over an authenticated `ws` WebSocket (after the handshake).
+ *
+ * - `frames$` is hot. Frames that arrive before the first subscription are kept (the socket is
+ *   paused when they exceed the high-water mark) and delivered to the first subscriber, so a
+ *   consumer that subscribes a moment after the handshake loses nothing.
+ * - `send` refuses a frame (returns false) when the socket's unsent bytes would go above the
+ *   high-water mark: a peer that stops reading can never make this node buffer without bound.
+ *   A frame is always accepted when nothing is buffered, so a frame larger than the mark
+ *   cannot wedge the connection. Buffered bytes stay below `highWaterMarkBytes + one frame`.
+ * - `close` is idempotent; `closed` reports the code this side sent, or the peer's code, or
+ *   1006 when the TCP connection just ended.
+ */
+import { Observable, Subject } from 'rxjs';
+import type { RawData, WebSocket } from 'ws';
+import { CloseCode, isSendableCloseCode, ObservedCloseCode } from '../protocol/index.js';
+import { closeReason } from './close-errors.js';
+import type { HandshakeResult } from './handshake.js';
+import { textOf } from './handshake-reader.js';
+import type { Connection, ConnectionState } from './types.js';
+
+/** Default high-water mark of a connection's send buffer, in bytes. */
+export const DEFAULT_HIGH_WATER_MARK_BYTES = 4 * 1024 * 1024;
+/** Default low-water mark (where `writable()` resolves), in bytes. */
+export const DEFAULT_LOW_WATER_MARK_BYTES = 1024 * 1024;
+
+/** Options of a connection. */
+export interface ConnectionOptions {
+  /** `send` returns false while this many bytes are queued. @default 4194304 (4 MiB) */
+  highWaterMarkBytes?: number;
+  /** `writable()` resolves once the queue is at or below this (capped at the high-water mark). @default 1048576 (1 MiB) */
+  lowWaterMarkBytes?: number;
+}
+
+/** The close code `ws` sends for a receive error (its `WS_ERR_*` codes). */
+function closeCodeOfWsError(err: Error): number {
+  switch ((err as { code?: unknown }).code) {
+    case 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH':
+    case 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH':
+      return CloseCode.FRAME_TOO_LARGE;
+    case 'WS_ERR_TOO_MANY_BUFFERED_PARTS':
+      return CloseCode.POLICY_VIOLATION;
+    case 'WS_ERR_INVALID_UTF8':
+      return CloseCode.INVALID_PAYLOAD;
+    default:
+      return CloseCode.PROTOCOL_ERROR;
+  }
+}
+
+/**
+ * Wraps an open, authenticated WebSocket as a `Connection`.
+ *
+ * @param pending - frames that arrived during the handshake after its last frame, in order.
+ */
+export function createWsConnection(
+  ws: WebSocket,
+  info: HandshakeResult,
+  options: ConnectionOptions = {},
+  pending: readonly string[] = [],
+): Connection {
+  const highWaterMark = options.highWaterMarkBytes ?? DEFAULT_HIGH_WATER_MARK_BYTES;
+  const lowWaterMark = Math.min(options.lowWaterMarkBytes ?? DEFAULT_LOW_WATER_MARK_BYTES, highWaterMark);
+  const frames = new Subject<string>();
+  /** Frames kept for the first subscriber; `undefined` once it subscribed. */
+  let early: string[] | undefined = [...pending];
+  let earlyBytes = early.reduce((sum, frame) => sum + frame.length, 0);
+  let state: ConnectionState =
+    ws.readyState === ws.OPEN ? 'open' : ws.readyState === ws.CLOSING ? 'closing' : 'closed';
+  let sentClose: { code: number; reason: string } | undefined;
+  let drainWaiters: Array<() => void> = [];
+  let resolveClosed!: (value: { code: number; reason: string }) => void;
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+    resolveClosed = resolve;
+  });
+
+  function releaseWaiters(): void {
+    const waiters = drainWaiters;
+    drainWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  function onSent(): void {
+    if (drainWaiters.length > 0 && ws.bufferedAmount <= lowWaterMark) releaseWaiters();
+  }
+
+  function onMessage(data: RawData, isBinary: boolean): void {
+    if (state !== 'open') return;
+    if (isBinary) {
+      close(CloseCode.UNSUPPORTED_DATA, 'binary frames are not accepted');
+      return;
+    }
+    const text = textOf(data);
+    if (early !== undefined) {
+      early.push(text);
+      earlyBytes += text.length;
+      if (earlyBytes > highWaterMark) ws.pause();
+      return;
+    }
+    frames.next(text);
+  }
+
+  function onClose(code: number, reason: Buffer): void {
+    state = 'closed';
+    ws.off('message', onMessage);
+    releaseWaiters();
+    frames.complete();
+    resolveClosed(sentClose ?? { code, reason: reason.toString('utf8') });
+  }
+
+  // `ws` sends the close frame itself after a receive error and then stops reading, so the
+  // peer's echo never arrives and 'close' would report 1006: remember the code `ws` sent.
+  function onError(err: Error): void {
+    if (state !== 'open') return;
+    state = 'closing';
+    sentClose = { code: closeCodeOfWsError(err), reason: closeReason(err.message) };
+    frames.complete();
+    releaseWaiters();
+  }
+
+  function close(code: number, reason: string): void {
+    if (state !== 'open') return;
+    state = 'closing';
+    const sendable = isSendableCloseCode(code) ? code : CloseCode.INTERNAL_ERROR;
+    sentClose = { code: sendable, reason: closeReason(reason) };
+    frames.complete();
+    releaseWaiters();
+    try {
+      ws.close(sentClose.code, sentClose.reason);
+    } catch {
+      ws.terminate();
+    }
+  }
+
+  ws.on('message', onMessage);
+  ws.on('close', onClose);
+  ws.on('error', onError);
+  // Handed over already closed: 'close' has fired and will not fire again.
+  if (ws.readyState === ws.CLOSED) onClose(ObservedCloseCode.ABNORMAL, Buffer.alloc(0));
+
+  const frames$ = new Observable<string>((subscriber) => {
+    if (early !== undefined) {
+      const buffered = early;
+      early = undefined;
+      earlyBytes = 0;
+      for (const frame of buffered) {
+        if (subscriber.closed || state !== 'open') break;
+        subscriber.next(frame);
+      }
+      if (state === 'open') ws.resume();
+    }
+    return frames.subscribe(subscriber);
+  });
+
+  return {
+    ...info,
+    frames$,
+    closed,
+    get state() {
+      return state;
+    },
+    get bufferedAmount() {
+      return ws.bufferedAmount;
+    },
+    send(frame) {
+      if (state !== 'open' || ws.readyState !== ws.OPEN) return false;
+      const buffered = ws.bufferedAmount;
+      if (buffered > 0 && buffered + Buffer.byteLength(frame, 'utf8') > highWaterMark) return false;
+      ws.send(frame, onSent);
+      return true;
+    },
+    writable() {
+      if (state !== 'open' || ws.bufferedAmount <= lowWaterMark) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        drainWaiters.push(resolve);
+      });
+    },
+    close,
+  };
+}
