@@ -52,7 +52,7 @@ const FrameAddress = z.string().min(1).max(128);
 /** The open-object summary a node announces: how many objects it has open with this peer, and their digest. */
 export const OpenObjectsSummary = z.object({
   count: z.int().min(0),
-  digest: z.string().min(1).max(256),
+  digest: z.string().max(256),
 });
 export type OpenObjectsSummary = z.infer<typeof OpenObjectsSummary>;
 

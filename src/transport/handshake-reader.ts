@@ -43,6 +43,12 @@ export function textOf(data: RawData): string {
   return Buffer.from(data).toString('utf8');
 }
 
+/** Bytes of a message as received. */
+export function sizeOf(data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((sum, part) => sum + part.length, 0);
+  return data.byteLength;
+}
+
 function errorOfSocket(err: Error, opened: boolean): ParleyError {
   if (!opened)
     return new ParleyError('TRANSPORT_CONNECT_FAILED', `cannot connect: ${err.message}`, { cause: err });
@@ -56,7 +62,7 @@ function errorOfSocket(err: Error, opened: boolean): ParleyError {
 /** Starts reading `ws` (connecting or open). The timeout starts now. */
 export function createHandshakeReader(ws: WebSocket, options: HandshakeReaderOptions): HandshakeReader {
   const maxQueuedBytes = options.maxQueuedBytes ?? 1024 * 1024;
-  const queue: string[] = [];
+  const queue: Array<{ text: string; bytes: number }> = [];
   let queuedBytes = 0;
   let failure: ParleyError | undefined;
   let isOpen = ws.readyState === ws.OPEN;
@@ -98,26 +104,26 @@ export function createHandshakeReader(ws: WebSocket, options: HandshakeReaderOpt
       fail(new ParleyError('TRANSPORT_UNSUPPORTED_DATA', 'binary frames are not accepted'));
       return;
     }
-    const text = textOf(data);
+    const frame = { text: textOf(data), bytes: sizeOf(data) };
     if (frameWaiter !== undefined) {
       const waiter = frameWaiter;
       frameWaiter = undefined;
-      deliver(text, waiter);
+      deliver(frame, waiter);
       return;
     }
-    queue.push(text);
-    queuedBytes += text.length;
+    queue.push(frame);
+    queuedBytes += frame.bytes;
     // Backpressure while the handshake is still busy: the connection resumes the socket.
     if (queuedBytes > maxQueuedBytes) ws.pause();
   }
 
-  function deliver(text: string, waiter: NonNullable<typeof frameWaiter>): void {
-    if (Buffer.byteLength(text, 'utf8') > MAX_HANDSHAKE_FRAME_BYTES) {
+  function deliver(frame: { text: string; bytes: number }, waiter: NonNullable<typeof frameWaiter>): void {
+    if (frame.bytes > MAX_HANDSHAKE_FRAME_BYTES) {
       fail(new ParleyError('PROTOCOL_FRAME_TOO_LARGE', 'handshake frame larger than the limit'));
       waiter.reject(failure as ParleyError);
       return;
     }
-    waiter.resolve(text);
+    waiter.resolve(frame.text);
   }
 
   function onClose(code: number, reason: Buffer): void {
@@ -150,7 +156,7 @@ export function createHandshakeReader(ws: WebSocket, options: HandshakeReaderOpt
           frameWaiter = waiter;
           return;
         }
-        queuedBytes -= queued.length;
+        queuedBytes -= queued.bytes;
         deliver(queued, waiter);
       });
     },
@@ -165,7 +171,7 @@ export function createHandshakeReader(ws: WebSocket, options: HandshakeReaderOpt
       ws.off('message', onMessage);
       ws.off('close', onClose);
       ws.off('error', onError);
-      const rest = queue.splice(0);
+      const rest = queue.splice(0).map((frame) => frame.text);
       queuedBytes = 0;
       return rest;
     },

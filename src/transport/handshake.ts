@@ -18,6 +18,7 @@ import {
   deriveSessionSecret,
   type EphemeralKeyPair,
   generateEphemeralKey,
+  type HandshakeFrame,
   handshakeConnectionId,
   newHandshakeNonce,
   type OpenObjectsSummary,
@@ -62,6 +63,21 @@ export interface SentHello<TFrame> {
   ephemeral: EphemeralKeyPair;
 }
 
+/** Signs a frame of our own: a frame we cannot build is our failure (1011), not the peer's. */
+async function signOwn(frame: HandshakeFrame, key: PrivateKey): Promise<string> {
+  try {
+    return await signHandshakeFrame(frame, key);
+  } catch (err) {
+    throw new ParleyError(
+      'TRANSPORT_INTERNAL_ERROR',
+      `cannot build our ${frame._ObjectType} (invalid local state?)`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
 function helloFieldsOf(self: HandshakeSelf, to: string, nowMs: number, ephemeral: EphemeralKeyPair) {
   return {
     from: self.me,
@@ -85,7 +101,7 @@ export async function buildHello(
 ): Promise<SentHello<ChannelHello>> {
   const ephemeral = generateEphemeralKey();
   const frame: ChannelHello = { _ObjectType: 'ChannelHello', ...helloFieldsOf(self, peer, nowMs, ephemeral) };
-  return { frame, jws: await signHandshakeFrame(frame, self.myKey), ephemeral };
+  return { frame, jws: await signOwn(frame, self.myKey), ephemeral };
 }
 
 /**
@@ -124,7 +140,7 @@ export async function checkAck(
     echo_nonce: ack.nonce,
   };
   return {
-    confirmJws: await signHandshakeFrame(confirm, self.myKey),
+    confirmJws: await signOwn(confirm, self.myKey),
     result: {
       peer: peer.address,
       peerEpoch: ack.epoch,
@@ -202,7 +218,7 @@ export async function buildAck(
   });
   return {
     frame,
-    jws: await signHandshakeFrame(frame, self.myKey),
+    jws: await signOwn(frame, self.myKey),
     ephemeral,
     result: {
       peer: hello.from,

@@ -16,7 +16,7 @@ import type { RawData, WebSocket } from 'ws';
 import { CloseCode, isSendableCloseCode, ObservedCloseCode } from '../protocol/index.js';
 import { closeReason } from './close-errors.js';
 import type { HandshakeResult } from './handshake.js';
-import { textOf } from './handshake-reader.js';
+import { sizeOf, textOf } from './handshake-reader.js';
 import type { Connection, ConnectionState } from './types.js';
 
 /** Default high-water mark of a connection's send buffer, in bytes. */
@@ -63,7 +63,7 @@ export function createWsConnection(
   const frames = new Subject<string>();
   /** Frames kept for the first subscriber; `undefined` once it subscribed. */
   let early: string[] | undefined = [...pending];
-  let earlyBytes = early.reduce((sum, frame) => sum + frame.length, 0);
+  let earlyBytes = early.reduce((sum, frame) => sum + Buffer.byteLength(frame, 'utf8'), 0);
   let state: ConnectionState =
     ws.readyState === ws.OPEN ? 'open' : ws.readyState === ws.CLOSING ? 'closing' : 'closed';
   let sentClose: { code: number; reason: string } | undefined;
@@ -92,7 +92,7 @@ export function createWsConnection(
     const text = textOf(data);
     if (early !== undefined) {
       early.push(text);
-      earlyBytes += text.length;
+      earlyBytes += sizeOf(data);
       if (earlyBytes > highWaterMark) ws.pause();
       return;
     }

@@ -109,6 +109,7 @@ export async function dial(peer: PeerEntry, options: DialOptions, deps: DialDeps
   });
   const onAbort = (): void => reader.fail(new ParleyError('TRANSPORT_GOING_AWAY', 'dial aborted'));
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) onAbort(); // aborted while the local state was read
   try {
     await reader.opened();
     const hello = await buildHello(self, peer.address, clock.now());

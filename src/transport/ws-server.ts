@@ -225,6 +225,10 @@ export function createChannelServer(options: ChannelServerOptions, deps: Channel
   }
 
   async function accept(ws: WebSocket, remoteAddress: string | undefined): Promise<void> {
+    if (closing !== undefined) {
+      ws.close(CloseCode.GOING_AWAY, 'server shutting down');
+      return;
+    }
     sockets.add(trackClose(ws));
     const reader = createHandshakeReader(ws, { timeoutMs });
     handshakes.add(reader);

@@ -55,6 +55,11 @@ describe('channel frames (PROTOCOL.md §5)', () => {
     expect(decodeHandshakeFrame(JSON.stringify({ ...frame, extra: 1 }), 'ChannelHello')).toEqual(frame);
   });
 
+  it('accepts an empty digest (no open objects yet)', () => {
+    const frame = hello(a, b, { open_objects: { count: 0, digest: '' } });
+    expect(decodeHandshakeFrame(encodeHandshakeFrame(frame), 'ChannelHello')).toEqual(frame);
+  });
+
   it('refuses to encode an invalid frame', async () => {
     expect(await codeOf(() => encodeHandshakeFrame(hello(a, b, { nonce: 'ABCD' })))).toBe(
       'PROTOCOL_MALFORMED_FRAME',

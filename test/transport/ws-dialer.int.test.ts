@@ -150,6 +150,19 @@ describe('dial: against the channel server', () => {
     expect(await rejection(dial(peer, {}, depsOf(makeIdentity())))).toBe('TRANSPORT_INSECURE');
   });
 
+  it('rejects with TRANSPORT_INTERNAL_ERROR, without connecting, when its own local state fails', async () => {
+    const acceptor = makeIdentity();
+    const server = await startServer(leftovers, acceptor, []);
+    const failures: unknown[] = [];
+    leftovers.add(
+      server.handshakeFailures$.subscribe((f) => failures.push(f)),
+      (s) => s.unsubscribe(),
+    );
+    const deps = { ...depsOf(makeIdentity()), localState: () => Promise.reject(new Error('store down')) };
+    expect(await rejection(dial(entryOf(acceptor, server.url), {}, deps))).toBe('TRANSPORT_INTERNAL_ERROR');
+    expect(failures).toEqual([]);
+  });
+
   it('rejects with CONFIG_INVALID for a peer without a usable url', async () => {
     const acceptor = makeIdentity();
     const who = depsOf(makeIdentity());

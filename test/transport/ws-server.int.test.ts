@@ -330,6 +330,34 @@ describe('channel server: handshake (PROTOCOL.md §5.2, raw peer)', () => {
     expect(connection.state).toBe('closed');
   });
 
+  it.each([
+    ['throws', () => Promise.reject(new Error('store down'))],
+    ['returns an invalid state', () => ({ epoch: '', openObjects: { count: 0, digest: '' } })],
+  ])(
+    'closes with INTERNAL_ERROR (1011) when its own local state %s, never blaming the peer',
+    async (_name, localState) => {
+      const acceptor = makeIdentity();
+      const dialer = makeIdentity();
+      const server = leftovers.add(
+        createChannelServer(
+          {},
+          {
+            ...depsOf(acceptor),
+            localState,
+            directory: (a) => (a === dialer.address ? entryOf(dialer) : undefined),
+          },
+        ),
+        (s) => s.close(),
+      );
+      await server.listening;
+      const failure = first(server.handshakeFailures$);
+      const peer = await raw(server.url);
+      peer.send(helloFrom(dialer, dialer.address, acceptor.address));
+      expect(await closeCodeOf(peer)).toBe(CloseCode.INTERNAL_ERROR);
+      expect((await failure).error.code).toBe('TRANSPORT_INTERNAL_ERROR');
+    },
+  );
+
   it('answers an upgrade on another path with HTTP 404', async () => {
     const { server } = await setup();
     await expect(openRawPeer(server.url.replace('/parley/v1', '/other'))).rejects.toThrow(/404/);
