@@ -50,8 +50,9 @@ export function sizeOf(data: RawData): number {
 }
 
 function errorOfSocket(err: Error, opened: boolean): ParleyError {
-  if (!opened)
+  if (!opened) {
     return new ParleyError('TRANSPORT_CONNECT_FAILED', `cannot connect: ${err.message}`, { cause: err });
+  }
   const wsCode = (err as { code?: unknown }).code;
   if (wsCode === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || wsCode === 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH') {
     return new ParleyError('PROTOCOL_FRAME_TOO_LARGE', 'frame larger than the limit', { cause: err });

@@ -226,6 +226,7 @@ export function createChannelServer(options: ChannelServerOptions, deps: Channel
 
   async function accept(ws: WebSocket, remoteAddress: string | undefined): Promise<void> {
     if (closing !== undefined) {
+      ws.on('error', () => {}); // 'close' follows; nothing else to do with this socket
       ws.close(CloseCode.GOING_AWAY, 'server shutting down');
       return;
     }
