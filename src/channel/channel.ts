@@ -37,6 +37,13 @@ export type ChannelEvent =
   | { type: 'disconnected'; peer: string; code: number; reason: string }
   | { type: 'retransmit'; peer: string; cid: string; attempt: number }
   | { type: 'command_final'; peer: string; cid: string; status: 'success' | 'failure'; code: string | null }
+  | {
+      type: 'command_received';
+      peer: string;
+      cid: string;
+      status: 'success' | 'failure';
+      code: string | null;
+    }
   | { type: 'fork'; peer: string; cid: string }
   | { type: 'frame_refused'; peer: string; code: string };
 
@@ -232,7 +239,11 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
     }
     const handled = await core.handleRequest(frame);
     if (connection === live) write(handled.responseJws);
-    if (handled.outcome.kind === 'committed') commands.next(handled.outcome);
+    if (handled.outcome.kind === 'committed') {
+      const { status: result, code, request } = handled.outcome;
+      events.next({ type: 'command_received', peer, cid: request.cid, status: result, code });
+      commands.next(handled.outcome);
+    }
   }
 
   const sweep = interval(sweepMs, scheduler).subscribe(() => {

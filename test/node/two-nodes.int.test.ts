@@ -1,0 +1,68 @@
+import { join } from 'node:path';
+import { firstValueFrom } from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { VaspNode } from '../../src/node.js';
+import { nodeConfig, startNode, tempDir, testIdentity, until } from '../helpers/nodes.js';
+
+describe('two VASP nodes over real WebSocket channels on 127.0.0.1 (SQLite files)', () => {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  async function pair(): Promise<[VaspNode, VaspNode]> {
+    const dir = tempDir();
+    cleanups.push(dir.dispose);
+    const a = testIdentity(0x41);
+    const b = testIdentity(0x42);
+    // B listens first; A knows B's URL and dials it.
+    const nodeB = await startNode(nodeConfig(b, `file:${join(dir.path, 'b.db')}`, [{ identity: a }]));
+    cleanups.push(() => nodeB.close());
+    const nodeA = await startNode(
+      nodeConfig(a, `file:${join(dir.path, 'a.db')}`, [{ identity: b, url: nodeB.url }]),
+    );
+    cleanups.push(() => nodeA.close());
+    return [nodeA, nodeB];
+  }
+
+  it('settles payments in both directions, interleaved; both signed logs are identical', async () => {
+    const [nodeA, nodeB] = await pair();
+    const n = 40;
+    const refs: string[] = [];
+    const outcomes: Array<Promise<unknown>> = [];
+    for (let i = 0; i < n; i++) {
+      const from = i % 2 === 0 ? nodeA : nodeB;
+      const to = from === nodeA ? nodeB : nodeA;
+      const { referenceId, outcome$ } = from.pay({ to: to.address, amount: 100 + i, currency: 'TIK' });
+      refs.push(referenceId);
+      outcomes.push(firstValueFrom(outcome$));
+    }
+    const created = await Promise.all(outcomes);
+    expect(created.every((o) => (o as { status: string }).status === 'success')).toBe(true);
+
+    const bothFinal = async (): Promise<boolean> => {
+      for (const ref of refs) {
+        const ha = await nodeA.store.head(nodeB.address, ref);
+        const hb = await nodeB.store.head(nodeA.address, ref);
+        if (!ha || !hb || ha.open || hb.open || ha.headVersion !== hb.headVersion) return false;
+      }
+      return nodeA.channel(nodeB.address).inflight === 0 && nodeB.channel(nodeA.address).inflight === 0;
+    };
+    await until([nodeA, nodeB], bothFinal, { timeoutMs: 60_000 });
+
+    for (const ref of refs) {
+      const logA = await nodeA.store.history(nodeB.address, ref);
+      const logB = await nodeB.store.history(nodeA.address, ref);
+      expect(logA.length).toBe(5);
+      expect(logA.map((r) => [r.cid, r.requestJws, r.responseJws, r.status])).toEqual(
+        logB.map((r) => [r.cid, r.requestJws, r.responseJws, r.status]),
+      );
+      const versions = await nodeA.store.versions(nodeB.address, ref);
+      const last = JSON.parse(versions.at(-1)!.payment);
+      expect(last.sender.status.status).toBe('ready_for_settlement');
+      expect(last.receiver.status.status).toBe('ready_for_settlement');
+    }
+    expect(await nodeA.store.checkIntegrity()).toEqual([]);
+    expect(await nodeB.store.checkIntegrity()).toEqual([]);
+  });
+});
