@@ -15,6 +15,7 @@ import { type Channel, type ChannelEvent, type CommandOutcome, createChannel } f
 import { type ChannelCore, createChannelCore } from './channel/channel-core.js';
 import { type NodeConfig, type NodeConfigInput, parseNodeConfig } from './config.js';
 import { ParleyError } from './errors.js';
+import { createHttpRouter, type HttpRouter } from './http/router.js';
 import { channelAddress, privateKeyFromSeedHex, publicKeyFromHex } from './protocol/index.js';
 import { openStore } from './store/open-store.js';
 import type { ParleyStore } from './store/types.js';
@@ -53,6 +54,8 @@ export interface VaspNode {
   readonly url: string;
   readonly port: number;
   readonly store: ParleyStore;
+  /** Plain-HTTP routes on the channel port (health, metrics, admin, dashboard). */
+  readonly http: HttpRouter;
   /** The channel to a configured peer. @throws CONFIG_INVALID for an unknown peer */
   channel(peer: string): Channel;
   readonly channels: readonly Channel[];
@@ -139,8 +142,10 @@ export async function createVaspNode(
   const tls = config.listen.tls
     ? { cert: readFileSync(config.listen.tls.certFile), key: readFileSync(config.listen.tls.keyFile) }
     : undefined;
+  const router = createHttpRouter();
   const server = createChannelServer(
     {
+      onRequest: router.listener,
       host: config.listen.host,
       port: config.listen.port,
       maxFrameBytes: config.maxFrameBytes,
@@ -187,6 +192,7 @@ export async function createVaspNode(
       return server.port;
     },
     store,
+    http: router,
     channel(peer) {
       const channel = channels.get(channelAddress(peer));
       if (!channel)
