@@ -232,7 +232,7 @@ export async function createVaspNode(
     },
     close() {
       closing ??= (async () => {
-        for (const dialer of dialers) dialer.close();
+        await Promise.all(dialers.map((dialer) => dialer.close()));
         await server.close();
         for (const driver of drivers) driver.close();
         for (const channel of channels.values()) await channel.close();
