@@ -1,0 +1,321 @@
+/**
+ * The live dashboard: a read-only socket.io server on the node's HTTP port (next to the
+ * channel endpoint and `/healthz`) plus the web page that shows it. The only importer of
+ * `socket.io` in `src/`.
+ *
+ * socket.io runs on a private, never-listening `http.Server`: the node's router hands it the
+ * requests under `/socket.io/`, and upgrades on that path are routed to it before the channel
+ * server's upgrade handler (which refuses every path but its own). So socket.io never wraps
+ * or closes the node's server, and closing the dashboard leaves the channel untouched.
+ */
+import { readFileSync } from 'node:fs';
+import {
+  createServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
+import type { Duplex } from 'node:stream';
+import { asyncScheduler, interval, type SchedulerLike, type Subscription } from 'rxjs';
+import { Server as SocketIoServer } from 'socket.io';
+import { type HttpRouter, isLoopbackRequest } from '../http/router.js';
+import { type ClientToServerEvents, DASHBOARD_SOCKET_PATH, type ServerToClientEvents } from './events.js';
+import { createDashboardModel, type DashboardModel, type DashboardModelOptions } from './model.js';
+import { type DashboardSource, readHealthEvent, readHealthSnapshot, readResyncEvent } from './sources.js';
+
+export interface DashboardOptions extends DashboardModelOptions {
+  /** Deltas are pushed at most this often (changes in between are batched). @default 250 */
+  deltaIntervalMs?: number;
+  /** Re-read channel status (open objects, in-flight) this often while a client watches. @default 1000 */
+  statusPollMs?: number;
+  /** Sample every channel's health (RTT, phi) this often, for the charts. @default 500 */
+  sampleIntervalMs?: number;
+  /** Serve the page and socket.io to clients that are not on this machine. @default false */
+  allowRemote?: boolean;
+  /** The failure detector's thresholds, drawn on the phi chart. @default unknown (no lines) */
+  thresholds?: { suspectPhi: number | null; downPhi: number | null };
+}
+
+export interface DashboardDeps {
+  source: DashboardSource;
+  /** The node's HTTP server (the channel server's), for socket.io's WebSocket upgrades. */
+  httpServer: HttpServer;
+  /** The node's HTTP router, for the page and socket.io's polling requests. */
+  router: HttpRouter;
+  /** @default Date */
+  clock?: { now(): number };
+  /** Drives the delta and status-poll timers. @default asyncScheduler */
+  scheduler?: SchedulerLike;
+}
+
+export interface Dashboard {
+  /** Path of the page on the node's HTTP port. */
+  readonly path: string;
+  /** Connected socket.io clients. */
+  readonly clients: number;
+  /** The state behind the page (for tests and the CLI). */
+  readonly model: DashboardModel;
+  /** Disconnects every client and stops the timers; the node's server keeps running. Idempotent. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Path of the page. */
+export const DASHBOARD_PATH = '/dashboard/';
+
+const ASSETS: Record<string, string> = {
+  'index.html': 'text/html; charset=utf-8',
+  'app.js': 'text/javascript; charset=utf-8',
+  'chart.js': 'text/javascript; charset=utf-8',
+  'style.css': 'text/css; charset=utf-8',
+};
+
+const CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+function loadAssets(): Map<string, Buffer> {
+  const dir = new URL('./public/', import.meta.url);
+  return new Map(Object.keys(ASSETS).map((name) => [name, readFileSync(new URL(name, dir))]));
+}
+
+/** Health- and resync-looking events that a node may put on `events$` instead of own streams. */
+const HEALTH_TYPES = /^(healthy|suspect|down|peer_state_lost|diverged|heartbeat|health[_.].*|state_lost)$/;
+const RESYNC_TYPES = /^resync[_.]/;
+
+/**
+ * Serves the dashboard on a node: `GET /` redirects to `/dashboard/`, the page's assets are
+ * served from `src/dashboard/public/`, socket.io (and its browser client at
+ * `/socket.io/socket.io.min.js`) answers under `/socket.io/`.
+ */
+export function createDashboard(options: DashboardOptions, deps: DashboardDeps): Dashboard {
+  const deltaIntervalMs = options.deltaIntervalMs ?? 250;
+  const statusPollMs = options.statusPollMs ?? 1000;
+  const sampleIntervalMs = options.sampleIntervalMs ?? 500;
+  const allowRemote = options.allowRemote ?? false;
+  const scheduler = deps.scheduler ?? asyncScheduler;
+  const { source, router } = deps;
+  const assets = loadAssets();
+  const model = createDashboardModel(
+    { ...options, deltaIntervalMs },
+    {
+      node: { address: source.address, epoch: source.epoch, url: source.url },
+      features: {
+        health: source.health$ !== undefined || source.health !== undefined,
+        resync: source.resync$ !== undefined,
+      },
+      ...(options.thresholds
+        ? { thresholds: { suspectPhi: options.thresholds.suspectPhi, downPhi: options.thresholds.downPhi } }
+        : {}),
+      ...(deps.clock ? { clock: deps.clock } : {}),
+    },
+  );
+
+  const allowed = (req: IncomingMessage): boolean => allowRemote || isLoopbackRequest(req);
+
+  // socket.io on a private server that never listens; see the file comment.
+  const engineHost = createServer((_req, res) => {
+    res.statusCode = 404;
+    res.end();
+  });
+  const io = new SocketIoServer<ClientToServerEvents, ServerToClientEvents>(engineHost, {
+    path: DASHBOARD_SOCKET_PATH.slice(0, -1),
+    serveClient: true,
+    transports: ['polling', 'websocket'],
+    // Read-only: nothing a client sends is acted on, so keep what it may send small.
+    maxHttpBufferSize: 4096,
+    allowRequest: (req, callback) => callback(null, allowed(req)),
+  });
+  const restoreUpgrades = routeUpgrades(
+    deps.httpServer,
+    (req) => (req.url ?? '').startsWith(DASHBOARD_SOCKET_PATH),
+    (req, socket, head) => engineHost.emit('upgrade', req, socket, head),
+  );
+
+  router.route(DASHBOARD_SOCKET_PATH, (req, res) => {
+    engineHost.emit('request', req, res);
+    return true;
+  });
+  // A route ending in '/' is a prefix route: answer the root only, let every other path fall through.
+  router.route('/', (req, res, url) => url.pathname === '/' && redirect(req, res, DASHBOARD_PATH));
+  router.route(DASHBOARD_PATH.slice(0, -1), (req, res) => redirect(req, res, DASHBOARD_PATH));
+  router.route(DASHBOARD_PATH, (req, res, url) => {
+    if (!allowed(req)) return status(res, 403);
+    if (req.method !== 'GET' && req.method !== 'HEAD') return status(res, 405);
+    const name = url.pathname.slice(DASHBOARD_PATH.length) || 'index.html';
+    const body = assets.get(name);
+    const type = ASSETS[name];
+    if (body === undefined || type === undefined) return status(res, 404);
+    res.statusCode = 200;
+    res.setHeader('content-type', type);
+    res.setHeader('content-length', body.length);
+    res.setHeader('cache-control', 'no-cache');
+    res.setHeader('x-content-type-options', 'nosniff');
+    res.setHeader('content-security-policy', CSP);
+    res.end(req.method === 'HEAD' ? undefined : body);
+    return true;
+  });
+
+  const subs: Subscription[] = [];
+  subs.push(
+    source.events$.subscribe({
+      next: (event) => {
+        if (HEALTH_TYPES.test(event.type)) for (const h of readHealthEvent(event)) model.health(h);
+        else if (RESYNC_TYPES.test(event.type)) {
+          const r = readResyncEvent(event);
+          if (r) model.resync(r);
+        } else model.nodeEvent(event);
+      },
+      error: () => undefined,
+    }),
+  );
+  if (source.health$) {
+    subs.push(
+      source.health$.subscribe({
+        next: (event) => {
+          for (const h of readHealthEvent(event)) model.health(h);
+        },
+        error: () => undefined,
+      }),
+    );
+  }
+  if (source.resync$) {
+    subs.push(
+      source.resync$.subscribe({
+        next: (event) => {
+          const r = readResyncEvent(event);
+          if (r) model.resync(r);
+        },
+        error: () => undefined,
+      }),
+    );
+  }
+
+  let closed = false;
+  let refreshing: Promise<void> | undefined;
+  const refresh = (): Promise<void> => {
+    refreshing ??= source
+      .status()
+      .then((rows) => {
+        if (!closed) model.status(rows);
+      })
+      .catch(() => undefined) // the store may be closing; the next poll tries again
+      .finally(() => {
+        refreshing = undefined;
+      });
+    return refreshing;
+  };
+  const flush = (): void => {
+    const delta = model.takeDelta();
+    if (delta && !closed) io.to(LIVE).emit('delta', delta);
+  };
+  subs.push(interval(deltaIntervalMs, scheduler).subscribe(flush));
+  subs.push(
+    interval(statusPollMs, scheduler).subscribe(() => {
+      if (io.engine.clientsCount > 0) void refresh();
+    }),
+  );
+  const monitor = source.health;
+  if (monitor) {
+    const clock = deps.clock ?? Date;
+    subs.push(
+      interval(sampleIntervalMs, scheduler).subscribe(() => {
+        let rows: ReturnType<typeof monitor.snapshot>;
+        try {
+          rows = monitor.snapshot();
+        } catch {
+          return; // the monitor is closing
+        }
+        const at = clock.now();
+        for (const row of rows) {
+          const input = readHealthSnapshot(row, at);
+          if (input) model.health(input);
+        }
+      }),
+    );
+  }
+  // A first status read, so the table has every configured channel before anyone connects.
+  void refresh();
+
+  io.on('connection', (socket) => {
+    void (async () => {
+      await refresh();
+      if (closed || !socket.connected) return;
+      // Pending changes go to the existing clients first; the snapshot then includes them, and
+      // this client receives only the deltas after it.
+      flush();
+      socket.emit('snapshot', model.snapshot());
+      await socket.join(LIVE);
+    })();
+  });
+
+  let closing: Promise<void> | undefined;
+  const dashboard: Dashboard = {
+    path: DASHBOARD_PATH,
+    get clients() {
+      return io.engine.clientsCount;
+    },
+    model,
+    close() {
+      closing ??= (async () => {
+        closed = true;
+        for (const s of subs) s.unsubscribe();
+        restoreUpgrades();
+        await io.close().catch(() => undefined);
+        await refreshing;
+      })();
+      return closing;
+    },
+    [Symbol.asyncDispose]() {
+      return dashboard.close();
+    },
+  };
+  return dashboard;
+}
+
+const LIVE = 'live';
+
+function status(res: ServerResponse, code: number): true {
+  res.statusCode = code;
+  res.end();
+  return true;
+}
+
+function redirect(req: IncomingMessage, res: ServerResponse, to: string): true {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return status(res, 405);
+  res.statusCode = 302;
+  res.setHeader('location', to);
+  res.end();
+  return true;
+}
+
+type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+/**
+ * Sends the upgrades that `matches` to `handler` and every other upgrade to the listeners the
+ * server already had (engine.io does the same with `request` listeners). Returns the undo.
+ */
+function routeUpgrades(
+  server: HttpServer,
+  matches: (req: IncomingMessage) => boolean,
+  handler: UpgradeListener,
+): () => void {
+  const previous = server.listeners('upgrade') as UpgradeListener[];
+  const listener: UpgradeListener = (req, socket, head) => {
+    if (matches(req)) handler(req, socket, head);
+    else for (const l of previous) l.call(server, req, socket, head);
+  };
+  server.removeAllListeners('upgrade');
+  server.on('upgrade', listener);
+  return () => {
+    server.off('upgrade', listener);
+    for (const l of previous) server.on('upgrade', l);
+  };
+}

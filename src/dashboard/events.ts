@@ -1,0 +1,205 @@
+/**
+ * The dashboard's socket.io contract: event names and payload schemas (zod), server → client
+ * only. The dashboard is read-only: a client sends nothing, and whatever it sends is ignored.
+ *
+ * On connect the server emits one `snapshot` (the whole picture), then `delta`s at most every
+ * `deltaIntervalMs` with what changed since the previous one. A client that reconnects gets a
+ * fresh snapshot; deltas whose `seq` is not above the snapshot's are stale and can be dropped.
+ *
+ * Health and resync parts are optional: a node without a health monitor (or without resync)
+ * sends channel rows without `health` (or `resync`), and `features` says which parts exist.
+ */
+import { z } from 'zod';
+
+/** Version of this contract; a breaking change bumps it. */
+export const DASHBOARD_CONTRACT_VERSION = 1;
+
+/** socket.io path on the node's HTTP port. */
+export const DASHBOARD_SOCKET_PATH = '/socket.io/';
+
+/**
+ * Failure-detector verdict on a channel (DESIGN.md §4): `unknown` until the first contact,
+ * then `healthy → suspect → down` as the peer's heartbeats stop.
+ */
+export const HealthState = z.enum(['unknown', 'healthy', 'suspect', 'down']);
+export type HealthState = z.infer<typeof HealthState>;
+
+/** Transport state of a channel, as the channel itself knows it. */
+export const ConnectionState = z.enum(['disconnected', 'connected', 'closed']);
+export type ConnectionState = z.infer<typeof ConnectionState>;
+
+const Ms = z.number().nonnegative();
+const Count = z.number().int().nonnegative();
+
+/** What the health monitor says about one channel. */
+export const ChannelHealth = z.object({
+  state: HealthState,
+  /** Since when (ms since the Unix epoch) the channel is in `state`. */
+  sinceMs: Ms,
+  /** Latest heartbeat round-trip time, null before the first one. */
+  rttMs: Ms.nullable(),
+  /** Smoothed round-trip time, when the monitor keeps one. */
+  srttMs: Ms.nullable(),
+  /** Latest suspicion level of the accrual detector, null before the first heartbeat. */
+  phi: z.number().nonnegative().nullable(),
+  lastHeartbeatAtMs: Ms.nullable(),
+  /** The peer came back with a different store epoch; cleared when a resync completes. */
+  peerStateLost: z.boolean(),
+  /** Open-object digests differ after in-flight commands settled; cleared by a completed resync. */
+  diverged: z.boolean(),
+});
+export type ChannelHealth = z.infer<typeof ChannelHealth>;
+
+export const ResyncStatus = z.enum(['running', 'completed', 'failed']);
+export type ResyncStatus = z.infer<typeof ResyncStatus>;
+
+/** One resync run with a peer, live while `status` is `running`. */
+export const ResyncRunView = z.object({
+  id: z.string().min(1),
+  peer: z.string(),
+  /** Why it ran: `connect`, `peer_state_lost`, `diverged`, … */
+  reason: z.string(),
+  status: ResyncStatus,
+  /** How it ended, in the resync engine's words (`in_sync`, `repaired`, `partial`, …). */
+  outcome: z.string().nullable(),
+  /** Current step, when the resync reports one (`compare`, `send`, `fetch`, …). */
+  phase: z.string().nullable(),
+  startedAtMs: Ms,
+  finishedAtMs: Ms.nullable(),
+  /** Objects handled so far out of `total` (null while unknown). */
+  done: Count,
+  total: Count.nullable(),
+  objectsSent: Count,
+  objectsReceived: Count,
+  bytesSent: Count,
+  bytesReceived: Count,
+  rounds: Count,
+  error: z.string().nullable(),
+});
+export type ResyncRunView = z.infer<typeof ResyncRunView>;
+
+/** One row of the channel table; a delta always carries whole rows. */
+export const ChannelView = z.object({
+  /** The peer's channel address (bech32, zero subaddress). */
+  peer: z.string().min(1),
+  connection: ConnectionState,
+  /** When the current connection was attached, null while disconnected. */
+  connectedSinceMs: Ms.nullable(),
+  /** The latest store epoch seen from the peer, null before the first hello. */
+  peerEpoch: z.string().nullable(),
+  openObjects: Count,
+  /** Commands of this node without a final response yet. */
+  inflight: Count,
+  /** Retransmissions since the node started. */
+  retransmits: Count,
+  /** Final outcomes of this node's commands / committed commands of the peer, since start. */
+  commandsSent: Count,
+  commandsReceived: Count,
+  /** Commands that ended as command errors (either direction) or were refused. */
+  commandFailures: Count,
+  lastDisconnect: z.object({ code: z.number().int(), reason: z.string(), atMs: Ms }).nullable(),
+  /** Absent when the node runs no health monitor. */
+  health: ChannelHealth.optional(),
+  /** The current or latest resync run of this channel; absent before the first one. */
+  resync: ResyncRunView.optional(),
+});
+export type ChannelView = z.infer<typeof ChannelView>;
+
+/** One point of the RTT / phi time series of a channel. */
+export const Sample = z.object({
+  peer: z.string(),
+  atMs: Ms,
+  rttMs: Ms.nullable(),
+  phi: z.number().nonnegative().nullable(),
+});
+export type Sample = z.infer<typeof Sample>;
+
+export const LogLevel = z.enum(['info', 'warn', 'error']);
+export type LogLevel = z.infer<typeof LogLevel>;
+
+/**
+ * One line of the event log: connections, health transitions (`healthy`, `suspect`, `down`,
+ * `peer_state_lost`, `diverged`), resync runs, refused frames, failed commands.
+ */
+export const LogEntry = z.object({
+  /** Increasing per node run; a client can de-duplicate on it. */
+  id: Count,
+  atMs: Ms,
+  peer: z.string().nullable(),
+  kind: z.string().min(1),
+  level: LogLevel,
+  message: z.string(),
+});
+export type LogEntry = z.infer<typeof LogEntry>;
+
+export const NodeInfo = z.object({
+  address: z.string(),
+  epoch: z.string(),
+  /** The node's channel URL (ws:// or wss://). */
+  url: z.string(),
+  startedAtMs: Ms,
+});
+export type NodeInfo = z.infer<typeof NodeInfo>;
+
+/** Which optional parts this node provides. */
+export const Features = z.object({ health: z.boolean(), resync: z.boolean() });
+export type Features = z.infer<typeof Features>;
+
+/** Detector thresholds, for the phi chart's guide lines (null when unknown). */
+export const HealthThresholds = z.object({
+  suspectPhi: z.number().positive().nullable(),
+  downPhi: z.number().positive().nullable(),
+});
+export type HealthThresholds = z.infer<typeof HealthThresholds>;
+
+/** Event `snapshot`: the whole picture, sent once per connection. */
+export const DashboardSnapshot = z.object({
+  version: z.literal(DASHBOARD_CONTRACT_VERSION),
+  /** Sequence number of the last delta folded into this snapshot. */
+  seq: Count,
+  atMs: Ms,
+  node: NodeInfo,
+  features: Features,
+  thresholds: HealthThresholds,
+  channels: z.array(ChannelView),
+  /** RTT / phi history of every channel, oldest first, within `limits.sampleWindowMs`. */
+  samples: z.array(Sample),
+  /** Latest log entries, oldest first, at most `limits.logSize`. */
+  log: z.array(LogEntry),
+  /** Latest resync runs, oldest first, at most `limits.resyncRuns`. */
+  resyncRuns: z.array(ResyncRunView),
+  limits: z.object({ sampleWindowMs: Ms, logSize: Count, resyncRuns: Count, deltaIntervalMs: Ms }),
+});
+export type DashboardSnapshot = z.infer<typeof DashboardSnapshot>;
+
+/** Event `delta`: what changed since the previous delta (or the snapshot). */
+export const DashboardDelta = z.object({
+  /** One more than the previous delta's. */
+  seq: z.number().int().positive(),
+  atMs: Ms,
+  /** Changed channel rows, whole. */
+  channels: z.array(ChannelView),
+  /** New samples, oldest first. */
+  samples: z.array(Sample),
+  /** New log entries, oldest first. */
+  log: z.array(LogEntry),
+  /** Started or updated resync runs, whole. */
+  resyncRuns: z.array(ResyncRunView),
+});
+export type DashboardDelta = z.infer<typeof DashboardDelta>;
+
+/** Every server → client event with its payload schema. */
+export const DashboardEvents = {
+  snapshot: DashboardSnapshot,
+  delta: DashboardDelta,
+} as const;
+export type DashboardEventName = keyof typeof DashboardEvents;
+
+/** socket.io typed events, server → client. */
+export interface ServerToClientEvents {
+  snapshot: (snapshot: DashboardSnapshot) => void;
+  delta: (delta: DashboardDelta) => void;
+}
+
+/** socket.io typed events, client → server: none, the dashboard is read-only. */
+export type ClientToServerEvents = Record<never, never>;

@@ -1,0 +1,470 @@
+/**
+ * The dashboard's state: folds node events, status polls, health facts and resync updates into
+ * channel rows, RTT / phi series, an event log and resync runs, and hands out a snapshot or the
+ * delta since the last one. Pure and synchronous; time comes from the injected clock.
+ */
+import {
+  type ChannelHealth,
+  type ChannelView,
+  DASHBOARD_CONTRACT_VERSION,
+  type DashboardDelta,
+  type DashboardSnapshot,
+  type Features,
+  type HealthState,
+  type HealthThresholds,
+  type LogEntry,
+  type LogLevel,
+  type NodeInfo,
+  type ResyncRunView,
+  type Sample,
+} from './events.js';
+import type { ChannelStatusLike, HealthInput, NodeEventLike, ResyncInput } from './sources.js';
+
+export interface DashboardModelOptions {
+  /** Keep RTT / phi samples this long. @default 300000 */
+  sampleWindowMs?: number;
+  /** Samples kept per channel at most (older ones are dropped first). @default 1200 */
+  maxSamplesPerChannel?: number;
+  /** Log entries kept. @default 500 */
+  logSize?: number;
+  /** Resync runs kept (finished ones are dropped first, oldest first). @default 50 */
+  resyncRuns?: number;
+  /** Reported to clients; the dashboard server sets it. @default 250 */
+  deltaIntervalMs?: number;
+}
+
+export interface DashboardModelDeps {
+  node: Omit<NodeInfo, 'startedAtMs'>;
+  features: Features;
+  thresholds?: HealthThresholds;
+  /** @default Date */
+  clock?: { now(): number };
+}
+
+export interface DashboardModel {
+  nodeEvent(event: NodeEventLike): void;
+  status(rows: readonly ChannelStatusLike[]): void;
+  health(input: HealthInput): void;
+  resync(input: ResyncInput): void;
+  /** Everything, as of the last delta taken (take pending changes first). */
+  snapshot(): DashboardSnapshot;
+  /** The changes since the previous delta, or undefined when nothing changed. */
+  takeDelta(): DashboardDelta | undefined;
+}
+
+const short = (address: string): string =>
+  address.length > 16 ? `${address.slice(0, 8)}…${address.slice(-6)}` : address;
+
+export function createDashboardModel(
+  options: DashboardModelOptions,
+  deps: DashboardModelDeps,
+): DashboardModel {
+  const sampleWindowMs = options.sampleWindowMs ?? 300_000;
+  const maxSamples = options.maxSamplesPerChannel ?? 1200;
+  const logSize = options.logSize ?? 500;
+  const maxRuns = options.resyncRuns ?? 50;
+  const deltaIntervalMs = options.deltaIntervalMs ?? 250;
+  const clock = deps.clock ?? Date;
+  const node: NodeInfo = { ...deps.node, startedAtMs: clock.now() };
+  const thresholds: HealthThresholds = deps.thresholds ?? { suspectPhi: null, downPhi: null };
+
+  const channels = new Map<string, ChannelView>();
+  const series = new Map<string, Sample[]>();
+  const log: LogEntry[] = [];
+  const runs = new Map<string, ResyncRunView>();
+  const dirtyChannels = new Set<string>();
+  const dirtyRuns = new Set<string>();
+  let newSamples: Sample[] = [];
+  let newLog: LogEntry[] = [];
+  let seq = 0;
+  let logId = 0;
+
+  function channel(peer: string): ChannelView {
+    let row = channels.get(peer);
+    if (!row) {
+      row = {
+        peer,
+        connection: 'disconnected',
+        connectedSinceMs: null,
+        peerEpoch: null,
+        openObjects: 0,
+        inflight: 0,
+        retransmits: 0,
+        commandsSent: 0,
+        commandsReceived: 0,
+        commandFailures: 0,
+        lastDisconnect: null,
+      };
+      channels.set(peer, row);
+      dirtyChannels.add(peer);
+    }
+    return row;
+  }
+
+  function touch(peer: string): void {
+    dirtyChannels.add(peer);
+  }
+
+  function health(row: ChannelView, atMs: number): ChannelHealth {
+    row.health ??= {
+      state: 'unknown',
+      sinceMs: atMs,
+      rttMs: null,
+      srttMs: null,
+      phi: null,
+      lastHeartbeatAtMs: null,
+      peerStateLost: false,
+      diverged: false,
+    };
+    return row.health;
+  }
+
+  function append(peer: string | null, kind: string, level: LogLevel, message: string, atMs: number): void {
+    const entry: LogEntry = { id: ++logId, atMs, peer, kind, level, message };
+    log.push(entry);
+    if (log.length > logSize) log.splice(0, log.length - logSize);
+    newLog.push(entry);
+    if (newLog.length > logSize) newLog.splice(0, newLog.length - logSize);
+  }
+
+  function addSample(sample: Sample): void {
+    let list = series.get(sample.peer);
+    if (!list) {
+      list = [];
+      series.set(sample.peer, list);
+    }
+    list.push(sample);
+    prune(list, clock.now());
+    newSamples.push(sample);
+    // Bounded even if nobody takes deltas for a while.
+    if (newSamples.length > maxSamples * 8) newSamples.splice(0, newSamples.length - maxSamples * 8);
+  }
+
+  function prune(list: Sample[], nowMs: number): void {
+    let drop = Math.max(0, list.length - maxSamples);
+    while (drop < list.length && list[drop]!.atMs < nowMs - sampleWindowMs) drop++;
+    if (drop > 0) list.splice(0, drop);
+  }
+
+  const HEALTH_LEVEL: Record<HealthState, LogLevel> = {
+    unknown: 'info',
+    healthy: 'info',
+    suspect: 'warn',
+    down: 'error',
+  };
+  /** When each channel's last state event arrived (snapshots defer to events). */
+  const stateEventAt = new Map<string, number>();
+  /** Snapshots are sampled; a state event is never older than the snapshot that follows it. */
+  const SNAPSHOT_DEFERS_MS = 2000;
+
+  function setState(
+    row: ChannelView,
+    h: ChannelHealth,
+    state: HealthState,
+    atMs: number,
+    cause?: string,
+  ): void {
+    if (h.state === state) return;
+    const from = h.state;
+    h.state = state;
+    h.sinceMs = atMs;
+    const phi = h.phi === null || state === 'healthy' ? '' : ` (phi ${h.phi.toFixed(1)})`;
+    const why = cause ? ` after ${cause}` : '';
+    append(row.peer, state, HEALTH_LEVEL[state], `${short(row.peer)}: ${from} → ${state}${why}${phi}`, atMs);
+  }
+
+  return {
+    nodeEvent(event) {
+      const at = clock.now();
+      const row = channel(event.peer);
+      const peer = short(event.peer);
+      switch (event.type) {
+        case 'connected':
+          row.connection = 'connected';
+          row.connectedSinceMs = at;
+          append(
+            event.peer,
+            'connected',
+            'info',
+            `channel to ${peer} connected (${event['dialed'] ? 'dialed' : 'accepted'})`,
+            at,
+          );
+          break;
+        case 'disconnected': {
+          const code = typeof event['code'] === 'number' ? event['code'] : 0;
+          const reason = typeof event['reason'] === 'string' ? event['reason'] : '';
+          row.connection = row.connection === 'closed' ? 'closed' : 'disconnected';
+          row.connectedSinceMs = null;
+          row.lastDisconnect = { code, reason, atMs: at };
+          const expected = code === 1000 || code === 4409;
+          append(
+            event.peer,
+            'disconnected',
+            expected ? 'info' : 'warn',
+            `channel to ${peer} disconnected (${code}${reason ? ` ${reason}` : ''})`,
+            at,
+          );
+          break;
+        }
+        case 'retransmit':
+          row.retransmits++;
+          break;
+        case 'command_final':
+          row.commandsSent++;
+          if (event['status'] === 'failure') {
+            row.commandFailures++;
+            append(event.peer, 'command_failed', 'warn', `my command failed: ${String(event['code'])}`, at);
+          }
+          break;
+        case 'command_received':
+          row.commandsReceived++;
+          if (event['status'] === 'failure') {
+            row.commandFailures++;
+            append(event.peer, 'command_refused', 'warn', `refused a command: ${String(event['code'])}`, at);
+          }
+          break;
+        case 'fork':
+          append(event.peer, 'fork', 'warn', `fork on command ${String(event['cid'])}`, at);
+          break;
+        case 'frame_refused':
+          row.commandFailures++;
+          append(event.peer, 'frame_refused', 'error', `frame refused: ${String(event['code'])}`, at);
+          break;
+        case 'business_error':
+          append(event.peer, 'business_error', 'error', `business error: ${String(event['message'])}`, at);
+          break;
+        case 'command_failed':
+          append(
+            event.peer,
+            'command_failed',
+            'warn',
+            `business: command failed: ${String(event['code'])}`,
+            at,
+          );
+          break;
+        default:
+          // Successful reactions and other routine events only change counters elsewhere.
+          return;
+      }
+      touch(event.peer);
+    },
+
+    status(rows) {
+      for (const s of rows) {
+        const row = channel(s.peer);
+        const before = `${row.connection}|${row.inflight}|${row.openObjects}|${row.peerEpoch}`;
+        if (s.state !== row.connection) {
+          row.connection = s.state;
+          if (s.state !== 'connected') row.connectedSinceMs = null;
+          else row.connectedSinceMs ??= clock.now();
+        }
+        row.inflight = s.inflight;
+        row.openObjects = s.openObjects;
+        row.peerEpoch = s.peerEpoch;
+        if (`${row.connection}|${row.inflight}|${row.openObjects}|${row.peerEpoch}` !== before) touch(s.peer);
+      }
+    },
+
+    health(input) {
+      const at = input.atMs ?? clock.now();
+      const row = channel(input.peer);
+      const h = health(row, at);
+      const peer = short(input.peer);
+      switch (input.type) {
+        case 'state':
+          if (input.phi !== undefined) h.phi = input.phi;
+          stateEventAt.set(input.peer, at);
+          setState(row, h, input.state, at, input.cause);
+          break;
+        case 'snapshot': {
+          const lastEvent = stateEventAt.get(input.peer);
+          if (lastEvent === undefined || at - lastEvent > SNAPSHOT_DEFERS_MS) {
+            setState(row, h, input.state, input.sinceMs ?? at);
+          }
+          h.phi = input.phi;
+          h.rttMs = input.rttMs;
+          h.srttMs = input.srttMs;
+          if (input.silentMs != null) h.lastHeartbeatAtMs = at - input.silentMs;
+          if (input.diverged !== undefined) h.diverged = input.diverged;
+          // A silent peer's last RTT says nothing about now: no RTT point while it is not healthy.
+          const live = input.state === 'healthy' || input.state === 'suspect';
+          addSample({ peer: input.peer, atMs: at, rttMs: live ? input.rttMs : null, phi: input.phi });
+          break;
+        }
+        case 'sample':
+          if (input.rttMs !== null) {
+            h.rttMs = input.rttMs;
+            h.lastHeartbeatAtMs = at;
+          }
+          if (input.phi !== null) h.phi = input.phi;
+          addSample({ peer: input.peer, atMs: at, rttMs: input.rttMs, phi: input.phi });
+          break;
+        case 'peer_state_lost': {
+          h.peerStateLost = true;
+          if (input.epoch !== null) row.peerEpoch = input.epoch;
+          const epochs = `${input.previousEpoch?.slice(0, 8) ?? '?'} → ${input.epoch?.slice(0, 8) ?? '?'}`;
+          append(input.peer, 'peer_state_lost', 'error', `${peer} lost its state (epoch ${epochs})`, at);
+          break;
+        }
+        case 'diverged':
+          h.diverged = true;
+          append(
+            input.peer,
+            'diverged',
+            'warn',
+            `${peer}: open objects diverged${input.message ? `: ${input.message}` : ''}`,
+            at,
+          );
+          break;
+        case 'converged':
+          if (h.diverged) append(input.peer, 'converged', 'info', `${peer}: open objects agree again`, at);
+          h.diverged = false;
+          break;
+        case 'other':
+          append(input.peer, input.kind, input.level, `${peer}: ${input.message}`, at);
+          break;
+      }
+      touch(input.peer);
+    },
+
+    resync(input) {
+      const at = input.atMs ?? clock.now();
+      let run = runs.get(input.id);
+      const isNew = run === undefined;
+      if (!run) {
+        run = {
+          id: input.id,
+          peer: input.peer,
+          reason: input.reason ?? 'unknown',
+          status: 'running',
+          outcome: null,
+          phase: null,
+          startedAtMs: at,
+          finishedAtMs: null,
+          done: 0,
+          total: null,
+          objectsSent: 0,
+          objectsReceived: 0,
+          bytesSent: 0,
+          bytesReceived: 0,
+          rounds: 0,
+          error: null,
+        };
+        runs.set(input.id, run);
+      }
+      const wasRunning = run.status === 'running';
+      if (input.reason !== undefined) run.reason = input.reason;
+      if (input.phase !== undefined) run.phase = input.phase;
+      if (input.done !== undefined) run.done = input.done;
+      if (input.total !== undefined) run.total = input.total;
+      if (input.objectsSent !== undefined) run.objectsSent = input.objectsSent;
+      if (input.objectsReceived !== undefined) run.objectsReceived = input.objectsReceived;
+      if (input.bytesSent !== undefined) run.bytesSent = input.bytesSent;
+      if (input.bytesReceived !== undefined) run.bytesReceived = input.bytesReceived;
+      if (input.rounds !== undefined) run.rounds = input.rounds;
+      if (input.error !== undefined) run.error = input.error;
+      if (input.outcome !== undefined) run.outcome = input.outcome;
+      if (input.status !== undefined) run.status = input.status;
+      const peer = short(input.peer);
+      if (isNew)
+        append(input.peer, 'resync_started', 'info', `resync with ${peer} started (${run.reason})`, at);
+      if (wasRunning && run.status !== 'running') {
+        run.finishedAtMs = at;
+        if (run.status === 'completed') {
+          if (run.total !== null) run.done = Math.max(run.done, run.total);
+          const moved = `sent ${run.objectsSent}, received ${run.objectsReceived} objects in ${run.rounds} rounds`;
+          const how = run.outcome ? ` (${run.outcome})` : '';
+          append(input.peer, 'resync_completed', 'info', `resync with ${peer} completed${how}: ${moved}`, at);
+          const row = channel(input.peer);
+          if (row.health) {
+            row.health.peerStateLost = false;
+            row.health.diverged = false;
+          }
+        } else {
+          append(
+            input.peer,
+            'resync_failed',
+            'error',
+            `resync with ${peer} failed: ${run.error ?? 'unknown'}`,
+            at,
+          );
+        }
+      }
+      if (runs.size > maxRuns) {
+        const victim =
+          [...runs.values()].find((r) => r.status !== 'running' && r.id !== input.id) ??
+          runs.values().next().value;
+        if (victim) {
+          runs.delete(victim.id);
+          dirtyRuns.delete(victim.id);
+        }
+      }
+      channel(input.peer).resync = { ...run };
+      dirtyRuns.add(run.id);
+      touch(input.peer);
+    },
+
+    snapshot() {
+      const now = clock.now();
+      const samples: Sample[] = [];
+      for (const list of series.values()) {
+        prune(list, now);
+        samples.push(...list);
+      }
+      samples.sort((a, b) => a.atMs - b.atMs);
+      return {
+        version: DASHBOARD_CONTRACT_VERSION,
+        seq,
+        atMs: now,
+        node: { ...node },
+        features: { ...deps.features },
+        thresholds: { ...thresholds },
+        channels: [...channels.values()].map(copyRow),
+        samples,
+        log: [...log],
+        resyncRuns: [...runs.values()].map((r) => ({ ...r })),
+        limits: { sampleWindowMs, logSize, resyncRuns: maxRuns, deltaIntervalMs },
+      };
+    },
+
+    takeDelta() {
+      if (
+        dirtyChannels.size === 0 &&
+        newSamples.length === 0 &&
+        newLog.length === 0 &&
+        dirtyRuns.size === 0
+      ) {
+        return undefined;
+      }
+      const delta: DashboardDelta = {
+        seq: ++seq,
+        atMs: clock.now(),
+        channels: [...dirtyChannels].flatMap((peer) => {
+          const row = channels.get(peer);
+          return row ? [copyRow(row)] : [];
+        }),
+        samples: newSamples,
+        log: newLog,
+        resyncRuns: [...dirtyRuns].flatMap((id) => {
+          const run = runs.get(id);
+          return run ? [{ ...run }] : [];
+        }),
+      };
+      dirtyChannels.clear();
+      dirtyRuns.clear();
+      newSamples = [];
+      newLog = [];
+      return delta;
+    },
+  };
+}
+
+function copyRow(row: ChannelView): ChannelView {
+  const { health, resync, lastDisconnect, ...rest } = row;
+  return {
+    ...rest,
+    lastDisconnect: lastDisconnect ? { ...lastDisconnect } : null,
+    ...(health ? { health: { ...health } } : {}),
+    ...(resync ? { resync: { ...resync } } : {}),
+  };
+}

@@ -1,0 +1,323 @@
+// The dashboard page: a snapshot on connect, then deltas (contract: src/dashboard/events.ts).
+'use strict';
+
+(() => {
+  const CHART_WINDOW_MS = 120_000;
+  const MAX_LOG_ITEMS = 300;
+  const PALETTE = ['#58a6ff', '#f0883e', '#a371f7', '#3fb950', '#ff7b72', '#d2a8ff', '#79c0ff', '#ffa657'];
+
+  const $ = (id) => document.getElementById(id);
+  const state = {
+    seq: -1,
+    offsetMs: 0,
+    node: null,
+    features: { health: false, resync: false },
+    thresholds: { suspectPhi: null, downPhi: null },
+    sampleWindowMs: 300_000,
+    channels: new Map(),
+    samples: new Map(),
+    log: [],
+    runs: new Map(),
+  };
+
+  const short = (a) => (a && a.length > 16 ? `${a.slice(0, 8)}…${a.slice(-6)}` : a || '');
+  const pad = (n) => String(n).padStart(2, '0');
+  const clock = (ms) => {
+    const d = new Date(ms);
+    return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  };
+  const duration = (ms) => (ms < 1000 ? `${Math.round(ms)} ms` : ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60_000)} min`);
+  const now = () => Date.now() + state.offsetMs;
+  const colorOf = (peer) => {
+    const peers = [...state.channels.keys()].sort();
+    const i = peers.indexOf(peer);
+    return PALETTE[(i < 0 ? peers.length : i) % PALETTE.length];
+  };
+  const healthOf = (row) => (row.health ? row.health.state : row.connection);
+
+  function td(text, className) {
+    const cell = document.createElement('td');
+    if (className) cell.className = className;
+    if (text !== undefined) cell.textContent = text;
+    return cell;
+  }
+  function badge(value) {
+    const b = document.createElement('span');
+    b.className = 'badge';
+    b.dataset.value = value;
+    b.textContent = value;
+    return b;
+  }
+  function flag(text, kind, warn) {
+    const f = document.createElement('span');
+    f.className = warn ? 'flag warn' : 'flag';
+    f.dataset.flag = kind;
+    f.textContent = text;
+    return f;
+  }
+  function progress(run) {
+    const wrap = document.createElement('span');
+    const bar = document.createElement('span');
+    bar.className = 'progress';
+    bar.dataset.status = run.status;
+    const fill = document.createElement('i');
+    const pct = run.status === 'completed' ? 100 : run.total ? Math.min(100, (100 * run.done) / run.total) : 0;
+    fill.style.width = `${pct}%`;
+    bar.append(fill);
+    wrap.append(bar, ` ${run.done}${run.total !== null ? `/${run.total}` : ''}`);
+    return wrap;
+  }
+
+  // ---- state updates ---------------------------------------------------------------------
+
+  function addSamples(samples) {
+    const cutoff = now() - state.sampleWindowMs;
+    for (const s of samples) {
+      let list = state.samples.get(s.peer);
+      if (!list) state.samples.set(s.peer, (list = []));
+      list.push(s);
+    }
+    for (const list of state.samples.values()) {
+      let drop = 0;
+      while (drop < list.length && list[drop].atMs < cutoff) drop++;
+      if (drop) list.splice(0, drop);
+    }
+  }
+  function addLog(entries) {
+    const seen = state.log.length ? state.log[state.log.length - 1].id : 0;
+    for (const e of entries) if (e.id > seen) state.log.push(e);
+    if (state.log.length > MAX_LOG_ITEMS) state.log.splice(0, state.log.length - MAX_LOG_ITEMS);
+  }
+
+  function onSnapshot(s) {
+    state.seq = s.seq;
+    state.offsetMs = s.atMs - Date.now();
+    state.node = s.node;
+    state.features = s.features;
+    state.thresholds = s.thresholds;
+    state.sampleWindowMs = s.limits.sampleWindowMs;
+    state.channels = new Map(s.channels.map((c) => [c.peer, c]));
+    state.samples = new Map();
+    addSamples(s.samples);
+    state.log = [];
+    addLog(s.log);
+    state.runs = new Map(s.resyncRuns.map((r) => [r.id, r]));
+    document.body.dataset.snapshot = String(s.seq);
+    schedule();
+  }
+
+  function onDelta(d) {
+    if (d.seq <= state.seq) return; // already in the snapshot
+    state.seq = d.seq;
+    state.offsetMs = d.atMs - Date.now();
+    for (const c of d.channels) state.channels.set(c.peer, c);
+    addSamples(d.samples);
+    addLog(d.log);
+    for (const r of d.resyncRuns) state.runs.set(r.id, r);
+    document.body.dataset.seq = String(d.seq);
+    schedule();
+  }
+
+  // ---- rendering ---------------------------------------------------------------------------
+
+  function renderHeader() {
+    if (!state.node) return;
+    $('node-address').textContent = short(state.node.address);
+    $('node-address').title = state.node.address;
+    $('node-epoch').textContent = state.node.epoch.slice(0, 12);
+    document.title = `Parley · ${short(state.node.address)}`;
+  }
+
+  function renderSummary() {
+    const rows = [...state.channels.values()];
+    const count = (pred) => rows.filter(pred).length;
+    const h = (row) => healthOf(row);
+    const values = {
+      channels: rows.length,
+      healthy: count((r) => h(r) === 'healthy' || h(r) === 'connected'),
+      suspect: count((r) => h(r) === 'suspect'),
+      down: count((r) => h(r) === 'down' || h(r) === 'disconnected' || h(r) === 'closed'),
+      lost: count((r) => r.health?.peerStateLost),
+      resync: [...state.runs.values()].filter((r) => r.status === 'running').length,
+    };
+    for (const [key, value] of Object.entries(values)) {
+      $(`sum-${key}`).textContent = String(value);
+      document.querySelector(`[data-tile="${key}"]`).dataset.zero = String(value === 0);
+    }
+    $('no-health').hidden = state.features.health;
+  }
+
+  function renderChannels() {
+    const body = $('channels').tBodies[0];
+    const rows = [...state.channels.values()].sort((a, b) => a.peer.localeCompare(b.peer));
+    body.replaceChildren(
+      ...rows.map((c) => {
+        const tr = document.createElement('tr');
+        const health = healthOf(c);
+        tr.dataset.peer = c.peer;
+        tr.dataset.health = health;
+        tr.dataset.connection = c.connection;
+        tr.dataset.stateLost = String(Boolean(c.health?.peerStateLost));
+        const peer = td();
+        const sw = document.createElement('span');
+        sw.className = 'swatch';
+        sw.style.background = colorOf(c.peer);
+        peer.append(sw, short(c.peer));
+        peer.title = c.peer;
+        const healthCell = td(undefined, 'health');
+        healthCell.append(badge(health));
+        if (c.health?.peerStateLost) healthCell.append(flag('peer_state_lost', 'peer_state_lost'));
+        if (c.health?.diverged) healthCell.append(flag('diverged', 'diverged', true));
+        if (c.health) healthCell.title = `since ${clock(c.health.sinceMs)}`;
+        const link = td();
+        link.append(badge(c.connection));
+        if (c.connection !== 'connected' && c.lastDisconnect) link.title = `${c.lastDisconnect.code} ${c.lastDisconnect.reason} at ${clock(c.lastDisconnect.atMs)}`;
+        else if (c.connectedSinceMs) link.title = `since ${clock(c.connectedSinceMs)}`;
+        const rtt = c.health?.rttMs;
+        const phi = c.health?.phi;
+        const resync = td(undefined, 'resync');
+        if (c.resync) {
+          resync.append(badge(c.resync.status), ' ', progress(c.resync));
+          resync.dataset.status = c.resync.status;
+        } else resync.textContent = '—';
+        tr.append(
+          peer,
+          healthCell,
+          link,
+          td(rtt === null || rtt === undefined ? '—' : rtt.toFixed(1), 'num'),
+          td(phi === null || phi === undefined ? '—' : phi.toFixed(2), 'num'),
+          td(c.peerEpoch ? c.peerEpoch.slice(0, 12) : '—'),
+          td(String(c.openObjects), 'num'),
+          td(String(c.inflight), 'num'),
+          td(String(c.retransmits), 'num'),
+          td(`${c.commandsSent} / ${c.commandsReceived}`, 'num'),
+          resync,
+        );
+        return tr;
+      }),
+    );
+  }
+
+  function renderCharts() {
+    const t = now();
+    const series = (pick) =>
+      [...state.channels.keys()].sort().map((peer) => ({
+        key: peer,
+        color: colorOf(peer),
+        points: (state.samples.get(peer) || []).filter((s) => pick(s) !== null).map((s) => [s.atMs, pick(s)]),
+      }));
+    const empty = state.features.health ? 'waiting for heartbeats' : 'no health monitor on this node';
+    window.ParleyChart.draw($('chart-rtt'), {
+      series: series((s) => s.rttMs),
+      nowMs: t,
+      windowMs: CHART_WINDOW_MS,
+      minMax: 2,
+      emptyText: empty,
+    });
+    const thresholds = [];
+    if (state.thresholds.suspectPhi) thresholds.push({ value: state.thresholds.suspectPhi, color: '#d29922', label: 'suspect' });
+    if (state.thresholds.downPhi) thresholds.push({ value: state.thresholds.downPhi, color: '#f85149', label: 'down' });
+    window.ParleyChart.draw($('chart-phi'), {
+      series: series((s) => s.phi),
+      nowMs: t,
+      windowMs: CHART_WINDOW_MS,
+      thresholds,
+      minMax: 1,
+      emptyText: empty,
+    });
+    $('legend').replaceChildren(
+      ...[...state.channels.keys()].sort().map((peer) => {
+        const item = document.createElement('span');
+        const sw = document.createElement('span');
+        sw.className = 'swatch';
+        sw.style.background = colorOf(peer);
+        item.append(sw, short(peer));
+        return item;
+      }),
+    );
+  }
+
+  function renderRuns() {
+    const runs = [...state.runs.values()].sort((a, b) => b.startedAtMs - a.startedAtMs);
+    $('no-resync').hidden = runs.length > 0;
+    $('resync-runs').tBodies[0].replaceChildren(
+      ...runs.map((r) => {
+        const tr = document.createElement('tr');
+        tr.dataset.run = r.id;
+        tr.dataset.peer = r.peer;
+        tr.dataset.status = r.status;
+        const status = td();
+        status.append(badge(r.status));
+        if (r.error) status.title = r.error;
+        const prog = td();
+        prog.append(progress(r));
+        if (r.phase && r.status === 'running') prog.append(` ${r.phase}`);
+        const took = (r.finishedAtMs ?? now()) - r.startedAtMs;
+        tr.append(
+          td(`#${r.id}`),
+          td(short(r.peer)),
+          td(r.reason),
+          status,
+          prog,
+          td(String(r.objectsSent), 'num'),
+          td(String(r.objectsReceived), 'num'),
+          td(String(r.rounds), 'num'),
+          td(clock(r.startedAtMs)),
+          td(duration(took), 'num'),
+        );
+        return tr;
+      }),
+    );
+  }
+
+  function renderLog() {
+    const list = $('log');
+    const items = state.log.slice().reverse();
+    list.replaceChildren(
+      ...items.map((e) => {
+        const li = document.createElement('li');
+        li.dataset.kind = e.kind;
+        li.dataset.level = e.level;
+        if (e.peer) li.dataset.peer = e.peer;
+        const time = document.createElement('time');
+        time.textContent = clock(e.atMs);
+        li.append(time, e.message);
+        return li;
+      }),
+    );
+  }
+
+  let pending = false;
+  function schedule() {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      renderHeader();
+      renderSummary();
+      renderChannels();
+      renderCharts();
+      renderRuns();
+      renderLog();
+    });
+  }
+  // The charts' time axis moves even when nothing else changes.
+  setInterval(() => {
+    if (state.node) renderCharts();
+  }, 1000);
+
+  // ---- socket ------------------------------------------------------------------------------
+
+  const link = $('link');
+  const setLink = (value, text) => {
+    link.dataset.state = value;
+    link.textContent = text;
+    document.body.dataset.link = value;
+  };
+  const socket = window.io({ path: '/socket.io' });
+  socket.on('connect', () => setLink('live', 'live'));
+  socket.on('disconnect', () => setLink('reconnecting', 'node unreachable — reconnecting…'));
+  socket.on('connect_error', () => setLink('reconnecting', 'node unreachable — reconnecting…'));
+  socket.on('snapshot', onSnapshot);
+  socket.on('delta', onDelta);
+})();
