@@ -37,6 +37,16 @@ export const ErrorCode = {
   TRANSPORT_CLOSED: { close: null, retryable: true, lip1: null },
   TRANSPORT_GOING_AWAY: { close: 1001, retryable: true, lip1: null },
   TRANSPORT_INTERNAL_ERROR: { close: 1011, retryable: true, lip1: null },
+  // resync (PROTOCOL.md §7): a refused history is answered with a SyncError frame, never stored
+  SYNC_BAD_SIGNATURE: { close: null, retryable: false, lip1: null },
+  SYNC_BROKEN_CHAIN: { close: null, retryable: false, lip1: null },
+  SYNC_INVALID_HISTORY: { close: null, retryable: false, lip1: null },
+  SYNC_UNKNOWN_OBJECT: { close: null, retryable: false, lip1: null },
+  SYNC_HISTORY_TOO_LARGE: { close: null, retryable: false, lip1: null },
+  SYNC_FORK: { close: null, retryable: true, lip1: null },
+  SYNC_FORK_LOST: { close: null, retryable: false, lip1: null },
+  SYNC_ABORTED: { close: null, retryable: true, lip1: null },
+  SYNC_TIMEOUT: { close: null, retryable: true, lip1: null },
   // configuration and identities
   CONFIG_INVALID: { close: null, retryable: false, lip1: null },
   ADDRESS_INVALID: { close: null, retryable: false, lip1: null },

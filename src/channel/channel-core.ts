@@ -149,6 +149,19 @@ export interface ChannelCore {
   head(referenceId: string): Promise<{ version: string; payment: PaymentObject } | undefined>;
   /** Resolves when every decided command is durable. */
   drain(): Promise<void>;
+  /**
+   * Runs `fn` with the receiving order paused and every decided command durable, then drops the
+   * cached objects. Resync writes verified history through this, so it never races a decision
+   * on the same object.
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  /** Whether a command of mine with this cid is pending (no final response yet). */
+  isPending(cid: string): boolean;
+  /**
+   * Forgets a pending command whose outbox entry resync removed (it read a version of a losing
+   * fork branch, so it can never complete). Call inside `exclusive`. Returns whether it was pending.
+   */
+  dropPending(cid: string): boolean;
 }
 
 export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCoreDeps): ChannelCore {
@@ -649,6 +662,18 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
       return { version: version.version, payment: version.payment };
     },
     drain: () => pipe.drain(),
+    exclusive(fn) {
+      return queue.run(async () => {
+        await pipe.drain();
+        try {
+          return await fn();
+        } finally {
+          cache.clear();
+        }
+      });
+    },
+    isPending: (cid) => pendingByCid.has(cid),
+    dropPending: (cid) => releasePending(cid) !== undefined,
   };
 }
 

@@ -94,6 +94,13 @@ export interface Channel {
   readonly inflight: number;
   /** Send a control frame on the live connection; false if none or backpressured. */
   sendControl(frame: string): boolean;
+  /**
+   * Resend every pending command at the next sweep, whatever its backoff: after a resync the
+   * peer can now accept commands it answered `wait` before.
+   */
+  retransmitNow(): void;
+  /** Stop tracking a command resync removed from the outbox; its outcome stream errors with `error`. */
+  abandon(cid: string, error: Error): void;
   close(): Promise<void>;
 }
 
@@ -317,6 +324,15 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
     },
     sendControl(frame) {
       return connection ? connection.send(frame) : false;
+    },
+    retransmitNow() {
+      for (const t of tracking.values()) t.nextAttemptAt = 0;
+    },
+    abandon(cid, error) {
+      const t = tracking.get(cid);
+      if (!t) return;
+      tracking.delete(cid);
+      t.outcome.error(error);
     },
     async close() {
       if (closed) return;

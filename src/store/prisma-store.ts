@@ -3,8 +3,10 @@
  * (raw multi-row SQL through the driver adapter) for commits and the outbox.
  */
 import { ParleyError } from '../errors.js';
+import { writeBatch } from './batch-writer.js';
 import type { StoreClient } from './client.js';
 import { validateCommit, validateOutboxRecord } from './commit-plan.js';
+import type { WriteStatement } from './commit-sql.js';
 import type { Dialect } from './dialect.js';
 import { type GroupCommitOptions, GroupCommitQueue } from './group-commit.js';
 import { checkIntegrity } from './integrity.js';
@@ -74,6 +76,21 @@ function requireText(name: string, value: unknown): asserts value is string {
   if (typeof value !== 'string' || value.length === 0) {
     throw new ParleyError('STORE_INVALID_INPUT', `${name} must be a non-empty string`);
   }
+}
+
+/**
+ * What the other repositories of `src/store` (e.g. `sync-repository.ts`) use of a store: not
+ * part of `ParleyStore`, and never used outside `src/store`.
+ */
+export interface StoreInternals {
+  readonly prisma: StoreClient;
+  readonly dialect: Dialect;
+  /** A tracked read (closing the store waits for it; driver errors become `STORE_UNAVAILABLE`). */
+  read<T>(fn: () => Promise<T>): Promise<T>;
+  /** Runs `fn` as the store's only writer (between group commits). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  /** Writes `statements` in one transaction on the writer connection; call inside `exclusive`. */
+  writeBatch(statements: readonly WriteStatement[]): Promise<void>;
 }
 
 /** The store implementation `openStore` returns. */
@@ -289,6 +306,20 @@ export class PrismaStore implements ParleyStore {
       await this.#connections.close();
     })();
     return this.#closing;
+  }
+
+  /** For the repositories of `src/store` only (see {@link StoreInternals}). */
+  internals(): StoreInternals {
+    return {
+      prisma: this.#prisma,
+      dialect: this.#dialect,
+      read: (fn) => this.#read(fn),
+      exclusive: (fn) => {
+        if (this.#closed) return Promise.reject(this.#closedError());
+        return this.#queue.exclusive(fn);
+      },
+      writeBatch: (statements) => writeBatch(this.#connections.writer, statements),
+    };
   }
 
   /** Same as {@link PrismaStore.close}, for `await using`. */

@@ -1,0 +1,281 @@
+/**
+ * `SyncStore` (src/sync/ports.ts) over the Prisma store: resync runs, the atomic write of a
+ * verified history (the store's own `commit`), and the replacement of a losing fork branch in
+ * one transaction on the writer connection.
+ */
+import type { ArgType } from '@prisma/driver-adapter-utils';
+import { ParleyError } from '../errors.js';
+import type { ReplacedBranch, ResyncRunRecord, SyncStore } from '../sync/ports.js';
+import { planCommits, validateCommit } from './commit-plan.js';
+import { commitStatements, type WriteStatement } from './commit-sql.js';
+import type { ParamType } from './dialect.js';
+import { PrismaStore } from './prisma-store.js';
+import type { CommandRecord, Direction, ObjectHead, OutboxRecord, ParleyStore } from './types.js';
+
+const ARG: Record<ParamType, ArgType> = {
+  string: { scalarType: 'string', arity: 'scalar' },
+  int: { scalarType: 'int', arity: 'scalar' },
+  boolean: { scalarType: 'boolean', arity: 'scalar' },
+  datetime: { scalarType: 'datetime', arity: 'scalar' },
+};
+
+/** Most ids bound in one `IN (…)` list. */
+const IN_CHUNK = 500;
+
+function parseDetail(text: string): Record<string, unknown> {
+  try {
+    const value = JSON.parse(text) as unknown;
+    return value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * The sync repository of a store opened by `openStore`.
+ * @throws ParleyError `STORE_INVALID_INPUT` for a store of another implementation.
+ */
+export function createSyncRepository(store: ParleyStore): SyncStore {
+  if (!(store instanceof PrismaStore)) {
+    throw new ParleyError('STORE_INVALID_INPUT', 'the sync repository needs a store opened by openStore');
+  }
+  const db = store.internals();
+  const { prisma, dialect: d } = db;
+
+  /** A statement whose `?`/`$n` placeholders are numbered in order of `args`. */
+  function statement(
+    build: (p: (type: ParamType) => string) => string,
+    values: Array<[unknown, ParamType]>,
+    onConflict: WriteStatement['onConflict'],
+    expectRows?: number,
+  ): WriteStatement {
+    let n = 0;
+    const sql = build(() => d.param(++n));
+    const st: WriteStatement = {
+      sql,
+      args: values.map((v) => v[0]),
+      argTypes: values.map((v) => ARG[v[1]]),
+      onConflict,
+    };
+    if (expectRows !== undefined) st.expectRows = expectRows;
+    return st;
+  }
+
+  const list = (count: number, p: (t: ParamType) => string): string =>
+    Array.from({ length: count }, () => p('string')).join(', ');
+
+  return {
+    openObjects: (peer, after, limit) => store.openObjects(peer, after, limit),
+
+    heads(peer, referenceIds) {
+      return db.read(async () => {
+        const out = new Map<string, ObjectHead>();
+        for (let i = 0; i < referenceIds.length; i += IN_CHUNK) {
+          const rows = await prisma.objectHead.findMany({
+            where: { peer, referenceId: { in: referenceIds.slice(i, i + IN_CHUNK) as string[] } },
+            select: { peer: true, referenceId: true, headVersion: true, open: true, versionCount: true },
+          });
+          for (const r of rows) out.set(r.referenceId, r);
+        }
+        return out;
+      });
+    },
+
+    versions: (peer, referenceId) => store.versions(peer, referenceId),
+    history: (peer, referenceId) => store.history(peer, referenceId),
+
+    knownCids(peer, cids) {
+      return db.read(async () => {
+        const out = new Set<string>();
+        for (let i = 0; i < cids.length; i += IN_CHUNK) {
+          const rows = await prisma.commandLog.findMany({
+            where: { peer, cid: { in: cids.slice(i, i + IN_CHUNK) as string[] } },
+            select: { cid: true },
+          });
+          for (const r of rows) out.add(r.cid);
+        }
+        return out;
+      });
+    },
+
+    commit: (items) => store.commit(items),
+
+    replaceBranch(peer, referenceId, keep, items) {
+      const bad = validateCommit(items);
+      if (bad) return Promise.reject(bad);
+      return db.exclusive(async (): Promise<ReplacedBranch> => {
+        const versions = await store.versions(peer, referenceId);
+        const keepAt = keep === null ? -1 : versions.findIndex((v) => v.version === keep);
+        if (keep !== null && keepAt < 0) {
+          throw new ParleyError('STORE_VERSION_CONFLICT', `version ${keep} of ${referenceId} is not held`);
+        }
+        const losing = versions.slice(keepAt + 1).map((v) => v.version);
+        const oldHead = versions.at(-1)?.version ?? null;
+        const logRows = await prisma.commandLog.findMany({
+          where: { peer, referenceId, status: 'success', writeVersion: { in: losing } },
+        });
+        const dropped: CommandRecord[] = logRows.map((r) => ({
+          peer: r.peer,
+          cid: r.cid,
+          direction: r.direction as Direction,
+          referenceId: r.referenceId,
+          readVersion: r.readVersion,
+          writeVersion: r.writeVersion,
+          requestJws: r.requestJws,
+          responseJws: r.responseJws,
+          status: 'success',
+          errorCode: null,
+        }));
+        const outboxRows = await prisma.outbox.findMany({
+          where: { peer, referenceId, readVersion: { in: losing } },
+        });
+        const droppedOutbox: OutboxRecord[] = outboxRows.map((r) => ({
+          peer: r.peer,
+          cid: r.cid,
+          referenceId: r.referenceId,
+          readVersion: r.readVersion,
+          writeVersion: r.writeVersion,
+          requestJws: r.requestJws,
+          createdAtMs: r.createdAt.getTime(),
+          attempts: r.attempts,
+        }));
+
+        const statements: WriteStatement[] = [];
+        const now = new Date();
+        if (losing.length > 0) {
+          statements.push(
+            statement(
+              (p) =>
+                `DELETE FROM object_version WHERE peer = ${p('string')} AND reference_id = ${p('string')} ` +
+                `AND version IN (${list(losing.length, p)})`,
+              [
+                [peer, 'string'],
+                [referenceId, 'string'],
+                ...losing.map((v): [unknown, ParamType] => [v, 'string']),
+              ],
+              'STORE_VERSION_CONFLICT',
+              losing.length,
+            ),
+          );
+          statements.push(
+            statement(
+              (p) =>
+                `DELETE FROM command_log WHERE peer = ${p('string')} AND cid IN (${list(dropped.length, p)})`,
+              [[peer, 'string'], ...dropped.map((c): [unknown, ParamType] => [c.cid, 'string'])],
+              'STORE_VERSION_CONFLICT',
+              dropped.length,
+            ),
+          );
+        }
+        if (droppedOutbox.length > 0) {
+          statements.push(
+            statement(
+              (p) =>
+                `DELETE FROM outbox WHERE peer = ${p('string')} AND cid IN (${list(droppedOutbox.length, p)})`,
+              [[peer, 'string'], ...droppedOutbox.map((o): [unknown, ParamType] => [o.cid, 'string'])],
+              'STORE_VERSION_CONFLICT',
+            ),
+          );
+        }
+        if (oldHead !== null && keep === null) {
+          statements.push(
+            statement(
+              (p) => `DELETE FROM object_head WHERE peer = ${p('string')} AND reference_id = ${p('string')}`,
+              [
+                [peer, 'string'],
+                [referenceId, 'string'],
+              ],
+              'STORE_VERSION_CONFLICT',
+              1,
+            ),
+          );
+        } else if (oldHead !== null && keep !== null && losing.length > 0) {
+          const kept = versions[keepAt]!;
+          statements.push(
+            statement(
+              (p) =>
+                `UPDATE object_head SET head_version = ${p('string')}, open = ${p('boolean')}, ` +
+                `version_count = ${p('int')}, updated_at = ${p('datetime')} ` +
+                `WHERE peer = ${p('string')} AND reference_id = ${p('string')} AND head_version = ${p('string')}`,
+              [
+                [keep, 'string'],
+                [kept.open, 'boolean'],
+                [keepAt + 1, 'int'],
+                [now, 'datetime'],
+                [peer, 'string'],
+                [referenceId, 'string'],
+                [oldHead, 'string'],
+              ],
+              'STORE_VERSION_CONFLICT',
+              1,
+            ),
+          );
+        }
+        const plan = planCommits([items]);
+        if (!plan) throw new ParleyError('STORE_VERSION_CONFLICT', 'the items do not chain');
+        statements.push(...commitStatements(d, plan, now));
+        await db.writeBatch(statements);
+        return { dropped, droppedOutbox };
+      });
+    },
+
+    startRun(run) {
+      return db.exclusive(async () => {
+        const row = await prisma.resyncRun.create({
+          data: {
+            peer: run.peer,
+            reason: run.reason,
+            startedAt: new Date(run.startedAtMs),
+            detail: JSON.stringify(run.detail),
+          },
+          select: { id: true },
+        });
+        return row.id;
+      });
+    },
+
+    finishRun(id, end) {
+      return db.exclusive(async () => {
+        await prisma.resyncRun.update({
+          where: { id },
+          data: {
+            finishedAt: new Date(end.finishedAtMs),
+            outcome: end.outcome,
+            objectsSent: end.objectsSent,
+            objectsReceived: end.objectsReceived,
+            bytesSent: end.bytesSent,
+            bytesReceived: end.bytesReceived,
+            rounds: end.rounds,
+            detail: JSON.stringify(end.detail),
+          },
+        });
+      });
+    },
+
+    runs(peer, limit) {
+      return db.read(async () => {
+        const rows = await prisma.resyncRun.findMany({
+          where: peer === undefined ? {} : { peer },
+          orderBy: { id: 'desc' },
+          take: limit,
+        });
+        return rows.map(
+          (r): ResyncRunRecord => ({
+            id: r.id,
+            peer: r.peer,
+            reason: r.reason,
+            startedAtMs: r.startedAt.getTime(),
+            finishedAtMs: r.finishedAt ? r.finishedAt.getTime() : null,
+            outcome: r.outcome,
+            objectsSent: r.objectsSent,
+            objectsReceived: r.objectsReceived,
+            bytesSent: r.bytesSent,
+            bytesReceived: r.bytesReceived,
+            rounds: r.rounds,
+            detail: parseDetail(r.detail),
+          }),
+        );
+      });
+    },
+  };
+}

@@ -1,0 +1,217 @@
+/**
+ * Applying histories received from the peer (pushed to us, or fetched by us): verify every
+ * history first (concurrently), then, under the channel's receiving order, relate each to the
+ * local chain and store what is new in one atomic commit. A history that fails verification
+ * is rejected with its `SYNC_*` code and nothing of it is stored.
+ */
+import { isParleyError, ParleyError } from '../errors.js';
+import { isOpen } from '../objects/index.js';
+import type { PaymentObject } from '../protocol/index.js';
+import type { ApplyResult, ObjectHistory } from '../protocol/sync-frames.js';
+import type { CommandRecord, CommitItem, OutboxRecord, StoredVersion } from '../store/types.js';
+import type { SyncStore } from './ports.js';
+import { commitItemsOf, type HistoryParties, type VerifiedHistory, verifyHistory } from './verify-history.js';
+
+/** What applying needs from the channel (its core) and storage. */
+export interface ApplyDeps {
+  parties: HistoryParties;
+  /** Whether this node is the protocol server of the channel (its branch wins a fork). */
+  isServer: boolean;
+  store: SyncStore;
+  /** Runs `fn` with the channel's receiving order paused (ChannelCore.exclusive). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  isPending(cid: string): boolean;
+  dropPending(cid: string): boolean;
+}
+
+/** A fork this node resolved by replacing its own losing branch. */
+export interface ForkResolution {
+  referenceId: string;
+  /** The last common version (null: the objects differ from the create on). */
+  keep: string | null;
+  dropped: CommandRecord[];
+  droppedOutbox: OutboxRecord[];
+}
+
+/** The results of applying one batch. */
+export interface AppliedBatch {
+  results: ApplyResult[];
+  /** Objects stored (applied or replaced), with the head before (null: rebuilt from nothing). */
+  stored: Array<{ referenceId: string; from: string | null; head: string }>;
+  forks: ForkResolution[];
+}
+
+function result(
+  referenceId: string,
+  outcome: ApplyResult['outcome'],
+  head: string | null,
+  code: string | null = null,
+): ApplyResult {
+  return { reference_id: referenceId, outcome, head, code };
+}
+
+function parsePayment(json: string): PaymentObject {
+  return JSON.parse(json) as PaymentObject;
+}
+
+interface Candidate {
+  history: ObjectHistory;
+  verified: VerifiedHistory;
+}
+
+/**
+ * Verifies and applies `histories` (kinds `history` and `replace`; others are answered `known`).
+ * Never throws for a bad history: it becomes a `rejected` result. Throws only when the store fails.
+ */
+export async function applyHistories(
+  histories: readonly ObjectHistory[],
+  deps: ApplyDeps,
+): Promise<AppliedBatch> {
+  const { parties, store } = deps;
+  const peer = parties.peer;
+  const out: AppliedBatch = { results: [], stored: [], forks: [] };
+  const refs = histories.map((h) => h.reference_id);
+  const before = await store.heads(peer, refs);
+
+  // 1. Verify, all concurrently. A suffix is checked against the version it starts from.
+  const checked = await Promise.all(
+    histories.map(async (history): Promise<Candidate | ApplyResult> => {
+      const ref = history.reference_id;
+      if (history.kind === 'missing' || history.kind === 'yield') return result(ref, 'known', null);
+      if (history.kind === 'replace' && deps.isServer) {
+        return result(ref, 'rejected', null, 'SYNC_INVALID_HISTORY');
+      }
+      let basePayment: PaymentObject | undefined;
+      if (history.base !== null) {
+        const local = before.has(ref) ? await store.versions(peer, ref) : [];
+        const base = local.find((v) => v.version === history.base);
+        if (!base) return result(ref, 'fork', before.get(ref)?.headVersion ?? null, 'SYNC_FORK');
+        basePayment = parsePayment(base.payment);
+      }
+      try {
+        return { history, verified: await verifyHistory(history, parties, basePayment) };
+      } catch (err) {
+        if (isParleyError(err)) return result(ref, 'rejected', null, err.code);
+        throw err;
+      }
+    }),
+  );
+
+  const candidates: Candidate[] = [];
+  for (const c of checked) {
+    if ('verified' in c) candidates.push(c);
+    else out.results.push(c);
+  }
+  if (candidates.length === 0) return out;
+
+  // 2. Relate each to the local chain and store, with the receiving order paused.
+  await deps.exclusive(async () => {
+    const heads = await store.heads(
+      peer,
+      candidates.map((c) => c.verified.referenceId),
+    );
+    const withLocal = candidates.filter((c) => heads.has(c.verified.referenceId));
+    const local = new Map<string, StoredVersion[]>();
+    for (const c of withLocal)
+      local.set(c.verified.referenceId, await store.versions(peer, c.verified.referenceId));
+    const failureCids = candidates.flatMap((c) =>
+      c.verified.commands.filter((x) => x.record.status === 'failure').map((x) => x.record.cid),
+    );
+    const localCids = withLocal.flatMap((c) => c.verified.commands.map((x) => x.record.cid));
+    const known = await store.knownCids(peer, [...failureCids, ...localCids]);
+
+    const plain: Array<{ ref: string; from: string | null; head: string; items: CommitItem[] }> = [];
+    for (const { history, verified } of candidates) {
+      const ref = verified.referenceId;
+      const chain = local.get(ref) ?? [];
+      const localHead = chain.at(-1)?.version ?? null;
+      const pushedHead = verified.head;
+      const pushed = verified.chain.map((c) => c.record.writeVersion);
+      const pending = verified.commands.find((c) => !known.has(c.record.cid) && deps.isPending(c.record.cid));
+
+      if (localHead === null) {
+        plain.push({ ref, from: null, head: pushedHead!, items: commitItemsOf(verified, isOpen, known) });
+        continue;
+      }
+      if (localHead === pushedHead) {
+        const items = commitItemsOf(verified, isOpen, known);
+        // Same head: only command errors we did not log yet may be new.
+        if (items.length > 0) plain.push({ ref, from: localHead, head: localHead, items });
+        else out.results.push(result(ref, 'known', localHead));
+        continue;
+      }
+      const at = pushed.indexOf(localHead);
+      if (at >= 0 || (history.base === localHead && pushed.length > 0)) {
+        if (pending) {
+          out.results.push(result(ref, 'in_flight', localHead));
+          continue;
+        }
+        plain.push({
+          ref,
+          from: localHead,
+          head: pushedHead!,
+          items: commitItemsOf(verified, isOpen, known),
+        });
+        continue;
+      }
+      if (pushedHead !== null && chain.some((v) => v.version === pushedHead)) {
+        out.results.push(result(ref, 'ahead', localHead));
+        continue;
+      }
+      if (history.kind !== 'replace') {
+        out.results.push(result(ref, 'fork', localHead, 'SYNC_FORK'));
+        continue;
+      }
+      // A fork, and the protocol server's branch (the pushed one) wins: keep the common prefix.
+      const full = verified.base === null ? pushed : [];
+      let common = 0;
+      while (common < chain.length && common < full.length && chain[common]!.version === full[common])
+        common++;
+      const keep = common === 0 ? null : chain[common - 1]!.version;
+      const replaced = await store.replaceBranch(
+        peer,
+        ref,
+        keep,
+        // The winning steps after the common prefix are new here by construction (other versions).
+        commitItemsOf({ ...verified, chain: verified.chain.slice(common) }, isOpen, known),
+      );
+      for (const o of replaced.droppedOutbox) deps.dropPending(o.cid);
+      out.forks.push({ referenceId: ref, keep, ...replaced });
+      out.stored.push({ referenceId: ref, from: localHead, head: pushedHead! });
+      out.results.push(result(ref, 'replaced', pushedHead));
+    }
+
+    if (plain.length === 0) return;
+    try {
+      await store.commit(plain.flatMap((p) => p.items));
+      for (const p of plain) {
+        out.stored.push({ referenceId: p.ref, from: p.from, head: p.head });
+        out.results.push(result(p.ref, 'applied', p.head));
+      }
+    } catch (err) {
+      if (!isParleyError(err) || err.code === 'STORE_UNAVAILABLE' || err.code === 'STORE_CLOSED') throw err;
+      // One object conflicts with the store: give each its own verdict.
+      for (const p of plain) {
+        try {
+          await store.commit(p.items);
+          out.stored.push({ referenceId: p.ref, from: p.from, head: p.head });
+          out.results.push(result(p.ref, 'applied', p.head));
+        } catch (one) {
+          if (!isParleyError(one) || one.code === 'STORE_UNAVAILABLE' || one.code === 'STORE_CLOSED')
+            throw one;
+          out.results.push(result(p.ref, 'fork', p.from, 'SYNC_FORK'));
+        }
+      }
+    }
+  });
+  return out;
+}
+
+/** The error a rejected result stands for (for events and run details). */
+export function rejection(r: ApplyResult): ParleyError | undefined {
+  if (r.outcome !== 'rejected') return undefined;
+  return new ParleyError(
+    (r.code ?? 'SYNC_INVALID_HISTORY') as ConstructorParameters<typeof ParleyError>[0],
+    `history of ${r.reference_id} rejected`,
+  );
+}

@@ -1,0 +1,82 @@
+/**
+ * What resync needs from durable storage (implemented by `src/store/sync-repository.ts`).
+ * Reads of the signed log and the open-object index, the atomic writes of a verified history,
+ * and the history of resync runs.
+ */
+import type { CommandRecord, CommitItem, ObjectHead, OutboxRecord, StoredVersion } from '../store/types.js';
+
+/** Which side of a run this node was. */
+export type ResyncRole = 'leader' | 'follower';
+
+/** Counters of one run, as persisted. */
+export interface ResyncCounters {
+  objectsSent: number;
+  objectsReceived: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** Request/response exchanges (begin, each list page, each push batch, each fetch). */
+  rounds: number;
+}
+
+/** One persisted resync run. */
+export interface ResyncRunRecord extends ResyncCounters {
+  id: number;
+  peer: string;
+  reason: string;
+  startedAtMs: number;
+  finishedAtMs: number | null;
+  /** `in_sync`, `repaired`, `partial`, `failed`, `aborted`; null while running. */
+  outcome: string | null;
+  /** JSON: run id, role, method, rejected objects, forks, errors. */
+  detail: Record<string, unknown>;
+}
+
+/** What replacing a losing fork branch removed. */
+export interface ReplacedBranch {
+  /** Signed-log entries of the losing branch (kept in the run's detail as evidence). */
+  dropped: CommandRecord[];
+  /** This node's pending commands that read a version of the losing branch: they can never complete. */
+  droppedOutbox: OutboxRecord[];
+}
+
+/** The storage port of `src/sync`. Every method may throw `STORE_*` errors. */
+export interface SyncStore {
+  /** Open objects of a channel in byte order of `referenceId`, strictly after `after`. */
+  openObjects(peer: string, after: string | null, limit: number): Promise<ObjectHead[]>;
+  /** Heads (open or closed) of the named objects that exist. */
+  heads(peer: string, referenceIds: readonly string[]): Promise<Map<string, ObjectHead>>;
+  /** Every version of an object, in chain order. */
+  versions(peer: string, referenceId: string): Promise<StoredVersion[]>;
+  /** Every signed-log entry of an object, in commit order. */
+  history(peer: string, referenceId: string): Promise<CommandRecord[]>;
+  /** Which of `cids` are in the signed log of the channel. */
+  knownCids(peer: string, cids: readonly string[]): Promise<Set<string>>;
+  /** Stores verified commands atomically (signed log + versions + heads): all or nothing. */
+  commit(items: readonly CommitItem[]): Promise<void>;
+  /**
+   * In one transaction: removes the versions of `referenceId` after `keep` (all of them when
+   * `keep` is null) with their signed-log entries and the outbox entries that read them, then
+   * stores `items` (the winning branch from `keep` on).
+   * @throws STORE_VERSION_CONFLICT when the object changed meanwhile
+   */
+  replaceBranch(
+    peer: string,
+    referenceId: string,
+    keep: string | null,
+    items: readonly CommitItem[],
+  ): Promise<ReplacedBranch>;
+  /** Persists the start of a run; returns its id. */
+  startRun(run: {
+    peer: string;
+    reason: string;
+    startedAtMs: number;
+    detail: Record<string, unknown>;
+  }): Promise<number>;
+  /** Persists the end of a run. */
+  finishRun(
+    id: number,
+    end: ResyncCounters & { finishedAtMs: number; outcome: string; detail: Record<string, unknown> },
+  ): Promise<void>;
+  /** Latest runs of a channel (all channels when `peer` is undefined), newest first. */
+  runs(peer: string | undefined, limit: number): Promise<ResyncRunRecord[]>;
+}

@@ -1,0 +1,960 @@
+/**
+ * Resync of one channel (DESIGN.md §4, PROTOCOL.md §7): the leader of a run compares the two
+ * open-object sets (summary first, then the follower's list in pages merged with its own), and
+ * per difference pushes its signed history to the peer or fetches the peer's; forks go to the
+ * protocol server's branch. The same object serves the follower's side of runs the peer leads
+ * and the network reads (get an object, get its signed history).
+ *
+ * Memory stays bounded at any set size: lists move in pages, differences in batches, with at
+ * most `window` batches in flight. Time comes from the injected scheduler only.
+ */
+import { randomBytes } from 'node:crypto';
+import { asyncScheduler, type Observable, type SchedulerLike, Subject, type Subscription, timer } from 'rxjs';
+import { isParleyError, ParleyError } from '../errors.js';
+import type { OpenObjectsSummary } from '../protocol/channel-frames.js';
+import type { PrivateKey, PublicKey } from '../protocol/index.js';
+import {
+  type ObjectHistory,
+  type SignedCommand,
+  type SyncApplied,
+  type SyncBeginAck,
+  type SyncEntry,
+  type SyncFrame,
+  type SyncGetHistory,
+  type SyncHistory,
+  type SyncList,
+  type SyncObject,
+  type SyncOutcome,
+  type SyncWant,
+  signSyncFrame,
+  verifySyncFrame,
+} from '../protocol/sync-frames.js';
+import type { CommandRecord, ObjectHead } from '../store/types.js';
+import { type AppliedBatch, applyHistories, type ForkResolution } from './apply.js';
+import type { ResyncCounters, ResyncRole, SyncStore } from './ports.js';
+import { compareIds, DEFAULT_SYNC_PAGE_SIZE, openObjectsSummary, sameSummary } from './summary.js';
+import { type VerifiedHistory, verifyHistory } from './verify-history.js';
+
+/** The live connection as resync uses it. */
+export interface SyncLink {
+  /** Queue a frame; false when not queued (closed, or backpressure: wait for `writable`). */
+  send(frame: string): boolean;
+  writable(): Promise<void>;
+  readonly state: 'open' | 'closing' | 'closed';
+  readonly closed: Promise<unknown>;
+  close(code: number, reason: string): void;
+}
+
+/** Resync progress and facts, for logs, the dashboard and the business layer (hot stream). */
+export type ResyncEvent =
+  | {
+      type: 'resync_started' | 'resync_progress' | 'resync_finished';
+      peer: string;
+      runId: string;
+      role: ResyncRole;
+      reason: string;
+      phase: string;
+      /** Differences handled so far, and found so far (`total` grows while lists are compared). */
+      done: number;
+      total: number;
+      objectsSent: number;
+      objectsReceived: number;
+      bytesSent: number;
+      bytesReceived: number;
+      rounds: number;
+      /** Set on `resync_finished`. */
+      outcome?: SyncOutcome;
+      error?: string;
+      atMs: number;
+    }
+  /** An object was stored from the peer's signed history (`from` null: rebuilt from nothing). */
+  | { type: 'object_rebuilt'; peer: string; referenceId: string; from: string | null; head: string }
+  /** A history from the peer failed verification; nothing of it was stored. */
+  | { type: 'history_rejected'; peer: string; referenceId: string; code: string; runId: string | null }
+  /**
+   * A fork was resolved here: this node's branch lost (the peer is the protocol server) and was
+   * replaced; `droppedPending` are commands of mine that can never complete.
+   */
+  | {
+      type: 'fork_lost';
+      peer: string;
+      referenceId: string;
+      keep: string | null;
+      droppedCids: string[];
+      droppedPending: string[];
+    }
+  /** A fork was resolved at the peer in favour of this node's branch. */
+  | { type: 'fork_won'; peer: string; referenceId: string };
+
+export interface ChannelSyncOptions {
+  /** Entries per list page. @default 1000 */
+  pageSize?: number;
+  /** Objects per push / fetch batch. @default 200 */
+  batchObjects?: number;
+  /** Budget of one history frame's JSON, in bytes (keep the JWS under `maxFrameBytes`). @default 600000 */
+  maxBatchBytes?: number;
+  /** Batches in flight. @default 4 */
+  window?: number;
+  /** How long to wait for an answer. @default 30000 */
+  responseTimeoutMs?: number;
+}
+
+export interface ChannelSyncDeps {
+  me: string;
+  peer: string;
+  myKey: PrivateKey;
+  peerKey: PublicKey;
+  isServer: boolean;
+  store: SyncStore;
+  /**
+   * This node's open-object summary with the peer (what its hello and heartbeats announce).
+   * @default a scan of the store ({@link openObjectsSummary})
+   */
+  summary?(): Promise<OpenObjectsSummary>;
+  /** Runs `fn` with the channel's receiving order paused (ChannelCore.exclusive). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  /** Called once at the end of a run that stored objects here (e.g. to recompute the summary). */
+  afterApply?(): Promise<void>;
+  isPending(cid: string): boolean;
+  dropPending(cid: string): boolean;
+  /** @default asyncScheduler */
+  scheduler?: SchedulerLike;
+}
+
+/** The end of a run as its leader saw it. */
+export interface ResyncRunResult extends ResyncCounters {
+  runId: string;
+  recordId: number;
+  outcome: SyncOutcome;
+  differences: number;
+  rejected: Array<{ referenceId: string; code: string }>;
+}
+
+/** Resync of one channel. */
+export interface ChannelSync {
+  readonly peer: string;
+  /** Progress and facts (hot). */
+  readonly events$: Observable<ResyncEvent>;
+  /** Use this link from now on (each (re)connect). */
+  attach(link: SyncLink): void;
+  /** An incoming sync frame (JWS) from `link`. */
+  handleFrame(jws: string, link: SyncLink): void;
+  /**
+   * Runs a resync as leader now, or after the current one (requests made meanwhile are merged
+   * into one). `scope` limits the run to those objects.
+   * @throws SYNC_ABORTED when no link is attached or it closes during the run
+   */
+  run(reason: string, scope?: readonly string[]): Promise<ResyncRunResult>;
+  /** Network read: the peer's current state of an object. */
+  getObject(referenceId: string): Promise<SyncObject>;
+  /**
+   * Network read: the peer's whole signed history of an object, verified (never trust it
+   * otherwise). @throws SYNC_UNKNOWN_OBJECT, SYNC_BAD_SIGNATURE, SYNC_BROKEN_CHAIN, SYNC_INVALID_HISTORY
+   */
+  getHistory(referenceId: string): Promise<VerifiedHistory>;
+  close(): void;
+}
+
+interface Waiter {
+  resolve(frame: SyncFrame): void;
+  reject(err: unknown): void;
+  /** For multi-frame answers: frames so far. */
+  parts?: SyncHistory[];
+  timer: Subscription;
+}
+
+interface RunState {
+  runId: string;
+  recordId: number;
+  role: ResyncRole;
+  reason: string;
+  startedAtMs: number;
+  counters: ResyncCounters;
+  done: number;
+  total: number;
+  phase: string;
+  rejected: Array<{ referenceId: string; code: string }>;
+  forks: Array<{ referenceId: string; keep: string | null; dropped: string[] }>;
+}
+
+const newId = (): string => randomBytes(16).toString('hex');
+
+/** Rough JSON size of a signed command in a frame. */
+const commandBytes = (c: SignedCommand): number =>
+  c.request.length + c.response.length + c.proposer.length + 64;
+
+export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSyncDeps): ChannelSync {
+  const { me, peer, store } = deps;
+  const scheduler = deps.scheduler ?? asyncScheduler;
+  const pageSize = options.pageSize ?? DEFAULT_SYNC_PAGE_SIZE;
+  const batchObjects = options.batchObjects ?? 200;
+  const maxBatchBytes = options.maxBatchBytes ?? 600_000;
+  const window = options.window ?? 4;
+  const responseTimeoutMs = options.responseTimeoutMs ?? 30_000;
+  const parties = { me, peer, myKey: deps.myKey.publicKey, peerKey: deps.peerKey };
+  const applyDeps = {
+    parties,
+    isServer: deps.isServer,
+    store,
+    exclusive: deps.exclusive,
+    isPending: deps.isPending,
+    dropPending: deps.dropPending,
+  };
+
+  const summary = deps.summary ?? (() => openObjectsSummary(store, peer, pageSize));
+  const events = new Subject<ResyncEvent>();
+  const waiters = new Map<string, Waiter>();
+  const runs = new Map<string, RunState>();
+  let link: SyncLink | undefined;
+  let closed = false;
+  let requestSeq = 0;
+
+  // Leader runs: one at a time; requests made meanwhile merge into the next.
+  let active: Promise<ResyncRunResult> | undefined;
+  interface Queued {
+    reason: string;
+    scope: Set<string> | null;
+    promise: Promise<ResyncRunResult>;
+  }
+  let queued: Queued | undefined;
+
+  const now = (): number => scheduler.now();
+
+  function emitRun(
+    type: 'resync_started' | 'resync_progress' | 'resync_finished',
+    run: RunState,
+    extra = {},
+  ): void {
+    events.next({
+      type,
+      peer,
+      runId: run.runId,
+      role: run.role,
+      reason: run.reason,
+      phase: run.phase,
+      done: run.done,
+      total: run.total,
+      ...run.counters,
+      atMs: now(),
+      ...extra,
+    });
+  }
+
+  function abortAll(err: ParleyError): void {
+    for (const [key, w] of waiters) {
+      waiters.delete(key);
+      w.timer.unsubscribe();
+      w.reject(err);
+    }
+  }
+
+  /** Signs and sends a frame on the live link, waiting out backpressure. */
+  async function send(frame: SyncFrame, run?: RunState): Promise<void> {
+    const jws = await signSyncFrame(frame, deps.myKey);
+    const live = link;
+    if (!live) throw new ParleyError('SYNC_ABORTED', 'no connection');
+    while (!live.send(jws)) {
+      if (live.state !== 'open' || link !== live) throw new ParleyError('SYNC_ABORTED', 'connection closed');
+      await live.writable();
+    }
+    if (run) run.counters.bytesSent += jws.length;
+  }
+
+  /** Registers a waiter for the answer keyed `key`, then sends `frame`. */
+  function ask<T extends SyncFrame>(
+    key: string,
+    frame: SyncFrame,
+    run?: RunState,
+    multi = false,
+  ): Promise<T> {
+    const answer = new Promise<T>((resolve, reject) => {
+      const w: Waiter = {
+        resolve: resolve as (f: SyncFrame) => void,
+        reject,
+        timer: timer(responseTimeoutMs, scheduler).subscribe(() => {
+          waiters.delete(key);
+          reject(new ParleyError('SYNC_TIMEOUT', `no answer to ${frame._ObjectType}`));
+        }),
+      };
+      if (multi) w.parts = [];
+      waiters.set(key, w);
+    });
+    if (run) run.counters.rounds++;
+    send(frame, run).catch((err: unknown) => {
+      const w = waiters.get(key);
+      if (w) {
+        waiters.delete(key);
+        w.timer.unsubscribe();
+        w.reject(err);
+      }
+    });
+    return answer;
+  }
+
+  function settle(key: string, frame: SyncFrame): boolean {
+    const w = waiters.get(key);
+    if (!w) return false;
+    if (w.parts && frame._ObjectType === 'SyncHistory') {
+      w.parts.push(frame);
+      if (!frame.last) return true;
+      const merged: SyncHistory = { ...frame, objects: w.parts.flatMap((p) => p.objects) };
+      waiters.delete(key);
+      w.timer.unsubscribe();
+      w.resolve(merged);
+      return true;
+    }
+    waiters.delete(key);
+    w.timer.unsubscribe();
+    if (frame._ObjectType === 'SyncError') {
+      w.reject(new ParleyError(errorCodeOf(frame.code), frame.message));
+    } else {
+      w.resolve(frame);
+    }
+    return true;
+  }
+
+  // ---------------------------------------------------------------- histories out
+
+  function signedOf(record: CommandRecord): SignedCommand {
+    return {
+      proposer: record.direction === 'outbound' ? me : peer,
+      request: record.requestJws,
+      response: record.responseJws,
+    };
+  }
+
+  /**
+   * This node's history of an object for a peer that holds `after` (null: all of it). A fork
+   * (`after` unknown here) is answered per the role rule: the server sends its whole branch as
+   * `replace`, the client answers `yield`.
+   */
+  async function historyFor(referenceId: string, after: string | null): Promise<ObjectHistory> {
+    const log = await store.history(peer, referenceId);
+    const successes = log.filter((r) => r.status === 'success');
+    if (successes.length === 0)
+      return { reference_id: referenceId, kind: 'missing', base: null, commands: [] };
+    const failures = log.filter((r) => r.status === 'failure');
+    if (after === null) {
+      return { reference_id: referenceId, kind: 'history', base: null, commands: log.map(signedOf) };
+    }
+    const at = successes.findIndex((r) => r.writeVersion === after);
+    if (at >= 0) {
+      return {
+        reference_id: referenceId,
+        kind: 'history',
+        base: after,
+        commands: [...successes.slice(at + 1), ...failures].map(signedOf),
+      };
+    }
+    if (deps.isServer) {
+      return { reference_id: referenceId, kind: 'replace', base: null, commands: log.map(signedOf) };
+    }
+    return { reference_id: referenceId, kind: 'yield', base: null, commands: [] };
+  }
+
+  /** Splits histories into frames of at most `maxBatchBytes`. */
+  function pack(histories: ObjectHistory[]): ObjectHistory[][] {
+    const frames: ObjectHistory[][] = [];
+    let current: ObjectHistory[] = [];
+    let bytes = 0;
+    for (const h of histories) {
+      const size = h.commands.reduce((n, c) => n + commandBytes(c), 256);
+      if (current.length > 0 && bytes + size > maxBatchBytes) {
+        frames.push(current);
+        current = [];
+        bytes = 0;
+      }
+      current.push(h);
+      bytes += size;
+    }
+    if (current.length > 0) frames.push(current);
+    return frames;
+  }
+
+  // ---------------------------------------------------------------- histories in
+
+  function report(batch: AppliedBatch, runId: string | null, run?: RunState): void {
+    for (const s of batch.stored) {
+      events.next({ type: 'object_rebuilt', peer, referenceId: s.referenceId, from: s.from, head: s.head });
+    }
+    for (const r of batch.results) {
+      if (r.outcome === 'rejected') {
+        const code = r.code ?? 'SYNC_INVALID_HISTORY';
+        events.next({ type: 'history_rejected', peer, referenceId: r.reference_id, code, runId });
+        run?.rejected.push({ referenceId: r.reference_id, code });
+      }
+    }
+    for (const f of batch.forks) reportFork(f, run);
+    if (run) run.counters.objectsReceived += batch.stored.length;
+  }
+
+  function reportFork(f: ForkResolution, run?: RunState): void {
+    const droppedCids = f.dropped.map((d) => d.cid);
+    events.next({
+      type: 'fork_lost',
+      peer,
+      referenceId: f.referenceId,
+      keep: f.keep,
+      droppedCids,
+      droppedPending: f.droppedOutbox.map((o) => o.cid),
+    });
+    // The losing branch stays on record: its signed entries go into the run's detail.
+    run?.forks.push({
+      referenceId: f.referenceId,
+      keep: f.keep,
+      dropped: f.dropped.map((d) => `${d.requestJws} ${d.responseJws}`),
+    });
+  }
+
+  // ---------------------------------------------------------------- follower side
+
+  async function onFrame(frame: SyncFrame, bytes: number): Promise<void> {
+    const runId = 'run_id' in frame ? frame.run_id : null;
+    const run = runId ? runs.get(runId) : undefined;
+    if (run) run.counters.bytesReceived += bytes;
+    switch (frame._ObjectType) {
+      case 'SyncBegin': {
+        const mine = await summary();
+        const state = await startRun(frame.run_id, 'follower', frame.reason);
+        state.counters.bytesReceived += bytes;
+        state.counters.rounds++;
+        await send({ _ObjectType: 'SyncBeginAck', run_id: frame.run_id, open_objects: mine }, state);
+        // Equal summaries: the leader stops here too, without another frame.
+        if (frame.method === 'list' && sameSummary(frame.open_objects, mine))
+          await finishRun(state, 'in_sync');
+        return;
+      }
+      case 'SyncListRequest': {
+        const page = await store.openObjects(peer, frame.after, frame.limit);
+        const entries: SyncEntry[] = page.map((h) => ({
+          reference_id: h.referenceId,
+          head: h.headVersion,
+          version_count: h.versionCount,
+        }));
+        const next = page.length === frame.limit ? page[page.length - 1]!.referenceId : null;
+        if (run) run.counters.rounds++;
+        await send({ _ObjectType: 'SyncList', run_id: frame.run_id, entries, next }, run);
+        return;
+      }
+      case 'SyncGetObject': {
+        const head = (await store.heads(peer, [frame.reference_id])).get(frame.reference_id);
+        let payment: Record<string, unknown> | null = null;
+        if (head) {
+          const versions = await store.versions(peer, frame.reference_id);
+          const last = versions.at(-1);
+          payment = last ? (JSON.parse(last.payment) as Record<string, unknown>) : null;
+        }
+        await send({
+          _ObjectType: 'SyncObject',
+          request_id: frame.request_id,
+          reference_id: frame.reference_id,
+          found: head !== undefined,
+          head: head?.headVersion ?? null,
+          version_count: head?.versionCount ?? 0,
+          open: head?.open ?? false,
+          payment,
+        });
+        return;
+      }
+      case 'SyncGetHistory': {
+        await answerHistory(frame, run);
+        return;
+      }
+      case 'SyncHistory': {
+        if (frame.request_id !== null) {
+          settle(`hist:${frame.request_id}`, frame);
+          return;
+        }
+        // A push: verify, apply, answer with one result per object.
+        const pushed = frame.objects.filter((o) => o.kind === 'history' || o.kind === 'replace');
+        const batch = await applyHistories(pushed, applyDeps);
+        report(batch, frame.run_id, run);
+        if (frame.run_id !== null) {
+          if (run) run.counters.rounds++;
+          await send(
+            { _ObjectType: 'SyncApplied', run_id: frame.run_id, seq: frame.seq, results: batch.results },
+            run,
+          );
+        }
+        return;
+      }
+      case 'SyncEnd': {
+        if (run && run.role === 'follower') await finishRun(run, frame.outcome);
+        return;
+      }
+      case 'SyncBeginAck':
+        settle(`begin:${frame.run_id}`, frame);
+        return;
+      case 'SyncList':
+        settle(`list:${frame.run_id}`, frame);
+        return;
+      case 'SyncApplied':
+        settle(`push:${frame.run_id}:${frame.seq}`, frame);
+        return;
+      case 'SyncObject':
+        settle(`obj:${frame.request_id}`, frame);
+        return;
+      case 'SyncError': {
+        if (frame.request_id !== null) {
+          if (settle(`hist:${frame.request_id}`, frame) || settle(`obj:${frame.request_id}`, frame)) return;
+        }
+        if (frame.reference_id !== null) {
+          events.next({
+            type: 'history_rejected',
+            peer,
+            referenceId: frame.reference_id,
+            code: frame.code,
+            runId: frame.run_id,
+          });
+        }
+        return;
+      }
+    }
+  }
+
+  async function answerHistory(frame: SyncGetHistory, run: RunState | undefined): Promise<void> {
+    const histories: ObjectHistory[] = [];
+    for (const want of frame.wants) histories.push(await historyFor(want.reference_id, want.after));
+    if (frame.run_id === null && histories.length === 1 && histories[0]!.kind === 'missing') {
+      await send({
+        _ObjectType: 'SyncError',
+        request_id: frame.request_id,
+        run_id: null,
+        reference_id: frame.wants[0]!.reference_id,
+        code: 'SYNC_UNKNOWN_OBJECT',
+        message: 'no such object on this channel',
+      });
+      return;
+    }
+    const frames = pack(histories);
+    if (frames.length === 0) frames.push([]);
+    for (let i = 0; i < frames.length; i++) {
+      const objects = frames[i]!;
+      if (run) run.counters.objectsSent += objects.filter((o) => o.commands.length > 0).length;
+      await send(
+        {
+          _ObjectType: 'SyncHistory',
+          request_id: frame.request_id,
+          run_id: frame.run_id,
+          seq: i,
+          objects,
+          last: i === frames.length - 1,
+        },
+        run,
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------- runs
+
+  async function startRun(runId: string, role: ResyncRole, reason: string): Promise<RunState> {
+    const startedAtMs = now();
+    const recordId = await store.startRun({ peer, reason, startedAtMs, detail: { runId, role } });
+    const state: RunState = {
+      runId,
+      recordId,
+      role,
+      reason,
+      startedAtMs,
+      counters: { objectsSent: 0, objectsReceived: 0, bytesSent: 0, bytesReceived: 0, rounds: 0 },
+      done: 0,
+      total: 0,
+      phase: 'compare',
+      rejected: [],
+      forks: [],
+    };
+    runs.set(runId, state);
+    emitRun('resync_started', state);
+    return state;
+  }
+
+  async function finishRun(run: RunState, outcome: SyncOutcome, error?: string): Promise<void> {
+    if (!runs.delete(run.runId)) return;
+    run.phase = 'done';
+    if (run.counters.objectsReceived > 0 && deps.afterApply) await deps.afterApply().catch(() => undefined);
+    await store
+      .finishRun(run.recordId, {
+        ...run.counters,
+        finishedAtMs: now(),
+        outcome,
+        detail: {
+          runId: run.runId,
+          role: run.role,
+          differences: run.total,
+          rejected: run.rejected,
+          forks: run.forks,
+          ...(error ? { error } : {}),
+        },
+      })
+      .catch(() => undefined); // the run's record is best effort once the store is closing
+    emitRun('resync_finished', run, error ? { outcome, error } : { outcome });
+  }
+
+  /** Differences in byte order of reference id: the follower's list merged with this node's. */
+  async function* differences(
+    run: RunState,
+    scope: Set<string> | null,
+  ): AsyncGenerator<{ ref: string; remote?: SyncEntry }> {
+    if (scope) {
+      for (const ref of [...scope].sort(compareIds)) {
+        const id = `${run.runId.slice(0, 16)}-${requestSeq++}`;
+        const o = await ask<SyncObject>(
+          `obj:${id}`,
+          { _ObjectType: 'SyncGetObject', request_id: id, reference_id: ref },
+          run,
+        );
+        const local = (await store.heads(peer, [ref])).get(ref);
+        if (o.found && local?.headVersion === o.head) continue;
+        if (!o.found && !local) continue;
+        yield o.found
+          ? { ref, remote: { reference_id: ref, head: o.head!, version_count: o.version_count } }
+          : { ref };
+      }
+      return;
+    }
+    let remote: SyncEntry[] = [];
+    let remoteAt = 0;
+    let pendingPage: Promise<{ entries: SyncEntry[]; next: string | null }> | undefined = fetchPage(null);
+    let local: ObjectHead[] = [];
+    let localAt = 0;
+    let localAfter: string | null = null;
+    let localDone = false;
+
+    function fetchPage(after: string | null): Promise<{ entries: SyncEntry[]; next: string | null }> {
+      return ask<SyncList>(
+        `list:${run.runId}`,
+        { _ObjectType: 'SyncListRequest', run_id: run.runId, after, limit: pageSize },
+        run,
+      );
+    }
+    async function remotePeek(): Promise<SyncEntry | undefined> {
+      while (remoteAt >= remote.length) {
+        if (!pendingPage) return undefined;
+        const page = await pendingPage;
+        remote = page.entries;
+        remoteAt = 0;
+        // The next page is asked for while this one is merged.
+        pendingPage = page.next === null ? undefined : fetchPage(page.next);
+      }
+      return remote[remoteAt];
+    }
+    async function localPeek(): Promise<ObjectHead | undefined> {
+      while (localAt >= local.length) {
+        if (localDone) return undefined;
+        local = await store.openObjects(peer, localAfter, pageSize);
+        localAt = 0;
+        if (local.length < pageSize) localDone = true;
+        if (local.length > 0) localAfter = local[local.length - 1]!.referenceId;
+      }
+      return local[localAt];
+    }
+    for (;;) {
+      const r = await remotePeek();
+      const l = await localPeek();
+      if (!r && !l) return;
+      const order = !r ? -1 : !l ? 1 : compareIds(l.referenceId, r.reference_id);
+      if (order < 0) {
+        localAt++;
+        yield { ref: l!.referenceId };
+      } else if (order > 0) {
+        remoteAt++;
+        yield { ref: r!.reference_id, remote: r! };
+      } else {
+        localAt++;
+        remoteAt++;
+        if (l!.headVersion !== r!.head) yield { ref: r!.reference_id, remote: r! };
+      }
+    }
+  }
+
+  /** Handles one batch of differences: decide, push and fetch, then the follow-ups. */
+  async function handleBatch(
+    run: RunState,
+    diffs: Array<{ ref: string; remote?: SyncEntry }>,
+    depth = 0,
+  ): Promise<void> {
+    const refs = diffs.map((d) => d.ref);
+    const heads = await store.heads(peer, refs);
+    const pushes: ObjectHistory[] = [];
+    const wants: SyncWant[] = [];
+    for (const d of diffs) {
+      const local = heads.get(d.ref);
+      if (!local) {
+        if (d.remote) wants.push({ reference_id: d.ref, after: null });
+        continue;
+      }
+      if (!d.remote) {
+        pushes.push(await historyFor(d.ref, null));
+        continue;
+      }
+      if (d.remote.head === local.headVersion) continue;
+      const versions = await store.versions(peer, d.ref);
+      const at = versions.findIndex((v) => v.version === d.remote!.head);
+      if (at >= 0 && at < versions.length - 1) pushes.push(await historyFor(d.ref, d.remote.head));
+      else wants.push({ reference_id: d.ref, after: local.headVersion });
+    }
+
+    const followUps: Array<{ ref: string; remote?: SyncEntry }> = [];
+    const forcePush: ObjectHistory[] = [];
+    const work: Array<Promise<void>> = [];
+    for (const objects of pack(pushes.filter((p) => p.kind === 'history'))) {
+      work.push(
+        (async () => {
+          const seq = requestSeq++;
+          run.counters.objectsSent += objects.length;
+          const answer = await ask<SyncApplied>(
+            `push:${run.runId}:${seq}`,
+            { _ObjectType: 'SyncHistory', request_id: null, run_id: run.runId, seq, objects, last: true },
+            run,
+          );
+          for (const r of answer.results) {
+            if (r.outcome === 'rejected')
+              run.rejected.push({ referenceId: r.reference_id, code: r.code ?? 'SYNC_INVALID_HISTORY' });
+            else if (r.outcome === 'replaced')
+              events.next({ type: 'fork_won', peer, referenceId: r.reference_id });
+            else if ((r.outcome === 'ahead' || r.outcome === 'fork') && r.head !== null) {
+              followUps.push({
+                ref: r.reference_id,
+                remote: { reference_id: r.reference_id, head: r.head, version_count: 0 },
+              });
+            }
+          }
+        })(),
+      );
+    }
+    if (wants.length > 0) {
+      work.push(
+        (async () => {
+          const id = `${run.runId.slice(0, 16)}-${requestSeq++}`;
+          const answer = await ask<SyncHistory>(
+            `hist:${id}`,
+            { _ObjectType: 'SyncGetHistory', request_id: id, run_id: run.runId, wants },
+            run,
+            true,
+          );
+          for (const o of answer.objects) {
+            // The peer yields a fork to this node (the protocol server): push our whole branch.
+            if (o.kind === 'yield' && deps.isServer) {
+              const mine = await historyFor(o.reference_id, null);
+              if (mine.kind === 'history') forcePush.push({ ...mine, kind: 'replace' });
+            }
+          }
+          const batch = await applyHistories(answer.objects, applyDeps);
+          report(batch, run.runId, run);
+        })(),
+      );
+    }
+    const settled = await Promise.allSettled(work);
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+
+    if (forcePush.length > 0) {
+      for (const objects of pack(forcePush)) {
+        const seq = requestSeq++;
+        run.counters.objectsSent += objects.length;
+        const answer = await ask<SyncApplied>(
+          `push:${run.runId}:${seq}`,
+          { _ObjectType: 'SyncHistory', request_id: null, run_id: run.runId, seq, objects, last: true },
+          run,
+        );
+        for (const r of answer.results) {
+          if (r.outcome === 'replaced') events.next({ type: 'fork_won', peer, referenceId: r.reference_id });
+          if (r.outcome === 'rejected')
+            run.rejected.push({ referenceId: r.reference_id, code: r.code ?? 'SYNC_INVALID_HISTORY' });
+        }
+      }
+    }
+    if (followUps.length > 0 && depth < 2) await handleBatch(run, followUps, depth + 1);
+  }
+
+  async function lead(reason: string, scope: Set<string> | null): Promise<ResyncRunResult> {
+    if (link?.state !== 'open') throw new ParleyError('SYNC_ABORTED', 'no connection');
+    const run = await startRun(newId(), 'leader', reason);
+    try {
+      const mine = await summary();
+      const ack = await ask<SyncBeginAck>(
+        `begin:${run.runId}`,
+        {
+          _ObjectType: 'SyncBegin',
+          run_id: run.runId,
+          method: scope ? 'scoped' : 'list',
+          reason,
+          open_objects: mine,
+          ...(scope ? { reference_ids: [...scope] } : {}),
+        },
+        run,
+      );
+      if (!scope && sameSummary(mine, ack.open_objects)) {
+        await finishRun(run, 'in_sync');
+        return result(run, 'in_sync');
+      }
+      run.phase = 'compare';
+      emitRun('resync_progress', run);
+      // Batches of differences, at most `window` in flight.
+      const inflight = new Set<Promise<void>>();
+      let failure: unknown;
+      let batch: Array<{ ref: string; remote?: SyncEntry }> = [];
+      const flush = async (): Promise<void> => {
+        const diffs = batch;
+        batch = [];
+        const p: Promise<void> = handleBatch(run, diffs).then(
+          () => {
+            run.done += diffs.length;
+            run.phase = 'repair';
+            emitRun('resync_progress', run);
+          },
+          (err: unknown) => {
+            failure ??= err;
+          },
+        );
+        const tracked = p.finally(() => inflight.delete(tracked));
+        inflight.add(tracked);
+        if (inflight.size >= window) await Promise.race(inflight);
+      };
+      for await (const diff of differences(run, scope)) {
+        if (failure) break;
+        run.total++;
+        batch.push(diff);
+        if (batch.length >= batchObjects) await flush();
+      }
+      if (batch.length > 0 && !failure) await flush();
+      await Promise.all(inflight);
+      if (failure) throw failure;
+      const outcome: SyncOutcome =
+        run.total === 0 ? 'in_sync' : run.rejected.length > 0 ? 'partial' : 'repaired';
+      await send(
+        {
+          _ObjectType: 'SyncEnd',
+          run_id: run.runId,
+          outcome,
+          objects_sent: run.counters.objectsSent,
+          objects_received: run.counters.objectsReceived,
+        },
+        run,
+      ).catch(() => undefined);
+      await finishRun(run, outcome);
+      return result(run, outcome);
+    } catch (err) {
+      const aborted = isParleyError(err, 'SYNC_ABORTED') || isParleyError(err, 'SYNC_TIMEOUT');
+      const outcome: SyncOutcome = aborted ? 'aborted' : 'failed';
+      const code = isParleyError(err) ? err.code : 'INTERNAL';
+      await finishRun(run, outcome, code);
+      throw err;
+    }
+  }
+
+  function result(run: RunState, outcome: SyncOutcome): ResyncRunResult {
+    return {
+      runId: run.runId,
+      recordId: run.recordId,
+      outcome,
+      differences: run.total,
+      rejected: run.rejected,
+      ...run.counters,
+    };
+  }
+
+  function schedule(reason: string, scope: readonly string[] | undefined): Promise<ResyncRunResult> {
+    const wanted = scope ? new Set(scope) : null;
+    if (queued) {
+      if (!wanted) queued.scope = null;
+      else if (queued.scope) for (const ref of wanted) queued.scope.add(ref);
+      return queued.promise;
+    }
+    const start = (r: string, s: Set<string> | null): Promise<ResyncRunResult> => {
+      const p: Promise<ResyncRunResult> = lead(r, s).finally(() => {
+        if (active === p) active = undefined;
+      });
+      active = p;
+      return p;
+    };
+    if (!active) return start(reason, wanted);
+    const entry = { reason, scope: wanted } as Queued;
+    entry.promise = active
+      .catch(() => undefined)
+      .then(() => {
+        queued = undefined;
+        return start(entry.reason, entry.scope);
+      });
+    queued = entry;
+    return entry.promise;
+  }
+
+  return {
+    peer,
+    events$: events.asObservable(),
+    attach(next) {
+      if (closed) return;
+      link = next;
+      void next.closed.then(() => {
+        if (link !== next) return;
+        link = undefined;
+        abortAll(new ParleyError('SYNC_ABORTED', 'connection closed'));
+        for (const run of [...runs.values()]) {
+          if (run.role === 'follower') void finishRun(run, 'aborted', 'SYNC_ABORTED');
+        }
+      });
+    },
+    handleFrame(jws, from) {
+      if (closed || from !== link) return;
+      verifySyncFrame(jws, deps.peerKey)
+        .then((frame) => onFrame(frame, jws.length))
+        .catch((err: unknown) => {
+          if (isParleyError(err, 'PROTOCOL_BAD_SIGNATURE')) from.close(4401, 'sync frame signature');
+          else if (isParleyError(err, 'PROTOCOL_MALFORMED_FRAME') || isParleyError(err, 'PROTOCOL_NOT_JWS')) {
+            from.close(4400, 'bad sync frame');
+          }
+          // Anything else (a store failure, the link closing) ends the work for this frame only:
+          // the leader's run times out or aborts and runs again later.
+        });
+    },
+    run: (reason, scope) => schedule(reason, scope),
+    async getObject(referenceId) {
+      const id = newId();
+      return ask<SyncObject>(`obj:${id}`, {
+        _ObjectType: 'SyncGetObject',
+        request_id: id,
+        reference_id: referenceId,
+      });
+    },
+    async getHistory(referenceId) {
+      const id = newId();
+      const answer = await ask<SyncHistory>(
+        `hist:${id}`,
+        {
+          _ObjectType: 'SyncGetHistory',
+          request_id: id,
+          run_id: null,
+          wants: [{ reference_id: referenceId, after: null }],
+        },
+        undefined,
+        true,
+      );
+      const history = answer.objects[0];
+      if (!history || history.kind === 'missing') throw new ParleyError('SYNC_UNKNOWN_OBJECT', referenceId);
+      return verifyHistory(history, parties);
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      abortAll(new ParleyError('SYNC_ABORTED', 'closed'));
+      for (const run of [...runs.values()]) void finishRun(run, 'aborted', 'SYNC_ABORTED');
+      events.complete();
+    },
+  };
+}
+
+/** A `SYNC_*` code from the wire, or `SYNC_INVALID_HISTORY` for one this build does not know. */
+function errorCodeOf(code: string): ConstructorParameters<typeof ParleyError>[0] {
+  const known = [
+    'SYNC_BAD_SIGNATURE',
+    'SYNC_BROKEN_CHAIN',
+    'SYNC_INVALID_HISTORY',
+    'SYNC_UNKNOWN_OBJECT',
+    'SYNC_HISTORY_TOO_LARGE',
+    'SYNC_FORK',
+  ] as const;
+  return (known as readonly string[]).includes(code)
+    ? (code as (typeof known)[number])
+    : 'SYNC_INVALID_HISTORY';
+}
