@@ -17,15 +17,25 @@ import { type NodeConfig, type NodeConfigInput, parseNodeConfig } from './config
 import { ParleyError } from './errors.js';
 import { createHttpRouter, type HttpRouter } from './http/router.js';
 import { channelAddress, privateKeyFromSeedHex, publicKeyFromHex } from './protocol/index.js';
+import { isSyncFrameType } from './protocol/sync-frames.js';
 import { openStore } from './store/open-store.js';
+import { createSyncRepository } from './store/sync-repository.js';
 import type { ParleyStore } from './store/types.js';
+import type { ResyncRunRecord } from './sync/ports.js';
+import {
+  type ChannelSync,
+  type ChannelSyncOptions,
+  createChannelSync,
+  type ResyncEvent,
+  type ResyncRunResult,
+} from './sync/resync.js';
 import { createConnectionRegistry } from './transport/connection-registry.js';
 import type { Connection, PeerEntry } from './transport/types.js';
 import { createReconnectingDialer } from './transport/ws-dialer.js';
 import { createChannelServer } from './transport/ws-server.js';
 
 /** Everything a node reports, for logs, metrics and the dashboard. */
-export type NodeEvent = ChannelEvent | BusinessEvent;
+export type NodeEvent = ChannelEvent | BusinessEvent | ResyncEvent;
 
 /** A payment to start. */
 export interface PayInput {
@@ -61,6 +71,19 @@ export interface VaspNode {
   readonly channels: readonly Channel[];
   /** Every channel's and the business layer's events (hot). */
   readonly events$: Observable<NodeEvent>;
+  /** Resync progress, runs and rebuilt / rejected objects of every channel (hot). */
+  readonly resync$: Observable<ResyncEvent>;
+  /**
+   * Run a resync with `peer` now (or right after the running one; requests merge): what the
+   * health module's `peer_state_lost` / `diverged` call, or an operator. `scope` limits the run
+   * to those objects.
+   * @throws CONFIG_INVALID for an unknown peer; SYNC_ABORTED when not connected
+   */
+  requestResync(peer: string, reason: string, scope?: readonly string[]): Promise<ResyncRunResult>;
+  /** Resync and the network reads (get an object, get its signed history) of one channel. */
+  sync(peer: string): ChannelSync;
+  /** Persisted resync runs, newest first. */
+  resyncRuns(peer?: string, limit?: number): Promise<ResyncRunRecord[]>;
   /** Start a payment as the sender; streams the final outcome of the create command. */
   pay(input: PayInput): { referenceId: string; outcome$: Observable<CommandOutcome> };
   status(): Promise<ChannelSnapshot[]>;
@@ -70,6 +93,8 @@ export interface VaspNode {
 
 export interface NodeDeps {
   business?: BusinessContext;
+  /** Resync knobs; `onConnect: false` turns off the run on every (re)connect (to test other triggers). */
+  sync?: ChannelSyncOptions & { onConnect?: boolean };
 }
 
 export async function createVaspNode(
@@ -97,7 +122,10 @@ export async function createVaspNode(
   const subs: Subscription[] = [];
   const cores = new Map<string, ChannelCore>();
   const channels = new Map<string, Channel>();
-  const drivers: BusinessDriver[] = [];
+  const drivers = new Map<string, BusinessDriver>();
+  const syncs = new Map<string, ChannelSync>();
+  const syncStore = createSyncRepository(store);
+  const resync = new Subject<ResyncEvent>();
 
   for (const peer of directory.values()) {
     const core = createChannelCore(
@@ -111,7 +139,27 @@ export async function createVaspNode(
       },
     );
     await core.init();
-    const channel = createChannel({ retransmitMs: config.retransmitMs }, { core });
+    const sync = createChannelSync(deps.sync ?? {}, {
+      me,
+      peer: peer.address,
+      myKey,
+      peerKey: publicKeyFromHex(peer.publicKeyHex),
+      isServer: core.isServer,
+      store: syncStore,
+      exclusive: (fn) => core.exclusive(fn),
+      isPending: (cid) => core.isPending(cid),
+      dropPending: (cid) => core.dropPending(cid),
+    });
+    syncs.set(peer.address, sync);
+    const channel = createChannel(
+      { retransmitMs: config.retransmitMs },
+      {
+        core,
+        onControlFrame: (frame, type, connection) => {
+          if (isSyncFrameType(type)) sync.handleFrame(frame, connection);
+        },
+      },
+    );
     cores.set(peer.address, core);
     channels.set(peer.address, channel);
     subs.push(channel.events$.subscribe(events));
@@ -122,9 +170,36 @@ export async function createVaspNode(
       business,
       hasPending: (referenceId) => core.pending().some((p) => p.referenceId === referenceId),
     });
-    drivers.push(driver);
+    drivers.set(peer.address, driver);
     subs.push(driver.events$.subscribe(events));
+    subs.push(
+      sync.events$.subscribe(resync),
+      // Seed scenarios 1 and 2: whoever answers `used_dependencies` may be ahead of the
+      // proposer; a resync of that object pushes the missing versions when it is.
+      channel.commands$.subscribe((incoming) => {
+        if (incoming.status === 'failure' && incoming.code === 'used_dependencies') {
+          sync.run('used_dependencies', [incoming.record.referenceId]).catch(() => undefined);
+        }
+      }),
+      sync.events$.subscribe((event) => {
+        if (event.type === 'resync_finished') {
+          // Commands the peer answered `wait` (it lacked the version) can pass now, and objects
+          // rebuilt here may be waiting for my business layer's next step.
+          channel.retransmitNow();
+          if (event.objectsReceived > 0) void driver.recover().catch(() => undefined);
+        } else if (event.type === 'fork_lost') {
+          for (const cid of event.droppedPending) {
+            channel.abandon(
+              cid,
+              new ParleyError('SYNC_FORK_LOST', `${event.referenceId}: my branch lost a fork`),
+            );
+          }
+        }
+      }),
+    );
   }
+  subs.push(resync.subscribe(events));
+  const resyncOnConnect = deps.sync?.onConnect ?? true;
 
   const summary = async (peer: string) => ({ count: await store.countOpenObjects(peer), digest: '' });
   const registry = createConnectionRegistry(me);
@@ -135,8 +210,14 @@ export async function createVaspNode(
       return;
     }
     if (!registry.offer(connection)) return;
+    const sync = syncs.get(connection.peer)!;
+    // Before the channel subscribes: frames the peer sent right after the handshake are
+    // delivered during `attach`, and may be sync frames.
+    sync.attach(connection);
     channel.attach(connection);
     void store.setPeerEpoch(connection.peer, connection.peerEpoch).catch(() => undefined);
+    // Resync on every (re)connect, led by the side that dialed (PROTOCOL.md §7).
+    if (resyncOnConnect && connection.dialed) sync.run('connect').catch(() => undefined);
   };
 
   const tls = config.listen.tls
@@ -179,7 +260,7 @@ export async function createVaspNode(
       return dialer;
     });
 
-  for (const driver of drivers) void driver.recover().catch(() => undefined);
+  for (const driver of drivers.values()) void driver.recover().catch(() => undefined);
 
   let closing: Promise<void> | undefined;
   const node: VaspNode = {
@@ -203,6 +284,15 @@ export async function createVaspNode(
       return [...channels.values()];
     },
     events$: events.asObservable(),
+    resync$: resync.asObservable(),
+    requestResync: (peer, reason, scope) => node.sync(peer).run(reason, scope),
+    sync(peer) {
+      const sync = syncs.get(channelAddress(peer));
+      if (!sync) throw new ParleyError('CONFIG_INVALID', `no channel to ${peer}: not in the peer directory`);
+      return sync;
+    },
+    resyncRuns: (peer, limit = 50) =>
+      syncStore.runs(peer === undefined ? undefined : channelAddress(peer), limit),
     pay(payInput) {
       const channel = node.channel(payInput.to);
       const payment = createPaymentObject({
@@ -234,9 +324,11 @@ export async function createVaspNode(
       closing ??= (async () => {
         await Promise.all(dialers.map((dialer) => dialer.close()));
         await server.close();
-        for (const driver of drivers) driver.close();
+        for (const driver of drivers.values()) driver.close();
+        for (const sync of syncs.values()) sync.close();
         for (const channel of channels.values()) await channel.close();
         for (const s of subs) s.unsubscribe();
+        resync.complete();
         events.complete();
         await store.close();
       })();

@@ -59,6 +59,7 @@ const LOG_COLUMNS: readonly Column[] = [
   col('created_at', 'datetime'),
 ];
 
+/** A new version with the cid of its command; the insert looks up the command's log id. */
 const VERSION_COLUMNS: readonly Column[] = [
   col('peer'),
   col('reference_id'),
@@ -224,9 +225,14 @@ export function commitStatements(d: Dialect, plan: CommitPlan, now: Date): Write
         'version',
         VERSION_COLUMNS,
         rows,
-        false,
-        (values) => `INSERT INTO object_version (${names(VERSION_COLUMNS)}) VALUES ${values}`,
-        () => ({ onConflict: 'STORE_VERSION_CONFLICT' }),
+        true,
+        (values) =>
+          `WITH v (${names(VERSION_COLUMNS)}) AS (VALUES ${values}) ` +
+          'INSERT INTO object_version (peer, reference_id, version, previous_version, payment, open, log_id) ' +
+          'SELECT v.peer, v.reference_id, v.version, v.previous_version, v.payment, v.open, l.id ' +
+          'FROM v JOIN command_log l ON l.peer = v.peer AND l.cid = v.cid',
+        // The log rows were inserted just before, in the same transaction: all must be found.
+        (n) => ({ onConflict: 'STORE_VERSION_CONFLICT', expectRows: n }),
       ),
     );
   }

@@ -29,14 +29,14 @@ const CHECKS: readonly Check[] = [
   },
   {
     sql: `SELECT l.peer, l.cid FROM command_log l
-      LEFT JOIN object_version v ON v.peer = l.peer AND v.cid = l.cid
-      WHERE l.status = 'success' AND v.cid IS NULL`,
+      LEFT JOIN object_version v ON v.log_id = l.id
+      WHERE l.status = 'success' AND v.log_id IS NULL`,
     describe: (r) => `command ${s(r['peer'])}/${s(r['cid'])}: successful but created no version`,
   },
   {
-    sql: `SELECT v.peer, v.reference_id, v.version, v.cid, l.status FROM object_version v
-      LEFT JOIN command_log l ON l.peer = v.peer AND l.cid = v.cid
-      WHERE l.cid IS NULL OR l.status <> 'success' OR l.reference_id <> v.reference_id
+    sql: `SELECT v.peer, v.reference_id, v.version, l.cid, l.status FROM object_version v
+      LEFT JOIN command_log l ON l.id = v.log_id
+      WHERE l.id IS NULL OR l.status <> 'success' OR l.peer <> v.peer OR l.reference_id <> v.reference_id
          OR l.write_version <> v.version OR l.read_version IS DISTINCT FROM v.previous_version`,
     describe: (r) =>
       `version ${s(r['peer'])}/${s(r['reference_id'])}@${s(r['version'])}: no matching successful ` +

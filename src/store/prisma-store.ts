@@ -204,7 +204,7 @@ export class PrismaStore implements ParleyStore {
       // Successful commands of one object commit in chain order, so log order is chain order.
       const rows = await this.#prisma.objectVersion.findMany({
         where: { peer, referenceId },
-        orderBy: { command: { id: 'asc' } },
+        orderBy: { logId: 'asc' },
         select: { version: true, previousVersion: true, payment: true, open: true },
       });
       return rows.map((r) => ({ ...r }));

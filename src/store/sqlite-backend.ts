@@ -29,6 +29,22 @@ export interface SqliteBackendOptions {
 /** Pragmas of every connection: durability first. (`journal_mode` is stored in the file.) */
 const CONNECTION_PRAGMAS = ['PRAGMA synchronous = FULL', 'PRAGMA foreign_keys = ON'];
 
+/**
+ * Writer-only tuning, measured with the store benchmark: every commit inserts into four indexes
+ * at random places (cid, reference id, version, previous version), so each batch dirties
+ * hundreds of pages. A larger page cache keeps those index pages in memory, and checkpointing
+ * every ~40 MB of WAL instead of SQLite's 4 MB lets a checkpoint write each hot page once for
+ * many batches (about 1.4x the throughput of the defaults). The WAL file is cut back to 64 MB
+ * after a checkpoint resets it.
+ */
+const WRITER_PRAGMAS = [
+  'PRAGMA journal_mode = WAL',
+  ...CONNECTION_PRAGMAS,
+  'PRAGMA cache_size = -65536',
+  'PRAGMA wal_autocheckpoint = 10000',
+  'PRAGMA journal_size_limit = 67108864',
+];
+
 /** The migrations recorded in the database file (none when the file or the table is missing). */
 function readApplied(path: string): AppliedMigration[] {
   let db: Database.Database;
@@ -81,7 +97,7 @@ export function sqliteBackend(path: string, options: SqliteBackendOptions): Stor
       let prisma: StoreClient | undefined;
       try {
         writer = await factory().connect();
-        await writer.executeScript(['PRAGMA journal_mode = WAL', ...CONNECTION_PRAGMAS].join(';\n'));
+        await writer.executeScript(WRITER_PRAGMAS.join(';\n'));
         prisma = await createStoreClient('sqlite', factory());
         await prisma.$connect();
         for (const pragma of CONNECTION_PRAGMAS) await prisma.$executeRawUnsafe(pragma);

@@ -4,7 +4,8 @@
  * - SQLite: a file in a new temp folder.
  * - PostgreSQL: a new database `parley_test_<random>` on the server of `TEST_PG_URL`
  *   (e.g. `postgresql://postgres@127.0.0.1:5432/postgres`), dropped afterwards. Without
- *   `TEST_PG_URL` the PostgreSQL suites are skipped, and say so once on the console.
+ *   `TEST_PG_URL` the PostgreSQL suites are skipped (`test/store/postgresql.int.test.ts` says so
+ *   on the console).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -20,10 +21,6 @@ export const TEST_PG_URL: string | undefined = process.env['TEST_PG_URL'] || und
 
 /** Whether the PostgreSQL suites run. */
 export const HAVE_PG = TEST_PG_URL !== undefined;
-
-if (!HAVE_PG) {
-  console.warn('[parley tests] TEST_PG_URL is not set: PostgreSQL store tests are skipped');
-}
 
 /** A fresh database, the stores opened on it, and raw access for tests that corrupt data. */
 export interface StoreFixture {
