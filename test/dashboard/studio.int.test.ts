@@ -1,0 +1,128 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openStore } from '../../src/store/open-store.js';
+import { tempDir } from '../helpers/nodes.js';
+
+const START_BUDGET_MS = 90_000;
+const STOP_BUDGET_MS = 15_000;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** `npm run studio -- <url> --port <port> --browser none`, in its own process group. */
+function startStudio(url: string, port: number): { child: ChildProcess; output: () => string } {
+  let output = '';
+  const child = spawn('npm', ['run', 'studio', '--', url, '--port', String(port), '--browser', 'none'], {
+    cwd: process.cwd(),
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, BROWSER: 'none', CI: 'true' },
+  });
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  return { child, output: () => output };
+}
+
+/** Stops the whole process group (npm, tsx, the Prisma CLI) and waits for npm to exit. */
+async function stop(child: ChildProcess, budgetMs: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return true;
+  const exited = once(child, 'exit').then(() => true);
+  try {
+    process.kill(-child.pid!, 'SIGTERM');
+  } catch {
+    return true; // already gone
+  }
+  const inTime = await Promise.race([
+    exited,
+    new Promise<false>((resolve) => setTimeout(() => resolve(false), budgetMs).unref()),
+  ]);
+  if (!inTime) {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+    await exited;
+  }
+  return inTime;
+}
+
+async function until200(url: string, child: ChildProcess, budgetMs: number): Promise<number> {
+  const deadline = Date.now() + budgetMs;
+  let last = 0;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`studio exited with ${child.exitCode}`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+      last = res.status;
+      await res.arrayBuffer();
+      if (res.status === 200) return 200;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return last;
+}
+
+/** Runs SQL through Studio's own backend (what its UI does), proving it opened the database. */
+async function studioQuery(port: number, sql: string): Promise<unknown> {
+  const res = await fetch(`http://127.0.0.1:${port}/bff`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ procedure: 'query', query: { sql, parameters: [] } }),
+  });
+  return res.json();
+}
+
+describe('npm run studio (smoke)', () => {
+  const cleanups: Array<() => Promise<unknown> | unknown> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  it('opens Prisma Studio on a node SQLite database: starts, answers HTTP 200, reads the data, stops', async () => {
+    const dir = tempDir();
+    cleanups.push(dir.dispose);
+    const path = join(dir.path, 'node.db');
+    const store = await openStore({ url: `file:${path}` });
+    const { epoch } = await store.identity();
+    await store.close();
+
+    const port = await freePort();
+    const studio = startStudio(`file:${path}`, port);
+    cleanups.push(() => stop(studio.child, 1000));
+    const status = await until200(`http://127.0.0.1:${port}/`, studio.child, START_BUDGET_MS);
+    expect(status, studio.output()).toBe(200);
+    expect(studio.output()).toContain(`Prisma Studio on ${path}`);
+    expect(JSON.stringify(await studioQuery(port, 'select epoch from identity'))).toContain(epoch);
+
+    expect(await stop(studio.child, STOP_BUDGET_MS)).toBe(true);
+    // Stopped: the port no longer answers.
+    await expect(fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) })).rejects.toThrow();
+  });
+
+  it.runIf(process.env['TEST_PG_URL'])('opens Prisma Studio on a PostgreSQL URL', async () => {
+    const port = await freePort();
+    const studio = startStudio(process.env['TEST_PG_URL']!, port);
+    cleanups.push(() => stop(studio.child, 1000));
+    const status = await until200(`http://127.0.0.1:${port}/`, studio.child, START_BUDGET_MS);
+    expect(status, studio.output()).toBe(200);
+    expect(JSON.stringify(await studioQuery(port, 'select 41 + 1 as answer'))).toContain('42');
+    expect(await stop(studio.child, STOP_BUDGET_MS)).toBe(true);
+  });
+});
