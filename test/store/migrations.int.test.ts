@@ -1,0 +1,84 @@
+/**
+ * Data migrations keep what a store already holds: a store written before a migration opens
+ * after it with the same commands, versions and heads, and stays consistent.
+ */
+import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
+import { PrismaPg } from '@prisma/adapter-pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  applyMigrations,
+  MIGRATION_LOCKFILE,
+  migrationsDir,
+  schemaPath,
+} from '../../src/store/migrations.js';
+import type { StoreEngine } from '../../src/store/types.js';
+import { commandItem, createStoreFixture, HAVE_PG, PEER, type StoreFixture } from '../helpers/store.js';
+
+/** Applies the provider's migrations up to and including `last` (a folder name suffix). */
+async function migrateUpTo(fx: StoreFixture, last: string): Promise<void> {
+  const all = (await readdir(migrationsDir(fx.engine))).filter((n) => n !== MIGRATION_LOCKFILE).sort();
+  const upTo = all.slice(0, all.findIndex((n) => n.endsWith(`_${last}`)) + 1);
+  expect(upTo.length).toBeGreaterThan(0);
+  const dir = await mkdtemp(join(tmpdir(), 'parley-migrations-'));
+  try {
+    for (const name of [...upTo, MIGRATION_LOCKFILE]) {
+      await cp(join(migrationsDir(fx.engine), name), join(dir, name), { recursive: true });
+    }
+    const factory =
+      fx.engine === 'sqlite'
+        ? new PrismaBetterSqlite3({ url: fx.url.replace(/^file:/, '') })
+        : new PrismaPg({ connectionString: fx.url });
+    await applyMigrations(factory, dir, schemaPath(fx.engine));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function describeUpgrade(engine: StoreEngine): void {
+  describe(`store upgrades (${engine})`, () => {
+    let fx: StoreFixture | undefined;
+
+    afterEach(async () => {
+      await fx?.dispose();
+    });
+
+    it('gives versions written before version_log_id the id of their command', async () => {
+      fx = await createStoreFixture(engine);
+      await migrateUpTo(fx, 'health_and_resync');
+      const at = engine === 'sqlite' ? "'2026-01-01T00:00:00.000+00:00'" : "'2026-01-01 00:00:00'";
+      const yes = engine === 'sqlite' ? '1' : 'true';
+      const log = (cid: string, read: string, write: string, status: string, code: string) =>
+        `INSERT INTO command_log (peer, cid, direction, reference_id, read_version, write_version, request_jws, ` +
+        `response_jws, status, error_code, created_at) VALUES ('${PEER}', '${cid}', 'inbound', 'r1', ${read}, ` +
+        `'${write}', 'q', 's', '${status}', ${code}, ${at})`;
+      await fx.exec(
+        [
+          log('c1', 'NULL', 'v1', 'success', 'NULL'),
+          log('c2', "'v1'", 'v2x', 'failure', "'used_dependencies'"),
+          log('c3', "'v1'", 'v2', 'success', 'NULL'),
+          `INSERT INTO object_version (peer, reference_id, version, previous_version, payment, open, cid) VALUES ` +
+            `('${PEER}', 'r1', 'v1', NULL, '{}', ${yes}, 'c1'), ('${PEER}', 'r1', 'v2', 'v1', '{"v":2}', ${yes}, 'c3')`,
+          `INSERT INTO object_head (peer, reference_id, head_version, open, version_count, updated_at) VALUES ` +
+            `('${PEER}', 'r1', 'v2', ${yes}, 2, ${at})`,
+        ].join(';\n'),
+      );
+
+      const store = await fx.open();
+      expect(await store.checkIntegrity()).toEqual([]);
+      expect((await store.versions(PEER, 'r1')).map((v) => [v.version, v.payment])).toEqual([
+        ['v1', '{}'],
+        ['v2', '{"v":2}'],
+      ]);
+      expect((await store.history(PEER, 'r1')).map((c) => c.cid)).toEqual(['c1', 'c2', 'c3']);
+      await store.commit([commandItem({ cid: 'c4', referenceId: 'r1', read: 'v2', write: 'v3' })]);
+      expect(await store.head(PEER, 'r1')).toMatchObject({ headVersion: 'v3', versionCount: 3 });
+      expect(await store.checkIntegrity()).toEqual([]);
+    });
+  });
+}
+
+describeUpgrade('sqlite');
+if (HAVE_PG) describeUpgrade('postgresql');
