@@ -1,0 +1,102 @@
+/**
+ * The CLI side of the admin routes (`src/admin/routes.ts`): finds the running node from its
+ * config and talks to it over loopback HTTP(S).
+ */
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { loadNodeConfig, type NodeConfig } from '../config.js';
+import { ParleyError } from '../errors.js';
+import { readLiveRuntimeFile } from './runtime-file.js';
+
+/** The loopback host to reach a node that listens on `host`. */
+export function loopbackHostFor(host: string): string {
+  if (host === '::1' || host === '[::1]') return '[::1]';
+  if (/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) return host;
+  // localhost, a wildcard (0.0.0.0, ::) or a specific interface: 127.0.0.1 is the admin client's
+  // address (only a node listening on loopback or a wildcard can be reached this way).
+  return '127.0.0.1';
+}
+
+/** The admin URL of a node as its config describes it (`http[s]://<loopback>:<port>`). */
+export function adminUrlOf(config: Pick<NodeConfig, 'listen'>, port = config.listen.port): string {
+  const scheme = config.listen.tls ? 'https' : 'http';
+  return `${scheme}://${loopbackHostFor(config.listen.host)}:${port}`;
+}
+
+/**
+ * Where the node of `configFile` answers: `explicitUrl` if given, else the runtime file of a
+ * running node, else the config's listen port.
+ * @throws CONFIG_INVALID (bad config); TRANSPORT_CONNECT_FAILED (port 0 and no running node)
+ */
+export function resolveAdminUrl(configFile: string, env: NodeJS.ProcessEnv, explicitUrl?: string): string {
+  if (explicitUrl !== undefined) return explicitUrl.replace(/\/+$/, '');
+  const config = loadNodeConfig(configFile, env);
+  const running = readLiveRuntimeFile(configFile);
+  if (running) return running.adminUrl;
+  if (config.listen.port === 0) {
+    throw new ParleyError(
+      'TRANSPORT_CONNECT_FAILED',
+      `the node of ${configFile} is not running (listen.port is 0 and there is no runtime file)`,
+    );
+  }
+  return adminUrlOf(config);
+}
+
+export interface AdminResponse {
+  status: number;
+  body: unknown;
+}
+
+/**
+ * One request to the admin routes.
+ * @throws TRANSPORT_CONNECT_FAILED when no node answers at `baseUrl`
+ */
+export function adminRequest(
+  baseUrl: string,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+): Promise<AdminResponse> {
+  const url = new URL(path, `${baseUrl}/`);
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = send(
+      url,
+      {
+        method,
+        headers: payload
+          ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
+          : {},
+        // The admin URL is always loopback: the node's own certificate names its public host,
+        // not 127.0.0.1, and anyone able to intercept loopback can read the config's key anyway.
+        rejectUnauthorized: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown = text;
+          try {
+            parsed = text === '' ? null : JSON.parse(text);
+          } catch {
+            // Not JSON: keep the text for the error message.
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed });
+        });
+      },
+    );
+    req.on('error', (cause) =>
+      reject(
+        new ParleyError(
+          'TRANSPORT_CONNECT_FAILED',
+          `no node answers at ${baseUrl} (is it running? start it with \`parley start --config …\`)`,
+          { cause },
+        ),
+      ),
+    );
+    req.end(payload);
+  });
+}

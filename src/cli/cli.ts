@@ -1,0 +1,231 @@
+/**
+ * `parley` argument parsing: node:util `parseArgs` per command, then the command's function in
+ * `commands/`. No logic here besides turning strings into typed options.
+ */
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { runFrame } from './commands/frame.js';
+import { runInit } from './commands/init.js';
+import { runPay } from './commands/pay.js';
+import { runPeerAdd } from './commands/peer.js';
+import { runStart } from './commands/start.js';
+import { runStatus } from './commands/status.js';
+import { FRAME_HELP, HELP, INIT_HELP, PAY_HELP, PEER_HELP, START_HELP, STATUS_HELP } from './help.js';
+import { type CliIo, ExitCode, reportError, UsageError } from './io.js';
+import { isLogLevel } from './log.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+type Values = Record<string, string | boolean | undefined>;
+
+interface CommandSpec {
+  help: string;
+  options: Options;
+  positionals?: boolean;
+  run(values: Values, positionals: string[], io: CliIo): number | Promise<number>;
+}
+
+const HELP_OPTION: Options = { help: { type: 'boolean', short: 'h' } };
+const CONFIG_OPTION: Options = { config: { type: 'string', short: 'c' } };
+
+function str(values: Values, name: string): string | undefined {
+  const value = values[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function required(values: Values, name: string): string {
+  const value = str(values, name);
+  if (value === undefined || value === '') throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+function integer(text: string, name: string, min: number, max: number): number {
+  const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+/** Copies the optional string options that are present (exactOptionalPropertyTypes-friendly). */
+function optional<TKey extends string>(
+  values: Values,
+  names: Record<TKey, string>,
+): Partial<Record<TKey, string>> {
+  const out: Partial<Record<TKey, string>> = {};
+  for (const [key, name] of Object.entries(names) as Array<[TKey, string]>) {
+    const value = str(values, name);
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}
+
+const COMMANDS: Record<string, CommandSpec> = {
+  init: {
+    help: INIT_HELP,
+    options: {
+      address: { type: 'string' },
+      'random-address': { type: 'boolean' },
+      hrp: { type: 'string' },
+      dir: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      database: { type: 'string' },
+      force: { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    run: (values, _, io) => {
+      const port = str(values, 'port');
+      return runInit(
+        {
+          ...optional(values, {
+            address: 'address',
+            hrp: 'hrp',
+            dir: 'dir',
+            host: 'host',
+            database: 'database',
+          }),
+          ...(port !== undefined ? { port: integer(port, 'port', 0, 65535) } : {}),
+          randomAddress: values['random-address'] === true,
+          force: values['force'] === true,
+          json: values['json'] === true,
+        },
+        io,
+      );
+    },
+  },
+  'peer add': {
+    help: PEER_HELP,
+    options: {
+      ...CONFIG_OPTION,
+      address: { type: 'string' },
+      'public-key': { type: 'string' },
+      url: { type: 'string' },
+    },
+    run: (values, _, io) =>
+      runPeerAdd(
+        {
+          config: required(values, 'config'),
+          address: required(values, 'address'),
+          publicKey: required(values, 'public-key'),
+          ...optional(values, { url: 'url' }),
+        },
+        io,
+      ),
+  },
+  start: {
+    help: START_HELP,
+    options: { ...CONFIG_OPTION, 'log-level': { type: 'string' } },
+    run: (values, _, io) => {
+      const logLevel = str(values, 'log-level') ?? 'info';
+      if (!isLogLevel(logLevel)) throw new UsageError('--log-level must be debug, info, warn or error');
+      return runStart({ config: required(values, 'config'), logLevel }, io);
+    },
+  },
+  pay: {
+    help: PAY_HELP,
+    options: {
+      ...CONFIG_OPTION,
+      to: { type: 'string' },
+      amount: { type: 'string' },
+      currency: { type: 'string' },
+      description: { type: 'string' },
+      'from-subaddress': { type: 'string' },
+      'to-subaddress': { type: 'string' },
+      wait: { type: 'boolean' },
+      json: { type: 'boolean' },
+      url: { type: 'string' },
+    },
+    run: (values, _, io) =>
+      runPay(
+        {
+          config: required(values, 'config'),
+          to: required(values, 'to'),
+          amount: integer(required(values, 'amount'), 'amount', 1, Number.MAX_SAFE_INTEGER),
+          currency: required(values, 'currency'),
+          ...optional(values, {
+            description: 'description',
+            fromSubaddressHex: 'from-subaddress',
+            toSubaddressHex: 'to-subaddress',
+            url: 'url',
+          }),
+          wait: values['wait'] === true,
+          json: values['json'] === true,
+        },
+        io,
+      ),
+  },
+  status: {
+    help: STATUS_HELP,
+    options: { ...CONFIG_OPTION, json: { type: 'boolean' }, url: { type: 'string' } },
+    run: (values, _, io) =>
+      runStatus(
+        {
+          config: required(values, 'config'),
+          json: values['json'] === true,
+          ...optional(values, { url: 'url' }),
+        },
+        io,
+      ),
+  },
+  frame: {
+    help: FRAME_HELP,
+    options: { 'public-key': { type: 'string' } },
+    positionals: true,
+    run: (values, positionals, io) => {
+      const [source, ...extra] = positionals;
+      if (source === undefined) throw new UsageError('give a file, or - for stdin');
+      if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
+      return runFrame({ source, ...optional(values, { publicKey: 'public-key' }) }, io);
+    },
+  },
+};
+
+const isHelpFlag = (arg: string | undefined): boolean => arg === '--help' || arg === '-h' || arg === 'help';
+
+/** Runs `parley <argv>` and returns its exit code. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || isHelpFlag(first)) {
+    io.out(HELP);
+    return ExitCode.OK;
+  }
+  let name = first;
+  let args = rest;
+  if (first === 'peer') {
+    if (isHelpFlag(rest[0])) {
+      io.out(PEER_HELP);
+      return ExitCode.OK;
+    }
+    if (rest[0] === undefined) {
+      io.err(`parley peer: which one? (add)\n\n${PEER_HELP}`);
+      return ExitCode.USAGE;
+    }
+    name = `peer ${rest[0]}`;
+    args = rest.slice(1);
+  }
+  const spec = COMMANDS[name];
+  if (!spec) {
+    io.err(`parley: unknown command: ${name}\n\n${HELP}`);
+    return ExitCode.USAGE;
+  }
+  try {
+    let parsed: { values: Values; positionals: string[] };
+    try {
+      parsed = parseArgs({
+        args: [...args],
+        options: { ...spec.options, ...HELP_OPTION },
+        allowPositionals: spec.positionals === true,
+        strict: true,
+      }) as { values: Values; positionals: string[] };
+    } catch (err) {
+      // node:util reports unknown options and missing values as TypeErrors with ERR_PARSE_ARGS_* codes.
+      throw new UsageError((err as Error).message);
+    }
+    if (parsed.values['help'] === true) {
+      io.out(spec.help);
+      return ExitCode.OK;
+    }
+    return await spec.run(parsed.values, parsed.positionals, io);
+  } catch (err) {
+    return reportError(io, name, err);
+  }
+}

@@ -1,0 +1,67 @@
+/** `parley peer add`: put a counterparty in a node's config. */
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { PeerConfig, parseNodeConfig } from '../../config.js';
+import { ParleyError } from '../../errors.js';
+import { channelAddress } from '../../protocol/index.js';
+import { type CliIo, ExitCode } from '../io.js';
+
+export interface PeerAddOptions {
+  config: string;
+  address: string;
+  publicKey: string;
+  /** Its channel endpoint; omit for a peer that only dials us. */
+  url?: string;
+}
+
+/**
+ * Adds the peer, or replaces the entry with the same address. The file is validated as a whole
+ * before it is replaced (atomically, keeping mode 0600); nothing changes on a refusal.
+ * @throws CONFIG_INVALID
+ */
+export function runPeerAdd(options: PeerAddOptions, io: CliIo): number {
+  const file = resolve(io.cwd, options.config);
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (cause) {
+    throw new ParleyError('CONFIG_INVALID', `cannot read ${file}`, { cause });
+  }
+  const parsed = PeerConfig.safeParse({
+    address: options.address,
+    publicKey: options.publicKey.toLowerCase(),
+    ...(options.url !== undefined ? { url: options.url } : {}),
+  });
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ParleyError('CONFIG_INVALID', problems, { cause: parsed.error });
+  }
+  const peer = parsed.data;
+  const self = parseNodeConfig(raw);
+  if (peer.address === self.address) throw new ParleyError('CONFIG_INVALID', 'a node cannot be its own peer');
+
+  const peers = Array.isArray(raw['peers']) ? (raw['peers'] as Array<{ address?: unknown }>) : [];
+  const kept = peers.filter(
+    (p) => typeof p.address !== 'string' || safeChannelAddress(p.address) !== peer.address,
+  );
+  const updated = kept.length !== peers.length;
+  const next = { ...raw, peers: [...kept, peer] };
+  parseNodeConfig(next);
+
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(next, null, 2)}\n`, { mode: statSync(file).mode & 0o777 });
+  renameSync(tmp, file);
+  io.out(
+    `${updated ? 'Updated' : 'Added'} peer ${peer.address}${peer.url ? ` at ${peer.url}` : ' (it dials us)'}.` +
+      ' A running node picks it up when restarted.\n',
+  );
+  return ExitCode.OK;
+}
+
+function safeChannelAddress(text: string): string | undefined {
+  try {
+    return channelAddress(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,105 @@
+/** `parley start`: run a node until SIGINT/SIGTERM, logging JSON lines on stdout. */
+import { resolve } from 'node:path';
+import { registerAdminRoutes } from '../../admin/routes.js';
+import { loadNodeConfig, type NodeConfig } from '../../config.js';
+import { isParleyError } from '../../errors.js';
+import { createVaspNode, type VaspNode } from '../../node.js';
+import { adminUrlOf } from '../admin-client.js';
+import { type CliIo, ExitCode, exitCodeFor } from '../io.js';
+import { createJsonLogger, type JsonLogger, type LogLevel, logHealthEvent, logNodeEvent } from '../log.js';
+import { removeRuntimeFile, writeRuntimeFile } from '../runtime-file.js';
+
+export interface StartOptions {
+  config: string;
+  /** @default 'info' */
+  logLevel?: LogLevel;
+}
+
+export interface StartDeps {
+  /** Resolves (with its name) when the node should stop. @default the first SIGINT or SIGTERM */
+  stopSignal?: Promise<string>;
+}
+
+/** Resolves on the first SIGINT or SIGTERM; a second one gets Node's default (immediate exit). */
+function processStopSignal(): { promise: Promise<string>; dispose(): void } {
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  let dispose = (): void => undefined;
+  const promise = new Promise<string>((resolveStop) => {
+    const onSignal = (signal: string): void => {
+      dispose();
+      resolveStop(signal);
+    };
+    for (const signal of signals) process.on(signal, onSignal);
+    dispose = () => {
+      for (const signal of signals) process.off(signal, onSignal);
+    };
+  });
+  return { promise, dispose: () => dispose() };
+}
+
+function failed(logger: JsonLogger, io: CliIo, err: unknown): number {
+  if (!isParleyError(err)) throw err;
+  logger.log('fatal', 'start_failed', { code: err.code, message: err.message });
+  io.err(`parley start: ${err.code}: ${err.message}\n`);
+  return exitCodeFor(err.code);
+}
+
+/**
+ * Loads and validates the config, starts the node, registers the admin routes, logs its events
+ * and waits for the stop signal; then closes the node cleanly.
+ * @returns 0 after a clean stop; 2 on an invalid config; 1 when the node cannot start or stop
+ */
+export async function runStart(options: StartOptions, io: CliIo, deps: StartDeps = {}): Promise<number> {
+  const file = resolve(io.cwd, options.config);
+  const logger = createJsonLogger(io.out, options.logLevel ?? 'info');
+  // Listen for signals from the first moment: a SIGTERM during startup stops the node once up.
+  const processSignal = deps.stopSignal === undefined ? processStopSignal() : undefined;
+  const stop = deps.stopSignal ?? processSignal!.promise;
+  try {
+    let config: NodeConfig;
+    let node: VaspNode;
+    try {
+      config = loadNodeConfig(file, io.env);
+      node = await createVaspNode(config);
+    } catch (err) {
+      return failed(logger, io, err);
+    }
+
+    const events = node.events$.subscribe((event) => logNodeEvent(logger, event));
+    events.add(node.health$.subscribe((event) => logHealthEvent(logger, event)));
+    registerAdminRoutes(node, {
+      log: ({ event, ...fields }) => logger.log(event === 'pay_failed' ? 'warn' : 'info', event, fields),
+    });
+    const adminUrl = adminUrlOf(config, node.port);
+    writeRuntimeFile(file, {
+      pid: process.pid,
+      address: node.address,
+      url: node.url,
+      adminUrl,
+      startedAt: new Date().toISOString(),
+    });
+    logger.log('info', 'started', {
+      address: node.address,
+      epoch: node.epoch,
+      url: node.url,
+      admin: adminUrl,
+      pid: process.pid,
+      peers: config.peers.map((peer) => ({ address: peer.address, url: peer.url ?? null })),
+    });
+
+    const signal = await stop;
+    logger.log('info', 'stopping', { signal });
+    removeRuntimeFile(file);
+    try {
+      await node.close();
+    } catch (err) {
+      return failed(logger, io, err);
+    } finally {
+      events.unsubscribe();
+    }
+    logger.log('info', 'stopped', {});
+    return ExitCode.OK;
+  } finally {
+    processSignal?.dispose();
+  }
+}

@@ -1,0 +1,55 @@
+/** `parley status`: the running node's channels (`GET /admin/status`). */
+import { resolve } from 'node:path';
+import type { AdminStatus } from '../../admin/routes.js';
+import { ParleyError } from '../../errors.js';
+import { adminRequest, resolveAdminUrl } from '../admin-client.js';
+import { type CliIo, ExitCode } from '../io.js';
+
+export interface StatusOptions {
+  config: string;
+  json?: boolean;
+  /** The node's admin URL. @default from the runtime file or the config */
+  url?: string;
+}
+
+/** @returns 0 with the status printed; 1 when the node is not running */
+export async function runStatus(options: StatusOptions, io: CliIo): Promise<number> {
+  const baseUrl = resolveAdminUrl(resolve(io.cwd, options.config), io.env, options.url);
+  const { status, body } = await adminRequest(baseUrl, 'GET', '/admin/status');
+  if (status !== 200) {
+    throw new ParleyError('TRANSPORT_INTERNAL_ERROR', `the node answered ${status}: ${JSON.stringify(body)}`);
+  }
+  const node = body as AdminStatus;
+  io.out(options.json ? `${JSON.stringify(node)}\n` : formatStatus(node));
+  return ExitCode.OK;
+}
+
+/** The human table of `parley status`. */
+export function formatStatus(node: AdminStatus): string {
+  const header = ['PEER', 'STATE', 'HEALTH', 'RTT', 'INFLIGHT', 'OPEN', 'PEER EPOCH'];
+  const rows = node.channels.map((c) => [
+    c.peer,
+    c.state,
+    c.health?.state ?? '-',
+    c.health?.rttMs == null ? '-' : `${c.health.rttMs.toFixed(1)}ms`,
+    String(c.inflight),
+    String(c.openObjects),
+    c.peerEpoch ?? '-',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [
+    `node   ${node.address}`,
+    `url    ${node.url}`,
+    `epoch  ${node.epoch}`,
+    '',
+    ...(rows.length === 0
+      ? ['no peers configured (add one with `parley peer add`)']
+      : [line(header), ...rows.map(line)]),
+    '',
+  ].join('\n');
+}

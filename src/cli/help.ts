@@ -1,0 +1,133 @@
+/** The help texts of `parley` and each command. */
+
+const EXIT_CODES =
+  'Exit codes: 0 ok · 1 the operation failed · 2 usage error or invalid input (nothing changed).';
+
+export const HELP = `parley — VASP-to-VASP off-chain channels (LIP-1 v1)
+
+Usage: parley <command> [options]      (parley <command> --help for each)
+
+Commands:
+  init       generate a compliance key and write parley.config.json
+  peer add   add (or update) a counterparty in a config
+  start      run a node: channels to every peer, admin routes, JSON logs on stdout
+  pay        start a payment on the running node
+  status     show the running node's channels
+  frame      decode a LIP-1 frame (compact JWS); verify it when a key is given
+
+A typical setup, one config per VASP:
+  parley init --address <bech32> --dir vasp-a
+  parley peer add --config vasp-a/parley.config.json --address <peer> --public-key <hex> --url ws://…
+  parley start --config vasp-a/parley.config.json
+  parley pay --config vasp-a/parley.config.json --to <peer> --amount 100 --currency XUS --wait
+  parley status --config vasp-a/parley.config.json
+
+${EXIT_CODES}
+`;
+
+export const INIT_HELP = `Usage: parley init (--address <bech32> | --random-address [--hrp tlb]) [options]
+
+Generates an Ed25519 compliance key and writes <dir>/parley.config.json (mode 0600: it holds
+the key's seed), then prints the address, public key and URL to give to counterparties.
+
+Options:
+  --address <bech32>   this VASP's account address (the zero-subaddress form names channels)
+  --random-address     make up a fresh address instead (tests, demos)
+  --hrp <lbr|tlb|plb>  the network of a random address (default tlb)
+  --dir <dir>          where to write the config (default: the working directory)
+  --host <host>        listen address (default 127.0.0.1)
+  --port <n>           listen port, 0 for an ephemeral one (default 7100)
+  --database <url>     store: file:<path> (SQLite, relative to the config; default file:parley.db)
+                       or postgresql://…
+  --force              replace an existing config (its key is lost)
+  --json               print {config, address, publicKey, url} as JSON
+  -h, --help
+
+Exit codes: 0 written · 2 bad option, bad address or the config exists (nothing written).
+`;
+
+export const PEER_HELP = `Usage: parley peer add --config <file> --address <bech32> --public-key <hex> [--url ws://…]
+
+Adds a counterparty to a node's config, or updates the entry with the same address. The
+config is validated as a whole and replaced atomically (its mode is kept). A running node
+reads its peers at start: restart it afterwards.
+
+Options:
+  --config <file>      the node's config file
+  --address <bech32>   the counterparty's account address
+  --public-key <hex>   its compliance key: the raw Ed25519 public key, 64 hex characters
+  --url <ws://…>       its channel endpoint (ws:// on loopback, wss:// otherwise); omit when
+                       only the peer dials
+  -h, --help
+
+Exit codes: 0 written · 2 bad option, bad peer or unreadable/invalid config (nothing written).
+`;
+
+export const START_HELP = `Usage: parley start --config <file> [--log-level info]
+
+Loads and validates the config (environment overrides: PARLEY_DATABASE, PARLEY_HOST,
+PARLEY_PORT), opens the store, listens for peers and dials those with a URL, and serves the
+admin routes (GET /admin/status, POST /admin/pay; loopback clients only) on the same port.
+While it runs, <config>.runtime.json beside the config tells \`pay\` and \`status\` where it is.
+
+Logs are JSON lines on stdout: {"ts","level","event",...}. Events: started (url, admin URL),
+connected, disconnected, command_final, pay_requested, stopping, stopped, and at debug level
+command_received, retransmit, reacted. SIGINT or SIGTERM stops the node cleanly (a second
+signal exits at once).
+
+Options:
+  --config <file>      the node's config file
+  --log-level <level>  debug | info | warn | error (default info)
+  -h, --help
+
+Exit codes: 0 stopped cleanly · 1 the node could not start or stop (store, port) · 2 bad
+option or invalid config (the error code, e.g. CONFIG_INVALID, is logged and printed).
+`;
+
+export const PAY_HELP = `Usage: parley pay --config <file> --to <bech32> --amount <n> --currency <code> [options]
+
+Asks the running node (on loopback, found through its runtime file or its config's port) to
+start a payment to a configured peer. The node's business layer then drives it to
+ready_for_settlement on both sides.
+
+Options:
+  --config <file>            the node's config file
+  --to <bech32>              the counterparty VASP (a configured peer)
+  --amount <n>               a positive integer, in the currency's smallest unit
+  --currency <code>          e.g. XUS, TIK, Coin1
+  --description <text>
+  --from-subaddress <hex16>  the paying account here (default 0000000000000001)
+  --to-subaddress <hex16>    the payee's account there (default 0000000000000001)
+  --wait                     wait for the create command's final outcome
+  --json                     print the node's answer as JSON
+  --url <http://…>           the node's admin URL (default: found from the config)
+  -h, --help
+
+Exit codes: 0 the node took the payment (with --wait: the create succeeded) · 1 the node is
+not running, or the create failed · 2 bad option, or the node refused the input (the error
+code is printed, e.g. BUSINESS_INVALID_INPUT); nothing was stored.
+`;
+
+export const STATUS_HELP = `Usage: parley status --config <file> [--json]
+
+Shows the running node's channels: state (connected/disconnected), commands in flight, open
+payment objects and the peer's store epoch.
+
+Options:
+  --config <file>      the node's config file
+  --json               print the node's answer as JSON
+  --url <http://…>     the node's admin URL (default: found from the config)
+  -h, --help
+
+Exit codes: 0 printed · 1 the node is not running (TRANSPORT_CONNECT_FAILED) · 2 bad option
+or invalid config.
+`;
+
+export const FRAME_HELP = `Usage: parley frame <file|-> [--public-key <hex>]
+
+Reads one compact JWS (a LIP-1 CommandRequestObject or CommandResponseObject), checks its
+signature with the sender's raw Ed25519 public key (64 hex characters) when --public-key is
+given, validates it against the LIP-1 v1 schemas and prints the decoded object as JSON.
+
+Exit codes: 0 decoded · 1 the frame was refused (the error code is printed) · 2 usage error.
+`;

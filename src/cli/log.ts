@@ -1,0 +1,86 @@
+/**
+ * Structured logs of `parley start`: one JSON object per line on stdout,
+ * `{"ts":"<ISO time>","level":"info","event":"connected",...fields}`.
+ */
+import type { HealthEvent } from '../health/index.js';
+import type { NodeEvent } from '../node.js';
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export function isLogLevel(text: string): text is LogLevel {
+  return (LOG_LEVELS as readonly string[]).includes(text);
+}
+
+export interface JsonLogger {
+  log(level: LogLevel, event: string, fields?: Record<string, unknown>): void;
+}
+
+/** A logger writing lines at `minLevel` and above. */
+export function createJsonLogger(
+  write: (line: string) => void,
+  minLevel: LogLevel = 'info',
+  now: () => Date = () => new Date(),
+): JsonLogger {
+  const min = LOG_LEVELS.indexOf(minLevel);
+  return {
+    log(level, event, fields = {}) {
+      if (LOG_LEVELS.indexOf(level) < min) return;
+      write(`${JSON.stringify({ ts: now().toISOString(), level, event, ...fields })}\n`);
+    },
+  };
+}
+
+/**
+ * How loud a node event is: connection changes, finals of my commands and resync runs at info,
+ * per-frame detail and resync progress at debug, failures at warn, forks and business errors
+ * (which need an operator) at error. Kinds added later log at info.
+ */
+export function nodeEventLevel(event: NodeEvent): LogLevel {
+  switch (event.type) {
+    case 'command_final':
+      return event.status === 'success' ? 'info' : 'warn';
+    case 'command_received':
+    case 'retransmit':
+    case 'reacted':
+    case 'resync_progress':
+      return 'debug';
+    case 'frame_refused':
+    case 'command_failed':
+    case 'history_rejected':
+    case 'fork_lost':
+      return 'warn';
+    case 'fork':
+    case 'business_error':
+      return 'error';
+    default:
+      return 'info';
+  }
+}
+
+/** Logs a node event under its `type` as the event name. */
+export function logNodeEvent(logger: JsonLogger, event: NodeEvent): void {
+  const { type, ...fields } = event;
+  logger.log(nodeEventLevel(event), type, fields);
+}
+
+/** How loud a health event is: losing a peer or its state, refusals and divergence at warn. */
+export function healthEventLevel(event: HealthEvent): LogLevel {
+  switch (event.kind) {
+    case 'transition':
+      return event.to === 'suspect' || event.to === 'down' ? 'warn' : 'info';
+    case 'peer_state_lost':
+    case 'zombie_refused':
+    case 'diverged':
+    case 'heartbeat_refused':
+      return 'warn';
+    default:
+      return 'info';
+  }
+}
+
+/** Logs a health event as `health_<kind>` (`health_transition`, `health_diverged`, …). */
+export function logHealthEvent(logger: JsonLogger, event: HealthEvent): void {
+  const { kind, ...fields } = event;
+  logger.log(healthEventLevel(event), `health_${kind}`, fields);
+}
