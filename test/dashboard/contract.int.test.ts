@@ -1,0 +1,150 @@
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { firstValueFrom } from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DASHBOARD_CONTRACT_VERSION } from '../../src/dashboard/events.js';
+import type { VaspNode } from '../../src/node.js';
+import { nodeConfig, startNode, tempDir, testIdentity } from '../helpers/nodes.js';
+import { connectDashboard, type DashboardClient } from './client.js';
+
+function get(
+  port: number,
+  path: string,
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'GET' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('dashboard socket.io contract, against two running nodes on 127.0.0.1', () => {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  async function pair(): Promise<[VaspNode, VaspNode]> {
+    const dir = tempDir();
+    cleanups.push(dir.dispose);
+    const a = testIdentity(0x51);
+    const b = testIdentity(0x52);
+    const nodeB = await startNode(nodeConfig(b, `file:${join(dir.path, 'b.db')}`, [{ identity: a }]));
+    cleanups.push(() => nodeB.close());
+    const nodeA = await startNode(
+      nodeConfig(a, `file:${join(dir.path, 'a.db')}`, [{ identity: b, url: nodeB.url }]),
+    );
+    cleanups.push(() => nodeA.close());
+    return [nodeA, nodeB];
+  }
+
+  function client(port: number, transports: Array<'polling' | 'websocket'>): DashboardClient {
+    const c = connectDashboard(port, transports);
+    cleanups.push(() => c.close());
+    return c;
+  }
+
+  it.each([
+    ['websocket', ['websocket']],
+    ['long-polling', ['polling']],
+  ] as const)(
+    'sends a snapshot on connect, then numbered deltas that match the schemas (%s)',
+    async (_name, transports) => {
+      const [nodeA, nodeB] = await pair();
+      const dash = client(nodeA.port, [...transports]);
+      const snapshot = await dash.snapshot;
+      expect(snapshot.version).toBe(DASHBOARD_CONTRACT_VERSION);
+      expect(snapshot.node).toMatchObject({ address: nodeA.address, epoch: nodeA.epoch, url: nodeA.url });
+      expect(snapshot.channels.map((c) => c.peer)).toEqual([nodeB.address]);
+      expect(dash.names[0]).toBe('snapshot');
+
+      // Business traffic and the connection show up in deltas.
+      const { outcome$ } = nodeA.pay({ to: nodeB.address, amount: 42, currency: 'TIK' });
+      await firstValueFrom(outcome$);
+      await dash.until((d) => d.channels.some((c) => c.connection === 'connected' && c.commandsSent >= 1));
+
+      // A peer that goes away: the row says so, the log tells why.
+      await nodeB.close();
+      const gone = await dash.until((d) =>
+        d.channels.some((c) => c.connection === 'disconnected' && c.lastDisconnect !== null),
+      );
+      expect(gone.channels[0]?.connectedSinceMs).toBeNull();
+      await dash.until((d) => d.log.some((e) => e.kind === 'disconnected' && e.peer === nodeB.address));
+
+      expect(dash.violations).toEqual([]);
+      const seqs = dash.deltas.map((d) => d.seq);
+      expect(seqs[0]).toBeGreaterThan(snapshot.seq);
+      expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i)); // no gap, no repeat
+    },
+  );
+
+  it('streams health: snapshot and deltas carry the monitor part and RTT/phi samples', async (ctx) => {
+    const [nodeA, nodeB] = await pair();
+    const dash = client(nodeA.port, ['websocket']);
+    const snapshot = await dash.snapshot;
+    if (!snapshot.features.health) ctx.skip();
+    expect(snapshot.thresholds.downPhi).toBeGreaterThanOrEqual(snapshot.thresholds.suspectPhi ?? 0);
+    await dash.until((d) => d.channels.some((c) => c.health?.state === 'healthy'));
+    await dash.until((d) =>
+      d.samples.some((s) => s.peer === nodeB.address && s.rttMs !== null && s.phi !== null),
+    );
+    expect(dash.violations).toEqual([]);
+  });
+
+  it('is read-only: whatever a client sends is ignored, and the client stays connected', async () => {
+    const [nodeA, nodeB] = await pair();
+    const dash = client(nodeA.port, ['websocket']);
+    await dash.snapshot;
+    const raw = dash.socket as unknown as { emit(name: string, ...args: unknown[]): void };
+    raw.emit('pay', { to: nodeB.address, amount: 1 });
+    raw.emit('close');
+    raw.emit('snapshot', { version: 99 });
+    const before = dash.deltas.length;
+    await firstValueFrom(nodeA.pay({ to: nodeB.address, amount: 3, currency: 'TIK' }).outcome$);
+    await dash.until(() => dash.deltas.length > before);
+    expect(dash.socket.connected).toBe(true);
+    expect(await nodeA.store.countOpenObjects(nodeB.address)).toBeLessThanOrEqual(1); // only our payment
+  });
+
+  it('serves the page, its assets and the socket.io client from the node; the channel still works', async () => {
+    const [nodeA, nodeB] = await pair();
+    const root = await get(nodeA.port, '/');
+    expect(root.status).toBe(302);
+    expect(root.headers['location']).toBe('/dashboard/');
+    const page = await get(nodeA.port, '/dashboard/');
+    expect(page.status).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    expect(page.headers['content-security-policy']).toContain("default-src 'none'");
+    expect(page.body).toContain('<table id="channels">');
+    for (const asset of [
+      '/dashboard/app.js',
+      '/dashboard/chart.js',
+      '/dashboard/style.css',
+      '/socket.io/socket.io.min.js',
+    ]) {
+      expect((await get(nodeA.port, asset)).status, asset).toBe(200);
+    }
+    expect((await get(nodeA.port, '/dashboard/../package.json')).status).toBe(404);
+    expect((await get(nodeA.port, '/dashboard/nope.js')).status).toBe(404);
+    expect((await get(nodeA.port, '/no-such-route')).status).toBe(404);
+    // The channel endpoint on the same port is untouched by socket.io's upgrade handling.
+    const { outcome$ } = nodeB.pay({ to: nodeA.address, amount: 7, currency: 'TIK' });
+    expect((await firstValueFrom(outcome$)).status).toBe('success');
+  });
+
+  it('disconnects its clients when the node closes', async () => {
+    const [nodeA] = await pair();
+    const dash = client(nodeA.port, ['websocket']);
+    await dash.snapshot;
+    const disconnected = new Promise<string>((resolve) => dash.socket.once('disconnect', resolve));
+    await nodeA.close();
+    expect(await disconnected).toMatch(/disconnect|close/);
+  });
+});
