@@ -28,6 +28,8 @@ export const ErrorCode = {
   AUTH_STALE_HELLO: { close: 4411, retryable: true, lip1: null },
   AUTH_UNSUPPORTED_VERSION: { close: 4426, retryable: false, lip1: null },
   AUTH_HANDSHAKE_TIMEOUT: { close: 4408, retryable: true, lip1: null },
+  // a heartbeat whose HMAC does not verify with the session secret (PROTOCOL.md §8)
+  AUTH_BAD_MAC: { close: 4401, retryable: false, lip1: null },
   // WebSocket transport (PROTOCOL.md §6)
   TRANSPORT_INSECURE: { close: null, retryable: false, lip1: null },
   TRANSPORT_LISTEN_FAILED: { close: null, retryable: true, lip1: null },
@@ -47,6 +49,8 @@ export const ErrorCode = {
   SYNC_FORK_LOST: { close: null, retryable: false, lip1: null },
   SYNC_ABORTED: { close: null, retryable: true, lip1: null },
   SYNC_TIMEOUT: { close: null, retryable: true, lip1: null },
+  // health (PROTOCOL.md §8): a connection from a store epoch the peer has since replaced (a zombie)
+  HEALTH_SUPERSEDED_EPOCH: { close: 4412, retryable: false, lip1: null },
   // configuration and identities
   CONFIG_INVALID: { close: null, retryable: false, lip1: null },
   ADDRESS_INVALID: { close: null, retryable: false, lip1: null },

@@ -37,6 +37,11 @@ export const CloseCode = {
   REPLAYED_HELLO: 4410,
   /** A hello whose timestamp is further from the acceptor's clock than the skew window. */
   STALE_HELLO: 4411,
+  /**
+   * The peer presents a store epoch it has since replaced (a newer epoch was already seen for
+   * it): a zombie process or a restored backup (PROTOCOL.md §8.4).
+   */
+  SUPERSEDED_EPOCH: 4412,
   /** A hello or hello-ack with a `protocol_version` the receiver does not speak. */
   UNSUPPORTED_VERSION: 4426,
 } as const;
