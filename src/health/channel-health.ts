@@ -1,0 +1,359 @@
+/**
+ * The health of one channel: heartbeats out on every live connection, heartbeats in through
+ * the phi accrual detector (`healthy → suspect → down`), round-trip time, and the open-object
+ * digest comparison that finds a divergence (PROTOCOL.md §8).
+ *
+ * Time comes only from the injected RxJS scheduler (`scheduler.now()` and scheduled actions),
+ * so tests run it in virtual time. No polling: after each heartbeat one action is scheduled at
+ * the moment phi will cross the next threshold.
+ *
+ * Heartbeats go straight to `connection.send`, never through the channel's command queue, so a
+ * backlog of commands does not delay them; if the socket's buffer is full, the next heartbeat
+ * is sent as soon as it drains.
+ */
+import { asyncScheduler, type Observable, type SchedulerLike, Subject, type Subscription, timer } from 'rxjs';
+import { ErrorCode, isParleyError, ParleyError } from '../errors.js';
+import type { OpenObjectsSummary } from '../protocol/channel-frames.js';
+import { CloseCode } from '../protocol/close-codes.js';
+import { createHeartbeatCodec, type Heartbeat, type HeartbeatCodec } from '../protocol/heartbeat-frames.js';
+import type { Connection } from '../transport/types.js';
+import { createPhiDetector } from './failure-detector.js';
+import { type HealthOptions, resolveHealthOptions } from './options.js';
+import type {
+  ChannelHealthSnapshot,
+  EpochSource,
+  HealthEvent,
+  HealthState,
+  TransitionCause,
+} from './status.js';
+
+/** Collaborators of {@link createChannelHealth}. */
+export interface ChannelHealthDeps {
+  /** This node's address (the `from` of its heartbeats). */
+  me: string;
+  /** The peer's address: the channel. */
+  peer: string;
+  /** This node's store epoch. */
+  myEpoch: string;
+  /** @default asyncScheduler */
+  scheduler?: SchedulerLike;
+  /** This node's open objects shared with the peer (`ChannelCore.openSummary`). */
+  summary(): OpenObjectsSummary;
+  /** Commands this node proposed on the channel without a final response (`Channel.inflight`). */
+  inflight(): number;
+  /**
+   * Judges an epoch the peer presents in a heartbeat (the node's epoch guard). Returns false
+   * when the connection is refused: the guard has closed it and reported why.
+   * @default accepts every epoch
+   */
+  checkEpoch?(epoch: string, source: EpochSource, connection: Connection): boolean;
+  /** The peer's current epoch as this node knows it, for snapshots. @default null */
+  peerEpoch?(): string | null;
+}
+
+/** The health of one channel. */
+export interface ChannelHealth {
+  readonly peer: string;
+  readonly state: HealthState;
+  /** This channel's health events (hot; completes on `close`). */
+  readonly health$: Observable<HealthEvent>;
+  /** Starts heartbeating on a newly authenticated connection (stops on the previous one). */
+  attach(connection: Connection): void;
+  /** A heartbeat frame (`hb1 …`) that arrived on `connection`. */
+  receive(frame: string, connection: Connection): void;
+  /** Adds an event found elsewhere (the node's epoch guard) to this channel's stream. */
+  record(event: HealthEvent): void;
+  snapshot(): ChannelHealthSnapshot;
+  /** Stops every timer and completes `health$`. Idempotent. */
+  close(): void;
+}
+
+interface Session {
+  connection: Connection;
+  codec: HeartbeatCodec;
+  startedAtMs: number;
+  seq: number;
+  peerSeq: number;
+  /** The peer's last heartbeat: its timestamp, and when it arrived here. */
+  lastReceived: { timestampMs: number; atMs: number } | null;
+  /** Whether the next arrival's interval is a sample (not the first of the connection). */
+  sampleNext: boolean;
+  /** Waiting for the socket to drain before the next heartbeat. */
+  blocked: boolean;
+  ticks: Subscription;
+}
+
+const RANK: Record<HealthState, number> = { unknown: 0, healthy: 1, suspect: 2, down: 3 };
+/** A deadline this close counts as reached (timers have 1 ms resolution anyway). */
+const DEADLINE_SLACK_MS = 0.5;
+
+/** Creates the health monitor of one channel. @throws ParleyError `CONFIG_INVALID` for bad options */
+export function createChannelHealth(options: HealthOptions, deps: ChannelHealthDeps): ChannelHealth {
+  const o = resolveHealthOptions(options);
+  const { peer, me } = deps;
+  const scheduler = deps.scheduler ?? asyncScheduler;
+  const now = (): number => scheduler.now();
+  const events = new Subject<HealthEvent>();
+  const detector = createPhiDetector({
+    maxSampleSize: o.maxSampleSize,
+    minStdDevMs: o.minStdDevMs,
+    acceptablePauseMs: o.acceptablePauseMs,
+    firstIntervalEstimateMs: o.heartbeatIntervalMs,
+  });
+
+  let state: HealthState = 'unknown';
+  let sinceMs = now();
+  let session: Session | undefined;
+  let check: Subscription | undefined;
+  let closed = false;
+  let sent = 0;
+  let received = 0;
+  let rttMs: number | null = null;
+  let srttMs: number | null = null;
+  let remote: OpenObjectsSummary | null = null;
+  let remoteInflight: number | null = null;
+  let diverged = false;
+  let streak = 0;
+  let streakDigests = '';
+
+  function emit(event: HealthEvent): void {
+    if (!closed) events.next(event);
+  }
+
+  function silentMs(at: number): number | null {
+    const last = detector.lastArrivalMs;
+    return last === undefined ? null : at - last;
+  }
+
+  function transition(to: HealthState, cause: TransitionCause, phi: number): void {
+    if (to === state) return;
+    const at = now();
+    const from = state;
+    state = to;
+    sinceMs = at;
+    emit({ kind: 'transition', peer, atMs: at, from, to, cause, phi, silentMs: silentMs(at) });
+  }
+
+  // A peer never heard from since start is `down` after the grace.
+  const startup = scheduler.schedule(() => {
+    if (state === 'unknown') transition('down', 'startup', 0);
+  }, o.startupGraceMs);
+
+  /** One action at the moment phi crosses the next threshold (nothing while down). */
+  function scheduleCheck(): void {
+    check?.unsubscribe();
+    check = undefined;
+    if (closed || state === 'down' || state === 'unknown') return;
+    const at = detector.deadline(state === 'healthy' ? o.suspectPhi : o.downPhi);
+    check = scheduler.schedule(() => onDeadline(at, false), Math.max(0, at - now()));
+  }
+
+  function onDeadline(at: number, deferred: boolean): void {
+    const t = now();
+    if (!deferred && t - at > o.lateTimerToleranceMs) {
+      // This timer is late: our own process was paused. Whatever the peer sent meanwhile is
+      // waiting in the socket; read it (the next turn of the event loop) before judging.
+      check = scheduler.schedule(() => onDeadline(at, true), 0);
+      return;
+    }
+    // Compare times, not phi: at its own deadline, phi may fall a rounding error short of the
+    // threshold, and the check would be rescheduled at the same instant for ever.
+    const reached = (threshold: number): boolean => t + DEADLINE_SLACK_MS >= detector.deadline(threshold);
+    const next: HealthState = reached(o.downPhi) ? 'down' : reached(o.suspectPhi) ? 'suspect' : state;
+    if (RANK[next] > RANK[state]) transition(next, 'silence', detector.phi(t));
+    if (state === 'down' && o.closeOnDown && session) {
+      // A half-open connection never recovers: close it so the dialer makes a new one.
+      session.connection.close(CloseCode.GOING_AWAY, 'peer unresponsive');
+    }
+    scheduleCheck();
+  }
+
+  function endSession(s: Session): void {
+    s.ticks.unsubscribe();
+    if (session === s) session = undefined;
+  }
+
+  function sendHeartbeat(s: Session, waitForDrain = true): void {
+    if (session !== s || s.blocked) return;
+    const t = now();
+    const heartbeat: Heartbeat = {
+      _ObjectType: 'Heartbeat',
+      from: me,
+      seq: s.seq,
+      epoch: deps.myEpoch,
+      open_objects: deps.summary(),
+      inflight: deps.inflight(),
+      timestamp_ms: Math.floor(t),
+      echo_timestamp_ms: s.lastReceived ? s.lastReceived.timestampMs : null,
+      echo_held_ms: s.lastReceived ? Math.max(0, Math.floor(t - s.lastReceived.atMs)) : null,
+    };
+    if (s.connection.send(s.codec.encode(heartbeat))) {
+      s.seq++;
+      sent++;
+      return;
+    }
+    if (!waitForDrain || s.connection.state !== 'open' || s.connection.bufferedAmount === 0) return;
+    // The socket's buffer is full (a command backlog): send as soon as it drains, not a whole
+    // period later. One try; if it is refused again, the next tick tries.
+    s.blocked = true;
+    void s.connection.writable().then(() => {
+      s.blocked = false;
+      sendHeartbeat(s, false);
+    });
+  }
+
+  function refuse(s: Session, err: unknown): void {
+    const code = isParleyError(err) ? err.code : 'PROTOCOL_MALFORMED_FRAME';
+    const closeCode = ErrorCode[code].close ?? CloseCode.BAD_FRAME;
+    emit({
+      kind: 'heartbeat_refused',
+      peer,
+      atMs: now(),
+      code,
+      closeCode,
+      connectionId: s.connection.id,
+    });
+    endSession(s);
+    s.connection.close(closeCode, `heartbeat refused: ${code}`);
+  }
+
+  function checkDivergence(heartbeat: Heartbeat): void {
+    const local = deps.summary();
+    const theirs = heartbeat.open_objects;
+    if (local.count === theirs.count && local.digest === theirs.digest) {
+      streak = 0;
+      if (diverged) {
+        diverged = false;
+        emit({ kind: 'converged', peer, atMs: now(), summary: local });
+      }
+      return;
+    }
+    // Commands in flight explain a difference; only a quiet, stable difference is a divergence.
+    if (deps.inflight() > 0 || heartbeat.inflight > 0) {
+      streak = 0;
+      return;
+    }
+    const digests = `${local.count}:${local.digest}/${theirs.count}:${theirs.digest}`;
+    if (digests !== streakDigests) streak = 0;
+    streakDigests = digests;
+    streak++;
+    if (streak >= o.divergeAfterHeartbeats && !diverged) {
+      diverged = true;
+      emit({ kind: 'diverged', peer, atMs: now(), local, remote: theirs, heartbeats: streak });
+    }
+  }
+
+  return {
+    peer,
+    get state() {
+      return state;
+    },
+    health$: events.asObservable(),
+    attach(connection) {
+      if (closed) return;
+      if (session) endSession(session);
+      let codec: HeartbeatCodec;
+      try {
+        codec = createHeartbeatCodec(connection.sessionSecret);
+      } catch {
+        connection.close(CloseCode.INTERNAL_ERROR, 'no usable session secret');
+        return;
+      }
+      const t = now();
+      const s: Session = {
+        connection,
+        codec,
+        startedAtMs: t,
+        seq: 0,
+        peerSeq: -1,
+        lastReceived: null,
+        sampleNext: false,
+        blocked: false,
+        ticks: timer(0, o.heartbeatIntervalMs, scheduler).subscribe(() => sendHeartbeat(s)),
+      };
+      session = s;
+      void connection.closed.then(() => endSession(s));
+      streak = 0;
+      remote = connection.peerSummary;
+      remoteInflight = null;
+      // The handshake just proved the peer is there; the gap before it is not a sample.
+      detector.heartbeat(t, false);
+      if (state !== 'healthy') transition('healthy', 'connected', 0);
+      scheduleCheck();
+    },
+    receive(frame, connection) {
+      const s = session;
+      if (closed || !s || s.connection !== connection) return;
+      let heartbeat: Heartbeat;
+      try {
+        heartbeat = s.codec.decode(frame);
+        if (heartbeat.from !== peer) {
+          throw new ParleyError('PROTOCOL_MALFORMED_FRAME', 'heartbeat from another address');
+        }
+        if (heartbeat.seq <= s.peerSeq) {
+          throw new ParleyError('PROTOCOL_MALFORMED_FRAME', 'heartbeat seq did not increase');
+        }
+      } catch (err) {
+        refuse(s, err);
+        return;
+      }
+      s.peerSeq = heartbeat.seq;
+      if (deps.checkEpoch && !deps.checkEpoch(heartbeat.epoch, 'heartbeat', connection)) {
+        endSession(s);
+        return;
+      }
+      const t = now();
+      received++;
+      const echo = heartbeat.echo_timestamp_ms;
+      if (echo !== null && heartbeat.echo_held_ms !== null && echo >= Math.floor(s.startedAtMs)) {
+        const rtt = t - echo - heartbeat.echo_held_ms;
+        if (rtt >= 0) {
+          rttMs = rtt;
+          srttMs = srttMs === null ? rtt : srttMs + (rtt - srttMs) / 8;
+        }
+      }
+      s.lastReceived = { timestampMs: heartbeat.timestamp_ms, atMs: t };
+      // The gap that ends an outage says nothing about the arrival process: no sample.
+      detector.heartbeat(t, s.sampleNext && state !== 'down');
+      s.sampleNext = true;
+      if (state !== 'healthy') transition('healthy', 'heartbeat', detector.phi(t));
+      remote = heartbeat.open_objects;
+      remoteInflight = heartbeat.inflight;
+      checkDivergence(heartbeat);
+      scheduleCheck();
+    },
+    record(event) {
+      emit(event);
+    },
+    snapshot() {
+      const t = now();
+      return {
+        peer,
+        state,
+        sinceMs,
+        connected: session !== undefined && session.connection.state === 'open',
+        connectionId: session?.connection.id ?? null,
+        phi: state === 'unknown' ? 0 : detector.phi(t),
+        rttMs,
+        srttMs,
+        silentMs: silentMs(t),
+        heartbeatsSent: sent,
+        heartbeatsReceived: received,
+        peerEpoch: deps.peerEpoch?.() ?? null,
+        local: deps.summary(),
+        remote,
+        localInflight: deps.inflight(),
+        remoteInflight,
+        diverged,
+      };
+    },
+    close() {
+      if (closed) return;
+      if (session) endSession(session);
+      check?.unsubscribe();
+      startup.unsubscribe();
+      closed = true;
+      events.complete();
+    },
+  };
+}

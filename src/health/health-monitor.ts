@@ -1,0 +1,234 @@
+/**
+ * The health of a whole node: one {@link ChannelHealth} per channel, the store-epoch guard
+ * (state loss, zombie fencing), and the health history (every event persisted, in order).
+ *
+ * The composition root wires it in three places (see `src/node.ts`):
+ * - `admit(connection)` right after the handshake, before the connection is offered to the
+ *   registry or the channel: a zombie is refused there, and `peer_state_lost` is on `health$`
+ *   before the first command goes out;
+ * - `onControlFrame` as the channel's control-frame handler (heartbeats);
+ * - `health$` / `resyncTriggers$` to whoever acts on them (resync, dashboard, logs).
+ */
+import {
+  asyncScheduler,
+  filter,
+  type Observable,
+  type SchedulerLike,
+  Subject,
+  type Subscription,
+  share,
+} from 'rxjs';
+import type { Channel } from '../channel/channel.js';
+import type { OpenObjectsSummary } from '../protocol/channel-frames.js';
+import { CloseCode } from '../protocol/close-codes.js';
+import type { Connection } from '../transport/types.js';
+import { type ChannelHealth, createChannelHealth } from './channel-health.js';
+import { createEpochGuard } from './epoch-guard.js';
+import { type HealthOptions, resolveHealthOptions } from './options.js';
+import type {
+  HealthHistoryQuery,
+  HealthRecord,
+  HealthStore,
+  NewHealthRecord,
+  PeerEpochStore,
+} from './ports.js';
+import {
+  type ChannelHealthSnapshot,
+  type EpochSource,
+  type HealthEvent,
+  isResyncTrigger,
+  type ResyncTrigger,
+} from './status.js';
+
+/** Collaborators of {@link createHealthMonitor}. */
+export interface HealthMonitorDeps {
+  /** This node's address. */
+  me: string;
+  /** This node's store epoch. */
+  epoch: string;
+  /** The health history. */
+  store: HealthStore;
+  /** The peers' stored epochs. */
+  peers: PeerEpochStore;
+  /** @default asyncScheduler */
+  scheduler?: SchedulerLike;
+  /** Told when persisting an event failed (the event was still streamed). */
+  onPersistError?(err: unknown): void;
+}
+
+/** What the monitor needs of a channel's core. */
+export interface SummarySource {
+  openSummary(): OpenObjectsSummary;
+}
+
+/** The health of a node's channels. */
+export interface HealthMonitor {
+  /** Starts monitoring `channel` (reads the peer's epoch history first). */
+  addChannel(channel: Channel, core: SummarySource): Promise<ChannelHealth>;
+  channel(peer: string): ChannelHealth | undefined;
+  readonly channels: readonly ChannelHealth[];
+  /**
+   * Judges the store epoch of a newly authenticated connection, before anything else uses it.
+   * Returns false when it is refused: a superseded epoch (a zombie) is closed with 4412. A new
+   * epoch raises `peer_state_lost` (synchronously, on `health$`) and is accepted.
+   */
+  admit(connection: Connection): boolean;
+  /** The channel's handler of non-LIP-1 frames (`ChannelDeps.onControlFrame`). */
+  onControlFrame(frame: string, type: string, connection: Connection): void;
+  /** Every channel's health events (hot; completes on `close`). */
+  readonly health$: Observable<HealthEvent>;
+  /** `peer_state_lost` and `diverged`: what resync acts on (hot). */
+  readonly resyncTriggers$: Observable<ResyncTrigger>;
+  snapshot(): ChannelHealthSnapshot[];
+  /** Persisted history, newest first. */
+  history(query?: HealthHistoryQuery): Promise<HealthRecord[]>;
+  /** Resolves when every event streamed so far is persisted (or failed to be). */
+  flush(): Promise<void>;
+  /** How many events could not be persisted. */
+  readonly persistFailures: number;
+  /** Stops every channel monitor and waits for the history to be written. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** The persisted form of an event: kind, states, and the rest as detail. */
+export function toHealthRecord(event: HealthEvent): NewHealthRecord {
+  const { peer, atMs, kind, ...rest } = event as HealthEvent & Record<string, unknown>;
+  let fromState: string | null = null;
+  let toState: string | null = null;
+  const detail: Record<string, unknown> = { ...rest };
+  if (event.kind === 'transition') {
+    fromState = event.from;
+    toState = event.to;
+    delete detail['from'];
+    delete detail['to'];
+  }
+  return { peer, atMs, kind, fromState, toState, detail };
+}
+
+export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorDeps): HealthMonitor {
+  const resolved = resolveHealthOptions(options);
+  const scheduler = deps.scheduler ?? asyncScheduler;
+  const guard = createEpochGuard();
+  const monitors = new Map<string, ChannelHealth>();
+  const events = new Subject<HealthEvent>();
+  const subs: Subscription[] = [];
+  let tail: Promise<void> = Promise.resolve();
+  let persistFailures = 0;
+  let closing: Promise<void> | undefined;
+
+  /** Persistence runs in order, one write at a time, off the event path. */
+  function persist(write: () => Promise<void>): void {
+    tail = tail.then(write).catch((err: unknown) => {
+      persistFailures++;
+      deps.onPersistError?.(err);
+    });
+  }
+
+  function judge(peer: string, epoch: string, source: EpochSource, connection: Connection): boolean {
+    const health = monitors.get(peer);
+    if (!health) return true;
+    const atMs = scheduler.now();
+    const verdict = guard.admit(peer, epoch);
+    switch (verdict.kind) {
+      case 'current':
+        return true;
+      case 'first':
+        health.record({ kind: 'epoch_seen', peer, atMs, epoch, source });
+        persist(() => deps.peers.setPeerEpoch(peer, epoch));
+        return true;
+      case 'new':
+        health.record({
+          kind: 'peer_state_lost',
+          peer,
+          atMs,
+          previousEpoch: verdict.previous,
+          epoch,
+          source,
+        });
+        persist(() => deps.peers.setPeerEpoch(peer, epoch));
+        return true;
+      case 'superseded':
+        health.record({
+          kind: 'zombie_refused',
+          peer,
+          atMs,
+          epoch,
+          currentEpoch: verdict.current,
+          source,
+          connectionId: connection.id,
+        });
+        connection.close(CloseCode.SUPERSEDED_EPOCH, 'superseded store epoch');
+        return false;
+    }
+  }
+
+  const health$ = events.asObservable();
+  const monitor: HealthMonitor = {
+    async addChannel(channel, core) {
+      const peer = channel.peer;
+      const [history, stored] = await Promise.all([deps.store.epochs(peer), deps.peers.getPeer(peer)]);
+      guard.load(peer, history, stored?.epoch ?? null);
+      const health = createChannelHealth(resolved, {
+        me: deps.me,
+        peer,
+        myEpoch: deps.epoch,
+        scheduler,
+        summary: () => core.openSummary(),
+        inflight: () => channel.inflight,
+        checkEpoch: (epoch, source, connection) => judge(peer, epoch, source, connection),
+        peerEpoch: () => guard.current(peer),
+      });
+      monitors.set(peer, health);
+      subs.push(
+        health.health$.subscribe((event) => {
+          // Persisted first (queued in order), then streamed.
+          const record = toHealthRecord(event);
+          persist(() => deps.store.append([record]));
+          events.next(event);
+        }),
+        channel.events$.subscribe((event) => {
+          if (event.type === 'connected' && channel.connection) health.attach(channel.connection);
+        }),
+      );
+      // A connection attached before monitoring started.
+      if (channel.connection) health.attach(channel.connection);
+      return health;
+    },
+    channel(peer) {
+      return monitors.get(peer);
+    },
+    get channels() {
+      return [...monitors.values()];
+    },
+    admit(connection) {
+      return judge(connection.peer, connection.peerEpoch, 'hello', connection);
+    },
+    onControlFrame(frame, type, connection) {
+      if (type === 'Heartbeat') monitors.get(connection.peer)?.receive(frame, connection);
+    },
+    health$,
+    resyncTriggers$: health$.pipe(filter(isResyncTrigger), share()),
+    snapshot() {
+      return [...monitors.values()].map((m) => m.snapshot());
+    },
+    history(query) {
+      return deps.store.history(query);
+    },
+    flush() {
+      return tail;
+    },
+    get persistFailures() {
+      return persistFailures;
+    },
+    close() {
+      closing ??= (async () => {
+        for (const m of monitors.values()) m.close();
+        for (const s of subs) s.unsubscribe();
+        events.complete();
+        await tail;
+      })();
+      return closing;
+    },
+  };
+  return monitor;
+}

@@ -1,0 +1,95 @@
+/**
+ * The node's health endpoints on its HTTP router (the channel port):
+ *
+ * - `GET /healthz`: every channel's health as JSON; HTTP 503 when a configured peer is `down`,
+ *   200 otherwise (`status` is `ok`, or `degraded` while a peer is `suspect`, `unknown`, or
+ *   its open objects diverged).
+ * - `GET /healthz/history?peer=&kind=&limit=&before=`: the persisted health history, newest first.
+ * - `GET /metrics`: Prometheus exposition of the node's own registry.
+ */
+import type { ServerResponse } from 'node:http';
+import { type HttpRouter, sendJson } from '../http/router.js';
+import type { HealthMonitor } from './health-monitor.js';
+import type { NodeMetrics } from './metrics.js';
+import type { ChannelHealthSnapshot } from './status.js';
+
+/** What `/healthz` reports about the node itself. */
+export interface HealthRoutesDeps {
+  monitor: HealthMonitor;
+  metrics: NodeMetrics;
+  node: { address: string; epoch: string };
+}
+
+/** The `/healthz` body. */
+export interface HealthzBody {
+  status: 'ok' | 'degraded' | 'down';
+  node: string;
+  epoch: string;
+  channels: ChannelHealthSnapshot[];
+}
+
+/** The `/healthz` answer for a set of snapshots. */
+export function healthz(
+  node: { address: string; epoch: string },
+  channels: ChannelHealthSnapshot[],
+): { httpStatus: number; body: HealthzBody } {
+  const down = channels.some((c) => c.state === 'down');
+  const degraded = channels.some((c) => c.state !== 'healthy' || c.diverged);
+  const rounded = channels.map((c) => ({ ...c, phi: Math.round(c.phi * 1000) / 1000 }));
+  return {
+    httpStatus: down ? 503 : 200,
+    body: {
+      status: down ? 'down' : degraded ? 'degraded' : 'ok',
+      node: node.address,
+      epoch: node.epoch,
+      channels: rounded,
+    },
+  };
+}
+
+function methodNotAllowed(res: ServerResponse): true {
+  res.statusCode = 405;
+  res.setHeader('allow', 'GET, HEAD');
+  res.end();
+  return true;
+}
+
+const readMethods = new Set(['GET', 'HEAD']);
+
+/** Registers `/healthz`, `/healthz/history` and `/metrics` on `router`. */
+export function registerHealthRoutes(router: HttpRouter, deps: HealthRoutesDeps): void {
+  router.route('/healthz', (req, res) => {
+    if (!readMethods.has(req.method ?? 'GET')) return methodNotAllowed(res);
+    const { httpStatus, body } = healthz(deps.node, deps.monitor.snapshot());
+    res.setHeader('cache-control', 'no-store');
+    return sendJson(res, httpStatus, body);
+  });
+
+  router.route('/healthz/history', async (req, res, url) => {
+    if (!readMethods.has(req.method ?? 'GET')) return methodNotAllowed(res);
+    const limit = Number(url.searchParams.get('limit') ?? '100');
+    const before = url.searchParams.get('before');
+    const peer = url.searchParams.get('peer');
+    const kinds = url.searchParams.getAll('kind');
+    if (!Number.isInteger(limit) || limit < 0 || (before !== null && !/^\d+$/.test(before))) {
+      return sendJson(res, 400, { error: 'limit and before must be non-negative integers' });
+    }
+    const records = await deps.monitor.history({
+      limit: Math.min(limit, 1000),
+      ...(peer !== null ? { peer } : {}),
+      ...(kinds.length > 0 ? { kinds } : {}),
+      ...(before !== null ? { beforeId: Number(before) } : {}),
+    });
+    return sendJson(res, 200, { events: records });
+  });
+
+  router.route('/metrics', async (req, res) => {
+    if (!readMethods.has(req.method ?? 'GET')) return methodNotAllowed(res);
+    const text = await deps.metrics.metrics();
+    res.statusCode = 200;
+    res.setHeader('content-type', deps.metrics.contentType);
+    res.setHeader('content-length', Buffer.byteLength(text));
+    res.end(text);
+    return true;
+  });
+}

@@ -1,0 +1,50 @@
+/**
+ * A `HealthStore` and `PeerEpochStore` in memory: for tests, and for embedding the health
+ * monitor without a database. Same contract as `src/store/health-repository.ts`.
+ */
+import type { PeerRecord } from '../store/types.js';
+import type { HealthRecord, HealthStore, NewHealthRecord, PeerEpochStore } from './ports.js';
+
+/** An in-memory health store; `records` is exposed for assertions. */
+export interface MemoryHealthStore extends HealthStore, PeerEpochStore {
+  readonly records: readonly HealthRecord[];
+}
+
+export function createMemoryHealthStore(): MemoryHealthStore {
+  const records: HealthRecord[] = [];
+  const peers = new Map<string, PeerRecord>();
+  return {
+    records,
+    async append(batch: readonly NewHealthRecord[]) {
+      for (const r of batch) records.push({ ...r, id: records.length + 1, detail: { ...r.detail } });
+    },
+    async history(query = {}) {
+      const limit = query.limit ?? 100;
+      return records
+        .filter(
+          (r) =>
+            (query.peer === undefined || r.peer === query.peer) &&
+            (query.kinds === undefined || query.kinds.includes(r.kind)) &&
+            (query.beforeId === undefined || r.id < query.beforeId),
+        )
+        .reverse()
+        .slice(0, limit);
+    },
+    async epochs(peer: string) {
+      const epochs: string[] = [];
+      for (const r of records) {
+        const epoch = r.detail['epoch'];
+        if (r.peer !== peer || (r.kind !== 'epoch_seen' && r.kind !== 'peer_state_lost')) continue;
+        if (typeof epoch === 'string' && epochs.at(-1) !== epoch) epochs.push(epoch);
+      }
+      return epochs;
+    },
+    async getPeer(address: string) {
+      return peers.get(address);
+    },
+    async setPeerEpoch(address: string, epoch: string) {
+      const peer = peers.get(address) ?? { address, publicKeyHex: '', epoch: null, updatedAtMs: 0 };
+      peers.set(address, { ...peer, epoch });
+    },
+  };
+}

@@ -1,0 +1,227 @@
+/**
+ * Prometheus metrics of a node (prom-client), in a per-node `Registry` — never the global one,
+ * so several nodes in one process (tests, demo, benchmarks) do not mix their series.
+ *
+ * Gauges are read from the channels' snapshots at scrape time (nothing runs between scrapes);
+ * counters follow the channel and health events.
+ */
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { Subscription } from 'rxjs';
+import type { Channel } from '../channel/channel.js';
+import type { HealthMonitor } from './health-monitor.js';
+import { HEALTH_STATES } from './status.js';
+
+/** The metrics of one node. */
+export interface NodeMetrics {
+  readonly registry: Registry;
+  /** The exposition text (`/metrics` body). */
+  metrics(): Promise<string>;
+  /** The `content-type` of {@link NodeMetrics.metrics}. */
+  readonly contentType: string;
+  /** Stops following events. Idempotent. */
+  close(): void;
+}
+
+/** Labels of every node metric (a node has one registry; `node` tells nodes apart when scraped together). */
+export interface NodeMetricsDeps {
+  /** This node's address (the `node` label). */
+  node: string;
+  monitor: HealthMonitor;
+  channels: readonly Channel[];
+}
+
+export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
+  const { monitor, channels } = deps;
+  const registry = new Registry();
+  registry.setDefaultLabels({ node: deps.node });
+  const registers = [registry];
+  const snapshots = () => monitor.snapshot();
+
+  new Gauge({
+    name: 'parley_channel_health_state',
+    help: 'Health state of the channel (1 for the current state): unknown, healthy, suspect, down',
+    labelNames: ['peer', 'state'],
+    registers,
+    collect() {
+      this.reset();
+      for (const s of snapshots()) {
+        for (const state of HEALTH_STATES) this.set({ peer: s.peer, state }, s.state === state ? 1 : 0);
+      }
+    },
+  });
+  new Gauge({
+    name: 'parley_channel_connected',
+    help: 'Whether an authenticated connection to the peer is live',
+    labelNames: ['peer'],
+    registers,
+    collect() {
+      this.reset();
+      for (const s of snapshots()) this.set({ peer: s.peer }, s.connected ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'parley_channel_phi',
+    help: 'Phi accrual suspicion level of the peer (0 = heartbeat just arrived)',
+    labelNames: ['peer'],
+    registers,
+    collect() {
+      this.reset();
+      for (const s of snapshots()) this.set({ peer: s.peer }, s.phi);
+    },
+  });
+  new Gauge({
+    name: 'parley_heartbeat_rtt_seconds',
+    help: 'Last heartbeat round-trip time',
+    labelNames: ['peer'],
+    registers,
+    collect() {
+      this.reset();
+      for (const s of snapshots()) if (s.rttMs !== null) this.set({ peer: s.peer }, s.rttMs / 1000);
+    },
+  });
+  new Gauge({
+    name: 'parley_heartbeat_srtt_seconds',
+    help: 'Smoothed heartbeat round-trip time (EWMA, 1/8)',
+    labelNames: ['peer'],
+    registers,
+    collect() {
+      this.reset();
+      for (const s of snapshots()) if (s.srttMs !== null) this.set({ peer: s.peer }, s.srttMs / 1000);
+    },
+  });
+  new Gauge({
+    name: 'parley_heartbeat_silence_seconds',
+    help: 'Time since the last heartbeat from the peer',
+    labelNames: ['peer'],
+    registers,
+    collect() {
+      this.reset();
+      for (const s of snapshots()) if (s.silentMs !== null) this.set({ peer: s.peer }, s.silentMs / 1000);
+    },
+  });
+  new Counter({
+    name: 'parley_heartbeats_sent_total',
+    help: 'Heartbeats sent to the peer',
+    labelNames: ['peer'],
+    registers,
+    collect() {
+      this.reset();
+      for (const s of snapshots()) this.inc({ peer: s.peer }, s.heartbeatsSent);
+    },
+  });
+  new Counter({
+    name: 'parley_heartbeats_received_total',
+    help: 'Heartbeats received from the peer (MAC verified)',
+    labelNames: ['peer'],
+    registers,
+    collect() {
+      this.reset();
+      for (const s of snapshots()) this.inc({ peer: s.peer }, s.heartbeatsReceived);
+    },
+  });
+  new Gauge({
+    name: 'parley_channel_open_objects',
+    help: 'Open objects shared with the peer: as this node holds them (local) and as the peer announced (remote)',
+    labelNames: ['peer', 'side'],
+    registers,
+    collect() {
+      this.reset();
+      for (const s of snapshots()) {
+        this.set({ peer: s.peer, side: 'local' }, s.local.count);
+        if (s.remote) this.set({ peer: s.peer, side: 'remote' }, s.remote.count);
+      }
+    },
+  });
+  new Gauge({
+    name: 'parley_channel_inflight_commands',
+    help: 'Commands without a final response: proposed by this node (local), as the peer announced its own (remote)',
+    labelNames: ['peer', 'side'],
+    registers,
+    collect() {
+      this.reset();
+      for (const s of snapshots()) {
+        this.set({ peer: s.peer, side: 'local' }, s.localInflight);
+        if (s.remoteInflight !== null) this.set({ peer: s.peer, side: 'remote' }, s.remoteInflight);
+      }
+    },
+  });
+  new Gauge({
+    name: 'parley_channel_diverged',
+    help: 'Whether the open-object digests stayed different while no command was in flight',
+    labelNames: ['peer'],
+    registers,
+    collect() {
+      this.reset();
+      for (const s of snapshots()) this.set({ peer: s.peer }, s.diverged ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'parley_health_persist_failures',
+    help: 'Health events that could not be written to the store',
+    registers,
+    collect() {
+      this.set(monitor.persistFailures);
+    },
+  });
+
+  const retransmits = new Counter({
+    name: 'parley_channel_retransmits_total',
+    help: 'Command retransmissions',
+    labelNames: ['peer'],
+    registers,
+  });
+  const commits = new Counter({
+    name: 'parley_channel_commits_total',
+    help: 'Commands committed with their final outcome: outbound = proposed by this node, inbound = by the peer',
+    labelNames: ['peer', 'direction', 'status'],
+    registers,
+  });
+  const healthEvents = new Counter({
+    name: 'parley_health_events_total',
+    help: 'Health events by kind (transition, peer_state_lost, diverged, zombie_refused, …)',
+    labelNames: ['peer', 'kind'],
+    registers,
+  });
+  const transitions = new Counter({
+    name: 'parley_health_transitions_total',
+    help: 'Health state changes, by the state entered',
+    labelNames: ['peer', 'to'],
+    registers,
+  });
+
+  const subs: Subscription[] = [];
+  for (const channel of channels) {
+    const peer = channel.peer;
+    // Every series exists from the start, at 0.
+    retransmits.inc({ peer }, 0);
+    for (const direction of ['outbound', 'inbound']) {
+      for (const status of ['success', 'failure']) commits.inc({ peer, direction, status }, 0);
+    }
+    subs.push(
+      channel.events$.subscribe((event) => {
+        if (event.type === 'retransmit') retransmits.inc({ peer });
+        else if (event.type === 'command_final')
+          commits.inc({ peer, direction: 'outbound', status: event.status });
+        else if (event.type === 'command_received') {
+          commits.inc({ peer, direction: 'inbound', status: event.status });
+        }
+      }),
+    );
+  }
+  subs.push(
+    monitor.health$.subscribe((event) => {
+      healthEvents.inc({ peer: event.peer, kind: event.kind });
+      if (event.kind === 'transition') transitions.inc({ peer: event.peer, to: event.to });
+    }),
+  );
+
+  return {
+    registry,
+    metrics: () => registry.metrics(),
+    contentType: registry.contentType,
+    close() {
+      for (const s of subs) s.unsubscribe();
+      subs.length = 0;
+    },
+  };
+}

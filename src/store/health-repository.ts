@@ -1,0 +1,99 @@
+/**
+ * `HealthStore` (src/health/ports.ts) over the `health_event` table: typed Prisma queries, the
+ * writes run as exclusive jobs of the store's single writer (like peers and epochs), so they
+ * never wait on a group commit's lock inside one process.
+ */
+import { ParleyError } from '../errors.js';
+import type { HealthHistoryQuery, HealthRecord, HealthStore, NewHealthRecord } from '../health/ports.js';
+import { PrismaStore } from './prisma-store.js';
+import type { ParleyStore } from './types.js';
+
+/** Kinds whose `detail.epoch` is an epoch seen from the peer (PROTOCOL.md §8.4). */
+const EPOCH_KINDS = ['epoch_seen', 'peer_state_lost'];
+const DEFAULT_LIMIT = 100;
+const MAX_LIMIT = 10_000;
+
+function parseDetail(text: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : {};
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * The health history of `store` (a store made by `openStore`).
+ * @throws ParleyError `STORE_INVALID_INPUT` for another `ParleyStore` implementation.
+ */
+export function createHealthRepository(store: ParleyStore): HealthStore {
+  if (!(store instanceof PrismaStore)) {
+    throw new ParleyError('STORE_INVALID_INPUT', 'the health repository needs a store made by openStore');
+  }
+  const db = store.internals();
+
+  return {
+    async append(records: readonly NewHealthRecord[]) {
+      if (records.length === 0) return;
+      const data = records.map((r) => ({
+        peer: r.peer,
+        kind: r.kind,
+        fromState: r.fromState,
+        toState: r.toState,
+        detail: JSON.stringify(r.detail),
+        createdAt: new Date(r.atMs),
+      }));
+      await db.exclusive(async () => {
+        try {
+          await db.prisma.healthEvent.createMany({ data });
+        } catch (err) {
+          throw new ParleyError('STORE_UNAVAILABLE', 'cannot write health events', { cause: err });
+        }
+      });
+    },
+
+    history(query: HealthHistoryQuery = {}) {
+      const limit = Math.min(MAX_LIMIT, Math.max(0, Math.floor(query.limit ?? DEFAULT_LIMIT)));
+      return db.read(async () => {
+        const rows = await db.prisma.healthEvent.findMany({
+          where: {
+            ...(query.peer !== undefined ? { peer: query.peer } : {}),
+            ...(query.kinds !== undefined ? { kind: { in: [...query.kinds] } } : {}),
+            ...(query.beforeId !== undefined ? { id: { lt: query.beforeId } } : {}),
+          },
+          orderBy: { id: 'desc' },
+          take: limit,
+        });
+        return rows.map(
+          (r): HealthRecord => ({
+            id: r.id,
+            peer: r.peer,
+            kind: r.kind,
+            fromState: r.fromState,
+            toState: r.toState,
+            detail: parseDetail(r.detail),
+            atMs: r.createdAt.getTime(),
+          }),
+        );
+      });
+    },
+
+    epochs(peer: string) {
+      return db.read(async () => {
+        const rows = await db.prisma.healthEvent.findMany({
+          where: { peer, kind: { in: EPOCH_KINDS } },
+          orderBy: { id: 'asc' },
+          select: { detail: true },
+        });
+        const epochs: string[] = [];
+        for (const row of rows) {
+          const epoch = parseDetail(row.detail)['epoch'];
+          if (typeof epoch === 'string' && epochs.at(-1) !== epoch) epochs.push(epoch);
+        }
+        return epochs;
+      });
+    },
+  };
+}

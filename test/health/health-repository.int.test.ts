@@ -1,0 +1,102 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createHealthRepository } from '../../src/store/health-repository.js';
+import { tempSqliteStore } from '../helpers/parties.js';
+
+describe('health history on SQLite (health_event table)', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  async function repo() {
+    const temp = await tempSqliteStore();
+    cleanups.push(temp.dispose);
+    return { repo: createHealthRepository(temp.store), store: temp.store };
+  }
+
+  it('appends in order and reads back newest first, filtered and paged', async () => {
+    const { repo: health } = await repo();
+    await health.append([
+      { peer: 'p', kind: 'epoch_seen', fromState: null, toState: null, detail: { epoch: 'e1' }, atMs: 1000 },
+      {
+        peer: 'p',
+        kind: 'transition',
+        fromState: 'unknown',
+        toState: 'healthy',
+        detail: { phi: 0 },
+        atMs: 2000,
+      },
+      { peer: 'q', kind: 'transition', fromState: 'unknown', toState: 'down', detail: {}, atMs: 3000 },
+    ]);
+    await health.append([
+      {
+        peer: 'p',
+        kind: 'peer_state_lost',
+        fromState: null,
+        toState: null,
+        detail: { epoch: 'e2', previousEpoch: 'e1' },
+        atMs: 4000,
+      },
+    ]);
+    const all = await health.history();
+    expect(all.map((r) => r.kind)).toEqual(['peer_state_lost', 'transition', 'transition', 'epoch_seen']);
+    expect(all[0]).toMatchObject({ peer: 'p', detail: { epoch: 'e2', previousEpoch: 'e1' }, atMs: 4000 });
+    const forP = await health.history({ peer: 'p', kinds: ['transition'] });
+    expect(forP).toEqual([
+      expect.objectContaining({
+        peer: 'p',
+        fromState: 'unknown',
+        toState: 'healthy',
+        detail: { phi: 0 },
+        atMs: 2000,
+      }),
+    ]);
+    const page = await health.history({ limit: 2 });
+    const next = await health.history({ limit: 2, beforeId: page.at(-1)!.id });
+    expect([...page, ...next].map((r) => r.atMs)).toEqual([4000, 3000, 2000, 1000]);
+    expect(await health.history({ limit: 0 })).toEqual([]);
+  });
+
+  it('lists the epochs seen from a peer, oldest first', async () => {
+    const { repo: health } = await repo();
+    expect(await health.epochs('p')).toEqual([]);
+    await health.append([
+      { peer: 'p', kind: 'epoch_seen', fromState: null, toState: null, detail: { epoch: 'e1' }, atMs: 1 },
+      { peer: 'q', kind: 'epoch_seen', fromState: null, toState: null, detail: { epoch: 'x' }, atMs: 2 },
+      { peer: 'p', kind: 'zombie_refused', fromState: null, toState: null, detail: { epoch: 'e0' }, atMs: 3 },
+      {
+        peer: 'p',
+        kind: 'peer_state_lost',
+        fromState: null,
+        toState: null,
+        detail: { epoch: 'e2' },
+        atMs: 4,
+      },
+    ]);
+    expect(await health.epochs('p')).toEqual(['e1', 'e2']);
+    expect(await health.epochs('q')).toEqual(['x']);
+  });
+
+  it('writes between group commits without blocking them, and fails with STORE_CLOSED after close', async () => {
+    const { repo: health, store } = await repo();
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        health.append([
+          { peer: 'p', kind: 'transition', fromState: null, toState: 'healthy', detail: { i }, atMs: i },
+        ]),
+      ),
+    );
+    expect(await health.history({ limit: 100 })).toHaveLength(20);
+    await store.close();
+    await expect(health.history()).rejects.toMatchObject({ code: 'STORE_CLOSED' });
+    await expect(
+      health.append([{ peer: 'p', kind: 'x', fromState: null, toState: null, detail: {}, atMs: 0 }]),
+    ).rejects.toMatchObject({ code: 'STORE_CLOSED' });
+  });
+
+  it('refuses a store that openStore did not make', () => {
+    expect(() => createHealthRepository({} as never)).toThrow(
+      expect.objectContaining({ code: 'STORE_INVALID_INPUT' }),
+    );
+  });
+});
