@@ -15,9 +15,18 @@ import { type Channel, type ChannelEvent, type CommandOutcome, createChannel } f
 import { type ChannelCore, createChannelCore } from './channel/channel-core.js';
 import { type NodeConfig, type NodeConfigInput, parseNodeConfig } from './config.js';
 import { ParleyError } from './errors.js';
+import {
+  createHealthMonitor,
+  createNodeMetrics,
+  type HealthEvent,
+  type HealthMonitor,
+  type HealthOptions,
+  registerHealthRoutes,
+} from './health/index.js';
 import { createHttpRouter, type HttpRouter } from './http/router.js';
 import { channelAddress, privateKeyFromSeedHex, publicKeyFromHex } from './protocol/index.js';
 import { isSyncFrameType } from './protocol/sync-frames.js';
+import { createHealthRepository } from './store/health-repository.js';
 import { openStore } from './store/open-store.js';
 import { createSyncRepository } from './store/sync-repository.js';
 import type { ParleyStore } from './store/types.js';
@@ -71,6 +80,13 @@ export interface VaspNode {
   readonly channels: readonly Channel[];
   /** Every channel's and the business layer's events (hot). */
   readonly events$: Observable<NodeEvent>;
+  /**
+   * Every channel's health events (hot): state transitions, `peer_state_lost`, `diverged`,
+   * refused zombies and heartbeats. Each is also persisted (`health.history()`).
+   */
+  readonly health$: Observable<HealthEvent>;
+  /** Channel health: snapshots, history, and the events resync acts on (`resyncTriggers$`). */
+  readonly health: HealthMonitor;
   /** Resync progress, runs and rebuilt / rejected objects of every channel (hot). */
   readonly resync$: Observable<ResyncEvent>;
   /**
@@ -93,6 +109,8 @@ export interface VaspNode {
 
 export interface NodeDeps {
   business?: BusinessContext;
+  /** Heartbeat and failure-detector knobs (see `HealthOptions` for the defaults). */
+  health?: HealthOptions;
   /** Resync knobs; `onConnect: false` turns off the run on every (re)connect (to test other triggers). */
   sync?: ChannelSyncOptions & { onConnect?: boolean };
 }
@@ -126,6 +144,12 @@ export async function createVaspNode(
   const syncs = new Map<string, ChannelSync>();
   const syncStore = createSyncRepository(store);
   const resync = new Subject<ResyncEvent>();
+  const health = createHealthMonitor(deps.health ?? {}, {
+    me,
+    epoch,
+    store: createHealthRepository(store),
+    peers: store,
+  });
 
   for (const peer of directory.values()) {
     const core = createChannelCore(
@@ -157,9 +181,11 @@ export async function createVaspNode(
         core,
         onControlFrame: (frame, type, connection) => {
           if (isSyncFrameType(type)) sync.handleFrame(frame, connection);
+          else health.onControlFrame(frame, type, connection);
         },
       },
     );
+    await health.addChannel(channel, core);
     cores.set(peer.address, core);
     channels.set(peer.address, channel);
     subs.push(channel.events$.subscribe(events));
@@ -201,7 +227,7 @@ export async function createVaspNode(
   subs.push(resync.subscribe(events));
   const resyncOnConnect = deps.sync?.onConnect ?? true;
 
-  const summary = async (peer: string) => ({ count: await store.countOpenObjects(peer), digest: '' });
+  const summary = (peer: string) => cores.get(peer)!.openSummary();
   const registry = createConnectionRegistry(me);
   const adopt = (connection: Connection): void => {
     const channel = channels.get(connection.peer);
@@ -209,13 +235,15 @@ export async function createVaspNode(
       connection.close(4403, 'unknown peer');
       return;
     }
+    // The epoch first: a zombie never reaches the registry, and `peer_state_lost` is out
+    // before the channel sends its first command on this connection.
+    if (!health.admit(connection)) return;
     if (!registry.offer(connection)) return;
     const sync = syncs.get(connection.peer)!;
     // Before the channel subscribes: frames the peer sent right after the handshake are
     // delivered during `attach`, and may be sync frames.
     sync.attach(connection);
     channel.attach(connection);
-    void store.setPeerEpoch(connection.peer, connection.peerEpoch).catch(() => undefined);
     // Resync on every (re)connect, led by the side that dialed (PROTOCOL.md §7).
     if (resyncOnConnect && connection.dialed) sync.run('connect').catch(() => undefined);
   };
@@ -224,6 +252,8 @@ export async function createVaspNode(
     ? { cert: readFileSync(config.listen.tls.certFile), key: readFileSync(config.listen.tls.keyFile) }
     : undefined;
   const router = createHttpRouter();
+  const metrics = createNodeMetrics({ node: me, monitor: health, channels: [...channels.values()] });
+  registerHealthRoutes(router, { monitor: health, metrics, node: { address: me, epoch } });
   const server = createChannelServer(
     {
       onRequest: router.listener,
@@ -293,6 +323,8 @@ export async function createVaspNode(
     },
     resyncRuns: (peer, limit = 50) =>
       syncStore.runs(peer === undefined ? undefined : channelAddress(peer), limit),
+    health$: health.health$,
+    health,
     pay(payInput) {
       const channel = node.channel(payInput.to);
       const payment = createPaymentObject({
@@ -322,6 +354,9 @@ export async function createVaspNode(
     },
     close() {
       closing ??= (async () => {
+        // Health first: no `down` for peers this node disconnects itself.
+        metrics.close();
+        await health.close();
         await Promise.all(dialers.map((dialer) => dialer.close()));
         await server.close();
         for (const driver of drivers.values()) driver.close();

@@ -17,6 +17,8 @@ import {
   verifyJwsAsync,
 } from '../protocol/index.js';
 import type { CommandRecord, CommitItem, OutboxRecord, ParleyStore, VersionRecord } from '../store/types.js';
+import type { OpenObjectsSummary } from '../protocol/channel-frames.js';
+import { createOpenObjectsDigest } from '../protocol/heartbeat-frames.js';
 import { canonicalDigest } from './canonical.js';
 import { createCommitPipe } from './commit-pipe.js';
 import { createObjectCache, type ObjectState } from './object-cache.js';
@@ -150,6 +152,14 @@ export interface ChannelCore {
   /** Resolves when every decided command is durable. */
   drain(): Promise<void>;
   /**
+   * Count and order-independent digest of the objects open on this channel, over
+   * `(reference_id, head version)` (PROTOCOL.md §8.2): what hellos and heartbeats announce.
+   * Kept up to date as commits become durable; read from the store once, in `init`.
+   */
+  openSummary(): OpenObjectsSummary;
+  /** Recomputes {@link openSummary} from the store (after resync wrote history; call inside `exclusive`). */
+  reloadSummary(): Promise<void>;
+  /**
    * Runs `fn` with the receiving order paused and every decided command durable, then drops the
    * cached objects. Resync writes verified history through this, so it never races a decision
    * on the same object.
@@ -211,6 +221,33 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
     });
     if (row.readVersion === null) pendingCreates.add(row.referenceId);
     else locks.set(row.readVersion, row.cid);
+  }
+
+  /** The open-object digest (PROTOCOL.md §8.2), following durable commits only. */
+  const openObjects = createOpenObjectsDigest();
+
+  async function loadSummary(): Promise<void> {
+    const heads: Array<[string, string]> = [];
+    let after: string | null = null;
+    for (;;) {
+      const page = await store.openObjects(peer, after, 1000);
+      for (const head of page) heads.push([head.referenceId, head.headVersion]);
+      if (page.length < 1000) break;
+      after = page[page.length - 1]!.referenceId;
+    }
+    openObjects.clear();
+    for (const [referenceId, version] of heads) openObjects.add(referenceId, version);
+  }
+
+  /** A commit made `write` the head of `referenceId` (it read `read`, null for a create); now durable. */
+  function headMoved(
+    referenceId: string,
+    read: string | null,
+    previous: { payment: PaymentObject } | undefined,
+    write: { version: string; payment: PaymentObject },
+  ): void {
+    if (read !== null && previous && !isFinal(previous.payment)) openObjects.remove(referenceId, read);
+    if (!isFinal(write.payment)) openObjects.add(referenceId, write.version);
   }
 
   function remember(cid: string, entry: Recent): void {
@@ -412,6 +449,18 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
     decision.object.inflight++;
     try {
       await pipe.push(item);
+      if (decision.status === 'success') {
+        const read = decision.readVersion;
+        headMoved(
+          decision.referenceId,
+          read,
+          read === null ? undefined : decision.object.versions.get(read),
+          {
+            version: decision.writeVersion,
+            payment: request.command.payment,
+          },
+        );
+      }
     } catch (err) {
       // Not stored: the peer gets a retryable answer and will send the command again.
       if (startedIn === generation) recent.delete(request.cid);
@@ -624,6 +673,18 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
     if (applied.kind !== 'final') return { ...applied, cid };
     try {
       await pipe.push(Promise.resolve(applied.item));
+      if (applied.object) {
+        const read = applied.pending.readVersion;
+        headMoved(
+          applied.pending.referenceId,
+          read,
+          read === null ? undefined : applied.object.versions.get(read),
+          {
+            version: applied.pending.writeVersion,
+            payment: applied.pending.request.command.payment,
+          },
+        );
+      }
     } finally {
       if (applied.object) applied.object.inflight--;
     }
@@ -641,7 +702,11 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
     me,
     peer,
     isServer,
-    init: () => queue.run(reloadPending),
+    init: () =>
+      queue.run(async () => {
+        await reloadPending();
+        await loadSummary();
+      }),
     handleRequest,
     sequence,
     sequenceSigned,
@@ -662,6 +727,8 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
       return { version: version.version, payment: version.payment };
     },
     drain: () => pipe.drain(),
+    openSummary: () => openObjects.summary(),
+    reloadSummary: loadSummary,
     exclusive(fn) {
       return queue.run(async () => {
         await pipe.drain();

@@ -12,6 +12,7 @@ import {
   take,
 } from 'rxjs';
 import { isParleyError } from '../errors.js';
+import { isHeartbeatFrame } from '../protocol/heartbeat-frames.js';
 import { decodeJwsPayloadUnverified, parseJson } from '../protocol/index.js';
 import type { Connection } from '../transport/types.js';
 import type {
@@ -218,6 +219,11 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
   }
 
   async function onFrame(frame: string, live: Connection): Promise<void> {
+    if (isHeartbeatFrame(frame)) {
+      // Not a JWS (PROTOCOL.md §8): routed at once, never behind a command being handled.
+      deps.onControlFrame?.(frame, 'Heartbeat', live);
+      return;
+    }
     let type = 'unknown';
     let cid: string | undefined;
     try {

@@ -253,9 +253,13 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     const jws = await signSyncFrame(frame, deps.myKey);
     const live = link;
     if (!live) throw new ParleyError('SYNC_ABORTED', 'no connection');
-    while (!live.send(jws)) {
+    if (!live.send(jws)) {
       if (live.state !== 'open' || link !== live) throw new ParleyError('SYNC_ABORTED', 'connection closed');
+      // Backpressure: `send` refuses above the high-water mark and `writable` waits for the
+      // low one, so the frame fits now unless the socket is closing (a closing socket is
+      // "writable" at once: looping here would spin and starve the close).
       await live.writable();
+      if (link !== live || !live.send(jws)) throw new ParleyError('SYNC_ABORTED', 'connection closed');
     }
     if (run) run.counters.bytesSent += jws.length;
   }
