@@ -15,9 +15,24 @@ import type { ChannelSnapshot, VaspNode } from '../node.js';
 import { channelAddress } from '../protocol/index.js';
 import { AdminPayRequest, type RequestIssue, requestIssues } from './pay-request.js';
 
-/** What the admin routes use of a node (health is shown when the node has it). */
-export type AdminNode = Pick<VaspNode, 'address' | 'epoch' | 'url' | 'http' | 'channels' | 'pay' | 'status'> &
-  Partial<Pick<VaspNode, 'health'>>;
+/** The part of a channel's health snapshot (`src/health`) that the status shows. */
+export interface AdminHealthSnapshot {
+  peer: string;
+  state: string;
+  rttMs: number | null;
+  phi: number;
+}
+
+/**
+ * What the admin routes use of a node. The health monitor is typed by shape and optional, so
+ * the routes do not depend on the health module (nodes without one show no health column).
+ */
+export type AdminNode = Pick<
+  VaspNode,
+  'address' | 'epoch' | 'url' | 'http' | 'channels' | 'pay' | 'status'
+> & {
+  readonly health?: { snapshot(): readonly AdminHealthSnapshot[] };
+};
 
 /** A channel in `GET /admin/status`. */
 export interface AdminChannelStatus extends ChannelSnapshot {

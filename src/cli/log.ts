@@ -2,7 +2,6 @@
  * Structured logs of `parley start`: one JSON object per line on stdout,
  * `{"ts":"<ISO time>","level":"info","event":"connected",...fields}`.
  */
-import type { HealthEvent } from '../health/index.js';
 import type { NodeEvent } from '../node.js';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'] as const;
@@ -64,8 +63,19 @@ export function logNodeEvent(logger: JsonLogger, event: NodeEvent): void {
   logger.log(nodeEventLevel(event), type, fields);
 }
 
+/**
+ * The shape of a health event (`src/health` `HealthEvent`) that the log relies on; the rest of
+ * its fields are logged as they come.
+ */
+export interface HealthEventLike {
+  kind: string;
+  peer: string;
+  /** The new state of a `transition`. */
+  to?: string;
+}
+
 /** How loud a health event is: losing a peer or its state, refusals and divergence at warn. */
-export function healthEventLevel(event: HealthEvent): LogLevel {
+export function healthEventLevel(event: HealthEventLike): LogLevel {
   switch (event.kind) {
     case 'transition':
       return event.to === 'suspect' || event.to === 'down' ? 'warn' : 'info';
@@ -80,7 +90,7 @@ export function healthEventLevel(event: HealthEvent): LogLevel {
 }
 
 /** Logs a health event as `health_<kind>` (`health_transition`, `health_diverged`, …). */
-export function logHealthEvent(logger: JsonLogger, event: HealthEvent): void {
+export function logHealthEvent(logger: JsonLogger, event: HealthEventLike): void {
   const { kind, ...fields } = event;
   logger.log(healthEventLevel(event), `health_${kind}`, fields);
 }

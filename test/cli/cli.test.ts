@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createPaymentObject } from '../../src/business/index.js';
 import { loopbackHostFor } from '../../src/cli/admin-client.js';
 import { formatStatus } from '../../src/cli/commands/status.js';
-import { createJsonLogger, nodeEventLevel } from '../../src/cli/log.js';
+import { createJsonLogger, healthEventLevel, nodeEventLevel } from '../../src/cli/log.js';
 import { runtimeFilePath } from '../../src/cli/runtime-file.js';
 import { loadNodeConfig, parseNodeConfig } from '../../src/config.js';
 import {
@@ -310,6 +310,15 @@ describe('CLI pieces', () => {
       nodeEventLevel({ type: 'command_received', peer: 'p', cid: 'c', status: 'success', code: null }),
     ).toBe('debug');
     expect(nodeEventLevel({ type: 'fork', peer: 'p', cid: 'c' })).toBe('error');
+  });
+
+  it('logs health transitions to suspect or down, lost peer state and divergence at warn', () => {
+    expect(healthEventLevel({ kind: 'transition', peer: 'p', to: 'healthy' })).toBe('info');
+    expect(healthEventLevel({ kind: 'transition', peer: 'p', to: 'suspect' })).toBe('warn');
+    expect(healthEventLevel({ kind: 'transition', peer: 'p', to: 'down' })).toBe('warn');
+    expect(healthEventLevel({ kind: 'peer_state_lost', peer: 'p' })).toBe('warn');
+    expect(healthEventLevel({ kind: 'diverged', peer: 'p' })).toBe('warn');
+    expect(healthEventLevel({ kind: 'converged', peer: 'p' })).toBe('info');
   });
 
   it('reaches a node on loopback whatever address it listens on', () => {

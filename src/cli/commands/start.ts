@@ -1,12 +1,20 @@
 /** `parley start`: run a node until SIGINT/SIGTERM, logging JSON lines on stdout. */
 import { resolve } from 'node:path';
+import type { Observable } from 'rxjs';
 import { registerAdminRoutes } from '../../admin/routes.js';
 import { loadNodeConfig, type NodeConfig } from '../../config.js';
 import { isParleyError } from '../../errors.js';
 import { createVaspNode, type VaspNode } from '../../node.js';
 import { adminUrlOf } from '../admin-client.js';
 import { type CliIo, ExitCode, exitCodeFor } from '../io.js';
-import { createJsonLogger, type JsonLogger, type LogLevel, logHealthEvent, logNodeEvent } from '../log.js';
+import {
+  createJsonLogger,
+  type HealthEventLike,
+  type JsonLogger,
+  type LogLevel,
+  logHealthEvent,
+  logNodeEvent,
+} from '../log.js';
 import { removeRuntimeFile, writeRuntimeFile } from '../runtime-file.js';
 
 export interface StartOptions {
@@ -35,6 +43,14 @@ function processStopSignal(): { promise: Promise<string>; dispose(): void } {
     };
   });
   return { promise, dispose: () => dispose() };
+}
+
+/**
+ * The node's health events, if it has a health monitor. Read by shape so that the CLI builds
+ * with or without the health module (`src/health`), which is wired into the node separately.
+ */
+function healthEventsOf(node: VaspNode): Observable<HealthEventLike> | undefined {
+  return (node as VaspNode & { health$?: Observable<HealthEventLike> }).health$;
 }
 
 function failed(logger: JsonLogger, io: CliIo, err: unknown): number {
@@ -66,7 +82,8 @@ export async function runStart(options: StartOptions, io: CliIo, deps: StartDeps
     }
 
     const events = node.events$.subscribe((event) => logNodeEvent(logger, event));
-    events.add(node.health$.subscribe((event) => logHealthEvent(logger, event)));
+    const health$ = healthEventsOf(node);
+    if (health$) events.add(health$.subscribe((event) => logHealthEvent(logger, event)));
     registerAdminRoutes(node, {
       log: ({ event, ...fields }) => logger.log(event === 'pay_failed' ? 'warn' : 'info', event, fields),
     });
