@@ -66,6 +66,8 @@ function item(caller: number, seq: number): CommitItem {
 interface Sample {
   commits: number;
   ms: number;
+  /** Process CPU time (user + system) during the measured window, microseconds. */
+  cpuUs: number;
   latenciesMs: number[];
 }
 
@@ -89,12 +91,14 @@ async function drive(store: ParleyStore): Promise<Sample> {
   await new Promise((resolve) => setTimeout(resolve, WARMUP_MS));
   measuring = true;
   const start = performance.now();
+  const cpuStart = process.cpuUsage();
   await new Promise((resolve) => setTimeout(resolve, RUN_MS));
   measuring = false;
+  const cpu = process.cpuUsage(cpuStart);
   const ms = performance.now() - start;
   stop = true;
   await running;
-  return { commits, ms, latenciesMs };
+  return { commits, ms, cpuUs: cpu.user + cpu.system, latenciesMs };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -105,7 +109,7 @@ async function bench(engine: StoreEngine, url: string, durability: Record<string
   const store = await openStore({ url });
   try {
     progress(`${engine}: ${CALLERS} concurrent callers, ${WARMUP_MS} ms warm-up + ${RUN_MS} ms`);
-    const { commits, ms, latenciesMs } = await drive(store);
+    const { commits, ms, cpuUs, latenciesMs } = await drive(store);
     const integrity = await store.checkIntegrity();
     if (integrity.length > 0) throw new Error(`integrity check failed: ${integrity.slice(0, 3).join('; ')}`);
     const params = {
@@ -118,6 +122,8 @@ async function bench(engine: StoreEngine, url: string, durability: Record<string
     latenciesMs.sort((a, b) => a - b);
     progress(`${engine}: ${commits} commits in ${Math.round(ms)} ms`);
     report('commits_per_s', (commits / ms) * 1000, '1/s', params);
+    // CPU per commit says what the store costs even on a busy machine (wall-clock rates do not).
+    report('cpu_us_per_commit', cpuUs / commits, 'us', params);
     report('commit_latency_p50_ms', percentile(latenciesMs, 50), 'ms', params);
     report('commit_latency_p99_ms', percentile(latenciesMs, 99), 'ms', params);
   } finally {
