@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { isParleyError, ParleyError } from '../errors.js';
 import { checkPaymentCommand, isFinal } from '../objects/index.js';
+import type { OpenObjectsSummary } from '../protocol/channel-frames.js';
+import { createOpenObjectsDigest } from '../protocol/heartbeat-frames.js';
 import {
   type CommandRequestObject,
   type CommandResponseObject,
@@ -17,12 +19,10 @@ import {
   verifyJwsAsync,
 } from '../protocol/index.js';
 import type { CommandRecord, CommitItem, OutboxRecord, ParleyStore, VersionRecord } from '../store/types.js';
-import type { OpenObjectsSummary } from '../protocol/channel-frames.js';
-import { createOpenObjectsDigest } from '../protocol/heartbeat-frames.js';
 import { canonicalDigest } from './canonical.js';
 import { createCommitPipe } from './commit-pipe.js';
 import { createObjectCache, type ObjectState } from './object-cache.js';
-import { createSerialQueue } from './serial-queue.js';
+import { createLimiter, createSerialQueue } from './serial-queue.js';
 
 /** Default limit of one frame, in bytes. */
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
@@ -45,6 +45,8 @@ export interface ChannelCoreOptions {
   recentCidLimit?: number;
   /** @default 20000 */
   maxCachedObjects?: number;
+  /** Store lookups (cid, object) in flight at once. @default 64 */
+  maxConcurrentLookups?: number;
 }
 
 export interface ChannelCoreDeps {
@@ -182,6 +184,13 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
   const isServer = isProtocolServer(me, peer);
 
   const queue = createSerialQueue();
+  /**
+   * Store lookups in flight at once. A burst of frames (a reconnect flushes every pending
+   * command) must not become one read per frame in the same tick: Prisma folds concurrent
+   * `findUnique` calls into one query, and ~500 of them exceed SQLite's bound-parameter limit
+   * (P2029), which failed every frame of the burst.
+   */
+  const lookups = createLimiter(options.maxConcurrentLookups ?? 64);
   const cache = createObjectCache(peer, store, decodeStoredPayment, {
     maxObjects: options.maxCachedObjects ?? 20_000,
   });
@@ -281,6 +290,38 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
     const [entry] = Object.entries(request.command._writes);
     if (!entry) throw new ParleyError('PROTOCOL_MALFORMED_FRAME', 'no _writes entry');
     return { referenceId: entry[0], version: entry[1] };
+  }
+
+  /**
+   * Outbox writes made in the same turn of the event loop, handed to the store together. The
+   * store groups writes queued in one tick into one transaction, but the SQLite driver is
+   * synchronous: while a transaction commits nothing else runs, so outbox records whose
+   * signatures completed one callback apart each paid for their own fsync (one fsync per sent
+   * command capped a channel at a few hundred commands/s). Waiting one `setImmediate` lets
+   * every signature that is ready join the same transaction.
+   */
+  let outboxBatch: Array<{ record: OutboxRecord; done: (err?: unknown) => void }> = [];
+  function enqueueSoon(record: OutboxRecord): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      outboxBatch.push({ record, done: (err) => (err === undefined ? resolve() : reject(err)) });
+      if (outboxBatch.length > 1) return;
+      setImmediate(() => {
+        const batch = outboxBatch;
+        outboxBatch = [];
+        for (const { record: r, done } of batch) {
+          store.enqueue(r).then(
+            () => done(),
+            (err: unknown) => done(err ?? new Error('enqueue failed')),
+          );
+        }
+      });
+    });
+  }
+
+  /** Loads the object a request writes into the cache; errors surface later, inside `decide`. */
+  async function prefetch(request: CommandRequestObject): Promise<void> {
+    const [entry] = Object.entries(request.command._writes);
+    if (entry) await cache.get(entry[0]).catch(() => undefined);
   }
 
   function readOf(request: CommandRequestObject): { referenceId: string; version: string } | null {
@@ -399,11 +440,33 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
       throw err;
     }
 
-    // The store read runs before taking the queue so that lookups overlap; `recent` covers
-    // the cids decided while this read was in flight.
-    const prior = await store.findCommand(peer, request.cid);
+    // The store reads run before taking the queue so that they overlap instead of queueing:
+    // the cid lookup (`recent` covers the cids decided while it was in flight; a cid already in
+    // `recent` needs none) and the object, which `decide` then finds in the cache.
+    let decision: Decision;
     const startedIn = generation;
-    const decision = await queue.run(() => decide(request, prior));
+    try {
+      const lookup = await lookups.run(async () => {
+        const skipped = recent.has(request.cid);
+        const [found] = await Promise.all([
+          skipped ? undefined : store.findCommand(peer, request.cid),
+          prefetch(request),
+        ]);
+        return { found, skipped };
+      });
+      decision = await queue.run(async () => {
+        let prior = lookup.found;
+        // `recent` was dropped (a failed commit) after the lookup was skipped: look now.
+        if (lookup.skipped && generation !== startedIn && !recent.has(request.cid)) {
+          prior = await store.findCommand(peer, request.cid);
+        }
+        return decide(request, prior);
+      });
+    } catch (err) {
+      // Never leave a request unanswered (the peer would wait for a timer): `wait` asks it to
+      // resend after its backoff.
+      return protocolError(request.cid, 'wait', err, 'not decided, retry later');
+    }
 
     if (decision.kind === 'replay') {
       return { responseJws: await decision.response, outcome: { kind: 'replayed', cid: request.cid } };
@@ -520,6 +583,8 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
     const read = readOf(request);
     const referenceId = write.referenceId;
     const readVersion = read?.version ?? null;
+    // Load the object before taking the queue: a store read inside it would serialise them all.
+    await lookups.run(() => cache.get(referenceId).catch(() => undefined));
     await queue.run(async () => {
       if (pendingByCid.has(cid))
         throw new ParleyError('CHANNEL_INVALID_COMMAND', `cid ${cid} is already pending`);
@@ -571,7 +636,7 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
       // must never point at a version the store does not hold.
       await pipe.drain();
       const requestJws = signedJws ?? (await signJwsAsync(encodeRequest(request), myKey));
-      await store.enqueue({
+      await enqueueSoon({
         peer,
         cid,
         referenceId,

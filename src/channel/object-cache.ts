@@ -69,33 +69,49 @@ export function createObjectCache(
     return state;
   }
 
+  /** Counts `clear()` calls: a load that straddles one may have read what is now stale. */
+  let clears = 0;
+
   return {
     async get(referenceId) {
-      const hit = objects.get(referenceId);
-      if (hit) {
-        objects.delete(referenceId);
-        objects.set(referenceId, hit);
-        return hit;
-      }
-      let pending = loading.get(referenceId);
-      if (!pending) {
-        pending = load(referenceId).finally(() => loading.delete(referenceId));
-        loading.set(referenceId, pending);
-      }
-      const state = await pending;
-      const raced = objects.get(referenceId);
-      if (raced) return raced;
-      objects.set(referenceId, state);
-      if (objects.size > maxObjects) {
-        for (const [key, candidate] of objects) {
-          if (objects.size <= maxObjects) break;
-          if (candidate.inflight === 0 && key !== referenceId) objects.delete(key);
+      for (;;) {
+        const hit = objects.get(referenceId);
+        if (hit) {
+          objects.delete(referenceId);
+          objects.set(referenceId, hit);
+          return hit;
         }
+        const startedIn = clears;
+        let pending = loading.get(referenceId);
+        if (!pending) {
+          const load$ = load(referenceId);
+          pending = load$;
+          loading.set(referenceId, load$);
+          load$
+            .finally(() => {
+              if (loading.get(referenceId) === load$) loading.delete(referenceId);
+            })
+            .catch(() => undefined);
+        }
+        const state = await pending;
+        // Cleared while loading (a failed commit, a resync that rewrote history): read again.
+        if (clears !== startedIn) continue;
+        const raced = objects.get(referenceId);
+        if (raced) return raced;
+        objects.set(referenceId, state);
+        if (objects.size > maxObjects) {
+          for (const [key, candidate] of objects) {
+            if (objects.size <= maxObjects) break;
+            if (candidate.inflight === 0 && key !== referenceId) objects.delete(key);
+          }
+        }
+        return state;
       }
-      return state;
     },
     clear() {
+      clears++;
       objects.clear();
+      loading.clear();
     },
     get size() {
       return objects.size;

@@ -32,3 +32,27 @@ export function createSerialQueue(): SerialQueue {
     },
   };
 }
+
+/** Runs async tasks with at most `limit` of them in flight; the rest wait in submission order. */
+export interface Limiter {
+  run<T>(task: () => Promise<T>): Promise<T>;
+}
+
+export function createLimiter(limit: number): Limiter {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  return {
+    async run<T>(task: () => Promise<T>): Promise<T> {
+      if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+      else active++;
+      try {
+        return await task();
+      } finally {
+        // Hand the slot straight to the next waiter (`active` stays the same).
+        const next = waiting.shift();
+        if (next) next();
+        else active--;
+      }
+    },
+  };
+}
