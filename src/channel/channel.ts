@@ -109,6 +109,10 @@ interface Tracking {
   command: OutgoingCommand;
   attempts: number;
   nextAttemptAt: number;
+  /** When it was last written to a connection. */
+  sentAt: number;
+  /** The peer answered `wait`: resend after the backoff whatever else happens. */
+  retry: boolean;
   outcome: ReplaySubject<CommandOutcome>;
 }
 
@@ -134,6 +138,10 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
   let connectionOpen = false;
   let connectionSub: Subscription | undefined;
   let closed = false;
+  /** When the peer last answered a command of ours (or the connection came up). */
+  let lastAnswerAt = 0;
+  /** When the last timer resend went out (see `sweep`). */
+  let lastProbeAt = 0;
 
   const now = (): number => scheduler.now();
   const backoff = (attempts: number): number =>
@@ -142,7 +150,14 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
   function track(command: OutgoingCommand): Tracking {
     let t = tracking.get(command.cid);
     if (!t) {
-      t = { command, attempts: 0, nextAttemptAt: 0, outcome: new ReplaySubject<CommandOutcome>(1) };
+      t = {
+        command,
+        attempts: 0,
+        nextAttemptAt: 0,
+        sentAt: 0,
+        retry: false,
+        outcome: new ReplaySubject<CommandOutcome>(1),
+      };
       tracking.set(command.cid, t);
     }
     return t;
@@ -152,13 +167,16 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
   for (const command of core.pending()) track(command);
 
   function transmit(t: Tracking): void {
+    if (!connection) return; // sent when a connection is attached
     if (t.attempts > 0 && sendQueue.length > 0) {
       // The socket is backpressured: a retransmission would only pile up behind it.
       t.nextAttemptAt = now() + backoff(t.attempts);
       return;
     }
     t.attempts++;
-    t.nextAttemptAt = now() + backoff(t.attempts);
+    t.retry = false;
+    t.sentAt = now();
+    t.nextAttemptAt = t.sentAt + backoff(t.attempts);
     if (t.attempts > 1) events.next({ type: 'retransmit', peer, cid: t.command.cid, attempt: t.attempts });
     write(t.command.requestJws);
   }
@@ -212,6 +230,7 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
       }
     } else if (outcome.kind === 'retry' && t) {
       // `wait`: the peer lacks a dependency or holds the lock; retry after a backoff.
+      t.retry = true;
       t.nextAttemptAt = now() + backoff(t.attempts);
     } else if (outcome.kind === 'fork') {
       events.next({ type: 'fork', peer, cid: outcome.cid });
@@ -238,6 +257,7 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
       type = 'CommandRequestObject';
     }
     if (type === 'CommandResponseObject') {
+      lastAnswerAt = now();
       try {
         finish(await core.handleResponse(frame, cid));
       } catch (err) {
@@ -259,11 +279,25 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
     }
   }
 
+  // On a live connection (TCP: in order, nothing lost) every command sent gets an answer: a
+  // result, or `wait` when the peer cannot decide it now, which asks for a resend after the
+  // backoff. Everything pending is resent on each new connection. A timer resend is only a
+  // probe for a peer that went quiet with commands unanswered (busy resyncing, or a bug): one
+  // command, the oldest due, per `retransmitMs` of quiet. Resending every command of a deep
+  // pipeline on its own timer turned bursts into retransmission storms: each resend costs the
+  // peer a signature check and a lookup, which delayed its answers further.
   const sweep = interval(sweepMs, scheduler).subscribe(() => {
     if (!connection) return;
     const t0 = now();
+    let probe = t0 - Math.max(lastAnswerAt, lastProbeAt) >= retransmitMs;
     for (const t of tracking.values()) {
-      if (t.nextAttemptAt <= t0) transmit(t);
+      if (t.nextAttemptAt > t0) continue;
+      if (t.retry) transmit(t);
+      else if (probe) {
+        probe = false;
+        lastProbeAt = t0;
+        transmit(t);
+      }
     }
   });
 
@@ -304,6 +338,7 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
       if (connection) detach(1000, 'replaced');
       connection = next;
       connectionOpen = true;
+      lastAnswerAt = now();
       status.next('connected');
       events.next({ type: 'connected', peer, dialed: next.dialed });
       connectionSub = next.frames$.subscribe({
