@@ -167,9 +167,12 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
   subs.push(
     source.events$.subscribe({
       next: (event) => {
-        if (HEALTH_TYPES.test(event.type)) for (const h of readHealthEvent(event)) model.health(h);
-        else if (RESYNC_TYPES.test(event.type)) {
-          const r = readResyncEvent(event);
+        // A node may put health and resync events on `events$` as well as on their own
+        // streams: read them from one place only.
+        if (HEALTH_TYPES.test(event.type)) {
+          if (!source.health$) for (const h of readHealthEvent(event)) model.health(h);
+        } else if (RESYNC_TYPES.test(event.type)) {
+          const r = source.resync$ ? undefined : readResyncEvent(event);
           if (r) model.resync(r);
         } else model.nodeEvent(event);
       },

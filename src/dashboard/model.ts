@@ -242,8 +242,35 @@ export function createDashboardModel(
             at,
           );
           break;
+        case 'history_rejected':
+          append(
+            event.peer,
+            'history_rejected',
+            'error',
+            `resync: history of ${String(event['referenceId'])} refused: ${String(event['code'])}`,
+            at,
+          );
+          break;
+        case 'fork_lost':
+          append(
+            event.peer,
+            'fork_lost',
+            'warn',
+            `resync: my branch of ${String(event['referenceId'])} lost to ${peer}'s`,
+            at,
+          );
+          break;
+        case 'fork_won':
+          append(
+            event.peer,
+            'fork_won',
+            'info',
+            `resync: my branch of ${String(event['referenceId'])} won`,
+            at,
+          );
+          break;
         default:
-          // Successful reactions and other routine events only change counters elsewhere.
+          // Successful reactions, rebuilt objects (counted by the resync run) and other routine events only change counters elsewhere.
           return;
       }
       touch(event.peer);

@@ -204,7 +204,7 @@
       [...state.channels.keys()].sort().map((peer) => ({
         key: peer,
         color: colorOf(peer),
-        points: (state.samples.get(peer) || []).filter((s) => pick(s) !== null).map((s) => [s.atMs, pick(s)]),
+        points: (state.samples.get(peer) || []).map((s) => [s.atMs, pick(s)]),
       }));
     const empty = state.features.health ? 'waiting for heartbeats' : 'no health monitor on this node';
     window.ParleyChart.draw($('chart-rtt'), {
@@ -223,6 +223,7 @@
       windowMs: CHART_WINDOW_MS,
       thresholds,
       minMax: 1,
+      cap: state.thresholds.downPhi ? state.thresholds.downPhi * 1.5 : 12,
       emptyText: empty,
     });
     $('legend').replaceChildren(
@@ -246,6 +247,7 @@
         tr.dataset.run = r.id;
         tr.dataset.peer = r.peer;
         tr.dataset.status = r.status;
+        tr.dataset.startedAt = String(r.startedAtMs);
         const status = td();
         status.append(badge(r.status));
         if (r.error) status.title = r.error;
@@ -254,7 +256,7 @@
         if (r.phase && r.status === 'running') prog.append(` ${r.phase}`);
         const took = (r.finishedAtMs ?? now()) - r.startedAtMs;
         tr.append(
-          td(`#${r.id}`),
+          Object.assign(td(`#${r.id.slice(0, 8)}`), { title: r.id }),
           td(short(r.peer)),
           td(r.reason),
           status,

@@ -1,6 +1,6 @@
 // A tiny time-series line chart in SVG (no dependency: the page must work offline).
 // ParleyChart.draw(svg, { series: [{ key, color, points: [[atMs, value], ...] }], nowMs, windowMs,
-//   thresholds: [{ value, color, label }], minMax })
+//   thresholds: [{ value, color, label }], minMax, cap, emptyText })
 'use strict';
 
 (() => {
@@ -25,12 +25,13 @@
   }
 
   function draw(svg, options) {
-    const { series, nowMs, windowMs, thresholds = [], minMax = 1 } = options;
+    const { series, nowMs, windowMs, thresholds = [], minMax = 1, cap = Number.POSITIVE_INFINITY } = options;
     const start = nowMs - windowMs;
     let max = minMax;
     for (const s of series) for (const [t, v] of s.points) if (t >= start && v > max) max = v;
     for (const th of thresholds) if (th.value * 1.15 > max) max = th.value * 1.15;
-    max = niceMax(max);
+    // Values past `cap` are drawn at the top edge (phi of a dead peer grows without bound).
+    max = niceMax(Math.min(max, cap));
     const x = (t) => PAD.left + ((t - start) / windowMs) * (W - PAD.left - PAD.right);
     const y = (v) => H - PAD.bottom - (Math.min(v, max) / max) * (H - PAD.top - PAD.bottom);
 
@@ -54,12 +55,22 @@
     }
     let drawn = 0;
     for (const s of series) {
-      const visible = s.points.filter(([t, v]) => t >= start && Number.isFinite(v));
+      // A null value (no measurement) breaks the line instead of bridging the gap.
+      const inWindow = s.points.filter(([t]) => t >= start);
+      const visible = inWindow.filter(([, v]) => Number.isFinite(v));
       if (visible.length === 0) continue;
       drawn++;
-      const d = visible
-        .map(([t, v], i) => `${i === 0 ? 'M' : 'L'}${x(t).toFixed(1)},${y(v).toFixed(1)}`)
-        .join(' ');
+      let pen = 'M';
+      const parts = [];
+      for (const [t, v] of inWindow) {
+        if (!Number.isFinite(v)) {
+          pen = 'M';
+          continue;
+        }
+        parts.push(`${pen}${x(t).toFixed(1)},${y(v).toFixed(1)}`);
+        pen = 'L';
+      }
+      const d = parts.join(' ');
       nodes.push(
         el('path', {
           class: 'series',

@@ -1,0 +1,117 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Demo, startDemo } from '../../scripts/demo.js';
+import { tempDir } from '../helpers/nodes.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const HAVE_CHROMIUM = existsSync(CHROMIUM);
+const ARTIFACTS = join(process.cwd(), 'artifacts');
+
+/**
+ * Detection budget: with the default health options a silent peer is `down` at most 3.05 s
+ * after its last heartbeat (src/health/options.ts); the dashboard adds at most one delta
+ * interval (250 ms) and a frame; the rest is slack for a loaded 2-core CI machine.
+ */
+const DOWN_BUDGET_MS = 6_000;
+
+describe.skipIf(!HAVE_CHROMIUM)(
+  `dashboard in headless Chromium (${HAVE_CHROMIUM ? CHROMIUM : `SKIPPED: ${CHROMIUM} is not installed`}), three demo nodes`,
+  () => {
+    let demo: Demo;
+    let browser: Browser;
+    let page: Page;
+    let dir: { path: string; dispose(): void };
+
+    beforeAll(async () => {
+      dir = tempDir();
+      demo = await startDemo({ dir: dir.path, portBase: 0 });
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
+      });
+      page = await browser.newPage({ viewport: { width: 1400, height: 1300 } });
+      await page.goto(demo.byName('alice').dashboardUrl);
+    });
+
+    afterAll(async () => {
+      if (page) {
+        mkdirSync(ARTIFACTS, { recursive: true });
+        await page
+          .screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true })
+          .catch(() => undefined);
+      }
+      await browser?.close();
+      await demo?.close();
+      dir?.dispose();
+    });
+
+    const row = (name: string): string => `#channels tr[data-peer="${demo.byName(name).identity.address}"]`;
+
+    it('shows every channel of the node, live, with its health', async () => {
+      await page.waitForSelector('#link[data-state="live"]');
+      await page.waitForSelector(`${row('bob')}[data-health="healthy"]`);
+      await page.waitForSelector(`${row('carol')}[data-health="healthy"]`);
+      expect(await page.locator('#channels tbody tr').count()).toBe(2);
+      const address = demo.byName('alice').identity.address;
+      expect(await page.textContent('#node-address')).toContain(address.slice(0, 8));
+      expect(await page.textContent('#sum-healthy')).toBe('2');
+    });
+
+    it('updates the table and the RTT / phi charts live', async () => {
+      const bob = demo.byName('bob').identity.address;
+      const points = async (): Promise<number> =>
+        Number(await page.getAttribute(`#chart-phi path[data-peer="${bob}"]`, 'data-points'));
+      await page.waitForSelector('#chart-rtt path.series');
+      const before = await points();
+      const sentCell = `${row('bob')} td:nth-child(10)`;
+      const sentBefore = await page.textContent(sentCell);
+      for (let i = 0; i < 3; i++) demo.pay('alice', 'bob');
+      await expect.poll(() => page.textContent(sentCell), { timeout: 20_000 }).not.toBe(sentBefore);
+      await expect.poll(points, { timeout: 20_000 }).toBeGreaterThan(before);
+      expect(await page.locator('#chart-rtt path.series').count()).toBe(2);
+      expect(Number(await page.textContent(`${row('bob')} td:nth-child(4)`))).toBeGreaterThanOrEqual(0);
+    });
+
+    it(`shows a stopped peer as down within the detection budget (${DOWN_BUDGET_MS} ms)`, async () => {
+      const carol = demo.byName('carol').identity.address;
+      const t0 = Date.now();
+      await demo.stop('carol');
+      await page.waitForSelector(`${row('carol')}[data-health="down"]`, { timeout: DOWN_BUDGET_MS });
+      expect(Date.now() - t0).toBeLessThan(DOWN_BUDGET_MS);
+      await page.waitForSelector(`#log li[data-kind="down"][data-peer="${carol}"]`);
+      expect(await page.textContent('#sum-down')).toBe('1');
+    });
+
+    it('shows a wiped peer as peer_state_lost, then a resync run that completes', async () => {
+      const carol = demo.byName('carol').identity.address;
+      demo.wipe('carol');
+      const restartedAt = Date.now();
+      await demo.start('carol');
+      // alice dials carol again (backoff with jitter), sees the new epoch, resyncs.
+      const lost = `#log li[data-kind="peer_state_lost"][data-peer="${carol}"]`;
+      await page.waitForSelector(lost, { timeout: 60_000 });
+      const completed = page.locator(`#resync-runs tr[data-peer="${carol}"][data-status="completed"]`);
+      const completedSinceRestart = async (): Promise<number> => {
+        let n = 0;
+        for (let i = 0; i < (await completed.count()); i++) {
+          if (Number(await completed.nth(i).getAttribute('data-started-at')) >= restartedAt - 1000) n++;
+        }
+        return n;
+      };
+      await expect.poll(completedSinceRestart, { timeout: 60_000, interval: 250 }).toBeGreaterThan(0);
+      await page.waitForSelector(`${row('carol')}[data-health="healthy"][data-state-lost="false"]`);
+      await page.waitForSelector(`#log li[data-kind="resync_completed"][data-peer="${carol}"]`);
+    });
+  },
+);
