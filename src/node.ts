@@ -14,6 +14,7 @@ import {
 import { type Channel, type ChannelEvent, type CommandOutcome, createChannel } from './channel/channel.js';
 import { type ChannelCore, createChannelCore } from './channel/channel-core.js';
 import { type NodeConfig, type NodeConfigInput, parseNodeConfig } from './config.js';
+import { createDashboard } from './dashboard/dashboard.js';
 import { ParleyError } from './errors.js';
 import {
   createHealthMonitor,
@@ -22,6 +23,7 @@ import {
   type HealthMonitor,
   type HealthOptions,
   registerHealthRoutes,
+  resolveHealthOptions,
 } from './health/index.js';
 import { createHttpRouter, type HttpRouter } from './http/router.js';
 import { channelAddress, privateKeyFromSeedHex, publicKeyFromHex } from './protocol/index.js';
@@ -354,6 +356,7 @@ export async function createVaspNode(
     },
     close() {
       closing ??= (async () => {
+        await dashboard.close();
         // Health first: no `down` for peers this node disconnects itself.
         metrics.close();
         await health.close();
@@ -373,5 +376,10 @@ export async function createVaspNode(
       return node.close();
     },
   };
+  // The live dashboard at /dashboard/ (socket.io on the same port), read-only.
+  const dashboard = createDashboard(
+    { thresholds: resolveHealthOptions(deps.health) },
+    { source: node, httpServer: server.httpServer, router },
+  );
   return node;
 }
