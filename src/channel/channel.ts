@@ -204,6 +204,10 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
           sendQueue.shift();
           continue;
         }
+        // A refused send with nothing buffered is not backpressure: the socket is closing, and
+        // `writable()` would resolve at once, so the loop would spin on microtasks and starve
+        // the close event that ends it. The close (and the next attach) takes over.
+        if (live.state !== 'open' || live.bufferedAmount === 0) break;
         await live.writable();
         if (connection !== live) break;
       }
