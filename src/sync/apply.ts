@@ -4,7 +4,7 @@
  * local chain and store what is new in one atomic commit. A history that fails verification
  * is rejected with its `SYNC_*` code and nothing of it is stored.
  */
-import { isParleyError, ParleyError } from '../errors.js';
+import { isParleyError } from '../errors.js';
 import { isOpen } from '../objects/index.js';
 import type { PaymentObject } from '../protocol/index.js';
 import type { ApplyResult, ObjectHistory } from '../protocol/sync-frames.js';
@@ -205,13 +205,4 @@ export async function applyHistories(
     }
   });
   return out;
-}
-
-/** The error a rejected result stands for (for events and run details). */
-export function rejection(r: ApplyResult): ParleyError | undefined {
-  if (r.outcome !== 'rejected') return undefined;
-  return new ParleyError(
-    (r.code ?? 'SYNC_INVALID_HISTORY') as ConstructorParameters<typeof ParleyError>[0],
-    `history of ${r.reference_id} rejected`,
-  );
 }

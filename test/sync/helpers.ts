@@ -34,7 +34,8 @@ export function heldBusiness(): { business: BusinessContext; release(): void } {
   };
 }
 
-const usePg = process.env['PARLEY_TEST_DB'] === 'postgresql' && HAVE_PG;
+/** Whether the pairs run on fresh PostgreSQL databases instead of SQLite files. */
+export const usePg = process.env['PARLEY_TEST_DB'] === 'postgresql' && HAVE_PG;
 
 /** One side of a pair: its identity, database and (while running) node. */
 export interface Side {
