@@ -21,9 +21,9 @@ import {
 import type { ChannelStatusLike, HealthInput, NodeEventLike, ResyncInput } from './sources.js';
 
 export interface DashboardModelOptions {
-  /** Keep RTT / phi samples this long. @default 300000 */
+  /** Keep RTT / phi samples this long. @default 180000 */
   sampleWindowMs?: number;
-  /** Samples kept per channel at most (older ones are dropped first). @default 1200 */
+  /** Samples kept per channel at most (older ones are dropped first). @default 400 */
   maxSamplesPerChannel?: number;
   /** Log entries kept. @default 500 */
   logSize?: number;
@@ -59,8 +59,8 @@ export function createDashboardModel(
   options: DashboardModelOptions,
   deps: DashboardModelDeps,
 ): DashboardModel {
-  const sampleWindowMs = options.sampleWindowMs ?? 300_000;
-  const maxSamples = options.maxSamplesPerChannel ?? 1200;
+  const sampleWindowMs = options.sampleWindowMs ?? 180_000;
+  const maxSamples = options.maxSamplesPerChannel ?? 400;
   const logSize = options.logSize ?? 500;
   const maxRuns = options.resyncRuns ?? 50;
   const deltaIntervalMs = options.deltaIntervalMs ?? 250;
