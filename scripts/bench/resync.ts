@@ -1,0 +1,370 @@
+/**
+ * Resync benchmark: two stores (SQLite files) with `n` open objects on the full side and `d`
+ * of them missing on the other; one resync run led by the full side over an in-memory link
+ * (frames signed, verified and counted exactly as on a socket). Reports seconds, bytes, round
+ * trips, rebuild throughput (objects/s) and signatures verified per second, plus the raw
+ * history-verifier throughput with many verifications in flight (WebCrypto on the thread pool,
+ * so both cores work).
+ *
+ * Run: `npm run bench -- resync` (or `npx tsx scripts/bench/resync.ts`).
+ * Env: `PARLEY_BENCH_RESYNC_N` (default `10000,100000`), `PARLEY_BENCH_RESYNC_STEPS` (commands per
+ * object for n ≤ 10,000; default 4, the longest chain of a payment that is still open; larger n
+ * use 1 command, a create, to keep building the dataset within the time budget),
+ * `PARLEY_BENCH_RESYNC_FULL_MAX_N` (default 10000: the 100 % case is skipped above it).
+ *
+ * Datasets are built fast: one payment chain is signed as a template, and each object gets a
+ * fresh reference id and cids by rewriting the template text before signing (every signature
+ * is still real); rows go straight through the store's `commit()`. The other side's database is
+ * a file copy with the channel key and directions swapped, minus the missing objects.
+ */
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { createAutoBusiness, createPaymentObject, nextPaymentVersion } from '../../src/business/index.js';
+import { isOpen } from '../../src/objects/index.js';
+import {
+  type CommandRequestObject,
+  encodeAddress,
+  encodeRequest,
+  encodeResponse,
+  generatePrivateKey,
+  isProtocolServer,
+  type PaymentObject,
+  type PrivateKey,
+  signJwsAsync,
+} from '../../src/protocol/index.js';
+import type { ObjectHistory } from '../../src/protocol/sync-frames.js';
+import { openStore } from '../../src/store/open-store.js';
+import { createSyncRepository } from '../../src/store/sync-repository.js';
+import type { CommitItem, ParleyStore } from '../../src/store/types.js';
+import { type ChannelSync, createChannelSync, type SyncLink } from '../../src/sync/resync.js';
+import { verifyHistory } from '../../src/sync/verify-history.js';
+
+/**
+ * Largest n whose 100 %-missing case runs (a full rebuild of 100,000 objects takes minutes on a
+ * 2-core box; its throughput is the n = 10,000 figure's). Env `PARLEY_BENCH_RESYNC_FULL_MAX_N`.
+ */
+const FULL_REBUILD_MAX_N = Number(process.env['PARLEY_BENCH_RESYNC_FULL_MAX_N'] ?? 10_000);
+
+interface Party {
+  address: string;
+  key: PrivateKey;
+}
+
+const machine = { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length };
+const progress = (text: string): void => void process.stderr.write(`${text}\n`);
+
+function report(metric: string, value: number, unit: string, params: Record<string, unknown>): void {
+  process.stdout.write(
+    `${JSON.stringify({ bench: 'resync', metric, value: Math.round(value * 100) / 100, unit, params: { ...params, ...machine } })}\n`,
+  );
+}
+
+const party = (byte: number): Party => ({
+  address: encodeAddress({ hrp: 'lbr', onchain: new Uint8Array(16).fill(byte) }),
+  key: generatePrivateKey(),
+});
+
+interface TemplateStep {
+  proposer: Party;
+  other: Party;
+  request: string;
+  response: string;
+  payment: PaymentObject;
+}
+
+/** One payment chain of `steps` commands, as encoded text with placeholders to rewrite. */
+async function template(
+  sender: Party,
+  receiver: Party,
+  steps: number,
+): Promise<{ ref: string; cids: string[]; steps: TemplateStep[] }> {
+  const business = createAutoBusiness();
+  let payment = createPaymentObject({
+    me: sender.address,
+    meSubaddressHex: '0000000000000001',
+    to: receiver.address,
+    toSubaddressHex: '0000000000000002',
+    amount: 100,
+    currency: 'TIK',
+    referenceSuffix: 'f'.repeat(32),
+  });
+  const ref = payment.reference_id;
+  const out: TemplateStep[] = [];
+  const cids: string[] = [];
+  let turn: [Party, Party] = [sender, receiver];
+  for (let i = 0; i < steps; i++) {
+    if (i > 0) {
+      const next = await nextPaymentVersion({ payment, me: turn[0].address, business });
+      if (!next) break;
+      payment = next;
+    }
+    const cid = `${i.toString(16).padStart(2, '0')}${'e'.repeat(30)}`;
+    const request: CommandRequestObject = {
+      _ObjectType: 'CommandRequestObject',
+      cid,
+      command_type: 'PaymentCommand',
+      command: {
+        _ObjectType: 'PaymentCommand',
+        _reads: i === 0 ? {} : { [ref]: cids[i - 1]! },
+        _writes: { [ref]: cid },
+        payment,
+      },
+    };
+    cids.push(cid);
+    out.push({
+      proposer: turn[0],
+      other: turn[1],
+      request: encodeRequest(request),
+      response: encodeResponse({ _ObjectType: 'CommandResponseObject', cid, status: 'success' }),
+      payment,
+    });
+    turn = [turn[1], turn[0]];
+  }
+  return { ref, cids, steps: out };
+}
+
+/** Signs one object's chain from the template with a fresh reference id and cids. */
+async function signObject(
+  t: Awaited<ReturnType<typeof template>>,
+  me: Party,
+  peer: Party,
+): Promise<CommitItem[]> {
+  const suffix = randomBytes(16).toString('hex');
+  const ref = t.ref.replace('f'.repeat(32), suffix);
+  const cids = t.cids.map(() => randomBytes(16).toString('hex'));
+  const rewrite = (text: string): string => {
+    let out = text.split(t.ref).join(ref);
+    t.cids.forEach((c, i) => {
+      out = out.split(c).join(cids[i]!);
+    });
+    return out;
+  };
+  return Promise.all(
+    t.steps.map(async (s, i): Promise<CommitItem> => {
+      const [request, response] = await Promise.all([
+        signJwsAsync(rewrite(s.request), s.proposer.key),
+        signJwsAsync(rewrite(s.response), s.other.key),
+      ]);
+      const payment = JSON.parse(rewrite(JSON.stringify(s.payment))) as PaymentObject;
+      return {
+        command: {
+          peer: peer.address,
+          cid: cids[i]!,
+          direction: s.proposer === me ? 'outbound' : 'inbound',
+          referenceId: ref,
+          readVersion: i === 0 ? null : cids[i - 1]!,
+          writeVersion: cids[i]!,
+          requestJws: request,
+          responseJws: response,
+          status: 'success',
+          errorCode: null,
+        },
+        version: {
+          peer: peer.address,
+          referenceId: ref,
+          version: cids[i]!,
+          previousVersion: i === 0 ? null : cids[i - 1]!,
+          payment: JSON.stringify(payment),
+          open: isOpen(payment),
+        },
+      };
+    }),
+  );
+}
+
+function serial(): <T>(fn: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return (fn) => {
+    const run = tail.then(fn, fn);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+}
+
+function wire(
+  a: { me: Party; peer: Party; store: ParleyStore },
+  b: { me: Party; peer: Party; store: ParleyStore },
+): { sa: ChannelSync; sb: ChannelSync } {
+  const make = (side: typeof a): ChannelSync =>
+    createChannelSync(
+      {},
+      {
+        me: side.me.address,
+        peer: side.peer.address,
+        myKey: side.me.key,
+        peerKey: side.peer.key.publicKey,
+        isServer: isProtocolServer(side.me.address, side.peer.address),
+        store: createSyncRepository(side.store),
+        exclusive: serial(),
+        isPending: () => false,
+        dropPending: () => false,
+      },
+    );
+  const sa = make(a);
+  const sb = make(b);
+  const never = new Promise<never>(() => undefined);
+  const link = (deliver: (frame: string) => void): SyncLink => ({
+    state: 'open',
+    closed: never,
+    send(frame) {
+      setImmediate(() => deliver(frame));
+      return true;
+    },
+    writable: async () => undefined,
+    close() {},
+  });
+  const la: SyncLink = link((f) => sb.handleFrame(f, lb));
+  const lb: SyncLink = link((f) => sa.handleFrame(f, la));
+  sa.attach(la);
+  sb.attach(lb);
+  return { sa, sb };
+}
+
+/** A copy of A's database as B's: channel key and directions swapped, `missing` objects removed. */
+function deriveB(pathA: string, pathB: string, a: Party, missing: 'all' | number): void {
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${pathB}${suffix}`, { force: true });
+  copyFileSync(pathA, pathB);
+  const db = new Database(pathB);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.transaction(() => {
+      db.prepare('UPDATE identity SET epoch = ?').run(randomBytes(16).toString('hex'));
+      db.prepare('UPDATE peer SET address = ?').run(a.address);
+      db.prepare(
+        "UPDATE command_log SET peer = ?, direction = CASE direction WHEN 'outbound' THEN 'inbound' ELSE 'outbound' END",
+      ).run(a.address);
+      db.prepare('UPDATE object_version SET peer = ?').run(a.address);
+      db.prepare('UPDATE object_head SET peer = ?').run(a.address);
+      db.exec('DELETE FROM resync_run');
+      if (missing === 'all') {
+        db.exec('DELETE FROM object_version; DELETE FROM command_log; DELETE FROM object_head;');
+      } else if (missing > 0) {
+        db.exec(
+          `CREATE TEMP TABLE gone AS SELECT reference_id FROM object_head ORDER BY random() LIMIT ${missing}`,
+        );
+        db.exec(
+          'DELETE FROM object_version WHERE reference_id IN (SELECT reference_id FROM gone); ' +
+            'DELETE FROM command_log WHERE reference_id IN (SELECT reference_id FROM gone); ' +
+            'DELETE FROM object_head WHERE reference_id IN (SELECT reference_id FROM gone);',
+        );
+      }
+    })();
+    db.pragma('wal_checkpoint(TRUNCATE)');
+  } finally {
+    db.close();
+  }
+}
+
+async function benchN(n: number, steps: number, dir: string): Promise<void> {
+  const a = party(0x41);
+  const b = party(0x42);
+  const pathA = join(dir, `a-${n}.db`);
+  const pathB = join(dir, `b-${n}.db`);
+  const t = await template(a, b, steps);
+  const sigsPerObject = t.steps.length * 2;
+
+  // Build A's side.
+  const built0 = performance.now();
+  let storeA = await openStore({ url: `file:${pathA}` });
+  await storeA.upsertPeer({ address: b.address, publicKeyHex: b.key.publicKey.hex });
+  const chunk = 500;
+  for (let i = 0; i < n; i += chunk) {
+    const objects = await Promise.all(
+      Array.from({ length: Math.min(chunk, n - i) }, () => signObject(t, a, b)),
+    );
+    await storeA.commit(objects.flat());
+    if ((i / chunk) % 20 === 0) progress(`  built ${i + objects.length}/${n} objects`);
+  }
+  const buildS = (performance.now() - built0) / 1000;
+  report('dataset_build_objects_per_s', n / buildS, '1/s', {
+    n,
+    steps: t.steps.length,
+    signatures: n * sigsPerObject,
+  });
+  await storeA.close();
+
+  // The verifier alone, many histories in flight.
+  {
+    storeA = await openStore({ url: `file:${pathA}` });
+    const repo = createSyncRepository(storeA);
+    const page = await storeA.openObjects(b.address, null, Math.min(n, 2000));
+    const histories: ObjectHistory[] = [];
+    for (const h of page) {
+      const log = await repo.history(b.address, h.referenceId);
+      histories.push({
+        reference_id: h.referenceId,
+        kind: 'history',
+        base: null,
+        commands: log.map((r) => ({
+          proposer: r.direction === 'outbound' ? a.address : b.address,
+          request: r.requestJws,
+          response: r.responseJws,
+        })),
+      });
+    }
+    const parties = { me: b.address, peer: a.address, myKey: b.key.publicKey, peerKey: a.key.publicKey };
+    const t0 = performance.now();
+    await Promise.all(histories.map((h) => verifyHistory(h, parties)));
+    const s = (performance.now() - t0) / 1000;
+    report('verify_signatures_per_s', (histories.length * sigsPerObject) / s, '1/s', {
+      histories: histories.length,
+      steps: t.steps.length,
+      in_flight: histories.length * sigsPerObject,
+    });
+    await storeA.close();
+  }
+
+  const all: Array<{ label: string; missing: 'all' | number }> = [
+    { label: '0', missing: 0 },
+    { label: '10', missing: 10 },
+    { label: '1%', missing: Math.round(n / 100) },
+    { label: '100%', missing: 'all' },
+  ];
+  const cases = all.filter((c) => c.missing !== 'all' || n <= FULL_REBUILD_MAX_N);
+  for (const c of cases) {
+    deriveB(pathA, pathB, a, c.missing);
+    storeA = await openStore({ url: `file:${pathA}` });
+    const storeB = await openStore({ url: `file:${pathB}` });
+    await storeB.upsertPeer({ address: a.address, publicKeyHex: a.key.publicKey.hex });
+    const { sa, sb } = wire({ me: a, peer: b, store: storeA }, { me: b, peer: a, store: storeB });
+    progress(`  n=${n} d=${c.label}: resync…`);
+    const t0 = performance.now();
+    const run = await sa.run('bench');
+    const s = (performance.now() - t0) / 1000;
+    const rebuilt = await storeB.countOpenObjects(a.address);
+    if (rebuilt !== n) throw new Error(`n=${n} d=${c.label}: B holds ${rebuilt} open objects after the run`);
+    const params = {
+      n,
+      d: c.label,
+      missing: c.missing === 'all' ? n : c.missing,
+      steps: t.steps.length,
+      outcome: run.outcome,
+    };
+    report('seconds', s, 's', params);
+    report('bytes', run.bytesSent + run.bytesReceived, 'B', params);
+    report('round_trips', run.rounds, '1', params);
+    if (run.objectsSent > 0) {
+      report('rebuild_objects_per_s', run.objectsSent / s, '1/s', params);
+      report('rebuild_signatures_verified_per_s', (run.objectsSent * sigsPerObject) / s, '1/s', params);
+    }
+    sa.close();
+    sb.close();
+    await storeA.close();
+    await storeB.close();
+  }
+}
+
+const sizes = (process.env['PARLEY_BENCH_RESYNC_N'] ?? '10000,100000').split(',').map(Number);
+const steps = Number(process.env['PARLEY_BENCH_RESYNC_STEPS'] ?? 4);
+const dir = mkdtempSync(join(tmpdir(), 'parley-bench-resync-'));
+try {
+  for (const n of sizes) {
+    progress(`resync bench: n=${n}`);
+    await benchN(n, n <= 10_000 ? steps : 1, dir);
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
