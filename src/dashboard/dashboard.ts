@@ -250,6 +250,16 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
       }),
     );
   }
+  // The resync runs of earlier node runs, so the history survives a restart.
+  if (source.resyncRuns) {
+    void source
+      .resyncRuns(undefined, options.resyncRuns ?? 50)
+      .then((records) => {
+        if (closed) return;
+        model.pastResyncRuns(records.flatMap((r) => readResyncEvent(r) ?? []));
+      })
+      .catch(() => undefined);
+  }
   // A first status read, so the table has every configured channel before anyone connects.
   void refresh();
 

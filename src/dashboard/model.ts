@@ -46,6 +46,8 @@ export interface DashboardModel {
   status(rows: readonly ChannelStatusLike[]): void;
   health(input: HealthInput): void;
   resync(input: ResyncInput): void;
+  /** Runs of earlier node runs (finished): listed, never logged, never clear a channel's flags. */
+  pastResyncRuns(inputs: readonly ResyncInput[]): void;
   /** Everything, as of the last delta taken (take pending changes first). */
   snapshot(): DashboardSnapshot;
   /** The changes since the previous delta, or undefined when nothing changed. */
@@ -366,7 +368,7 @@ export function createDashboardModel(
           status: 'running',
           outcome: null,
           phase: null,
-          startedAtMs: at,
+          startedAtMs: input.startedAtMs ?? at,
           finishedAtMs: null,
           done: 0,
           total: null,
@@ -396,7 +398,7 @@ export function createDashboardModel(
       if (isNew)
         append(input.peer, 'resync_started', 'info', `resync with ${peer} started (${run.reason})`, at);
       if (wasRunning && run.status !== 'running') {
-        run.finishedAtMs = at;
+        run.finishedAtMs = input.finishedAtMs ?? at;
         if (run.status === 'completed') {
           if (run.total !== null) run.done = Math.max(run.done, run.total);
           const moved = `sent ${run.objectsSent}, received ${run.objectsReceived} objects in ${run.rounds} rounds`;
@@ -429,6 +431,51 @@ export function createDashboardModel(
       channel(input.peer).resync = { ...run };
       dirtyRuns.add(run.id);
       touch(input.peer);
+    },
+
+    pastResyncRuns(inputs) {
+      const past = inputs
+        .filter((i) => !runs.has(i.id) && i.status !== undefined && i.status !== 'running')
+        .sort((a, b) => (a.startedAtMs ?? 0) - (b.startedAtMs ?? 0))
+        .slice(-maxRuns);
+      // Oldest first, and ahead of this run's own runs: they are the oldest entries.
+      const live = [...runs.entries()];
+      runs.clear();
+      for (const input of past) {
+        const started = input.startedAtMs ?? 0;
+        const run: ResyncRunView = {
+          id: input.id,
+          peer: input.peer,
+          reason: input.reason ?? 'unknown',
+          status: input.status ?? 'completed',
+          outcome: input.outcome ?? null,
+          phase: null,
+          startedAtMs: started,
+          finishedAtMs: input.finishedAtMs ?? started,
+          done: input.done ?? input.total ?? 0,
+          total: input.total ?? null,
+          objectsSent: input.objectsSent ?? 0,
+          objectsReceived: input.objectsReceived ?? 0,
+          bytesSent: input.bytesSent ?? 0,
+          bytesReceived: input.bytesReceived ?? 0,
+          rounds: input.rounds ?? 0,
+          error: input.error ?? null,
+        };
+        runs.set(run.id, run);
+        dirtyRuns.add(run.id);
+        const row = channel(input.peer);
+        if (!row.resync || row.resync.startedAtMs < started) {
+          row.resync = { ...run };
+          touch(input.peer);
+        }
+      }
+      for (const [id, run] of live) runs.set(id, run);
+      while (runs.size > maxRuns) {
+        const oldest = runs.keys().next().value;
+        if (oldest === undefined) break;
+        runs.delete(oldest);
+        dirtyRuns.delete(oldest);
+      }
     },
 
     snapshot() {

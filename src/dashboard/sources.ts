@@ -53,6 +53,8 @@ export interface DashboardSource {
   readonly health?: { snapshot(): readonly HealthSnapshotLike[] };
   /** Resync runs and their progress (hot), when the node runs resync. */
   readonly resync$?: Observable<unknown>;
+  /** Persisted resync runs, newest first: the runs of earlier node runs, shown on start. */
+  resyncRuns?(peer?: string, limit?: number): Promise<readonly unknown[]>;
 }
 
 /** A normalised health fact about one channel. */
@@ -87,6 +89,8 @@ export interface ResyncInput {
   id: string;
   peer: string;
   atMs?: number;
+  startedAtMs?: number;
+  finishedAtMs?: number | null;
   reason?: string;
   status?: ResyncStatus;
   outcome?: string | null;
@@ -274,7 +278,8 @@ export function readResyncEvent(raw: unknown): ResyncInput | undefined {
   const nested = isRecord(raw['run']) ? raw['run'] : undefined;
   const r: Rec = nested ? { ...nested, ...raw } : raw;
   const peer = pick(r, ['peer', 'address', 'channel'], str);
-  const idRaw = r['runId'] ?? r['id'] ?? nested?.['id'];
+  const detail = isRecord(r['detail']) ? r['detail'] : undefined;
+  const idRaw = r['runId'] ?? detail?.['runId'] ?? r['id'] ?? nested?.['id'];
   const id = typeof idRaw === 'number' || typeof idRaw === 'bigint' ? String(idRaw) : str(idRaw);
   if (peer === undefined || id === undefined) return undefined;
   const kind = kindOf(r);
@@ -285,6 +290,10 @@ export function readResyncEvent(raw: unknown): ResyncInput | undefined {
   const out: ResyncInput = { id, peer };
   const at = atOf(r);
   if (at !== undefined) out.atMs = at;
+  const startedAt = time(r['startedAtMs']) ?? time(r['startedAt']);
+  if (startedAt !== undefined) out.startedAtMs = startedAt;
+  const finishedAt = time(r['finishedAtMs']) ?? time(r['finishedAt']);
+  if (finishedAt !== undefined) out.finishedAtMs = finishedAt;
   const reason = pick(r, ['reason', 'trigger', 'cause'], str);
   if (reason !== undefined) out.reason = reason;
   if (statusWord !== undefined) out.status = statusWord;

@@ -139,6 +139,40 @@ describe('dashboard socket.io contract, against two running nodes on 127.0.0.1',
     expect((await firstValueFrom(outcome$)).status).toBe('success');
   });
 
+  it('lists the resync runs persisted by an earlier run of the node', async () => {
+    const dir = tempDir();
+    cleanups.push(dir.dispose);
+    const a = testIdentity(0x53);
+    const b = testIdentity(0x54);
+    const nodeB = await startNode(nodeConfig(b, `file:${join(dir.path, 'b.db')}`, [{ identity: a }]));
+    cleanups.push(() => nodeB.close());
+    const configA = nodeConfig(a, `file:${join(dir.path, 'a.db')}`, [{ identity: b, url: nodeB.url }]);
+    const first = await startNode(configA);
+    // The dialer resyncs on connect; wait until that run is persisted.
+    await expect
+      .poll(async () => (await first.resyncRuns()).filter((r) => r.outcome !== null).length, {
+        timeout: 30_000,
+      })
+      .toBeGreaterThan(0);
+    const [persisted] = await first.resyncRuns();
+    await first.close();
+
+    const again = await startNode(configA);
+    cleanups.push(() => again.close());
+    const dash = client(again.port, ['websocket']);
+    const snapshot = await dash.snapshot;
+    await expect
+      .poll(
+        async () => {
+          const runs = [...snapshot.resyncRuns, ...dash.deltas.flatMap((d) => d.resyncRuns)];
+          return runs.some((r) => r.status === 'completed' && r.startedAtMs === persisted!.startedAtMs);
+        },
+        { timeout: 10_000 },
+      )
+      .toBe(true);
+    expect(dash.violations).toEqual([]);
+  });
+
   it('disconnects its clients when the node closes', async () => {
     const [nodeA] = await pair();
     const dash = client(nodeA.port, ['websocket']);

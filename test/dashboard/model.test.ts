@@ -196,6 +196,42 @@ describe('dashboard model', () => {
     expect(log).toEqual(['healthy', 'down']);
   });
 
+  it('lists the persisted runs of earlier node runs before its own, without logging them', () => {
+    const { model, at } = setup();
+    model.resync(
+      readResyncEvent({ type: 'resync_started', runId: 'live', peer: PEER, reason: 'connect', atMs: at() })!,
+    );
+    const record = (id: number, runId: string, startedAtMs: number) => ({
+      id,
+      peer: PEER,
+      reason: 'peer_state_lost',
+      startedAtMs,
+      finishedAtMs: startedAtMs + 40,
+      outcome: 'repaired',
+      objectsSent: 3,
+      objectsReceived: 0,
+      bytesSent: 900,
+      bytesReceived: 0,
+      rounds: 2,
+      detail: { runId, role: 'leader' },
+    });
+    const records = [record(2, 'b', at() - 5000), record(1, 'a', at() - 9000), record(3, 'live', at())];
+    model.pastResyncRuns(records.flatMap((r) => readResyncEvent(r) ?? []));
+    const snapshot = DashboardSnapshot.parse(model.snapshot());
+    expect(snapshot.resyncRuns.map((r) => [r.id, r.status])).toEqual([
+      ['a', 'completed'],
+      ['b', 'completed'],
+      ['live', 'running'],
+    ]);
+    expect(snapshot.resyncRuns[0]).toMatchObject({
+      outcome: 'repaired',
+      finishedAtMs: at() - 8960,
+      objectsSent: 3,
+    });
+    expect(snapshot.log.map((e) => e.kind)).toEqual(['resync_started']);
+    expect(snapshot.channels[0]?.resync?.id).toBe('live');
+  });
+
   it('keeps the log bounded', () => {
     const { model } = setup({ logSize: 5 });
     for (let i = 0; i < 20; i++) model.nodeEvent({ type: 'frame_refused', peer: PEER, code: `E${i}` });
