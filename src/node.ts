@@ -172,7 +172,9 @@ export async function createVaspNode(
       peerKey: publicKeyFromHex(peer.publicKeyHex),
       isServer: core.isServer,
       store: syncStore,
+      summary: async () => core.openSummary(),
       exclusive: (fn) => core.exclusive(fn),
+      afterApply: () => core.exclusive(() => core.reloadSummary()),
       isPending: (cid) => core.isPending(cid),
       dropPending: (cid) => core.dropPending(cid),
     });
@@ -228,6 +230,16 @@ export async function createVaspNode(
   }
   subs.push(resync.subscribe(events));
   const resyncOnConnect = deps.sync?.onConnect ?? true;
+  subs.push(
+    health.resyncTriggers$.subscribe((trigger) => {
+      // A new epoch shows at the hello, where the dialer's run on connect already covers it.
+      if (trigger.kind === 'peer_state_lost' && resyncOnConnect) return;
+      syncs
+        .get(trigger.peer)
+        ?.run(trigger.kind)
+        .catch(() => undefined);
+    }),
+  );
 
   const summary = (peer: string) => cores.get(peer)!.openSummary();
   const registry = createConnectionRegistry(me);

@@ -60,7 +60,10 @@ function serial(): <T>(fn: () => Promise<T>) => Promise<T> {
 }
 
 /** Two channel syncs wired back to back over an in-memory, ordered link. */
-function wire(x: { me: Party; peer: Party; store: SyncStore }, y: { me: Party; peer: Party; store: SyncStore }) {
+function wire(
+  x: { me: Party; peer: Party; store: SyncStore },
+  y: { me: Party; peer: Party; store: SyncStore },
+) {
   const make = (side: typeof x): ChannelSync =>
     createChannelSync(
       { batchObjects: 3, pageSize: 2 },
@@ -128,64 +131,83 @@ describe('resync converges from any loss', () => {
 
   it('random histories and random loss: both converge, no version goes backwards, a second run is a no-op', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(PaymentPlan, { minLength: 1, maxLength: 7 }), fc.boolean(), async (plans, aLeads) => {
-        const A = randomParty();
-        const B = randomParty();
-        const server = isProtocolServer(A.address, B.address) ? 'A' : 'B';
-        const syncA = createSyncRepository(storeA);
-        const syncB = createSyncRepository(storeB);
-        const forked = new Set<string>();
-        for (const plan of plans) {
-          const steps = await buildPayment(plan.senderIsA ? A : B, plan.senderIsA ? B : A, plan.steps);
-          const keptA = Math.min(plan.keepA, steps.length);
-          const keptB = Math.min(plan.keepB, steps.length);
-          let stepsA = steps.slice(0, keptA);
-          let stepsB = steps.slice(0, keptB);
-          // A fork: the side that was cut short extends the same version differently.
-          if (plan.fork && Math.min(keptA, keptB) >= 1 && keptA !== keptB) {
-            const shortIsA = keptA < keptB;
-            const cut = shortIsA ? keptA : keptB;
-            const original = steps[cut]!;
-            const other = original.proposer.address === A.address ? B : A;
-            const sibling = signStep(original.proposer, other, original.payment, steps[cut - 1]!.cid);
-            if (shortIsA) stepsA = [...stepsA, sibling];
-            else stepsB = [...stepsB, sibling];
-            forked.add(steps[0]!.payment.reference_id);
+      fc.asyncProperty(
+        fc.array(PaymentPlan, { minLength: 1, maxLength: 7 }),
+        fc.boolean(),
+        async (plans, aLeads) => {
+          const A = randomParty();
+          const B = randomParty();
+          const server = isProtocolServer(A.address, B.address) ? 'A' : 'B';
+          const syncA = createSyncRepository(storeA);
+          const syncB = createSyncRepository(storeB);
+          const forked = new Set<string>();
+          for (const plan of plans) {
+            const steps = await buildPayment(plan.senderIsA ? A : B, plan.senderIsA ? B : A, plan.steps);
+            const keptA = Math.min(plan.keepA, steps.length);
+            const keptB = Math.min(plan.keepB, steps.length);
+            let stepsA = steps.slice(0, keptA);
+            let stepsB = steps.slice(0, keptB);
+            // A fork: the side that was cut short extends the same version differently.
+            if (plan.fork && Math.min(keptA, keptB) >= 1 && keptA !== keptB) {
+              const shortIsA = keptA < keptB;
+              const cut = shortIsA ? keptA : keptB;
+              const original = steps[cut]!;
+              const other = original.proposer.address === A.address ? B : A;
+              const sibling = signStep(original.proposer, other, original.payment, steps[cut - 1]!.cid);
+              if (shortIsA) stepsA = [...stepsA, sibling];
+              else stepsB = [...stepsB, sibling];
+              forked.add(steps[0]!.payment.reference_id);
+            }
+            if (stepsA.length > 0) await syncA.commit(itemsFor(stepsA, A, B));
+            if (stepsB.length > 0) await syncB.commit(itemsFor(stepsB, B, A));
           }
-          if (stepsA.length > 0) await syncA.commit(itemsFor(stepsA, A, B));
-          if (stepsB.length > 0) await syncB.commit(itemsFor(stepsB, B, A));
-        }
-        const refs = [...new Set(plans.length ? (await syncA.openObjects(B.address, null, 1000)).map((h) => h.referenceId) : [])];
-        const before = new Map<string, { a: string[]; b: string[] }>();
-        for (const ref of [...refs, ...(await syncB.openObjects(A.address, null, 1000)).map((h) => h.referenceId)]) {
-          before.set(ref, { a: await chainOf(syncA, B.address, ref), b: await chainOf(syncB, A.address, ref) });
-        }
+          const refs = [
+            ...new Set(
+              plans.length ? (await syncA.openObjects(B.address, null, 1000)).map((h) => h.referenceId) : [],
+            ),
+          ];
+          const before = new Map<string, { a: string[]; b: string[] }>();
+          for (const ref of [
+            ...refs,
+            ...(await syncB.openObjects(A.address, null, 1000)).map((h) => h.referenceId),
+          ]) {
+            before.set(ref, {
+              a: await chainOf(syncA, B.address, ref),
+              b: await chainOf(syncB, A.address, ref),
+            });
+          }
 
-        const { sx, sy } = wire({ me: A, peer: B, store: syncA }, { me: B, peer: A, store: syncB });
-        const leader = aLeads ? sx : sy;
-        const first = await leader.run('property');
-        expect(first.rejected).toEqual([]);
+          const { sx, sy } = wire({ me: A, peer: B, store: syncA }, { me: B, peer: A, store: syncB });
+          const leader = aLeads ? sx : sy;
+          const first = await leader.run('property');
+          expect(first.rejected).toEqual([]);
 
-        expect(await openSet(syncA, B.address)).toEqual(await openSet(syncB, A.address));
-        for (const [ref, was] of before) {
-          const nowA = await chainOf(syncA, B.address, ref);
-          const nowB = await chainOf(syncB, A.address, ref);
-          const check = (old: string[], now: string[], side: 'A' | 'B'): void => {
-            if (old.length === 0) return;
-            if (forked.has(ref) && side !== server) return; // the client's fork branch may be replaced
-            expect(now.slice(0, old.length)).toEqual(old);
-          };
-          check(was.a, nowA, 'A');
-          check(was.b, nowB, 'B');
-        }
-        expect(await storeA.checkIntegrity()).toEqual([]);
-        expect(await storeB.checkIntegrity()).toEqual([]);
+          expect(await openSet(syncA, B.address)).toEqual(await openSet(syncB, A.address));
+          for (const [ref, was] of before) {
+            const nowA = await chainOf(syncA, B.address, ref);
+            const nowB = await chainOf(syncB, A.address, ref);
+            const check = (old: string[], now: string[], side: 'A' | 'B'): void => {
+              if (old.length === 0) return;
+              if (forked.has(ref) && side !== server) return; // the client's fork branch may be replaced
+              expect(now.slice(0, old.length)).toEqual(old);
+            };
+            check(was.a, nowA, 'A');
+            check(was.b, nowB, 'B');
+          }
+          expect(await storeA.checkIntegrity()).toEqual([]);
+          expect(await storeB.checkIntegrity()).toEqual([]);
 
-        const second = await leader.run('property again');
-        expect(second).toMatchObject({ outcome: 'in_sync', objectsSent: 0, objectsReceived: 0, differences: 0 });
-        sx.close();
-        sy.close();
-      }),
+          const second = await leader.run('property again');
+          expect(second).toMatchObject({
+            outcome: 'in_sync',
+            objectsSent: 0,
+            objectsReceived: 0,
+            differences: 0,
+          });
+          sx.close();
+          sy.close();
+        },
+      ),
       { numRuns: 25 },
     );
   });
