@@ -49,6 +49,14 @@ export interface ChannelHealthDeps {
   checkEpoch?(epoch: string, source: EpochSource, connection: Connection): boolean;
   /** The peer's current epoch as this node knows it, for snapshots. @default null */
   peerEpoch?(): string | null;
+  /**
+   * Runs `fn` once the event loop has read what is waiting in the sockets; returns a cancel
+   * function. Called before the detector declares `suspect` or `down`, so a heartbeat that
+   * arrived while this process was busy (a long synchronous write, a GC, SIGSTOP) is counted
+   * first. @default setImmediate with the default scheduler; `scheduler.schedule(fn, 0)` with an
+   * injected one (virtual time)
+   */
+  afterIo?(fn: () => void): () => void;
 }
 
 /** The health of one channel. */
@@ -93,6 +101,18 @@ export function createChannelHealth(options: HealthOptions, deps: ChannelHealthD
   const { peer, me } = deps;
   const scheduler = deps.scheduler ?? asyncScheduler;
   const now = (): number => scheduler.now();
+  const afterIo =
+    deps.afterIo ??
+    (deps.scheduler === undefined
+      ? (fn: () => void) => {
+          // The check phase of the event loop comes after the poll phase that reads sockets.
+          const handle = setImmediate(fn);
+          return () => clearImmediate(handle);
+        }
+      : (fn: () => void) => {
+          const action = scheduler.schedule(fn, 0);
+          return () => action.unsubscribe();
+        });
   const events = new Subject<HealthEvent>();
   const detector = createPhiDetector({
     maxSampleSize: o.maxSampleSize,
@@ -105,6 +125,7 @@ export function createChannelHealth(options: HealthOptions, deps: ChannelHealthD
   let sinceMs = now();
   let session: Session | undefined;
   let check: Subscription | undefined;
+  let cancelJudge: (() => void) | undefined;
   let closed = false;
   let sent = 0;
   let received = 0;
@@ -143,19 +164,23 @@ export function createChannelHealth(options: HealthOptions, deps: ChannelHealthD
   function scheduleCheck(): void {
     check?.unsubscribe();
     check = undefined;
+    cancelJudge?.();
+    cancelJudge = undefined;
     if (closed || state === 'down' || state === 'unknown') return;
     const at = detector.deadline(state === 'healthy' ? o.suspectPhi : o.downPhi);
-    check = scheduler.schedule(() => onDeadline(at, false), Math.max(0, at - now()));
+    // At the deadline, first let the event loop read the sockets: if this process was busy or
+    // paused, the peer's heartbeats are waiting there and must count before silence does.
+    check = scheduler.schedule(
+      () => {
+        cancelJudge = afterIo(judge);
+      },
+      Math.max(0, at - now()),
+    );
   }
 
-  function onDeadline(at: number, deferred: boolean): void {
+  function judge(): void {
+    cancelJudge = undefined;
     const t = now();
-    if (!deferred && t - at > o.lateTimerToleranceMs) {
-      // This timer is late: our own process was paused. Whatever the peer sent meanwhile is
-      // waiting in the socket; read it (the next turn of the event loop) before judging.
-      check = scheduler.schedule(() => onDeadline(at, true), 0);
-      return;
-    }
     // Compare times, not phi: at its own deadline, phi may fall a rounding error short of the
     // threshold, and the check would be rescheduled at the same instant for ever.
     const reached = (threshold: number): boolean => t + DEADLINE_SLACK_MS >= detector.deadline(threshold);
@@ -351,6 +376,7 @@ export function createChannelHealth(options: HealthOptions, deps: ChannelHealthD
       if (closed) return;
       if (session) endSession(session);
       check?.unsubscribe();
+      cancelJudge?.();
       startup.unsubscribe();
       closed = true;
       events.complete();

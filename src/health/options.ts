@@ -28,12 +28,6 @@ export interface HealthOptions {
   closeOnDown?: boolean;
   /** A peer never heard from since start is `down` after this long, ms. @default 5000 */
   startupGraceMs?: number;
-  /**
-   * When a detector timer fires this much later than planned, this process itself was paused
-   * (SIGSTOP, a long GC): the frames that queued up meanwhile are read before judging, ms.
-   * @default 250
-   */
-  lateTimerToleranceMs?: number;
 }
 
 /** Every option filled in. */
@@ -50,7 +44,6 @@ export const DEFAULT_HEALTH_OPTIONS: ResolvedHealthOptions = {
   divergeAfterHeartbeats: 3,
   closeOnDown: true,
   startupGraceMs: 5000,
-  lateTimerToleranceMs: 250,
 };
 
 /**
@@ -72,7 +65,6 @@ export function resolveHealthOptions(options: HealthOptions = {}): ResolvedHealt
   positive('startupGraceMs', o.startupGraceMs);
   if (!(o.downPhi >= o.suspectPhi)) problems.push('downPhi must be >= suspectPhi');
   if (!(o.acceptablePauseMs >= 0)) problems.push('acceptablePauseMs must be >= 0');
-  if (!(o.lateTimerToleranceMs >= 0)) problems.push('lateTimerToleranceMs must be >= 0');
   if (!(Number.isInteger(o.maxSampleSize) && o.maxSampleSize >= 2))
     problems.push('maxSampleSize must be >= 2');
   if (!(Number.isInteger(o.divergeAfterHeartbeats) && o.divergeAfterHeartbeats >= 1)) {

@@ -9,7 +9,7 @@ const A = 'addr-a';
 const B = 'addr-b';
 
 /** Two channel monitors, A and B, heartbeating over an in-memory pair on a virtual clock. */
-function setup(options: HealthOptions = {}, latencyMs = 5) {
+function setup(options: HealthOptions = {}, latencyMs = 5, afterIoA?: (fn: () => void) => () => void) {
   const time = virtualTime();
   const link = memoryPair(time, { addresses: [A, B], latencyMs });
   const world = {
@@ -27,6 +27,7 @@ function setup(options: HealthOptions = {}, latencyMs = 5) {
     summary: () => world.summaryA,
     inflight: () => world.inflightA,
     checkEpoch: () => world.epochOkA,
+    ...(afterIoA ? { afterIo: afterIoA } : {}),
   });
   const b = createChannelHealth(options, {
     me: B,
@@ -130,6 +131,27 @@ describe('channel health with virtual time', () => {
     const oldSent = link.a.sent.length;
     time.advance(5_000);
     expect(link.a.sent.length).toBe(oldSent);
+  });
+
+  it('reads what waits in the socket before declaring silence (this process was busy, not the peer)', () => {
+    // The path is cut, but each time A is about to judge, B's newest heartbeat is "waiting in
+    // the socket" and A's I/O turn reads it: A never declares silence.
+    let delivered = 0;
+    const { time, link, a, eventsA } = setup({ closeOnDown: false }, 5, (judge) => {
+      const frames = link.b.sent;
+      if (frames.length > delivered) {
+        delivered = frames.length;
+        a.receive(frames[frames.length - 1]!, link.a);
+      } else judge();
+      return () => undefined;
+    });
+    time.advance(10_000);
+    link.cut();
+    delivered = link.b.sent.length;
+    const before = a.snapshot().heartbeatsReceived;
+    time.advance(30_000);
+    expect(transitions(eventsA).map((t) => t.to)).toEqual(['healthy']);
+    expect(a.snapshot().heartbeatsReceived).toBeGreaterThan(before + 5);
   });
 
   it('marks a peer never heard from since start down after the startup grace', () => {
