@@ -129,6 +129,12 @@ export async function applyHistories(
       const pushed = verified.chain.map((c) => c.record.writeVersion);
       const pending = verified.commands.find((c) => !known.has(c.record.cid) && deps.isPending(c.record.cid));
 
+      // One of my pending commands (a create included) is in it: the peer accepted it and its
+      // response is on the way; storing it here would leave the outbox entry behind.
+      if (pending) {
+        out.results.push(result(ref, 'in_flight', localHead));
+        continue;
+      }
       if (localHead === null) {
         plain.push({ ref, from: null, head: pushedHead!, items: commitItemsOf(verified, isOpen, known) });
         continue;
@@ -142,10 +148,6 @@ export async function applyHistories(
       }
       const at = pushed.indexOf(localHead);
       if (at >= 0 || (history.base === localHead && pushed.length > 0)) {
-        if (pending) {
-          out.results.push(result(ref, 'in_flight', localHead));
-          continue;
-        }
         plain.push({
           ref,
           from: localHead,
