@@ -4,6 +4,8 @@
  */
 export * from './address.js';
 export * from './base64url.js';
+export * from './channel-frames.js';
+export * from './close-codes.js';
 export * from './codec.js';
 export * from './json-equal.js';
 export * from './jws.js';
@@ -11,5 +13,3 @@ export * from './keys.js';
 export * from './lip1.js';
 export * from './lip1-errors.js';
 export * from './roles.js';
-export * from './channel-frames.js';
-export * from './close-codes.js';
