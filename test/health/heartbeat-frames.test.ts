@@ -1,11 +1,12 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
+import { canonicalJson } from '../../src/protocol/codec.js';
 import {
   createHeartbeatCodec,
   createOpenObjectsDigest,
   EMPTY_OPEN_OBJECTS_DIGEST,
-  type Heartbeat,
+  Heartbeat,
   isHeartbeatFrame,
   MAX_HEARTBEAT_FRAME_BYTES,
   openObjectTerm,
@@ -39,6 +40,20 @@ function codeOf(fn: () => unknown): string | undefined {
 
 describe('heartbeat frame (PROTOCOL.md §8.1)', () => {
   const codec = createHeartbeatCodec(secret);
+  const nat = fc.maxSafeNat();
+  const heartbeats = fc.record({
+    _ObjectType: fc.constant('Heartbeat' as const),
+    from: fc.string({ minLength: 1, maxLength: 60 }),
+    seq: nat,
+    epoch: fc.string({ minLength: 1, maxLength: 60 }),
+    open_objects: fc.record({ count: nat, digest: fc.string({ maxLength: 80 }) }),
+    inflight: nat,
+    timestamp_ms: nat,
+    echo_timestamp_ms: fc.option(nat, { nil: null }),
+    echo_held_ms: fc.option(nat, { nil: null }),
+  });
+  const macFrame = (payload: string) =>
+    `hb1 ${createHmac('sha256', Buffer.from(secret, 'hex')).update(`hb1 ${payload}`).digest('base64url')} ${payload}`;
 
   it('round-trips, is `hb1 <43-char mac> <canonical json>`, and is well under the size limit', () => {
     const hb = sample();
@@ -86,13 +101,40 @@ describe('heartbeat frame (PROTOCOL.md §8.1)', () => {
 
   it('refuses a valid MAC over a payload that is not a heartbeat (PROTOCOL_MALFORMED_FRAME)', () => {
     // MAC a bad payload by hand (the codec refuses to encode one).
-    const frameFor = (payload: string) =>
-      `hb1 ${createHmac('sha256', Buffer.from(secret, 'hex')).update(`hb1 ${payload}`).digest('base64url')} ${payload}`;
+    const frameFor = macFrame;
     expect(codeOf(() => codec.decode(frameFor('not json')))).toBe('PROTOCOL_MALFORMED_FRAME');
     expect(codeOf(() => codec.decode(frameFor('{"_ObjectType":"Heartbeat"}')))).toBe(
       'PROTOCOL_MALFORMED_FRAME',
     );
     expect(codec.decode(frameFor(JSON.stringify(sample())))).toEqual(sample());
+  });
+
+  test.prop([heartbeats])('writes exactly the canonical JSON of the schema', (hb) => {
+    const frame = codec.encode(hb);
+    expect(frame.slice(48)).toBe(canonicalJson(Heartbeat.parse(hb)));
+    expect(codec.decode(frame)).toEqual(hb);
+  });
+
+  test.prop([
+    fc.oneof(
+      heartbeats,
+      heartbeats.chain((hb) =>
+        fc
+          .tuple(fc.constantFrom(...Object.keys(hb)), fc.jsonValue())
+          .map(([key, value]) => ({ ...hb, [key]: value })),
+      ),
+      heartbeats.map((hb) => ({ ...hb, extra: 1, open_objects: { ...hb.open_objects, more: true } })),
+      fc.jsonValue(),
+    ),
+  ])('accepts exactly what the zod schema accepts, and drops unknown members as it does', (value) => {
+    const text = JSON.stringify(value);
+    const reference = Heartbeat.safeParse(JSON.parse(text));
+    const frame = macFrame(text);
+    if (reference.success && Buffer.byteLength(frame) <= MAX_HEARTBEAT_FRAME_BYTES) {
+      expect(codec.decode(frame)).toEqual(reference.data);
+    } else {
+      expect(codeOf(() => codec.decode(frame))).toBe('PROTOCOL_MALFORMED_FRAME');
+    }
   });
 
   it('refuses an oversized frame before checking anything else', () => {
