@@ -125,6 +125,8 @@ export function createChannelHealth(options: HealthOptions, deps: ChannelHealthD
   let sinceMs = now();
   let session: Session | undefined;
   let check: Subscription | undefined;
+  /** When `check` fires. */
+  let checkAt = Number.POSITIVE_INFINITY;
   let cancelJudge: (() => void) | undefined;
   let closed = false;
   let sent = 0;
@@ -160,22 +162,40 @@ export function createChannelHealth(options: HealthOptions, deps: ChannelHealthD
     if (state === 'unknown') transition('down', 'startup', 0);
   }, o.startupGraceMs);
 
-  /** One action at the moment phi crosses the next threshold (nothing while down). */
+  const nextThreshold = (): number => (state === 'healthy' ? o.suspectPhi : o.downPhi);
+
+  /**
+   * One action at the moment phi crosses the next threshold (nothing while down). Each
+   * heartbeat moves that moment later; the action already set is then left alone and, when
+   * it fires early, sets itself again: one timer per deadline crossed or ~2 heartbeats, not a
+   * timer cancelled and made on every heartbeat (1,000 channels at 1 Hz).
+   */
   function scheduleCheck(): void {
-    check?.unsubscribe();
-    check = undefined;
     cancelJudge?.();
     cancelJudge = undefined;
-    if (closed || state === 'down' || state === 'unknown') return;
-    const at = detector.deadline(state === 'healthy' ? o.suspectPhi : o.downPhi);
+    if (closed || state === 'down' || state === 'unknown') {
+      check?.unsubscribe();
+      check = undefined;
+      checkAt = Number.POSITIVE_INFINITY;
+      return;
+    }
+    const at = detector.deadline(nextThreshold());
+    if (check && checkAt <= at) return;
+    check?.unsubscribe();
+    checkAt = at;
+    check = scheduler.schedule(onTimer, Math.max(0, at - now()));
+  }
+
+  function onTimer(): void {
+    check = undefined;
+    checkAt = Number.POSITIVE_INFINITY;
+    if (now() + DEADLINE_SLACK_MS < detector.deadline(nextThreshold())) {
+      scheduleCheck(); // a heartbeat moved the deadline
+      return;
+    }
     // At the deadline, first let the event loop read the sockets: if this process was busy or
     // paused, the peer's heartbeats are waiting there and must count before silence does.
-    check = scheduler.schedule(
-      () => {
-        cancelJudge = afterIo(judge);
-      },
-      Math.max(0, at - now()),
-    );
+    cancelJudge = afterIo(judge);
   }
 
   function judge(): void {
