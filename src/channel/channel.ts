@@ -46,6 +46,8 @@ export type ChannelEvent =
       code: string | null;
     }
   | { type: 'fork'; peer: string; cid: string }
+  /** A command of mine is durable in the outbox and goes out now or at the next connect. */
+  | { type: 'command_queued'; peer: string; cid: string; referenceId: string }
   | { type: 'frame_refused'; peer: string; code: string };
 
 export interface ChannelOptions {
@@ -328,6 +330,7 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
           const t = track(command);
           t.outcome.subscribe(result);
           if (closed) return;
+          events.next({ type: 'command_queued', peer, cid: command.cid, referenceId: command.referenceId });
           transmit(t);
         },
         (err: unknown) => result.error(err),
