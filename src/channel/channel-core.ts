@@ -118,7 +118,9 @@ interface Pending {
 }
 
 interface Recent {
-  digest: string;
+  request: CommandRequestObject;
+  /** `canonicalDigest(request)`, computed the first time the cid comes again. */
+  digest?: string;
   response: Promise<string>;
 }
 
@@ -344,15 +346,16 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
 
   /** The receiving order of the reference, steps 2–7. Runs inside the serial queue. */
   async function decide(request: CommandRequestObject, prior: CommandRecord | undefined): Promise<Decision> {
-    const digest = canonicalDigest(request);
+    // Digests only when the cid was seen before: a new command (nearly all of them) needs none.
     const known = recent.get(request.cid);
     if (known) {
-      if (known.digest === digest) return { kind: 'replay', response: known.response };
+      known.digest ??= canonicalDigest(known.request);
+      if (known.digest === canonicalDigest(request)) return { kind: 'replay', response: known.response };
       return { kind: 'protocol', code: 'conflict' };
     }
     if (prior) {
       const stored = decodeRequest(payloadOf(prior.requestJws));
-      if (canonicalDigest(stored) === digest)
+      if (canonicalDigest(stored) === canonicalDigest(request))
         return { kind: 'replay', response: Promise.resolve(prior.responseJws) };
       return { kind: 'protocol', code: 'conflict' };
     }
@@ -489,7 +492,7 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
             },
           };
     const signed = respond(response);
-    remember(request.cid, { digest: canonicalDigest(request), response: signed });
+    remember(request.cid, { request, response: signed });
     const record: CommandRecord = {
       peer,
       cid: request.cid,
