@@ -1,0 +1,279 @@
+/**
+ * Channel benchmark: two node processes on this machine (one channel, ws on 127.0.0.1, SQLite
+ * files with full durability), driven through `test/helpers/node-child.ts`.
+ *
+ *   npm run bench -- channel
+ *
+ * Metrics (one JSON line each on stdout, progress on stderr):
+ * - `commands_per_s`: signed durable commands per second on one channel, pipelined (creates
+ *   answered by a peer whose business never reacts; each costs two Ed25519 signs, two verifies
+ *   and three durable commits: outbox, peer's log, my log);
+ * - `settled_payments_per_s`: payments driven to both sides `ready_for_settlement` by the
+ *   automatic business (five commands each), all started at once;
+ * - `rtt_p50_ms` / `rtt_p99_ms`: one create at a time, from `send` to its final outcome;
+ * - `sign_per_s_per_core` / `verify_per_s_per_core`: node:crypto Ed25519 on one core, on a
+ *   command-sized JWS signing input;
+ * - `crypto_limit_commands_per_s`: what those rates allow per channel on this machine (every
+ *   command: 2 signs + 2 verifies spread over all cores), and `commands_ratio_to_crypto_limit`;
+ * - `cpu_ms_per_command`: CPU time of both node processes per pipelined command (robust when
+ *   the machine is shared: wall-clock rates are not), against `crypto_cpu_ms_per_command`;
+ * - `sqlite_commit_p50_ms`: one durable SQLite commit (WAL, synchronous=FULL) on this disk; a
+ *   one-at-a-time round trip needs three in a row (outbox, the peer's log, my log).
+ *
+ * Every line's params carry the machine and its load average: on a shared machine the wall-clock
+ * figures say more about the neighbours than about Parley.
+ *
+ * Env: `PARLEY_BENCH_COMMANDS` (default 2000), `PARLEY_BENCH_PAYMENTS` (default 500),
+ * `PARLEY_BENCH_RTT` (default 300). About 30 s on an idle 2-core machine; killed (exit 1) past 115 s.
+ */
+import { generateKeyPairSync, sign, verify } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import Database from 'better-sqlite3';
+import {
+  type ChildLine,
+  createNodeProcess,
+  type NodeProcess,
+  waitForLine,
+} from '../../test/helpers/node-process.js';
+import { testIdentity } from '../../test/helpers/nodes.js';
+
+const COMMANDS = Number(process.env['PARLEY_BENCH_COMMANDS'] ?? 2000);
+const PAYMENTS = Number(process.env['PARLEY_BENCH_PAYMENTS'] ?? 500);
+const RTT_SAMPLES = Number(process.env['PARLEY_BENCH_RTT'] ?? 300);
+const STEP_TIMEOUT_MS = 90_000;
+const BUDGET_MS = 115_000;
+
+const machine = { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length };
+
+function report(metric: string, value: number, unit: string, params: Record<string, unknown> = {}): void {
+  const rounded = value >= 100 ? Math.round(value) : Math.round(value * 1000) / 1000;
+  const load1 = Math.round((loadavg()[0] ?? 0) * 100) / 100;
+  const line = { bench: 'channel', metric, value: rounded, unit, params: { ...params, ...machine, load1 } };
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+}
+
+const startedAt = performance.now();
+function progress(message: string): void {
+  const s = ((performance.now() - startedAt) / 1000).toFixed(1);
+  process.stderr.write(`[bench channel +${s}s] ${message}\n`);
+}
+
+/** Ed25519 sign and verify rates of node:crypto on this thread (one core). */
+function cryptoRates(): { signPerS: number; verifyPerS: number } {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  // About the size of a PaymentCommand request's JWS signing input.
+  const data = Buffer.from('e'.repeat(1400));
+  const signature = sign(null, data, privateKey);
+  const rate = (fn: () => void): number => {
+    for (let i = 0; i < 200; i++) fn();
+    let n = 0;
+    const start = performance.now();
+    let now = start;
+    while (now - start < 1000) {
+      for (let i = 0; i < 50; i++) fn();
+      n += 50;
+      now = performance.now();
+    }
+    return (n * 1000) / (now - start);
+  };
+  return {
+    signPerS: rate(() => sign(null, data, privateKey)),
+    verifyPerS: rate(() => verify(null, data, publicKey, signature)),
+  };
+}
+
+/** Latency of one small durable SQLite transaction (WAL, synchronous=FULL) in `dir`, ms. */
+function sqliteCommitMs(dir: string): number[] {
+  const db = new Database(join(dir, 'fsync.db'));
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.exec('CREATE TABLE t (v TEXT)');
+    const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+    const row = 'x'.repeat(2000);
+    const samples: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const t0 = performance.now();
+      db.exec('BEGIN');
+      insert.run(row);
+      db.exec('COMMIT');
+      samples.push(performance.now() - t0);
+    }
+    return samples.sort((x, y) => x - y);
+  } finally {
+    db.close();
+  }
+}
+
+interface Pair {
+  a: NodeProcess;
+  b: NodeProcess;
+  close(): Promise<void>;
+}
+
+async function startPair(dir: string, name: string, business: 'auto' | 'inert'): Promise<Pair> {
+  const idA = testIdentity(0x61);
+  const idB = testIdentity(0x62);
+  const b = createNodeProcess({
+    name: `${name}-B`,
+    identity: idB,
+    peers: [{ identity: idA }],
+    database: `file:${join(dir, `${name}-b.db`)}`,
+    business,
+    quiet: true,
+    retransmitMs: 5000,
+  });
+  await b.start();
+  const a = createNodeProcess({
+    name: `${name}-A`,
+    identity: idA,
+    peers: [{ identity: idB, url: b.url }],
+    database: `file:${join(dir, `${name}-a.db`)}`,
+    business,
+    quiet: true,
+    retransmitMs: 5000,
+  });
+  const connected = waitForLine(
+    a.lines$,
+    (line): line is Extract<ChildLine, { t: 'conn' }> => line.t === 'conn',
+    STEP_TIMEOUT_MS,
+    'A connected',
+  );
+  await a.start();
+  await connected;
+  return {
+    a,
+    b,
+    async close() {
+      await a.stop();
+      await b.stop();
+      await a.dispose();
+      await b.dispose();
+    },
+  };
+}
+
+let requestSeq = 0;
+async function ask<T extends ChildLine>(
+  proc: NodeProcess,
+  request: Record<string, unknown>,
+  t: T['t'],
+): Promise<T> {
+  const id = `r${++requestSeq}`;
+  const answer = waitForLine(
+    proc.lines$,
+    (line): line is T => line.t === t && 'id' in line && line.id === id,
+    STEP_TIMEOUT_MS,
+    `${t} from ${proc.name}`,
+  );
+  const failure = waitForLine(
+    proc.lines$,
+    (line): line is Extract<ChildLine, { t: 'error' }> => line.t === 'error',
+    STEP_TIMEOUT_MS,
+    'an error',
+  ).then((line) => {
+    throw new Error(`${proc.name}: ${line.where}: ${line.message}`);
+  });
+  failure.catch(() => undefined);
+  proc.request({ ...request, id });
+  return Promise.race([answer, failure]);
+}
+
+type BatchLine = Extract<ChildLine, { t: 'batch' }>;
+type CpuLine = Extract<ChildLine, { t: 'cpu' }>;
+
+/** CPU ms both processes of a pair have used so far. */
+async function pairCpuMs(pair: Pair): Promise<number> {
+  const [a, b] = await Promise.all([
+    ask<CpuLine>(pair.a, { op: 'cpu' }, 'cpu'),
+    ask<CpuLine>(pair.b, { op: 'cpu' }, 'cpu'),
+  ]);
+  return a.ms + b.ms;
+}
+type RttLine = Extract<ChildLine, { t: 'rtt' }>;
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'parley-bench-channel-'));
+const pairs: Pair[] = [];
+// Bounded whatever the machine does: past the budget, kill the nodes and fail.
+const budget = setTimeout(() => {
+  progress(`over the ${BUDGET_MS / 1000} s budget: stopping`);
+  void Promise.all(pairs.flatMap((p) => [p.a.kill(), p.b.kill()])).finally(() => {
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(1);
+  });
+}, BUDGET_MS);
+budget.unref();
+try {
+  progress('crypto limit (node:crypto Ed25519, one core)');
+  const { signPerS, verifyPerS } = cryptoRates();
+  report('sign_per_s_per_core', signPerS, '1/s', { alg: 'Ed25519', bytes: 1400 });
+  report('verify_per_s_per_core', verifyPerS, '1/s', { alg: 'Ed25519', bytes: 1400 });
+  // Per command: two signs and two verifies (request and response), on whichever core.
+  const cpuSecondsPerCommand = 2 / signPerS + 2 / verifyPerS;
+  const cryptoLimit = machine.cores / cpuSecondsPerCommand;
+  report('crypto_limit_commands_per_s', cryptoLimit, '1/s', {
+    formula: 'cores / (2/sign + 2/verify)',
+  });
+  report('crypto_cpu_ms_per_command', cpuSecondsPerCommand * 1000, 'ms', { formula: '2/sign + 2/verify' });
+
+  progress('durable SQLite commit latency');
+  const commits = sqliteCommitMs(dir);
+  report('sqlite_commit_p50_ms', percentile(commits, 50), 'ms', { samples: commits.length });
+
+  progress('starting two node processes (inert business: creates only)');
+  const inert = await startPair(dir, 'inert', 'inert');
+  pairs.push(inert);
+  await ask<BatchLine>(inert.a, { op: 'batch', to: inert.b.address, count: 200, until: 'created' }, 'batch');
+
+  progress(`${COMMANDS} creates pipelined on one channel`);
+  const cpuBefore = await pairCpuMs(inert);
+  const batch = await ask<BatchLine>(
+    inert.a,
+    { op: 'batch', to: inert.b.address, count: COMMANDS, until: 'created' },
+    'batch',
+  );
+  if (batch.failures > 0) throw new Error(`${batch.failures} creates failed`);
+  const cpuPerCommand = ((await pairCpuMs(inert)) - cpuBefore) / batch.count;
+  const commandsPerS = (batch.count * 1000) / batch.ms;
+  const params = { commands: COMMANDS, durability: 'sqlite synchronous=FULL, WAL', processes: 2 };
+  report('commands_per_s', commandsPerS, '1/s', params);
+  report('commands_ratio_to_crypto_limit', commandsPerS / cryptoLimit, 'ratio', params);
+  report('cpu_ms_per_command', cpuPerCommand, 'ms', { ...params, both_processes: true });
+
+  progress(`${RTT_SAMPLES} creates one at a time`);
+  await ask<RttLine>(inert.a, { op: 'rtt', to: inert.b.address, count: 50 }, 'rtt');
+  const rtt = await ask<RttLine>(inert.a, { op: 'rtt', to: inert.b.address, count: RTT_SAMPLES }, 'rtt');
+  const sorted = [...rtt.samples].sort((x, y) => x - y);
+  report('rtt_p50_ms', percentile(sorted, 50), 'ms', { samples: sorted.length });
+  report('rtt_p99_ms', percentile(sorted, 99), 'ms', { samples: sorted.length });
+  progress('stopping');
+  await inert.close();
+  pairs.pop();
+
+  progress('starting two node processes (automatic business)');
+  const auto = await startPair(dir, 'auto', 'auto');
+  pairs.push(auto);
+  await ask<BatchLine>(auto.a, { op: 'batch', to: auto.b.address, count: 50, until: 'settled' }, 'batch');
+  progress(`${PAYMENTS} payments to settlement`);
+  const settled = await ask<BatchLine>(
+    auto.a,
+    { op: 'batch', to: auto.b.address, count: PAYMENTS, until: 'settled' },
+    'batch',
+  );
+  if (settled.failures > 0) throw new Error(`${settled.failures} payments failed`);
+  report('settled_payments_per_s', (settled.count * 1000) / settled.ms, '1/s', {
+    payments: PAYMENTS,
+    commands_per_payment: 5,
+  });
+} finally {
+  for (const pair of pairs) await pair.close().catch(() => undefined);
+  rmSync(dir, { recursive: true, force: true });
+  clearTimeout(budget);
+}
