@@ -3,7 +3,9 @@
  *
  * Prisma fixes the datasource provider per schema file; Parley's models are identical on both
  * engines, so the PostgreSQL schema is the SQLite schema with a generated header, the datasource
- * provider switched and the client generated into its own folder. Nothing else may differ.
+ * provider switched and the client generated into its own folder. The one other difference is a
+ * field marked `// postgresql: BigInt` in the source: an `Int` there (32 bits on PostgreSQL, 64
+ * on SQLite, whose INTEGER is always 64-bit) becomes a `BigInt` on PostgreSQL.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { schemaPath } from '../../src/store/migrations.js';
@@ -23,6 +25,27 @@ function replaceOnce(text: string, pattern: RegExp, replacement: string, what: s
   return text.replace(pattern, replacement);
 }
 
+/** The end-of-line marker of a field that is `BigInt` on PostgreSQL and `Int` on SQLite. */
+export const PG_BIGINT_MARKER = '// postgresql: BigInt';
+
+/**
+ * Turns the type of every field marked {@link PG_BIGINT_MARKER} from `Int` (or `Int?`) into
+ * `BigInt`, keeping the column alignment where the padding allows.
+ *
+ * Why not `Int @db.BigInt`: Prisma refuses a native `BigInt` type on an `Int` field, and the
+ * SQLite connector has no native types at all. The PostgreSQL client therefore types such a
+ * field as `bigint` while the SQLite one types it as `number`; the store codes against the SQLite
+ * client (src/store/client.ts), so such fields must not be read into or compared with numbers in
+ * TypeScript (they are only ordered by and joined on, in SQL).
+ */
+function widenMarkedInts(schema: string): string {
+  return schema.replace(
+    /^(\s*\w+\s+)Int(\??)( *)(\S.*?)\s*\/\/ postgresql: BigInt\s*$/gm,
+    (_line, name: string, optional: string, pad: string, rest: string) =>
+      `${name}BigInt${optional}${' '.repeat(Math.max(1, pad.length - 3))}${rest} ${PG_BIGINT_MARKER}`,
+  );
+}
+
 /** Renders `prisma/postgresql/schema.prisma` from the content of `prisma/sqlite/schema.prisma`. */
 export function renderPostgresSchema(sqliteSchema: string): string {
   // Drop the source's leading comment block: it describes the source, not the copy.
@@ -39,7 +62,7 @@ export function renderPostgresSchema(sqliteSchema: string): string {
     '$1postgresql"',
     'generator output ending in /generated/sqlite',
   );
-  return `${GENERATED_HEADER}\n${out}`;
+  return `${GENERATED_HEADER}\n${widenMarkedInts(out)}`;
 }
 
 /** Result of comparing (or writing) the generated schema. */

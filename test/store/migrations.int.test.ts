@@ -82,3 +82,53 @@ function describeUpgrade(engine: StoreEngine): void {
 
 describeUpgrade('sqlite');
 if (HAVE_PG) describeUpgrade('postgresql');
+
+if (HAVE_PG) {
+  describe('store upgrades (postgresql only)', () => {
+    let fx: StoreFixture | undefined;
+
+    afterEach(async () => {
+      await fx?.dispose();
+    });
+
+    it('widens the signed log ids to BIGINT, keeps the rows and goes on numbering after the last id', async () => {
+      fx = await createStoreFixture('postgresql');
+      await migrateUpTo(fx, 'version_log_id');
+      await fx.exec(
+        `INSERT INTO command_log (peer, cid, direction, reference_id, read_version, write_version, request_jws, ` +
+          `response_jws, status, error_code, created_at) VALUES ('${PEER}', 'c1', 'inbound', 'r1', NULL, 'v1', ` +
+          `'q', 's', 'success', NULL, '2026-01-01 00:00:00');` +
+          `INSERT INTO object_version (peer, reference_id, version, previous_version, payment, open, log_id) ` +
+          `SELECT peer, reference_id, 'v1', NULL, '{}', true, id FROM command_log;` +
+          `INSERT INTO object_head (peer, reference_id, head_version, open, version_count, updated_at) ` +
+          `VALUES ('${PEER}', 'r1', 'v1', true, 1, '2026-01-01 00:00:00')`,
+      );
+
+      const store = await fx.open();
+      const types = await fx.query<{ column_name: string; data_type: string }>(
+        `SELECT column_name, data_type FROM information_schema.columns WHERE ` +
+          `(table_name = 'command_log' AND column_name = 'id') OR (table_name = 'object_version' AND column_name = 'log_id') ` +
+          'ORDER BY column_name',
+      );
+      expect(types).toEqual([
+        { column_name: 'id', data_type: 'bigint' },
+        { column_name: 'log_id', data_type: 'bigint' },
+      ]);
+      const [sequence] = await fx.query<{ data_type: string; max_value: string }>(
+        `SELECT data_type, max_value::text FROM pg_sequences WHERE sequencename = 'command_log_id_seq'`,
+      );
+      expect(sequence).toEqual({ data_type: 'bigint', max_value: '9223372036854775807' });
+
+      await store.commit([commandItem({ cid: 'c2', referenceId: 'r1', read: 'v1', write: 'v2' })]);
+      const ids = await fx.query<{ cid: string; id: string }>(
+        'SELECT cid, id::text FROM command_log ORDER BY id',
+      );
+      expect(ids).toEqual([
+        { cid: 'c1', id: '1' },
+        { cid: 'c2', id: '2' },
+      ]);
+      expect((await store.versions(PEER, 'r1')).map((v) => v.version)).toEqual(['v1', 'v2']);
+      expect(await store.checkIntegrity()).toEqual([]);
+    });
+  });
+}
