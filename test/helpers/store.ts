@@ -8,7 +8,7 @@
  *   on the console).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -35,6 +35,13 @@ export interface StoreFixture {
   query<T = Record<string, unknown>>(sql: string): Promise<T[]>;
   /** Closes the stores and replaces the database with an empty one (lost state). */
   wipe(): Promise<void>;
+  /**
+   * Closes the stores and copies the database aside; the returned function (call it while no
+   * store is open on the database) puts the copy back in its place, as often as wanted. SQLite
+   * copies the files; PostgreSQL makes a database from this one as a template and back. The
+   * copies go with `dispose()`.
+   */
+  snapshot(): Promise<() => Promise<void>>;
   /** Closes the stores and deletes the database. Idempotent. */
   dispose(): Promise<void>;
 }
@@ -84,6 +91,12 @@ async function createSqliteFixture(): Promise<StoreFixture> {
       await stores.closeAll();
       for (const suffix of ['', '-wal', '-shm']) await rm(`${path}${suffix}`, { force: true });
     },
+    snapshot: async () => {
+      await stores.closeAll();
+      const copy = `${path}.snapshot.${randomBytes(4).toString('hex')}`;
+      await copySqliteFiles(path, copy);
+      return () => copySqliteFiles(copy, path);
+    },
     dispose: async () => {
       if (disposed) return;
       disposed = true;
@@ -91,6 +104,16 @@ async function createSqliteFixture(): Promise<StoreFixture> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Copies a SQLite database with its WAL files (a missing one is missing in the copy too). */
+async function copySqliteFiles(from: string, to: string): Promise<void> {
+  for (const suffix of ['', '-wal', '-shm']) {
+    await rm(`${to}${suffix}`, { force: true });
+    await copyFile(`${from}${suffix}`, `${to}${suffix}`).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
 }
 
 async function admin(sql: string): Promise<void> {
@@ -120,6 +143,13 @@ async function createPgFixture(): Promise<StoreFixture> {
       await client.end();
     }
   };
+  const copies: string[] = [];
+  // CREATE DATABASE … TEMPLATE needs the template to have no sessions: a store just closed may
+  // leave its backends for a moment (PostgreSQL would wait up to 5 s, then fail).
+  const endSessions = (db: string) =>
+    admin(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${db}' AND pid <> pg_backend_pid()`,
+    );
   let disposed = false;
   return {
     engine: 'postgresql',
@@ -132,11 +162,23 @@ async function createPgFixture(): Promise<StoreFixture> {
       await admin(`DROP DATABASE ${name} WITH (FORCE)`);
       await admin(`CREATE DATABASE ${name}`);
     },
+    snapshot: async () => {
+      await stores.closeAll();
+      const copy = `${name}_snap_${copies.length}`;
+      copies.push(copy);
+      await endSessions(name);
+      await admin(`CREATE DATABASE ${copy} TEMPLATE ${name}`);
+      return async () => {
+        await admin(`DROP DATABASE ${name} WITH (FORCE)`);
+        await admin(`CREATE DATABASE ${name} TEMPLATE ${copy}`);
+      };
+    },
     dispose: async () => {
       if (disposed) return;
       disposed = true;
       await stores.closeAll();
       await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      for (const copy of copies) await admin(`DROP DATABASE IF EXISTS ${copy} WITH (FORCE)`);
     },
   };
 }

@@ -114,7 +114,9 @@ export async function startPair(deps: { a?: NodeDeps; b?: NodeDeps } = {}): Prom
     for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
   }
   async function snapshot(side: Side): Promise<() => Promise<void>> {
-    if (usePg) throw new Error('snapshots are SQLite-only in these tests');
+    // PostgreSQL: a copy made with CREATE DATABASE … TEMPLATE (test/helpers/store.ts).
+    const fixture = fixtures.find((f) => f.url === side.database);
+    if (fixture) return fixture.snapshot();
     const path = side.database.slice('file:'.length);
     const copy = `${path}.snapshot`;
     for (const suffix of ['', '-wal', '-shm']) {
