@@ -1,26 +1,24 @@
-import { join } from 'node:path';
 import { firstValueFrom } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { VaspNode } from '../../src/node.js';
-import { nodeConfig, startNode, tempDir, testIdentity, until } from '../helpers/nodes.js';
+import { createNodeDatabase } from '../helpers/node-process.js';
+import { nodeConfig, startNode, testIdentity, until } from '../helpers/nodes.js';
 
-describe('two VASP nodes over real WebSocket channels on 127.0.0.1 (SQLite files)', () => {
+describe('two VASP nodes over real WebSocket channels on 127.0.0.1 (SQLite files, or PostgreSQL with PARLEY_TEST_DB)', () => {
   const cleanups: Array<() => Promise<void> | void> = [];
   afterEach(async () => {
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
   async function pair(): Promise<[VaspNode, VaspNode]> {
-    const dir = tempDir();
-    cleanups.push(dir.dispose);
+    const [dbA, dbB] = [await createNodeDatabase(), await createNodeDatabase()];
+    cleanups.push(dbA.dispose, dbB.dispose);
     const a = testIdentity(0x41);
     const b = testIdentity(0x42);
     // B listens first; A knows B's URL and dials it.
-    const nodeB = await startNode(nodeConfig(b, `file:${join(dir.path, 'b.db')}`, [{ identity: a }]));
+    const nodeB = await startNode(nodeConfig(b, dbB.url, [{ identity: a }]));
     cleanups.push(() => nodeB.close());
-    const nodeA = await startNode(
-      nodeConfig(a, `file:${join(dir.path, 'a.db')}`, [{ identity: b, url: nodeB.url }]),
-    );
+    const nodeA = await startNode(nodeConfig(a, dbA.url, [{ identity: b, url: nodeB.url }]));
     cleanups.push(() => nodeA.close());
     return [nodeA, nodeB];
   }

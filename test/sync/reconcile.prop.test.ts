@@ -17,6 +17,7 @@ import type { CommitItem, ParleyStore } from '../../src/store/types.js';
 import type { SyncStore } from '../../src/sync/ports.js';
 import { type ChannelSync, createChannelSync, type SyncLink } from '../../src/sync/resync.js';
 import { createStoreFixture, type StoreFixture } from '../helpers/store.js';
+import { usePg } from './helpers.js';
 import { type BuiltStep, buildPayment, type Party, signStep } from './signed-histories.js';
 
 function randomParty(): Party {
@@ -121,7 +122,8 @@ describe('resync converges from any loss', () => {
   let storeA: ParleyStore;
   let storeB: ParleyStore;
   beforeAll(async () => {
-    [fa, fb] = await Promise.all([createStoreFixture('sqlite'), createStoreFixture('sqlite')]);
+    const engine = usePg ? 'postgresql' : 'sqlite';
+    [fa, fb] = await Promise.all([createStoreFixture(engine), createStoreFixture(engine)]);
     [storeA, storeB] = await Promise.all([fa.open(), fb.open()]);
   });
   afterAll(async () => {
