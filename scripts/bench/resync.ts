@@ -36,17 +36,21 @@ import {
   signJwsAsync,
 } from '../../src/protocol/index.js';
 import type { ObjectHistory } from '../../src/protocol/sync-frames.js';
+import { createVerifyPool, inThreadVerifier, type JwsVerifier } from '../../src/protocol/verify-pool.js';
 import { openStore } from '../../src/store/open-store.js';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
 import type { CommitItem, ParleyStore } from '../../src/store/types.js';
 import { type ChannelSync, createChannelSync, type SyncLink } from '../../src/sync/resync.js';
-import { verifyHistory } from '../../src/sync/verify-history.js';
+import { verifyHistories } from '../../src/sync/verify-history.js';
 
 /**
  * Largest n whose 100 %-missing case runs (a full rebuild of 100,000 objects takes minutes on a
  * 2-core box; its throughput is the n = 10,000 figure's). Env `PARLEY_BENCH_RESYNC_FULL_MAX_N`.
  */
 const FULL_REBUILD_MAX_N = Number(process.env['PARLEY_BENCH_RESYNC_FULL_MAX_N'] ?? 10_000);
+
+/** Which d cases run (comma-separated labels: `0,10,1%,100%`). Env `PARLEY_BENCH_RESYNC_D`; default all. */
+const CASES = process.env['PARLEY_BENCH_RESYNC_D']?.split(',') ?? null;
 
 interface Party {
   address: string;
@@ -187,6 +191,7 @@ function serial(): <T>(fn: () => Promise<T>) => Promise<T> {
 function wire(
   a: { me: Party; peer: Party; store: ParleyStore },
   b: { me: Party; peer: Party; store: ParleyStore },
+  verifier: JwsVerifier,
 ): { sa: ChannelSync; sb: ChannelSync } {
   const make = (side: typeof a): ChannelSync =>
     createChannelSync(
@@ -201,6 +206,7 @@ function wire(
         exclusive: serial(),
         isPending: () => false,
         dropPending: () => false,
+        verifier,
       },
     );
   const sa = make(a);
@@ -306,14 +312,25 @@ async function benchN(n: number, steps: number, dir: string): Promise<void> {
       });
     }
     const parties = { me: b.address, peer: a.address, myKey: b.key.publicKey, peerKey: a.key.publicKey };
-    const t0 = performance.now();
-    await Promise.all(histories.map((h) => verifyHistory(h, parties)));
-    const s = (performance.now() - t0) / 1000;
-    report('verify_signatures_per_s', (histories.length * sigsPerObject) / s, '1/s', {
-      histories: histories.length,
-      steps: t.steps.length,
-      in_flight: histories.length * sigsPerObject,
-    });
+    for (const [name, verifier] of [
+      ['webcrypto', inThreadVerifier],
+      ['pool', pool],
+    ] as const) {
+      const t0 = performance.now();
+      const verified = await verifyHistories(
+        histories.map((history) => ({ history })),
+        parties,
+        verifier,
+      );
+      const s = (performance.now() - t0) / 1000;
+      if (verified.some((v) => v instanceof Error)) throw new Error('a history did not verify');
+      report('verify_signatures_per_s', (histories.length * sigsPerObject) / s, '1/s', {
+        verifier: name,
+        histories: histories.length,
+        steps: t.steps.length,
+        in_flight: histories.length * sigsPerObject,
+      });
+    }
     await storeA.close();
   }
 
@@ -323,17 +340,21 @@ async function benchN(n: number, steps: number, dir: string): Promise<void> {
     { label: '1%', missing: Math.round(n / 100) },
     { label: '100%', missing: 'all' },
   ];
-  const cases = all.filter((c) => c.missing !== 'all' || n <= FULL_REBUILD_MAX_N);
+  const cases = all.filter(
+    (c) => (c.missing !== 'all' || n <= FULL_REBUILD_MAX_N) && (CASES === null || CASES.includes(c.label)),
+  );
   for (const c of cases) {
     deriveB(pathA, pathB, a, c.missing);
     storeA = await openStore({ url: `file:${pathA}` });
     const storeB = await openStore({ url: `file:${pathB}` });
     await storeB.upsertPeer({ address: a.address, publicKeyHex: a.key.publicKey.hex });
-    const { sa, sb } = wire({ me: a, peer: b, store: storeA }, { me: b, peer: a, store: storeB });
+    const { sa, sb } = wire({ me: a, peer: b, store: storeA }, { me: b, peer: a, store: storeB }, pool);
     progress(`  n=${n} d=${c.label}: resync…`);
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const run = await sa.run('bench');
     const s = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
     const rebuilt = await storeB.countOpenObjects(a.address);
     if (rebuilt !== n) throw new Error(`n=${n} d=${c.label}: B holds ${rebuilt} open objects after the run`);
     const params = {
@@ -350,9 +371,11 @@ async function benchN(n: number, steps: number, dir: string): Promise<void> {
     if (c.missing === 'all') {
       report('rebuild_objects_per_s', run.objectsSent / s, '1/s', params);
       report('rebuild_signatures_verified_per_s', (run.objectsSent * sigsPerObject) / s, '1/s', params);
+      // Both sides and the verifying threads: how many of the machine's cores the run kept busy.
+      report('rebuild_cpu_cores_busy', (cpu.user + cpu.system) / 1e6 / s, 'cores', params);
     }
-    sa.close();
-    sb.close();
+    await sa.close();
+    await sb.close();
     await storeA.close();
     await storeB.close();
   }
@@ -361,11 +384,14 @@ async function benchN(n: number, steps: number, dir: string): Promise<void> {
 const sizes = (process.env['PARLEY_BENCH_RESYNC_N'] ?? '10000,100000').split(',').map(Number);
 const steps = Number(process.env['PARLEY_BENCH_RESYNC_STEPS'] ?? 4);
 const dir = mkdtempSync(join(tmpdir(), 'parley-bench-resync-'));
+/** The receiving side's verifier: a pool of threads, one per core, as a node runs it. */
+const pool = createVerifyPool();
 try {
   for (const n of sizes) {
     progress(`resync bench: n=${n}`);
     await benchN(n, n <= 10_000 ? steps : 1, dir);
   }
 } finally {
+  await pool.close();
   rmSync(dir, { recursive: true, force: true });
 }

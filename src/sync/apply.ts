@@ -4,13 +4,20 @@
  * local chain and store what is new in one atomic commit. A history that fails verification
  * is rejected with its `SYNC_*` code and nothing of it is stored.
  */
-import { isParleyError } from '../errors.js';
+import { isParleyError, ParleyError } from '../errors.js';
 import { isOpen } from '../objects/index.js';
 import type { PaymentObject } from '../protocol/index.js';
 import type { ApplyResult, ObjectHistory } from '../protocol/sync-frames.js';
+import type { JwsVerifier } from '../protocol/verify-pool.js';
 import type { CommandRecord, CommitItem, OutboxRecord, StoredVersion } from '../store/types.js';
 import type { SyncStore } from './ports.js';
-import { commitItemsOf, type HistoryParties, type VerifiedHistory, verifyHistory } from './verify-history.js';
+import {
+  commitItemsOf,
+  type HistoryParties,
+  type HistoryToVerify,
+  type VerifiedHistory,
+  verifyHistories,
+} from './verify-history.js';
 
 /** What applying needs from the channel (its core) and storage. */
 export interface ApplyDeps {
@@ -22,6 +29,8 @@ export interface ApplyDeps {
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
   isPending(cid: string): boolean;
   dropPending(cid: string): boolean;
+  /** Checks the signatures of histories. @default WebCrypto on this thread (`inThreadVerifier`) */
+  verifier?: JwsVerifier;
 }
 
 /** A fork this node resolved by replacing its own losing branch. */
@@ -73,32 +82,49 @@ export async function applyHistories(
   const refs = histories.map((h) => h.reference_id);
   const before = await store.heads(peer, refs);
 
-  // 1. Verify, all concurrently. A suffix is checked against the version it starts from.
-  const checked = await Promise.all(
-    histories.map(async (history): Promise<Candidate | ApplyResult> => {
-      const ref = history.reference_id;
-      if (history.kind === 'missing' || history.kind === 'yield') return result(ref, 'known', null);
-      if (history.kind === 'replace' && deps.isServer) {
-        return result(ref, 'rejected', null, 'SYNC_INVALID_HISTORY');
+  // 1. Verify: every signature of the batch in one call to the verifier (a pool of threads).
+  // A suffix is checked against the version it starts from.
+  const checked: Array<Candidate | ApplyResult | undefined> = new Array(histories.length);
+  const toVerify: Array<{ at: number; input: HistoryToVerify }> = [];
+  for (let i = 0; i < histories.length; i++) {
+    const history = histories[i]!;
+    const ref = history.reference_id;
+    if (history.kind === 'missing' || history.kind === 'yield') {
+      checked[i] = result(ref, 'known', null);
+      continue;
+    }
+    if (history.kind === 'replace' && deps.isServer) {
+      checked[i] = result(ref, 'rejected', null, 'SYNC_INVALID_HISTORY');
+      continue;
+    }
+    let basePayment: PaymentObject | undefined;
+    if (history.base !== null) {
+      const local = before.has(ref) ? await store.versions(peer, ref) : [];
+      const base = local.find((v) => v.version === history.base);
+      if (!base) {
+        checked[i] = result(ref, 'fork', before.get(ref)?.headVersion ?? null, 'SYNC_FORK');
+        continue;
       }
-      let basePayment: PaymentObject | undefined;
-      if (history.base !== null) {
-        const local = before.has(ref) ? await store.versions(peer, ref) : [];
-        const base = local.find((v) => v.version === history.base);
-        if (!base) return result(ref, 'fork', before.get(ref)?.headVersion ?? null, 'SYNC_FORK');
-        basePayment = parsePayment(base.payment);
-      }
-      try {
-        return { history, verified: await verifyHistory(history, parties, basePayment) };
-      } catch (err) {
-        if (isParleyError(err)) return result(ref, 'rejected', null, err.code);
-        throw err;
-      }
-    }),
+      basePayment = parsePayment(base.payment);
+    }
+    toVerify.push({ at: i, input: { history, basePayment } });
+  }
+  const verified = await verifyHistories(
+    toVerify.map((v) => v.input),
+    parties,
+    deps.verifier,
   );
+  verified.forEach((v, k) => {
+    const { at, input } = toVerify[k]!;
+    checked[at] =
+      v instanceof ParleyError
+        ? result(input.history.reference_id, 'rejected', null, v.code)
+        : { history: input.history, verified: v };
+  });
 
   const candidates: Candidate[] = [];
   for (const c of checked) {
+    if (c === undefined) continue;
     if ('verified' in c) candidates.push(c);
     else out.results.push(c);
   }

@@ -13,9 +13,9 @@ import {
   decodeResponse,
   type PaymentObject,
   type PublicKey,
-  verifyJwsAsync,
 } from '../protocol/index.js';
 import type { ObjectHistory } from '../protocol/sync-frames.js';
+import { inThreadVerifier, type JwsCheck, type JwsVerifier } from '../protocol/verify-pool.js';
 import type { CommandRecord, CommitItem } from '../store/types.js';
 
 /** Who is who on the channel whose history is verified. */
@@ -56,11 +56,19 @@ function single(map: Record<string, string>, what: string): [string, string] | n
   return entries[0] ?? null;
 }
 
+/** One history to verify, with the payment at its `base` as this node holds it. */
+export interface HistoryToVerify {
+  history: ObjectHistory;
+  /** Required when `history.base` is not null: the first step is checked against it. */
+  basePayment?: PaymentObject | undefined;
+}
+
 /**
  * Verifies `history` (kind `history` or `replace`) for the channel of `parties`.
  *
  * `basePayment` is the payment at `history.base`, as this node holds it; required when `base`
- * is not null (the first step is checked against it).
+ * is not null (the first step is checked against it). `verifier` checks the signatures
+ * (default: WebCrypto on this thread's libuv pool).
  *
  * @throws ParleyError `SYNC_BAD_SIGNATURE` (a request or response does not verify with its
  *   signer's key), `SYNC_BROKEN_CHAIN` (a gap, a re-ordered or forked chain, a history not
@@ -72,39 +80,104 @@ export async function verifyHistory(
   history: ObjectHistory,
   parties: HistoryParties,
   basePayment?: PaymentObject,
+  verifier: JwsVerifier = inThreadVerifier,
 ): Promise<VerifiedHistory> {
-  const { me, peer } = parties;
-  const referenceId = history.reference_id;
+  const [result] = await verifyHistories([{ history, basePayment }], parties, verifier);
+  if (result instanceof ParleyError) throw result;
+  return result!;
+}
+
+/**
+ * Verifies many histories with one call to `verifier` for all their signatures (a pool of
+ * threads gets them in a few large messages). Resolves with one result per history, in order:
+ * the verified history, or the `ParleyError` {@link verifyHistory} would have thrown.
+ *
+ * @throws ParleyError `SYNC_ABORTED` when the verifier closed meanwhile.
+ */
+export async function verifyHistories(
+  inputs: readonly HistoryToVerify[],
+  parties: HistoryParties,
+  verifier: JwsVerifier = inThreadVerifier,
+): Promise<Array<VerifiedHistory | ParleyError>> {
+  const out: Array<VerifiedHistory | ParleyError | undefined> = new Array(inputs.length);
+  // 1. Every signature of every history in one call, each with its signer's key.
+  const checks: JwsCheck[] = [];
+  const firstCheck: number[] = new Array(inputs.length).fill(-1);
+  for (let h = 0; h < inputs.length; h++) {
+    try {
+      const keys = signersOf(inputs[h]!, parties);
+      firstCheck[h] = checks.length;
+      const { commands } = inputs[h]!.history;
+      for (let i = 0; i < commands.length; i++) {
+        checks.push({ jws: commands[i]!.request, key: keys[i]!.request });
+        checks.push({ jws: commands[i]!.response, key: keys[i]!.response });
+      }
+    } catch (err) {
+      if (!(err instanceof ParleyError)) throw err;
+      out[h] = err;
+    }
+  }
+  const results = checks.length > 0 ? await verifier.verifyMany(checks) : [];
+
+  // 2. Per history: every signature verified, then decode and check the chain.
+  for (let h = 0; h < inputs.length; h++) {
+    if (out[h] !== undefined) continue;
+    const { history, basePayment } = inputs[h]!;
+    const from = firstCheck[h]!;
+    const payloads: Array<[string, string]> = [];
+    let bad: ParleyError | undefined;
+    for (let i = 0; i < history.commands.length; i++) {
+      const request = results[from + 2 * i];
+      const response = results[from + 2 * i + 1];
+      if (typeof request !== 'string' || typeof response !== 'string') {
+        bad = new ParleyError(
+          'SYNC_BAD_SIGNATURE',
+          `a signature in the history of ${history.reference_id} does not verify`,
+          { cause: typeof request === 'string' ? response : request },
+        );
+        break;
+      }
+      payloads.push([request, response]);
+    }
+    try {
+      if (bad) throw bad;
+      out[h] = checkHistory(history, parties, basePayment, payloads);
+    } catch (err) {
+      if (!(err instanceof ParleyError)) throw err;
+      out[h] = err;
+    }
+  }
+  return out as Array<VerifiedHistory | ParleyError>;
+}
+
+/** The key of each request and response of a history, after the checks that need no signature. */
+function signersOf(
+  input: HistoryToVerify,
+  parties: HistoryParties,
+): Array<{ request: PublicKey; response: PublicKey }> {
+  const { history, basePayment } = input;
   if (history.kind !== 'history' && history.kind !== 'replace') {
     throw invalid(`a ${history.kind} entry carries no history`);
   }
   if (history.base !== null && basePayment === undefined) {
     throw new ParleyError('SYNC_BROKEN_CHAIN', `history starts after ${history.base}, which is unknown here`);
   }
-
-  // 1. Every signature, concurrently (WebCrypto runs them on the thread pool).
-  const keys = history.commands.map((c) => {
-    if (c.proposer === me) return { request: parties.myKey, response: parties.peerKey };
-    if (c.proposer === peer) return { request: parties.peerKey, response: parties.myKey };
+  return history.commands.map((c) => {
+    if (c.proposer === parties.me) return { request: parties.myKey, response: parties.peerKey };
+    if (c.proposer === parties.peer) return { request: parties.peerKey, response: parties.myKey };
     throw invalid(`proposer ${c.proposer} is not a party of the channel`);
   });
-  let payloads: Array<[string, string]>;
-  try {
-    payloads = await Promise.all(
-      history.commands.map(async (c, i) => {
-        const k = keys[i]!;
-        return Promise.all([verifyJwsAsync(c.request, k.request), verifyJwsAsync(c.response, k.response)]);
-      }),
-    );
-  } catch (err) {
-    throw new ParleyError(
-      'SYNC_BAD_SIGNATURE',
-      `a signature in the history of ${referenceId} does not verify`,
-      {
-        cause: err,
-      },
-    );
-  }
+}
+
+/** Decodes the verified payloads of a history and checks its chain and the payment rules. */
+function checkHistory(
+  history: ObjectHistory,
+  parties: HistoryParties,
+  basePayment: PaymentObject | undefined,
+  payloads: ReadonlyArray<[string, string]>,
+): VerifiedHistory {
+  const { me, peer } = parties;
+  const referenceId = history.reference_id;
 
   // 2. Decode each entry and derive its log record from the verified bytes only.
   const commands: VerifiedCommand[] = [];

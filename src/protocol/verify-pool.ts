@@ -1,0 +1,234 @@
+/**
+ * Many compact JWS verified off the event loop: a small pool of worker threads (one per core by
+ * default) that verify batches of `(jws, public key)` pairs with `node:crypto`'s one-shot
+ * Ed25519 `verify`. Resync uses it to rebuild an object from its signed history, where thousands
+ * of signatures arrive at once (PROTOCOL.md §7.4).
+ *
+ * Why threads and not WebCrypto. `verifyJwsAsync` (WebCrypto) does run on the libuv pool, but
+ * each signature is one job created, dispatched and settled on the event loop (a promise, a
+ * copy of the bytes, argument normalisation): measured, that costs the main thread about a
+ * third of what the verification itself costs, on the same cores. Here one message carries
+ * hundreds of pairs and comes back with their payloads; the parsing of the JWS and the base64
+ * and UTF-8 decoding of its payload happen in the thread as well.
+ *
+ * Threads start on first use and are unreferenced while idle, so a pool that is never used,
+ * or idle, never keeps the process alive; `close()` terminates them.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { type ErrorCode, ParleyError } from '../errors.js';
+import { verifyJws, verifyJwsAsync } from './jws.js';
+import type { PublicKey } from './keys.js';
+
+/** One signature to check: a compact JWS and the key that must have signed it. */
+export interface JwsCheck {
+  jws: string;
+  key: PublicKey;
+}
+
+/** The payload text of a JWS that verified, or the coded error of one that did not. */
+export type JwsResult = string | ParleyError;
+
+/** Verifies many JWS at once. */
+export interface JwsVerifier {
+  /**
+   * Verifies every item; resolves with one result per item, in order: the payload text, or the
+   * `ParleyError` `verifyJws` would have thrown (`PROTOCOL_NOT_JWS`, `PROTOCOL_BAD_SIGNATURE`,
+   * `PROTOCOL_MALFORMED_FRAME`, `KEY_INVALID`). A bad item never rejects the call.
+   * @throws ParleyError `SYNC_ABORTED` when the verifier closed before answering.
+   */
+  verifyMany(items: readonly JwsCheck[]): Promise<JwsResult[]>;
+}
+
+/** Verification on the calling thread's libuv pool (WebCrypto), one job per signature. */
+export const inThreadVerifier: JwsVerifier = {
+  verifyMany: (items) =>
+    Promise.all(
+      items.map(({ jws, key }) =>
+        verifyJwsAsync(jws, key).catch((err: unknown) => {
+          if (err instanceof ParleyError) return err;
+          throw err;
+        }),
+      ),
+    ),
+};
+
+export interface VerifyPoolOptions {
+  /** Worker threads. @default availableParallelism() (one per core) */
+  threads?: number;
+  /** Most signatures in one message to a thread. @default 256 */
+  chunk?: number;
+  /**
+   * Calls with fewer items than this verify on the calling thread (WebCrypto), without waking
+   * the pool (its threads start on first use). @default 32
+   */
+  minBatch?: number;
+}
+
+/** A pool of verifying threads. */
+export interface VerifyPool extends JwsVerifier {
+  /** Threads the pool runs when busy. */
+  readonly threads: number;
+  /** Terminates the threads; calls in progress reject with `SYNC_ABORTED`. Idempotent. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+interface Reply {
+  id: number;
+  payloads: Array<string | null>;
+  codes: Array<string | null>;
+}
+
+interface Job {
+  items: readonly JwsCheck[];
+  resolve(results: JwsResult[]): void;
+  reject(err: unknown): void;
+}
+
+interface Thread {
+  worker: Worker;
+  /** Signatures sent to it and not yet answered. */
+  load: number;
+  jobs: Map<number, Job>;
+}
+
+const WORKER_URL = new URL('./verify-worker.mjs', import.meta.url);
+
+const CODES: ReadonlySet<string> = new Set<ErrorCode>([
+  'PROTOCOL_NOT_JWS',
+  'PROTOCOL_BAD_SIGNATURE',
+  'PROTOCOL_MALFORMED_FRAME',
+  'KEY_INVALID',
+]);
+
+function failure(code: string): ParleyError {
+  return new ParleyError(
+    CODES.has(code) ? (code as ErrorCode) : 'PROTOCOL_BAD_SIGNATURE',
+    code === 'PROTOCOL_BAD_SIGNATURE' ? 'signature does not verify' : code,
+  );
+}
+
+/** `verifyJws` on this thread, as a result. For the rare header the threads leave to it. */
+function verifyHere({ jws, key }: JwsCheck): JwsResult {
+  try {
+    return verifyJws(jws, key);
+  } catch (err) {
+    if (err instanceof ParleyError) return err;
+    throw err;
+  }
+}
+
+/** Starts a pool of verifying threads (lazily: none runs until the first large call). */
+export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
+  const size = Math.max(1, options.threads ?? availableParallelism());
+  const chunk = Math.max(1, options.chunk ?? 256);
+  const minBatch = options.minBatch ?? 32;
+  const threads: Thread[] = [];
+  let nextId = 0;
+  let closed: Promise<void> | undefined;
+
+  function fail(thread: Thread, err: unknown): void {
+    const at = threads.indexOf(thread);
+    if (at >= 0) threads.splice(at, 1);
+    for (const job of thread.jobs.values()) job.reject(err);
+    thread.jobs.clear();
+    void thread.worker.terminate().catch(() => undefined);
+  }
+
+  function spawn(): Thread {
+    const worker = new Worker(WORKER_URL, { name: 'parley-verify' });
+    const thread: Thread = { worker, load: 0, jobs: new Map() };
+    worker.unref();
+    worker.on('message', (reply: Reply) => {
+      const job = thread.jobs.get(reply.id);
+      if (!job) return;
+      thread.jobs.delete(reply.id);
+      thread.load -= job.items.length;
+      if (thread.jobs.size === 0) worker.unref();
+      const results: JwsResult[] = new Array(job.items.length);
+      for (let i = 0; i < job.items.length; i++) {
+        const code = reply.codes[i];
+        if (code === null || code === undefined) results[i] = reply.payloads[i] ?? '';
+        else if (code === 'OTHER_HEADER') results[i] = verifyHere(job.items[i]!);
+        else results[i] = failure(code);
+      }
+      job.resolve(results);
+    });
+    worker.on('error', (err) =>
+      fail(thread, new ParleyError('SYNC_ABORTED', 'verify thread failed', { cause: err })),
+    );
+    worker.on('exit', () => fail(thread, new ParleyError('SYNC_ABORTED', 'verify thread exited')));
+    threads.push(thread);
+    return thread;
+  }
+
+  /** The least loaded thread, starting one while fewer than `size` run. */
+  function pick(): Thread {
+    let best: Thread | undefined;
+    for (const t of threads) if (!best || t.load < best.load) best = t;
+    if (threads.length < size && (!best || best.load > 0)) return spawn();
+    return best ?? spawn();
+  }
+
+  function send(items: readonly JwsCheck[]): Promise<JwsResult[]> {
+    return new Promise<JwsResult[]>((resolve, reject) => {
+      const thread = pick();
+      const id = nextId++;
+      // Few distinct keys per call (the two parties): each travels once, as hex.
+      const keyIndex = new Map<string, number>();
+      const keys: string[] = [];
+      const keyOf: number[] = new Array(items.length);
+      const jws: string[] = new Array(items.length);
+      for (let i = 0; i < items.length; i++) {
+        const { hex } = items[i]!.key;
+        let k = keyIndex.get(hex);
+        if (k === undefined) {
+          k = keys.length;
+          keys.push(hex);
+          keyIndex.set(hex, k);
+        }
+        keyOf[i] = k;
+        jws[i] = items[i]!.jws;
+      }
+      thread.jobs.set(id, { items, resolve, reject });
+      thread.load += items.length;
+      thread.worker.ref();
+      thread.worker.postMessage({ id, keys, jws, keyOf });
+    });
+  }
+
+  const pool: VerifyPool = {
+    threads: size,
+    async verifyMany(items) {
+      if (closed !== undefined) throw new ParleyError('SYNC_ABORTED', 'verify pool closed');
+      if (items.length < minBatch) return inThreadVerifier.verifyMany(items);
+      // Even shares for the threads, each at most `chunk` signatures per message.
+      const per = Math.min(chunk, Math.ceil(items.length / size));
+      const parts: Array<Promise<JwsResult[]>> = [];
+      for (let i = 0; i < items.length; i += per) {
+        const part = send(items.slice(i, i + per));
+        // One rejection rejects the call; the other parts' (the same close) are handled here.
+        part.catch(() => undefined);
+        parts.push(part);
+      }
+      return (await Promise.all(parts)).flat();
+    },
+    close() {
+      closed ??= (async () => {
+        const all = threads.splice(0);
+        for (const t of all) {
+          for (const job of t.jobs.values())
+            job.reject(new ParleyError('SYNC_ABORTED', 'verify pool closed'));
+          t.jobs.clear();
+        }
+        await Promise.all(all.map((t) => t.worker.terminate().catch(() => undefined)));
+      })();
+      return closed;
+    },
+    [Symbol.asyncDispose]() {
+      return pool.close();
+    },
+  };
+  return pool;
+}

@@ -1,0 +1,116 @@
+// @ts-check
+/**
+ * The thread of a verify pool (`verify-pool.ts`): verifies batches of compact JWS with
+ * `node:crypto`'s one-shot Ed25519 `verify` and answers each with its payload text or why it
+ * failed.
+ *
+ * Plain JavaScript with `node:crypto` only, so the same file runs under tsx, vitest and plain
+ * node with no loader in the thread (a TypeScript worker would need tsx registered inside it:
+ * ~0.5 s and ~30 MB more per thread, and a loader path that differs per runner).
+ *
+ * It implements only the two protected headers seen on the wire (`{"alg":"EdDSA"}` as Parley
+ * sends it, and the reference's empty header), with exactly the rules of `jws.ts`: three
+ * segments, strict canonical unpadded base64url, a 64-byte signature, the signature checked over
+ * the received `header.payload` bytes, a payload that is well-formed UTF-8. Any other header is
+ * answered `OTHER_HEADER`, and the pool checks that JWS with `verifyJws` on its own thread, so the
+ * header rules live in one place. `test/sync/verify-pool.prop.test.ts` holds the two
+ * implementations to the same answers.
+ *
+ * Message in: `{ id, keys: string[] (raw public keys, hex), jws: string[], keyOf: number[] }`.
+ * Message out: `{ id, payloads: (string | null)[], codes: (string | null)[] }`; a code is one of
+ * `PROTOCOL_NOT_JWS`, `PROTOCOL_BAD_SIGNATURE`, `PROTOCOL_MALFORMED_FRAME`, `KEY_INVALID`,
+ * `OTHER_HEADER`.
+ */
+import { createPublicKey, verify } from 'node:crypto';
+import { parentPort } from 'node:worker_threads';
+
+const EDDSA_PROTECTED_HEADER = 'eyJhbGciOiJFZERTQSJ9';
+const BASE64URL_RE = /^[A-Za-z0-9_-]*$/;
+const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+const HEX_KEY_RE = /^[0-9a-f]{64}$/;
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** @type {Map<string, import('node:crypto').KeyObject | null>} */
+const keys = new Map();
+
+/** @param {string} hex */
+function keyOf(hex) {
+  let key = keys.get(hex);
+  if (key === undefined) {
+    key = null;
+    if (HEX_KEY_RE.test(hex)) {
+      try {
+        key = createPublicKey({
+          key: Buffer.concat([SPKI_PREFIX, Buffer.from(hex, 'hex')]),
+          format: 'der',
+          type: 'spki',
+        });
+      } catch {
+        key = null;
+      }
+    }
+    keys.set(hex, key);
+  }
+  return key;
+}
+
+/**
+ * Strict base64url as `base64url.ts` decodes it, or undefined.
+ * @param {string} text
+ */
+function decode(text) {
+  if (text.length % 4 === 1 || !BASE64URL_RE.test(text)) return undefined;
+  const bytes = Buffer.from(text, 'base64url');
+  // Canonical form: re-encoding gives back the input (no non-zero padding bits).
+  if (bytes.toString('base64url') !== text) return undefined;
+  return bytes;
+}
+
+/**
+ * @param {unknown} jws
+ * @param {import('node:crypto').KeyObject | null} key
+ * @returns {[string, null] | [null, string]}
+ */
+function check(jws, key) {
+  if (typeof jws !== 'string') return [null, 'PROTOCOL_NOT_JWS'];
+  const first = jws.indexOf('.');
+  const second = first < 0 ? -1 : jws.indexOf('.', first + 1);
+  if (second < 0 || jws.indexOf('.', second + 1) >= 0) return [null, 'PROTOCOL_NOT_JWS'];
+  const header = jws.slice(0, first);
+  if (header !== '' && header !== EDDSA_PROTECTED_HEADER) return [null, 'OTHER_HEADER'];
+  const payload = decode(jws.slice(first + 1, second));
+  if (payload === undefined) return [null, 'PROTOCOL_NOT_JWS'];
+  const signature = decode(jws.slice(second + 1));
+  if (signature === undefined || signature.length !== 64) return [null, 'PROTOCOL_NOT_JWS'];
+  if (key === null) return [null, 'KEY_INVALID'];
+  let ok = false;
+  try {
+    ok = verify(null, Buffer.from(jws.slice(0, second), 'latin1'), key, signature);
+  } catch {
+    ok = false;
+  }
+  if (!ok) return [null, 'PROTOCOL_BAD_SIGNATURE'];
+  try {
+    return [utf8.decode(payload), null];
+  } catch {
+    return [null, 'PROTOCOL_MALFORMED_FRAME'];
+  }
+}
+
+parentPort?.on(
+  'message',
+  /** @param {{ id: number, keys: string[], jws: string[], keyOf: number[] }} message */
+  (message) => {
+    const resolved = message.keys.map(keyOf);
+    /** @type {(string | null)[]} */
+    const payloads = new Array(message.jws.length);
+    /** @type {(string | null)[]} */
+    const codes = new Array(message.jws.length);
+    for (let i = 0; i < message.jws.length; i++) {
+      const [payload, code] = check(message.jws[i], resolved[message.keyOf[i] ?? -1] ?? null);
+      payloads[i] = payload;
+      codes[i] = code;
+    }
+    parentPort?.postMessage({ id: message.id, payloads, codes });
+  },
+);
