@@ -28,6 +28,7 @@ import {
 import { createHttpRouter, type HttpRouter } from './http/router.js';
 import { channelAddress, privateKeyFromSeedHex, publicKeyFromHex } from './protocol/index.js';
 import { isSyncFrameType } from './protocol/sync-frames.js';
+import { createVerifyPool } from './protocol/verify-pool.js';
 import { createHealthRepository } from './store/health-repository.js';
 import { openStore } from './store/open-store.js';
 import { createSyncRepository } from './store/sync-repository.js';
@@ -145,6 +146,9 @@ export async function createVaspNode(
   const drivers = new Map<string, BusinessDriver>();
   const syncs = new Map<string, ChannelSync>();
   const syncStore = createSyncRepository(store);
+  // Histories received in a resync are verified on worker threads (one per core), started on
+  // the first large history batch.
+  const verifyPool = createVerifyPool();
   const resync = new Subject<ResyncEvent>();
   const health = createHealthMonitor(deps.health ?? {}, {
     me,
@@ -177,6 +181,7 @@ export async function createVaspNode(
       afterApply: () => core.exclusive(() => core.reloadSummary()),
       isPending: (cid) => core.isPending(cid),
       dropPending: (cid) => core.dropPending(cid),
+      verifier: verifyPool,
     });
     syncs.set(peer.address, sync);
     const channel = createChannel(
@@ -375,11 +380,13 @@ export async function createVaspNode(
         await Promise.all(dialers.map((dialer) => dialer.close()));
         await server.close();
         for (const driver of drivers.values()) driver.close();
-        for (const sync of syncs.values()) sync.close();
+        // Resync before the channels and the store: runs in progress end `aborted`, on record.
+        await Promise.all([...syncs.values()].map((sync) => sync.close()));
         for (const channel of channels.values()) await channel.close();
         for (const s of subs) s.unsubscribe();
         resync.complete();
         events.complete();
+        await verifyPool.close();
         await store.close();
       })();
       return closing;

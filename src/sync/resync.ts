@@ -29,6 +29,7 @@ import {
   signSyncFrame,
   verifySyncFrame,
 } from '../protocol/sync-frames.js';
+import type { JwsVerifier } from '../protocol/verify-pool.js';
 import type { CommandRecord, ObjectHead } from '../store/types.js';
 import { type AppliedBatch, applyHistories, type ForkResolution } from './apply.js';
 import type { ResyncCounters, ResyncRole, SyncStore } from './ports.js';
@@ -117,6 +118,11 @@ export interface ChannelSyncDeps {
   afterApply?(): Promise<void>;
   isPending(cid: string): boolean;
   dropPending(cid: string): boolean;
+  /**
+   * Checks the signatures of received histories: the node's pool of verifying threads.
+   * @default WebCrypto on this thread (`inThreadVerifier`)
+   */
+  verifier?: JwsVerifier;
   /** @default asyncScheduler */
   scheduler?: SchedulerLike;
 }
@@ -152,7 +158,13 @@ export interface ChannelSync {
    * otherwise). @throws SYNC_UNKNOWN_OBJECT, SYNC_BAD_SIGNATURE, SYNC_BROKEN_CHAIN, SYNC_INVALID_HISTORY
    */
   getHistory(referenceId: string): Promise<VerifiedHistory>;
-  close(): void;
+  /**
+   * Stops: runs in progress end `aborted` (persisted before this resolves), answers awaited
+   * reject with `SYNC_ABORTED`, no run starts any more. Never waits for the peer or the socket.
+   * Idempotent.
+   */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 interface Waiter {
@@ -199,6 +211,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     exclusive: deps.exclusive,
     isPending: deps.isPending,
     dropPending: deps.dropPending,
+    ...(deps.verifier ? { verifier: deps.verifier } : {}),
   };
 
   const summary = deps.summary ?? (() => openObjectsSummary(store, peer, pageSize));
@@ -207,6 +220,11 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
   const runs = new Map<string, RunState>();
   let link: SyncLink | undefined;
   let closed = false;
+  let closing: Promise<void> | undefined;
+  /** Run records being written (`finishRun`): `close()` waits for them. */
+  const finishing = new Set<Promise<void>>();
+  /** Run records being created (`startRun`): `close()` waits for them. */
+  const starts = new Set<Promise<void>>();
   let requestSeq = 0;
 
   // Leader runs: one at a time; requests made meanwhile merge into the next.
@@ -250,6 +268,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
 
   /** Signs and sends a frame on the live link, waiting out backpressure. */
   async function send(frame: SyncFrame, run?: RunState): Promise<void> {
+    if (closed) throw new ParleyError('SYNC_ABORTED', 'closed');
     const jws = await signSyncFrame(frame, deps.myKey);
     const live = link;
     if (!live) throw new ParleyError('SYNC_ABORTED', 'no connection');
@@ -271,6 +290,8 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     run?: RunState,
     multi = false,
   ): Promise<T> {
+    // Closed: no waiter (and no timer) may outlive the close.
+    if (closed) return Promise.reject(new ParleyError('SYNC_ABORTED', 'closed'));
     const answer = new Promise<T>((resolve, reject) => {
       const w: Waiter = {
         resolve: resolve as (f: SyncFrame) => void,
@@ -552,8 +573,17 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
   // ---------------------------------------------------------------- runs
 
   async function startRun(runId: string, role: ResyncRole, reason: string): Promise<RunState> {
+    if (closed) throw new ParleyError('SYNC_ABORTED', 'closed');
     const startedAtMs = now();
-    const recordId = await store.startRun({ peer, reason, startedAtMs, detail: { runId, role } });
+    const starting = store.startRun({ peer, reason, startedAtMs, detail: { runId, role } });
+    // `close()` waits for a run record being created, then ends it `aborted`.
+    const tracked = starting.then(
+      () => undefined,
+      () => undefined,
+    );
+    starts.add(tracked);
+    void tracked.finally(() => starts.delete(tracked));
+    const recordId = await starting;
     const state: RunState = {
       runId,
       recordId,
@@ -572,10 +602,21 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     return state;
   }
 
-  async function finishRun(run: RunState, outcome: SyncOutcome, error?: string): Promise<void> {
-    if (!runs.delete(run.runId)) return;
+  function finishRun(run: RunState, outcome: SyncOutcome, error?: string): Promise<void> {
+    if (!runs.delete(run.runId)) return Promise.resolve();
+    const done = recordEnd(run, outcome, error);
+    finishing.add(done);
+    void done.finally(() => finishing.delete(done));
+    return done;
+  }
+
+  async function recordEnd(run: RunState, outcome: SyncOutcome, error?: string): Promise<void> {
     run.phase = 'done';
-    if (run.counters.objectsReceived > 0 && deps.afterApply) await deps.afterApply().catch(() => undefined);
+    // At close the summary is not reloaded: the channel is going away (and its receiving order
+    // may never run again).
+    if (run.counters.objectsReceived > 0 && deps.afterApply && !closed) {
+      await deps.afterApply().catch(() => undefined);
+    }
     await store
       .finishRun(run.recordId, {
         ...run.counters,
@@ -772,6 +813,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
   }
 
   async function lead(reason: string, scope: Set<string> | null): Promise<ResyncRunResult> {
+    if (closed) throw new ParleyError('SYNC_ABORTED', 'closed');
     if (link?.state !== 'open') throw new ParleyError('SYNC_ABORTED', 'no connection');
     const run = await startRun(newId(), 'leader', reason);
     try {
@@ -817,6 +859,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
       };
       for await (const diff of differences(run, scope)) {
         if (failure) break;
+        if (closed) throw new ParleyError('SYNC_ABORTED', 'closed');
         run.total++;
         batch.push(diff);
         if (batch.length >= batchObjects) await flush();
@@ -859,6 +902,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
   }
 
   function schedule(reason: string, scope: readonly string[] | undefined): Promise<ResyncRunResult> {
+    if (closed) return Promise.reject(new ParleyError('SYNC_ABORTED', 'closed'));
     const wanted = scope ? new Set(scope) : null;
     if (queued) {
       if (!wanted) queued.scope = null;
@@ -884,7 +928,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     return entry.promise;
   }
 
-  return {
+  const sync: ChannelSync = {
     peer,
     events$: events.asObservable(),
     attach(next) {
@@ -936,16 +980,27 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
       );
       const history = answer.objects[0];
       if (!history || history.kind === 'missing') throw new ParleyError('SYNC_UNKNOWN_OBJECT', referenceId);
-      return verifyHistory(history, parties);
+      return verifyHistory(history, parties, undefined, deps.verifier);
     },
     close() {
-      if (closed) return;
-      closed = true;
-      abortAll(new ParleyError('SYNC_ABORTED', 'closed'));
-      for (const run of [...runs.values()]) void finishRun(run, 'aborted', 'SYNC_ABORTED');
-      events.complete();
+      closing ??= (async () => {
+        closed = true;
+        // No frame goes out any more, and the leader's run fails at its next step.
+        link = undefined;
+        abortAll(new ParleyError('SYNC_ABORTED', 'closed'));
+        // Only the run records are waited for (store writes): never the peer or the socket.
+        await Promise.allSettled([...starts]);
+        for (const run of [...runs.values()]) void finishRun(run, 'aborted', 'SYNC_ABORTED');
+        await Promise.allSettled([...finishing]);
+        events.complete();
+      })();
+      return closing;
+    },
+    [Symbol.asyncDispose]() {
+      return sync.close();
     },
   };
+  return sync;
 }
 
 /** A `SYNC_*` code from the wire, or `SYNC_INVALID_HISTORY` for one this build does not know. */

@@ -206,8 +206,8 @@ describe('resync converges from any loss', () => {
             objectsReceived: 0,
             differences: 0,
           });
-          sx.close();
-          sy.close();
+          await sx.close();
+          await sy.close();
         },
       ),
       { numRuns: 25 },
