@@ -132,13 +132,40 @@ export function encodeAddress(parts: AddressParts): string {
  */
 export function decodeAddress(text: string, expectedHrp?: AddressHrp): DecodedAddress {
   if (typeof text !== 'string') throw invalid('an address is a string');
+  let decoded = decodedCache.get(text);
+  if (decoded === undefined) {
+    decoded = decodeUncached(text);
+    remember(decodedCache, text, decoded);
+  }
+  if (expectedHrp !== undefined && decoded.hrp !== expectedHrp) throw invalid(`expected hrp ${expectedHrp}`);
+  // Copies: callers own what they get, the cache keeps its own bytes.
+  return { hrp: decoded.hrp, onchain: decoded.onchain.slice(), subaddress: decoded.subaddress.slice() };
+}
+
+/**
+ * Decoded identifiers by their text. Every command names the same few accounts several times
+ * (actors, channel keys, reference ids), and a bech32 decode costs tens of microseconds; only
+ * identifiers that decode are kept, at most {@link CACHE_LIMIT} of each kind.
+ */
+const decodedCache = new Map<string, DecodedAddress>();
+const channelCache = new Map<string, string>();
+const CACHE_LIMIT = 10_000;
+
+function remember<V>(cache: Map<string, V>, key: string, value: V): void {
+  if (cache.size >= CACHE_LIMIT) {
+    const oldest = cache.keys().next();
+    if (!oldest.done) cache.delete(oldest.value);
+  }
+  cache.set(key, value);
+}
+
+function decodeUncached(text: string): DecodedAddress {
   const lower = text.toLowerCase();
   if (text !== lower && text !== text.toUpperCase()) throw invalid('mixed case');
   const sep = lower.lastIndexOf('1');
   if (sep < 1) throw invalid('no hrp separator');
   const hrp = lower.slice(0, sep);
   if (!isHrp(hrp)) throw invalid('unknown hrp');
-  if (expectedHrp !== undefined && hrp !== expectedHrp) throw invalid(`expected hrp ${expectedHrp}`);
   const chars = lower.slice(sep + 1);
   if (chars.length !== DATA_GROUPS + CHECKSUM_LENGTH) throw invalid('wrong length');
   const values: number[] = [];
@@ -178,8 +205,12 @@ export function isAddress(text: string, expectedHrp?: AddressHrp): boolean {
  * @throws ParleyError `ADDRESS_INVALID` when `text` does not decode.
  */
 export function channelAddress(text: string): string {
+  const cached = typeof text === 'string' ? channelCache.get(text) : undefined;
+  if (cached !== undefined) return cached;
   const { hrp, onchain } = decodeAddress(text);
-  return encodeAddress({ hrp, onchain });
+  const channel = encodeAddress({ hrp, onchain });
+  remember(channelCache, text, channel);
+  return channel;
 }
 
 /**

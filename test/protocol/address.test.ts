@@ -87,6 +87,21 @@ describe('LIP-5 addresses', () => {
     );
   });
 
+  it('hands out its own bytes on every decode: changing them does not change the next decode', () => {
+    const first = decodeAddress(a41);
+    first.onchain.fill(0);
+    first.subaddress.fill(0);
+    const again = decodeAddress(a41);
+    expect(Buffer.from(again.onchain).toString('hex')).toBe('41'.repeat(16));
+    expect(Buffer.from(again.subaddress).toString('latin1')).toBe('aaaaaaaa');
+  });
+
+  it('still refuses an unexpected hrp for an identifier it decoded before', () => {
+    expect(decodeAddress(a41, 'lbr').hrp).toBe('lbr');
+    expect(() => decodeAddress(a41, 'tlb')).toThrow(/expected hrp tlb/);
+    expect(isAddress(a41, 'tlb')).toBe(false);
+  });
+
   it('accepts all-uppercase input and normalises it to lowercase', () => {
     expect(hex(decodeAddress(a41.toUpperCase()).onchain)).toBe('41'.repeat(16));
     expect(channelAddress(a41.toUpperCase())).toBe(channelAddress(a41));
