@@ -57,8 +57,9 @@ export interface PaymentProcessingInfo {
  * Every method except {@link BusinessContext.validateRecipientSignature} and
  * {@link BusinessContext.openChannelTo} runs while the processor computes my next version of a
  * payment (lip1-v1.md §3.7) and receives the per-run context `TCtx` made by
- * {@link BusinessContext.paymentPreProcessing}. The payment passed is a private copy of the
- * version being built: mutating it has no effect.
+ * {@link BusinessContext.paymentPreProcessing}. The payment passed is the version being built,
+ * deeply frozen: it is read-only (an attempt to change it throws, which aborts the payment with
+ * `payment_vasp_error`); a business that wants a changed object copies it.
  *
  * Any method may throw {@link BusinessForceAbort} to abort the payment with a LIP-1 abort code;
  * any other error aborts it with `payment_vasp_error`.

@@ -197,15 +197,24 @@ describe('nextPaymentVersion: what the business returns is checked before it is 
     expect(next?.recipient_signature).toBeUndefined();
   });
 
-  it('is not affected by a business that mutates the payment it is given', async () => {
+  it('gives the business a read-only payment: changing it aborts, and changes nothing', async () => {
+    const tried: unknown[] = [];
     const business = businessWith({
       nextKycToProvide: async (payment, run) => {
-        payment.sender.status = { status: 'ready_for_settlement' };
+        try {
+          payment.sender.status = { status: 'ready_for_settlement' };
+        } catch (err) {
+          tried.push(err);
+        }
         payment.description = 'changed';
         return createAutoBusiness().nextKycToProvide(payment, run);
       },
     });
     const next = await bAnswers(business);
+    expect(tried).toHaveLength(1);
+    expect(tried[0]).toBeInstanceOf(TypeError);
+    expect(next?.receiver.status.status).toBe('abort');
+    expect(next?.receiver.status.abort_code).toBe('payment_vasp_error');
     expect(next?.sender).toStrictEqual(created().sender);
     expect(next?.description).toBeUndefined();
     expect(
