@@ -15,18 +15,16 @@
  * | driver adapter transaction, multi-row statements (chosen)           | 22.6k/s | 10.4k/s    |
  * | (reference: raw better-sqlite3, cached prepared statements)         | 37.5k/s | n/a        |
  *
- * So the hot path writes multi-row statements (`commit-sql.ts`) straight through the Prisma
- * driver adapter (`@prisma/adapter-better-sqlite3` / `@prisma/adapter-pg`): no per-query work in
- * Prisma's query pipeline, one fsync per batch, and a few statements per batch whatever its size.
- * It also keeps SQLite correct: the writer has its own connection, so a read through
- * PrismaClient never sees a batch before it commits (better-sqlite3 has one connection per
- * adapter, and an interactive `$transaction` would share it with concurrent reads).
+ * So the hot path writes multi-row statements (`commit-sql.ts`), one fsync per batch and a few
+ * statements per batch whatever its size, through the engine's {@link BatchWriter}
+ * (`hot-path.ts`): on SQLite a writer thread with its own connection and cached prepared
+ * statements (`sqlite-writer.ts`, so that neither a batch nor a checkpoint blocks the event
+ * loop), on PostgreSQL the pg driver adapter with named prepared statements. Reads through
+ * PrismaClient or the hot reads use other connections and see a batch only once it committed.
  *
  * On the store benchmark (`scripts/bench/store.ts`: 256 callers each extending its own object,
  * LIP-1-sized JWS and payments) SQLite is bound by the database itself, not by this layer: each
- * commit inserts at random places of four indexes, i.e. about 16 KB of WAL per commit, and the
- * adapter path costs only ~10% more CPU per commit than raw better-sqlite3 with cached
- * statements (95 vs 86 µs). See `sqlite-backend.ts` for the tuning that helps there.
+ * commit inserts at random places of four indexes, i.e. about 16 KB of WAL per commit.
  *
  * Other writes (peers, epochs, attempts) are rare; they use typed Prisma queries, run as
  * exclusive jobs of this queue so that no two writers ever wait on each other's lock inside one
@@ -39,12 +37,12 @@
  * fails because the database failed, every call of the group rejects with `STORE_UNAVAILABLE`.
  */
 
-import type { SqlDriverAdapter } from '@prisma/driver-adapter-utils';
 import { ParleyError } from '../errors.js';
-import { StoreConflict, writeBatch } from './batch-writer.js';
+import { StoreConflict } from './batch-writer.js';
 import { planCommits } from './commit-plan.js';
 import { commitStatements, enqueueStatements, type WriteStatement } from './commit-sql.js';
 import type { Dialect } from './dialect.js';
+import type { BatchWriter } from './hot-path.js';
 import type { CommitItem, OutboxRecord } from './types.js';
 
 /** Group-commit knobs. */
@@ -103,7 +101,7 @@ function toCallerError(err: unknown): ParleyError {
 
 /** The store's write queue; see the file comment. */
 export class GroupCommitQueue {
-  readonly #writer: SqlDriverAdapter;
+  readonly #writer: BatchWriter;
   readonly #dialect: Dialect;
   readonly #maxBatch: number;
   #queue: Job[] = [];
@@ -111,7 +109,7 @@ export class GroupCommitQueue {
   #closed = false;
   #idleWaiters: Array<() => void> = [];
 
-  constructor(writer: SqlDriverAdapter, dialect: Dialect, options: GroupCommitOptions = {}) {
+  constructor(writer: BatchWriter, dialect: Dialect, options: GroupCommitOptions = {}) {
     this.#writer = writer;
     this.#dialect = dialect;
     this.#maxBatch = resolveMaxBatch(options);
@@ -216,7 +214,7 @@ export class GroupCommitQueue {
     const together = statements(jobs);
     if (together !== undefined) {
       try {
-        await writeBatch(this.#writer, together);
+        await this.#writer.write(together);
         for (const job of jobs) job.resolve(undefined);
         return;
       } catch (err) {
@@ -230,7 +228,7 @@ export class GroupCommitQueue {
       try {
         const alone = statements([job]);
         if (alone === undefined) throw new ParleyError('STORE_VERSION_CONFLICT', 'the items do not chain');
-        await writeBatch(this.#writer, alone);
+        await this.#writer.write(alone);
         job.resolve(undefined);
       } catch (err) {
         job.reject(toCallerError(err));

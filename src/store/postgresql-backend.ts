@@ -17,6 +17,7 @@ import {
   needsMigration,
   schemaPath,
 } from './migrations.js';
+import { pgHotPath } from './pg-direct.js';
 import type { StoreBackend, StoreConnections } from './store-backend.js';
 
 /** PostgreSQL knobs. */
@@ -107,7 +108,7 @@ export function postgresqlBackend(url: string, options: PostgresqlBackendOptions
       const [w, p] = [writer, prisma];
       return {
         prisma: p,
-        writer: w,
+        hot: pgHotPath(w, pool),
         close: async () => {
           await Promise.allSettled([p.$disconnect(), w.dispose()]);
           await endPool();

@@ -3,12 +3,12 @@
  * (raw multi-row SQL through the driver adapter) for commits and the outbox.
  */
 import { ParleyError } from '../errors.js';
-import { writeBatch } from './batch-writer.js';
 import type { StoreClient } from './client.js';
 import { validateCommit, validateOutboxRecord } from './commit-plan.js';
 import type { WriteStatement } from './commit-sql.js';
 import type { Dialect } from './dialect.js';
 import { type GroupCommitOptions, GroupCommitQueue } from './group-commit.js';
+import type { HotReads } from './hot-path.js';
 import { checkIntegrity } from './integrity.js';
 import type { StoreConnections } from './store-backend.js';
 import type {
@@ -64,14 +64,6 @@ const COMMAND_SELECT = {
   errorCode: true,
 } as const;
 
-const HEAD_SELECT = {
-  peer: true,
-  referenceId: true,
-  headVersion: true,
-  open: true,
-  versionCount: true,
-} as const;
-
 function requireText(name: string, value: unknown): asserts value is string {
   if (typeof value !== 'string' || value.length === 0) {
     throw new ParleyError('STORE_INVALID_INPUT', `${name} must be a non-empty string`);
@@ -101,6 +93,7 @@ export class PrismaStore implements ParleyStore {
   readonly #dialect: Dialect;
   readonly #identity: StoreIdentity;
   readonly #queue: GroupCommitQueue;
+  readonly #hot: HotReads;
   readonly #reads = new Set<Promise<unknown>>();
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -116,7 +109,8 @@ export class PrismaStore implements ParleyStore {
     this.#prisma = connections.prisma;
     this.#dialect = dialect;
     this.#identity = { ...identity };
-    this.#queue = new GroupCommitQueue(connections.writer, dialect, groupCommit);
+    this.#hot = connections.hot;
+    this.#queue = new GroupCommitQueue(connections.hot, dialect, groupCommit);
   }
 
   async identity(): Promise<StoreIdentity> {
@@ -179,13 +173,7 @@ export class PrismaStore implements ParleyStore {
   }
 
   findCommand(peer: string, cid: string): Promise<CommandRecord | undefined> {
-    return this.#read(async () => {
-      const row = await this.#prisma.commandLog.findUnique({
-        where: { peer_cid: { peer, cid } },
-        select: COMMAND_SELECT,
-      });
-      return row ? toCommand(row) : undefined;
-    });
+    return this.#read(() => this.#hot.findCommand(peer, cid));
   }
 
   history(peer: string, referenceId: string): Promise<CommandRecord[]> {
@@ -200,25 +188,11 @@ export class PrismaStore implements ParleyStore {
   }
 
   versions(peer: string, referenceId: string): Promise<StoredVersion[]> {
-    return this.#read(async () => {
-      // Successful commands of one object commit in chain order, so log order is chain order.
-      const rows = await this.#prisma.objectVersion.findMany({
-        where: { peer, referenceId },
-        orderBy: { logId: 'asc' },
-        select: { version: true, previousVersion: true, payment: true, open: true },
-      });
-      return rows.map((r) => ({ ...r }));
-    });
+    return this.#read(() => this.#hot.versions(peer, referenceId));
   }
 
   head(peer: string, referenceId: string): Promise<ObjectHead | undefined> {
-    return this.#read(async () => {
-      const row = await this.#prisma.objectHead.findUnique({
-        where: { peer_referenceId: { peer, referenceId } },
-        select: HEAD_SELECT,
-      });
-      return row ?? undefined;
-    });
+    return this.#read(() => this.#hot.head(peer, referenceId));
   }
 
   /** Ordered by the bytes of `referenceId` on both engines, so peers on different engines agree. */
@@ -318,7 +292,7 @@ export class PrismaStore implements ParleyStore {
         if (this.#closed) return Promise.reject(this.#closedError());
         return this.#queue.exclusive(fn);
       },
-      writeBatch: (statements) => writeBatch(this.#connections.writer, statements),
+      writeBatch: (statements) => this.#connections.hot.write(statements),
     };
   }
 

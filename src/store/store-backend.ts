@@ -2,17 +2,17 @@
  * What `openStore` needs from an engine: initialisation under a cross-process lock, migrations,
  * and the two connections a store runs on.
  */
-import type { SqlDriverAdapter } from '@prisma/driver-adapter-utils';
 import type { StoreClient } from './client.js';
 import type { Dialect } from './dialect.js';
+import type { HotPath } from './hot-path.js';
 import type { StoreEngine } from './types.js';
 
 /** The live connections of an open store. */
 export interface StoreConnections {
-  /** Typed queries: every read, and the rare writes that are not on the hot path. */
+  /** Typed queries: listings, the rare writes, the other repositories. */
   prisma: StoreClient;
-  /** The group-commit writer's own connection (see `group-commit.ts`). */
-  writer: SqlDriverAdapter;
+  /** The group-commit writer and the per-command point reads (see `hot-path.ts`). */
+  hot: HotPath;
   /** Closes both connections and anything under them. */
   close(): Promise<void>;
 }

@@ -1,0 +1,36 @@
+/**
+ * The PostgreSQL hot path (see `hot-path.ts`): batches through the Prisma pg driver adapter (its
+ * transactions and error mapping; the writer's statements are prepared once per connection by
+ * name), point reads as named prepared statements straight on the pool.
+ */
+import type { SqlDriverAdapter } from '@prisma/driver-adapter-utils';
+import type pg from 'pg';
+import { ParleyError } from '../errors.js';
+import { writeBatch } from './batch-writer.js';
+import { commandFromRow, HOT_SQL, type HotPath, headFromRow, versionFromRow } from './hot-path.js';
+
+type Row = Record<string, unknown>;
+
+/** The hot path over `writer` (an adapter connection on `pool`) and `pool`. */
+export function pgHotPath(writer: SqlDriverAdapter, pool: pg.Pool): HotPath {
+  async function query(name: keyof typeof HOT_SQL, values: unknown[]): Promise<Row[]> {
+    try {
+      const result = await pool.query<Row>({ name: `parley_hot_${name}`, text: HOT_SQL[name], values });
+      return result.rows;
+    } catch (err) {
+      throw new ParleyError('STORE_UNAVAILABLE', 'read failed', { cause: err });
+    }
+  }
+  return {
+    write: (statements) => writeBatch(writer, statements),
+    findCommand: async (peer, cid) => {
+      const [row] = await query('findCommand', [peer, cid]);
+      return row && commandFromRow(row);
+    },
+    versions: async (peer, referenceId) => (await query('versions', [peer, referenceId])).map(versionFromRow),
+    head: async (peer, referenceId) => {
+      const [row] = await query('head', [peer, referenceId]);
+      return row && headFromRow(row);
+    },
+  };
+}
