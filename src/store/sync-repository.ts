@@ -269,8 +269,9 @@ export function createSyncRepository(store: ParleyStore): SyncStore {
             outcome: r.outcome,
             objectsSent: r.objectsSent,
             objectsReceived: r.objectsReceived,
-            bytesSent: r.bytesSent,
-            bytesReceived: r.bytesReceived,
+            // BIGINT on PostgreSQL (a bigint at run time there).
+            bytesSent: Number(r.bytesSent),
+            bytesReceived: Number(r.bytesReceived),
             rounds: r.rounds,
             detail: parseDetail(r.detail),
           }),

@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { dialectFor } from '../../src/store/dialect.js';
+import { createSyncRepository } from '../../src/store/sync-repository.js';
 import type { StoreEngine } from '../../src/store/types.js';
 import { commandItem, createStoreFixture, HAVE_PG, PEER, type StoreFixture } from '../helpers/store.js';
 
@@ -69,6 +70,28 @@ function describeScale(engine: StoreEngine): void {
       expect(await store.head(PEER, 'r1')).toMatchObject({ headVersion: 'v3', versionCount: 3 });
       expect((await store.openObjects(PEER, null, 10)).map((h) => h.referenceId)).toEqual(['r1', 'r2']);
       expect(await store.checkIntegrity()).toEqual([]);
+    });
+
+    it('records resync runs that moved more than 2^31 bytes', async () => {
+      fx = await createStoreFixture(engine);
+      const store = await fx.open();
+      const sync = createSyncRepository(store);
+      const id = await sync.startRun({ peer: PEER, reason: 'connect', startedAtMs: 1_000, detail: {} });
+      await sync.finishRun(id, {
+        finishedAtMs: 2_000,
+        outcome: 'completed',
+        objectsSent: 1,
+        objectsReceived: 2,
+        bytesSent: 3_000_000_000,
+        bytesReceived: PAST_INT32,
+        rounds: 4,
+        detail: {},
+      });
+      const [run] = await sync.runs(PEER, 10);
+      expect(run).toMatchObject({ outcome: 'completed', bytesSent: 3_000_000_000, bytesReceived: PAST_INT32 });
+      expect(typeof run?.bytesSent).toBe('number');
+      expect(JSON.stringify(run)).toContain('3000000000');
+      await store.close();
     });
 
     it('reads a page of open objects in byte order from the (peer, open, reference_id) index, without a sort', async () => {
