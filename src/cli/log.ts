@@ -32,13 +32,14 @@ export function createJsonLogger(
 
 /**
  * How loud a node event is: connection changes, finals of my commands and resync runs at info,
- * per-frame detail and resync progress at debug, failures at warn, forks and business errors
+ * per-command detail (queued, received, retransmitted) and resync progress at debug, failures at warn, forks and business errors
  * (which need an operator) at error. Kinds added later log at info.
  */
 export function nodeEventLevel(event: NodeEvent): LogLevel {
   switch (event.type) {
     case 'command_final':
       return event.status === 'success' ? 'info' : 'warn';
+    case 'command_queued':
     case 'command_received':
     case 'retransmit':
     case 'reacted':

@@ -309,6 +309,7 @@ describe('CLI pieces', () => {
     expect(
       nodeEventLevel({ type: 'command_received', peer: 'p', cid: 'c', status: 'success', code: null }),
     ).toBe('debug');
+    expect(nodeEventLevel({ type: 'command_queued', peer: 'p', cid: 'c', referenceId: 'r' })).toBe('debug');
     expect(nodeEventLevel({ type: 'fork', peer: 'p', cid: 'c' })).toBe('error');
   });
 
