@@ -169,20 +169,23 @@ export async function createVaspNode(
       },
     );
     await core.init();
-    const sync = createChannelSync(deps.sync ?? {}, {
-      me,
-      peer: peer.address,
-      myKey,
-      peerKey: publicKeyFromHex(peer.publicKeyHex),
-      isServer: core.isServer,
-      store: syncStore,
-      summary: async () => core.openSummary(),
-      exclusive: (fn) => core.exclusive(fn),
-      afterApply: () => core.exclusive(() => core.reloadSummary()),
-      isPending: (cid) => core.isPending(cid),
-      dropPending: (cid) => core.dropPending(cid),
-      verifier: verifyPool,
-    });
+    const sync = createChannelSync(
+      { maxFrameBytes: config.maxFrameBytes, ...deps.sync },
+      {
+        me,
+        peer: peer.address,
+        myKey,
+        peerKey: publicKeyFromHex(peer.publicKeyHex),
+        isServer: core.isServer,
+        store: syncStore,
+        summary: async () => core.openSummary(),
+        exclusive: (fn) => core.exclusive(fn),
+        afterApply: () => core.exclusive(() => core.reloadSummary()),
+        isPending: (cid) => core.isPending(cid),
+        dropPending: (cid) => core.dropPending(cid),
+        verifier: verifyPool,
+      },
+    );
     syncs.set(peer.address, sync);
     const channel = createChannel(
       { retransmitMs: config.retransmitMs },

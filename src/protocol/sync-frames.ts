@@ -129,9 +129,11 @@ export type SignedCommand = z.infer<typeof SignedCommand>;
  * - `history`: signed commands; successes form the chain from `base` (null: from the create);
  * - `replace`: the full history of the protocol server's branch, which wins a fork;
  * - `yield`: no commands: "this is a fork and your branch (the protocol server's) wins: push it";
- * - `missing`: the sender does not hold the object.
+ * - `missing`: the sender does not hold the object;
+ * - `too_large`: no commands: the sender holds the object, but its history does not fit in one
+ *   frame (`SYNC_HISTORY_TOO_LARGE`); sent in its place so the receiver knows and reports it.
  */
-export const HistoryKind = z.enum(['history', 'replace', 'yield', 'missing']);
+export const HistoryKind = z.enum(['history', 'replace', 'yield', 'missing', 'too_large']);
 export type HistoryKind = z.infer<typeof HistoryKind>;
 
 export const ObjectHistory = z.object({

@@ -93,6 +93,11 @@ export async function applyHistories(
       checked[i] = result(ref, 'known', null);
       continue;
     }
+    // The peer holds it but cannot send it in one frame: nothing to store, and it is reported.
+    if (history.kind === 'too_large') {
+      checked[i] = result(ref, 'rejected', null, 'SYNC_HISTORY_TOO_LARGE');
+      continue;
+    }
     if (history.kind === 'replace' && deps.isServer) {
       checked[i] = result(ref, 'rejected', null, 'SYNC_INVALID_HISTORY');
       continue;

@@ -94,6 +94,12 @@ export interface ChannelSyncOptions {
   batchObjects?: number;
   /** Budget of one history frame's JSON, in bytes (keep the JWS under `maxFrameBytes`). @default 600000 */
   maxBatchBytes?: number;
+  /**
+   * Largest frame the peer accepts (its transport closes with 1009 above it). One object's
+   * history that cannot fit in a frame of this size is sent as `too_large` instead
+   * (`SYNC_HISTORY_TOO_LARGE`), and no frame above it is ever sent. @default 1048576
+   */
+  maxFrameBytes?: number;
   /** Batches in flight. @default 4 */
   window?: number;
   /** How long to wait for an answer. @default 30000 */
@@ -200,7 +206,12 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
   const scheduler = deps.scheduler ?? asyncScheduler;
   const pageSize = options.pageSize ?? DEFAULT_SYNC_PAGE_SIZE;
   const batchObjects = options.batchObjects ?? 200;
-  const maxBatchBytes = options.maxBatchBytes ?? 600_000;
+  const maxFrameBytes = options.maxFrameBytes ?? 1024 * 1024;
+  // A frame is the base64url of its JSON (4/3) plus the JWS header, signature and envelope.
+  const maxBatchBytes = Math.min(
+    options.maxBatchBytes ?? 600_000,
+    Math.floor(((maxFrameBytes - 1024) * 3) / 4),
+  );
   const window = options.window ?? 4;
   const responseTimeoutMs = options.responseTimeoutMs ?? 30_000;
   const parties = { me, peer, myKey: deps.myKey.publicKey, peerKey: deps.peerKey };
@@ -272,6 +283,10 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     const jws = await signSyncFrame(frame, deps.myKey);
     const live = link;
     if (!live) throw new ParleyError('SYNC_ABORTED', 'no connection');
+    // Never send what the peer's transport would close the connection for (1009).
+    if (jws.length > maxFrameBytes) {
+      throw new ParleyError('SYNC_HISTORY_TOO_LARGE', `a ${frame._ObjectType} frame of ${jws.length} bytes`);
+    }
     if (!live.send(jws)) {
       if (live.state !== 'open' || link !== live) throw new ParleyError('SYNC_ABORTED', 'connection closed');
       // Backpressure: `send` refuses above the high-water mark and `writable` waits for the
@@ -377,13 +392,24 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     return { reference_id: referenceId, kind: 'yield', base: null, commands: [] };
   }
 
+  const historyBytes = (h: ObjectHistory): number => h.commands.reduce((n, c) => n + commandBytes(c), 256);
+
+  /**
+   * The history itself, or a `too_large` entry in its place when it cannot fit in one frame
+   * (PROTOCOL.md §7.5): the receiver stores nothing of it and reports `SYNC_HISTORY_TOO_LARGE`.
+   */
+  function sendable(history: ObjectHistory): ObjectHistory {
+    if (history.commands.length === 0 || historyBytes(history) <= maxBatchBytes) return history;
+    return { reference_id: history.reference_id, kind: 'too_large', base: null, commands: [] };
+  }
+
   /** Splits histories into frames of at most `maxBatchBytes`. */
   function pack(histories: ObjectHistory[]): ObjectHistory[][] {
     const frames: ObjectHistory[][] = [];
     let current: ObjectHistory[] = [];
     let bytes = 0;
     for (const h of histories) {
-      const size = h.commands.reduce((n, c) => n + commandBytes(c), 256);
+      const size = historyBytes(h);
       if (current.length > 0 && bytes + size > maxBatchBytes) {
         frames.push(current);
         current = [];
@@ -491,7 +517,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
           return;
         }
         // A push: verify, apply, answer with one result per object.
-        const pushed = frame.objects.filter((o) => o.kind === 'history' || o.kind === 'replace');
+        const pushed = frame.objects.filter((o) => o.kind !== 'missing' && o.kind !== 'yield');
         const batch = await applyHistories(pushed, applyDeps);
         report(batch, frame.run_id, run);
         if (frame.run_id !== null) {
@@ -539,7 +565,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
 
   async function answerHistory(frame: SyncGetHistory, run: RunState | undefined): Promise<void> {
     const histories: ObjectHistory[] = [];
-    for (const want of frame.wants) histories.push(await historyFor(want.reference_id, want.after));
+    for (const want of frame.wants) histories.push(sendable(await historyFor(want.reference_id, want.after)));
     if (frame.run_id === null && histories.length === 1 && histories[0]!.kind === 'missing') {
       await send({
         _ObjectType: 'SyncError',
@@ -729,24 +755,24 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
         continue;
       }
       if (!d.remote) {
-        pushes.push(await historyFor(d.ref, null));
+        pushes.push(sendable(await historyFor(d.ref, null)));
         continue;
       }
       if (d.remote.head === local.headVersion) continue;
       const versions = await store.versions(peer, d.ref);
       const at = versions.findIndex((v) => v.version === d.remote!.head);
-      if (at >= 0 && at < versions.length - 1) pushes.push(await historyFor(d.ref, d.remote.head));
+      if (at >= 0 && at < versions.length - 1) pushes.push(sendable(await historyFor(d.ref, d.remote.head)));
       else wants.push({ reference_id: d.ref, after: local.headVersion });
     }
 
     const followUps: Array<{ ref: string; remote?: SyncEntry }> = [];
     const forcePush: ObjectHistory[] = [];
     const work: Array<Promise<void>> = [];
-    for (const objects of pack(pushes.filter((p) => p.kind === 'history'))) {
+    for (const objects of pack(pushes.filter((p) => p.kind === 'history' || p.kind === 'too_large'))) {
       work.push(
         (async () => {
           const seq = requestSeq++;
-          run.counters.objectsSent += objects.length;
+          run.counters.objectsSent += objects.filter((o) => o.commands.length > 0).length;
           const answer = await ask<SyncApplied>(
             `push:${run.runId}:${seq}`,
             { _ObjectType: 'SyncHistory', request_id: null, run_id: run.runId, seq, objects, last: true },
@@ -781,7 +807,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
             // The peer yields a fork to this node (the protocol server): push our whole branch.
             if (o.kind === 'yield' && deps.isServer) {
               const mine = await historyFor(o.reference_id, null);
-              if (mine.kind === 'history') forcePush.push({ ...mine, kind: 'replace' });
+              if (mine.kind === 'history') forcePush.push(sendable({ ...mine, kind: 'replace' }));
             }
           }
           const batch = await applyHistories(answer.objects, applyDeps);
@@ -796,7 +822,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     if (forcePush.length > 0) {
       for (const objects of pack(forcePush)) {
         const seq = requestSeq++;
-        run.counters.objectsSent += objects.length;
+        run.counters.objectsSent += objects.filter((o) => o.commands.length > 0).length;
         const answer = await ask<SyncApplied>(
           `push:${run.runId}:${seq}`,
           { _ObjectType: 'SyncHistory', request_id: null, run_id: run.runId, seq, objects, last: true },
@@ -980,6 +1006,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
       );
       const history = answer.objects[0];
       if (!history || history.kind === 'missing') throw new ParleyError('SYNC_UNKNOWN_OBJECT', referenceId);
+      if (history.kind === 'too_large') throw new ParleyError('SYNC_HISTORY_TOO_LARGE', referenceId);
       return verifyHistory(history, parties, undefined, deps.verifier);
     },
     close() {
