@@ -3,14 +3,22 @@
  * of them missing on the other; one resync run led by the full side over an in-memory link
  * (frames signed, verified and counted exactly as on a socket). Reports seconds, bytes, round
  * trips, rebuild throughput (objects/s) and signatures verified per second, plus the raw
- * history-verifier throughput with many verifications in flight (WebCrypto on the thread pool,
- * so both cores work).
+ * history-verifier throughput (WebCrypto on the libuv pool, and the node's pool of verifying
+ * threads), the signatures alone on that pool, and the store alone writing a rebuild.
+ *
+ * The full rebuild (d = 100 %) also runs between two node processes over real ws on 127.0.0.1
+ * (`mode: two_processes`): the product's path, with the channel, the transport and the verifying
+ * threads of the rebuilt node. CPU time per rebuilt object (`rebuild_cpu_ms_per_object`) is the
+ * figure to compare on a shared machine; wall-clock rates carry the load average (`load1`).
  *
  * Run: `npm run bench -- resync` (or `npx tsx scripts/bench/resync.ts`).
  * Env: `PARLEY_BENCH_RESYNC_N` (default `10000,100000`), `PARLEY_BENCH_RESYNC_STEPS` (commands per
  * object for n ≤ 10,000; default 4, the longest chain of a payment that is still open; larger n
  * use 1 command, a create, to keep building the dataset within the time budget),
- * `PARLEY_BENCH_RESYNC_FULL_MAX_N` (default 10000: the 100 % case is skipped above it).
+ * `PARLEY_BENCH_RESYNC_FULL_MAX_N` (default 10000: the 100 % case is skipped above it),
+ * `PARLEY_BENCH_RESYNC_D` (the d cases to run, e.g. `100%` or `0,10,1%`; default all),
+ * `PARLEY_BENCH_RESYNC_PROCESSES=0` (skip the two-process rebuild). Profile the two node
+ * processes with `PARLEY_CHILD_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR"`.
  *
  * Datasets are built fast: one payment chain is signed as a template, and each object gets a
  * fresh reference id and cids by rewriting the template text before signing (every signature
@@ -42,12 +50,21 @@ import { createSyncRepository } from '../../src/store/sync-repository.js';
 import type { CommitItem, ParleyStore } from '../../src/store/types.js';
 import { type ChannelSync, createChannelSync, type SyncLink } from '../../src/sync/resync.js';
 import { commitItemsOf, verifyHistories } from '../../src/sync/verify-history.js';
+import {
+  type ChildLine,
+  createNodeProcess,
+  type NodeProcess,
+  waitForLine,
+} from '../../test/helpers/node-process.js';
 
 /**
  * Largest n whose 100 %-missing case runs (a full rebuild of 100,000 objects takes minutes on a
  * 2-core box; its throughput is the n = 10,000 figure's). Env `PARLEY_BENCH_RESYNC_FULL_MAX_N`.
  */
 const FULL_REBUILD_MAX_N = Number(process.env['PARLEY_BENCH_RESYNC_FULL_MAX_N'] ?? 10_000);
+
+/** The full rebuild also between two node processes over ws (env `PARLEY_BENCH_RESYNC_PROCESSES=0` skips it). */
+const TWO_PROCESSES = process.env['PARLEY_BENCH_RESYNC_PROCESSES'] !== '0';
 
 /** Which d cases run (comma-separated labels: `0,10,1%,100%`). Env `PARLEY_BENCH_RESYNC_D`; default all. */
 const CASES = process.env['PARLEY_BENCH_RESYNC_D']?.split(',') ?? null;
@@ -385,6 +402,10 @@ async function benchN(n: number, steps: number, dir: string): Promise<void> {
     await storeA.close();
   }
 
+  if (n <= FULL_REBUILD_MAX_N && (CASES === null || CASES.includes('100%')) && TWO_PROCESSES) {
+    await benchTwoProcesses(n, pathA, a, b, sigsPerObject, dir);
+  }
+
   const all: Array<{ label: string; missing: 'all' | number }> = [
     { label: '0', missing: 0 },
     { label: '10', missing: 10 },
@@ -432,6 +453,97 @@ async function benchN(n: number, steps: number, dir: string): Promise<void> {
     await sb.close();
     await storeA.close();
     await storeB.close();
+  }
+}
+
+/**
+ * The full rebuild as two node processes (`test/helpers/node-child.ts`, inert businesses) over
+ * real ws on 127.0.0.1: A holds the dataset, B starts on an empty database; A dials B and its
+ * run on connect pushes everything; B verifies on its pool of threads. Timed from A's `ready`
+ * to B's run on record, polled every 50 ms from a read-only connection to B's file.
+ */
+async function benchTwoProcesses(
+  n: number,
+  pathA: string,
+  a: Party,
+  b: Party,
+  sigsPerObject: number,
+  dir: string,
+): Promise<void> {
+  const id = (p: Party) => ({
+    address: p.address,
+    seedHex: p.key.seedHex,
+    publicKeyHex: p.key.publicKey.hex,
+  });
+  const pathB = join(dir, `b-proc-${n}.db`);
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${pathB}${suffix}`, { force: true });
+  const procB = createNodeProcess({
+    name: 'B',
+    identity: id(b),
+    peers: [{ identity: id(a) }],
+    database: `file:${pathB}`,
+    business: 'inert',
+    quiet: true,
+  });
+  let procA: NodeProcess | undefined;
+  const cpuOf = async (proc: NodeProcess, tag: string): Promise<number> => {
+    const answer = waitForLine(
+      proc.lines$,
+      (line): line is Extract<ChildLine, { t: 'cpu' }> => line.t === 'cpu' && line.id === tag,
+      30_000,
+      `cpu of ${proc.name}`,
+    );
+    proc.request({ op: 'cpu', id: tag });
+    return (await answer).ms;
+  };
+  try {
+    await procB.start();
+    procA = createNodeProcess({
+      name: 'A',
+      identity: id(a),
+      peers: [{ identity: id(b), url: procB.url }],
+      database: `file:${pathA}`,
+      business: 'inert',
+      quiet: true,
+    });
+    const cpuB0 = await cpuOf(procB, 'b0');
+    progress(`  n=${n} d=100% (two processes): resync…`);
+    await procA.start();
+    const t0 = performance.now();
+    const cpuA0 = await cpuOf(procA, 'a0');
+    const db = new Database(pathB, { readonly: true, fileMustExist: true });
+    let row:
+      | { outcome: string; objects_received: number; bytes_received: number; rounds: number }
+      | undefined;
+    try {
+      const query = db.prepare(
+        'SELECT outcome, objects_received, bytes_received, rounds FROM resync_run WHERE outcome IS NOT NULL ORDER BY id DESC LIMIT 1',
+      );
+      for (;;) {
+        row = query.get() as typeof row;
+        if (row && row.objects_received > 0) break;
+        if (performance.now() - t0 > 600_000) throw new Error('two-process rebuild did not finish in 600 s');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      db.close();
+    }
+    const s = (performance.now() - t0) / 1000;
+    const [cpuA1, cpuB1] = await Promise.all([cpuOf(procA, 'a1'), cpuOf(procB, 'b1')]);
+    const params = { n, d: '100%', missing: n, mode: 'two_processes', outcome: row.outcome };
+    if (row.objects_received !== n) throw new Error(`B received ${row.objects_received} of ${n} objects`);
+    report('seconds', s, 's', params);
+    report('bytes_received_by_rebuilt_node', row.bytes_received, 'B', params);
+    report('rebuild_objects_per_s', n / s, '1/s', params);
+    report('rebuild_signatures_verified_per_s', (n * sigsPerObject) / s, '1/s', params);
+    report('rebuild_cpu_ms_per_object', (cpuA1 - cpuA0 + cpuB1 - cpuB0) / n, 'ms', params);
+    report('rebuilt_node_cpu_ms_per_object', (cpuB1 - cpuB0) / n, 'ms', params);
+  } finally {
+    await procA?.stop();
+    await procA?.dispose();
+    await procB.stop();
+    await procB.dispose();
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${pathB}${suffix}`, { force: true });
   }
 }
 

@@ -27,6 +27,7 @@ import { OpenObjectsSummary } from './channel-frames.js';
 import { canonicalJson, parseJson } from './codec.js';
 import { signJwsAsync, verifyJwsAsync } from './jws.js';
 import type { PrivateKey, PublicKey } from './keys.js';
+import type { JwsVerifier } from './verify-pool.js';
 
 /** Most entries in one `SyncList` page, ids in one `SyncGetHistory`, objects in one `SyncHistory`. */
 export const MAX_SYNC_PAGE = 1000;
@@ -285,13 +286,25 @@ export async function signSyncFrame(frame: SyncFrame, key: PrivateKey): Promise<
 }
 
 /**
- * Verifies a sync frame with the peer's key and decodes it.
+ * Verifies a sync frame with the peer's key and decodes it. `verifier` checks the signature
+ * (a pool of threads takes the large history frames, whose base64url and UTF-8 decoding cost
+ * more than their signature); default: WebCrypto on this thread.
  * @throws ParleyError `PROTOCOL_NOT_JWS`, `PROTOCOL_BAD_SIGNATURE`, `PROTOCOL_MALFORMED_FRAME`.
  */
-export async function verifySyncFrame(jws: string, key: PublicKey): Promise<SyncFrame> {
+export async function verifySyncFrame(
+  jws: string,
+  key: PublicKey,
+  verifier?: JwsVerifier,
+): Promise<SyncFrame> {
   let payload: string;
   try {
-    payload = await verifyJwsAsync(jws, key);
+    if (verifier) {
+      const [result] = await verifier.verifyMany([{ jws, key }]);
+      if (typeof result !== 'string') throw result ?? new ParleyError('PROTOCOL_BAD_SIGNATURE');
+      payload = result;
+    } else {
+      payload = await verifyJwsAsync(jws, key);
+    }
   } catch (err) {
     if (isParleyError(err)) throw err;
     throw new ParleyError('PROTOCOL_BAD_SIGNATURE', 'sync frame does not verify', { cause: err });

@@ -60,9 +60,14 @@ export interface VerifyPoolOptions {
   chunk?: number;
   /**
    * Calls with fewer items than this verify on the calling thread (WebCrypto), without waking
-   * the pool (its threads start on first use). @default 32
+   * the pool (its threads start on first use)... @default 32
    */
   minBatch?: number;
+  /**
+   * ...unless their JWS add up to this many characters: a large frame's base64url decoding,
+   * its canonical-form check and its UTF-8 decoding cost more than its signature. @default 65536
+   */
+  minChars?: number;
 }
 
 /** A pool of verifying threads. */
@@ -124,6 +129,7 @@ export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
   const size = Math.max(1, options.threads ?? availableParallelism());
   const chunk = Math.max(1, options.chunk ?? 256);
   const minBatch = options.minBatch ?? 32;
+  const minChars = options.minChars ?? 65_536;
   const threads: Thread[] = [];
   let nextId = 0;
   let closed: Promise<void> | undefined;
@@ -202,7 +208,11 @@ export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
     threads: size,
     async verifyMany(items) {
       if (closed !== undefined) throw new ParleyError('SYNC_ABORTED', 'verify pool closed');
-      if (items.length < minBatch) return inThreadVerifier.verifyMany(items);
+      if (items.length < minBatch) {
+        let chars = 0;
+        for (const item of items) chars += typeof item.jws === 'string' ? item.jws.length : 0;
+        if (chars < minChars) return inThreadVerifier.verifyMany(items);
+      }
       // Even shares for the threads, each at most `chunk` signatures per message.
       const per = Math.min(chunk, Math.ceil(items.length / size));
       const parts: Array<Promise<JwsResult[]>> = [];

@@ -971,7 +971,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     },
     handleFrame(jws, from) {
       if (closed || from !== link) return;
-      verifySyncFrame(jws, deps.peerKey)
+      verifySyncFrame(jws, deps.peerKey, deps.verifier)
         .then((frame) => onFrame(frame, jws.length))
         .catch((err: unknown) => {
           if (isParleyError(err, 'PROTOCOL_BAD_SIGNATURE')) from.close(4401, 'sync frame signature');

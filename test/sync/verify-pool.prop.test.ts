@@ -106,6 +106,21 @@ describe('verify pool', () => {
     expect(pooled.filter((r) => typeof r !== 'string')).toHaveLength(Math.ceil(1500 / 7));
   });
 
+  it('takes a single large frame to a thread (minChars), valid or tampered, with verifyJws’s answer', async () => {
+    const big = createVerifyPool({ threads: 1 });
+    try {
+      const jws = signJws(JSON.stringify({ pad: 'p'.repeat(200_000) }), alice);
+      const tampered = `${jws.slice(0, 1000)}${jws[1000] === 'A' ? 'B' : 'A'}${jws.slice(1001)}`;
+      const items: JwsCheck[] = [
+        { jws, key: alice.publicKey },
+        { jws: tampered, key: alice.publicKey },
+      ];
+      expect((await big.verifyMany(items)).map(shown)).toEqual(items.map(reference));
+    } finally {
+      await big.close();
+    }
+  });
+
   it('close() rejects the calls in progress with SYNC_ABORTED, refuses new ones, and is idempotent', async () => {
     const own = createVerifyPool({ threads: 1, minBatch: 1 });
     const items: JwsCheck[] = Array.from({ length: 2000 }, (_, i) => ({
