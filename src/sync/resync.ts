@@ -161,7 +161,8 @@ export interface ChannelSync {
   getObject(referenceId: string): Promise<SyncObject>;
   /**
    * Network read: the peer's whole signed history of an object, verified (never trust it
-   * otherwise). @throws SYNC_UNKNOWN_OBJECT, SYNC_BAD_SIGNATURE, SYNC_BROKEN_CHAIN, SYNC_INVALID_HISTORY
+   * otherwise). @throws SYNC_UNKNOWN_OBJECT, SYNC_HISTORY_TOO_LARGE, SYNC_BAD_SIGNATURE, SYNC_BROKEN_CHAIN,
+   *   SYNC_INVALID_HISTORY
    */
   getHistory(referenceId: string): Promise<VerifiedHistory>;
   /**
