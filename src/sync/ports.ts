@@ -49,6 +49,11 @@ export interface SyncStore {
   versions(peer: string, referenceId: string): Promise<StoredVersion[]>;
   /** Every signed-log entry of an object, in commit order. */
   history(peer: string, referenceId: string): Promise<CommandRecord[]>;
+  /**
+   * Every signed-log entry of each named object (commit order), in one read: what a full
+   * rebuild pushes, a batch at a time. Optional: without it, `history` is read per object.
+   */
+  histories?(peer: string, referenceIds: readonly string[]): Promise<Map<string, CommandRecord[]>>;
   /** Which of `cids` are in the signed log of the channel. */
   knownCids(peer: string, cids: readonly string[]): Promise<Set<string>>;
   /** Stores verified commands atomically (signed log + versions + heads): all or nothing. */

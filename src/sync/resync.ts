@@ -369,8 +369,12 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
    * (`after` unknown here) is answered per the role rule: the server sends its whole branch as
    * `replace`, the client answers `yield`.
    */
-  async function historyFor(referenceId: string, after: string | null): Promise<ObjectHistory> {
-    const log = await store.history(peer, referenceId);
+  async function historyFor(
+    referenceId: string,
+    after: string | null,
+    prefetched?: CommandRecord[],
+  ): Promise<ObjectHistory> {
+    const log = prefetched ?? (await store.history(peer, referenceId));
     const successes = log.filter((r) => r.status === 'success');
     if (successes.length === 0)
       return { reference_id: referenceId, kind: 'missing', base: null, commands: [] };
@@ -749,6 +753,9 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     const heads = await store.heads(peer, refs);
     const pushes: ObjectHistory[] = [];
     const wants: SyncWant[] = [];
+    // Whole histories to push (objects the peer does not list), read in one go when the store can.
+    const whole = diffs.filter((d) => !d.remote && heads.has(d.ref)).map((d) => d.ref);
+    const logs = store.histories && whole.length > 1 ? await store.histories(peer, whole) : undefined;
     for (const d of diffs) {
       const local = heads.get(d.ref);
       if (!local) {
@@ -756,7 +763,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
         continue;
       }
       if (!d.remote) {
-        pushes.push(sendable(await historyFor(d.ref, null)));
+        pushes.push(sendable(await historyFor(d.ref, null, logs?.get(d.ref))));
         continue;
       }
       if (d.remote.head === local.headVersion) continue;

@@ -100,6 +100,18 @@ function wire(
   return { sx, sy };
 }
 
+/** The store with the optional batched read of whole histories, over its per-object read. */
+function withBatchedHistories(store: SyncStore): SyncStore {
+  return {
+    ...store,
+    async histories(peer, referenceIds) {
+      const out = new Map<string, Awaited<ReturnType<SyncStore['history']>>>();
+      for (const ref of referenceIds) out.set(ref, await store.history(peer, ref));
+      return out;
+    },
+  };
+}
+
 async function chainOf(store: SyncStore, peer: string, ref: string): Promise<string[]> {
   return (await store.versions(peer, ref)).map((v) => v.version);
 }
@@ -140,7 +152,8 @@ describe('resync converges from any loss', () => {
           const A = randomParty();
           const B = randomParty();
           const server = isProtocolServer(A.address, B.address) ? 'A' : 'B';
-          const syncA = createSyncRepository(storeA);
+          // A reads whole histories in batches (the optional `histories` port), B per object.
+          const syncA = withBatchedHistories(createSyncRepository(storeA));
           const syncB = createSyncRepository(storeB);
           const forked = new Set<string>();
           for (const plan of plans) {
