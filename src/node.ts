@@ -166,6 +166,7 @@ export async function createVaspNode(
         peerKey: publicKeyFromHex(peer.publicKeyHex),
         validate: ({ payment, previous, origin }) =>
           validateIncoming({ payment, previous, origin, me, business }),
+        verifier: verifyPool,
       },
     );
     await core.init();

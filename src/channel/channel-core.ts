@@ -18,11 +18,13 @@ import {
   signJwsAsync,
   verifyJwsAsync,
 } from '../protocol/index.js';
+import type { JwsVerifier } from '../protocol/verify-pool.js';
 import type { CommandRecord, CommitItem, OutboxRecord, ParleyStore, VersionRecord } from '../store/types.js';
 import { canonicalDigest } from './canonical.js';
 import { createCommitPipe } from './commit-pipe.js';
 import { createObjectCache, type ObjectState } from './object-cache.js';
 import { createLimiter, createSerialQueue } from './serial-queue.js';
+import { createVerifyBatcher, type VerifyJws } from './verify-batcher.js';
 
 /** Default limit of one frame, in bytes. */
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
@@ -54,6 +56,11 @@ export interface ChannelCoreDeps {
   myKey: PrivateKey;
   peerKey: PublicKey;
   validate?: ValidateCommand;
+  /**
+   * Checks the peer's signatures; frames that arrive together are verified together (see
+   * `verify-batcher.ts`). @default WebCrypto on this thread's libuv pool, one job per frame
+   */
+  verifier?: JwsVerifier;
 }
 
 /** What happened to an incoming request. */
@@ -181,16 +188,16 @@ export interface ChannelCore {
 export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCoreDeps): ChannelCore {
   const { me, peer } = options;
   const { store, myKey, peerKey } = deps;
+  const verifyPeer: VerifyJws = deps.verifier ? createVerifyBatcher(deps.verifier) : verifyJwsAsync;
   const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   const recentLimit = options.recentCidLimit ?? 50_000;
   const isServer = isProtocolServer(me, peer);
 
   const queue = createSerialQueue();
   /**
-   * Store lookups in flight at once. A burst of frames (a reconnect flushes every pending
-   * command) must not become one read per frame in the same tick: Prisma folds concurrent
-   * `findUnique` calls into one query, and ~500 of them exceed SQLite's bound-parameter limit
-   * (P2029), which failed every frame of the burst.
+   * Store lookups in flight at once: a burst of frames (a reconnect flushes every pending
+   * command) queues here rather than in the store's connection pool (PostgreSQL), where it
+   * would delay every other read of the node.
    */
   const lookups = createLimiter(options.maxConcurrentLookups ?? 64);
   const cache = createObjectCache(peer, store, decodeStoredPayment, {
@@ -430,8 +437,10 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
     }
     let payload: string;
     try {
-      payload = await verifyJwsAsync(jws, peerKey);
+      payload = await verifyPeer(jws, peerKey);
     } catch (err) {
+      // Not a verdict: the node is closing. The peer resends on its next connection.
+      if (isParleyError(err, 'TRANSPORT_CLOSED')) return protocolError(null, 'wait', err, 'closing');
       if (isParleyError(err)) return protocolError(null, 'invalid_signature', err);
       throw err;
     }
@@ -669,7 +678,7 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
 
   async function handleResponse(jws: string, expectedCid?: string): Promise<ResponseOutcome> {
     if (Buffer.byteLength(jws, 'utf8') > maxFrameBytes) throw new ParleyError('PROTOCOL_FRAME_TOO_LARGE');
-    const response = decodeResponse(await verifyJwsAsync(jws, peerKey));
+    const response = decodeResponse(await verifyPeer(jws, peerKey));
     const cid = response.cid ?? expectedCid;
     if (cid === undefined) throw new ParleyError('CHANNEL_UNKNOWN_RESPONSE', 'response without cid');
     if (expectedCid !== undefined && response.cid !== null && response.cid !== expectedCid) {
