@@ -88,7 +88,11 @@ function describeScale(engine: StoreEngine): void {
         detail: {},
       });
       const [run] = await sync.runs(PEER, 10);
-      expect(run).toMatchObject({ outcome: 'completed', bytesSent: 3_000_000_000, bytesReceived: PAST_INT32 });
+      expect(run).toMatchObject({
+        outcome: 'completed',
+        bytesSent: 3_000_000_000,
+        bytesReceived: PAST_INT32,
+      });
       expect(typeof run?.bytesSent).toBe('number');
       expect(JSON.stringify(run)).toContain('3000000000');
       await store.close();
