@@ -55,6 +55,32 @@ export const NodeConfig = z.object({
     .default(1024 * 1024),
   /** First retransmission delay of a command without a final response. */
   retransmitMs: z.number().int().positive().default(2000),
+  /**
+   * Heartbeat and failure-detector knobs (`src/health/options.ts` has the defaults and what
+   * they give). Ranges between the fields are checked when the node starts.
+   */
+  health: z
+    .object({
+      heartbeatIntervalMs: z.number().int().positive(),
+      suspectPhi: z.number().positive(),
+      downPhi: z.number().positive(),
+      minStdDevMs: z.number().positive(),
+      acceptablePauseMs: z.number().min(0),
+      maxSampleSize: z.number().int().min(2),
+      divergeAfterHeartbeats: z.number().int().positive(),
+      closeOnDown: z.boolean(),
+      startupGraceMs: z.number().int().positive(),
+    })
+    .partial()
+    .strict()
+    .default({}),
+  dashboard: z
+    .object({
+      /** Serve the (read-only) dashboard to clients that are not on this machine. */
+      allowRemote: z.boolean().default(false),
+    })
+    .strict()
+    .prefault({}),
 });
 export type NodeConfig = z.infer<typeof NodeConfig>;
 export type NodeConfigInput = z.input<typeof NodeConfig>;

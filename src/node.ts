@@ -123,6 +123,9 @@ export async function createVaspNode(
   deps: NodeDeps = {},
 ): Promise<VaspNode> {
   const config = parseNodeConfig(input);
+  // The config file's health knobs, overridden by the caller's; checked before anything opens.
+  const healthOptions = { ...config.health, ...deps.health };
+  resolveHealthOptions(healthOptions);
   const me = config.address;
   const myKey = privateKeyFromSeedHex(config.privateKeySeed);
   const business = deps.business ?? createAutoBusiness();
@@ -150,7 +153,7 @@ export async function createVaspNode(
   // the first large history batch.
   const verifyPool = createVerifyPool();
   const resync = new Subject<ResyncEvent>();
-  const health = createHealthMonitor(deps.health ?? {}, {
+  const health = createHealthMonitor(healthOptions, {
     me,
     epoch,
     store: createHealthRepository(store),
@@ -401,7 +404,7 @@ export async function createVaspNode(
   };
   // The live dashboard at /dashboard/ (socket.io on the same port), read-only.
   const dashboard = createDashboard(
-    { thresholds: resolveHealthOptions(deps.health) },
+    { thresholds: resolveHealthOptions(healthOptions), allowRemote: config.dashboard.allowRemote },
     { source: node, httpServer: server.httpServer, router },
   );
   return node;

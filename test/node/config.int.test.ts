@@ -1,0 +1,56 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseNodeConfig } from '../../src/config.js';
+import { isParleyError } from '../../src/errors.js';
+import { createVaspNode } from '../../src/node.js';
+import { nodeConfig, tempDir, testIdentity } from '../helpers/nodes.js';
+
+describe('node configuration: health and dashboard settings', () => {
+  const dirs: Array<{ dispose(): void }> = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) d.dispose();
+  });
+
+  it('takes the health knobs and the dashboard switch from the file, with defaults when absent', () => {
+    const me = testIdentity(1);
+    const base = nodeConfig(me, 'file:x.db', []);
+    expect(parseNodeConfig(base)).toMatchObject({ health: {}, dashboard: { allowRemote: false } });
+    const config = parseNodeConfig({
+      ...base,
+      health: { heartbeatIntervalMs: 500, downPhi: 12, closeOnDown: false },
+      dashboard: { allowRemote: true },
+    });
+    expect(config.health).toEqual({ heartbeatIntervalMs: 500, downPhi: 12, closeOnDown: false });
+    expect(config.dashboard.allowRemote).toBe(true);
+  });
+
+  it('refuses unknown or out-of-range knobs with CONFIG_INVALID naming each one', () => {
+    const base = nodeConfig(testIdentity(1), 'file:x.db', []);
+    let err: unknown;
+    try {
+      parseNodeConfig({ ...base, health: { heartbeatMs: 5, downPhi: -1 }, dashboard: { remote: true } });
+    } catch (e) {
+      err = e;
+    }
+    expect(isParleyError(err, 'CONFIG_INVALID')).toBe(true);
+    const message = (err as Error).message;
+    expect(message).toContain('health');
+    expect(message).toContain('heartbeatMs');
+    expect(message).toContain('health.downPhi');
+    expect(message).toContain('remote');
+  });
+
+  it('refuses knobs that contradict each other before it opens or creates anything', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const file = join(dir.path, 'node.db');
+    const config = {
+      ...nodeConfig(testIdentity(1), `file:${file}`, []),
+      health: { suspectPhi: 9, downPhi: 8 },
+    };
+    const err = await createVaspNode(config).catch((e: unknown) => e);
+    expect(isParleyError(err, 'CONFIG_INVALID')).toBe(true);
+    expect(existsSync(file)).toBe(false);
+  });
+});
