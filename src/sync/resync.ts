@@ -14,6 +14,7 @@ import { isParleyError, ParleyError } from '../errors.js';
 import type { OpenObjectsSummary } from '../protocol/channel-frames.js';
 import type { PrivateKey, PublicKey } from '../protocol/index.js';
 import {
+  type ApplyOutcome,
   type ObjectHistory,
   type SignedCommand,
   type SyncApplied,
@@ -194,6 +195,8 @@ interface RunState {
   phase: string;
   rejected: Array<{ referenceId: string; code: string }>;
   forks: Array<{ referenceId: string; keep: string | null; dropped: string[] }>;
+  /** How many objects ended with each apply outcome (pushed: the peer's answers; fetched: here). */
+  results: Partial<Record<ApplyOutcome, number>>;
 }
 
 const newId = (): string => randomBytes(16).toString('hex');
@@ -237,6 +240,8 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
   const finishing = new Set<Promise<void>>();
   /** Run records being created (`startRun`): `close()` waits for them. */
   const starts = new Set<Promise<void>>();
+  /** Wakes whoever waits for the peer's runs here to end (see {@link peerRunsEnded}). */
+  let wakeOnFollowerEnd: Array<() => void> = [];
   let requestSeq = 0;
 
   // Leader runs: one at a time; requests made meanwhile merge into the next.
@@ -441,7 +446,14 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
       }
     }
     for (const f of batch.forks) reportFork(f, run);
-    if (run) run.counters.objectsReceived += batch.stored.length;
+    if (run) {
+      run.counters.objectsReceived += batch.stored.length;
+      for (const r of batch.results) tally(run, r.outcome);
+    }
+  }
+
+  function tally(run: RunState, outcome: ApplyOutcome): void {
+    run.results[outcome] = (run.results[outcome] ?? 0) + 1;
   }
 
   function reportFork(f: ForkResolution, run?: RunState): void {
@@ -627,6 +639,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
       phase: 'compare',
       rejected: [],
       forks: [],
+      results: {},
     };
     runs.set(runId, state);
     emitRun('resync_started', state);
@@ -635,6 +648,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
 
   function finishRun(run: RunState, outcome: SyncOutcome, error?: string): Promise<void> {
     if (!runs.delete(run.runId)) return Promise.resolve();
+    if (run.role === 'follower') wakeFollowerWaiters();
     const done = recordEnd(run, outcome, error);
     finishing.add(done);
     void done.finally(() => finishing.delete(done));
@@ -659,6 +673,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
           differences: run.total,
           rejected: run.rejected,
           forks: run.forks,
+          results: run.results,
           ...(error ? { error } : {}),
         },
       })
@@ -787,6 +802,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
             run,
           );
           for (const r of answer.results) {
+            tally(run, r.outcome);
             if (r.outcome === 'rejected')
               run.rejected.push({ referenceId: r.reference_id, code: r.code ?? 'SYNC_INVALID_HISTORY' });
             else if (r.outcome === 'replaced')
@@ -837,6 +853,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
           run,
         );
         for (const r of answer.results) {
+          tally(run, r.outcome);
           if (r.outcome === 'replaced') events.next({ type: 'fork_won', peer, referenceId: r.reference_id });
           if (r.outcome === 'rejected')
             run.rejected.push({ referenceId: r.reference_id, code: r.code ?? 'SYNC_INVALID_HISTORY' });
@@ -846,7 +863,38 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     if (followUps.length > 0 && depth < 2) await handleBatch(run, followUps, depth + 1);
   }
 
+  function wakeFollowerWaiters(): void {
+    const waiting = wakeOnFollowerEnd;
+    wakeOnFollowerEnd = [];
+    for (const wake of waiting) wake();
+  }
+
+  /**
+   * Waits while a run the peer leads is in progress here. Both sides repairing the same set at
+   * once only duplicates the work: a wiped node's `diverged` run would fetch objects the peer's
+   * run is about to push (measured: 9 % of a 100,000-object rebuild moved twice), and the
+   * peer's push then finds them `known`. Once the peer's run ends, this one usually finds equal
+   * summaries. A peer's run that sent nothing for `responseTimeoutMs` does not hold this one back.
+   */
+  async function peerRunsEnded(): Promise<void> {
+    const received = (): number =>
+      [...runs.values()].reduce((n, r) => (r.role === 'follower' ? n + r.counters.bytesReceived : n), 0);
+    while (!closed && [...runs.values()].some((r) => r.role === 'follower')) {
+      const before = received();
+      const ended = await new Promise<boolean>((resolve) => {
+        const quiet = timer(responseTimeoutMs, scheduler).subscribe(() => resolve(false));
+        wakeOnFollowerEnd.push(() => {
+          quiet.unsubscribe();
+          resolve(true);
+        });
+      });
+      if (!ended && received() === before) return;
+    }
+  }
+
   async function lead(reason: string, scope: Set<string> | null): Promise<ResyncRunResult> {
+    if (closed) throw new ParleyError('SYNC_ABORTED', 'closed');
+    await peerRunsEnded();
     if (closed) throw new ParleyError('SYNC_ABORTED', 'closed');
     if (link?.state !== 'open') throw new ParleyError('SYNC_ABORTED', 'no connection');
     const run = await startRun(newId(), 'leader', reason);
@@ -1023,6 +1071,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
         // No frame goes out any more, and the leader's run fails at its next step.
         link = undefined;
         abortAll(new ParleyError('SYNC_ABORTED', 'closed'));
+        wakeFollowerWaiters();
         // Only the run records are waited for (store writes): never the peer or the socket.
         await Promise.allSettled([...starts]);
         for (const run of [...runs.values()]) void finishRun(run, 'aborted', 'SYNC_ABORTED');
