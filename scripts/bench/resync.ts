@@ -17,7 +17,8 @@
  * use 1 command, a create, to keep building the dataset within the time budget),
  * `PARLEY_BENCH_RESYNC_FULL_MAX_N` (default 10000: the 100 % case is skipped above it),
  * `PARLEY_BENCH_RESYNC_D` (the d cases to run, e.g. `100%` or `0,10,1%`; default all),
- * `PARLEY_BENCH_RESYNC_PROCESSES=0` (skip the two-process rebuild). Profile the two node
+ * `PARLEY_BENCH_RESYNC_PROCESSES=0` (skip the two-process rebuild), `PARLEY_BENCH_RESYNC_IN_PROCESS=0`
+ * (only the two-process rebuild). Profile the two node
  * processes with `PARLEY_CHILD_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR"`.
  *
  * Datasets are built fast: one payment chain is signed as a template, and each object gets a
@@ -65,6 +66,9 @@ const FULL_REBUILD_MAX_N = Number(process.env['PARLEY_BENCH_RESYNC_FULL_MAX_N'] 
 
 /** The full rebuild also between two node processes over ws (env `PARLEY_BENCH_RESYNC_PROCESSES=0` skips it). */
 const TWO_PROCESSES = process.env['PARLEY_BENCH_RESYNC_PROCESSES'] !== '0';
+
+/** The in-process cases (env `PARLEY_BENCH_RESYNC_IN_PROCESS=0` skips them). */
+const IN_PROCESS = process.env['PARLEY_BENCH_RESYNC_IN_PROCESS'] !== '0';
 
 /** Which d cases run (comma-separated labels: `0,10,1%,100%`). Env `PARLEY_BENCH_RESYNC_D`; default all. */
 const CASES = process.env['PARLEY_BENCH_RESYNC_D']?.split(',') ?? null;
@@ -413,7 +417,10 @@ async function benchN(n: number, steps: number, dir: string): Promise<void> {
     { label: '100%', missing: 'all' },
   ];
   const cases = all.filter(
-    (c) => (c.missing !== 'all' || n <= FULL_REBUILD_MAX_N) && (CASES === null || CASES.includes(c.label)),
+    (c) =>
+      IN_PROCESS &&
+      (c.missing !== 'all' || n <= FULL_REBUILD_MAX_N) &&
+      (CASES === null || CASES.includes(c.label)),
   );
   for (const c of cases) {
     deriveB(pathA, pathB, a, c.missing);
@@ -511,29 +518,66 @@ async function benchTwoProcesses(
     await procA.start();
     const t0 = performance.now();
     const cpuA0 = await cpuOf(procA, 'a0');
+    // Done when B holds all n objects open (a run that ends early is followed by another: the
+    // product's own retry); then every run is on record, with its outcome.
     const db = new Database(pathB, { readonly: true, fileMustExist: true });
-    let row:
-      | { outcome: string; objects_received: number; bytes_received: number; rounds: number }
-      | undefined;
+    type RunRow = {
+      outcome: string | null;
+      objects_received: number;
+      bytes_received: number;
+      detail: string;
+    };
+    let runs: RunRow[] = [];
+    let s = 0;
     try {
-      const query = db.prepare(
-        'SELECT outcome, objects_received, bytes_received, rounds FROM resync_run WHERE outcome IS NOT NULL ORDER BY id DESC LIMIT 1',
+      const open = db.prepare('SELECT count(*) AS n FROM object_head WHERE open = 1');
+      const all = db.prepare(
+        'SELECT outcome, objects_received, bytes_received, detail FROM resync_run ORDER BY id',
       );
+      while ((open.get() as { n: number }).n < n) {
+        if (performance.now() - t0 > 900_000) throw new Error('two-process rebuild did not finish in 900 s');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      s = (performance.now() - t0) / 1000;
       for (;;) {
-        row = query.get() as typeof row;
-        if (row && row.objects_received > 0) break;
-        if (performance.now() - t0 > 600_000) throw new Error('two-process rebuild did not finish in 600 s');
+        runs = all.all() as RunRow[];
+        if (runs.every((r) => r.outcome !== null)) break;
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     } finally {
       db.close();
     }
-    const s = (performance.now() - t0) / 1000;
     const [cpuA1, cpuB1] = await Promise.all([cpuOf(procA, 'a1'), cpuOf(procB, 'b1')]);
-    const params = { n, d: '100%', missing: n, mode: 'two_processes', outcome: row.outcome };
-    if (row.objects_received !== n) throw new Error(`B received ${row.objects_received} of ${n} objects`);
+    // The leader's view of its runs: outcome and the apply outcome of every object it handled.
+    const dbA = new Database(pathA, { readonly: true, fileMustExist: true });
+    const led = (
+      dbA.prepare('SELECT outcome, detail FROM resync_run ORDER BY id').all() as Array<{
+        outcome: string | null;
+        detail: string;
+      }>
+    ).map(
+      (r) => `${r.outcome}:${JSON.stringify((JSON.parse(r.detail) as { results?: unknown }).results ?? {})}`,
+    );
+    dbA.close();
+    const params = {
+      n,
+      d: '100%',
+      missing: n,
+      mode: 'two_processes',
+      led,
+      // Every run B took part in: outcome[:error]:objects received.
+      runs: runs.map((r) => {
+        const error = (JSON.parse(r.detail) as { error?: string }).error;
+        return `${r.outcome}${error ? `:${error}` : ''}:${r.objects_received}`;
+      }),
+    };
     report('seconds', s, 's', params);
-    report('bytes_received_by_rebuilt_node', row.bytes_received, 'B', params);
+    report(
+      'bytes_received_by_rebuilt_node',
+      runs.reduce((sum, r) => sum + r.bytes_received, 0),
+      'B',
+      params,
+    );
     report('rebuild_objects_per_s', n / s, '1/s', params);
     report('rebuild_signatures_verified_per_s', (n * sigsPerObject) / s, '1/s', params);
     report('rebuild_cpu_ms_per_object', (cpuA1 - cpuA0 + cpuB1 - cpuB0) / n, 'ms', params);
