@@ -31,10 +31,14 @@ describe('Prisma schemas', () => {
     expect(marked(sqlite).map((l) => l.trim().split(/\s+/).slice(0, 2))).toEqual([
       ['id', 'Int'],
       ['logId', 'Int'],
+      ['bytesSent', 'Int'],
+      ['bytesReceived', 'Int'],
     ]);
     expect(marked(postgresql).map((l) => l.trim().split(/\s+/).slice(0, 2))).toEqual([
       ['id', 'BigInt'],
       ['logId', 'BigInt'],
+      ['bytesSent', 'BigInt'],
+      ['bytesReceived', 'BigInt'],
     ]);
     const asInt = (schema: string) =>
       schema
