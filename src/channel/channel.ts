@@ -13,7 +13,7 @@ import {
 } from 'rxjs';
 import { isParleyError } from '../errors.js';
 import { isHeartbeatFrame } from '../protocol/heartbeat-frames.js';
-import { decodeJwsPayloadUnverified, parseJson } from '../protocol/index.js';
+import { decodeJwsPayloadUnverified, parseJson, peekJwsObjectType } from '../protocol/index.js';
 import type { Connection } from '../transport/types.js';
 import type {
   ChannelCore,
@@ -249,23 +249,22 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
       deps.onControlFrame?.(frame, 'Heartbeat', live);
       return;
     }
-    let type = 'unknown';
-    let cid: string | undefined;
-    try {
-      const payload = parseJson(decodeJwsPayloadUnverified(frame)) as {
-        _ObjectType?: unknown;
-        cid?: unknown;
-      };
-      if (typeof payload._ObjectType === 'string') type = payload._ObjectType;
-      if (typeof payload.cid === 'string') cid = payload.cid;
-    } catch {
-      // Undecodable: the core answers it with a signed protocol error.
-      type = 'CommandRequestObject';
+    // Routed by the `_ObjectType` at the head of the payload; only a payload that does not
+    // start with it is decoded here in full (the handlers verify and decode every frame).
+    let type = peekJwsObjectType(frame);
+    if (type === undefined) {
+      try {
+        const payload = parseJson(decodeJwsPayloadUnverified(frame)) as { _ObjectType?: unknown };
+        type = typeof payload._ObjectType === 'string' ? payload._ObjectType : 'unknown';
+      } catch {
+        // Undecodable: the core answers it with a signed protocol error.
+        type = 'CommandRequestObject';
+      }
     }
     if (type === 'CommandResponseObject') {
       lastAnswerAt = now();
       try {
-        finish(await core.handleResponse(frame, cid));
+        finish(await core.handleResponse(frame));
       } catch (err) {
         if (!isParleyError(err)) throw err;
         events.next({ type: 'frame_refused', peer, code: err.code });

@@ -229,3 +229,24 @@ export async function verifyJwsAsync(jws: string, key: PublicKey): Promise<strin
 export function decodeJwsPayloadUnverified(jws: string): string {
   return payloadText(parseCompactJws(jws));
 }
+
+/** The start of a payload that names its `_ObjectType` first (as Parley and the reference do). */
+const OBJECT_TYPE_PREFIX_RE = /^\s*\{\s*"_ObjectType"\s*:\s*"([A-Za-z0-9_]{1,64})"/;
+
+/**
+ * The `_ObjectType` of a compact JWS's payload when the payload starts with it, read from the
+ * first 96 base64url characters only (a frame can be a megabyte; routing it must not decode it
+ * whole). Unverified, for routing: the handler verifies and decodes the frame. `undefined` when
+ * the payload does not start that way (the caller then decodes it in full).
+ */
+export function peekJwsObjectType(jws: string): string | undefined {
+  const dot = jws.indexOf('.');
+  if (dot < 0) return undefined;
+  const end = jws.indexOf('.', dot + 1);
+  const segment = jws.slice(dot + 1, Math.min(end < 0 ? jws.length : end, dot + 1 + 96));
+  // Whole 4-character groups only: a cut group would decode to a partial byte.
+  const text = Buffer.from(segment.slice(0, segment.length - (segment.length % 4)), 'base64url').toString(
+    'latin1',
+  );
+  return OBJECT_TYPE_PREFIX_RE.exec(text)?.[1];
+}

@@ -8,6 +8,7 @@ import {
   generatePrivateKey,
   type PrivateKey,
   type PublicKey,
+  peekJwsObjectType,
   privateKeyFromJwk,
   publicKeyFromHex,
   publicKeyFromJwk,
@@ -303,5 +304,37 @@ describe('signJws / verifyJws', () => {
     const payloads = Array.from({ length: 200 }, (_, i) => `{"n": ${i}}`);
     const signed = await Promise.all(payloads.map((payload) => signJwsAsync(payload, key)));
     expect(await Promise.all(signed.map((jws) => verifyJwsAsync(jws, key.publicKey)))).toEqual(payloads);
+  });
+});
+
+describe('peekJwsObjectType (routing without decoding a whole frame)', () => {
+  const key = generatePrivateKey();
+
+  it('reads the _ObjectType at the head of a payload, whatever the size of the rest', () => {
+    const big = `{"_ObjectType":"SyncHistories","histories":["${'x'.repeat(200_000)}"]}`;
+    expect(peekJwsObjectType(signJws(big, key))).toBe('SyncHistories');
+    expect(peekJwsObjectType(signJws('{"_ObjectType":"CommandResponseObject","cid":"c"}', key))).toBe(
+      'CommandResponseObject',
+    );
+    expect(peekJwsObjectType(signJws(' { "_ObjectType" : "X1" }', key))).toBe('X1');
+  });
+
+  it('gives undefined when the payload does not start with it, or is not a JWS', () => {
+    expect(
+      peekJwsObjectType(signJws('{"cid":"c","_ObjectType":"CommandRequestObject"}', key)),
+    ).toBeUndefined();
+    expect(peekJwsObjectType(signJws('[1,2]', key))).toBeUndefined();
+    expect(peekJwsObjectType('no dots at all')).toBeUndefined();
+    expect(peekJwsObjectType('a.%%%%.b')).toBeUndefined();
+    expect(peekJwsObjectType('')).toBeUndefined();
+  });
+});
+
+describe.skipIf(!HAVE_FIXTURES)('peekJwsObjectType on the reference frames', () => {
+  it('gives undefined for every reference frame (cid first), so they are routed by a full decode', () => {
+    const flows = readFixtureLines<{ request_jws?: string; response_jws?: string }>('flows.jsonl');
+    const frames = flows.flatMap((f) => [f.request_jws, f.response_jws]).filter((j) => typeof j === 'string');
+    expect(frames.length).toBeGreaterThan(0);
+    for (const jws of frames) expect(peekJwsObjectType(jws as string)).toBeUndefined();
   });
 });
