@@ -178,8 +178,13 @@ export interface ChannelSync {
 interface Waiter {
   resolve(frame: SyncFrame): void;
   reject(err: unknown): void;
-  /** For multi-frame answers: frames so far. */
-  parts?: SyncHistory[];
+  /**
+   * For multi-frame answers: frames so far by `seq`. The answer is whole once the `last` frame
+   * and every frame before it (by `seq`) are in, whatever order they were handled in.
+   */
+  parts?: Map<number, SyncHistory>;
+  /** The `seq` of the frame marked `last`, once it is in. */
+  lastSeq?: number;
   timer: Subscription;
 }
 
@@ -197,9 +202,17 @@ interface RunState {
   forks: Array<{ referenceId: string; keep: string | null; dropped: string[] }>;
   /** How many objects ended with each apply outcome (pushed: the peer's answers; fetched: here). */
   results: Partial<Record<ApplyOutcome, number>>;
+  /**
+   * Differences sent or asked for that came back without any outcome (an answer that lacks an
+   * object): the run is `partial`, and another run follows.
+   */
+  unsettled: string[];
 }
 
 const newId = (): string => randomBytes(16).toString('hex');
+
+/** Runs queued in a row after runs that ended with differences left without an outcome. */
+const MAX_FOLLOW_UPS = 3;
 
 /** Rough JSON size of a signed command in a frame. */
 const commandBytes = (c: SignedCommand): number =>
@@ -252,6 +265,10 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     promise: Promise<ResyncRunResult>;
   }
   let queued: Queued | undefined;
+  /** Runs queued in a row because the one before ended incomplete (see `followUp`). */
+  let followUps = 0;
+  /** Verified frames go to `onFrame` in the order they arrived (see `handleFrame`). */
+  let inbound: Promise<unknown> = Promise.resolve();
 
   const now = (): number => scheduler.now();
 
@@ -322,7 +339,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
           reject(new ParleyError('SYNC_TIMEOUT', `no answer to ${frame._ObjectType}`));
         }),
       };
-      if (multi) w.parts = [];
+      if (multi) w.parts = new Map();
       waiters.set(key, w);
     });
     if (run) run.counters.rounds++;
@@ -341,9 +358,18 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     const w = waiters.get(key);
     if (!w) return false;
     if (w.parts && frame._ObjectType === 'SyncHistory') {
-      w.parts.push(frame);
-      if (!frame.last) return true;
-      const merged: SyncHistory = { ...frame, objects: w.parts.flatMap((p) => p.objects) };
+      // Frames are handled in the order they arrive (see `handleFrame`), but the answer is put
+      // together by `seq` all the same: it never resolves with a part missing.
+      if (!w.parts.has(frame.seq)) w.parts.set(frame.seq, frame);
+      if (frame.last) w.lastSeq = frame.seq;
+      if (w.lastSeq === undefined) return true;
+      const ordered: SyncHistory[] = [];
+      for (let seq = 0; seq <= w.lastSeq; seq++) {
+        const part = w.parts.get(seq);
+        if (!part) return true;
+        ordered.push(part);
+      }
+      const merged: SyncHistory = { ...ordered.at(-1)!, objects: ordered.flatMap((p) => p.objects) };
       waiters.delete(key);
       w.timer.unsubscribe();
       w.resolve(merged);
@@ -454,6 +480,16 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
 
   function tally(run: RunState, outcome: ApplyOutcome): void {
     run.results[outcome] = (run.results[outcome] ?? 0) + 1;
+  }
+
+  /** Records the objects of `sent` (pushed or asked for) that no result in `results` names. */
+  function unsettledOf(
+    run: RunState,
+    sent: ReadonlyArray<{ reference_id: string }>,
+    results: ReadonlyArray<{ reference_id: string }>,
+  ): void {
+    const settledRefs = new Set(results.map((r) => r.reference_id));
+    for (const o of sent) if (!settledRefs.has(o.reference_id)) run.unsettled.push(o.reference_id);
   }
 
   function reportFork(f: ForkResolution, run?: RunState): void {
@@ -640,6 +676,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
       rejected: [],
       forks: [],
       results: {},
+      unsettled: [],
     };
     runs.set(runId, state);
     emitRun('resync_started', state);
@@ -674,6 +711,9 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
           rejected: run.rejected,
           forks: run.forks,
           results: run.results,
+          ...(run.unsettled.length > 0
+            ? { unsettled: run.unsettled.length, unsettledSample: run.unsettled.slice(0, 20) }
+            : {}),
           ...(error ? { error } : {}),
         },
       })
@@ -801,6 +841,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
             { _ObjectType: 'SyncHistory', request_id: null, run_id: run.runId, seq, objects, last: true },
             run,
           );
+          unsettledOf(run, objects, answer.results);
           for (const r of answer.results) {
             tally(run, r.outcome);
             if (r.outcome === 'rejected')
@@ -836,6 +877,8 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
           }
           const batch = await applyHistories(answer.objects, applyDeps);
           report(batch, run.runId, run);
+          // Every object asked for ends with an outcome here, or the run is not complete.
+          unsettledOf(run, wants, batch.results);
         })(),
       );
     }
@@ -852,6 +895,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
           { _ObjectType: 'SyncHistory', request_id: null, run_id: run.runId, seq, objects, last: true },
           run,
         );
+        unsettledOf(run, objects, answer.results);
         for (const r of answer.results) {
           tally(run, r.outcome);
           if (r.outcome === 'replaced') events.next({ type: 'fork_won', peer, referenceId: r.reference_id });
@@ -949,8 +993,13 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
       if (batch.length > 0 && !failure) await flush();
       await Promise.all(inflight);
       if (failure) throw failure;
+      // `repaired` only when every difference ended with an outcome, none of them rejected.
       const outcome: SyncOutcome =
-        run.total === 0 ? 'in_sync' : run.rejected.length > 0 ? 'partial' : 'repaired';
+        run.total === 0
+          ? 'in_sync'
+          : run.rejected.length > 0 || run.unsettled.length > 0
+            ? 'partial'
+            : 'repaired';
       await send(
         {
           _ObjectType: 'SyncEnd',
@@ -962,14 +1011,30 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
         run,
       ).catch(() => undefined);
       await finishRun(run, outcome);
+      // Differences left without an outcome: another run follows (bounded, see `followUp`).
+      if (run.unsettled.length > 0) followUp(scope);
+      else followUps = 0;
       return result(run, outcome);
     } catch (err) {
       const aborted = isParleyError(err, 'SYNC_ABORTED') || isParleyError(err, 'SYNC_TIMEOUT');
       const outcome: SyncOutcome = aborted ? 'aborted' : 'failed';
       const code = isParleyError(err) ? err.code : 'INTERNAL';
       await finishRun(run, outcome, code);
+      // An answer that never came on a live link: the differences are still there.
+      if (isParleyError(err, 'SYNC_TIMEOUT') && link?.state === 'open') followUp(scope);
       throw err;
     }
+  }
+
+  /**
+   * Queues another run after one that ended with differences left (`incomplete`), at most
+   * {@link MAX_FOLLOW_UPS} in a row: a peer that keeps answering short does not keep this
+   * channel busy forever (heartbeats' `diverged` and the next connect still trigger runs).
+   */
+  function followUp(scope: Set<string> | null): void {
+    if (closed || followUps >= MAX_FOLLOW_UPS) return;
+    followUps++;
+    schedule('incomplete', scope ? [...scope] : undefined).catch(() => undefined);
   }
 
   function result(run: RunState, outcome: SyncOutcome): ResyncRunResult {
@@ -1027,8 +1092,19 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     },
     handleFrame(jws, from) {
       if (closed || from !== link) return;
-      verifySyncFrame(jws, deps.peerKey, deps.verifier)
-        .then((frame) => onFrame(frame, jws.length))
+      // Frames are verified concurrently (a pool of threads: a small frame checked on this
+      // thread overtakes a large one sent to a worker), but handled in the order they came:
+      // the parts of one answer, and a run's frames, keep the peer's order.
+      const verified = verifySyncFrame(jws, deps.peerKey, deps.verifier);
+      // Its failure is handled on its turn below (not "unhandled" while earlier frames wait).
+      verified.catch(() => undefined);
+      const turn = inbound.then(() => verified);
+      inbound = turn.catch(() => undefined);
+      turn
+        .then((frame) => {
+          if (closed || from !== link) return;
+          return onFrame(frame, jws.length);
+        })
         .catch((err: unknown) => {
           if (isParleyError(err, 'PROTOCOL_BAD_SIGNATURE')) from.close(4401, 'sync frame signature');
           else if (isParleyError(err, 'PROTOCOL_MALFORMED_FRAME') || isParleyError(err, 'PROTOCOL_NOT_JWS')) {

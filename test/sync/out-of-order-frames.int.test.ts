@@ -1,0 +1,172 @@
+/**
+ * Regression: the parts of one multi-frame `SyncHistory` answer are verified concurrently, and
+ * a small final part can be verified before the large parts ahead of it (the node's verify
+ * pool checks small frames on the calling thread and large ones on worker threads). The leader
+ * used to put the answer together from the parts handled so far as soon as the `last` one was
+ * handled: the earlier parts then found no waiter and were dropped, unapplied and uncounted,
+ * and the run still ended `repaired` (a wiped node stuck with a fraction of its objects).
+ *
+ * Two real stores, two `ChannelSync`s over an in-memory ordered link; the leader's verifier
+ * checks every signature for real and hands the non-final parts of a history answer back
+ * later than the final one, which makes the overtaking deterministic.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isOpen } from '../../src/objects/index.js';
+import { isProtocolServer } from '../../src/protocol/index.js';
+import { inThreadVerifier, type JwsVerifier } from '../../src/protocol/verify-pool.js';
+import { createSyncRepository } from '../../src/store/sync-repository.js';
+import type { CommitItem, ParleyStore } from '../../src/store/types.js';
+import type { SyncStore } from '../../src/sync/ports.js';
+import { type ChannelSync, createChannelSync, type SyncLink } from '../../src/sync/resync.js';
+import { createStoreFixture, type StoreFixture } from '../helpers/store.js';
+import { usePg } from './helpers.js';
+import { type BuiltStep, buildPayment, type Party, party } from './signed-histories.js';
+
+/** Objects the follower holds and the (empty) leader fetches. */
+const N = 40;
+
+function itemsFor(steps: BuiltStep[], me: Party, peer: Party): CommitItem[] {
+  return steps.map((s) => ({
+    command: {
+      peer: peer.address,
+      cid: s.cid,
+      direction: s.proposer.address === me.address ? 'outbound' : 'inbound',
+      referenceId: s.payment.reference_id,
+      readVersion: s.read,
+      writeVersion: s.cid,
+      requestJws: s.signed.request,
+      responseJws: s.signed.response,
+      status: 'success',
+      errorCode: null,
+    },
+    version: {
+      peer: peer.address,
+      referenceId: s.payment.reference_id,
+      version: s.cid,
+      previousVersion: s.read,
+      payment: JSON.stringify(s.payment),
+      open: isOpen(s.payment),
+    },
+  }));
+}
+
+/** The frame's payload, read without checking it (only to decide when to answer). */
+function peek(jws: string): { _ObjectType?: string; last?: boolean } {
+  try {
+    return JSON.parse(Buffer.from(jws.split('.')[1] ?? '', 'base64url').toString('utf8'));
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Real verification; the non-final parts of a `SyncHistory` answer come back 50 ms later than
+ * the rest, as large frames sent to a worker thread do next to a small one checked in-thread.
+ */
+const finalPartFirst: JwsVerifier = {
+  async verifyMany(items) {
+    const out = await inThreadVerifier.verifyMany(items);
+    const held = items.some((i) => {
+      const frame = peek(typeof i.jws === 'string' ? i.jws : '');
+      return frame._ObjectType === 'SyncHistory' && frame.last === false;
+    });
+    if (held) await new Promise((resolve) => setTimeout(resolve, 50));
+    return out;
+  },
+};
+
+function serial(): <T>(fn: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return (fn) => {
+    const run = tail.then(fn, fn);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+}
+
+describe('a multi-frame history answer whose final part is verified first', () => {
+  let fa: StoreFixture;
+  let fb: StoreFixture;
+  let storeA: ParleyStore;
+  let storeB: ParleyStore;
+  beforeAll(async () => {
+    const engine = usePg ? 'postgresql' : 'sqlite';
+    [fa, fb] = await Promise.all([createStoreFixture(engine), createStoreFixture(engine)]);
+    [storeA, storeB] = await Promise.all([fa.open(), fb.open()]);
+  });
+  afterAll(async () => {
+    await fa?.dispose();
+    await fb?.dispose();
+  });
+
+  it('the leader applies every object of the answer, counts each under an outcome, and ends repaired', async () => {
+    const A = party(0xa1);
+    const B = party(0xb2);
+    const syncA = createSyncRepository(storeA);
+    const syncB = createSyncRepository(storeB);
+    for (let i = 0; i < N; i++) {
+      const steps = await buildPayment(i % 2 === 0 ? A : B, i % 2 === 0 ? B : A, 2);
+      await syncB.commit(itemsFor(steps, B, A));
+    }
+
+    const make = (me: Party, peer: Party, store: SyncStore, verifier: JwsVerifier): ChannelSync =>
+      createChannelSync(
+        // All N in one fetch; frames of ~16 KB: the follower's answer spans several of them.
+        { batchObjects: N, maxFrameBytes: 16_000, responseTimeoutMs: 10_000 },
+        {
+          me: me.address,
+          peer: peer.address,
+          myKey: me.key,
+          peerKey: peer.key.publicKey,
+          isServer: isProtocolServer(me.address, peer.address),
+          store,
+          exclusive: serial(),
+          isPending: () => false,
+          dropPending: () => false,
+          verifier,
+        },
+      );
+    const sa = make(A, B, syncA, finalPartFirst);
+    const sb = make(B, A, syncB, inThreadVerifier);
+    const never = new Promise<never>(() => undefined);
+    const link = (deliver: (frame: string) => void): SyncLink => ({
+      state: 'open',
+      closed: never,
+      send(frame) {
+        queueMicrotask(() => deliver(frame));
+        return true;
+      },
+      writable: async () => undefined,
+      close() {},
+    });
+    const historyParts: boolean[] = [];
+    const la: SyncLink = link((f) => sb.handleFrame(f, lb));
+    const lb: SyncLink = link((f) => {
+      const frame = peek(f);
+      if (frame._ObjectType === 'SyncHistory') historyParts.push(frame.last === true);
+      sa.handleFrame(f, la);
+    });
+    sa.attach(la);
+    sb.attach(lb);
+    try {
+      const result = await sa.run('rebuild');
+      // The scenario holds: the answer came in several frames.
+      expect(historyParts.length).toBeGreaterThan(1);
+
+      expect(result.differences).toBe(N);
+      expect(result.objectsReceived).toBe(N);
+      expect(result.outcome).toBe('repaired');
+      expect((await syncA.openObjects(B.address, null, 10_000)).length).toBe(
+        (await syncB.openObjects(A.address, null, 10_000)).length,
+      );
+      const [record] = await syncA.runs(B.address, 1);
+      expect(record?.outcome).toBe('repaired');
+      expect(record?.detail['results']).toEqual({ applied: N });
+      expect(record?.detail['unsettled']).toBeUndefined();
+      expect(await storeA.checkIntegrity()).toEqual([]);
+    } finally {
+      await sa.close();
+      await sb.close();
+    }
+  });
+});
