@@ -38,7 +38,8 @@ interface CommandRow {
   errorCode: string | null;
 }
 
-const toCommand = (r: CommandRow): CommandRecord => ({
+/** A signed-log row as a record (also used by `sync-repository.ts`). */
+export const toCommand = (r: CommandRow): CommandRecord => ({
   peer: r.peer,
   cid: r.cid,
   direction: r.direction as Direction,
@@ -51,7 +52,8 @@ const toCommand = (r: CommandRow): CommandRecord => ({
   errorCode: r.errorCode,
 });
 
-const COMMAND_SELECT = {
+/** The columns of a {@link CommandRecord}. */
+export const COMMAND_SELECT = {
   peer: true,
   cid: true,
   direction: true,

@@ -9,7 +9,7 @@ import type { ReplacedBranch, ResyncRunRecord, SyncStore } from '../sync/ports.j
 import { planCommits, validateCommit } from './commit-plan.js';
 import { commitStatements, type WriteStatement } from './commit-sql.js';
 import type { ParamType } from './dialect.js';
-import { PrismaStore } from './prisma-store.js';
+import { COMMAND_SELECT, PrismaStore, toCommand } from './prisma-store.js';
 import type { CommandRecord, Direction, ObjectHead, OutboxRecord, ParleyStore } from './types.js';
 
 const ARG: Record<ParamType, ArgType> = {
@@ -83,6 +83,22 @@ export function createSyncRepository(store: ParleyStore): SyncStore {
 
     versions: (peer, referenceId) => store.versions(peer, referenceId),
     history: (peer, referenceId) => store.history(peer, referenceId),
+
+    histories(peer, referenceIds) {
+      return db.read(async () => {
+        const out = new Map<string, CommandRecord[]>();
+        for (const id of referenceIds) out.set(id, []);
+        for (let i = 0; i < referenceIds.length; i += IN_CHUNK) {
+          const rows = await prisma.commandLog.findMany({
+            where: { peer, referenceId: { in: referenceIds.slice(i, i + IN_CHUNK) as string[] } },
+            orderBy: { id: 'asc' },
+            select: COMMAND_SELECT,
+          });
+          for (const r of rows) out.get(r.referenceId)?.push(toCommand(r));
+        }
+        return out;
+      });
+    },
 
     knownCids(peer, cids) {
       return db.read(async () => {
