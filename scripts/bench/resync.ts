@@ -57,6 +57,7 @@ import {
   type NodeProcess,
   waitForLine,
 } from '../../test/helpers/node-process.js';
+import { memoryLink, serialExclusive } from '../../test/sync/in-memory.js';
 
 /**
  * Largest n whose 100 %-missing case runs (a full rebuild of 100,000 objects takes minutes on a
@@ -202,15 +203,6 @@ async function signObject(
   );
 }
 
-function serial(): <T>(fn: () => Promise<T>) => Promise<T> {
-  let tail: Promise<unknown> = Promise.resolve();
-  return (fn) => {
-    const run = tail.then(fn, fn);
-    tail = run.catch(() => undefined);
-    return run;
-  };
-}
-
 function wire(
   a: { me: Party; peer: Party; store: ParleyStore },
   b: { me: Party; peer: Party; store: ParleyStore },
@@ -226,7 +218,7 @@ function wire(
         peerKey: side.peer.key.publicKey,
         isServer: isProtocolServer(side.me.address, side.peer.address),
         store: createSyncRepository(side.store),
-        exclusive: serial(),
+        exclusive: serialExclusive(),
         isPending: () => false,
         dropPending: () => false,
         verifier,
@@ -234,19 +226,9 @@ function wire(
     );
   const sa = make(a);
   const sb = make(b);
-  const never = new Promise<never>(() => undefined);
-  const link = (deliver: (frame: string) => void): SyncLink => ({
-    state: 'open',
-    closed: never,
-    send(frame) {
-      setImmediate(() => deliver(frame));
-      return true;
-    },
-    writable: async () => undefined,
-    close() {},
-  });
-  const la: SyncLink = link((f) => sb.handleFrame(f, lb));
-  const lb: SyncLink = link((f) => sa.handleFrame(f, la));
+
+  const la: SyncLink = memoryLink((f) => sb.handleFrame(f, lb), setImmediate);
+  const lb: SyncLink = memoryLink((f) => sa.handleFrame(f, la), setImmediate);
   sa.attach(la);
   sb.attach(lb);
   return { sa, sb };

@@ -11,44 +11,19 @@
  * later than the final one, which makes the overtaking deterministic.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isOpen } from '../../src/objects/index.js';
 import { isProtocolServer } from '../../src/protocol/index.js';
 import { inThreadVerifier, type JwsVerifier } from '../../src/protocol/verify-pool.js';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
-import type { CommitItem, ParleyStore } from '../../src/store/types.js';
+import type { ParleyStore } from '../../src/store/types.js';
 import type { SyncStore } from '../../src/sync/ports.js';
 import { type ChannelSync, createChannelSync, type SyncLink } from '../../src/sync/resync.js';
 import { createStoreFixture, type StoreFixture } from '../helpers/store.js';
 import { usePg } from './helpers.js';
-import { type BuiltStep, buildPayment, type Party, party } from './signed-histories.js';
+import { commitItemsFor, memoryLink, serialExclusive } from './in-memory.js';
+import { buildPayment, type Party, party } from './signed-histories.js';
 
 /** Objects the follower holds and the (empty) leader fetches. */
 const N = 40;
-
-function itemsFor(steps: BuiltStep[], me: Party, peer: Party): CommitItem[] {
-  return steps.map((s) => ({
-    command: {
-      peer: peer.address,
-      cid: s.cid,
-      direction: s.proposer.address === me.address ? 'outbound' : 'inbound',
-      referenceId: s.payment.reference_id,
-      readVersion: s.read,
-      writeVersion: s.cid,
-      requestJws: s.signed.request,
-      responseJws: s.signed.response,
-      status: 'success',
-      errorCode: null,
-    },
-    version: {
-      peer: peer.address,
-      referenceId: s.payment.reference_id,
-      version: s.cid,
-      previousVersion: s.read,
-      payment: JSON.stringify(s.payment),
-      open: isOpen(s.payment),
-    },
-  }));
-}
 
 /** The frame's payload, read without checking it (only to decide when to answer). */
 function peek(jws: string): { _ObjectType?: string; last?: boolean } {
@@ -75,15 +50,6 @@ const finalPartFirst: JwsVerifier = {
   },
 };
 
-function serial(): <T>(fn: () => Promise<T>) => Promise<T> {
-  let tail: Promise<unknown> = Promise.resolve();
-  return (fn) => {
-    const run = tail.then(fn, fn);
-    tail = run.catch(() => undefined);
-    return run;
-  };
-}
-
 describe('a multi-frame history answer whose final part is verified first', () => {
   let fa: StoreFixture;
   let fb: StoreFixture;
@@ -106,7 +72,7 @@ describe('a multi-frame history answer whose final part is verified first', () =
     const syncB = createSyncRepository(storeB);
     for (let i = 0; i < N; i++) {
       const steps = await buildPayment(i % 2 === 0 ? A : B, i % 2 === 0 ? B : A, 2);
-      await syncB.commit(itemsFor(steps, B, A));
+      await syncB.commit(commitItemsFor(steps, B, A));
     }
 
     const make = (me: Party, peer: Party, store: SyncStore, verifier: JwsVerifier): ChannelSync =>
@@ -120,7 +86,7 @@ describe('a multi-frame history answer whose final part is verified first', () =
           peerKey: peer.key.publicKey,
           isServer: isProtocolServer(me.address, peer.address),
           store,
-          exclusive: serial(),
+          exclusive: serialExclusive(),
           isPending: () => false,
           dropPending: () => false,
           verifier,
@@ -128,20 +94,9 @@ describe('a multi-frame history answer whose final part is verified first', () =
       );
     const sa = make(A, B, syncA, finalPartFirst);
     const sb = make(B, A, syncB, inThreadVerifier);
-    const never = new Promise<never>(() => undefined);
-    const link = (deliver: (frame: string) => void): SyncLink => ({
-      state: 'open',
-      closed: never,
-      send(frame) {
-        queueMicrotask(() => deliver(frame));
-        return true;
-      },
-      writable: async () => undefined,
-      close() {},
-    });
     const historyParts: boolean[] = [];
-    const la: SyncLink = link((f) => sb.handleFrame(f, lb));
-    const lb: SyncLink = link((f) => {
+    const la: SyncLink = memoryLink((f) => sb.handleFrame(f, lb));
+    const lb: SyncLink = memoryLink((f) => {
       const frame = peek(f);
       if (frame._ObjectType === 'SyncHistory') historyParts.push(frame.last === true);
       sa.handleFrame(f, la);

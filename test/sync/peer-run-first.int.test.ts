@@ -5,10 +5,9 @@
  * real SQLite stores; the two `ChannelSync`s talk over an in-memory, ordered link.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isOpen } from '../../src/objects/index.js';
 import { isProtocolServer } from '../../src/protocol/index.js';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
-import type { CommitItem, ParleyStore } from '../../src/store/types.js';
+import type { ParleyStore } from '../../src/store/types.js';
 import {
   type ChannelSync,
   createChannelSync,
@@ -16,43 +15,10 @@ import {
   type SyncLink,
 } from '../../src/sync/resync.js';
 import { createStoreFixture, type StoreFixture } from '../helpers/store.js';
-import { type BuiltStep, buildPayment, type Party, party } from './signed-histories.js';
+import { commitItemsFor, memoryLink, serialExclusive } from './in-memory.js';
+import { buildPayment, type Party, party } from './signed-histories.js';
 
 const N = 24;
-
-function itemsFor(steps: BuiltStep[], me: Party, peer: Party): CommitItem[] {
-  return steps.map((s) => ({
-    command: {
-      peer: peer.address,
-      cid: s.cid,
-      direction: s.proposer.address === me.address ? 'outbound' : 'inbound',
-      referenceId: s.payment.reference_id,
-      readVersion: s.read,
-      writeVersion: s.cid,
-      requestJws: s.signed.request,
-      responseJws: s.signed.response,
-      status: 'success',
-      errorCode: null,
-    },
-    version: {
-      peer: peer.address,
-      referenceId: s.payment.reference_id,
-      version: s.cid,
-      previousVersion: s.read,
-      payment: JSON.stringify(s.payment),
-      open: isOpen(s.payment),
-    },
-  }));
-}
-
-function serial(): <T>(fn: () => Promise<T>) => Promise<T> {
-  let tail: Promise<unknown> = Promise.resolve();
-  return (fn) => {
-    const run = tail.then(fn, fn);
-    tail = run.catch(() => undefined);
-    return run;
-  };
-}
 
 describe('a run waits for the peer’s run in progress', () => {
   let fx: StoreFixture;
@@ -74,7 +40,7 @@ describe('a run waits for the peer’s run in progress', () => {
     await storeX.upsertPeer({ address: Y.address, publicKeyHex: Y.key.publicKey.hex });
     await storeY.upsertPeer({ address: X.address, publicKeyHex: X.key.publicKey.hex });
     const repoX = createSyncRepository(storeX);
-    for (let i = 0; i < N; i++) await repoX.commit(itemsFor(await buildPayment(X, Y, 2), X, Y));
+    for (let i = 0; i < N; i++) await repoX.commit(commitItemsFor(await buildPayment(X, Y, 2), X, Y));
 
     const make = (me: Party, peer: Party, store: ParleyStore): ChannelSync =>
       createChannelSync(
@@ -86,26 +52,15 @@ describe('a run waits for the peer’s run in progress', () => {
           peerKey: peer.key.publicKey,
           isServer: isProtocolServer(me.address, peer.address),
           store: createSyncRepository(store),
-          exclusive: serial(),
+          exclusive: serialExclusive(),
           isPending: () => false,
           dropPending: () => false,
         },
       );
     const sx = make(X, Y, storeX);
     const sy = make(Y, X, storeY);
-    const never = new Promise<never>(() => undefined);
-    const link = (deliver: (frame: string) => void): SyncLink => ({
-      state: 'open',
-      closed: never,
-      send(frame) {
-        queueMicrotask(() => deliver(frame));
-        return true;
-      },
-      writable: async () => undefined,
-      close() {},
-    });
-    const lx: SyncLink = link((f) => sy.handleFrame(f, ly));
-    const ly: SyncLink = link((f) => sx.handleFrame(f, lx));
+    const lx: SyncLink = memoryLink((f) => sy.handleFrame(f, ly));
+    const ly: SyncLink = memoryLink((f) => sx.handleFrame(f, lx));
     sx.attach(lx);
     sy.attach(ly);
 

@@ -10,54 +10,19 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isOpen } from '../../src/objects/index.js';
 import { encodeAddress, generatePrivateKey, isProtocolServer } from '../../src/protocol/index.js';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
-import type { CommitItem, ParleyStore } from '../../src/store/types.js';
+import type { ParleyStore } from '../../src/store/types.js';
 import type { SyncStore } from '../../src/sync/ports.js';
 import { type ChannelSync, createChannelSync, type SyncLink } from '../../src/sync/resync.js';
 import { createStoreFixture, type StoreFixture } from '../helpers/store.js';
 import { usePg } from './helpers.js';
-import { type BuiltStep, buildPayment, type Party, signStep } from './signed-histories.js';
+import { commitItemsFor, memoryLink, serialExclusive } from './in-memory.js';
+import { buildPayment, type Party, signStep } from './signed-histories.js';
 
 function randomParty(): Party {
   const onchain = randomBytes(16);
   return { address: encodeAddress({ hrp: 'lbr', onchain }), key: generatePrivateKey() };
-}
-
-/** Commit items of `steps` as `me` logs them on its channel with `peer`. */
-function itemsFor(steps: BuiltStep[], me: Party, peer: Party): CommitItem[] {
-  return steps.map((s) => ({
-    command: {
-      peer: peer.address,
-      cid: s.cid,
-      direction: s.proposer.address === me.address ? 'outbound' : 'inbound',
-      referenceId: s.payment.reference_id,
-      readVersion: s.read,
-      writeVersion: s.cid,
-      requestJws: s.signed.request,
-      responseJws: s.signed.response,
-      status: 'success',
-      errorCode: null,
-    },
-    version: {
-      peer: peer.address,
-      referenceId: s.payment.reference_id,
-      version: s.cid,
-      previousVersion: s.read,
-      payment: JSON.stringify(s.payment),
-      open: isOpen(s.payment),
-    },
-  }));
-}
-
-function serial(): <T>(fn: () => Promise<T>) => Promise<T> {
-  let tail: Promise<unknown> = Promise.resolve();
-  return (fn) => {
-    const run = tail.then(fn, fn);
-    tail = run.catch(() => undefined);
-    return run;
-  };
 }
 
 /** Two channel syncs wired back to back over an in-memory, ordered link. */
@@ -75,26 +40,15 @@ function wire(
         peerKey: side.peer.key.publicKey,
         isServer: isProtocolServer(side.me.address, side.peer.address),
         store: side.store,
-        exclusive: serial(),
+        exclusive: serialExclusive(),
         isPending: () => false,
         dropPending: () => false,
       },
     );
   const sx = make(x);
   const sy = make(y);
-  const never = new Promise<never>(() => undefined);
-  const link = (deliver: (frame: string) => void): SyncLink => ({
-    state: 'open',
-    closed: never,
-    send(frame) {
-      queueMicrotask(() => deliver(frame));
-      return true;
-    },
-    writable: async () => undefined,
-    close() {},
-  });
-  const lx: SyncLink = link((f) => sy.handleFrame(f, ly));
-  const ly: SyncLink = link((f) => sx.handleFrame(f, lx));
+  const lx: SyncLink = memoryLink((f) => sy.handleFrame(f, ly));
+  const ly: SyncLink = memoryLink((f) => sx.handleFrame(f, lx));
   sx.attach(lx);
   sy.attach(ly);
   return { sx, sy };
@@ -173,8 +127,8 @@ describe('resync converges from any loss', () => {
               else stepsB = [...stepsB, sibling];
               forked.add(steps[0]!.payment.reference_id);
             }
-            if (stepsA.length > 0) await syncA.commit(itemsFor(stepsA, A, B));
-            if (stepsB.length > 0) await syncB.commit(itemsFor(stepsB, B, A));
+            if (stepsA.length > 0) await syncA.commit(commitItemsFor(stepsA, A, B));
+            if (stepsB.length > 0) await syncB.commit(commitItemsFor(stepsB, B, A));
           }
           const refs = [
             ...new Set(
