@@ -1,7 +1,10 @@
 /**
  * PrismaClient for either engine. The two generated clients (`generated/sqlite`,
- * `generated/postgresql`) come from schemas with identical models (checked by
- * `scripts/prisma/sync-schemas.ts --check`), so the store codes against one client type.
+ * `generated/postgresql`) come from schemas with the same models and fields (checked by
+ * `scripts/prisma/sync-schemas.ts --check`), so the store codes against one client type. One
+ * difference: fields marked `// postgresql: BigInt` in the SQLite schema (log ids, resync byte
+ * counters) come back as `bigint` from the PostgreSQL client though the type says `number`;
+ * the store converts them with `Number()` wherever it reads them.
  */
 import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import type { PrismaClient } from './generated/sqlite/client.js';
@@ -23,6 +26,6 @@ export async function createStoreClient(
     return new PrismaClient({ adapter });
   }
   const { PrismaClient } = await import('./generated/postgresql/client.js');
-  // Same models, same query API: only the provider baked into the client differs.
+  // Same models, same query API: the provider baked into the client and the BigInt fields differ.
   return new PrismaClient({ adapter }) as unknown as StoreClient;
 }
