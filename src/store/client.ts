@@ -4,7 +4,7 @@
  * `scripts/prisma/sync-schemas.ts --check`), so the store codes against one client type. One
  * difference: fields marked `// postgresql: BigInt` in the SQLite schema (log ids, resync byte
  * counters) come back as `bigint` from the PostgreSQL client though the type says `number`;
- * the store converts them with `Number()` wherever it reads them.
+ * the store reads the log ids only to order by them, and the counters through `Number()`.
  */
 import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import type { PrismaClient } from './generated/sqlite/client.js';
