@@ -6,6 +6,7 @@ const reportFile = process.env['PARLEY_TEST_REPORT'] ?? '.tmp/vitest-report.json
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',

@@ -2,7 +2,7 @@
  * Store fixtures for tests: a fresh, real database per test on either engine.
  *
  * - SQLite: a file in a new temp folder.
- * - PostgreSQL: a new database `parley_test_<random>` on the server of `TEST_PG_URL`
+ * - PostgreSQL: a new database `parley_test_<run>_<random>` on the server of `TEST_PG_URL`
  *   (e.g. `postgresql://postgres@127.0.0.1:5432/postgres`), dropped afterwards. Without
  *   `TEST_PG_URL` the PostgreSQL suites are skipped (`test/store/postgresql.int.test.ts` says so
  *   on the console).
@@ -128,7 +128,9 @@ async function admin(sql: string): Promise<void> {
 
 async function createPgFixture(): Promise<StoreFixture> {
   if (!TEST_PG_URL) throw new Error('TEST_PG_URL is not set');
-  const name = `parley_test_${randomBytes(6).toString('hex')}`;
+  // The run's name (test/global-setup.ts) lets the run drop what a failed test left behind.
+  const run = process.env['PARLEY_TEST_RUN'] ?? 'norun';
+  const name = `parley_test_${run}_${randomBytes(6).toString('hex')}`;
   await admin(`CREATE DATABASE ${name}`);
   const url = new URL(TEST_PG_URL);
   url.pathname = `/${name}`;
