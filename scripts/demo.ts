@@ -14,7 +14,6 @@
  * `--down-for` seconds, starts it again with the same identity and port.
  */
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -33,9 +32,10 @@ export interface DemoIdentity {
 /** One VASP of the demo; `node` is undefined while it is down. */
 export interface DemoNode {
   readonly identity: DemoIdentity;
-  readonly port: number;
+  /** With `portBase: 0`, 0 until the node first listens on a port the system picked. */
+  port: number;
   readonly dbPath: string;
-  readonly dashboardUrl: string;
+  dashboardUrl: string;
   node: VaspNode | undefined;
 }
 
@@ -69,18 +69,6 @@ const ADDRESS_BYTES = [0xa1, 0xb2, 0xc3] as const;
 
 export const short = (address: string): string => `${address.slice(0, 8)}…${address.slice(-4)}`;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((ok, fail) => {
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', ok);
-  });
-  const address = server.address();
-  await new Promise<void>((ok) => server.close(() => ok()));
-  if (typeof address !== 'object' || address === null) throw new Error('no free port');
-  return address.port;
-}
-
 /** Starts alice, bob and carol on loopback; each lower one dials the higher ones. */
 export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   const dir = resolve(options.dir ?? '.tmp/demo');
@@ -92,7 +80,9 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   const nodes: DemoNode[] = [];
   for (const [i, name] of NAMES.entries()) {
     const key = generatePrivateKey();
-    const port = portBase === 0 ? await freePort() : portBase + i;
+    // Port 0: each node listens on a port the system picks when it starts. Probing for free
+    // ports first raced with other processes (and with the nodes' own outgoing sockets).
+    const port = portBase === 0 ? 0 : portBase + i;
     nodes.push({
       identity: {
         name,
@@ -164,6 +154,11 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     const self = demo.byName(name);
     if (self.node) return;
     const node = await createVaspNode(config(self));
+    if (self.port === 0) {
+      // Started highest first, so the nodes that dial this one are configured after this.
+      self.port = node.port;
+      self.dashboardUrl = `http://127.0.0.1:${node.port}/dashboard/`;
+    }
     self.node = node;
     watches.set(name, watch(self, node));
   }
