@@ -35,7 +35,7 @@ export interface DemoNode {
   /** With `portBase: 0`, 0 until the node first listens on a port the system picked. */
   port: number;
   readonly dbPath: string;
-  dashboardUrl: string;
+  readonly dashboardUrl: string;
   node: VaspNode | undefined;
 }
 
@@ -92,7 +92,9 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       },
       port,
       dbPath: resolve(dir, `${name}.db`),
-      dashboardUrl: `http://127.0.0.1:${port}/dashboard/`,
+      get dashboardUrl() {
+        return `http://127.0.0.1:${this.port}/dashboard/`;
+      },
       node: undefined,
     });
   }
@@ -154,11 +156,8 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     const self = demo.byName(name);
     if (self.node) return;
     const node = await createVaspNode(config(self));
-    if (self.port === 0) {
-      // Started highest first, so the nodes that dial this one are configured after this.
-      self.port = node.port;
-      self.dashboardUrl = `http://127.0.0.1:${node.port}/dashboard/`;
-    }
+    // Started highest first, so the nodes that dial this one are configured after this.
+    if (self.port === 0) self.port = node.port;
     self.node = node;
     watches.set(name, watch(self, node));
   }

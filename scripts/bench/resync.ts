@@ -226,7 +226,6 @@ function wire(
     );
   const sa = make(a);
   const sb = make(b);
-
   const la: SyncLink = memoryLink((f) => sb.handleFrame(f, lb), setImmediate);
   const lb: SyncLink = memoryLink((f) => sa.handleFrame(f, la), setImmediate);
   sa.attach(la);

@@ -15,6 +15,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { type OpenStoreOptions, openStore } from '../../src/store/index.js';
 import type { CommitItem, ParleyStore, StoreEngine } from '../../src/store/types.js';
+import { RUN_ENV } from '../global-setup.js';
 
 /** Admin URL of the test PostgreSQL server, if any. */
 export const TEST_PG_URL: string | undefined = process.env['TEST_PG_URL'] || undefined;
@@ -129,7 +130,7 @@ async function admin(sql: string): Promise<void> {
 async function createPgFixture(): Promise<StoreFixture> {
   if (!TEST_PG_URL) throw new Error('TEST_PG_URL is not set');
   // The run's name (test/global-setup.ts) lets the run drop what a failed test left behind.
-  const run = process.env['PARLEY_TEST_RUN'] ?? 'norun';
+  const run = process.env[RUN_ENV] ?? 'norun';
   const name = `parley_test_${run}_${randomBytes(6).toString('hex')}`;
   await admin(`CREATE DATABASE ${name}`);
   const url = new URL(TEST_PG_URL);
