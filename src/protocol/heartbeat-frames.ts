@@ -176,10 +176,12 @@ export function createHeartbeatCodec(sessionSecretHex: string): HeartbeatCodec {
       }
       const macEnd = HEARTBEAT_FRAME_PREFIX.length + MAC_CHARS;
       if (frame[macEnd] !== ' ') throw malformed('heartbeat frame: bad MAC field');
-      const received = Buffer.from(frame.slice(HEARTBEAT_FRAME_PREFIX.length, macEnd), 'base64url');
+      const received = Buffer.from(frame.slice(HEARTBEAT_FRAME_PREFIX.length, macEnd), 'utf8');
       const payload = frame.slice(macEnd + 1);
-      // Base64url decoding skips bad characters: a wrong length means a mangled field.
-      if (received.length !== 32 || !timingSafeEqual(received, mac(payload))) {
+      // The MAC is compared as text, not decoded: base64url decoding skips bad characters and
+      // ignores the last character's two spare bits, so four spellings would decode to one MAC.
+      const expected = Buffer.from(mac(payload).toString('base64url'), 'utf8');
+      if (received.length !== expected.length || !timingSafeEqual(received, expected)) {
         throw new ParleyError('AUTH_BAD_MAC', 'heartbeat MAC does not verify');
       }
       // Plain JSON.parse, not `parseJson`: the frame is at most 1 KiB (its nesting cannot hurt)

@@ -87,6 +87,23 @@ describe('heartbeat frame (PROTOCOL.md §8.1)', () => {
     expect(codeOf(() => codec.decode(frame.replace(mac, mac.slice(1))))).toBe('PROTOCOL_MALFORMED_FRAME');
   });
 
+  it('refuses every other spelling of the right MAC: spare bits of the last character, a character outside latin1', () => {
+    const frame = codec.encode(sample());
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = 4 + 42;
+    const i = alphabet.indexOf(frame[last]!);
+    // The 43rd character carries 4 bits of the MAC: its 2 low bits decode to nothing.
+    const spare = `${frame.slice(0, last)}${alphabet[i ^ 1]}${frame.slice(last + 1)}`;
+    expect(Buffer.from(spare.slice(4, 47), 'base64url')).toEqual(
+      Buffer.from(frame.slice(4, 47), 'base64url'),
+    );
+    expect(codeOf(() => codec.decode(spare))).toBe('AUTH_BAD_MAC');
+    // U+0100 + c has c as its low byte.
+    const wide = `${frame.slice(0, 4)}${String.fromCharCode(0x100 + frame.charCodeAt(4))}${frame.slice(5)}`;
+    expect(codeOf(() => codec.decode(wide))).toBe('AUTH_BAD_MAC');
+    expect(codec.decode(frame)).toEqual(sample());
+  });
+
   test.prop([fc.nat(), fc.integer({ min: 1, max: 255 })])(
     'a frame with any one byte changed never decodes',
     (position, delta) => {
