@@ -179,6 +179,11 @@ export interface ChannelCore {
   /** Whether a command of mine with this cid is pending (no final response yet). */
   isPending(cid: string): boolean;
   /**
+   * Requests of the peer waiting, before their decision, for responses already received to be
+   * applied: each reads a version that only a command of mine still awaiting its response writes.
+   */
+  readonly waitingRequests: number;
+  /**
    * Forgets a pending command whose outbox entry resync removed (it read a version of a losing
    * fork branch, so it can never complete). Call inside `exclusive`. Returns whether it was pending.
    */
@@ -208,6 +213,15 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
   /** referenceIds I am creating (pending create commands) */
   const pendingCreates = new Set<string>();
   const pendingByCid = new Map<string, Pending>();
+  /** write version → cid of my pending command that writes it */
+  const pendingByWrite = new Map<string, string>();
+  /**
+   * Responses received and not yet applied, by ticket (taken in arrival order), and the requests
+   * waiting for every response received before them to be applied (see `decide`).
+   */
+  let nextTicket = 0;
+  const unappliedResponses = new Set<number>();
+  let responseWaiters: Array<{ before: number; wake: () => void }> = [];
   const recent = new Map<string, Recent>();
   let generation = 0;
 
@@ -224,6 +238,7 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
     locks.clear();
     pendingCreates.clear();
     pendingByCid.clear();
+    pendingByWrite.clear();
     const rows = await store.outbox(peer);
     for (const row of rows) addPending(row);
   }
@@ -237,6 +252,7 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
       readVersion: row.readVersion,
       writeVersion: row.writeVersion,
     });
+    pendingByWrite.set(row.writeVersion, row.cid);
     if (row.readVersion === null) pendingCreates.add(row.referenceId);
     else locks.set(row.readVersion, row.cid);
   }
@@ -340,6 +356,8 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
 
   type Decision =
     | { kind: 'replay'; response: Promise<string> }
+    /** The request reads the version of a command of mine whose response is still on its way. */
+    | { kind: 'await'; answered: Promise<void> }
     | { kind: 'protocol'; code: string; message?: string }
     | {
         kind: 'commit';
@@ -352,7 +370,11 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
       };
 
   /** The receiving order of the reference, steps 2–7. Runs inside the serial queue. */
-  async function decide(request: CommandRequestObject, prior: CommandRecord | undefined): Promise<Decision> {
+  async function decide(
+    request: CommandRequestObject,
+    prior: CommandRecord | undefined,
+    mayAwait: boolean,
+  ): Promise<Decision> {
     // Digests only when the cid was seen before: a new command (nearly all of them) needs none.
     const known = recent.get(request.cid);
     if (known) {
@@ -385,6 +407,14 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
       if (read.referenceId !== write.referenceId) return commandError('payment_wrong_structure');
       const version = object.versions.get(read.version);
       if (!version) {
+        // The peer read a version only my pending command writes: it accepted that command, and
+        // its response, sent before this request, is likely still being checked here. Waiting
+        // for the responses already received costs microseconds; answering `wait` would cost the
+        // peer a resend after its backoff (common: the peer's business reacts at once). Only
+        // frames already received are awaited, so a peer that never answers cannot hold this.
+        if (mayAwait && pendingByWrite.has(read.version) && unappliedResponses.size > 0) {
+          return { kind: 'await', answered: responsesReceivedSoFar() };
+        }
         return { kind: 'protocol', code: 'wait', message: `dependencies ${read.version} are missing` };
       }
       if (isServer && locks.has(read.version)) {
@@ -466,20 +496,30 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
         ]);
         return { found, skipped };
       });
-      decision = await queue.run(async () => {
-        let prior = lookup.found;
-        // `recent` was dropped (a failed commit) after the lookup was skipped: look now.
-        if (lookup.skipped && generation !== startedIn && !recent.has(request.cid)) {
-          prior = await store.findCommand(peer, request.cid);
-        }
-        return decide(request, prior);
-      });
+      const decideInQueue = (mayAwait: boolean) =>
+        queue.run(async () => {
+          let prior = lookup.found;
+          // `recent` was dropped (a failed commit) after the lookup was skipped: look now.
+          if (lookup.skipped && generation !== startedIn && !recent.has(request.cid)) {
+            prior = await store.findCommand(peer, request.cid);
+          }
+          return decide(request, prior, mayAwait);
+        });
+      decision = await decideInQueue(true);
+      if (decision.kind === 'await') {
+        await decision.answered;
+        decision = await decideInQueue(true);
+      }
     } catch (err) {
       // Never leave a request unanswered (the peer would wait for a timer): `wait` asks it to
       // resend after its backoff.
       return protocolError(request.cid, 'wait', err, 'not decided, retry later');
     }
 
+    if (decision.kind === 'await') {
+      // Not reached: a second decision never awaits.
+      return protocolError(request.cid, 'wait', undefined, 'dependencies are missing');
+    }
     if (decision.kind === 'replay') {
       return { responseJws: await decision.response, outcome: { kind: 'replayed', cid: request.cid } };
     }
@@ -642,6 +682,7 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
         readVersion,
         writeVersion: write.version,
       });
+      pendingByWrite.set(write.version, cid);
     });
     try {
       // The version read may have been decided but not yet be durable: a durable outbox row
@@ -667,16 +708,48 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
     }
   }
 
+  /** Resolves once every response received until now is applied in memory (or refused). */
+  function responsesReceivedSoFar(): Promise<void> {
+    return new Promise<void>((wake) => responseWaiters.push({ before: nextTicket, wake }));
+  }
+
+  function responseApplied(ticket: number): void {
+    unappliedResponses.delete(ticket);
+    let oldest = nextTicket;
+    for (const t of unappliedResponses) oldest = Math.min(oldest, t);
+    const waiting = responseWaiters;
+    responseWaiters = [];
+    for (const w of waiting) {
+      if (w.before <= oldest) w.wake();
+      else responseWaiters.push(w);
+    }
+  }
+
   function releasePending(cid: string): Pending | undefined {
     const pending = pendingByCid.get(cid);
     if (!pending) return undefined;
     pendingByCid.delete(cid);
+    if (pendingByWrite.get(pending.writeVersion) === cid) pendingByWrite.delete(pending.writeVersion);
     if (pending.readVersion === null) pendingCreates.delete(pending.referenceId);
     else if (locks.get(pending.readVersion) === cid) locks.delete(pending.readVersion);
     return pending;
   }
 
-  async function handleResponse(jws: string, expectedCid?: string): Promise<ResponseOutcome> {
+  function handleResponse(jws: string, expectedCid?: string): Promise<ResponseOutcome> {
+    // Taken at once, in arrival order: requests received after this response may wait for it.
+    const ticket = nextTicket++;
+    unappliedResponses.add(ticket);
+    const applied = (): void => {
+      if (unappliedResponses.has(ticket)) responseApplied(ticket);
+    };
+    return applyResponse(jws, expectedCid, applied).finally(applied);
+  }
+
+  async function applyResponse(
+    jws: string,
+    expectedCid: string | undefined,
+    inMemory: () => void,
+  ): Promise<ResponseOutcome> {
     if (Buffer.byteLength(jws, 'utf8') > maxFrameBytes) throw new ParleyError('PROTOCOL_FRAME_TOO_LARGE');
     const response = decodeResponse(await verifyPeer(jws, peerKey));
     const cid = response.cid ?? expectedCid;
@@ -747,6 +820,7 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
       releasePending(cid);
       return { kind: 'final', item, pending, object };
     });
+    inMemory();
     if (applied.kind !== 'final') return { ...applied, cid };
     try {
       await pipe.push(Promise.resolve(applied.item));
@@ -817,6 +891,9 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
       });
     },
     isPending: (cid) => pendingByCid.has(cid),
+    get waitingRequests() {
+      return responseWaiters.length;
+    },
     dropPending: (cid) => releasePending(cid) !== undefined,
   };
 }

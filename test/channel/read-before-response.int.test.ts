@@ -1,0 +1,144 @@
+/**
+ * The peer's business reacts to my command as soon as it committed it: its response and its
+ * next command (reading my version) arrive back to back. When the response is still being
+ * checked as the next command is decided, the command waits for it instead of being answered
+ * `wait` (which would cost the peer a resend after its backoff).
+ */
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createAutoBusiness, createPaymentObject, nextPaymentVersion } from '../../src/business/index.js';
+import { type ChannelCore, createChannelCore } from '../../src/channel/channel-core.js';
+import { decodeJwsPayloadUnverified, decodeResponse, verifyJws } from '../../src/protocol/index.js';
+import { inThreadVerifier, type JwsVerifier } from '../../src/protocol/verify-pool.js';
+import type { ParleyStore } from '../../src/store/types.js';
+import { tempSqliteStore } from '../helpers/parties.js';
+import { type Party, party } from '../sync/signed-histories.js';
+
+/** Checks signatures as the node does, but holds responses until `release()`. */
+function responseGate(): { verifier: JwsVerifier; release(): void; held(): number } {
+  let open = false;
+  const held: Array<() => void> = [];
+  return {
+    verifier: {
+      async verifyMany(items) {
+        const responses = items.filter(({ jws }) =>
+          decodeJwsPayloadUnverified(jws).includes('"CommandResponseObject"'),
+        );
+        if (responses.length > 0 && !open) await new Promise<void>((resolve) => held.push(resolve));
+        return inThreadVerifier.verifyMany(items);
+      },
+    },
+    release() {
+      open = true;
+      for (const resolve of held.splice(0)) resolve();
+    },
+    held: () => held.length,
+  };
+}
+
+async function coreOf(
+  me: Party,
+  other: Party,
+  store: ParleyStore,
+  verifier?: JwsVerifier,
+): Promise<ChannelCore> {
+  await store.upsertPeer({ address: other.address, publicKeyHex: other.key.publicKey.hex });
+  const core = createChannelCore(
+    { me: me.address, peer: other.address },
+    { store, myKey: me.key, peerKey: other.key.publicKey, ...(verifier ? { verifier } : {}) },
+  );
+  await core.init();
+  return core;
+}
+
+describe('a request that reads my version while its response is still being checked', () => {
+  const disposers: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const d of disposers.splice(0)) await d();
+  });
+
+  it('waits for that response and is committed, not answered `wait`', async () => {
+    const [A, B] = [party(0x31), party(0x32)];
+    const [sideA, sideB] = [await tempSqliteStore(), await tempSqliteStore()];
+    disposers.push(sideA.dispose, sideB.dispose);
+    const gate = responseGate();
+    const a = await coreOf(A, B, sideA.store, gate.verifier);
+    const b = await coreOf(B, A, sideB.store);
+
+    // A creates; B commits it and, at once, sends its next version reading A's.
+    const payment = createPaymentObject({
+      me: A.address,
+      meSubaddressHex: '0000000000000001',
+      to: B.address,
+      toSubaddressHex: '0000000000000002',
+      amount: 100,
+      currency: 'TIK',
+    });
+    const create = await a.sequence({ payment });
+    const accepted = await b.handleRequest(create.requestJws);
+    expect(accepted.outcome).toMatchObject({ kind: 'committed', status: 'success' });
+    const next = await nextPaymentVersion({ payment, me: B.address, business: createAutoBusiness() });
+    const reaction = await b.sequence({ payment: next!, readVersion: create.cid });
+
+    // Both reach A in order; A is still checking the response when it decides the request.
+    const response = a.handleResponse(accepted.responseJws);
+    // Frames of one turn are verified together; these two came in separate socket reads.
+    await nextTurn();
+    const request = a.handleRequest(reaction.requestJws);
+    let settled = false;
+    void request.finally(() => {
+      settled = true;
+    });
+    while (a.waitingRequests === 0 && !settled) await nextTurn();
+    expect(settled).toBe(false);
+    expect(gate.held()).toBe(1);
+    expect(a.waitingRequests).toBe(1);
+
+    gate.release();
+    expect(await response).toMatchObject({ kind: 'final', status: 'success', cid: create.cid });
+    const handled = await request;
+    expect(handled.outcome).toMatchObject({ kind: 'committed', status: 'success' });
+    expect(decodeResponse(verifyJws(handled.responseJws, A.key.publicKey))).toMatchObject({
+      cid: reaction.cid,
+      status: 'success',
+    });
+    expect(a.waitingRequests).toBe(0);
+    expect((await a.head(payment.reference_id))?.version).toBe(reaction.cid);
+    expect(await sideA.store.checkIntegrity()).toEqual([]);
+  });
+
+  it('is answered `wait` at once when no response is on its way (nothing to wait for)', async () => {
+    const [A, B] = [party(0x33), party(0x34)];
+    const [sideA, sideB] = [await tempSqliteStore(), await tempSqliteStore()];
+    disposers.push(sideA.dispose, sideB.dispose);
+    const a = await coreOf(A, B, sideA.store);
+    const b = await coreOf(B, A, sideB.store);
+
+    const payment = createPaymentObject({
+      me: A.address,
+      meSubaddressHex: '0000000000000001',
+      to: B.address,
+      toSubaddressHex: '0000000000000002',
+      amount: 100,
+      currency: 'TIK',
+    });
+    const create = await a.sequence({ payment });
+    const accepted = await b.handleRequest(create.requestJws);
+    const next = await nextPaymentVersion({ payment, me: B.address, business: createAutoBusiness() });
+    const reaction = await b.sequence({ payment: next!, readVersion: create.cid });
+
+    // The response was lost with its connection: A has not received it.
+    const early = await a.handleRequest(reaction.requestJws);
+    expect(decodeResponse(verifyJws(early.responseJws, A.key.publicKey))).toMatchObject({
+      cid: reaction.cid,
+      status: 'failure',
+      error: { code: 'wait', protocol_error: true },
+    });
+    expect(await sideA.store.findCommand(B.address, reaction.cid)).toBeUndefined();
+
+    // After the response (a resend on the next connection) the same request is committed.
+    await a.handleResponse(accepted.responseJws);
+    const later = await a.handleRequest(reaction.requestJws);
+    expect(later.outcome).toMatchObject({ kind: 'committed', status: 'success' });
+  });
+});
