@@ -262,6 +262,7 @@ try {
   pairs.push(auto);
   await ask<BatchLine>(auto.a, { op: 'batch', to: auto.b.address, count: 50, until: 'settled' }, 'batch');
   progress(`${PAYMENTS} payments to settlement`);
+  const settleCpuBefore = await pairCpuMs(auto);
   const settled = await ask<BatchLine>(
     auto.a,
     { op: 'batch', to: auto.b.address, count: PAYMENTS, until: 'settled' },
@@ -271,6 +272,10 @@ try {
   report('settled_payments_per_s', (settled.count * 1000) / settled.ms, '1/s', {
     payments: PAYMENTS,
     commands_per_payment: 5,
+  });
+  report('cpu_ms_per_settled_payment', ((await pairCpuMs(auto)) - settleCpuBefore) / settled.count, 'ms', {
+    payments: PAYMENTS,
+    both_processes: true,
   });
 } finally {
   for (const pair of pairs) await pair.close().catch(() => undefined);

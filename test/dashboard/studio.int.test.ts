@@ -1,23 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/open-store.js';
+import { freePort } from '../helpers/node-process.js';
 import { tempDir } from '../helpers/nodes.js';
 
 const START_BUDGET_MS = 90_000;
 const STOP_BUDGET_MS = 15_000;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** `npm run studio -- <url> --port <port> --browser none`, in its own process group. */
 function startStudio(url: string, port: number): { child: ChildProcess; output: () => string } {

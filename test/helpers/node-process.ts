@@ -47,16 +47,28 @@ export async function createNodeDatabase(): Promise<NodeDatabase> {
   };
 }
 
-/** A free TCP port on 127.0.0.1 (free when asked; good enough on a test machine). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Below Linux's default ephemeral range (32768–60999), above well-known services. */
+const PORT_RANGE = { low: 20_000, high: 32_000 } as const;
+
+/**
+ * A TCP port on 127.0.0.1 that was free when asked, for a process that must know it before it
+ * starts (two nodes that dial each other). It is chosen outside the ephemeral range: the system
+ * never hands such a port to another `listen(0)` or outgoing connection between this probe and
+ * the real listen, which a port from `listen(0)` does not guarantee.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = PORT_RANGE.low + Math.floor(Math.random() * (PORT_RANGE.high - PORT_RANGE.low));
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port in ${PORT_RANGE.low}–${PORT_RANGE.high} after 50 tries`);
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 
