@@ -49,19 +49,28 @@ export async function createNodeDatabase(): Promise<NodeDatabase> {
 
 /** Below Linux's default ephemeral range (32768–60999), above well-known services. */
 const PORT_RANGE = { low: 20_000, high: 32_000 } as const;
+/** Each vitest worker draws from its own slice of the range, so parallel files never collide. */
+const SLICES = 16;
+const handedOut = new Set<number>();
 
 /**
  * A TCP port on 127.0.0.1 that was free when asked, for a process that must know it before it
- * starts (two nodes that dial each other). It is chosen outside the ephemeral range: the system
- * never hands such a port to another `listen(0)` or outgoing connection between this probe and
- * the real listen, which a port from `listen(0)` does not guarantee.
+ * starts (two nodes that dial each other; a node restarted on its port). It is chosen outside
+ * the ephemeral range: the system never hands such a port to another `listen(0)` or outgoing
+ * connection between this probe and the real listen, which a port from `listen(0)` does not
+ * guarantee. This process never hands out the same port twice.
  */
 export async function freePort(): Promise<number> {
+  const size = Math.floor((PORT_RANGE.high - PORT_RANGE.low) / SLICES);
+  const slice = Number(process.env['VITEST_POOL_ID'] ?? 0) % SLICES;
+  const low = PORT_RANGE.low + slice * size;
   for (let attempt = 0; attempt < 50; attempt++) {
-    const port = PORT_RANGE.low + Math.floor(Math.random() * (PORT_RANGE.high - PORT_RANGE.low));
-    if (await canListen(port)) return port;
+    const port = low + Math.floor(Math.random() * size);
+    if (handedOut.has(port) || !(await canListen(port))) continue;
+    handedOut.add(port);
+    return port;
   }
-  throw new Error(`no free port in ${PORT_RANGE.low}–${PORT_RANGE.high} after 50 tries`);
+  throw new Error(`no free port in ${low}–${low + size - 1} after 50 tries`);
 }
 
 function canListen(port: number): Promise<boolean> {
@@ -122,7 +131,7 @@ export interface NodeProcessOptions {
   peers: Array<{ identity: TestIdentity; url?: string }>;
   /** Store URL (from {@link createNodeDatabase}). */
   database: string;
-  /** @default 0 (any); the port of the first run is kept for restarts */
+  /** @default a free port from {@link freePort}, kept for restarts */
   port?: number;
   /** @default 'auto' */
   business?: 'auto' | 'inert';
@@ -221,6 +230,9 @@ export function createNodeProcess(options: NodeProcessOptions): NodeProcess {
     },
     async start() {
       if (child) throw new Error(`${options.name} is already running`);
+      // Restarts reuse the port: it is taken outside the ephemeral range, so no outgoing
+      // connection (the peer redialing, say) can hold it while this node is down.
+      if (port === 0) port = await freePort();
       writeConfig();
       const run = ++runs;
       stderr = '';
