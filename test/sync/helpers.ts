@@ -12,6 +12,7 @@ import { createAutoBusiness, nextPaymentVersion } from '../../src/business/index
 import type { CommandOutcome } from '../../src/channel/channel.js';
 import { createVaspNode, type NodeDeps, type VaspNode } from '../../src/node.js';
 import type { PaymentObject } from '../../src/protocol/index.js';
+import { freePort } from '../helpers/node-process.js';
 import { nodeConfig, type TestIdentity, tempDir, testIdentity, until } from '../helpers/nodes.js';
 import { createStoreFixture, HAVE_PG, type StoreFixture } from '../helpers/store.js';
 
@@ -84,6 +85,8 @@ export async function startPair(deps: { a?: NodeDeps; b?: NodeDeps } = {}): Prom
 
   async function start(side: Side, sideDeps: NodeDeps = {}): Promise<VaspNode> {
     const other = side === a ? b : a;
+    // Restarts reuse the port: see `freePort` for why it is not the system's pick.
+    if (side.port === 0) side.port = await freePort();
     const config =
       side === a
         ? nodeConfig(
