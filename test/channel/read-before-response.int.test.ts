@@ -57,15 +57,16 @@ describe('a request that reads my version while its response is still being chec
     for (const d of disposers.splice(0)) await d();
   });
 
-  it('waits for that response and is committed, not answered `wait`', async () => {
-    const [A, B] = [party(0x31), party(0x32)];
+  /**
+   * A creates a payment; B commits it and at once sequences its next version, reading A's. A's
+   * signature checks go through `verifier` when given.
+   */
+  async function createThenReact(bytes: [number, number], verifier?: JwsVerifier) {
+    const [A, B] = [party(bytes[0]), party(bytes[1])];
     const [sideA, sideB] = [await tempSqliteStore(), await tempSqliteStore()];
     disposers.push(sideA.dispose, sideB.dispose);
-    const gate = responseGate();
-    const a = await coreOf(A, B, sideA.store, gate.verifier);
+    const a = await coreOf(A, B, sideA.store, verifier);
     const b = await coreOf(B, A, sideB.store);
-
-    // A creates; B commits it and, at once, sends its next version reading A's.
     const payment = createPaymentObject({
       me: A.address,
       meSubaddressHex: '0000000000000001',
@@ -79,6 +80,15 @@ describe('a request that reads my version while its response is still being chec
     expect(accepted.outcome).toMatchObject({ kind: 'committed', status: 'success' });
     const next = await nextPaymentVersion({ payment, me: B.address, business: createAutoBusiness() });
     const reaction = await b.sequence({ payment: next!, readVersion: create.cid });
+    return { A, B, a, sideA, payment, create, accepted, reaction };
+  }
+
+  it('waits for that response and is committed, not answered `wait`', async () => {
+    const gate = responseGate();
+    const { A, a, sideA, payment, create, accepted, reaction } = await createThenReact(
+      [0x31, 0x32],
+      gate.verifier,
+    );
 
     // Both reach A in order; A is still checking the response when it decides the request.
     const response = a.handleResponse(accepted.responseJws);
@@ -108,24 +118,7 @@ describe('a request that reads my version while its response is still being chec
   });
 
   it('is answered `wait` at once when no response is on its way (nothing to wait for)', async () => {
-    const [A, B] = [party(0x33), party(0x34)];
-    const [sideA, sideB] = [await tempSqliteStore(), await tempSqliteStore()];
-    disposers.push(sideA.dispose, sideB.dispose);
-    const a = await coreOf(A, B, sideA.store);
-    const b = await coreOf(B, A, sideB.store);
-
-    const payment = createPaymentObject({
-      me: A.address,
-      meSubaddressHex: '0000000000000001',
-      to: B.address,
-      toSubaddressHex: '0000000000000002',
-      amount: 100,
-      currency: 'TIK',
-    });
-    const create = await a.sequence({ payment });
-    const accepted = await b.handleRequest(create.requestJws);
-    const next = await nextPaymentVersion({ payment, me: B.address, business: createAutoBusiness() });
-    const reaction = await b.sequence({ payment: next!, readVersion: create.cid });
+    const { A, B, a, sideA, accepted, reaction } = await createThenReact([0x33, 0x34]);
 
     // The response was lost with its connection: A has not received it.
     const early = await a.handleRequest(reaction.requestJws);
