@@ -2,9 +2,10 @@
  * PrismaClient for either engine. The two generated clients (`generated/sqlite`,
  * `generated/postgresql`) come from schemas with the same models and fields (checked by
  * `scripts/prisma/sync-schemas.ts --check`), so the store codes against one client type. One
- * difference: fields marked `// postgresql: BigInt` in the SQLite schema (log ids, resync byte
- * counters) come back as `bigint` from the PostgreSQL client though the type says `number`;
- * the store reads the log ids only to order by them, and the counters through `Number()`.
+ * difference: fields marked `// postgresql: BigInt` in the SQLite schema (log ids, health event
+ * and resync run ids, resync byte counters) come back as `bigint` from the PostgreSQL client
+ * though the type says `number`; the store reads the log ids only to order by them, and the
+ * others through `Number()`.
  */
 import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import type { PrismaClient } from './generated/sqlite/client.js';

@@ -68,7 +68,8 @@ export function createHealthRepository(store: ParleyStore): HealthStore {
         });
         return rows.map(
           (r): HealthRecord => ({
-            id: r.id,
+            // BIGINT on PostgreSQL (a bigint at run time there); ids stay far below 2^53.
+            id: Number(r.id),
             peer: r.peer,
             kind: r.kind,
             fromState: r.fromState,

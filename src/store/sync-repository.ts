@@ -246,7 +246,8 @@ export function createSyncRepository(store: ParleyStore): SyncStore {
           },
           select: { id: true },
         });
-        return row.id;
+        // BIGINT on PostgreSQL (a bigint at run time there); ids stay far below 2^53.
+        return Number(row.id);
       });
     },
 
@@ -277,7 +278,7 @@ export function createSyncRepository(store: ParleyStore): SyncStore {
         });
         return rows.map(
           (r): ResyncRunRecord => ({
-            id: r.id,
+            id: Number(r.id),
             peer: r.peer,
             reason: r.reason,
             startedAtMs: r.startedAt.getTime(),

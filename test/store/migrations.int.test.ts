@@ -8,12 +8,14 @@ import { join } from 'node:path';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createHealthRepository } from '../../src/store/health-repository.js';
 import {
   applyMigrations,
   MIGRATION_LOCKFILE,
   migrationsDir,
   schemaPath,
 } from '../../src/store/migrations.js';
+import { createSyncRepository } from '../../src/store/sync-repository.js';
 import type { StoreEngine } from '../../src/store/types.js';
 import { commandItem, createStoreFixture, HAVE_PG, PEER, type StoreFixture } from '../helpers/store.js';
 
@@ -129,6 +131,77 @@ if (HAVE_PG) {
       ]);
       expect((await store.versions(PEER, 'r1')).map((v) => v.version)).toEqual(['v1', 'v2']);
       expect(await store.checkIntegrity()).toEqual([]);
+    });
+    it('widens the health history and resync run ids to BIGINT, keeps the rows, and the repositories read numbers', async () => {
+      fx = await createStoreFixture('postgresql');
+      await migrateUpTo(fx, 'resync_bytes_bigint');
+      await fx.exec(
+        `INSERT INTO health_event (peer, kind, from_state, to_state, detail, created_at) VALUES ` +
+          `('${PEER}', 'transition', 'up', 'suspect', '{}', '2026-01-01 00:00:00'), ` +
+          `('${PEER}', 'epoch_seen', NULL, NULL, '{"epoch":"e1"}', '2026-01-01 00:00:01');` +
+          `INSERT INTO resync_run (peer, reason, started_at) VALUES ('${PEER}', 'connect', '2026-01-01 00:00:00')`,
+      );
+
+      const store = await fx.open();
+      const types = await fx.query<{ table_name: string; data_type: string }>(
+        `SELECT table_name, data_type FROM information_schema.columns WHERE column_name = 'id' ` +
+          `AND table_name IN ('health_event', 'resync_run') ORDER BY table_name`,
+      );
+      expect(types).toEqual([
+        { table_name: 'health_event', data_type: 'bigint' },
+        { table_name: 'resync_run', data_type: 'bigint' },
+      ]);
+      const sequences = await fx.query<{ sequencename: string; data_type: string; max_value: string }>(
+        `SELECT sequencename, data_type, max_value::text FROM pg_sequences ` +
+          `WHERE sequencename IN ('health_event_id_seq', 'resync_run_id_seq') ORDER BY sequencename`,
+      );
+      expect(sequences).toEqual([
+        { sequencename: 'health_event_id_seq', data_type: 'bigint', max_value: '9223372036854775807' },
+        { sequencename: 'resync_run_id_seq', data_type: 'bigint', max_value: '9223372036854775807' },
+      ]);
+
+      const health = createHealthRepository(store);
+      await health.append([
+        {
+          peer: PEER,
+          kind: 'transition',
+          fromState: 'suspect',
+          toState: 'up',
+          detail: {},
+          atMs: 1_767_225_602_000,
+        },
+      ]);
+      const history = await health.history({ peer: PEER });
+      expect(history.map((r) => [r.id, r.kind, r.toState])).toEqual([
+        [3, 'transition', 'up'],
+        [2, 'epoch_seen', null],
+        [1, 'transition', 'suspect'],
+      ]);
+      expect((await health.history({ peer: PEER, beforeId: 2 })).map((r) => r.id)).toEqual([1]);
+      expect(await health.epochs(PEER)).toEqual(['e1']);
+
+      const sync = createSyncRepository(store);
+      const run = await sync.startRun({
+        peer: PEER,
+        reason: 'connect',
+        startedAtMs: 1_767_225_603_000,
+        detail: {},
+      });
+      expect(run).toBe(2);
+      await sync.finishRun(run, {
+        finishedAtMs: 1_767_225_604_000,
+        outcome: 'in_sync',
+        objectsSent: 0,
+        objectsReceived: 0,
+        bytesSent: 10,
+        bytesReceived: 20,
+        rounds: 1,
+        detail: {},
+      });
+      expect((await sync.runs(PEER, 10)).map((r) => [r.id, r.outcome])).toEqual([
+        [2, 'in_sync'],
+        [1, null],
+      ]);
     });
   });
 }

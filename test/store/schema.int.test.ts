@@ -31,12 +31,16 @@ describe('Prisma schemas', () => {
     expect(marked(sqlite).map((l) => l.trim().split(/\s+/).slice(0, 2))).toEqual([
       ['id', 'Int'],
       ['logId', 'Int'],
+      ['id', 'Int'],
+      ['id', 'Int'],
       ['bytesSent', 'Int'],
       ['bytesReceived', 'Int'],
     ]);
     expect(marked(postgresql).map((l) => l.trim().split(/\s+/).slice(0, 2))).toEqual([
       ['id', 'BigInt'],
       ['logId', 'BigInt'],
+      ['id', 'BigInt'],
+      ['id', 'BigInt'],
       ['bytesSent', 'BigInt'],
       ['bytesReceived', 'BigInt'],
     ]);
