@@ -70,6 +70,7 @@ export const NodeConfig = z.object({
       divergeAfterHeartbeats: z.number().int().positive(),
       closeOnDown: z.boolean(),
       startupGraceMs: z.number().int().positive(),
+      historyRetentionMs: z.number().int().min(0),
     })
     .partial()
     .strict()

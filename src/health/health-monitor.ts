@@ -17,6 +17,7 @@ import {
   Subject,
   type Subscription,
   share,
+  timer,
 } from 'rxjs';
 import type { Channel } from '../channel/channel.js';
 import type { OpenObjectsSummary } from '../protocol/channel-frames.js';
@@ -39,6 +40,9 @@ import {
   isResyncTrigger,
   type ResyncTrigger,
 } from './status.js';
+
+/** How often old health history is pruned when `historyRetentionMs` is set. */
+const PRUNE_EVERY_MS = 60 * 60 * 1000;
 
 /** Collaborators of {@link createHealthMonitor}. */
 export interface HealthMonitorDeps {
@@ -160,6 +164,18 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
         connection.close(CloseCode.SUPERSEDED_EPOCH, 'superseded store epoch');
         return false;
     }
+  }
+
+  // Old health history is deleted at start and every hour, in the persist queue (after the
+  // appends before it).
+  if (resolved.historyRetentionMs > 0) {
+    subs.push(
+      timer(0, PRUNE_EVERY_MS, scheduler).subscribe(() => {
+        persist(async () => {
+          await deps.store.prune(scheduler.now() - resolved.historyRetentionMs);
+        });
+      }),
+    );
   }
 
   const health$ = events.asObservable();

@@ -3,7 +3,13 @@
  * monitor without a database. Same contract as `src/store/health-repository.ts`.
  */
 import type { PeerRecord } from '../store/types.js';
-import type { HealthRecord, HealthStore, NewHealthRecord, PeerEpochStore } from './ports.js';
+import {
+  EPOCH_HISTORY_KINDS,
+  type HealthRecord,
+  type HealthStore,
+  type NewHealthRecord,
+  type PeerEpochStore,
+} from './ports.js';
 
 /** An in-memory health store; `records` is exposed for assertions. */
 export interface MemoryHealthStore extends HealthStore, PeerEpochStore {
@@ -13,10 +19,11 @@ export interface MemoryHealthStore extends HealthStore, PeerEpochStore {
 export function createMemoryHealthStore(): MemoryHealthStore {
   const records: HealthRecord[] = [];
   const peers = new Map<string, PeerRecord>();
+  let lastId = 0;
   return {
     records,
     async append(batch: readonly NewHealthRecord[]) {
-      for (const r of batch) records.push({ ...r, id: records.length + 1, detail: { ...r.detail } });
+      for (const r of batch) records.push({ ...r, id: ++lastId, detail: { ...r.detail } });
     },
     async history(query = {}) {
       const limit = query.limit ?? 100;
@@ -38,6 +45,12 @@ export function createMemoryHealthStore(): MemoryHealthStore {
         if (typeof epoch === 'string' && epochs.at(-1) !== epoch) epochs.push(epoch);
       }
       return epochs;
+    },
+    async prune(beforeMs: number) {
+      const kept = records.filter((r) => r.atMs >= beforeMs || EPOCH_HISTORY_KINDS.includes(r.kind));
+      const deleted = records.length - kept.length;
+      records.splice(0, records.length, ...kept);
+      return deleted;
     },
     async getPeer(address: string) {
       return peers.get(address);

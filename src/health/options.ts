@@ -28,6 +28,11 @@ export interface HealthOptions {
   closeOnDown?: boolean;
   /** A peer never heard from since start is `down` after this long, ms. @default 5000 */
   startupGraceMs?: number;
+  /**
+   * Health history older than this is deleted (checked at start and every hour), except the
+   * records of the peers' store epochs, which are kept for good; ms. 0 keeps everything. @default 0
+   */
+  historyRetentionMs?: number;
 }
 
 /** Every option filled in. */
@@ -44,6 +49,7 @@ export const DEFAULT_HEALTH_OPTIONS: ResolvedHealthOptions = {
   divergeAfterHeartbeats: 3,
   closeOnDown: true,
   startupGraceMs: 5000,
+  historyRetentionMs: 0,
 };
 
 /**
@@ -65,6 +71,8 @@ export function resolveHealthOptions(options: HealthOptions = {}): ResolvedHealt
   positive('startupGraceMs', o.startupGraceMs);
   if (!(o.downPhi >= o.suspectPhi)) problems.push('downPhi must be >= suspectPhi');
   if (!(o.acceptablePauseMs >= 0)) problems.push('acceptablePauseMs must be >= 0');
+  if (!(Number.isFinite(o.historyRetentionMs) && o.historyRetentionMs >= 0))
+    problems.push('historyRetentionMs must be >= 0');
   if (!(Number.isInteger(o.maxSampleSize) && o.maxSampleSize >= 2))
     problems.push('maxSampleSize must be >= 2');
   if (!(Number.isInteger(o.divergeAfterHeartbeats) && o.divergeAfterHeartbeats >= 1)) {

@@ -47,7 +47,16 @@ export interface HealthStore {
    * `peer_state_lost` records): every one but the last has been superseded.
    */
   epochs(peer: string): Promise<string[]>;
+  /**
+   * Deletes the records written before `beforeMs`, except those of the kinds in
+   * {@link EPOCH_HISTORY_KINDS} (what `epochs` reads: a superseded epoch must stay known).
+   * Resolves with how many were deleted.
+   */
+  prune(beforeMs: number): Promise<number>;
 }
+
+/** The record kinds that carry a peer's store epoch (`detail.epoch`): kept by `prune`. */
+export const EPOCH_HISTORY_KINDS: readonly string[] = ['epoch_seen', 'peer_state_lost'];
 
 /** The peer's stored epoch (part of `ParleyStore`). */
 export type PeerEpochStore = Pick<ParleyStore, 'getPeer' | 'setPeerEpoch'>;

@@ -4,12 +4,16 @@
  * never wait on a group commit's lock inside one process.
  */
 import { ParleyError } from '../errors.js';
-import type { HealthHistoryQuery, HealthRecord, HealthStore, NewHealthRecord } from '../health/ports.js';
+import {
+  EPOCH_HISTORY_KINDS,
+  type HealthHistoryQuery,
+  type HealthRecord,
+  type HealthStore,
+  type NewHealthRecord,
+} from '../health/ports.js';
 import { PrismaStore } from './prisma-store.js';
 import type { ParleyStore } from './types.js';
 
-/** Kinds whose `detail.epoch` is an epoch seen from the peer (PROTOCOL.md §8.4). */
-const EPOCH_KINDS = ['epoch_seen', 'peer_state_lost'];
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 10_000;
 
@@ -81,10 +85,23 @@ export function createHealthRepository(store: ParleyStore): HealthStore {
       });
     },
 
+    async prune(beforeMs: number) {
+      return db.exclusive(async () => {
+        try {
+          const { count } = await db.prisma.healthEvent.deleteMany({
+            where: { createdAt: { lt: new Date(beforeMs) }, kind: { notIn: [...EPOCH_HISTORY_KINDS] } },
+          });
+          return count;
+        } catch (err) {
+          throw new ParleyError('STORE_UNAVAILABLE', 'cannot prune health events', { cause: err });
+        }
+      });
+    },
+
     epochs(peer: string) {
       return db.read(async () => {
         const rows = await db.prisma.healthEvent.findMany({
-          where: { peer, kind: { in: EPOCH_KINDS } },
+          where: { peer, kind: { in: [...EPOCH_HISTORY_KINDS] } },
           orderBy: { id: 'asc' },
           select: { detail: true },
         });

@@ -175,6 +175,63 @@ describe('health monitor: history', () => {
     await monitor.close();
   });
 
+  it('with historyRetentionMs, deletes older history at start and every hour, but keeps the epochs', async () => {
+    const HOUR = 3_600_000;
+    const store = createMemoryHealthStore();
+    const time = virtualTime();
+    const t0 = time.now();
+    const record = (kind: string, atMs: number, detail: Record<string, unknown> = {}) => ({
+      peer: PEER,
+      kind,
+      fromState: null,
+      toState: null,
+      detail,
+      atMs,
+    });
+    await store.append([
+      record('epoch_seen', t0 - 5 * HOUR, { epoch: 'e1' }),
+      record('transition', t0 - 5 * HOUR),
+      record('peer_state_lost', t0 - 4 * HOUR, { epoch: 'e2', previousEpoch: 'e1' }),
+      record('transition', t0 - 3 * HOUR),
+      record('diverged', t0 - HOUR / 2),
+    ]);
+    const monitor = createHealthMonitor(
+      { historyRetentionMs: 2 * HOUR },
+      { me: ME, epoch: 'my-epoch', store, peers: store, scheduler: time.scheduler },
+    );
+    await monitor.addChannel(fakeChannel() as unknown as Channel, {
+      openSummary: () => ({ count: 0, digest: EMPTY_OPEN_OBJECTS_DIGEST }),
+    });
+    // The records written before the monitor started (it adds its own as the peer stays silent).
+    const kinds = () => store.records.filter((r) => r.atMs < t0).map((r) => r.kind);
+    time.advance(1);
+    await monitor.flush();
+    // At start: everything before t0 - 2 h goes but the epochs.
+    expect(kinds()).toEqual(['epoch_seen', 'peer_state_lost', 'diverged']);
+    time.advance(HOUR - 2);
+    await monitor.flush();
+    expect(kinds()).toEqual(['epoch_seen', 'peer_state_lost', 'diverged']);
+    time.advance(HOUR + 1);
+    await monitor.flush();
+    // Two hours on: the `diverged` of t0 - 30 min is now older than the retention.
+    expect(kinds()).toEqual(['epoch_seen', 'peer_state_lost']);
+    expect(await store.epochs(PEER)).toEqual(['e1', 'e2']);
+    await monitor.close();
+  });
+
+  it('keeps everything by default (no pruning)', async () => {
+    const store = createMemoryHealthStore();
+    const time = virtualTime();
+    await store.append([
+      { peer: PEER, kind: 'transition', fromState: null, toState: null, detail: {}, atMs: 0 },
+    ]);
+    const { monitor } = await monitorWith(store, time);
+    time.advance(3 * 3_600_000);
+    await monitor.flush();
+    expect(store.records.filter((r) => r.atMs === 0)).toHaveLength(1);
+    await monitor.close();
+  });
+
   it('keeps streaming when the store fails, and counts the failures', async () => {
     const store = createMemoryHealthStore();
     const failing = { ...store, append: async () => Promise.reject(new Error('disk full')) };

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHealthRepository } from '../../src/store/health-repository.js';
 import { tempSqliteStore } from '../helpers/parties.js';
+import { createStoreFixture, HAVE_PG, type StoreFixture } from '../helpers/store.js';
 
 describe('health history on SQLite (health_event table)', () => {
   const cleanups: Array<() => Promise<void>> = [];
@@ -100,3 +101,44 @@ describe('health history on SQLite (health_event table)', () => {
     );
   });
 });
+
+for (const engine of HAVE_PG ? (['sqlite', 'postgresql'] as const) : (['sqlite'] as const)) {
+  describe(`health history pruning (${engine})`, () => {
+    let fixture: StoreFixture | undefined;
+    afterEach(async () => {
+      await fixture?.dispose();
+    });
+
+    it('deletes the records older than the cut-off, except the epoch records, and counts them', async () => {
+      fixture = await createStoreFixture(engine);
+      const health = createHealthRepository(await fixture.open());
+      const at = (kind: string, atMs: number, detail: Record<string, unknown> = {}) => ({
+        peer: 'p',
+        kind,
+        fromState: null,
+        toState: null,
+        detail,
+        atMs,
+      });
+      await health.append([
+        at('epoch_seen', 1_000, { epoch: 'e1' }),
+        at('transition', 2_000),
+        at('peer_state_lost', 3_000, { epoch: 'e2' }),
+        at('diverged', 4_000),
+        at('transition', 5_000),
+      ]);
+      expect(await health.prune(5_000)).toBe(2);
+      expect((await health.history()).map((r) => [r.kind, r.atMs])).toEqual([
+        ['transition', 5_000],
+        ['peer_state_lost', 3_000],
+        ['epoch_seen', 1_000],
+      ]);
+      expect(await health.epochs('p')).toEqual(['e1', 'e2']);
+      expect(await health.prune(5_000)).toBe(0);
+      // New records still get new ids after a prune.
+      await health.append([at('transition', 6_000)]);
+      const [newest, previous] = await health.history({ limit: 2 });
+      expect(newest!.id).toBeGreaterThan(previous!.id);
+    });
+  });
+}

@@ -18,10 +18,15 @@ describe('node configuration: health and dashboard settings', () => {
     expect(parseNodeConfig(base)).toMatchObject({ health: {}, dashboard: { allowRemote: false } });
     const config = parseNodeConfig({
       ...base,
-      health: { heartbeatIntervalMs: 500, downPhi: 12, closeOnDown: false },
+      health: { heartbeatIntervalMs: 500, downPhi: 12, closeOnDown: false, historyRetentionMs: 86_400_000 },
       dashboard: { allowRemote: true },
     });
-    expect(config.health).toEqual({ heartbeatIntervalMs: 500, downPhi: 12, closeOnDown: false });
+    expect(config.health).toEqual({
+      heartbeatIntervalMs: 500,
+      downPhi: 12,
+      closeOnDown: false,
+      historyRetentionMs: 86_400_000,
+    });
     expect(config.dashboard.allowRemote).toBe(true);
   });
 
@@ -29,7 +34,11 @@ describe('node configuration: health and dashboard settings', () => {
     const base = nodeConfig(testIdentity(1), 'file:x.db', []);
     let err: unknown;
     try {
-      parseNodeConfig({ ...base, health: { heartbeatMs: 5, downPhi: -1 }, dashboard: { remote: true } });
+      parseNodeConfig({
+        ...base,
+        health: { heartbeatMs: 5, downPhi: -1, historyRetentionMs: -1 },
+        dashboard: { remote: true },
+      });
     } catch (e) {
       err = e;
     }
@@ -38,6 +47,7 @@ describe('node configuration: health and dashboard settings', () => {
     expect(message).toContain('health');
     expect(message).toContain('heartbeatMs');
     expect(message).toContain('health.downPhi');
+    expect(message).toContain('health.historyRetentionMs');
     expect(message).toContain('remote');
   });
 
