@@ -715,6 +715,7 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
 
   function responseApplied(ticket: number): void {
     unappliedResponses.delete(ticket);
+    if (responseWaiters.length === 0) return;
     let oldest = nextTicket;
     for (const t of unappliedResponses) oldest = Math.min(oldest, t);
     const waiting = responseWaiters;
