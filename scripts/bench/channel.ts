@@ -23,7 +23,7 @@
  * Every line's params carry the machine and its load average: on a shared machine the wall-clock
  * figures say more about the neighbours than about Parley.
  *
- * Env: `PARLEY_BENCH_COMMANDS` (default 2000), `PARLEY_BENCH_PAYMENTS` (default 500),
+ * Env: `PARLEY_BENCH_COMMANDS` (default 10000: a steady state, not the ramp), `PARLEY_BENCH_PAYMENTS` (default 2000),
  * `PARLEY_BENCH_RTT` (default 300). About 30 s on an idle 2-core machine; killed (exit 1) past 115 s.
  */
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
@@ -40,8 +40,8 @@ import {
 } from '../../test/helpers/node-process.js';
 import { testIdentity } from '../../test/helpers/nodes.js';
 
-const COMMANDS = Number(process.env['PARLEY_BENCH_COMMANDS'] ?? 2000);
-const PAYMENTS = Number(process.env['PARLEY_BENCH_PAYMENTS'] ?? 500);
+const COMMANDS = Number(process.env['PARLEY_BENCH_COMMANDS'] ?? 10_000);
+const PAYMENTS = Number(process.env['PARLEY_BENCH_PAYMENTS'] ?? 2000);
 const RTT_SAMPLES = Number(process.env['PARLEY_BENCH_RTT'] ?? 300);
 const STEP_TIMEOUT_MS = 90_000;
 const BUDGET_MS = 115_000;
