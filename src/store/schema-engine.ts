@@ -21,6 +21,7 @@ import {
 } from '@prisma/driver-adapter-utils';
 import type { SchemaEngine, SchemaFilter } from '@prisma/schema-engine-wasm';
 import * as glue from '@prisma/schema-engine-wasm/schema_engine_bg';
+import { splitSqlScript } from './sql-script.js';
 
 /** The glue module's internals that the generated entry point would call. */
 interface WasmGlue {
@@ -136,7 +137,20 @@ function withAdapterCause(err: unknown, registry: ErrorRegistry): unknown {
 
 function track(opened: SqlDriverAdapter[], adapter: SqlDriverAdapter): SqlDriverAdapter {
   opened.push(adapter);
-  return adapter.provider === 'sqlite' ? withScriptFallback(adapter) : adapter;
+  return adapter.provider === 'sqlite' ? withScriptFallback(adapter) : withStatementSplitting(adapter);
+}
+
+/**
+ * The pg adapter's `executeScript` splits a migration at every `;`, even one in a comment or a
+ * string, and sends the pieces as statements. Split at the semicolons that end statements
+ * instead (`sql-script.ts`) and send each one whole.
+ */
+function withStatementSplitting(adapter: SqlDriverAdapter): SqlDriverAdapter {
+  return Object.assign(Object.create(adapter) as SqlDriverAdapter, {
+    async executeScript(script: string): Promise<void> {
+      for (const sql of splitSqlScript(script)) await adapter.executeRaw({ sql, args: [], argTypes: [] });
+    },
+  });
 }
 
 /**

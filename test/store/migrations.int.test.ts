@@ -2,7 +2,7 @@
  * Data migrations keep what a store already holds: a store written before a migration opens
  * after it with the same commands, versions and heads, and stays consistent.
  */
-import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
@@ -202,6 +202,31 @@ if (HAVE_PG) {
         [2, 'in_sync'],
         [1, null],
       ]);
+    });
+    it('applies a migration with semicolons in its comments and strings, each statement whole', async () => {
+      fx = await createStoreFixture('postgresql');
+      const dir = await mkdtemp(join(tmpdir(), 'parley-migrations-'));
+      try {
+        await cp(migrationsDir('postgresql'), dir, { recursive: true });
+        await mkdir(join(dir, '99991231000000_semicolons'));
+        await writeFile(
+          join(dir, '99991231000000_semicolons', 'migration.sql'),
+          [
+            '-- A note; with a semicolon, as a hand-edited migration may have.',
+            `CREATE TABLE "semi" ("v" TEXT NOT NULL DEFAULT 'a;b');`,
+            '/* block; comment */ INSERT INTO "semi" DEFAULT VALUES;',
+          ].join('\n'),
+        );
+        const applied = await applyMigrations(
+          new PrismaPg({ connectionString: fx.url }),
+          dir,
+          schemaPath('postgresql'),
+        );
+        expect(applied.at(-1)).toBe('99991231000000_semicolons');
+        expect(await fx.query('SELECT v FROM semi')).toEqual([{ v: 'a;b' }]);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     });
   });
 }
