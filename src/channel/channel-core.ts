@@ -508,7 +508,7 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
       decision = await decideInQueue(true);
       if (decision.kind === 'await') {
         await decision.answered;
-        decision = await decideInQueue(true);
+        decision = await decideInQueue(false);
       }
     } catch (err) {
       // Never leave a request unanswered (the peer would wait for a timer): `wait` asks it to

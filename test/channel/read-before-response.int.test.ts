@@ -15,7 +15,7 @@ import { tempSqliteStore } from '../helpers/parties.js';
 import { type Party, party } from '../sync/signed-histories.js';
 
 /** Checks signatures as the node does, but holds responses until `release()`. */
-function responseGate(): { verifier: JwsVerifier; release(): void; held(): number } {
+function responseGate(): { verifier: JwsVerifier; release(): void; releaseOldest(): void; held(): number } {
   let open = false;
   const held: Array<() => void> = [];
   return {
@@ -31,6 +31,9 @@ function responseGate(): { verifier: JwsVerifier; release(): void; held(): numbe
     release() {
       open = true;
       for (const resolve of held.splice(0)) resolve();
+    },
+    releaseOldest() {
+      held.shift()?.();
     },
     held: () => held.length,
   };
@@ -115,6 +118,56 @@ describe('a request that reads my version while its response is still being chec
     expect(a.waitingRequests).toBe(0);
     expect((await a.head(payment.reference_id))?.version).toBe(reaction.cid);
     expect(await sideA.store.checkIntegrity()).toEqual([]);
+  });
+
+  it('waits once: if the version is still missing after the responses it waited for, it is answered `wait`', async () => {
+    const gate = responseGate();
+    const { A, B, a, reaction } = await createThenReact([0x35, 0x36], gate.verifier);
+    // Two more commands of A, accepted by B, whose responses reach A before and after the
+    // request; the response to the command the request reads never does.
+    const other = (n: number) =>
+      createPaymentObject({
+        me: A.address,
+        meSubaddressHex: '0000000000000001',
+        to: B.address,
+        toSubaddressHex: '0000000000000002',
+        amount: 100 + n,
+        currency: 'TIK',
+      });
+    const sideB = await tempSqliteStore();
+    disposers.push(sideB.dispose);
+    const b = await coreOf(B, A, sideB.store);
+    const [q1, q2] = [await a.sequence({ payment: other(1) }), await a.sequence({ payment: other(2) })];
+    const [r1, r2] = [await b.handleRequest(q1.requestJws), await b.handleRequest(q2.requestJws)];
+
+    const first = a.handleResponse(r1.responseJws);
+    await nextTurn();
+    const request = a.handleRequest(reaction.requestJws);
+    let settled = false;
+    void request.finally(() => {
+      settled = true;
+    });
+    while (a.waitingRequests === 0 && !settled) await nextTurn();
+    expect(a.waitingRequests).toBe(1);
+    const second = a.handleResponse(r2.responseJws);
+    await nextTurn();
+    expect(gate.held()).toBe(2);
+
+    // The first response is applied; the read version is still missing while the second one is
+    // still being checked: the request does not wait again.
+    gate.releaseOldest();
+    for (let turn = 0; turn < 1000 && !settled; turn++) await nextTurn();
+    expect(settled).toBe(true);
+    expect(a.waitingRequests).toBe(0);
+    expect(decodeResponse(verifyJws((await request).responseJws, A.key.publicKey))).toMatchObject({
+      cid: reaction.cid,
+      status: 'failure',
+      error: { code: 'wait', protocol_error: true },
+    });
+    gate.release();
+    expect(await first).toMatchObject({ kind: 'final', status: 'success' });
+    expect(await second).toMatchObject({ kind: 'final', status: 'success' });
+    expect(a.waitingRequests).toBe(0);
   });
 
   it('is answered `wait` at once when no response is on its way (nothing to wait for)', async () => {
