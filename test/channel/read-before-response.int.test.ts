@@ -8,7 +8,12 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAutoBusiness, createPaymentObject, nextPaymentVersion } from '../../src/business/index.js';
 import { type ChannelCore, createChannelCore } from '../../src/channel/channel-core.js';
-import { decodeJwsPayloadUnverified, decodeResponse, verifyJws } from '../../src/protocol/index.js';
+import {
+  decodeJwsPayloadUnverified,
+  decodeResponse,
+  type PaymentObject,
+  verifyJws,
+} from '../../src/protocol/index.js';
 import { inThreadVerifier, type JwsVerifier } from '../../src/protocol/verify-pool.js';
 import type { ParleyStore } from '../../src/store/types.js';
 import { tempSqliteStore } from '../helpers/parties.js';
@@ -37,6 +42,34 @@ function responseGate(): { verifier: JwsVerifier; release(): void; releaseOldest
     },
     held: () => held.length,
   };
+}
+
+/** A new payment from `A` to `B`. */
+function paymentOf(A: Party, B: Party, amount: number): PaymentObject {
+  return createPaymentObject({
+    me: A.address,
+    meSubaddressHex: '0000000000000001',
+    to: B.address,
+    toSubaddressHex: '0000000000000002',
+    amount,
+    currency: 'TIK',
+  });
+}
+
+/**
+ * Hands `a` a response, then a request in a later turn (a later socket read: frames of one turn
+ * are verified together), and returns once the request waits or has its answer.
+ */
+async function responseThenRequest(a: ChannelCore, responseJws: string, requestJws: string) {
+  const response = a.handleResponse(responseJws);
+  await nextTurn();
+  const request = a.handleRequest(requestJws);
+  let settled = false;
+  void request.finally(() => {
+    settled = true;
+  });
+  while (a.waitingRequests === 0 && !settled) await nextTurn();
+  return { response, request, settled: () => settled };
 }
 
 async function coreOf(
@@ -70,14 +103,7 @@ describe('a request that reads my version while its response is still being chec
     disposers.push(sideA.dispose, sideB.dispose);
     const a = await coreOf(A, B, sideA.store, verifier);
     const b = await coreOf(B, A, sideB.store);
-    const payment = createPaymentObject({
-      me: A.address,
-      meSubaddressHex: '0000000000000001',
-      to: B.address,
-      toSubaddressHex: '0000000000000002',
-      amount: 100,
-      currency: 'TIK',
-    });
+    const payment = paymentOf(A, B, 100);
     const create = await a.sequence({ payment });
     const accepted = await b.handleRequest(create.requestJws);
     expect(accepted.outcome).toMatchObject({ kind: 'committed', status: 'success' });
@@ -94,16 +120,12 @@ describe('a request that reads my version while its response is still being chec
     );
 
     // Both reach A in order; A is still checking the response when it decides the request.
-    const response = a.handleResponse(accepted.responseJws);
-    // Frames of one turn are verified together; these two came in separate socket reads.
-    await nextTurn();
-    const request = a.handleRequest(reaction.requestJws);
-    let settled = false;
-    void request.finally(() => {
-      settled = true;
-    });
-    while (a.waitingRequests === 0 && !settled) await nextTurn();
-    expect(settled).toBe(false);
+    const { response, request, settled } = await responseThenRequest(
+      a,
+      accepted.responseJws,
+      reaction.requestJws,
+    );
+    expect(settled()).toBe(false);
     expect(gate.held()).toBe(1);
     expect(a.waitingRequests).toBe(1);
 
@@ -125,29 +147,20 @@ describe('a request that reads my version while its response is still being chec
     const { A, B, a, reaction } = await createThenReact([0x35, 0x36], gate.verifier);
     // Two more commands of A, accepted by B, whose responses reach A before and after the
     // request; the response to the command the request reads never does.
-    const other = (n: number) =>
-      createPaymentObject({
-        me: A.address,
-        meSubaddressHex: '0000000000000001',
-        to: B.address,
-        toSubaddressHex: '0000000000000002',
-        amount: 100 + n,
-        currency: 'TIK',
-      });
     const sideB = await tempSqliteStore();
     disposers.push(sideB.dispose);
     const b = await coreOf(B, A, sideB.store);
-    const [q1, q2] = [await a.sequence({ payment: other(1) }), await a.sequence({ payment: other(2) })];
+    const [q1, q2] = [
+      await a.sequence({ payment: paymentOf(A, B, 101) }),
+      await a.sequence({ payment: paymentOf(A, B, 102) }),
+    ];
     const [r1, r2] = [await b.handleRequest(q1.requestJws), await b.handleRequest(q2.requestJws)];
 
-    const first = a.handleResponse(r1.responseJws);
-    await nextTurn();
-    const request = a.handleRequest(reaction.requestJws);
-    let settled = false;
-    void request.finally(() => {
-      settled = true;
-    });
-    while (a.waitingRequests === 0 && !settled) await nextTurn();
+    const {
+      response: first,
+      request,
+      settled,
+    } = await responseThenRequest(a, r1.responseJws, reaction.requestJws);
     expect(a.waitingRequests).toBe(1);
     const second = a.handleResponse(r2.responseJws);
     await nextTurn();
@@ -156,8 +169,8 @@ describe('a request that reads my version while its response is still being chec
     // The first response is applied; the read version is still missing while the second one is
     // still being checked: the request does not wait again.
     gate.releaseOldest();
-    for (let turn = 0; turn < 1000 && !settled; turn++) await nextTurn();
-    expect(settled).toBe(true);
+    for (let turn = 0; turn < 1000 && !settled(); turn++) await nextTurn();
+    expect(settled()).toBe(true);
     expect(a.waitingRequests).toBe(0);
     expect(decodeResponse(verifyJws((await request).responseJws, A.key.publicKey))).toMatchObject({
       cid: reaction.cid,
