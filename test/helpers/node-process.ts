@@ -169,7 +169,10 @@ export interface NodeProcess {
   dispose(): Promise<void>;
 }
 
-/** Resolves with the first line of `node` (of any run) that matches, or rejects after `timeoutMs`. */
+/**
+ * Resolves with the first line of `node` (of any run) that matches; rejects after `timeoutMs`, or
+ * when the process is disposed first.
+ */
 export function waitForLine<T extends ChildLine>(
   lines$: Observable<TaggedLine>,
   match: (line: ChildLine, tagged: TaggedLine) => line is T,
@@ -181,12 +184,19 @@ export function waitForLine<T extends ChildLine>(
       sub.unsubscribe();
       reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
     }, timeoutMs);
-    const sub = lines$.subscribe((tagged) => {
-      if (match(tagged.line, tagged)) {
+    const sub = lines$.subscribe({
+      next(tagged) {
+        if (match(tagged.line, tagged)) {
+          clearTimeout(timer);
+          sub.unsubscribe();
+          resolve(tagged.line as T);
+        }
+      },
+      // Disposed: the line can no longer come (and a pending timer would hold the process).
+      complete() {
         clearTimeout(timer);
-        sub.unsubscribe();
-        resolve(tagged.line as T);
-      }
+        reject(new Error(`the process was disposed while waiting for ${what}`));
+      },
     });
   });
 }
