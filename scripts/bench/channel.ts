@@ -9,7 +9,8 @@
  *   answered by a peer whose business never reacts; each costs two Ed25519 signs, two verifies
  *   and three durable commits: outbox, peer's log, my log);
  * - `settled_payments_per_s`: payments driven to both sides `ready_for_settlement` by the
- *   automatic business (five commands each), all started at once;
+ *   automatic business (five commands each), all started at once, and
+ *   `cpu_ms_per_settled_payment` (both node processes);
  * - `rtt_p50_ms` / `rtt_p99_ms`: one create at a time, from `send` to its final outcome;
  * - `sign_per_s_per_core` / `verify_per_s_per_core`: node:crypto Ed25519 on one core, on a
  *   command-sized JWS signing input;
@@ -23,8 +24,9 @@
  * Every line's params carry the machine and its load average: on a shared machine the wall-clock
  * figures say more about the neighbours than about Parley.
  *
- * Env: `PARLEY_BENCH_COMMANDS` (default 10000: a steady state, not the ramp), `PARLEY_BENCH_PAYMENTS` (default 2000),
- * `PARLEY_BENCH_RTT` (default 300). About 30 s on an idle 2-core machine; killed (exit 1) past 115 s.
+ * Env: `PARLEY_BENCH_COMMANDS` (default 10000), `PARLEY_BENCH_PAYMENTS` (default 2000): enough
+ * to measure a steady state rather than the ramp; `PARLEY_BENCH_RTT` (default 300). About 20 s
+ * on an idle 2-core machine; killed (exit 1) past 115 s.
  */
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -41,7 +41,7 @@ export function createMemoryHealthStore(): MemoryHealthStore {
       const epochs: string[] = [];
       for (const r of records) {
         const epoch = r.detail['epoch'];
-        if (r.peer !== peer || (r.kind !== 'epoch_seen' && r.kind !== 'peer_state_lost')) continue;
+        if (r.peer !== peer || !EPOCH_HISTORY_KINDS.includes(r.kind)) continue;
         if (typeof epoch === 'string' && epochs.at(-1) !== epoch) epochs.push(epoch);
       }
       return epochs;
