@@ -26,28 +26,50 @@ export interface BatchWriter {
   write(statements: readonly WriteStatement[]): Promise<void>;
 }
 
-/** The reads a channel makes for every command, by primary key. They see committed data only. */
+/**
+ * The reads a channel makes for every command, by primary key, and the set reads of a resync
+ * (a batch of objects' logs or heads in one statement). They see committed data only.
+ */
 export interface HotReads {
   findCommand(peer: string, cid: string): Promise<CommandRecord | undefined>;
   /** In chain order (an object's successful commands commit in chain order: log order). */
   versions(peer: string, referenceId: string): Promise<StoredVersion[]>;
   head(peer: string, referenceId: string): Promise<ObjectHead | undefined>;
+  /** An object's signed log in log order. */
+  history(peer: string, referenceId: string): Promise<CommandRecord[]>;
+  /** The signed logs of `referenceIds` in log order: every id has an entry, empty when unknown. */
+  histories(peer: string, referenceIds: readonly string[]): Promise<Map<string, CommandRecord[]>>;
+  /** The heads of those of `referenceIds` this store knows. */
+  heads(peer: string, referenceIds: readonly string[]): Promise<Map<string, ObjectHead>>;
+  /** Those of `cids` in the signed log. */
+  knownCids(peer: string, cids: readonly string[]): Promise<Set<string>>;
 }
 
 /** An engine's writer and hot reads. */
 export interface HotPath extends BatchWriter, HotReads {}
 
-/** The SQL of the hot reads; `$n` placeholders are rewritten per engine. */
+const COMMAND_COLUMNS =
+  'peer, cid, direction, reference_id, read_version, write_version, request_jws, response_jws, ' +
+  'status, error_code';
+const HEAD_COLUMNS = 'peer, reference_id, head_version, open, version_count';
+
+/**
+ * The SQL of the hot reads; `$n` placeholders are rewritten per engine, and so is `IN LIST($n)`:
+ * membership in a list bound as one parameter (a JSON array through `json_each` on SQLite, a
+ * `text[]` on PostgreSQL), so one prepared statement serves a list of any length.
+ */
 export const HOT_SQL = {
-  findCommand:
-    'SELECT peer, cid, direction, reference_id, read_version, write_version, request_jws, ' +
-    'response_jws, status, error_code FROM command_log WHERE peer = $1 AND cid = $2',
+  findCommand: `SELECT ${COMMAND_COLUMNS} FROM command_log WHERE peer = $1 AND cid = $2`,
   versions:
     'SELECT version, previous_version, payment, open FROM object_version ' +
     'WHERE peer = $1 AND reference_id = $2 ORDER BY log_id',
-  head:
-    'SELECT peer, reference_id, head_version, open, version_count FROM object_head ' +
-    'WHERE peer = $1 AND reference_id = $2',
+  head: `SELECT ${HEAD_COLUMNS} FROM object_head WHERE peer = $1 AND reference_id = $2`,
+  history: `SELECT ${COMMAND_COLUMNS} FROM command_log WHERE peer = $1 AND reference_id = $2 ORDER BY id`,
+  histories:
+    `SELECT ${COMMAND_COLUMNS} FROM command_log WHERE peer = $1 AND reference_id IN LIST($2) ` +
+    'ORDER BY id',
+  heads: `SELECT ${HEAD_COLUMNS} FROM object_head WHERE peer = $1 AND reference_id IN LIST($2)`,
+  knownCids: 'SELECT cid FROM command_log WHERE peer = $1 AND cid IN LIST($2)',
 } as const;
 
 type Row = Record<string, unknown>;
@@ -89,4 +111,27 @@ export function headFromRow(r: Row): ObjectHead {
     open: bool(r['open']),
     versionCount: Number(r['version_count']),
   };
+}
+
+/** Groups log rows by object, each in log order, with an entry for every requested id. */
+export function historiesFromRows(
+  referenceIds: readonly string[],
+  rows: readonly Row[],
+): Map<string, CommandRecord[]> {
+  const out = new Map<string, CommandRecord[]>();
+  for (const id of referenceIds) out.set(id, []);
+  for (const row of rows) {
+    const record = commandFromRow(row);
+    out.get(record.referenceId)?.push(record);
+  }
+  return out;
+}
+
+export function headsFromRows(rows: readonly Row[]): Map<string, ObjectHead> {
+  const out = new Map<string, ObjectHead>();
+  for (const row of rows) {
+    const head = headFromRow(row);
+    out.set(head.referenceId, head);
+  }
+  return out;
 }

@@ -7,15 +7,30 @@ import type { SqlDriverAdapter } from '@prisma/driver-adapter-utils';
 import type pg from 'pg';
 import { ParleyError } from '../errors.js';
 import { writeBatch } from './batch-writer.js';
-import { commandFromRow, HOT_SQL, type HotPath, headFromRow, versionFromRow } from './hot-path.js';
+import {
+  commandFromRow,
+  HOT_SQL,
+  type HotPath,
+  headFromRow,
+  headsFromRows,
+  historiesFromRows,
+  versionFromRow,
+} from './hot-path.js';
 
 type Row = Record<string, unknown>;
+
+/** A list parameter (`IN LIST($n)` in `HOT_SQL`) as membership in a `text[]`. */
+const pgSql = (sql: string): string => sql.replace(/IN LIST\((\$\d+)\)/g, '= ANY($1::text[])');
 
 /** The hot path over `writer` (an adapter connection on `pool`) and `pool`. */
 export function pgHotPath(writer: SqlDriverAdapter, pool: pg.Pool): HotPath {
   async function query(name: keyof typeof HOT_SQL, values: unknown[]): Promise<Row[]> {
     try {
-      const result = await pool.query<Row>({ name: `parley_hot_${name}`, text: HOT_SQL[name], values });
+      const result = await pool.query<Row>({
+        name: `parley_hot_${name}`,
+        text: pgSql(HOT_SQL[name]),
+        values,
+      });
       return result.rows;
     } catch (err) {
       throw new ParleyError('STORE_UNAVAILABLE', 'read failed', { cause: err });
@@ -32,5 +47,11 @@ export function pgHotPath(writer: SqlDriverAdapter, pool: pg.Pool): HotPath {
       const [row] = await query('head', [peer, referenceId]);
       return row && headFromRow(row);
     },
+    history: async (peer, referenceId) => (await query('history', [peer, referenceId])).map(commandFromRow),
+    histories: async (peer, referenceIds) =>
+      historiesFromRows(referenceIds, await query('histories', [peer, [...referenceIds]])),
+    heads: async (peer, referenceIds) => headsFromRows(await query('heads', [peer, [...referenceIds]])),
+    knownCids: async (peer, cids) =>
+      new Set((await query('knownCids', [peer, [...cids]])).map((r) => String(r['cid']))),
   };
 }

@@ -13,9 +13,7 @@ import { checkIntegrity } from './integrity.js';
 import type { StoreConnections } from './store-backend.js';
 import type {
   CommandRecord,
-  CommandStatus,
   CommitItem,
-  Direction,
   ObjectHead,
   OutboxRecord,
   ParleyStore,
@@ -24,47 +22,6 @@ import type {
   StoreEngine,
   StoreIdentity,
 } from './types.js';
-
-interface CommandRow {
-  peer: string;
-  cid: string;
-  direction: string;
-  referenceId: string;
-  readVersion: string | null;
-  writeVersion: string;
-  requestJws: string;
-  responseJws: string;
-  status: string;
-  errorCode: string | null;
-}
-
-/** A signed-log row as a record (also used by `sync-repository.ts`). */
-export const toCommand = (r: CommandRow): CommandRecord => ({
-  peer: r.peer,
-  cid: r.cid,
-  direction: r.direction as Direction,
-  referenceId: r.referenceId,
-  readVersion: r.readVersion,
-  writeVersion: r.writeVersion,
-  requestJws: r.requestJws,
-  responseJws: r.responseJws,
-  status: r.status as CommandStatus,
-  errorCode: r.errorCode,
-});
-
-/** The columns of a {@link CommandRecord}. */
-export const COMMAND_SELECT = {
-  peer: true,
-  cid: true,
-  direction: true,
-  referenceId: true,
-  readVersion: true,
-  writeVersion: true,
-  requestJws: true,
-  responseJws: true,
-  status: true,
-  errorCode: true,
-} as const;
 
 function requireText(name: string, value: unknown): asserts value is string {
   if (typeof value !== 'string' || value.length === 0) {
@@ -79,6 +36,8 @@ function requireText(name: string, value: unknown): asserts value is string {
 export interface StoreInternals {
   readonly prisma: StoreClient;
   readonly dialect: Dialect;
+  /** The hot path's reads (cached prepared statements); wrap calls in `read`. */
+  readonly hot: HotReads;
   /** A tracked read (closing the store waits for it; driver errors become `STORE_UNAVAILABLE`). */
   read<T>(fn: () => Promise<T>): Promise<T>;
   /** Runs `fn` as the store's only writer (between group commits). */
@@ -179,14 +138,7 @@ export class PrismaStore implements ParleyStore {
   }
 
   history(peer: string, referenceId: string): Promise<CommandRecord[]> {
-    return this.#read(async () => {
-      const rows = await this.#prisma.commandLog.findMany({
-        where: { peer, referenceId },
-        orderBy: { id: 'asc' },
-        select: COMMAND_SELECT,
-      });
-      return rows.map(toCommand);
-    });
+    return this.#read(() => this.#hot.history(peer, referenceId));
   }
 
   versions(peer: string, referenceId: string): Promise<StoredVersion[]> {
@@ -289,6 +241,7 @@ export class PrismaStore implements ParleyStore {
     return {
       prisma: this.#prisma,
       dialect: this.#dialect,
+      hot: this.#hot,
       read: (fn) => this.#read(fn),
       exclusive: (fn) => {
         if (this.#closed) return Promise.reject(this.#closedError());

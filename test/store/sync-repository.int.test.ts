@@ -1,6 +1,6 @@
 /**
- * The sync repository's batched read of whole histories (what a rebuild pushes) agrees with the
- * per-object read, on both engines.
+ * The sync repository's batched reads (whole histories, heads, known cids: one statement per
+ * batch, a list bound as one parameter) agree with the per-object reads, on both engines.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
@@ -38,6 +38,34 @@ function describeHistories(engine: StoreEngine): void {
       expect(batch.get('missing')).toEqual([]);
       expect(batch.get('r7')!.map((c) => c.cid)).toEqual(['a7', 'b7', 'x7', 'c7']);
       for (const r of ['r0', 'r3', 'r7', 'r1099']) expect(batch.get(r)).toEqual(await store.history(PEER, r));
+      expect((await store.history(PEER, 'r7')).map((c) => c.cid)).toEqual(['a7', 'b7', 'x7', 'c7']);
+      expect(await sync.histories!(PEER, [])).toEqual(new Map());
+      await store.close();
+    });
+
+    it('reads the heads of the known objects of a list, and which cids of a list are logged, for this peer only', async () => {
+      fx = await createStoreFixture(engine);
+      const store = await fx.open();
+      const sync = createSyncRepository(store);
+      const refs = Array.from({ length: 1_100 }, (_, i) => `r${i}`);
+      await store.commit(refs.map((r, i) => commandItem({ cid: `a${i}`, referenceId: r, write: 'v1' })));
+      await store.commit([commandItem({ cid: 'b7', referenceId: 'r7', read: 'v1', write: 'v2' })]);
+      await store.commit([
+        commandItem({ cid: 'other', peer: 'someone-else', referenceId: 'q1', write: 'w1' }),
+      ]);
+
+      const heads = await sync.heads(PEER, [...refs, 'q1', 'missing', 'it\'s "quoted"']);
+      expect(heads.size).toBe(1_100);
+      expect(heads.get('r7')).toEqual(await store.head(PEER, 'r7'));
+      expect(heads.get('r7')).toMatchObject({ headVersion: 'v2', versionCount: 2 });
+      expect(heads.get('r1099')).toEqual(await store.head(PEER, 'r1099'));
+      expect(heads.has('q1')).toBe(false);
+      expect((await sync.heads('someone-else', ['q1', 'r7'])).get('q1')).toMatchObject({ headVersion: 'w1' });
+      expect(await sync.heads(PEER, [])).toEqual(new Map());
+
+      const known = await sync.knownCids(PEER, ['a0', 'b7', 'a1099', 'other', 'nope', 'a0']);
+      expect([...known].sort()).toEqual(['a0', 'a1099', 'b7']);
+      expect(await sync.knownCids(PEER, [])).toEqual(new Set());
       await store.close();
     });
   });
