@@ -75,6 +75,17 @@ export const NodeConfig = z.object({
     .partial()
     .strict()
     .default({}),
+  /** Resync knobs. */
+  sync: z
+    .object({
+      /**
+       * Keep finished resync runs this long (ms); older ones are deleted at start and every
+       * hour. 0 keeps them all. @default 0
+       */
+      runHistoryRetentionMs: z.number().int().min(0).default(0),
+    })
+    .strict()
+    .prefault({}),
   dashboard: z
     .object({
       /** Serve the (read-only) dashboard to clients that are not on this machine. */

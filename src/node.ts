@@ -41,6 +41,7 @@ import {
   type ResyncEvent,
   type ResyncRunResult,
 } from './sync/resync.js';
+import { pruneRunHistory } from './sync/run-history.js';
 import { createConnectionRegistry } from './transport/connection-registry.js';
 import type { Connection, PeerEntry } from './transport/types.js';
 import { createReconnectingDialer } from './transport/ws-dialer.js';
@@ -149,6 +150,9 @@ export async function createVaspNode(
   const drivers = new Map<string, BusinessDriver>();
   const syncs = new Map<string, ChannelSync>();
   const syncStore = createSyncRepository(store);
+  // No run of this process has started yet: a run without an outcome was left by a process that
+  // stopped in its middle.
+  await syncStore.endInterruptedRuns(Date.now());
   // Histories received in a resync are verified on worker threads (one per core), started on
   // the first large history batch.
   const verifyPool = createVerifyPool();
@@ -241,6 +245,7 @@ export async function createVaspNode(
     );
   }
   subs.push(resync.subscribe(events));
+  subs.push(pruneRunHistory(syncStore, config.sync.runHistoryRetentionMs));
   const resyncOnConnect = deps.sync?.onConnect ?? true;
   subs.push(
     health.resyncTriggers$.subscribe((trigger) => {

@@ -227,6 +227,47 @@ export function createSyncRepository(store: ParleyStore): SyncStore {
       });
     },
 
+    endInterruptedRuns(atMs) {
+      return db.exclusive(async () => {
+        try {
+          const rows = await prisma.resyncRun.findMany({
+            where: { outcome: null },
+            select: { id: true, detail: true },
+          });
+          for (const r of rows) {
+            await prisma.resyncRun.update({
+              where: { id: r.id },
+              data: {
+                outcome: 'aborted',
+                finishedAt: new Date(atMs),
+                detail: JSON.stringify({
+                  ...parseDetail(r.detail),
+                  error: 'SYNC_ABORTED',
+                  interrupted: true,
+                }),
+              },
+            });
+          }
+          return rows.length;
+        } catch (err) {
+          throw new ParleyError('STORE_UNAVAILABLE', 'cannot end interrupted resync runs', { cause: err });
+        }
+      });
+    },
+
+    pruneRuns(beforeMs) {
+      return db.exclusive(async () => {
+        try {
+          const { count } = await prisma.resyncRun.deleteMany({
+            where: { finishedAt: { lt: new Date(beforeMs) } },
+          });
+          return count;
+        } catch (err) {
+          throw new ParleyError('STORE_UNAVAILABLE', 'cannot prune resync runs', { cause: err });
+        }
+      });
+    },
+
     runs(peer, limit) {
       return db.read(async () => {
         const rows = await prisma.resyncRun.findMany({

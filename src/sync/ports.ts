@@ -84,4 +84,13 @@ export interface SyncStore {
   ): Promise<void>;
   /** Latest runs of a channel (all channels when `peer` is undefined), newest first. */
   runs(peer: string | undefined, limit: number): Promise<ResyncRunRecord[]>;
+  /**
+   * Ends every run still without an outcome: a process that stopped in the middle of a run
+   * (killed, crashed) left it so. Called when a node starts, before any channel runs: they end
+   * `aborted` at `atMs`, with `error: SYNC_ABORTED` and `interrupted: true` in their detail.
+   * Returns how many.
+   */
+  endInterruptedRuns(atMs: number): Promise<number>;
+  /** Deletes the runs that finished before `beforeMs` (never one still running); returns how many. */
+  pruneRuns(beforeMs: number): Promise<number>;
 }

@@ -6,21 +6,27 @@ import { isParleyError } from '../../src/errors.js';
 import { createVaspNode } from '../../src/node.js';
 import { nodeConfig, tempDir, testIdentity } from '../helpers/nodes.js';
 
-describe('node configuration: health and dashboard settings', () => {
+describe('node configuration: health, sync and dashboard settings', () => {
   const dirs: Array<{ dispose(): void }> = [];
   afterEach(() => {
     for (const d of dirs.splice(0)) d.dispose();
   });
 
-  it('takes the health knobs and the dashboard switch from the file, with defaults when absent', () => {
+  it('takes the health knobs, the sync knobs and the dashboard switch from the file, with defaults when absent', () => {
     const me = testIdentity(1);
     const base = nodeConfig(me, 'file:x.db', []);
-    expect(parseNodeConfig(base)).toMatchObject({ health: {}, dashboard: { allowRemote: false } });
+    expect(parseNodeConfig(base)).toMatchObject({
+      health: {},
+      sync: { runHistoryRetentionMs: 0 },
+      dashboard: { allowRemote: false },
+    });
     const config = parseNodeConfig({
       ...base,
       health: { heartbeatIntervalMs: 500, downPhi: 12, closeOnDown: false, historyRetentionMs: 86_400_000 },
+      sync: { runHistoryRetentionMs: 604_800_000 },
       dashboard: { allowRemote: true },
     });
+    expect(config.sync.runHistoryRetentionMs).toBe(604_800_000);
     expect(config.health).toEqual({
       heartbeatIntervalMs: 500,
       downPhi: 12,
@@ -37,6 +43,7 @@ describe('node configuration: health and dashboard settings', () => {
       parseNodeConfig({
         ...base,
         health: { heartbeatMs: 5, downPhi: -1, historyRetentionMs: -1 },
+        sync: { runHistoryRetentionMs: -1, window: 2 },
         dashboard: { remote: true },
       });
     } catch (e) {
@@ -48,6 +55,8 @@ describe('node configuration: health and dashboard settings', () => {
     expect(message).toContain('heartbeatMs');
     expect(message).toContain('health.downPhi');
     expect(message).toContain('health.historyRetentionMs');
+    expect(message).toContain('sync.runHistoryRetentionMs');
+    expect(message).toContain('window');
     expect(message).toContain('remote');
   });
 

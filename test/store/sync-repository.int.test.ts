@@ -1,6 +1,7 @@
 /**
  * The sync repository's batched reads (whole histories, heads, known cids: one statement per
- * batch, a list bound as one parameter) agree with the per-object reads, on both engines.
+ * batch, a list bound as one parameter) agree with the per-object reads, and its upkeep of the
+ * resync-run history (runs left by a stopped process, retention), on both engines.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
@@ -71,5 +72,91 @@ function describeHistories(engine: StoreEngine): void {
   });
 }
 
+function describeRunHistory(engine: StoreEngine): void {
+  describe(`sync repository: resync run history (${engine})`, () => {
+    let fx: StoreFixture | undefined;
+    afterEach(async () => {
+      await fx?.dispose();
+      fx = undefined;
+    });
+
+    const counters = { objectsSent: 1, objectsReceived: 2, bytesSent: 3, bytesReceived: 4, rounds: 5 };
+
+    it('ends the runs a stopped process left without an outcome as aborted and interrupted, once', async () => {
+      fx = await createStoreFixture(engine);
+      const store = await fx.open();
+      const sync = createSyncRepository(store);
+      const left = await sync.startRun({
+        peer: PEER,
+        reason: 'connect',
+        startedAtMs: 1_000,
+        detail: { runId: 'r1', role: 'leader' },
+      });
+      const other = await sync.startRun({
+        peer: 'someone-else',
+        reason: 'diverged',
+        startedAtMs: 1_500,
+        detail: { role: 'follower' },
+      });
+      const done = await sync.startRun({ peer: PEER, reason: 'connect', startedAtMs: 2_000, detail: {} });
+      await sync.finishRun(done, {
+        ...counters,
+        finishedAtMs: 3_000,
+        outcome: 'repaired',
+        detail: { role: 'leader' },
+      });
+
+      expect(await sync.endInterruptedRuns(9_000)).toBe(2);
+      const runs = new Map((await sync.runs(undefined, 10)).map((r) => [r.id, r]));
+      expect(runs.get(left)).toMatchObject({
+        outcome: 'aborted',
+        finishedAtMs: 9_000,
+        startedAtMs: 1_000,
+        detail: { runId: 'r1', role: 'leader', error: 'SYNC_ABORTED', interrupted: true },
+      });
+      expect(runs.get(other)).toMatchObject({
+        outcome: 'aborted',
+        detail: { role: 'follower', interrupted: true },
+      });
+      expect(runs.get(done)).toMatchObject({
+        outcome: 'repaired',
+        finishedAtMs: 3_000,
+        detail: { role: 'leader' },
+      });
+      expect(await sync.endInterruptedRuns(10_000)).toBe(0);
+      expect((await sync.runs(undefined, 10)).find((r) => r.id === left)!.finishedAtMs).toBe(9_000);
+      await store.close();
+    });
+
+    it('prunes the runs finished before a time, never one still running', async () => {
+      fx = await createStoreFixture(engine);
+      const store = await fx.open();
+      const sync = createSyncRepository(store);
+      const finished = async (startedAtMs: number, finishedAtMs: number): Promise<number> => {
+        const id = await sync.startRun({ peer: PEER, reason: 'connect', startedAtMs, detail: {} });
+        await sync.finishRun(id, { ...counters, finishedAtMs, outcome: 'in_sync', detail: {} });
+        return id;
+      };
+      await finished(100, 1_000);
+      const running = await sync.startRun({ peer: PEER, reason: 'connect', startedAtMs: 200, detail: {} });
+      const recent = await finished(1_900, 2_000);
+      const edge = await finished(1_200, 1_500);
+
+      expect(await sync.pruneRuns(1_500)).toBe(1);
+      expect((await sync.runs(PEER, 10)).map((r) => r.id).sort((x, y) => x - y)).toEqual(
+        [running, recent, edge].sort((x, y) => x - y),
+      );
+      expect(await sync.pruneRuns(1_500)).toBe(0);
+      expect(await sync.pruneRuns(10_000)).toBe(2);
+      expect((await sync.runs(PEER, 10)).map((r) => r.id)).toEqual([running]);
+      await store.close();
+    });
+  });
+}
+
 describeHistories('sqlite');
-describe.skipIf(!HAVE_PG)('with PostgreSQL (TEST_PG_URL)', () => describeHistories('postgresql'));
+describeRunHistory('sqlite');
+describe.skipIf(!HAVE_PG)('with PostgreSQL (TEST_PG_URL)', () => {
+  describeHistories('postgresql');
+  describeRunHistory('postgresql');
+});
