@@ -16,16 +16,35 @@ const Address = z.string().transform((text, ctx) => {
 });
 
 /** A configured counterparty. */
-export const PeerConfig = z.object({
-  address: Address,
-  /** Its compliance key: raw Ed25519 public key, hex. */
-  publicKey: Hex32,
-  /** Its channel endpoint; omit for a peer that only dials us. */
-  url: z
-    .string()
-    .regex(/^wss?:\/\//, 'expected a ws:// or wss:// URL')
-    .optional(),
-});
+export const PeerConfig = z
+  .object({
+    address: Address,
+    /** Its compliance key: raw Ed25519 public key, hex. */
+    publicKey: Hex32,
+    /**
+     * `ws`: Parley's WebSocket channel. `lip1-http`: LIP-1 v1 over HTTP, for a counterparty
+     * that runs the LIP-1 reference or its kin (no heartbeats, no resync). @default 'ws'
+     */
+    transport: z.enum(['ws', 'lip1-http']).default('ws'),
+    /**
+     * `ws`: its channel endpoint (`ws://` / `wss://`); omit for a peer that only dials us.
+     * `lip1-http`: its base URL (`http://` / `https://`), required: commands go to
+     * `<url>/v1/<me>/<peer>/command`.
+     */
+    url: z.string().optional(),
+  })
+  .superRefine((peer, ctx) => {
+    if (peer.transport === 'ws' && peer.url !== undefined && !/^wss?:\/\//.test(peer.url)) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'expected a ws:// or wss:// URL' });
+    }
+    if (peer.transport === 'lip1-http' && !/^https?:\/\//.test(peer.url ?? '')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['url'],
+        message: 'a lip1-http peer needs an http:// or https:// URL',
+      });
+    }
+  });
 export type PeerConfig = z.infer<typeof PeerConfig>;
 
 /** A node's configuration (file + environment), validated before anything starts. */

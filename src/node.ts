@@ -43,6 +43,7 @@ import {
 } from './sync/resync.js';
 import { pruneRunHistory } from './sync/run-history.js';
 import { createConnectionRegistry } from './transport/connection-registry.js';
+import { createLip1HttpLink, type Lip1HttpLink } from './transport/lip1-http.js';
 import type { Connection, PeerEntry } from './transport/types.js';
 import { createReconnectingDialer } from './transport/ws-dialer.js';
 import { createChannelServer } from './transport/ws-server.js';
@@ -138,6 +139,7 @@ export async function createVaspNode(
     directory.set(peer.address, {
       address: peer.address,
       publicKeyHex: peer.publicKey,
+      transport: peer.transport,
       ...(peer.url ? { url: peer.url } : {}),
     });
     await store.upsertPeer({ address: peer.address, publicKeyHex: peer.publicKey });
@@ -205,7 +207,8 @@ export async function createVaspNode(
         },
       },
     );
-    await health.addChannel(channel, core);
+    // A LIP-1 HTTP peer sends no heartbeats: the health monitor does not watch its channel.
+    if (peer.transport !== 'lip1-http') await health.addChannel(channel, core);
     cores.set(peer.address, core);
     channels.set(peer.address, channel);
     subs.push(channel.events$.subscribe(events));
@@ -283,6 +286,36 @@ export async function createVaspNode(
     ? { cert: readFileSync(config.listen.tls.certFile), key: readFileSync(config.listen.tls.keyFile) }
     : undefined;
   const router = createHttpRouter();
+  // LIP-1 HTTP peers: one link each, attached for the node's life; their requests come in on
+  // `/v1/<peer>/<me>/command` (the reference's route, sender first).
+  const httpLinks = new Map<string, Lip1HttpLink>();
+  const openHttpLink = (peer: PeerEntry & { url: string }): void => {
+    const link = createLip1HttpLink({
+      me,
+      peer: peer.address,
+      url: peer.url,
+      maxFrameBytes: config.maxFrameBytes,
+    });
+    httpLinks.set(peer.address, link);
+    channels.get(peer.address)!.attach(link);
+    // The channel closes a link whose peer stops answering (1008, as it would a socket): a
+    // new one takes over, as a reconnect would; pending commands are retransmitted on it.
+    void link.closed.then(() => {
+      if (!closing) openHttpLink(peer);
+    });
+  };
+  for (const peer of directory.values()) {
+    if (peer.transport === 'lip1-http' && peer.url !== undefined) openHttpLink({ ...peer, url: peer.url });
+  }
+  if (httpLinks.size > 0) {
+    router.route('/v1/', (req, res, url) => {
+      const [, version, sender, receiver, command, ...rest] = url.pathname.split('/');
+      if (version !== 'v1' || command !== 'command' || rest.length > 0 || receiver !== me) return false;
+      const link = sender === undefined ? undefined : httpLinks.get(sender);
+      if (!link) return false;
+      return link.handle(req, res).then(() => true);
+    });
+  }
   const metrics = createNodeMetrics({ node: me, monitor: health, channels: [...channels.values()] });
   registerHealthRoutes(router, { monitor: health, metrics, node: { address: me, epoch } });
   const server = createChannelServer(
@@ -297,7 +330,11 @@ export async function createVaspNode(
     {
       me,
       myKey,
-      directory: (address: string) => directory.get(address),
+      // A LIP-1 HTTP peer has no WebSocket channel: its hello is refused as from an unknown peer.
+      directory: (address: string) => {
+        const peer = directory.get(address);
+        return peer?.transport === 'lip1-http' ? undefined : peer;
+      },
       localState: async (peer: string) => ({ epoch, openObjects: await summary(peer) }),
     },
   );
@@ -305,7 +342,7 @@ export async function createVaspNode(
   await server.listening;
 
   const dialers = [...directory.values()]
-    .filter((peer) => peer.url !== undefined)
+    .filter((peer) => peer.url !== undefined && peer.transport !== 'lip1-http')
     .map((peer) => {
       const dialer = createReconnectingDialer(
         peer,
@@ -390,6 +427,8 @@ export async function createVaspNode(
         metrics.close();
         await health.close();
         await Promise.all(dialers.map((dialer) => dialer.close()));
+        // Answers the LIP-1 HTTP requests still waiting (503), so the server can close.
+        for (const link of httpLinks.values()) link.close(1001, 'node closing');
         await server.close();
         for (const driver of drivers.values()) driver.close();
         // Resync before the channels and the store: runs in progress end `aborted`, on record.

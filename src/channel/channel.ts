@@ -276,7 +276,11 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
       return;
     }
     const handled = await core.handleRequest(frame);
-    if (connection === live) write(handled.responseJws);
+    if (connection === live) {
+      // LIP-1 HTTP: the response is the answer to the HTTP request that carried this frame.
+      if (live.answer) live.answer(frame, handled.responseJws);
+      else write(handled.responseJws);
+    }
     if (handled.outcome.kind === 'committed') {
       const { status: result, code, request } = handled.outcome;
       events.next({ type: 'command_received', peer, cid: request.cid, status: result, code });

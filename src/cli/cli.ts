@@ -99,6 +99,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       address: { type: 'string' },
       'public-key': { type: 'string' },
       url: { type: 'string' },
+      transport: { type: 'string' },
     },
     run: (values, _, io) =>
       runPeerAdd(
@@ -106,7 +107,7 @@ const COMMANDS: Record<string, CommandSpec> = {
           config: required(values, 'config'),
           address: required(values, 'address'),
           publicKey: required(values, 'public-key'),
-          ...optional(values, { url: 'url' }),
+          ...optional(values, { url: 'url', transport: 'transport' }),
         },
         io,
       ),

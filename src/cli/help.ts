@@ -46,7 +46,7 @@ Options:
 Exit codes: 0 written · 2 bad option, bad address or the config exists (nothing written).
 `;
 
-export const PEER_HELP = `Usage: parley peer add --config <file> --address <bech32> --public-key <hex> [--url ws://…]
+export const PEER_HELP = `Usage: parley peer add --config <file> --address <bech32> --public-key <hex> [--url ws://…] [--transport lip1-http --url http://…]
 
 Adds a counterparty to a node's config, or updates the entry with the same address. The
 config is validated as a whole and replaced atomically (its mode is kept). A running node
@@ -58,6 +58,9 @@ Options:
   --public-key <hex>   its compliance key: the raw Ed25519 public key, 64 hex characters
   --url <ws://…>       its channel endpoint (ws:// on loopback, wss:// otherwise); omit when
                        only the peer dials
+  --transport <name>   ws (default): Parley's channel; lip1-http: LIP-1 v1 over HTTP, for a
+                       counterparty running the LIP-1 reference (--url is then its http(s)://
+                       base URL, required; no heartbeats or resync with it)
   -h, --help
 
 Exit codes: 0 written · 2 bad option, bad peer or unreadable/invalid config (nothing written).

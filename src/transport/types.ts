@@ -48,6 +48,11 @@ export interface Connection {
   readonly closed: Promise<{ code: number; reason: string }>;
   /** Idempotent. */
   close(code: number, reason: string): void;
+  /**
+   * A transport that pairs each request with its response (the LIP-1 HTTP transport: one HTTP
+   * request, one answer) takes the channel's response to `request` here instead of as a frame.
+   */
+  answer?(request: string, response: string): void;
 }
 
 /** What a node needs to know about a configured counterparty. */
@@ -55,6 +60,8 @@ export interface PeerEntry {
   address: string;
   /** Raw Ed25519 public key (32 bytes) as hex. */
   publicKeyHex: string;
-  /** ws:// or wss:// URL of its channel endpoint; absent for peers that only dial us. */
+  /** ws:// or wss:// URL of its channel endpoint (absent for peers that only dial us); for a `lip1-http` peer, its http(s) base URL. */
   url?: string;
+  /** How the channel runs: Parley's WebSocket channel (default) or LIP-1 v1 over HTTP. */
+  transport?: 'ws' | 'lip1-http';
 }

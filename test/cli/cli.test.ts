@@ -174,14 +174,53 @@ describe('parley peer add', () => {
     ]);
     expect(updated.code).toBe(0);
     const config = parseNodeConfig(JSON.parse(readFileSync(file, 'utf8')));
-    expect(config.peers).toEqual([{ address: peer, publicKey: key2, url: 'ws://127.0.0.1:7300' }]);
+    expect(config.peers).toEqual([
+      { address: peer, publicKey: key2, transport: 'ws', url: 'ws://127.0.0.1:7300' },
+    ]);
+    // The file keeps what was given: no defaults written out.
+    expect(JSON.parse(readFileSync(file, 'utf8')).peers).toEqual([
+      { address: peer, publicKey: key2, url: 'ws://127.0.0.1:7300' },
+    ]);
     expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('adds a LIP-1 HTTP peer with its http(s) base URL', async () => {
+    const file = await initialised();
+    const key = generatePrivateKey().publicKey.hex;
+    const peer = address(0x42);
+    const added = await cli([
+      'peer',
+      'add',
+      '--config',
+      file,
+      '--address',
+      peer,
+      '--public-key',
+      key,
+      '--transport',
+      'lip1-http',
+      '--url',
+      'https://vasp-b.example/api',
+    ]);
+    expect(added.code).toBe(0);
+    const config = parseNodeConfig(JSON.parse(readFileSync(file, 'utf8')));
+    expect(config.peers).toEqual([
+      { address: peer, publicKey: key, transport: 'lip1-http', url: 'https://vasp-b.example/api' },
+    ]);
   });
 
   it.each([
     ['a short public key', ['--address', address(0x42), '--public-key', 'abcd']],
     ['a bad address', ['--address', 'lbr1xyz', '--public-key', 'ab'.repeat(32)]],
     ['an http url', ['--address', address(0x42), '--public-key', 'ab'.repeat(32), '--url', 'http://x']],
+    [
+      'a lip1-http peer without a URL',
+      ['--address', address(0x42), '--public-key', 'ab'.repeat(32), '--transport', 'lip1-http'],
+    ],
+    [
+      'an unknown transport',
+      ['--address', address(0x42), '--public-key', 'ab'.repeat(32), '--transport', 'carrier-pigeon'],
+    ],
     ['the node itself', ['--address', address(0x41), '--public-key', 'ab'.repeat(32)]],
   ])('refuses %s with CONFIG_INVALID (exit 2) and leaves the file alone', async (_, args) => {
     const file = await initialised();

@@ -10,8 +10,10 @@ export interface PeerAddOptions {
   config: string;
   address: string;
   publicKey: string;
-  /** Its channel endpoint; omit for a peer that only dials us. */
+  /** Its channel endpoint (omit for a peer that only dials us); its base URL for `lip1-http`. */
   url?: string;
+  /** `ws` (default) or `lip1-http`. */
+  transport?: string;
 }
 
 /**
@@ -27,11 +29,13 @@ export function runPeerAdd(options: PeerAddOptions, io: CliIo): number {
   } catch (cause) {
     throw new ParleyError('CONFIG_INVALID', `cannot read ${file}`, { cause });
   }
-  const parsed = PeerConfig.safeParse({
+  const entry = {
     address: options.address,
     publicKey: options.publicKey.toLowerCase(),
+    ...(options.transport !== undefined ? { transport: options.transport } : {}),
     ...(options.url !== undefined ? { url: options.url } : {}),
-  });
+  };
+  const parsed = PeerConfig.safeParse(entry);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new ParleyError('CONFIG_INVALID', problems, { cause: parsed.error });
@@ -45,7 +49,8 @@ export function runPeerAdd(options: PeerAddOptions, io: CliIo): number {
     (p) => typeof p.address !== 'string' || safeChannelAddress(p.address) !== peer.address,
   );
   const updated = kept.length !== peers.length;
-  const next = { ...raw, peers: [...kept, peer] };
+  // The file keeps what was given (no defaults written out), with the address in channel form.
+  const next = { ...raw, peers: [...kept, { ...entry, address: peer.address }] };
   parseNodeConfig(next);
 
   const tmp = `${file}.${process.pid}.tmp`;
