@@ -264,7 +264,9 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
     if (type === 'CommandResponseObject') {
       lastAnswerAt = now();
       try {
-        finish(await core.handleResponse(frame));
+        // LIP-1 HTTP pairs each answer with its request: a protocol error without a cid (the
+        // peer could not read or verify the request) then ends the command it answers.
+        finish(await core.handleResponse(frame, live.requestCidOf?.(frame)));
       } catch (err) {
         if (!isParleyError(err)) throw err;
         events.next({ type: 'frame_refused', peer, code: err.code });

@@ -98,6 +98,29 @@ function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
   });
 }
 
+/** The body of an answer as text, or null (and the rest unread) when it is over `limit` bytes. */
+async function boundedText(answer: Response, limit: number): Promise<string | null> {
+  if (Number(answer.headers.get('content-length') ?? 0) > limit) {
+    await answer.body?.cancel();
+    return null;
+  }
+  if (!answer.body) return '';
+  const reader = answer.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 function plain(res: ServerResponse, status: number, text: string, requestId: string): void {
   if (res.headersSent || res.writableEnded) return;
   res.statusCode = status;
@@ -123,6 +146,8 @@ export function createLip1HttpLink(options: Lip1HttpLinkOptions): Lip1HttpLink {
   /** Inbound requests waiting for the channel's response, by request body, oldest first. */
   const pending = new Map<string, Exchange[]>();
   let pendingCount = 0;
+  /** Answer body → the cid of the request it answered, until the channel asks (`requestCidOf`). */
+  const answeredCids = new Map<string, string>();
 
   function wakeWritable(): void {
     if (state === 'open' && outgoing.size >= Math.ceil(maxInflight / 2)) return;
@@ -165,12 +190,18 @@ export function createLip1HttpLink(options: Lip1HttpLinkOptions): Lip1HttpLink {
         body: frame,
         signal: abort.signal,
       });
-      const body = await answer.text();
       // Only an answer that pairs with this request and carries a signed command response.
-      if (answer.headers.get(REQUEST_ID_HEADER) !== requestId) return;
-      if (answer.status !== 200 && answer.status !== 400) return;
-      if (Buffer.byteLength(body) > maxFrameBytes) return;
-      if (state === 'open') frames.next(body);
+      const pairs =
+        answer.headers.get(REQUEST_ID_HEADER) === requestId &&
+        (answer.status === 200 || answer.status === 400);
+      const body = pairs ? await boundedText(answer, maxFrameBytes) : null;
+      if (!pairs) await answer.body?.cancel();
+      if (body === null || state !== 'open') return;
+      // The answer to this request: a protocol error without a cid (the peer could not read or
+      // verify the request) still pairs with it here, unlike on a WebSocket.
+      const cid = peek(frame, 'cid');
+      if (typeof cid === 'string' && peekType(body) === 'CommandResponseObject') answeredCids.set(body, cid);
+      frames.next(body);
     } catch {
       // No answer (refused, reset, timed out, closing): the channel retransmits.
     } finally {
@@ -214,6 +245,12 @@ export function createLip1HttpLink(options: Lip1HttpLinkOptions): Lip1HttpLink {
       if (outgoing.size >= maxInflight) return false;
       void post(frame);
       return true;
+    },
+
+    requestCidOf(response) {
+      const cid = answeredCids.get(response);
+      answeredCids.delete(response);
+      return cid;
     },
 
     answer(request, response) {
@@ -273,6 +310,7 @@ export function createLip1HttpLink(options: Lip1HttpLinkOptions): Lip1HttpLink {
         }
       }
       state = 'closed';
+      answeredCids.clear();
       wakeWritable();
       frames.complete();
       resolveClosed({ code, reason });

@@ -53,6 +53,11 @@ export interface Connection {
    * request, one answer) takes the channel's response to `request` here instead of as a frame.
    */
   answer?(request: string, response: string): void;
+  /**
+   * Such a transport also knows which request a response frame answered: its cid (read from
+   * the request when it was sent), once; undefined when it does not know.
+   */
+  requestCidOf?(response: string): string | undefined;
 }
 
 /** What a node needs to know about a configured counterparty. */

@@ -10,7 +10,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseNodeConfig } from '../../src/config.js';
 import { isParleyError } from '../../src/errors.js';
 import type { VaspNode } from '../../src/node.js';
-import { decodeJwsPayloadUnverified, encodeResponse, signJws, verifyJws } from '../../src/protocol/index.js';
+import {
+  decodeJwsPayloadUnverified,
+  encodeResponse,
+  privateKeyFromSeedHex,
+  signJws,
+  verifyJws,
+} from '../../src/protocol/index.js';
 import { HAVE_FIXTURES, readFixtureJson, readFixtureLines } from '../helpers/fixtures.js';
 import { freePort } from '../helpers/node-process.js';
 import { nodeConfig, startNode, type TestIdentity, tempDir, testIdentity, until } from '../helpers/nodes.js';
@@ -109,6 +115,85 @@ describe('LIP-1 HTTP transport (real HTTP on 127.0.0.1, SQLite files)', () => {
     }
     // Neither node watches the other's health: LIP-1 has no heartbeats.
     expect(nodeA.health.snapshot()).toEqual([]);
+  });
+
+  it('a peer that cannot verify a command answers without a cid: over HTTP that still ends the command, once', async () => {
+    const a = testIdentity(0x41);
+    const b = testIdentity(0x42);
+    const bKey = privateKeyFromSeedHex(b.seedHex);
+    // B's stand-in: answers every request as a LIP-1 peer with the wrong key for A would.
+    let requests = 0;
+    const portB = await freePort();
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        requests++;
+        const body = signJws(
+          encodeResponse({
+            _ObjectType: 'CommandResponseObject',
+            cid: null,
+            status: 'failure',
+            error: { protocol_error: true, code: 'invalid_signature', message: 'Invalid Signature' },
+          }),
+          bKey,
+        );
+        res.writeHead(400, { 'X-REQUEST-ID': String(req.headers['x-request-id']) });
+        res.end(body);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(portB, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const nodeA = await node({ ...nodeConfig(a, database(), []), peers: [httpPeer(b, portB)] });
+    const outcome = (await firstValueFrom(
+      nodeA.pay({ to: b.address, amount: 5, currency: 'TIK' }).outcome$,
+    )) as {
+      status: string;
+      code: string | null;
+    };
+    expect(outcome).toMatchObject({ status: 'failure', code: 'invalid_signature' });
+    expect(nodeA.channel(b.address).inflight).toBe(0);
+    expect(requests).toBe(1);
+  });
+
+  it('drops an answer that does not echo the request id, or is over the frame limit, and retransmits', async () => {
+    const a = testIdentity(0x41);
+    const b = testIdentity(0x42);
+    const bKey = privateKeyFromSeedHex(b.seedHex);
+    const seen: string[] = [];
+    const portB = await freePort();
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const requestId = String(req.headers['x-request-id']);
+        seen.push(requestId);
+        const cid = (
+          JSON.parse(decodeJwsPayloadUnverified(Buffer.concat(chunks).toString('utf8'))) as { cid: string }
+        ).cid;
+        const body = signJws(
+          encodeResponse({ _ObjectType: 'CommandResponseObject', cid, status: 'success' }),
+          bKey,
+        );
+        if (seen.length === 1) {
+          res.writeHead(200, { 'X-REQUEST-ID': 'someone-else' });
+          res.end(body);
+        } else if (seen.length === 2) {
+          res.writeHead(200, { 'X-REQUEST-ID': requestId });
+          res.end(body + ' '.repeat(2 * 1024 * 1024)); // over maxFrameBytes (1 MiB)
+        } else {
+          res.writeHead(200, { 'X-REQUEST-ID': requestId });
+          res.end(body);
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(portB, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const nodeA = await node({ ...nodeConfig(a, database(), []), peers: [httpPeer(b, portB)] });
+    const { referenceId, outcome$ } = nodeA.pay({ to: b.address, amount: 5, currency: 'TIK' });
+    expect(await firstValueFrom(outcome$)).toMatchObject({ status: 'success' });
+    expect(seen).toHaveLength(3);
+    expect(new Set(seen).size).toBe(3); // a fresh id for every attempt
+    expect((await nodeA.store.history(b.address, referenceId)).map((r) => r.status)).toEqual(['success']);
   });
 
   it('routes only its own commands: another receiver, an unknown sender or a WebSocket peer get 404', async () => {
