@@ -16,6 +16,16 @@ const Address = z.string().transform((text, ctx) => {
 });
 
 /** A configured counterparty. */
+/** Whether a URL's host is this machine (127.0.0.0/8, ::1, localhost). */
+function isLoopbackUrl(url: string): boolean {
+  try {
+    const host = new URL(url).hostname;
+    return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+  } catch {
+    return false;
+  }
+}
+
 export const PeerConfig = z
   .object({
     address: Address,
@@ -37,12 +47,23 @@ export const PeerConfig = z
     if (peer.transport === 'ws' && peer.url !== undefined && !/^wss?:\/\//.test(peer.url)) {
       ctx.addIssue({ code: 'custom', path: ['url'], message: 'expected a ws:// or wss:// URL' });
     }
-    if (peer.transport === 'lip1-http' && !/^https?:\/\//.test(peer.url ?? '')) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['url'],
-        message: 'a lip1-http peer needs an http:// or https:// URL',
-      });
+    if (peer.transport === 'lip1-http') {
+      if (!/^https?:\/\//.test(peer.url ?? '')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['url'],
+          message: 'a lip1-http peer needs an http:// or https:// URL',
+        });
+      } else if (peer.url?.startsWith('http://') && !isLoopbackUrl(peer.url)) {
+        // Commands and their answers travel in the clear, and an answer pairs with its request
+        // by an unsigned header only: plain HTTP on loopback only (a TLS proxy in front of a
+        // plain reference, say).
+        ctx.addIssue({
+          code: 'custom',
+          path: ['url'],
+          message: 'plain http:// only on loopback; use https://',
+        });
+      }
     }
   });
 export type PeerConfig = z.infer<typeof PeerConfig>;

@@ -289,7 +289,10 @@ export async function createVaspNode(
   // LIP-1 HTTP peers: one link each, attached for the node's life; their requests come in on
   // `/v1/<peer>/<me>/command` (the reference's route, sender first).
   const httpLinks = new Map<string, Lip1HttpLink>();
+  const httpReopens = new Set<NodeJS.Timeout>();
+  let closing: Promise<void> | undefined;
   const openHttpLink = (peer: PeerEntry & { url: string }): void => {
+    const channel = channels.get(peer.address)!;
     const link = createLip1HttpLink({
       me,
       peer: peer.address,
@@ -297,11 +300,21 @@ export async function createVaspNode(
       maxFrameBytes: config.maxFrameBytes,
     });
     httpLinks.set(peer.address, link);
-    channels.get(peer.address)!.attach(link);
-    // The channel closes a link whose peer stops answering (1008, as it would a socket): a
-    // new one takes over, as a reconnect would; pending commands are retransmitted on it.
+    let channelClosed = false;
+    const watch = channel.status$.subscribe((state) => {
+      if (state === 'closed') channelClosed = true;
+    });
+    channel.attach(link);
+    // A link closed under a live channel (it should not happen: the channel closes a link only
+    // when it closes itself) is replaced a second later, as a reconnect would be.
     void link.closed.then(() => {
-      if (!closing) openHttpLink(peer);
+      watch.unsubscribe();
+      if (closing || channelClosed) return;
+      const reopen = setTimeout(() => {
+        httpReopens.delete(reopen);
+        if (!closing) openHttpLink(peer);
+      }, 1000);
+      httpReopens.add(reopen);
     });
   };
   for (const peer of directory.values()) {
@@ -360,7 +373,6 @@ export async function createVaspNode(
 
   for (const driver of drivers.values()) void driver.recover().catch(() => undefined);
 
-  let closing: Promise<void> | undefined;
   const node: VaspNode = {
     address: me,
     epoch,
@@ -428,6 +440,7 @@ export async function createVaspNode(
         await health.close();
         await Promise.all(dialers.map((dialer) => dialer.close()));
         // Answers the LIP-1 HTTP requests still waiting (503), so the server can close.
+        for (const reopen of httpReopens) clearTimeout(reopen);
         for (const link of httpLinks.values()) link.close(1001, 'node closing');
         await server.close();
         for (const driver of drivers.values()) driver.close();

@@ -186,7 +186,9 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
   function write(frame: string): void {
     if (!connection) return; // sent on the next connect
     if (sendQueue.length > 0 || !connection.send(frame)) {
-      if (sendQueue.length >= maxQueuedFrames) {
+      // LIP-1 HTTP: the queue holds commands waiting for a free request slot, not bytes a
+      // socket could not write (each is in the durable outbox and tracked here anyway).
+      if (sendQueue.length >= maxQueuedFrames && !connection.answer) {
         // The peer does not read what it asks for: never buffer without bound.
         connection.close(1008, 'peer is not reading');
         return;
@@ -361,6 +363,18 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
           });
         },
       });
+      // LIP-1 HTTP: a request that got no usable answer is resent after its backoff, as after
+      // `wait` (a WebSocket resends everything on its next connection instead).
+      if (next.undelivered$) {
+        connectionSub.add(
+          next.undelivered$.subscribe((cid) => {
+            const t = tracking.get(cid);
+            if (!t) return;
+            t.retry = true;
+            t.nextAttemptAt = now() + backoff(t.attempts);
+          }),
+        );
+      }
       void next.closed.then(({ code, reason }) => {
         if (connection !== next) return;
         connectionOpen = false;

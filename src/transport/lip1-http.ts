@@ -44,6 +44,8 @@ export interface Lip1HttpLinkOptions {
   requestTimeoutMs?: number;
   /** Outgoing requests in flight at most. @default 64 */
   maxInflightRequests?: number;
+  /** Inbound requests waiting for the channel's response at most; more get 503. @default 256 */
+  maxPendingRequests?: number;
 }
 
 /** A LIP-1 HTTP channel's connection, and the handler of its inbound route. */
@@ -87,7 +89,11 @@ function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
     let over = false;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) over = true;
+      if (size > limit && !over) {
+        over = true;
+        chunks.length = 0;
+        resolve(null);
+      }
       if (!over) chunks.push(chunk);
     });
     req.on('end', () => resolve(over ? null : Buffer.concat(chunks).toString('utf8')));
@@ -134,8 +140,10 @@ export function createLip1HttpLink(options: Lip1HttpLinkOptions): Lip1HttpLink {
   const { me, peer, maxFrameBytes } = options;
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   const maxInflight = options.maxInflightRequests ?? 64;
+  const maxPending = options.maxPendingRequests ?? 256;
   const target = `${options.url.replace(/\/+$/, '')}${lip1CommandPath(me, peer)}`;
   const frames = new Subject<string>();
+  const undelivered = new Subject<string>();
   let state: ConnectionState = 'open';
   let resolveClosed!: (value: { code: number; reason: string }) => void;
   const closed = new Promise<{ code: number; reason: string }>((resolve) => {
@@ -183,12 +191,15 @@ export function createLip1HttpLink(options: Lip1HttpLinkOptions): Lip1HttpLink {
     outgoing.add(abort);
     const timer = setTimeout(() => abort.abort(), requestTimeoutMs);
     const requestId = randomBytes(16).toString('hex');
+    const cid = peek(frame, 'cid');
+    let delivered = false;
     try {
       const answer = await fetch(target, {
         method: 'POST',
         headers: { 'X-REQUEST-ID': requestId, 'Content-Type': 'text/plain; charset=utf-8' },
         body: frame,
         signal: abort.signal,
+        redirect: 'error',
       });
       // Only an answer that pairs with this request and carries a signed command response.
       const pairs =
@@ -196,17 +207,19 @@ export function createLip1HttpLink(options: Lip1HttpLinkOptions): Lip1HttpLink {
         (answer.status === 200 || answer.status === 400);
       const body = pairs ? await boundedText(answer, maxFrameBytes) : null;
       if (!pairs) await answer.body?.cancel();
-      if (body === null || state !== 'open') return;
+      if (body === null || state !== 'open' || peekType(body) !== 'CommandResponseObject') return;
       // The answer to this request: a protocol error without a cid (the peer could not read or
       // verify the request) still pairs with it here, unlike on a WebSocket.
-      const cid = peek(frame, 'cid');
-      if (typeof cid === 'string' && peekType(body) === 'CommandResponseObject') answeredCids.set(body, cid);
+      if (typeof cid === 'string') answeredCids.set(body, cid);
+      delivered = true;
       frames.next(body);
     } catch {
-      // No answer (refused, reset, timed out, closing): the channel retransmits.
+      // No answer (refused, reset, timed out, closing).
     } finally {
       clearTimeout(timer);
       outgoing.delete(abort);
+      // The channel resends it after its backoff.
+      if (!delivered && state === 'open' && typeof cid === 'string') undelivered.next(cid);
       wakeWritable();
     }
   }
@@ -224,6 +237,7 @@ export function createLip1HttpLink(options: Lip1HttpLinkOptions): Lip1HttpLink {
       return state;
     },
     frames$: new Observable<string>((subscriber) => frames.subscribe(subscriber)),
+    undelivered$: new Observable<string>((subscriber) => undelivered.subscribe(subscriber)),
     get bufferedAmount() {
       return outgoing.size;
     },
@@ -267,20 +281,29 @@ export function createLip1HttpLink(options: Lip1HttpLinkOptions): Lip1HttpLink {
     async handle(req, res) {
       const header = req.headers[REQUEST_ID_HEADER];
       const requestId = Array.isArray(header) ? header[0] : header;
-      if (!requestId) {
+      // Refusals answer at once; the rest of the body is read and dropped (never held), and the
+      // connection closes after the answer.
+      const refuse = (status: number, text: string, id: string): void => {
+        res.setHeader('Connection', 'close');
+        plain(res, status, text, id);
         req.resume();
-        plain(res, 400, 'missing X-REQUEST-ID header', 'None');
-        return;
+      };
+      if (!requestId) return refuse(400, 'missing X-REQUEST-ID header', 'None');
+      if (req.method !== 'POST') return refuse(405, 'POST only', requestId);
+      if (Number(req.headers['content-length'] ?? 0) > maxFrameBytes) {
+        return refuse(413, `request body larger than ${maxFrameBytes} bytes`, requestId);
       }
-      if (state !== 'open') {
-        req.resume();
-        plain(res, 503, 'channel closed', requestId);
-        return;
-      }
+      if (state !== 'open') return refuse(503, 'channel closed', requestId);
+      if (pendingCount >= maxPending) return refuse(503, 'too many requests waiting', requestId);
       const body = await readBody(req, maxFrameBytes);
-      if (body === null) {
-        plain(res, 413, `request body larger than ${maxFrameBytes} bytes`, requestId);
-        return;
+      if (body === null) return refuse(413, `request body larger than ${maxFrameBytes} bytes`, requestId);
+      if (state !== 'open') return refuse(503, 'channel closed', requestId);
+      if (pendingCount >= maxPending) return refuse(503, 'too many requests waiting', requestId);
+      // Only a command request (or what cannot be read: the channel answers it with a signed
+      // protocol error); a response or any other frame has no business on this route.
+      const type = peekType(body);
+      if (type !== undefined && type !== 'CommandRequestObject') {
+        return refuse(400, `not a command request: ${String(type).slice(0, 64)}`, requestId);
       }
       const exchange: Exchange = {
         requestId,
@@ -313,6 +336,7 @@ export function createLip1HttpLink(options: Lip1HttpLinkOptions): Lip1HttpLink {
       answeredCids.clear();
       wakeWritable();
       frames.complete();
+      undelivered.complete();
       resolveClosed({ code, reason });
     },
   };

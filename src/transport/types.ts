@@ -58,6 +58,8 @@ export interface Connection {
    * the request when it was sent), once; undefined when it does not know.
    */
   requestCidOf?(response: string): string | undefined;
+  /** Such a transport also reports the cid of each request that got no usable answer. */
+  readonly undelivered$?: Observable<string>;
 }
 
 /** What a node needs to know about a configured counterparty. */

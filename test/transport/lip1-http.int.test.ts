@@ -215,6 +215,30 @@ describe('LIP-1 HTTP transport (real HTTP on 127.0.0.1, SQLite files)', () => {
     expect((await post(`/v1/${testIdentity(0x44).address}/${b.address}/command`)).status).toBe(404);
     expect((await post(`/v1/${c.address}/${b.address}/command`)).status).toBe(404);
     expect((await post(`/v1/${a.address}/${b.address}/command/more`)).status).toBe(404);
+    // On A's route: only a POST of a command request, within the frame limit.
+    const route = `http://127.0.0.1:${nodeB.port}/v1/${a.address}/${b.address}/command`;
+    const get = await fetch(route, { headers: { 'X-REQUEST-ID': 'r1' } });
+    expect([get.status, get.headers.get('x-request-id')]).toEqual([405, 'r1']);
+    const response = signJws(
+      encodeResponse({ _ObjectType: 'CommandResponseObject', cid: 'c'.repeat(32), status: 'success' }),
+      privateKeyFromSeedHex(a.seedHex),
+    );
+    const notRequest = await fetch(route, {
+      method: 'POST',
+      headers: { 'X-REQUEST-ID': 'r2' },
+      body: response,
+    });
+    expect([notRequest.status, await notRequest.text()]).toEqual([
+      400,
+      'not a command request: CommandResponseObject',
+    ]);
+    const tooLarge = await fetch(route, {
+      method: 'POST',
+      headers: { 'X-REQUEST-ID': 'r3' },
+      body: 'x'.repeat(1024 * 1024 + 1),
+    });
+    expect(tooLarge.status).toBe(413);
+    expect(nodeB.channel(a.address).inflight).toBe(0);
   });
 
   it('a lip1-http peer needs an http(s) URL; a ws peer still needs a ws(s) one', () => {
@@ -233,6 +257,12 @@ describe('LIP-1 HTTP transport (real HTTP on 127.0.0.1, SQLite files)', () => {
     const p = { address: peer.address, publicKey: peer.publicKeyHex };
     expect(refused([{ ...p, transport: 'lip1-http' }])).toContain('peers.0.url');
     expect(refused([{ ...p, transport: 'lip1-http', url: 'ws://127.0.0.1:1' }])).toContain('http');
+    expect(refused([{ ...p, transport: 'lip1-http', url: 'http://vasp-b.example' }])).toContain('https://');
+    for (const url of ['https://vasp-b.example/off-chain', 'http://127.0.0.1:7091', 'http://localhost:1']) {
+      expect(parseNodeConfig({ ...base, peers: [{ ...p, transport: 'lip1-http', url }] }).peers[0]!.url).toBe(
+        url,
+      );
+    }
     expect(refused([{ ...p, url: 'http://127.0.0.1:1' }])).toContain('ws://');
     expect(refused([{ ...p, transport: 'smoke-signals', url: 'http://x' }])).toContain('transport');
     expect(parseNodeConfig({ ...base, peers: [{ ...p, url: 'ws://127.0.0.1:1' }] }).peers[0]!.transport).toBe(
