@@ -93,7 +93,11 @@ export interface ChannelSyncOptions {
   pageSize?: number;
   /** Objects per push / fetch batch. @default 200 */
   batchObjects?: number;
-  /** Budget of one history frame's JSON, in bytes (keep the JWS under `maxFrameBytes`). @default 600000 */
+  /**
+   * Budget of one history frame's JSON, in bytes; a push or an answer larger than this goes in
+   * several frames, and one object's history larger than this in a frame of its own (up to what
+   * `maxFrameBytes` allows). @default 90000
+   */
   maxBatchBytes?: number;
   /**
    * Largest frame the peer accepts (its transport closes with 1009 above it). One object's
@@ -103,6 +107,13 @@ export interface ChannelSyncOptions {
   maxFrameBytes?: number;
   /** Batches in flight. @default 4 */
   window?: number;
+  /**
+   * Most bytes of push parts held here before their last part comes; past it, a part is applied
+   * at once (its answer then covers the parts so far, and the leader's run counts the rest as
+   * unsettled and follows up). Above what a leader with the defaults has in flight (4 pushes of
+   * 200 objects). @default 33554432
+   */
+  maxPushHoldBytes?: number;
   /** How long to wait for an answer. @default 30000 */
   responseTimeoutMs?: number;
 }
@@ -214,6 +225,15 @@ const newId = (): string => randomBytes(16).toString('hex');
 /** Runs queued in a row after runs that ended with differences left without an outcome. */
 const MAX_FOLLOW_UPS = 3;
 
+
+/**
+ * Default budget of one history frame's JSON. Frames stay below 128 KiB (base64url adds a third):
+ * V8 allocates larger strings one by one in their own pages, and on a virtual machine whose page
+ * faults are slow, building, encoding and decoding 800 KB frames took a sixth of both sides' main
+ * threads during a rebuild. A push is sent in as many frames as it needs and applied as one.
+ */
+const DEFAULT_MAX_BATCH_BYTES = 90_000;
+
 /** Rough JSON size of a signed command in a frame. */
 const commandBytes = (c: SignedCommand): number =>
   c.request.length + c.response.length + c.proposer.length + 64;
@@ -225,11 +245,10 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
   const batchObjects = options.batchObjects ?? 200;
   const maxFrameBytes = options.maxFrameBytes ?? 1024 * 1024;
   // A frame is the base64url of its JSON (4/3) plus the JWS header, signature and envelope.
-  const maxBatchBytes = Math.min(
-    options.maxBatchBytes ?? 600_000,
-    Math.floor(((maxFrameBytes - 1024) * 3) / 4),
-  );
+  const maxObjectBytes = Math.floor(((maxFrameBytes - 1024) * 3) / 4);
+  const maxBatchBytes = Math.min(options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, maxObjectBytes);
   const window = options.window ?? 4;
+  const maxPushHoldBytes = options.maxPushHoldBytes ?? 32 * 1024 * 1024;
   const responseTimeoutMs = options.responseTimeoutMs ?? 30_000;
   const parties = { me, peer, myKey: deps.myKey.publicKey, peerKey: deps.peerKey };
   const applyDeps = {
@@ -292,6 +311,15 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     });
   }
 
+  /** Parts of pushes not applied yet (until their last part), by `run_id:seq`; bounded in bytes. */
+  const pushParts = new Map<string, { objects: ObjectHistory[]; bytes: number }>();
+  let heldBytes = 0;
+
+  function dropPushParts(): void {
+    pushParts.clear();
+    heldBytes = 0;
+  }
+
   function abortAll(err: ParleyError): void {
     for (const [key, w] of waiters) {
       waiters.delete(key);
@@ -321,13 +349,15 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     if (run) run.counters.bytesSent += jws.length;
   }
 
-  /** Registers a waiter for the answer keyed `key`, then sends `frame`. */
+  /** Registers a waiter for the answer keyed `key`, then sends `frames` (one, or parts in order). */
   function ask<T extends SyncFrame>(
     key: string,
-    frame: SyncFrame,
+    frames: SyncFrame | readonly SyncFrame[],
     run?: RunState,
     multi = false,
   ): Promise<T> {
+    const parts: readonly SyncFrame[] = Array.isArray(frames) ? frames : [frames as SyncFrame];
+    const what = parts[0]?._ObjectType ?? 'frame';
     // Closed: no waiter (and no timer) may outlive the close.
     if (closed) return Promise.reject(new ParleyError('SYNC_ABORTED', 'closed'));
     const answer = new Promise<T>((resolve, reject) => {
@@ -336,14 +366,16 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
         reject,
         timer: timer(responseTimeoutMs, scheduler).subscribe(() => {
           waiters.delete(key);
-          reject(new ParleyError('SYNC_TIMEOUT', `no answer to ${frame._ObjectType}`));
+          reject(new ParleyError('SYNC_TIMEOUT', `no answer to ${what}`));
         }),
       };
       if (multi) w.parts = new Map();
       waiters.set(key, w);
     });
     if (run) run.counters.rounds++;
-    send(frame, run).catch((err: unknown) => {
+    (async () => {
+      for (const part of parts) await send(part, run);
+    })().catch((err: unknown) => {
       const w = waiters.get(key);
       if (w) {
         waiters.delete(key);
@@ -435,11 +467,11 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
    * (PROTOCOL.md §7.5): the receiver stores nothing of it and reports `SYNC_HISTORY_TOO_LARGE`.
    */
   function sendable(history: ObjectHistory): ObjectHistory {
-    if (history.commands.length === 0 || historyBytes(history) <= maxBatchBytes) return history;
+    if (history.commands.length === 0 || historyBytes(history) <= maxObjectBytes) return history;
     return { reference_id: history.reference_id, kind: 'too_large', base: null, commands: [] };
   }
 
-  /** Splits histories into frames of at most `maxBatchBytes`. */
+  /** Splits histories into frames of at most `maxBatchBytes` (a larger history in a frame of its own). */
   function pack(histories: ObjectHistory[]): ObjectHistory[][] {
     const frames: ObjectHistory[][] = [];
     let current: ObjectHistory[] = [];
@@ -456,6 +488,31 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     }
     if (current.length > 0) frames.push(current);
     return frames;
+  }
+
+  /**
+   * Pushes `objects` as one push: frames of at most `maxBatchBytes` with the same `seq`, `last`
+   * on the final one; the peer applies them together and answers once (`SyncApplied`).
+   */
+  async function push(run: RunState, objects: ObjectHistory[]): Promise<SyncApplied> {
+    const seq = requestSeq++;
+    const parts = pack(objects);
+    // One waiter from before the first part: a follower may answer before the last one (when
+    // the parts pass what it holds, `maxPushHoldBytes`).
+    return ask<SyncApplied>(
+      `push:${run.runId}:${seq}`,
+      parts.map(
+        (part, i): SyncFrame => ({
+          _ObjectType: 'SyncHistory',
+          request_id: null,
+          run_id: run.runId,
+          seq,
+          objects: part,
+          last: i === parts.length - 1,
+        }),
+      ),
+      run,
+    );
   }
 
   // ---------------------------------------------------------------- histories in
@@ -569,8 +626,24 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
           settle(`hist:${frame.request_id}`, frame);
           return;
         }
-        // A push: verify, apply, answer with one result per object.
-        const pushed = frame.objects.filter((o) => o.kind !== 'missing' && o.kind !== 'yield');
+        // A push: verify, apply, answer with one result per object. A push may come in parts
+        // (same run and seq, `last` on the final one): applied together, in one transaction,
+        // when the last part is in, or at once when the parts held pass `maxPushHoldBytes`.
+        const key = `${frame.run_id}:${frame.seq}`;
+        const held = pushParts.get(key);
+        if (!frame.last && heldBytes + bytes <= maxPushHoldBytes) {
+          if (held) held.objects.push(...frame.objects);
+          else pushParts.set(key, { objects: [...frame.objects], bytes: 0 });
+          pushParts.get(key)!.bytes += bytes;
+          heldBytes += bytes;
+          return;
+        }
+        if (held) {
+          pushParts.delete(key);
+          heldBytes -= held.bytes;
+        }
+        const objects = held ? [...held.objects, ...frame.objects] : frame.objects;
+        const pushed = objects.filter((o) => o.kind !== 'missing' && o.kind !== 'yield');
         const batch = await applyHistories(pushed, applyDeps);
         report(batch, frame.run_id, run);
         if (frame.run_id !== null) {
@@ -831,17 +904,13 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     const followUps: Array<{ ref: string; remote?: SyncEntry }> = [];
     const forcePush: ObjectHistory[] = [];
     const work: Array<Promise<void>> = [];
-    for (const objects of pack(pushes.filter((p) => p.kind === 'history' || p.kind === 'too_large'))) {
+    const pushable = pushes.filter((p) => p.kind === 'history' || p.kind === 'too_large');
+    if (pushable.length > 0) {
       work.push(
         (async () => {
-          const seq = requestSeq++;
-          run.counters.objectsSent += objects.filter((o) => o.commands.length > 0).length;
-          const answer = await ask<SyncApplied>(
-            `push:${run.runId}:${seq}`,
-            { _ObjectType: 'SyncHistory', request_id: null, run_id: run.runId, seq, objects, last: true },
-            run,
-          );
-          unsettledOf(run, objects, answer.results);
+          run.counters.objectsSent += pushable.filter((o) => o.commands.length > 0).length;
+          const answer = await push(run, pushable);
+          unsettledOf(run, pushable, answer.results);
           for (const r of answer.results) {
             tally(run, r.outcome);
             if (r.outcome === 'rejected')
@@ -887,21 +956,14 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     if (failed) throw failed.reason;
 
     if (forcePush.length > 0) {
-      for (const objects of pack(forcePush)) {
-        const seq = requestSeq++;
-        run.counters.objectsSent += objects.filter((o) => o.commands.length > 0).length;
-        const answer = await ask<SyncApplied>(
-          `push:${run.runId}:${seq}`,
-          { _ObjectType: 'SyncHistory', request_id: null, run_id: run.runId, seq, objects, last: true },
-          run,
-        );
-        unsettledOf(run, objects, answer.results);
-        for (const r of answer.results) {
-          tally(run, r.outcome);
-          if (r.outcome === 'replaced') events.next({ type: 'fork_won', peer, referenceId: r.reference_id });
-          if (r.outcome === 'rejected')
-            run.rejected.push({ referenceId: r.reference_id, code: r.code ?? 'SYNC_INVALID_HISTORY' });
-        }
+      run.counters.objectsSent += forcePush.filter((o) => o.commands.length > 0).length;
+      const answer = await push(run, forcePush);
+      unsettledOf(run, forcePush, answer.results);
+      for (const r of answer.results) {
+        tally(run, r.outcome);
+        if (r.outcome === 'replaced') events.next({ type: 'fork_won', peer, referenceId: r.reference_id });
+        if (r.outcome === 'rejected')
+          run.rejected.push({ referenceId: r.reference_id, code: r.code ?? 'SYNC_INVALID_HISTORY' });
       }
     }
     if (followUps.length > 0 && depth < 2) await handleBatch(run, followUps, depth + 1);
@@ -1084,6 +1146,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
       void next.closed.then(() => {
         if (link !== next) return;
         link = undefined;
+        dropPushParts();
         abortAll(new ParleyError('SYNC_ABORTED', 'connection closed'));
         for (const run of [...runs.values()]) {
           if (run.role === 'follower') void finishRun(run, 'aborted', 'SYNC_ABORTED');
@@ -1146,6 +1209,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
         closed = true;
         // No frame goes out any more, and the leader's run fails at its next step.
         link = undefined;
+        dropPushParts();
         abortAll(new ParleyError('SYNC_ABORTED', 'closed'));
         wakeFollowerWaiters();
         // Only the run records are waited for (store writes): never the peer or the socket.
