@@ -4,8 +4,18 @@
  */
 import { createSerialQueue } from '../../src/channel/serial-queue.js';
 import { isOpen } from '../../src/objects/index.js';
-import type { CommitItem } from '../../src/store/types.js';
-import type { SyncLink } from '../../src/sync/resync.js';
+import { isProtocolServer } from '../../src/protocol/index.js';
+import { inThreadVerifier, type JwsVerifier } from '../../src/protocol/verify-pool.js';
+import type { CommitItem, ParleyStore } from '../../src/store/types.js';
+import type { SyncStore } from '../../src/sync/ports.js';
+import {
+  type ChannelSync,
+  type ChannelSyncOptions,
+  createChannelSync,
+  type SyncLink,
+} from '../../src/sync/resync.js';
+import { createStoreFixture } from '../helpers/store.js';
+import { usePg } from './helpers.js';
 import type { BuiltStep, Party } from './signed-histories.js';
 
 /** Commit items of `steps` as `me` logs them on its channel with `peer`. */
@@ -57,5 +67,84 @@ export function memoryLink(
     },
     writable: async () => undefined,
     close() {},
+  };
+}
+
+/**
+ * `me`'s channel sync with `peer` on `store`, without a channel core: real signatures (checked
+ * by `verifier`), nothing pending, one apply at a time.
+ */
+export function memorySync(
+  me: Party,
+  peer: Party,
+  store: SyncStore,
+  options: ChannelSyncOptions,
+  verifier: JwsVerifier = inThreadVerifier,
+): ChannelSync {
+  return createChannelSync(options, {
+    me: me.address,
+    peer: peer.address,
+    myKey: me.key,
+    peerKey: peer.key.publicKey,
+    isServer: isProtocolServer(me.address, peer.address),
+    store,
+    exclusive: serialExclusive(),
+    isPending: () => false,
+    dropPending: () => false,
+    verifier,
+  });
+}
+
+/** A frame's payload, read without checking it (for a test to decide what to do with it). */
+export function peekFrame(jws: string): { _ObjectType?: string; last?: boolean; seq?: number } {
+  try {
+    return JSON.parse(Buffer.from(jws.split('.')[1] ?? '', 'base64url').toString('utf8'));
+  } catch {
+    return {};
+  }
+}
+
+/** Two fresh stores for a test's two sides (PostgreSQL with `PARLEY_TEST_DB=postgresql`). */
+export async function openTwoStores(): Promise<{ a: ParleyStore; b: ParleyStore; dispose(): Promise<void> }> {
+  const engine = usePg ? 'postgresql' : 'sqlite';
+  const [fa, fb] = await Promise.all([createStoreFixture(engine), createStoreFixture(engine)]);
+  const [a, b] = await Promise.all([fa.open(), fb.open()]);
+  return {
+    a,
+    b,
+    async dispose() {
+      await fa.dispose();
+      await fb.dispose();
+    },
+  };
+}
+
+/**
+ * Two fresh stores (`openTwoStores`) opened by the `before` hook and disposed of by the `after`
+ * one (`beforeAll`/`afterAll`, or `beforeEach`/`afterEach`); read them once the hook ran.
+ */
+export function withTwoStores(
+  before: (fn: () => Promise<void>) => void,
+  after: (fn: () => Promise<void>) => void,
+): { readonly a: ParleyStore; readonly b: ParleyStore } {
+  let stores: Awaited<ReturnType<typeof openTwoStores>> | undefined;
+  before(async () => {
+    stores = await openTwoStores();
+  });
+  after(async () => {
+    await stores?.dispose();
+    stores = undefined;
+  });
+  const opened = (): Awaited<ReturnType<typeof openTwoStores>> => {
+    if (!stores) throw new Error('the stores are opened by the before hook');
+    return stores;
+  };
+  return {
+    get a() {
+      return opened().a;
+    },
+    get b() {
+      return opened().b;
+    },
   };
 }

@@ -11,28 +11,15 @@
  * later than the final one, which makes the overtaking deterministic.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isProtocolServer } from '../../src/protocol/index.js';
 import { inThreadVerifier, type JwsVerifier } from '../../src/protocol/verify-pool.js';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
-import type { ParleyStore } from '../../src/store/types.js';
 import type { SyncStore } from '../../src/sync/ports.js';
-import { type ChannelSync, createChannelSync, type SyncLink } from '../../src/sync/resync.js';
-import { createStoreFixture, type StoreFixture } from '../helpers/store.js';
-import { usePg } from './helpers.js';
-import { commitItemsFor, memoryLink, serialExclusive } from './in-memory.js';
+import type { ChannelSync, SyncLink } from '../../src/sync/resync.js';
+import { commitItemsFor, memoryLink, memorySync, peekFrame, withTwoStores } from './in-memory.js';
 import { buildPayment, type Party, party } from './signed-histories.js';
 
 /** Objects the follower holds and the (empty) leader fetches. */
 const N = 40;
-
-/** The frame's payload, read without checking it (only to decide when to answer). */
-function peek(jws: string): { _ObjectType?: string; last?: boolean } {
-  try {
-    return JSON.parse(Buffer.from(jws.split('.')[1] ?? '', 'base64url').toString('utf8'));
-  } catch {
-    return {};
-  }
-}
 
 /**
  * Real verification; the non-final parts of a `SyncHistory` answer come back 50 ms later than
@@ -42,7 +29,7 @@ const finalPartFirst: JwsVerifier = {
   async verifyMany(items) {
     const out = await inThreadVerifier.verifyMany(items);
     const held = items.some((i) => {
-      const frame = peek(typeof i.jws === 'string' ? i.jws : '');
+      const frame = peekFrame(typeof i.jws === 'string' ? i.jws : '');
       return frame._ObjectType === 'SyncHistory' && frame.last === false;
     });
     if (held) await new Promise((resolve) => setTimeout(resolve, 50));
@@ -51,53 +38,33 @@ const finalPartFirst: JwsVerifier = {
 };
 
 describe('a multi-frame history answer whose final part is verified first', () => {
-  let fa: StoreFixture;
-  let fb: StoreFixture;
-  let storeA: ParleyStore;
-  let storeB: ParleyStore;
-  beforeAll(async () => {
-    const engine = usePg ? 'postgresql' : 'sqlite';
-    [fa, fb] = await Promise.all([createStoreFixture(engine), createStoreFixture(engine)]);
-    [storeA, storeB] = await Promise.all([fa.open(), fb.open()]);
-  });
-  afterAll(async () => {
-    await fa?.dispose();
-    await fb?.dispose();
-  });
+  const stores = withTwoStores(beforeAll, afterAll);
 
   it('the leader applies every object of the answer, counts each under an outcome, and ends repaired', async () => {
     const A = party(0xa1);
     const B = party(0xb2);
-    const syncA = createSyncRepository(storeA);
-    const syncB = createSyncRepository(storeB);
+    const syncA = createSyncRepository(stores.a);
+    const syncB = createSyncRepository(stores.b);
     for (let i = 0; i < N; i++) {
       const steps = await buildPayment(i % 2 === 0 ? A : B, i % 2 === 0 ? B : A, 2);
       await syncB.commit(commitItemsFor(steps, B, A));
     }
 
+    // All N in one fetch; frames of ~16 KB: the follower's answer spans several of them.
     const make = (me: Party, peer: Party, store: SyncStore, verifier: JwsVerifier): ChannelSync =>
-      createChannelSync(
-        // All N in one fetch; frames of ~16 KB: the follower's answer spans several of them.
+      memorySync(
+        me,
+        peer,
+        store,
         { batchObjects: N, maxFrameBytes: 16_000, responseTimeoutMs: 10_000 },
-        {
-          me: me.address,
-          peer: peer.address,
-          myKey: me.key,
-          peerKey: peer.key.publicKey,
-          isServer: isProtocolServer(me.address, peer.address),
-          store,
-          exclusive: serialExclusive(),
-          isPending: () => false,
-          dropPending: () => false,
-          verifier,
-        },
+        verifier,
       );
     const sa = make(A, B, syncA, finalPartFirst);
     const sb = make(B, A, syncB, inThreadVerifier);
     const historyParts: boolean[] = [];
     const la: SyncLink = memoryLink((f) => sb.handleFrame(f, lb));
     const lb: SyncLink = memoryLink((f) => {
-      const frame = peek(f);
+      const frame = peekFrame(f);
       if (frame._ObjectType === 'SyncHistory') historyParts.push(frame.last === true);
       sa.handleFrame(f, la);
     });
@@ -118,7 +85,7 @@ describe('a multi-frame history answer whose final part is verified first', () =
       expect(record?.outcome).toBe('repaired');
       expect(record?.detail['results']).toEqual({ applied: N });
       expect(record?.detail['unsettled']).toBeUndefined();
-      expect(await storeA.checkIntegrity()).toEqual([]);
+      expect(await stores.a.checkIntegrity()).toEqual([]);
     } finally {
       await sa.close();
       await sb.close();

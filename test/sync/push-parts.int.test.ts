@@ -8,54 +8,24 @@
  * Two real stores, two `ChannelSync`s over an in-memory ordered link, real signatures.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isProtocolServer } from '../../src/protocol/index.js';
-import { inThreadVerifier } from '../../src/protocol/verify-pool.js';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
-import type { ParleyStore } from '../../src/store/types.js';
 import type { SyncStore } from '../../src/sync/ports.js';
-import {
-  type ChannelSync,
-  type ChannelSyncOptions,
-  createChannelSync,
-  type SyncLink,
-} from '../../src/sync/resync.js';
-import { createStoreFixture, type StoreFixture } from '../helpers/store.js';
-import { usePg } from './helpers.js';
-import { commitItemsFor, memoryLink, serialExclusive } from './in-memory.js';
+import type { ChannelSync, ChannelSyncOptions, SyncLink } from '../../src/sync/resync.js';
+import { commitItemsFor, memoryLink, memorySync, peekFrame, withTwoStores } from './in-memory.js';
 import { buildPayment, type Party, party } from './signed-histories.js';
 
 /** Objects the leader holds and pushes to the (empty) follower. */
 const N = 40;
 
-function peek(jws: string): { _ObjectType?: string; last?: boolean; seq?: number } {
-  try {
-    return JSON.parse(Buffer.from(jws.split('.')[1] ?? '', 'base64url').toString('utf8'));
-  } catch {
-    return {};
-  }
-}
-
 describe('a push in several frames', () => {
-  let fa: StoreFixture;
-  let fb: StoreFixture;
-  let storeA: ParleyStore;
-  let storeB: ParleyStore;
-  beforeEach(async () => {
-    const engine = usePg ? 'postgresql' : 'sqlite';
-    [fa, fb] = await Promise.all([createStoreFixture(engine), createStoreFixture(engine)]);
-    [storeA, storeB] = await Promise.all([fa.open(), fb.open()]);
-  });
-  afterEach(async () => {
-    await fa?.dispose();
-    await fb?.dispose();
-  });
+  const stores = withTwoStores(beforeEach, afterEach);
 
   /** A (the leader) holds N open payments; B has none. Frames of about 11 KB of JSON. */
   async function pushing(followerOptions: ChannelSyncOptions = {}, leaderOptions: ChannelSyncOptions = {}) {
     const A = party(0xa1);
     const B = party(0xb2);
-    const syncA = createSyncRepository(storeA);
-    const syncB = createSyncRepository(storeB);
+    const syncA = createSyncRepository(stores.a);
+    const syncB = createSyncRepository(stores.b);
     for (let i = 0; i < N; i++) {
       const steps = await buildPayment(i % 2 === 0 ? A : B, i % 2 === 0 ? B : A, 2);
       await syncA.commit(commitItemsFor(steps, A, B));
@@ -69,32 +39,23 @@ describe('a push in several frames', () => {
       },
     };
     const make = (me: Party, peer: Party, store: SyncStore, options: ChannelSyncOptions): ChannelSync =>
-      createChannelSync(
-        { batchObjects: N, maxFrameBytes: 16_000, responseTimeoutMs: 10_000, ...options },
-        {
-          me: me.address,
-          peer: peer.address,
-          myKey: me.key,
-          peerKey: peer.key.publicKey,
-          isServer: isProtocolServer(me.address, peer.address),
-          store,
-          exclusive: serialExclusive(),
-          isPending: () => false,
-          dropPending: () => false,
-          verifier: inThreadVerifier,
-        },
-      );
+      memorySync(me, peer, store, {
+        batchObjects: N,
+        maxFrameBytes: 16_000,
+        responseTimeoutMs: 10_000,
+        ...options,
+      });
     const sa = make(A, B, syncA, leaderOptions);
     const sb = make(B, A, countedB, followerOptions);
     const pushParts: Array<{ seq: number; last: boolean }> = [];
     let applied = 0;
     const la: SyncLink = memoryLink((f) => {
-      const frame = peek(f);
+      const frame = peekFrame(f);
       if (frame._ObjectType === 'SyncHistory') pushParts.push({ seq: frame.seq!, last: frame.last === true });
       sb.handleFrame(f, lb);
     });
     const lb: SyncLink = memoryLink((f) => {
-      if (peek(f)._ObjectType === 'SyncApplied') applied++;
+      if (peekFrame(f)._ObjectType === 'SyncApplied') applied++;
       sa.handleFrame(f, la);
     });
     sa.attach(la);
@@ -129,7 +90,7 @@ describe('a push in several frames', () => {
       expect(p.writes()).toBe(1);
       expect(result).toMatchObject({ outcome: 'repaired', differences: N, objectsSent: N });
       expect((await p.syncB.openObjects(p.A.address, null, 10_000)).length).toBe(N);
-      expect(await storeB.checkIntegrity()).toEqual([]);
+      expect(await stores.b.checkIntegrity()).toEqual([]);
     } finally {
       await p.close();
     }
@@ -150,7 +111,7 @@ describe('a push in several frames', () => {
       expect(await heads(p.syncB, p.A.address)).toEqual(await heads(p.syncA, p.B.address));
       expect(p.applied()).toBeGreaterThan(1);
       expect(p.writes()).toBeGreaterThan(1);
-      expect(await storeB.checkIntegrity()).toEqual([]);
+      expect(await stores.b.checkIntegrity()).toEqual([]);
     } finally {
       await p.close();
     }
