@@ -317,10 +317,10 @@ export async function createVaspNode(
       httpReopens.add(reopen);
     });
   };
-  for (const peer of directory.values()) {
-    if (peer.transport === 'lip1-http' && peer.url !== undefined) openHttpLink({ ...peer, url: peer.url });
-  }
-  if (httpLinks.size > 0) {
+  const httpPeers = [...directory.values()].filter(
+    (peer): peer is PeerEntry & { url: string } => peer.transport === 'lip1-http' && peer.url !== undefined,
+  );
+  if (httpPeers.length > 0) {
     router.route('/v1/', (req, res, url) => {
       const [, version, sender, receiver, command, ...rest] = url.pathname.split('/');
       if (version !== 'v1' || command !== 'command' || rest.length > 0 || receiver !== me) return false;
@@ -353,6 +353,9 @@ export async function createVaspNode(
   );
   subs.push(server.connections$.subscribe(adopt));
   await server.listening;
+  // After the listen: a node that cannot listen has sent nothing (until then, its LIP-1 HTTP
+  // route answers 404 and the peer retries).
+  for (const peer of httpPeers) openHttpLink(peer);
 
   const dialers = [...directory.values()]
     .filter((peer) => peer.url !== undefined && peer.transport !== 'lip1-http')

@@ -225,7 +225,6 @@ const newId = (): string => randomBytes(16).toString('hex');
 /** Runs queued in a row after runs that ended with differences left without an outcome. */
 const MAX_FOLLOW_UPS = 3;
 
-
 /**
  * Default budget of one history frame's JSON. Frames stay below 128 KiB (base64url adds a third):
  * V8 allocates larger strings one by one in their own pages, and on a virtual machine whose page
