@@ -16,7 +16,7 @@ import {
 } from '../../src/sync/resync.js';
 import { createStoreFixture } from '../helpers/store.js';
 import { usePg } from './helpers.js';
-import type { BuiltStep, Party } from './signed-histories.js';
+import { type BuiltStep, buildPayment, type Party } from './signed-histories.js';
 
 /** Commit items of `steps` as `me` logs them on its channel with `peer`. */
 export function commitItemsFor(steps: BuiltStep[], me: Party, peer: Party): CommitItem[] {
@@ -147,4 +147,12 @@ export function withTwoStores(
       return opened().b;
     },
   };
+}
+
+/** `n` open two-command payments, proposed by `me` and `peer` in turn, logged in `me`'s `store`. */
+export async function seedOpenPayments(store: SyncStore, me: Party, peer: Party, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const steps = await buildPayment(i % 2 === 0 ? me : peer, i % 2 === 0 ? peer : me, 2);
+    await store.commit(commitItemsFor(steps, me, peer));
+  }
 }

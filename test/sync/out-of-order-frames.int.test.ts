@@ -15,8 +15,8 @@ import { inThreadVerifier, type JwsVerifier } from '../../src/protocol/verify-po
 import { createSyncRepository } from '../../src/store/sync-repository.js';
 import type { SyncStore } from '../../src/sync/ports.js';
 import type { ChannelSync, SyncLink } from '../../src/sync/resync.js';
-import { commitItemsFor, memoryLink, memorySync, peekFrame, withTwoStores } from './in-memory.js';
-import { buildPayment, type Party, party } from './signed-histories.js';
+import { memoryLink, memorySync, peekFrame, seedOpenPayments, withTwoStores } from './in-memory.js';
+import { type Party, party } from './signed-histories.js';
 
 /** Objects the follower holds and the (empty) leader fetches. */
 const N = 40;
@@ -45,10 +45,7 @@ describe('a multi-frame history answer whose final part is verified first', () =
     const B = party(0xb2);
     const syncA = createSyncRepository(stores.a);
     const syncB = createSyncRepository(stores.b);
-    for (let i = 0; i < N; i++) {
-      const steps = await buildPayment(i % 2 === 0 ? A : B, i % 2 === 0 ? B : A, 2);
-      await syncB.commit(commitItemsFor(steps, B, A));
-    }
+    await seedOpenPayments(syncB, B, A, N);
 
     // All N in one fetch; frames of ~16 KB: the follower's answer spans several of them.
     const make = (me: Party, peer: Party, store: SyncStore, verifier: JwsVerifier): ChannelSync =>

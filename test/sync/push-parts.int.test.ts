@@ -11,8 +11,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
 import type { SyncStore } from '../../src/sync/ports.js';
 import type { ChannelSync, ChannelSyncOptions, SyncLink } from '../../src/sync/resync.js';
-import { commitItemsFor, memoryLink, memorySync, peekFrame, withTwoStores } from './in-memory.js';
-import { buildPayment, type Party, party } from './signed-histories.js';
+import { memoryLink, memorySync, peekFrame, seedOpenPayments, withTwoStores } from './in-memory.js';
+import { type Party, party } from './signed-histories.js';
 
 /** Objects the leader holds and pushes to the (empty) follower. */
 const N = 40;
@@ -26,10 +26,7 @@ describe('a push in several frames', () => {
     const B = party(0xb2);
     const syncA = createSyncRepository(stores.a);
     const syncB = createSyncRepository(stores.b);
-    for (let i = 0; i < N; i++) {
-      const steps = await buildPayment(i % 2 === 0 ? A : B, i % 2 === 0 ? B : A, 2);
-      await syncA.commit(commitItemsFor(steps, A, B));
-    }
+    await seedOpenPayments(syncA, A, B, N);
     let writes = 0;
     const countedB: SyncStore = {
       ...syncB,
