@@ -288,35 +288,8 @@ export async function createVaspNode(
   const router = createHttpRouter();
   // LIP-1 HTTP peers: one link each, attached for the node's life; their requests come in on
   // `/v1/<peer>/<me>/command` (the reference's route, sender first).
+  // A link closes only with its channel or the node (it never refuses a peer as "not reading").
   const httpLinks = new Map<string, Lip1HttpLink>();
-  const httpReopens = new Set<NodeJS.Timeout>();
-  let closing: Promise<void> | undefined;
-  const openHttpLink = (peer: PeerEntry & { url: string }): void => {
-    const channel = channels.get(peer.address)!;
-    const link = createLip1HttpLink({
-      me,
-      peer: peer.address,
-      url: peer.url,
-      maxFrameBytes: config.maxFrameBytes,
-    });
-    httpLinks.set(peer.address, link);
-    let channelClosed = false;
-    const watch = channel.status$.subscribe((state) => {
-      if (state === 'closed') channelClosed = true;
-    });
-    channel.attach(link);
-    // A link closed under a live channel (it should not happen: the channel closes a link only
-    // when it closes itself) is replaced a second later, as a reconnect would be.
-    void link.closed.then(() => {
-      watch.unsubscribe();
-      if (closing || channelClosed) return;
-      const reopen = setTimeout(() => {
-        httpReopens.delete(reopen);
-        if (!closing) openHttpLink(peer);
-      }, 1000);
-      httpReopens.add(reopen);
-    });
-  };
   const httpPeers = [...directory.values()].filter(
     (peer): peer is PeerEntry & { url: string } => peer.transport === 'lip1-http' && peer.url !== undefined,
   );
@@ -355,7 +328,16 @@ export async function createVaspNode(
   await server.listening;
   // After the listen: a node that cannot listen has sent nothing (until then, its LIP-1 HTTP
   // route answers 404 and the peer retries).
-  for (const peer of httpPeers) openHttpLink(peer);
+  for (const peer of httpPeers) {
+    const link = createLip1HttpLink({
+      me,
+      peer: peer.address,
+      url: peer.url,
+      maxFrameBytes: config.maxFrameBytes,
+    });
+    httpLinks.set(peer.address, link);
+    channels.get(peer.address)!.attach(link);
+  }
 
   const dialers = [...directory.values()]
     .filter((peer) => peer.url !== undefined && peer.transport !== 'lip1-http')
@@ -376,6 +358,7 @@ export async function createVaspNode(
 
   for (const driver of drivers.values()) void driver.recover().catch(() => undefined);
 
+  let closing: Promise<void> | undefined;
   const node: VaspNode = {
     address: me,
     epoch,
@@ -443,7 +426,6 @@ export async function createVaspNode(
         await health.close();
         await Promise.all(dialers.map((dialer) => dialer.close()));
         // Answers the LIP-1 HTTP requests still waiting (503), so the server can close.
-        for (const reopen of httpReopens) clearTimeout(reopen);
         for (const link of httpLinks.values()) link.close(1001, 'node closing');
         await server.close();
         for (const driver of drivers.values()) driver.close();

@@ -35,8 +35,6 @@ export interface HotReads {
   /** In chain order (an object's successful commands commit in chain order: log order). */
   versions(peer: string, referenceId: string): Promise<StoredVersion[]>;
   head(peer: string, referenceId: string): Promise<ObjectHead | undefined>;
-  /** An object's signed log in log order. */
-  history(peer: string, referenceId: string): Promise<CommandRecord[]>;
   /** The signed logs of `referenceIds` in log order: every id has an entry, empty when unknown. */
   histories(peer: string, referenceIds: readonly string[]): Promise<Map<string, CommandRecord[]>>;
   /** The heads of those of `referenceIds` this store knows. */
@@ -64,7 +62,6 @@ export const HOT_SQL = {
     'SELECT version, previous_version, payment, open FROM object_version ' +
     'WHERE peer = $1 AND reference_id = $2 ORDER BY log_id',
   head: `SELECT ${HEAD_COLUMNS} FROM object_head WHERE peer = $1 AND reference_id = $2`,
-  history: `SELECT ${COMMAND_COLUMNS} FROM command_log WHERE peer = $1 AND reference_id = $2 ORDER BY id`,
   histories:
     `SELECT ${COMMAND_COLUMNS} FROM command_log WHERE peer = $1 AND reference_id IN LIST($2) ` +
     'ORDER BY id',

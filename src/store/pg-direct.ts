@@ -47,7 +47,6 @@ export function pgHotPath(writer: SqlDriverAdapter, pool: pg.Pool): HotPath {
       const [row] = await query('head', [peer, referenceId]);
       return row && headFromRow(row);
     },
-    history: async (peer, referenceId) => (await query('history', [peer, referenceId])).map(commandFromRow),
     histories: async (peer, referenceIds) =>
       historiesFromRows(referenceIds, await query('histories', [peer, [...referenceIds]])),
     heads: async (peer, referenceIds) => headsFromRows(await query('heads', [peer, [...referenceIds]])),

@@ -138,7 +138,7 @@ export class PrismaStore implements ParleyStore {
   }
 
   history(peer: string, referenceId: string): Promise<CommandRecord[]> {
-    return this.#read(() => this.#hot.history(peer, referenceId));
+    return this.#read(async () => (await this.#hot.histories(peer, [referenceId])).get(referenceId) ?? []);
   }
 
   versions(peer: string, referenceId: string): Promise<StoredVersion[]> {

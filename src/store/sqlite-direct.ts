@@ -33,7 +33,6 @@ export function sqliteHotPath(db: Database.Database, writer: BatchWriter): HotPa
   const findCommand = db.prepare(numbered(HOT_SQL.findCommand));
   const versions = db.prepare(numbered(HOT_SQL.versions));
   const head = db.prepare(numbered(HOT_SQL.head));
-  const history = db.prepare(numbered(HOT_SQL.history));
   const histories = db.prepare(numbered(HOT_SQL.histories));
   const heads = db.prepare(numbered(HOT_SQL.heads));
   const knownCids = db.prepare(numbered(HOT_SQL.knownCids)).pluck();
@@ -61,7 +60,6 @@ export function sqliteHotPath(db: Database.Database, writer: BatchWriter): HotPa
         const row = head.get(peer, referenceId) as Record<string, unknown> | undefined;
         return row && headFromRow(row);
       }),
-    history: (peer, referenceId) => read(() => rows(history, peer, referenceId).map(commandFromRow)),
     histories: (peer, referenceIds) =>
       read(() => historiesFromRows(referenceIds, rows(histories, peer, JSON.stringify(referenceIds)))),
     heads: (peer, referenceIds) => read(() => headsFromRows(rows(heads, peer, JSON.stringify(referenceIds)))),

@@ -631,9 +631,10 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
         const key = `${frame.run_id}:${frame.seq}`;
         const held = pushParts.get(key);
         if (!frame.last && heldBytes + bytes <= maxPushHoldBytes) {
-          if (held) held.objects.push(...frame.objects);
-          else pushParts.set(key, { objects: [...frame.objects], bytes: 0 });
-          pushParts.get(key)!.bytes += bytes;
+          const entry = held ?? { objects: [], bytes: 0 };
+          entry.objects.push(...frame.objects);
+          entry.bytes += bytes;
+          pushParts.set(key, entry);
           heldBytes += bytes;
           return;
         }

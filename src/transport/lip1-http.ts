@@ -29,7 +29,7 @@ import { decodeJwsPayloadUnverified, peekJwsObjectType } from '../protocol/jws.j
 import type { Connection, ConnectionState } from './types.js';
 
 /** The request header that pairs an HTTP request with its answer (matched case-insensitively). */
-export const REQUEST_ID_HEADER = 'x-request-id';
+const REQUEST_ID_HEADER = 'x-request-id';
 
 export interface Lip1HttpLinkOptions {
   /** This node's address (bech32, zero subaddress): the receiver in inbound paths. */
@@ -54,10 +54,6 @@ export interface Lip1HttpLink extends Connection {
   answer(request: string, response: string): void;
   /** Answers one inbound request on `/v1/<peer>/<me>/command` (the router has matched the path). */
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
-  /** Outgoing requests waiting for their answer. */
-  readonly inflightRequests: number;
-  /** Inbound requests waiting for the channel's response. */
-  readonly pendingRequests: number;
 }
 
 interface Exchange {
@@ -67,8 +63,7 @@ interface Exchange {
 }
 
 /** The URL path of a LIP-1 command from `sender` to `receiver` (sender first, as 0.0.8 and later). */
-export const lip1CommandPath = (sender: string, receiver: string): string =>
-  `/v1/${sender}/${receiver}/command`;
+const lip1CommandPath = (sender: string, receiver: string): string => `/v1/${sender}/${receiver}/command`;
 
 /** A member of a frame's payload, read without verifying it (routing only); undefined when unreadable. */
 function peek(frame: string, member: string): unknown {
@@ -240,12 +235,6 @@ export function createLip1HttpLink(options: Lip1HttpLinkOptions): Lip1HttpLink {
     undelivered$: new Observable<string>((subscriber) => undelivered.subscribe(subscriber)),
     get bufferedAmount() {
       return outgoing.size;
-    },
-    get inflightRequests() {
-      return outgoing.size;
-    },
-    get pendingRequests() {
-      return pendingCount;
     },
     closed,
 
