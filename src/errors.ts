@@ -36,6 +36,8 @@ export const ErrorCode = {
   TRANSPORT_CONNECT_FAILED: { close: null, retryable: true, lip1: null },
   TRANSPORT_UNSUPPORTED_DATA: { close: 1003, retryable: false, lip1: null },
   TRANSPORT_DUPLICATE_CONNECTION: { close: 4409, retryable: true, lip1: null },
+  // several replicas of one VASP: another replica owns this channel (try it, or later)
+  TRANSPORT_NOT_OWNER: { close: 4421, retryable: true, lip1: null },
   TRANSPORT_CLOSED: { close: null, retryable: true, lip1: null },
   TRANSPORT_GOING_AWAY: { close: 1001, retryable: true, lip1: null },
   TRANSPORT_INTERNAL_ERROR: { close: 1011, retryable: true, lip1: null },
@@ -61,6 +63,8 @@ export const ErrorCode = {
   STORE_INVARIANT_BROKEN: { close: 1011, retryable: false, lip1: null },
   STORE_DUPLICATE_COMMAND: { close: null, retryable: false, lip1: null },
   STORE_VERSION_CONFLICT: { close: null, retryable: false, lip1: null },
+  // a write of a channel this replica does not own (any more): another replica took its lease
+  STORE_LEASE_LOST: { close: null, retryable: false, lip1: null },
   STORE_INVALID_INPUT: { close: null, retryable: false, lip1: null },
   STORE_CLOSED: { close: null, retryable: false, lip1: null },
   // business layer (src/business)

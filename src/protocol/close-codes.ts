@@ -42,6 +42,11 @@ export const CloseCode = {
    * it): a zombie process or a restored backup (PROTOCOL.md §8.4).
    */
   SUPERSEDED_EPOCH: 4412,
+  /**
+   * The acceptor is a replica of the VASP that does not own this channel now (another replica
+   * holds its lease): the dialer retries with backoff, and the owner dials out itself.
+   */
+  NOT_OWNER: 4421,
   /** A hello or hello-ack with a `protocol_version` the receiver does not speak. */
   UNSUPPORTED_VERSION: 4426,
 } as const;

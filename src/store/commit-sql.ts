@@ -18,7 +18,7 @@ export interface SqlStatement {
 }
 
 /** The store error a failed write statement stands for. */
-export type ConflictCode = 'STORE_DUPLICATE_COMMAND' | 'STORE_VERSION_CONFLICT';
+export type ConflictCode = 'STORE_DUPLICATE_COMMAND' | 'STORE_VERSION_CONFLICT' | 'STORE_LEASE_LOST';
 
 /** A statement of a write batch. */
 export interface WriteStatement extends SqlStatement {
@@ -44,6 +44,28 @@ const ARG_TYPES: Record<ParamType, ArgType> = {
 };
 
 const col = (name: string, type: ParamType = 'string'): Column => ({ name, type });
+
+/**
+ * A write statement whose placeholders are numbered in order of `values`: `build` gets a function
+ * that returns the next placeholder (each value's type is given with it).
+ */
+export function writeStatement(
+  d: Dialect,
+  build: (p: () => string) => string,
+  values: ReadonlyArray<readonly [unknown, ParamType]>,
+  onConflict: ConflictCode,
+  expectRows?: number,
+): WriteStatement {
+  let n = 0;
+  const st: WriteStatement = {
+    sql: build(() => d.param(++n)),
+    args: values.map((v) => v[0]),
+    argTypes: values.map((v) => ARG_TYPES[v[1]]),
+    onConflict,
+  };
+  if (expectRows !== undefined) st.expectRows = expectRows;
+  return st;
+}
 
 const LOG_COLUMNS: readonly Column[] = [
   col('peer'),

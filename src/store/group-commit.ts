@@ -35,6 +35,11 @@
  * content (a duplicate cid, a version consumed twice), nothing of it is stored and its calls are
  * replayed one by one, each in its own transaction, so only the offending call rejects. If it
  * fails because the database failed, every call of the group rejects with `STORE_UNAVAILABLE`.
+ *
+ * Fencing (several replicas of one VASP on one database, `lease-repository.ts`): with a
+ * {@link WriteFence} set, every batch starts with the fence's statements for the channels it
+ * writes, in the same transaction, so a replica that lost a channel's lease writes nothing more
+ * of that channel: its calls reject with `STORE_LEASE_LOST`.
  */
 
 import { ParleyError } from '../errors.js';
@@ -73,6 +78,12 @@ export function resolveMaxBatch(options: GroupCommitOptions = {}): number {
   return maxBatch;
 }
 
+/**
+ * The statements that make a write of these channels fail unless this replica still owns them.
+ * @throws ParleyError `STORE_LEASE_LOST` for a channel this replica does not hold.
+ */
+export type WriteFence = (peers: ReadonlySet<string>) => WriteStatement[];
+
 interface Pending {
   resolve(value: unknown): void;
   reject(err: unknown): void;
@@ -87,6 +98,16 @@ type CommitJob = Extract<Job, { kind: 'commit' }>;
 type EnqueueJob = Extract<Job, { kind: 'enqueue' }>;
 
 const jobSize = (job: Job): number => (job.kind === 'commit' ? job.items.length : 1);
+
+/** The channels a commit or enqueue job writes. */
+function peersOf(jobs: readonly Job[]): Set<string> {
+  const peers = new Set<string>();
+  for (const job of jobs) {
+    if (job.kind === 'commit') for (const item of job.items) peers.add(item.command.peer);
+    else if (job.kind === 'enqueue') peers.add(job.record.peer);
+  }
+  return peers;
+}
 
 /** Lets resolved callers queue their next writes before the next batch is cut. */
 const nextMacrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -108,6 +129,7 @@ export class GroupCommitQueue {
   #draining = false;
   #closed = false;
   #idleWaiters: Array<() => void> = [];
+  #fence: WriteFence | undefined;
 
   constructor(writer: BatchWriter, dialect: Dialect, options: GroupCommitOptions = {}) {
     this.#writer = writer;
@@ -128,6 +150,16 @@ export class GroupCommitQueue {
   /** Runs `run` alone, between batches, with no other write in flight. */
   exclusive<T>(run: () => Promise<T>): Promise<T> {
     return this.#push((p) => ({ ...p, kind: 'exclusive', run })) as Promise<T>;
+  }
+
+  /** Fences every later batch (see the file comment); `undefined` removes the fence. */
+  setFence(fence: WriteFence | undefined): void {
+    this.#fence = fence;
+  }
+
+  /** The fence's statements for `peers` (none without a fence). @throws ParleyError `STORE_LEASE_LOST` */
+  fenceFor(peers: ReadonlySet<string>): WriteStatement[] {
+    return this.#fence === undefined || peers.size === 0 ? [] : this.#fence(peers);
   }
 
   /** Refuses new writes and resolves when every queued write has settled. Idempotent. */
@@ -207,11 +239,20 @@ export class GroupCommitQueue {
    * Writes a group in one transaction; on a content conflict, writes its jobs one by one so each
    * gets its own verdict. `statements` returns undefined when the jobs cannot be folded together.
    */
-  async #writeGroup<J extends Pending>(
+  async #writeGroup<J extends CommitJob | EnqueueJob>(
     jobs: J[],
     statements: (group: J[]) => WriteStatement[] | undefined,
   ): Promise<void> {
-    const together = statements(jobs);
+    const fenced = (group: J[]): WriteStatement[] | undefined => {
+      const body = statements(group);
+      return body && [...this.fenceFor(peersOf(group)), ...body];
+    };
+    let together: WriteStatement[] | undefined;
+    try {
+      together = fenced(jobs);
+    } catch {
+      together = undefined; // a channel this replica does not hold: each job gets its verdict below
+    }
     if (together !== undefined) {
       try {
         await this.#writer.write(together);
@@ -226,7 +267,7 @@ export class GroupCommitQueue {
     }
     for (const job of jobs) {
       try {
-        const alone = statements([job]);
+        const alone = fenced([job]);
         if (alone === undefined) throw new ParleyError('STORE_VERSION_CONFLICT', 'the items do not chain');
         await this.#writer.write(alone);
         job.resolve(undefined);

@@ -7,7 +7,7 @@ import type { StoreClient } from './client.js';
 import { validateCommit, validateOutboxRecord } from './commit-plan.js';
 import type { WriteStatement } from './commit-sql.js';
 import type { Dialect } from './dialect.js';
-import { type GroupCommitOptions, GroupCommitQueue } from './group-commit.js';
+import { type GroupCommitOptions, GroupCommitQueue, type WriteFence } from './group-commit.js';
 import type { HotReads } from './hot-path.js';
 import { checkIntegrity } from './integrity.js';
 import type { StoreConnections } from './store-backend.js';
@@ -42,8 +42,13 @@ export interface StoreInternals {
   read<T>(fn: () => Promise<T>): Promise<T>;
   /** Runs `fn` as the store's only writer (between group commits). */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
-  /** Writes `statements` in one transaction on the writer connection; call inside `exclusive`. */
-  writeBatch(statements: readonly WriteStatement[]): Promise<void>;
+  /**
+   * Writes `statements` in one transaction on the writer connection; call inside `exclusive`.
+   * With `peers`, the write fence's statements for those channels go first (see `setFence`).
+   */
+  writeBatch(statements: readonly WriteStatement[], peers?: ReadonlySet<string>): Promise<void>;
+  /** Fences every later write of a channel (`group-commit.ts`); `undefined` removes the fence. */
+  setFence(fence: WriteFence | undefined): void;
 }
 
 /** The store implementation `openStore` returns. */
@@ -247,7 +252,11 @@ export class PrismaStore implements ParleyStore {
         if (this.#closed) return Promise.reject(this.#closedError());
         return this.#queue.exclusive(fn);
       },
-      writeBatch: (statements) => this.#connections.hot.write(statements),
+      writeBatch: async (statements, peers) => {
+        const fence = peers === undefined ? [] : this.#queue.fenceFor(peers);
+        await this.#connections.hot.write([...fence, ...statements]);
+      },
+      setFence: (fence) => this.#queue.setFence(fence),
     };
   }
 

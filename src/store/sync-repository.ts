@@ -3,21 +3,13 @@
  * verified history (the store's own `commit`), and the replacement of a losing fork branch in
  * one transaction on the writer connection.
  */
-import type { ArgType } from '@prisma/driver-adapter-utils';
 import { ParleyError } from '../errors.js';
 import type { ReplacedBranch, ResyncRunRecord, SyncStore } from '../sync/ports.js';
 import { planCommits, validateCommit } from './commit-plan.js';
-import { commitStatements, type WriteStatement } from './commit-sql.js';
+import { commitStatements, type WriteStatement, writeStatement } from './commit-sql.js';
 import type { ParamType } from './dialect.js';
 import { PrismaStore } from './prisma-store.js';
 import type { CommandRecord, Direction, OutboxRecord, ParleyStore } from './types.js';
-
-const ARG: Record<ParamType, ArgType> = {
-  string: { scalarType: 'string', arity: 'scalar' },
-  int: { scalarType: 'int', arity: 'scalar' },
-  boolean: { scalarType: 'boolean', arity: 'scalar' },
-  datetime: { scalarType: 'datetime', arity: 'scalar' },
-};
 
 function parseDetail(text: string): Record<string, unknown> {
   try {
@@ -39,24 +31,12 @@ export function createSyncRepository(store: ParleyStore): SyncStore {
   const db = store.internals();
   const { prisma, dialect: d } = db;
 
-  /** A statement whose `?`/`$n` placeholders are numbered in order of `args`. */
-  function statement(
+  const statement = (
     build: (p: (type: ParamType) => string) => string,
     values: Array<[unknown, ParamType]>,
     onConflict: WriteStatement['onConflict'],
     expectRows?: number,
-  ): WriteStatement {
-    let n = 0;
-    const sql = build(() => d.param(++n));
-    const st: WriteStatement = {
-      sql,
-      args: values.map((v) => v[0]),
-      argTypes: values.map((v) => ARG[v[1]]),
-      onConflict,
-    };
-    if (expectRows !== undefined) st.expectRows = expectRows;
-    return st;
-  }
+  ): WriteStatement => writeStatement(d, build, values, onConflict, expectRows);
 
   const list = (count: number, p: (t: ParamType) => string): string =>
     Array.from({ length: count }, () => p('string')).join(', ');
@@ -188,7 +168,7 @@ export function createSyncRepository(store: ParleyStore): SyncStore {
         const plan = planCommits([items]);
         if (!plan) throw new ParleyError('STORE_VERSION_CONFLICT', 'the items do not chain');
         statements.push(...commitStatements(d, plan, now));
-        await db.writeBatch(statements);
+        await db.writeBatch(statements, new Set([peer]));
         return { dropped, droppedOutbox };
       });
     },

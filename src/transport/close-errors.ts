@@ -21,6 +21,7 @@ const ERROR_FOR_CLOSE: ReadonlyMap<number, ErrorCode> = new Map<number, ErrorCod
   [CloseCode.STALE_HELLO, 'AUTH_STALE_HELLO'],
   [CloseCode.SUPERSEDED_EPOCH, 'HEALTH_SUPERSEDED_EPOCH'],
   [CloseCode.UNSUPPORTED_VERSION, 'AUTH_UNSUPPORTED_VERSION'],
+  [CloseCode.NOT_OWNER, 'TRANSPORT_NOT_OWNER'],
 ]);
 
 /**

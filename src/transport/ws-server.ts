@@ -17,7 +17,7 @@ import type { Duplex } from 'node:stream';
 import { Server as TlsServer } from 'node:tls';
 import { type Observable, Subject } from 'rxjs';
 import { type ServerOptions, type WebSocket, WebSocketServer } from 'ws';
-import { ParleyError } from '../errors.js';
+import { isParleyError, ParleyError } from '../errors.js';
 import { CloseCode, type PrivateKey, type PublicKey, publicKeyFromHex } from '../protocol/index.js';
 import { asParleyError } from './close-errors.js';
 import {
@@ -72,7 +72,10 @@ export interface ChannelServerDeps {
   myKey: PrivateKey;
   /** The configured counterparty at `address`, or `undefined` (hello refused with 4403). */
   directory(address: string): PeerEntry | undefined | Promise<PeerEntry | undefined>;
-  /** What to announce to `peer` in the hello-ack. A failure closes the handshake with 1011. */
+  /**
+   * What to announce to `peer` in the hello-ack. A failure closes the handshake with 1011, or
+   * with 4421 when it is `TRANSPORT_NOT_OWNER` (another replica of this VASP owns the channel).
+   */
   localState(peer: string): LocalState | Promise<LocalState>;
   /** Wall clock for hello timestamps. @default Date */
   clock?: { now(): number };
@@ -220,6 +223,8 @@ export function createChannelServer(options: ChannelServerOptions, deps: Channel
     try {
       return await deps.localState(peer);
     } catch (err) {
+      // A replica that does not own the channel refuses the hello with its own close code.
+      if (isParleyError(err, 'TRANSPORT_NOT_OWNER')) throw err;
       throw new ParleyError('TRANSPORT_INTERNAL_ERROR', 'local state unavailable', { cause: err });
     }
   }

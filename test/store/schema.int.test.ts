@@ -35,6 +35,7 @@ describe('Prisma schemas', () => {
       ['id', 'Int'],
       ['bytesSent', 'Int'],
       ['bytesReceived', 'Int'],
+      ['expiresAt', 'Int'],
     ]);
     expect(marked(postgresql).map((l) => l.trim().split(/\s+/).slice(0, 2))).toEqual([
       ['id', 'BigInt'],
@@ -43,6 +44,7 @@ describe('Prisma schemas', () => {
       ['id', 'BigInt'],
       ['bytesSent', 'BigInt'],
       ['bytesReceived', 'BigInt'],
+      ['expiresAt', 'BigInt'],
     ]);
     const asInt = (schema: string) =>
       schema

@@ -1,0 +1,199 @@
+/**
+ * Channel leases: which replica of this VASP owns a channel, when several node replicas share one
+ * database (DESIGN.md §6: one replica owns a given channel at a time).
+ *
+ * A lease row `(peer, owner, token, expires_at)` is taken with one upsert that succeeds only when
+ * the row is new, lapsed, or already this replica's; the owner renews it before it lapses. Each
+ * acquisition draws a new random token, and the repository installs a write fence on the store:
+ * every batch that writes a channel's commands first checks, in its own transaction, that the
+ * lease row still holds this replica's token. So a replica that stalled past its lease (a long
+ * GC pause, a frozen VM) and was taken over cannot write anything more of that channel, even
+ * before it notices: its writes reject with `STORE_LEASE_LOST`. On PostgreSQL the check is an
+ * `UPDATE` of the lease row, so a takeover waits for a batch in flight to commit, and the new
+ * owner reads that batch.
+ *
+ * Expiry is measured by the replicas' clocks (the `nowMs` callers pass): keep them in sync (NTP)
+ * and the TTL well above their skew. Safety does not depend on it (the token does); only how
+ * soon a lapsed lease is taken over does.
+ */
+import { randomBytes } from 'node:crypto';
+import { ParleyError } from '../errors.js';
+import { StoreConflict } from './batch-writer.js';
+import { type WriteStatement, writeStatement } from './commit-sql.js';
+import { PrismaStore } from './prisma-store.js';
+import type { ParleyStore } from './types.js';
+
+/** A lease row as stored. */
+export interface ChannelLeaseRecord {
+  peer: string;
+  owner: string;
+  /** Milliseconds since the epoch, by the owner's clock. */
+  expiresAtMs: number;
+  updatedAtMs: number;
+}
+
+/** This replica's side of the lease table. */
+export interface LeaseRepository {
+  /** This replica's id (the `owner` of the leases it takes). */
+  readonly owner: string;
+  /**
+   * Takes the lease of `peer` until `nowMs + ttlMs` if it is free, lapsed at `nowMs`, or already
+   * this replica's (a restarted replica with the same id takes its lease back at once), with a
+   * new token. Returns whether this replica holds it now.
+   */
+  acquire(peer: string, nowMs: number, ttlMs: number): Promise<boolean>;
+  /**
+   * Extends a lease this replica holds to `nowMs + ttlMs`. Returns false (and forgets the lease)
+   * when another replica took it over, or this replica does not hold it.
+   */
+  renew(peer: string, nowMs: number, ttlMs: number): Promise<boolean>;
+  /** Gives the lease up at once (another replica may take it at its next attempt). */
+  release(peer: string): Promise<void>;
+  /** Whether this replica holds the lease of `peer`, as far as it knows. */
+  holds(peer: string): boolean;
+  /** Every lease row, by peer. */
+  leases(): Promise<ChannelLeaseRecord[]>;
+}
+
+const MAX_OWNER_LENGTH = 128;
+
+/**
+ * The lease repository of `store` (made by `openStore`) for replica `owner`. From now on, every
+ * write of a channel's commands to this store needs this replica to hold that channel's lease.
+ * @throws ParleyError `STORE_INVALID_INPUT` for another store implementation or a bad owner id.
+ */
+export function createLeaseRepository(store: ParleyStore, options: { owner: string }): LeaseRepository {
+  if (!(store instanceof PrismaStore)) {
+    throw new ParleyError('STORE_INVALID_INPUT', 'the lease repository needs a store made by openStore');
+  }
+  const { owner } = options;
+  if (owner.length === 0 || owner.length > MAX_OWNER_LENGTH) {
+    throw new ParleyError('STORE_INVALID_INPUT', `a replica id has 1 to ${MAX_OWNER_LENGTH} characters`);
+  }
+  const db = store.internals();
+  const d = db.dialect;
+  /** peer → the token of the lease this replica holds */
+  const tokens = new Map<string, string>();
+
+  db.setFence((peers) => {
+    const out: WriteStatement[] = [];
+    for (const peer of peers) {
+      const token = tokens.get(peer);
+      if (token === undefined) {
+        throw new ParleyError(
+          'STORE_LEASE_LOST',
+          `this replica (${owner}) does not own the channel to ${peer}`,
+        );
+      }
+      // Touches the row so that, on PostgreSQL, a takeover waits for this transaction.
+      out.push(
+        writeStatement(
+          d,
+          (p) => `UPDATE channel_lease SET token = token WHERE peer = ${p()} AND token = ${p()}`,
+          [
+            [peer, 'string'],
+            [token, 'string'],
+          ],
+          'STORE_LEASE_LOST',
+          1,
+        ),
+      );
+    }
+    return out;
+  });
+
+  /** Runs one conditional statement; false when it touched no row. */
+  function conditional(statement: WriteStatement): Promise<boolean> {
+    return db.exclusive(async () => {
+      try {
+        await db.writeBatch([statement]);
+        return true;
+      } catch (err) {
+        if (err instanceof StoreConflict) return false;
+        throw err;
+      }
+    });
+  }
+
+  return {
+    owner,
+    async acquire(peer, nowMs, ttlMs) {
+      const token = randomBytes(16).toString('hex');
+      const acquired = await conditional(
+        writeStatement(
+          d,
+          (p) =>
+            'INSERT INTO channel_lease (peer, owner, token, expires_at, updated_at) ' +
+            `VALUES (${p()}, ${p()}, ${p()}, ${p()}, ${p()}) ON CONFLICT (peer) DO UPDATE SET ` +
+            'owner = excluded.owner, token = excluded.token, expires_at = excluded.expires_at, ' +
+            `updated_at = excluded.updated_at WHERE channel_lease.expires_at <= ${p()} ` +
+            `OR channel_lease.owner = ${p()}`,
+          [
+            [peer, 'string'],
+            [owner, 'string'],
+            [token, 'string'],
+            [nowMs + ttlMs, 'int'],
+            [new Date(nowMs), 'datetime'],
+            [nowMs, 'int'],
+            [owner, 'string'],
+          ],
+          'STORE_LEASE_LOST',
+          1,
+        ),
+      );
+      if (acquired) tokens.set(peer, token);
+      else tokens.delete(peer);
+      return acquired;
+    },
+    async renew(peer, nowMs, ttlMs) {
+      const token = tokens.get(peer);
+      if (token === undefined) return false;
+      const renewed = await conditional(
+        writeStatement(
+          d,
+          (p) =>
+            `UPDATE channel_lease SET expires_at = ${p()}, updated_at = ${p()} WHERE peer = ${p()} AND token = ${p()}`,
+          [
+            [nowMs + ttlMs, 'int'],
+            [new Date(nowMs), 'datetime'],
+            [peer, 'string'],
+            [token, 'string'],
+          ],
+          'STORE_LEASE_LOST',
+          1,
+        ),
+      );
+      if (!renewed && tokens.get(peer) === token) tokens.delete(peer);
+      return renewed;
+    },
+    async release(peer) {
+      const token = tokens.get(peer);
+      if (token === undefined) return;
+      tokens.delete(peer);
+      await conditional(
+        writeStatement(
+          d,
+          (p) =>
+            `UPDATE channel_lease SET expires_at = 0, updated_at = ${p()} WHERE peer = ${p()} AND token = ${p()}`,
+          [
+            [new Date(), 'datetime'],
+            [peer, 'string'],
+            [token, 'string'],
+          ],
+          'STORE_LEASE_LOST',
+        ),
+      );
+    },
+    holds: (peer) => tokens.has(peer),
+    leases: () =>
+      db.read(async () => {
+        const rows = await db.prisma.channelLease.findMany({ orderBy: { peer: 'asc' } });
+        return rows.map((r) => ({
+          peer: r.peer,
+          owner: r.owner,
+          expiresAtMs: Number(r.expiresAt),
+          updatedAtMs: r.updatedAt.getTime(),
+        }));
+      }),
+  };
+}
