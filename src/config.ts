@@ -126,6 +126,28 @@ export const NodeConfig = z.object({
     })
     .strict()
     .prefault({}),
+  /**
+   * Several replicas of this VASP on one database (PostgreSQL): each channel is served by the
+   * replica that holds its lease, and the others stand by (README, "Several replicas").
+   * Absent: this node serves every channel (one node per VASP and database).
+   */
+  replica: z
+    .object({
+      /**
+       * This replica's id, unique among the VASP's replicas (env `PARLEY_REPLICA_ID`).
+       * @default `<hostname>-<pid>-<random>`
+       */
+      id: z.string().min(1).max(128).optional(),
+      /** A channel's lease lapses this long after its owner's last renewal. @default 15000 */
+      leaseTtlMs: z.number().int().min(100).default(15_000),
+      /** How often an owner renews its leases and a standby tries to take lapsed ones. @default 5000 */
+      renewMs: z.number().int().positive().default(5_000),
+    })
+    .strict()
+    .refine((r) => r.renewMs * 2 <= r.leaseTtlMs, {
+      message: 'renewMs must be at most half of leaseTtlMs (an owner renews at least twice per lease)',
+    })
+    .optional(),
   dashboard: z
     .object({
       /** Serve the (read-only) dashboard to clients that are not on this machine. */
@@ -149,7 +171,8 @@ export function parseNodeConfig(input: unknown): NodeConfig {
 
 /**
  * Reads a JSON configuration file and applies environment overrides:
- * `PARLEY_DATABASE` (store URL), `PARLEY_HOST`, `PARLEY_PORT`. A relative SQLite path is
+ * `PARLEY_DATABASE` (store URL), `PARLEY_HOST`, `PARLEY_PORT`, `PARLEY_REPLICA_ID` (turns
+ * replica mode on with that id). A relative SQLite path is
  * resolved against the file's directory.
  * @throws CONFIG_INVALID
  */
@@ -163,7 +186,13 @@ export function loadNodeConfig(file: string, env: NodeJS.ProcessEnv = process.en
   const listen = { ...((raw['listen'] as Record<string, unknown> | undefined) ?? {}) };
   if (env['PARLEY_HOST']) listen['host'] = env['PARLEY_HOST'];
   if (env['PARLEY_PORT']) listen['port'] = Number(env['PARLEY_PORT']);
-  const config = parseNodeConfig({ ...raw, listen, database: env['PARLEY_DATABASE'] ?? raw['database'] });
+  const replica = raw['replica'] as Record<string, unknown> | undefined;
+  const config = parseNodeConfig({
+    ...raw,
+    listen,
+    database: env['PARLEY_DATABASE'] ?? raw['database'],
+    ...(env['PARLEY_REPLICA_ID'] ? { replica: { ...replica, id: env['PARLEY_REPLICA_ID'] } } : {}),
+  });
   if (config.database.startsWith('file:')) {
     const path = config.database.slice('file:'.length);
     if (!isAbsolute(path)) config.database = `file:${resolve(dirname(file), path)}`;

@@ -2,8 +2,11 @@
  * The composition root: `createVaspNode(config)` wires the store, the channels, the
  * WebSocket server and dialers, and the business layer into one running VASP node.
  */
+
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { type Observable, Subject, type Subscription } from 'rxjs';
+import { hostname } from 'node:os';
+import { concatMap, from, type Observable, Subject, type Subscription, tap } from 'rxjs';
 import { type BusinessDriver, type BusinessEvent, createBusinessDriver } from './business/driver.js';
 import {
   type BusinessContext,
@@ -26,10 +29,13 @@ import {
   resolveHealthOptions,
 } from './health/index.js';
 import { createHttpRouter, type HttpRouter } from './http/router.js';
+import { CloseCode } from './protocol/close-codes.js';
 import { channelAddress, privateKeyFromSeedHex, publicKeyFromHex } from './protocol/index.js';
 import { isSyncFrameType } from './protocol/sync-frames.js';
 import { createVerifyPool } from './protocol/verify-pool.js';
+import { createLeaseKeeper, type LeaseEvent, type LeaseKeeper } from './replica/lease-keeper.js';
 import { createHealthRepository } from './store/health-repository.js';
+import { createLeaseRepository } from './store/lease-repository.js';
 import { openStore } from './store/open-store.js';
 import { createSyncRepository } from './store/sync-repository.js';
 import type { ParleyStore } from './store/types.js';
@@ -45,11 +51,11 @@ import { pruneRunHistory } from './sync/run-history.js';
 import { createConnectionRegistry } from './transport/connection-registry.js';
 import { createLip1HttpLink, type Lip1HttpLink } from './transport/lip1-http.js';
 import type { Connection, PeerEntry } from './transport/types.js';
-import { createReconnectingDialer } from './transport/ws-dialer.js';
+import { createReconnectingDialer, type ReconnectingDialer } from './transport/ws-dialer.js';
 import { createChannelServer } from './transport/ws-server.js';
 
 /** Everything a node reports, for logs, metrics and the dashboard. */
-export type NodeEvent = ChannelEvent | BusinessEvent | ResyncEvent;
+export type NodeEvent = ChannelEvent | BusinessEvent | ResyncEvent | LeaseEvent;
 
 /** A payment to start. */
 export interface PayInput {
@@ -69,10 +75,14 @@ export interface ChannelSnapshot {
   inflight: number;
   openObjects: number;
   peerEpoch: string | null;
+  /** With several replicas: whether this replica owns the channel now (`standby`: another one may). */
+  lease?: 'owner' | 'standby';
 }
 
 export interface VaspNode {
   readonly address: string;
+  /** This replica's id, with several replicas of the VASP on one database (`config.replica`). */
+  readonly replicaId: string | undefined;
   readonly epoch: string;
   /** ws URL of this node's channel endpoint. */
   readonly url: string;
@@ -133,6 +143,10 @@ export async function createVaspNode(
   const business = deps.business ?? createAutoBusiness();
   const store = await openStore({ url: config.database });
   const { epoch } = await store.identity();
+  // Several replicas on one database: from here on, this replica writes a channel's commands
+  // only while it holds that channel's lease (the store fences every such write).
+  const replicaId = config.replica ? (config.replica.id ?? defaultReplicaId()) : undefined;
+  const leases = replicaId === undefined ? undefined : createLeaseRepository(store, { owner: replicaId });
 
   const directory = new Map<string, PeerEntry>();
   for (const peer of config.peers) {
@@ -153,8 +167,9 @@ export async function createVaspNode(
   const syncs = new Map<string, ChannelSync>();
   const syncStore = createSyncRepository(store);
   // No run of this process has started yet: a run without an outcome was left by a process that
-  // stopped in its middle.
-  await syncStore.endInterruptedRuns(Date.now());
+  // stopped in its middle. (With several replicas, a channel's are ended by the replica that
+  // takes its lease: another replica may be running them now.)
+  if (!leases) await syncStore.endInterruptedRuns(Date.now());
   // Histories received in a resync are verified on worker threads (one per core), started on
   // the first large history batch.
   const verifyPool = createVerifyPool();
@@ -209,6 +224,8 @@ export async function createVaspNode(
     );
     // A LIP-1 HTTP peer sends no heartbeats: the health monitor does not watch its channel.
     if (peer.transport !== 'lip1-http') await health.addChannel(channel, core);
+    // A replica serves a channel only once it holds the channel's lease.
+    if (leases) channel.suspend(notOwner(peer.address));
     cores.set(peer.address, core);
     channels.set(peer.address, channel);
     subs.push(channel.events$.subscribe(events));
@@ -269,6 +286,10 @@ export async function createVaspNode(
       connection.close(4403, 'unknown peer');
       return;
     }
+    if (channel.suspended) {
+      connection.close(CloseCode.NOT_OWNER, 'another replica owns this channel');
+      return;
+    }
     // The epoch first: a zombie never reaches the registry, and `peer_state_lost` is out
     // before the channel sends its first command on this connection.
     if (!health.admit(connection)) return;
@@ -298,7 +319,20 @@ export async function createVaspNode(
       const [, version, sender, receiver, command, ...rest] = url.pathname.split('/');
       if (version !== 'v1' || command !== 'command' || rest.length > 0 || receiver !== me) return false;
       const link = sender === undefined ? undefined : httpLinks.get(sender);
-      if (!link) return false;
+      if (!link) {
+        if (sender === undefined || !channels.get(sender)?.suspended) return false;
+        // Another replica of this VASP serves this peer now: the peer retries (LIP-1 resends).
+        const requestId = req.headers['x-request-id'];
+        res.writeHead(503, {
+          'content-type': 'text/plain',
+          connection: 'close',
+          'retry-after': '1',
+          'x-request-id': typeof requestId === 'string' && requestId !== '' ? requestId : 'None',
+        });
+        res.end('another replica owns this channel');
+        req.resume();
+        return true;
+      }
       return link.handle(req, res).then(() => true);
     });
   }
@@ -321,46 +355,94 @@ export async function createVaspNode(
         const peer = directory.get(address);
         return peer?.transport === 'lip1-http' ? undefined : peer;
       },
-      localState: async (peer: string) => ({ epoch, openObjects: await summary(peer) }),
+      localState: async (peer: string) => {
+        if (channels.get(peer)?.suspended) throw notOwner(peer, 'TRANSPORT_NOT_OWNER');
+        return { epoch, openObjects: await summary(peer) };
+      },
     },
   );
   subs.push(server.connections$.subscribe(adopt));
   await server.listening;
   // After the listen: a node that cannot listen has sent nothing (until then, its LIP-1 HTTP
   // route answers 404 and the peer retries).
-  for (const peer of httpPeers) {
-    const link = createLip1HttpLink({
-      me,
-      peer: peer.address,
-      url: peer.url,
-      maxFrameBytes: config.maxFrameBytes,
-    });
-    httpLinks.set(peer.address, link);
-    channels.get(peer.address)!.attach(link);
+  const dialers = new Map<string, ReconnectingDialer>();
+  /** Opens the channel's outbound side: its LIP-1 HTTP link, or its dialer (peers with a URL). */
+  function connectOut(peer: PeerEntry): void {
+    if (peer.url === undefined) return;
+    if (peer.transport === 'lip1-http') {
+      const link = createLip1HttpLink({
+        me,
+        peer: peer.address,
+        url: peer.url,
+        maxFrameBytes: config.maxFrameBytes,
+      });
+      httpLinks.set(peer.address, link);
+      channels.get(peer.address)!.attach(link);
+      return;
+    }
+    const dialer = createReconnectingDialer(
+      peer,
+      { maxFrameBytes: config.maxFrameBytes },
+      {
+        me,
+        myKey,
+        localState: async () => ({ epoch, openObjects: await summary(peer.address) }),
+        liveConnection: (address: string) => registry.current(address),
+      },
+    );
+    dialer.connections$.subscribe(adopt);
+    dialers.set(peer.address, dialer);
+  }
+  async function disconnectOut(peer: string, code: number, reason: string): Promise<void> {
+    httpLinks.get(peer)?.close(code, reason);
+    httpLinks.delete(peer);
+    const dialer = dialers.get(peer);
+    dialers.delete(peer);
+    await dialer?.close();
   }
 
-  const dialers = [...directory.values()]
-    .filter((peer) => peer.url !== undefined && peer.transport !== 'lip1-http')
-    .map((peer) => {
-      const dialer = createReconnectingDialer(
-        peer,
-        { maxFrameBytes: config.maxFrameBytes },
-        {
-          me,
-          myKey,
-          localState: async () => ({ epoch, openObjects: await summary(peer.address) }),
-          liveConnection: (address: string) => registry.current(address),
-        },
-      );
-      subs.push(dialer.connections$.subscribe(adopt));
-      return dialer;
-    });
+  let keeper: LeaseKeeper | undefined;
+  if (leases && config.replica) {
+    keeper = createLeaseKeeper(config.replica, { leases, peers: [...directory.keys()] });
+    // One change at a time: a channel is taken over (state reloaded from the store, then served)
+    // or given up (no longer served) before the next change is handled.
+    subs.push(
+      keeper.events$
+        .pipe(
+          tap((event) => events.next(event)),
+          concatMap((event) => from(onLeaseChange(event).catch(() => undefined))),
+        )
+        .subscribe(),
+    );
+  } else {
+    for (const peer of directory.values()) connectOut(peer);
+    for (const driver of drivers.values()) void driver.recover().catch(() => undefined);
+  }
 
-  for (const driver of drivers.values()) void driver.recover().catch(() => undefined);
+  async function onLeaseChange(event: LeaseEvent): Promise<void> {
+    if (closing !== undefined || event.type === 'lease_error') return;
+    const peer = directory.get(event.peer)!;
+    const channel = channels.get(event.peer)!;
+    if (event.type === 'lease_lost') {
+      await disconnectOut(event.peer, CloseCode.NOT_OWNER, 'another replica owns this channel');
+      channel.suspend(notOwner(event.peer));
+      return;
+    }
+    // The former owner's runs of this channel ended with it; its commands are in the outbox.
+    await syncStore.endInterruptedRuns(Date.now(), event.peer);
+    await cores.get(event.peer)!.reload();
+    channel.resume();
+    connectOut(peer);
+    void drivers
+      .get(event.peer)!
+      .recover()
+      .catch(() => undefined);
+  }
 
   let closing: Promise<void> | undefined;
   const node: VaspNode = {
     address: me,
+    replicaId,
     epoch,
     get url() {
       return server.url;
@@ -414,6 +496,7 @@ export async function createVaspNode(
           inflight: channel.inflight,
           openObjects: await store.countOpenObjects(channel.peer),
           peerEpoch: peer?.epoch ?? null,
+          ...(keeper ? { lease: keeper.owns(channel.peer) ? ('owner' as const) : ('standby' as const) } : {}),
         });
       }
       return out;
@@ -424,14 +507,15 @@ export async function createVaspNode(
         // Health first: no `down` for peers this node disconnects itself.
         metrics.close();
         await health.close();
-        await Promise.all(dialers.map((dialer) => dialer.close()));
         // Answers the LIP-1 HTTP requests still waiting (503), so the server can close.
-        for (const link of httpLinks.values()) link.close(1001, 'node closing');
+        await Promise.all([...directory.keys()].map((peer) => disconnectOut(peer, 1001, 'node closing')));
         await server.close();
         for (const driver of drivers.values()) driver.close();
         // Resync before the channels and the store: runs in progress end `aborted`, on record.
         await Promise.all([...syncs.values()].map((sync) => sync.close()));
         for (const channel of channels.values()) await channel.close();
+        // Every write is done: the leases go, for another replica to take at once.
+        await keeper?.close();
         for (const s of subs) s.unsubscribe();
         resync.complete();
         events.complete();
@@ -450,4 +534,16 @@ export async function createVaspNode(
     { source: node, httpServer: server.httpServer, router },
   );
   return node;
+}
+
+/** A replica id unique enough among a VASP's replicas when none is configured. */
+function defaultReplicaId(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
+function notOwner(
+  peer: string,
+  code: 'STORE_LEASE_LOST' | 'TRANSPORT_NOT_OWNER' = 'STORE_LEASE_LOST',
+): ParleyError {
+  return new ParleyError(code, `another replica of this VASP owns the channel to ${peer} now`);
 }

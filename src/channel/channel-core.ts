@@ -168,6 +168,12 @@ export interface ChannelCore {
    * Kept up to date as commits become durable; read from the store once, in `init`.
    */
   openSummary(): OpenObjectsSummary;
+  /**
+   * Forgets everything held in memory and reads it again from the store (pending commands, the
+   * open-object digest, cached objects): a replica that takes the channel over from another one
+   * calls it before it serves the channel again.
+   */
+  reload(): Promise<void>;
   /** Recomputes {@link openSummary} from the store (after resync wrote history; call inside `exclusive`). */
   reloadSummary(): Promise<void>;
   /**
@@ -856,6 +862,15 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
     isServer,
     init: () =>
       queue.run(async () => {
+        await reloadPending();
+        await loadSummary();
+      }),
+    reload: () =>
+      queue.run(async () => {
+        await pipe.drain();
+        generation++;
+        cache.clear();
+        recent.clear();
         await reloadPending();
         await loadSummary();
       }),

@@ -12,6 +12,7 @@ import {
   take,
 } from 'rxjs';
 import { isParleyError } from '../errors.js';
+import { CloseCode } from '../protocol/close-codes.js';
 import { isHeartbeatFrame } from '../protocol/heartbeat-frames.js';
 import { decodeJwsPayloadUnverified, parseJson, peekJwsObjectType } from '../protocol/index.js';
 import type { Connection } from '../transport/types.js';
@@ -104,6 +105,17 @@ export interface Channel {
   retransmitNow(): void;
   /** Stop tracking a command resync removed from the outbox; its outcome stream errors with `error`. */
   abandon(cid: string, error: Error): void;
+  /**
+   * Stop serving this channel: another replica of this VASP owns it now. The live connection is
+   * closed (4421), new ones are refused until {@link resume}, and every command tracked here
+   * stops being tracked: its outcome stream errors with `error` (it stays in the durable outbox,
+   * and the owner replica completes it).
+   */
+  suspend(error: Error): void;
+  /** Serve the channel again, with the pending commands the core holds (after `core.reload()`). */
+  resume(): void;
+  /** Whether the channel is suspended (another replica owns it). */
+  readonly suspended: boolean;
   close(): Promise<void>;
 }
 
@@ -140,6 +152,7 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
   let connectionOpen = false;
   let connectionSub: Subscription | undefined;
   let closed = false;
+  let suspended = false;
   /** When the peer last answered a command of ours (or the connection came up). */
   let lastAnswerAt = 0;
   /** When the last timer resend went out (see `sweep`). */
@@ -349,6 +362,10 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
         next.close(1001, 'channel closed');
         return;
       }
+      if (suspended) {
+        next.close(CloseCode.NOT_OWNER, 'another replica owns this channel');
+        return;
+      }
       if (connection) detach(1000, 'replaced');
       connection = next;
       connectionOpen = true;
@@ -400,6 +417,24 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
       if (!t) return;
       tracking.delete(cid);
       t.outcome.error(error);
+    },
+    suspend(error) {
+      suspended = true;
+      const live = connection;
+      if (live) {
+        detach(CloseCode.NOT_OWNER, 'another replica owns this channel');
+        live.close(CloseCode.NOT_OWNER, 'another replica owns this channel');
+      }
+      const dropped = [...tracking.values()];
+      tracking.clear();
+      for (const t of dropped) t.outcome.error(error);
+    },
+    resume() {
+      suspended = false;
+      for (const command of core.pending()) track(command);
+    },
+    get suspended() {
+      return suspended;
     },
     async close() {
       if (closed) return;

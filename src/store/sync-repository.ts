@@ -207,11 +207,11 @@ export function createSyncRepository(store: ParleyStore): SyncStore {
       });
     },
 
-    endInterruptedRuns(atMs) {
+    endInterruptedRuns(atMs, peer) {
       return db.exclusive(async () => {
         try {
           const rows = await prisma.resyncRun.findMany({
-            where: { outcome: null },
+            where: peer === undefined ? { outcome: null } : { outcome: null, peer },
             select: { id: true, detail: true },
           });
           for (const r of rows) {

@@ -88,9 +88,10 @@ export interface SyncStore {
    * Ends every run still without an outcome: a process that stopped in the middle of a run
    * (killed, crashed) left it so. Called when a node starts, before any channel runs: they end
    * `aborted` at `atMs`, with `error: SYNC_ABORTED` and `interrupted: true` in their detail.
-   * Returns how many.
+   * With `peer`, only that channel's runs (a replica taking a channel over ends its former
+   * owner's). Returns how many.
    */
-  endInterruptedRuns(atMs: number): Promise<number>;
+  endInterruptedRuns(atMs: number, peer?: string): Promise<number>;
   /** Deletes the runs that finished before `beforeMs` (never one still running); returns how many. */
   pruneRuns(beforeMs: number): Promise<number>;
 }

@@ -1,7 +1,7 @@
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseNodeConfig } from '../../src/config.js';
+import { loadNodeConfig, parseNodeConfig } from '../../src/config.js';
 import { isParleyError } from '../../src/errors.js';
 import { createVaspNode } from '../../src/node.js';
 import { nodeConfig, tempDir, testIdentity } from '../helpers/nodes.js';
@@ -34,6 +34,36 @@ describe('node configuration: health, sync and dashboard settings', () => {
       historyRetentionMs: 86_400_000,
     });
     expect(config.dashboard.allowRemote).toBe(true);
+  });
+
+  it('takes the replica settings from the file, the id also from PARLEY_REPLICA_ID, and refuses contradicting timings', () => {
+    const base = nodeConfig(testIdentity(1), 'file:x.db', []);
+    expect(parseNodeConfig(base).replica).toBeUndefined();
+    expect(parseNodeConfig({ ...base, replica: {} }).replica).toEqual({ leaseTtlMs: 15_000, renewMs: 5_000 });
+    const dir = tempDir();
+    dirs.push(dir);
+    const file = join(dir.path, 'parley.json');
+    writeFileSync(file, JSON.stringify({ ...base, replica: { leaseTtlMs: 4_000, renewMs: 1_000 } }));
+    expect(loadNodeConfig(file, {}).replica).toEqual({ leaseTtlMs: 4_000, renewMs: 1_000 });
+    expect(loadNodeConfig(file, { PARLEY_REPLICA_ID: 'eu-1' }).replica).toEqual({
+      id: 'eu-1',
+      leaseTtlMs: 4_000,
+      renewMs: 1_000,
+    });
+    writeFileSync(file, JSON.stringify(base));
+    expect(loadNodeConfig(file, { PARLEY_REPLICA_ID: 'eu-2' }).replica).toEqual({
+      id: 'eu-2',
+      leaseTtlMs: 15_000,
+      renewMs: 5_000,
+    });
+    for (const replica of [
+      { leaseTtlMs: 1_000, renewMs: 600 },
+      { id: '' },
+      { leaseTtlMs: 50 },
+      { owner: 'x' },
+    ]) {
+      expect(() => parseNodeConfig({ ...base, replica })).toThrow(/replica/);
+    }
   });
 
   it('refuses unknown or out-of-range knobs with CONFIG_INVALID naming each one', () => {

@@ -106,7 +106,9 @@ function describeRunHistory(engine: StoreEngine): void {
         detail: { role: 'leader' },
       });
 
-      expect(await sync.endInterruptedRuns(9_000)).toBe(2);
+      expect(await sync.endInterruptedRuns(8_000, 'nobody')).toBe(0);
+      expect(await sync.endInterruptedRuns(8_500, 'someone-else')).toBe(1); // one channel's only
+      expect(await sync.endInterruptedRuns(9_000)).toBe(1);
       const runs = new Map((await sync.runs(undefined, 10)).map((r) => [r.id, r]));
       expect(runs.get(left)).toMatchObject({
         outcome: 'aborted',
@@ -116,6 +118,7 @@ function describeRunHistory(engine: StoreEngine): void {
       });
       expect(runs.get(other)).toMatchObject({
         outcome: 'aborted',
+        finishedAtMs: 8_500,
         detail: { role: 'follower', interrupted: true },
       });
       expect(runs.get(done)).toMatchObject({

@@ -1,0 +1,124 @@
+/**
+ * Keeps this replica's channel leases (`src/store/lease-repository.ts`): every `renewMs` it
+ * renews the leases it holds and tries to take the others, and reports each change. A standby
+ * replica thus takes a channel over within `leaseTtlMs + renewMs` of its owner's last renewal.
+ *
+ * A lease this replica could not renew in time (its store was unreachable) is given up when it
+ * lapses by this replica's clock: by then another replica may own the channel. Safety does not
+ * rest on this (the store's write fence does), but a replica that keeps serving a channel it
+ * may have lost would only collect refused writes.
+ */
+import {
+  asyncScheduler,
+  exhaustMap,
+  from,
+  type Observable,
+  type SchedulerLike,
+  Subject,
+  type Subscription,
+  timer,
+} from 'rxjs';
+import { isParleyError } from '../errors.js';
+import type { LeaseRepository } from '../store/lease-repository.js';
+
+/** Lease timing. */
+export interface LeaseOptions {
+  /** A lease lapses this long after its last renewal. */
+  leaseTtlMs: number;
+  /** How often the owner renews its leases and a standby tries to take the others. */
+  renewMs: number;
+}
+
+/** A lease this replica took, or no longer holds. */
+export type LeaseEvent =
+  | { type: 'lease_acquired'; peer: string; owner: string }
+  | {
+      type: 'lease_lost';
+      peer: string;
+      owner: string;
+      /** `taken_over`: another replica holds it now; `lapsed`: not renewed in time; `released`: given up. */
+      reason: 'taken_over' | 'lapsed' | 'released';
+    }
+  /** A lease read or write failed (the store is unreachable); tried again at the next round. */
+  | { type: 'lease_error'; peer: string; owner: string; code: string };
+
+export interface LeaseKeeperDeps {
+  leases: LeaseRepository;
+  /** The channels whose leases to keep. */
+  peers: readonly string[];
+  /** Virtual time in tests; its `now()` is the lease clock. @default asyncScheduler */
+  scheduler?: SchedulerLike;
+}
+
+export interface LeaseKeeper {
+  /** Every lease taken or lost, in order (hot). */
+  readonly events$: Observable<LeaseEvent>;
+  /** Whether this replica holds the lease of `peer` now. */
+  owns(peer: string): boolean;
+  /** Stops keeping leases and releases those held, for another replica to take at once. */
+  close(): Promise<void>;
+}
+
+export function createLeaseKeeper(options: LeaseOptions, deps: LeaseKeeperDeps): LeaseKeeper {
+  const { leases, peers } = deps;
+  const { leaseTtlMs, renewMs } = options;
+  const scheduler = deps.scheduler ?? asyncScheduler;
+  const events = new Subject<LeaseEvent>();
+  /** peer → when its lease lapses by this replica's clock (held leases only) */
+  const held = new Map<string, number>();
+  let closed = false;
+
+  function lost(peer: string, reason: 'taken_over' | 'lapsed' | 'released'): void {
+    if (!held.delete(peer)) return;
+    events.next({ type: 'lease_lost', peer, owner: leases.owner, reason });
+  }
+
+  function failed(peer: string, err: unknown): void {
+    const code = isParleyError(err) ? err.code : 'INTERNAL';
+    events.next({ type: 'lease_error', peer, owner: leases.owner, code });
+  }
+
+  async function keep(peer: string): Promise<void> {
+    const now = scheduler.now();
+    const lapsesAt = held.get(peer);
+    if (lapsesAt !== undefined && now >= lapsesAt) lost(peer, 'lapsed');
+    try {
+      if (held.has(peer)) {
+        if (await leases.renew(peer, now, leaseTtlMs)) {
+          if (held.has(peer)) held.set(peer, now + leaseTtlMs);
+        } else lost(peer, 'taken_over');
+      } else if (!closed && (await leases.acquire(peer, now, leaseTtlMs))) {
+        if (closed) {
+          await leases.release(peer);
+          return;
+        }
+        held.set(peer, now + leaseTtlMs);
+        events.next({ type: 'lease_acquired', peer, owner: leases.owner });
+      }
+    } catch (err) {
+      failed(peer, err);
+    }
+  }
+
+  const rounds: Subscription = timer(0, renewMs, scheduler)
+    .pipe(exhaustMap(() => from(Promise.all(peers.map(keep)))))
+    .subscribe();
+
+  let closing: Promise<void> | undefined;
+  return {
+    events$: events.asObservable(),
+    owns: (peer) => held.has(peer),
+    close() {
+      closing ??= (async () => {
+        closed = true;
+        rounds.unsubscribe();
+        for (const peer of [...held.keys()]) {
+          lost(peer, 'released');
+          await leases.release(peer).catch((err: unknown) => failed(peer, err));
+        }
+        events.complete();
+      })();
+      return closing;
+    },
+  };
+}

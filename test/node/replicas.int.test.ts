@@ -1,0 +1,220 @@
+/**
+ * Two replicas of VASP A on one database (SQLite file, or PostgreSQL with PARLEY_TEST_DB) and a
+ * counterparty B, over real sockets on 127.0.0.1: one replica serves the channel, the other stands
+ * by and refuses B's hello (4421); when the owner stops, or is taken over while it still runs, the
+ * standby serves the channel and every payment completes, with identical signed logs and nothing
+ * written by a replica that lost the lease.
+ */
+import { firstValueFrom } from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { NodeConfigInput } from '../../src/config.js';
+import { isParleyError } from '../../src/errors.js';
+import type { NodeEvent, VaspNode } from '../../src/node.js';
+import { privateKeyFromSeedHex } from '../../src/protocol/index.js';
+import { dial } from '../../src/transport/ws-dialer.js';
+import { createNodeDatabase, freePort, type NodeDatabase } from '../helpers/node-process.js';
+import { nodeConfig, startNode, type TestIdentity, testIdentity, until } from '../helpers/nodes.js';
+
+const LEASE = { leaseTtlMs: 1_000, renewMs: 100 };
+
+describe('several replicas of one VASP on one database', () => {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  interface Setup {
+    a: TestIdentity;
+    b: TestIdentity;
+    dbA: NodeDatabase;
+    nodeB: VaspNode;
+    /** A replica of A, on the standby port when `standby`. */
+    replica(id: string, standby?: boolean): Promise<VaspNode>;
+  }
+
+  /** B dials A at the standby replica's port; A's replicas dial B. */
+  async function setup(): Promise<Setup> {
+    const [dbA, dbB] = [await createNodeDatabase(), await createNodeDatabase()];
+    cleanups.push(dbA.dispose, dbB.dispose);
+    const a = testIdentity(0x51);
+    const b = testIdentity(0x52);
+    const standbyPort = await freePort();
+    const nodeB = await startNode(
+      nodeConfig(b, dbB.url, [{ identity: a, url: `ws://127.0.0.1:${standbyPort}` }]),
+    );
+    cleanups.push(() => nodeB.close());
+    const replica = async (id: string, standby = false): Promise<VaspNode> => {
+      const config: NodeConfigInput = {
+        ...nodeConfig(a, dbA.url, [{ identity: b, url: nodeB.url }], standby ? standbyPort : 0),
+        replica: { id, ...LEASE },
+      };
+      const node = await startNode(config);
+      cleanups.push(() => node.close());
+      return node;
+    };
+    return { a, b, dbA, nodeB, replica };
+  }
+
+  const owns = async (node: VaspNode): Promise<boolean> => (await node.status())[0]?.lease === 'owner';
+  const record = (node: VaspNode): NodeEvent[] => {
+    const seen: NodeEvent[] = [];
+    node.events$.subscribe((e) => seen.push(e));
+    return seen;
+  };
+
+  async function allFinal(nodeA: VaspNode, nodeB: VaspNode, refs: readonly string[]): Promise<boolean> {
+    for (const ref of refs) {
+      const ha = await nodeA.store.head(nodeB.address, ref);
+      const hb = await nodeB.store.head(nodeA.address, ref);
+      if (!ha || !hb || ha.open || hb.open || ha.headVersion !== hb.headVersion) return false;
+    }
+    return true;
+  }
+
+  async function expectSameLogs(nodeA: VaspNode, nodeB: VaspNode, refs: readonly string[]): Promise<void> {
+    for (const ref of refs) {
+      const logA = await nodeA.store.history(nodeB.address, ref);
+      const logB = await nodeB.store.history(nodeA.address, ref);
+      expect(logA).toHaveLength(5);
+      expect(logA.map((r) => [r.cid, r.requestJws, r.responseJws])).toEqual(
+        logB.map((r) => [r.cid, r.requestJws, r.responseJws]),
+      );
+    }
+    expect(await nodeA.store.outbox(nodeB.address)).toEqual([]);
+    expect(await nodeA.store.checkIntegrity()).toEqual([]);
+    expect(await nodeB.store.checkIntegrity()).toEqual([]);
+  }
+
+  it('one replica serves the channel, the standby refuses the hello (4421) and takes over when the owner stops', async () => {
+    const { a, b, nodeB, replica } = await setup();
+    const a1 = await replica('a1');
+    await until([a1], () => owns(a1), { timeoutMs: 20_000 });
+    const a2 = await replica('a2', true);
+    const a2Events = record(a2);
+    expect(a2.replicaId).toBe('a2');
+    expect((await a2.status())[0]).toMatchObject({ lease: 'standby', state: 'disconnected' });
+
+    // B's hello to the standby is refused with 4421 (here from a dial of our own as B).
+    const refused = await dial(
+      { address: a.address, publicKeyHex: a.publicKeyHex, url: a2.url },
+      {},
+      {
+        me: b.address,
+        myKey: privateKeyFromSeedHex(b.seedHex),
+        localState: () => ({ epoch: nodeB.epoch, openObjects: { count: 0, digest: '' } }),
+      },
+    ).then(
+      () => 'connected',
+      (err: unknown) => (isParleyError(err) ? err.code : String(err)),
+    );
+    expect(refused).toBe('TRANSPORT_NOT_OWNER');
+    // A standby writes none of the channel's commands: a payment there is refused.
+    await expect(
+      firstValueFrom(a2.pay({ to: b.address, amount: 1, currency: 'TIK' }).outcome$),
+    ).rejects.toMatchObject({
+      code: 'STORE_LEASE_LOST',
+    });
+
+    // Payments both ways through the owner.
+    const refs: string[] = [];
+    const created: Array<Promise<unknown>> = [];
+    for (let i = 0; i < 20; i++) {
+      const { referenceId, outcome$ } =
+        i % 2 === 0
+          ? a1.pay({ to: b.address, amount: 100 + i, currency: 'TIK' })
+          : nodeB.pay({ to: a.address, amount: 100 + i, currency: 'TIK' });
+      refs.push(referenceId);
+      created.push(firstValueFrom(outcome$));
+    }
+    await Promise.all(created);
+    await until([a1, nodeB], () => allFinal(a1, nodeB, refs), { timeoutMs: 60_000 });
+
+    // More payments, and the owner stops in their middle: its pending commands stay in the outbox.
+    for (let i = 0; i < 10; i++) {
+      refs.push(a1.pay({ to: b.address, amount: 200 + i, currency: 'TIK' }).referenceId);
+      refs.push(nodeB.pay({ to: a.address, amount: 300 + i, currency: 'TIK' }).referenceId);
+    }
+    await a1.close();
+    await until([a2, nodeB], () => allFinal(a2, nodeB, refs), { timeoutMs: 60_000 });
+    expect(a2Events.filter((e) => e.type === 'lease_acquired')).toEqual([
+      { type: 'lease_acquired', peer: b.address, owner: 'a2' },
+    ]);
+    expect(await owns(a2)).toBe(true);
+    await expectSameLogs(a2, nodeB, refs);
+  });
+
+  it('a replica taken over while it still runs writes nothing more, and gives the channel up', async () => {
+    const { b, dbA, nodeB, replica } = await setup();
+    const a1 = await replica('a1');
+    await until([a1], () => owns(a1), { timeoutMs: 20_000 });
+    const a1Events = record(a1);
+    const a2 = await replica('a2', true);
+    const first = a1.pay({ to: b.address, amount: 1, currency: 'TIK' });
+    await firstValueFrom(first.outcome$);
+    await until([a1, nodeB], () => allFinal(a1, nodeB, [first.referenceId]), { timeoutMs: 30_000 });
+
+    // As if a1 paused longer than its lease: its row is given to another replica behind its back.
+    await dbA.query(`UPDATE channel_lease SET owner = 'a2', token = 'stolen', expires_at = 0 RETURNING peer`);
+    // Until it notices, a1 cannot write the channel: a payment it starts is refused by the store.
+    const late = a1.pay({ to: b.address, amount: 2, currency: 'TIK' });
+    await expect(firstValueFrom(late.outcome$)).rejects.toMatchObject({ code: 'STORE_LEASE_LOST' });
+    await until([a1, a2], async () => !(await owns(a1)) && (await owns(a2)), { timeoutMs: 20_000 });
+    expect(a1Events.filter((e) => e.type === 'lease_lost')).toMatchObject([
+      { type: 'lease_lost', peer: b.address, owner: 'a1', reason: 'taken_over' },
+    ]);
+    expect(await a2.store.head(b.address, late.referenceId)).toBeUndefined();
+
+    // The new owner serves the channel: B's payment completes through it.
+    const next = nodeB.pay({ to: a2.address, amount: 3, currency: 'TIK' });
+    await until([a2, nodeB], () => allFinal(a2, nodeB, [first.referenceId, next.referenceId]), {
+      timeoutMs: 60_000,
+    });
+    await expectSameLogs(a2, nodeB, [first.referenceId, next.referenceId]);
+  });
+});
+
+describe('several replicas of one VASP with a LIP-1 HTTP peer', () => {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  it("routes the peer's requests to the owner; the standby answers 503 so that the peer resends", async () => {
+    const dbA = await createNodeDatabase();
+    cleanups.push(dbA.dispose);
+    const a = testIdentity(0x53);
+    const b = testIdentity(0x54);
+    // B is not running: what matters here is how each replica answers B's requests.
+    const bUrl = `http://127.0.0.1:${await freePort()}`;
+    const replica = async (id: string): Promise<VaspNode> => {
+      const base = nodeConfig(a, dbA.url, []);
+      const node = await startNode({
+        ...base,
+        peers: [{ address: b.address, publicKey: b.publicKeyHex, url: bUrl, transport: 'lip1-http' }],
+        replica: { id, ...LEASE },
+      });
+      cleanups.push(() => node.close());
+      return node;
+    };
+    const a1 = await replica('a1');
+    await until([a1], async () => (await a1.status())[0]?.lease === 'owner', { timeoutMs: 20_000 });
+    const a2 = await replica('a2');
+
+    const post = async (node: VaspNode) => {
+      const res = await fetch(`http://127.0.0.1:${node.port}/v1/${b.address}/${a.address}/command`, {
+        method: 'POST',
+        headers: { 'X-REQUEST-ID': 'aabbccddeeff00112233445566778899' },
+        body: 'not a JWS',
+      });
+      await res.text();
+      return { status: res.status, requestId: res.headers.get('x-request-id') };
+    };
+    // The owner's channel reads the request (and refuses it as LIP-1 does: 400).
+    expect(await post(a1)).toEqual({ status: 400, requestId: 'aabbccddeeff00112233445566778899' });
+    expect(await post(a2)).toEqual({ status: 503, requestId: 'aabbccddeeff00112233445566778899' });
+
+    await a1.close();
+    await until([a2], async () => (await a2.status())[0]?.lease === 'owner', { timeoutMs: 20_000 });
+    expect((await post(a2)).status).toBe(400);
+  });
+});
