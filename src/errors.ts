@@ -21,6 +21,8 @@ export const ErrorCode = {
   CHANNEL_DEPENDENCY_UNAVAILABLE: { close: null, retryable: true, lip1: null },
   CHANNEL_INVALID_COMMAND: { close: null, retryable: false, lip1: null },
   CHANNEL_UNKNOWN_RESPONSE: { close: null, retryable: false, lip1: null },
+  // the channel closed before a command's final response (the command stays in the outbox)
+  CHANNEL_CLOSED: { close: null, retryable: true, lip1: null },
   // channel handshake: mutual authentication (PROTOCOL.md §5)
   AUTH_UNKNOWN_PEER: { close: 4403, retryable: false, lip1: null },
   AUTH_BAD_SIGNATURE: { close: 4401, retryable: false, lip1: null },

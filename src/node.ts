@@ -496,7 +496,8 @@ export async function createVaspNode(
           inflight: channel.inflight,
           openObjects: await store.countOpenObjects(channel.peer),
           peerEpoch: peer?.epoch ?? null,
-          ...(keeper ? { lease: keeper.owns(channel.peer) ? ('owner' as const) : ('standby' as const) } : {}),
+          // `owner` once this replica serves the channel (its state reloaded after a takeover).
+          ...(keeper ? { lease: channel.suspended ? ('standby' as const) : ('owner' as const) } : {}),
         });
       }
       return out;

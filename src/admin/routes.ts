@@ -186,7 +186,8 @@ export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions
         outcome: { cid: outcome.cid, status: outcome.status, code: outcome.code },
       });
     } catch (err) {
-      // The channel could not sequence the create (the payment was not stored).
+      // The channel could not sequence the create (the payment was not stored), or it closed
+      // before the final response (CHANNEL_CLOSED: the create is in the outbox).
       if (!isParleyError(err)) throw err;
       return sendJson(res, 409, { referenceId, error: err.code, message: err.message });
     }

@@ -56,8 +56,10 @@ export function createBusinessDriver(deps: {
     channel.send({ payment: next, readVersion: version }).subscribe({
       error: (err: unknown) => {
         // The head moved on (a newer command arrived, or mine is pending): that command's own
-        // reaction takes over.
+        // reaction takes over. The channel closed, or another replica owns it now: whoever
+        // serves it next drives the payment on (`recover`).
         if (isParleyError(err, 'CHANNEL_DEPENDENCY_UNAVAILABLE')) return;
+        if (isParleyError(err, 'CHANNEL_CLOSED') || isParleyError(err, 'STORE_LEASE_LOST')) return;
         events.next({
           type: 'business_error',
           peer,

@@ -11,7 +11,7 @@ import {
   type Subscription,
   take,
 } from 'rxjs';
-import { isParleyError } from '../errors.js';
+import { isParleyError, ParleyError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { isHeartbeatFrame } from '../protocol/heartbeat-frames.js';
 import { decodeJwsPayloadUnverified, parseJson, peekJwsObjectType } from '../protocol/index.js';
@@ -347,9 +347,12 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
       const result = new ReplaySubject<CommandOutcome>(1);
       core.sequence(input).then(
         (command) => {
+          if (closed) {
+            result.error(channelClosed(command.cid));
+            return;
+          }
           const t = track(command);
           t.outcome.subscribe(result);
-          if (closed) return;
           events.next({ type: 'command_queued', peer, cid: command.cid, referenceId: command.referenceId });
           transmit(t);
         },
@@ -446,6 +449,11 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
         live.close(1001, 'channel closed');
       }
       status.next('closed');
+      // Nobody waits forever: each command without its final response ends for its caller (it
+      // stays in the durable outbox and completes when the channel is served again).
+      const unfinished = [...tracking.values()];
+      tracking.clear();
+      for (const t of unfinished) t.outcome.error(channelClosed(t.command.cid));
       await core.drain();
       commands.complete();
       outcomes.complete();
@@ -453,6 +461,13 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
       status.complete();
     },
   };
+}
+
+function channelClosed(cid: string): ParleyError {
+  return new ParleyError(
+    'CHANNEL_CLOSED',
+    `the channel closed before the final response to ${cid}; it stays in the outbox`,
+  );
 }
 
 /** Waits for the final outcome of a sent command. */

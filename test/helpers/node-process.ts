@@ -139,6 +139,8 @@ export interface NodeProcessOptions {
   quiet?: boolean;
   /** @default 500 */
   retransmitMs?: number;
+  /** Run as a replica of its VASP (`config.replica`). */
+  replica?: { id: string; leaseTtlMs: number; renewMs: number };
 }
 
 export interface NodeProcess {
@@ -216,6 +218,7 @@ export function createNodeProcess(options: NodeProcessOptions): NodeProcess {
   function writeConfig(): void {
     const config = nodeConfig(options.identity, options.database, options.peers, port);
     config.retransmitMs = options.retransmitMs ?? 500;
+    if (options.replica) config.replica = options.replica;
     writeFileSync(configFile, JSON.stringify(config, null, 2));
   }
 

@@ -12,7 +12,12 @@ import { isParleyError } from '../../src/errors.js';
 import type { NodeEvent, VaspNode } from '../../src/node.js';
 import { privateKeyFromSeedHex } from '../../src/protocol/index.js';
 import { dial } from '../../src/transport/ws-dialer.js';
-import { createNodeDatabase, freePort, type NodeDatabase } from '../helpers/node-process.js';
+import {
+  createNodeDatabase,
+  createNodeProcess,
+  freePort,
+  type NodeDatabase,
+} from '../helpers/node-process.js';
 import { nodeConfig, startNode, type TestIdentity, testIdentity, until } from '../helpers/nodes.js';
 
 const LEASE = { leaseTtlMs: 1_000, renewMs: 100 };
@@ -69,6 +74,19 @@ describe('several replicas of one VASP on one database', () => {
       if (!ha || !hb || ha.open || hb.open || ha.headVersion !== hb.headVersion) return false;
     }
     return true;
+  }
+
+  async function describeOpen(nodeA: VaspNode, nodeB: VaspNode, refs: readonly string[]): Promise<string> {
+    const lines: string[] = [];
+    for (const ref of refs) {
+      const ha = await nodeA.store.head(nodeB.address, ref);
+      const hb = await nodeB.store.head(nodeA.address, ref);
+      if (ha && hb && !ha.open && !hb.open && ha.headVersion === hb.headVersion) continue;
+      lines.push(`${ref}: A ${ha?.versionCount ?? '-'} ${ha?.open} B ${hb?.versionCount ?? '-'} ${hb?.open}`);
+    }
+    const status = JSON.stringify([await nodeA.status(), await nodeB.status()]);
+    const outbox = (await nodeA.store.outbox(nodeB.address)).length;
+    return `${lines.join('; ')} status ${status} A outbox ${outbox}`;
   }
 
   async function expectSameLogs(nodeA: VaspNode, nodeB: VaspNode, refs: readonly string[]): Promise<void> {
@@ -130,16 +148,81 @@ describe('several replicas of one VASP on one database', () => {
     await until([a1, nodeB], () => allFinal(a1, nodeB, refs), { timeoutMs: 60_000 });
 
     // More payments, and the owner stops in their middle: its pending commands stay in the outbox.
+    // A payment it had not yet made durable when it stopped fails to its caller (and never was).
+    const queued = new Set<string>();
+    a1.events$.subscribe((e) => {
+      if (e.type === 'command_queued') queued.add(e.referenceId);
+    });
+    const lastOnes: Array<{ referenceId: string; settled: Promise<string> }> = [];
     for (let i = 0; i < 10; i++) {
-      refs.push(a1.pay({ to: b.address, amount: 200 + i, currency: 'TIK' }).referenceId);
+      const { referenceId, outcome$ } = a1.pay({ to: b.address, amount: 200 + i, currency: 'TIK' });
+      const settled = firstValueFrom(outcome$).then(
+        () => 'completed',
+        (err: unknown) => (isParleyError(err) ? err.code : String(err)),
+      );
+      lastOnes.push({ referenceId, settled });
       refs.push(nodeB.pay({ to: a.address, amount: 300 + i, currency: 'TIK' }).referenceId);
     }
     await a1.close();
-    await until([a2, nodeB], () => allFinal(a2, nodeB, refs), { timeoutMs: 60_000 });
+    // Every caller hears back: durable ones end `CHANNEL_CLOSED` (the standby completes them),
+    // one the store refused never existed.
+    for (const { referenceId, settled } of lastOnes) {
+      const how = await settled;
+      if (how === 'completed' || how === 'CHANNEL_CLOSED') refs.push(referenceId);
+      else {
+        expect(how).toMatch(/^STORE_/);
+        expect(queued.has(referenceId)).toBe(false);
+      }
+    }
+    await until([a2, nodeB], () => allFinal(a2, nodeB, refs), {
+      timeoutMs: 60_000,
+      describe: () => describeOpen(a2, nodeB, refs),
+    });
     expect(a2Events.filter((e) => e.type === 'lease_acquired')).toEqual([
       { type: 'lease_acquired', peer: b.address, owner: 'a2' },
     ]);
     expect(await owns(a2)).toBe(true);
+    await expectSameLogs(a2, nodeB, refs);
+  });
+
+  it('when the owner process is killed (no release), the standby takes the channel over once the lease lapses', async () => {
+    const { a, b, dbA, nodeB, replica } = await setup();
+    const a1 = createNodeProcess({
+      name: 'a1',
+      identity: a,
+      peers: [{ identity: b, url: nodeB.url }],
+      database: dbA.url,
+      replica: { id: 'a1', ...LEASE },
+    });
+    cleanups.push(() => a1.dispose());
+    await a1.start();
+    await until([nodeB], async () => nodeB.channel(a.address).connection !== undefined, {
+      timeoutMs: 20_000,
+    });
+    const a2 = await replica('a2', true);
+    const a2Events = record(a2);
+
+    const refs: string[] = [];
+    const queued = new Set<string>();
+    // Killed once its 20 creates are durable in its outbox, with B's payments in flight.
+    const allQueued = new Promise<void>((resolve) => {
+      a1.lines$.subscribe(({ line }) => {
+        // Its own creates only (its business layer's answers to B's payments are queued too).
+        if (line.t !== 'queued' || !line.ref.startsWith(`${a.address}_`) || queued.has(line.ref)) return;
+        queued.add(line.ref);
+        refs.push(line.ref);
+        if (queued.size === 20) resolve();
+      });
+    });
+    a1.request({ op: 'pay', to: b.address, count: 20 });
+    for (let i = 0; i < 20; i++)
+      refs.push(nodeB.pay({ to: a.address, amount: 500 + i, currency: 'TIK' }).referenceId);
+    await allQueued;
+    await a1.kill();
+
+    await until([a2, nodeB], () => allFinal(a2, nodeB, refs), { timeoutMs: 60_000 });
+    expect(refs).toHaveLength(40);
+    expect(a2Events.filter((e) => e.type === 'lease_acquired')).toHaveLength(1);
     await expectSameLogs(a2, nodeB, refs);
   });
 

@@ -1,7 +1,8 @@
 import { firstValueFrom } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { VaspNode } from '../../src/node.js';
-import { createNodeDatabase } from '../helpers/node-process.js';
+import { openStore } from '../../src/store/index.js';
+import { createNodeDatabase, freePort } from '../helpers/node-process.js';
 import { nodeConfig, startNode, testIdentity, until } from '../helpers/nodes.js';
 
 describe('two VASP nodes over real WebSocket channels on 127.0.0.1 (SQLite files, or PostgreSQL with PARLEY_TEST_DB)', () => {
@@ -62,5 +63,36 @@ describe('two VASP nodes over real WebSocket channels on 127.0.0.1 (SQLite files
     }
     expect(await nodeA.store.checkIntegrity()).toEqual([]);
     expect(await nodeB.store.checkIntegrity()).toEqual([]);
+  });
+
+  it('ends every waiting caller with CHANNEL_CLOSED when the node closes; the commands stay in the outbox', async () => {
+    const db = await createNodeDatabase();
+    cleanups.push(db.dispose);
+    const a = testIdentity(0x43);
+    const b = testIdentity(0x44);
+    // B is down: nothing gets a final response.
+    const nodeA = await startNode(
+      nodeConfig(a, db.url, [{ identity: b, url: `ws://127.0.0.1:${await freePort()}` }]),
+    );
+    const queued: string[] = [];
+    nodeA.events$.subscribe((e) => {
+      if (e.type === 'command_queued') queued.push(e.referenceId);
+    });
+    const started = [1, 2, 3].map((amount) => nodeA.pay({ to: b.address, amount, currency: 'TIK' }));
+    const settled = started.map(({ outcome$ }) =>
+      firstValueFrom(outcome$).then(
+        () => 'completed',
+        (err: unknown) => (err as { code?: string }).code,
+      ),
+    );
+    await until([nodeA], async () => queued.length === 3, { timeoutMs: 20_000 });
+    await nodeA.close();
+    expect(await Promise.all(settled)).toEqual(['CHANNEL_CLOSED', 'CHANNEL_CLOSED', 'CHANNEL_CLOSED']);
+
+    const store = await openStore({ url: db.url });
+    cleanups.push(() => store.close());
+    expect((await store.outbox(b.address)).map((o) => o.referenceId).sort()).toEqual(
+      started.map((p) => p.referenceId).sort(),
+    );
   });
 });
