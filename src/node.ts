@@ -18,7 +18,7 @@ import { type Channel, type ChannelEvent, type CommandOutcome, createChannel } f
 import { type ChannelCore, createChannelCore } from './channel/channel-core.js';
 import { type NodeConfig, type NodeConfigInput, parseNodeConfig } from './config.js';
 import { createDashboard } from './dashboard/dashboard.js';
-import { ParleyError } from './errors.js';
+import { isParleyError, ParleyError } from './errors.js';
 import {
   createHealthMonitor,
   createNodeMetrics,
@@ -55,7 +55,10 @@ import { createReconnectingDialer, type ReconnectingDialer } from './transport/w
 import { createChannelServer } from './transport/ws-server.js';
 
 /** Everything a node reports, for logs, metrics and the dashboard. */
-export type NodeEvent = ChannelEvent | BusinessEvent | ResyncEvent | LeaseEvent;
+export type NodeEvent = ChannelEvent | BusinessEvent | ResyncEvent | LeaseEvent | UpkeepEvent;
+
+/** A periodic upkeep task failed (the store was unreachable, say); it runs again at its next turn. */
+export type UpkeepEvent = { type: 'upkeep_failed'; task: 'prune_resync_runs'; code: string };
 
 /** A payment to start. */
 export interface PayInput {
@@ -138,10 +141,32 @@ export async function createVaspNode(
   // The config file's health knobs, overridden by the caller's; checked before anything opens.
   const healthOptions = { ...config.health, ...deps.health };
   resolveHealthOptions(healthOptions);
+  privateKeyFromSeedHex(config.privateKeySeed);
+  const store = await openStore({ url: config.database });
+  // A node that fails to start (its port is taken, its store fails) leaves nothing behind: what
+  // it started so far is stopped, newest first, and the store closed.
+  const undo: Array<() => unknown> = [() => store.close()];
+  try {
+    return await startNode(config, healthOptions, deps, store, undo);
+  } catch (err) {
+    for (const stop of undo.reverse())
+      await Promise.resolve()
+        .then(stop)
+        .catch(() => undefined);
+    throw err;
+  }
+}
+
+async function startNode(
+  config: NodeConfig,
+  healthOptions: HealthOptions,
+  deps: NodeDeps,
+  store: ParleyStore,
+  undo: Array<() => unknown>,
+): Promise<VaspNode> {
   const me = config.address;
   const myKey = privateKeyFromSeedHex(config.privateKeySeed);
   const business = deps.business ?? createAutoBusiness();
-  const store = await openStore({ url: config.database });
   const { epoch } = await store.identity();
   // Several replicas on one database: from here on, this replica writes a channel's commands
   // only while it holds that channel's lease (the store fences every such write).
@@ -173,12 +198,17 @@ export async function createVaspNode(
   // Histories received in a resync are verified on worker threads (one per core), started on
   // the first large history batch.
   const verifyPool = createVerifyPool();
+  undo.push(() => verifyPool.close());
   const resync = new Subject<ResyncEvent>();
   const health = createHealthMonitor(healthOptions, {
     me,
     epoch,
     store: createHealthRepository(store),
     peers: store,
+  });
+  undo.push(() => health.close());
+  undo.push(() => {
+    for (const sub of subs) sub.unsubscribe();
   });
 
   for (const peer of directory.values()) {
@@ -224,6 +254,7 @@ export async function createVaspNode(
     );
     // A LIP-1 HTTP peer sends no heartbeats: the health monitor does not watch its channel.
     if (peer.transport !== 'lip1-http') await health.addChannel(channel, core);
+    undo.push(() => channel.close());
     // A replica serves a channel only once it holds the channel's lease.
     if (leases) channel.suspend(notOwner(peer.address));
     cores.set(peer.address, core);
@@ -237,6 +268,10 @@ export async function createVaspNode(
       hasPending: (referenceId) => core.pending().some((p) => p.referenceId === referenceId),
     });
     drivers.set(peer.address, driver);
+    undo.push(
+      () => driver.close(),
+      () => sync.close(),
+    );
     subs.push(driver.events$.subscribe(events));
     subs.push(
       sync.events$.subscribe(resync),
@@ -265,7 +300,16 @@ export async function createVaspNode(
     );
   }
   subs.push(resync.subscribe(events));
-  subs.push(pruneRunHistory(syncStore, config.sync.runHistoryRetentionMs));
+  subs.push(
+    pruneRunHistory(syncStore, config.sync.runHistoryRetentionMs, {
+      onError: (err) =>
+        events.next({
+          type: 'upkeep_failed',
+          task: 'prune_resync_runs',
+          code: isParleyError(err) ? err.code : 'INTERNAL',
+        }),
+    }),
+  );
   const resyncOnConnect = deps.sync?.onConnect ?? true;
   subs.push(
     health.resyncTriggers$.subscribe((trigger) => {
@@ -361,6 +405,7 @@ export async function createVaspNode(
       },
     },
   );
+  undo.push(() => server.close());
   subs.push(server.connections$.subscribe(adopt));
   await server.listening;
   // After the listen: a node that cannot listen has sent nothing (until then, its LIP-1 HTTP

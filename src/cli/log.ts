@@ -49,6 +49,9 @@ export function nodeEventLevel(event: NodeEvent): LogLevel {
     case 'command_failed':
     case 'history_rejected':
     case 'fork_lost':
+    case 'lease_lost':
+    case 'lease_error':
+    case 'upkeep_failed':
       return 'warn';
     case 'fork':
     case 'business_error':

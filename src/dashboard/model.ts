@@ -177,6 +177,7 @@ export function createDashboardModel(
 
   return {
     nodeEvent(event) {
+      if (event.peer === undefined) return;
       const at = clock.now();
       const row = channel(event.peer);
       const peer = short(event.peer);

@@ -9,7 +9,8 @@ import type { HealthState, LogLevel, ResyncStatus } from './events.js';
 /** A channel event of the node (`ChannelEvent | BusinessEvent` from `node.ts`), structurally. */
 export interface NodeEventLike {
   type: string;
-  peer: string;
+  /** Absent for a node-wide event (an upkeep task), which the dashboard does not show. */
+  peer?: string;
   [key: string]: unknown;
 }
 

@@ -396,4 +396,34 @@ describe('CLI pieces', () => {
     expect(rows).toContain('lbr1peer   connected     healthy  0.4ms  2         3     -');
     expect(rows).toContain('lbr1other  disconnected  -        -      0         0     e2');
   });
+
+  it('adds a LEASE column for a replica', () => {
+    const text = formatStatus({
+      address: 'lbr1me',
+      epoch: 'e1',
+      url: 'ws://127.0.0.1:1/parley/v1',
+      channels: [
+        {
+          peer: 'lbr1peer',
+          state: 'connected',
+          inflight: 0,
+          openObjects: 1,
+          peerEpoch: 'e2',
+          lease: 'owner',
+        },
+        {
+          peer: 'lbr1other',
+          state: 'disconnected',
+          inflight: 0,
+          openObjects: 0,
+          peerEpoch: null,
+          lease: 'standby',
+        },
+      ],
+    });
+    const rows = text.split('\n');
+    expect(rows).toContain('PEER       STATE         HEALTH  RTT  INFLIGHT  OPEN  PEER EPOCH  LEASE');
+    expect(rows).toContain('lbr1peer   connected     -       -    0         1     e2          owner');
+    expect(rows).toContain('lbr1other  disconnected  -       -    0         0     -           standby');
+  });
 });

@@ -102,4 +102,24 @@ describe('node configuration: health, sync and dashboard settings', () => {
     expect(isParleyError(err, 'CONFIG_INVALID')).toBe(true);
     expect(existsSync(file)).toBe(false);
   });
+
+  it('leaves nothing running when it cannot start: a node whose port is taken closes its store', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const first = await createVaspNode(nodeConfig(testIdentity(1), `file:${join(dir.path, 'a.db')}`, []));
+    try {
+      const file = join(dir.path, 'b.db');
+      const me = testIdentity(2);
+      const peer = testIdentity(3);
+      const err = await createVaspNode(
+        nodeConfig(me, `file:${file}`, [{ identity: peer, url: 'ws://127.0.0.1:9/parley/v1' }], first.port),
+      ).catch((e: unknown) => e);
+      expect(isParleyError(err, 'TRANSPORT_LISTEN_FAILED')).toBe(true);
+      expect(existsSync(file)).toBe(true);
+      // SQLite removes the write-ahead log when the last connection to the database closes.
+      expect(existsSync(`${file}-wal`)).toBe(false);
+    } finally {
+      await first.close();
+    }
+  });
 });

@@ -26,7 +26,18 @@ export async function runStatus(options: StatusOptions, io: CliIo): Promise<numb
 
 /** The human table of `parley status`. */
 export function formatStatus(node: AdminStatus): string {
-  const header = ['PEER', 'STATE', 'HEALTH', 'RTT', 'INFLIGHT', 'OPEN', 'PEER EPOCH'];
+  // Several replicas: which channels this replica serves (`owner`) and which it stands by for.
+  const leases = node.channels.some((c) => c.lease !== undefined);
+  const header = [
+    'PEER',
+    'STATE',
+    'HEALTH',
+    'RTT',
+    'INFLIGHT',
+    'OPEN',
+    'PEER EPOCH',
+    ...(leases ? ['LEASE'] : []),
+  ];
   const rows = node.channels.map((c) => [
     c.peer,
     c.state,
@@ -35,6 +46,7 @@ export function formatStatus(node: AdminStatus): string {
     String(c.inflight),
     String(c.openObjects),
     c.peerEpoch ?? '-',
+    ...(leases ? [c.lease ?? '-'] : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string =>
