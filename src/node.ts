@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { concatMap, from, type Observable, Subject, type Subscription, tap } from 'rxjs';
+import { type Observable, Subject, type Subscription } from 'rxjs';
 import { type BusinessDriver, type BusinessEvent, createBusinessDriver } from './business/driver.js';
 import {
   type BusinessContext,
@@ -447,35 +447,53 @@ async function startNode(
   }
 
   let keeper: LeaseKeeper | undefined;
+  /** The lease changes being handled, one at a time (`close()` waits for them). */
+  let leaseChanges: Promise<void> = Promise.resolve();
   if (leases && config.replica) {
-    keeper = createLeaseKeeper(config.replica, { leases, peers: [...directory.keys()] });
+    const owned = createLeaseKeeper(config.replica, { leases, peers: [...directory.keys()] });
+    keeper = owned;
     // One change at a time: a channel is taken over (state reloaded from the store, then served)
     // or given up (no longer served) before the next change is handled.
     subs.push(
-      keeper.events$
-        .pipe(
-          tap((event) => events.next(event)),
-          concatMap((event) => from(onLeaseChange(event).catch(() => undefined))),
-        )
-        .subscribe(),
+      owned.events$.subscribe((event) => {
+        events.next(event);
+        leaseChanges = leaseChanges.then(() => onLeaseChange(owned, event)).catch(() => undefined);
+      }),
     );
   } else {
     for (const peer of directory.values()) connectOut(peer);
     for (const driver of drivers.values()) void driver.recover().catch(() => undefined);
   }
 
-  async function onLeaseChange(event: LeaseEvent): Promise<void> {
+  async function onLeaseChange(owned: LeaseKeeper, event: LeaseEvent): Promise<void> {
     if (closing !== undefined || event.type === 'lease_error') return;
     const peer = directory.get(event.peer)!;
     const channel = channels.get(event.peer)!;
     if (event.type === 'lease_lost') {
+      // The live connection is closed with 4421 first, then the dialer or link goes.
+      channel.suspend(
+        new ParleyError(
+          'CHANNEL_CLOSED',
+          `another replica serves the channel to ${event.peer} now; the command stays in the outbox`,
+        ),
+      );
       await disconnectOut(event.peer, CloseCode.NOT_OWNER, 'another replica owns this channel');
-      channel.suspend(notOwner(event.peer));
       return;
     }
-    // The former owner's runs of this channel ended with it; its commands are in the outbox.
-    await syncStore.endInterruptedRuns(Date.now(), event.peer);
-    await cores.get(event.peer)!.reload();
+    // Still ours, and the node still running? (The lease may have gone again meanwhile.)
+    const current = (): boolean => closing === undefined && owned.owns(event.peer);
+    try {
+      // The former owner's runs of this channel ended with it; its commands are in the outbox,
+      // and it may have seen a new epoch of the peer.
+      await syncStore.endInterruptedRuns(Date.now(), event.peer);
+      await health.reloadEpochs(event.peer);
+      await cores.get(event.peer)!.reload();
+    } catch {
+      // Not served, so not kept: given back for any replica (this one too) to take next round.
+      if (current()) await owned.release(event.peer);
+      return;
+    }
+    if (!current()) return;
     channel.resume();
     connectOut(peer);
     void drivers
@@ -553,6 +571,8 @@ async function startNode(
         // Health first: no `down` for peers this node disconnects itself.
         metrics.close();
         await health.close();
+        // No channel is taken over or given up from here on.
+        await leaseChanges;
         // Answers the LIP-1 HTTP requests still waiting (503), so the server can close.
         await Promise.all([...directory.keys()].map((peer) => disconnectOut(peer, 1001, 'node closing')));
         await server.close();

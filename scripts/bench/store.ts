@@ -10,7 +10,8 @@
  * database on the server of `TEST_PG_URL` (default postgresql://postgres@127.0.0.1:5432/postgres),
  * synchronous_commit=on; without an explicit engine argument an unreachable server is skipped.
  * Prints one JSON line per result on stdout, progress on stderr; about 20 s in all.
- * Knobs: PARLEY_BENCH_MS (measured time per engine, default 7000), PARLEY_BENCH_CALLERS (256).
+ * Knobs: PARLEY_BENCH_MS (measured time per engine, default 7000), PARLEY_BENCH_CALLERS (256),
+ * PARLEY_BENCH_FENCED=1 (as one of several replicas: every batch checks the channel's lease).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -18,11 +19,13 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { DEFAULT_MAX_BATCH, openStore } from '../../src/store/index.js';
+import { createLeaseRepository } from '../../src/store/lease-repository.js';
 import type { CommitItem, ParleyStore, StoreEngine } from '../../src/store/types.js';
 
 const RUN_MS = Number(process.env['PARLEY_BENCH_MS'] ?? 7000);
 const WARMUP_MS = 1000;
 const CALLERS = Number(process.env['PARLEY_BENCH_CALLERS'] ?? 256);
+const FENCED = process.env['PARLEY_BENCH_FENCED'] === '1';
 const PG_URL = process.env['TEST_PG_URL'] || 'postgresql://postgres@127.0.0.1:5432/postgres';
 const PEER = 'pdm1qbenchpeer000000000000000000';
 const REQUEST_JWS = `eyJhbGciOiJFZERTQSJ9.${'x'.repeat(1400)}.${'s'.repeat(86)}`;
@@ -108,6 +111,10 @@ function percentile(sorted: number[], p: number): number {
 async function bench(engine: StoreEngine, url: string, durability: Record<string, string>): Promise<void> {
   const store = await openStore({ url });
   try {
+    if (FENCED) {
+      const leases = createLeaseRepository(store, { owner: 'bench' });
+      if (!(await leases.acquire(PEER, Date.now(), 3_600_000))) throw new Error('cannot take the lease');
+    }
     progress(`${engine}: ${CALLERS} concurrent callers, ${WARMUP_MS} ms warm-up + ${RUN_MS} ms`);
     const { commits, ms, cpuUs, latenciesMs } = await drive(store);
     const integrity = await store.checkIntegrity();
@@ -116,6 +123,7 @@ async function bench(engine: StoreEngine, url: string, durability: Record<string
       engine,
       callers: CALLERS,
       maxBatch: DEFAULT_MAX_BATCH,
+      fenced: FENCED,
       durationMs: Math.round(ms),
       ...durability,
     };

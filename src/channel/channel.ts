@@ -347,7 +347,7 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
       const result = new ReplaySubject<CommandOutcome>(1);
       core.sequence(input).then(
         (command) => {
-          if (closed) {
+          if (closed || suspended) {
             result.error(channelClosed(command.cid));
             return;
           }
@@ -463,7 +463,7 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
   };
 }
 
-function channelClosed(cid: string): ParleyError {
+export function channelClosed(cid: string): ParleyError {
   return new ParleyError(
     'CHANNEL_CLOSED',
     `the channel closed before the final response to ${cid}; it stays in the outbox`,

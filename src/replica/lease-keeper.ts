@@ -16,6 +16,7 @@ import {
   type SchedulerLike,
   Subject,
   type Subscription,
+  tap,
   timer,
 } from 'rxjs';
 import { isParleyError } from '../errors.js';
@@ -55,6 +56,11 @@ export interface LeaseKeeper {
   readonly events$: Observable<LeaseEvent>;
   /** Whether this replica holds the lease of `peer` now. */
   owns(peer: string): boolean;
+  /**
+   * Gives one lease up now (`lease_lost`, reason `released`): this replica could not take the
+   * channel over after all. Any replica, this one included, may take it at its next round.
+   */
+  release(peer: string): Promise<void>;
   /** Stops keeping leases and releases those held, for another replica to take at once. */
   close(): Promise<void>;
 }
@@ -78,10 +84,14 @@ export function createLeaseKeeper(options: LeaseOptions, deps: LeaseKeeperDeps):
     events.next({ type: 'lease_error', peer, owner: leases.owner, code });
   }
 
+  /** Gives up the leases that lapsed by this replica's clock (whatever the store is doing). */
+  function dropLapsed(): void {
+    const now = scheduler.now();
+    for (const [peer, lapsesAt] of held) if (now >= lapsesAt) lost(peer, 'lapsed');
+  }
+
   async function keep(peer: string): Promise<void> {
     const now = scheduler.now();
-    const lapsesAt = held.get(peer);
-    if (lapsesAt !== undefined && now >= lapsesAt) lost(peer, 'lapsed');
     try {
       if (held.has(peer)) {
         if (await leases.renew(peer, now, leaseTtlMs)) {
@@ -100,18 +110,34 @@ export function createLeaseKeeper(options: LeaseOptions, deps: LeaseKeeperDeps):
     }
   }
 
+  /** The round in flight (a round still running when the next is due makes that one a no-op). */
+  let round: Promise<unknown> = Promise.resolve();
   const rounds: Subscription = timer(0, renewMs, scheduler)
-    .pipe(exhaustMap(() => from(Promise.all(peers.map(keep)))))
+    .pipe(
+      // Checked at every tick, not in the round: a round stuck on an unreachable store must not
+      // keep this replica serving a channel whose lease lapsed.
+      tap(dropLapsed),
+      exhaustMap(() => {
+        round = Promise.all(peers.map(keep));
+        return from(round);
+      }),
+    )
     .subscribe();
 
   let closing: Promise<void> | undefined;
   return {
     events$: events.asObservable(),
     owns: (peer) => held.has(peer),
+    async release(peer) {
+      if (!held.has(peer)) return;
+      lost(peer, 'released');
+      await leases.release(peer).catch((err: unknown) => failed(peer, err));
+    },
     close() {
       closing ??= (async () => {
         closed = true;
         rounds.unsubscribe();
+        await round.catch(() => undefined);
         for (const peer of [...held.keys()]) {
           lost(peer, 'released');
           await leases.release(peer).catch((err: unknown) => failed(peer, err));

@@ -57,6 +57,9 @@ export interface LeaseRepository {
 
 const MAX_OWNER_LENGTH = 128;
 
+/** How long a lease statement waits for a lease row another transaction holds (PostgreSQL). */
+export const LEASE_LOCK_TIMEOUT_MS = 1_000;
+
 /**
  * The lease repository of `store` (made by `openStore`) for replica `owner`. From now on, every
  * write of a channel's commands to this store needs this replica to hold that channel's lease.
@@ -77,7 +80,8 @@ export function createLeaseRepository(store: ParleyStore, options: { owner: stri
 
   db.setFence((peers) => {
     const out: WriteStatement[] = [];
-    for (const peer of peers) {
+    // In one order everywhere, so that two replicas' batches never wait on each other's rows.
+    for (const peer of [...peers].sort()) {
       const token = tokens.get(peer);
       if (token === undefined) {
         throw new ParleyError(
@@ -102,11 +106,29 @@ export function createLeaseRepository(store: ParleyStore, options: { owner: stri
     return out;
   });
 
+  /**
+   * PostgreSQL: a lease statement waits at most this long for the row lock. A replica frozen in
+   * the middle of a fenced transaction holds that lock; waiting for it would stall this store's
+   * writer (every channel of this replica) until the frozen connection dies. The statement fails
+   * instead (`STORE_UNAVAILABLE`) and is tried again at the next round.
+   */
+  const lockTimeout: WriteStatement[] =
+    d.engine === 'postgresql'
+      ? [
+          {
+            sql: `SET LOCAL lock_timeout = ${LEASE_LOCK_TIMEOUT_MS}`,
+            args: [],
+            argTypes: [],
+            onConflict: 'STORE_LEASE_LOST',
+          },
+        ]
+      : [];
+
   /** Runs one conditional statement; false when it touched no row. */
   function conditional(statement: WriteStatement): Promise<boolean> {
     return db.exclusive(async () => {
       try {
-        await db.writeBatch([statement]);
+        await db.writeBatch([...lockTimeout, statement]);
         return true;
       } catch (err) {
         if (err instanceof StoreConflict) return false;

@@ -17,9 +17,19 @@ const RENEW = 1_000;
 /** The real repository, with its calls tracked (so the test can wait for a round) and a switch that makes them fail. */
 function tracked(repo: LeaseRepository) {
   const pending = new Set<Promise<unknown>>();
-  const state = { failing: false };
+  /** `failing`: calls reject. `hanging`: calls wait until `unhang()` (an unreachable store). */
+  const state = { failing: false, hanging: false };
+  const hung: Array<() => void> = [];
+  const unhang = (): void => {
+    state.hanging = false;
+    for (const wake of hung.splice(0)) wake();
+  };
   const track = <T>(make: () => Promise<T>): Promise<T> => {
-    const p = state.failing ? Promise.reject(new ParleyError('STORE_UNAVAILABLE', 'store down')) : make();
+    const p = state.failing
+      ? Promise.reject(new ParleyError('STORE_UNAVAILABLE', 'store down'))
+      : state.hanging
+        ? new Promise<void>((resolve) => hung.push(resolve)).then(make)
+        : make();
     pending.add(p);
     const forget = () => pending.delete(p);
     p.then(forget, forget);
@@ -33,7 +43,7 @@ function tracked(repo: LeaseRepository) {
     holds: (peer) => repo.holds(peer),
     leases: () => repo.leases(),
   };
-  return { leases, pending, state };
+  return { leases, pending, state, unhang };
 }
 
 describe('lease keeper (virtual time, SQLite)', () => {
@@ -65,11 +75,11 @@ describe('lease keeper (virtual time, SQLite)', () => {
       return { keeper, events, errors, ...repo };
     };
     const replicas = [await replica('a'), await replica('b')];
-    /** Advances the clock and waits until both keepers finished the rounds it started. */
+    /** Advances the clock and waits until both keepers finished the rounds it started (but hung calls). */
     const advance = async (ms: number): Promise<void> => {
       time.advance(ms);
       for (;;) {
-        const all = replicas.flatMap((r) => [...r.pending]);
+        const all = replicas.filter((r) => !r.state.hanging).flatMap((r) => [...r.pending]);
         if (all.length === 0) break;
         await Promise.allSettled(all);
       }
@@ -144,5 +154,22 @@ describe('lease keeper (virtual time, SQLite)', () => {
     expect(owner.keeper.owns(PEER)).toBe(false);
     expect(owner.events.at(-1)).toMatchObject({ type: 'lease_lost', reason: 'taken_over' });
     expect(standby.keeper.owns(PEER)).toBe(false);
+  });
+
+  it('an owner whose store stops answering gives the lease up when it lapses, though its round never ends', async () => {
+    const { a, b, advance } = await setup();
+    await advance(0);
+    const [owner, standby] = a.keeper.owns(PEER) ? [a, b] : [b, a];
+    owner.state.hanging = true; // the renewal at t0 + 1,000 never returns
+    await advance(RENEW);
+    await advance(TTL - RENEW - 1);
+    expect(owner.keeper.owns(PEER)).toBe(true);
+    await advance(1);
+    expect(owner.keeper.owns(PEER)).toBe(false);
+    expect(owner.events.at(-1)).toMatchObject({ type: 'lease_lost', reason: 'lapsed' });
+    expect(standby.keeper.owns(PEER)).toBe(true);
+    owner.unhang();
+    await advance(RENEW);
+    expect(owner.keeper.owns(PEER)).toBe(false);
   });
 });

@@ -3,6 +3,7 @@
  * engines: who may take a lease and when, renewal, release, and the write fence, which stops a
  * replica that was taken over from writing anything more of that channel.
  */
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isParleyError } from '../../src/errors.js';
 import { createLeaseRepository } from '../../src/store/lease-repository.js';
@@ -146,4 +147,79 @@ function describeLeases(engine: StoreEngine): void {
 describeLeases('sqlite');
 describe.skipIf(!HAVE_PG)('with PostgreSQL (TEST_PG_URL)', () => {
   describeLeases('postgresql');
+
+  describe('channel leases and row locks (postgresql)', () => {
+    let fx: StoreFixture | undefined;
+    let raw: pg.Client | undefined;
+    afterEach(async () => {
+      await raw?.end().catch(() => undefined);
+      raw = undefined;
+      await fx?.dispose();
+      fx = undefined;
+    });
+
+    /** The owner's fenced batch, held open on a connection of its own (a replica frozen mid-commit). */
+    async function heldBatch(token: string): Promise<pg.Client> {
+      raw = new pg.Client({ connectionString: fx!.url });
+      await raw.connect();
+      await raw.query('BEGIN');
+      await raw.query('UPDATE channel_lease SET token = token WHERE peer = $1 AND token = $2', [PEER, token]);
+      await raw.query(
+        `INSERT INTO command_log (peer, cid, direction, reference_id, read_version, write_version, request_jws,
+           response_jws, status, error_code, created_at)
+         VALUES ($1, 'held', 'inbound', 'r-held', NULL, 'v1', 'req', 'resp', 'failure', 'x', now())`,
+        [PEER],
+      );
+      return raw;
+    }
+
+    const tokenOf = async (): Promise<string> =>
+      (await fx!.query<{ token: string }>(`SELECT token FROM channel_lease`))[0]!.token;
+
+    it('a takeover waits for the owner batch in flight, and the new owner sees what it wrote', async () => {
+      fx = await createStoreFixture('postgresql');
+      const [s1, s2] = [await fx.open(), await fx.open()];
+      const a = createLeaseRepository(s1, { owner: 'a' });
+      const b = createLeaseRepository(s2, { owner: 'b' });
+      expect(await a.acquire(PEER, 10_000, TTL)).toBe(true);
+      const batch = await heldBatch(await tokenOf());
+
+      let acquired: boolean | undefined;
+      const takeover = b.acquire(PEER, 20_000, TTL).then((ok) => {
+        acquired = ok;
+        return ok;
+      });
+      // The takeover is blocked on the lease row until the batch ends.
+      for (;;) {
+        const [row] = await fx.query<{ n: string }>(
+          `SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`,
+        );
+        if (Number(row!.n) > 0) break;
+      }
+      expect(acquired).toBeUndefined();
+      await batch.query('COMMIT');
+      expect(await takeover).toBe(true);
+      expect(await s2.findCommand(PEER, 'held')).toBeDefined();
+    });
+
+    it('a lease attempt does not wait for a frozen batch: it fails, and succeeds once the batch is gone', async () => {
+      fx = await createStoreFixture('postgresql');
+      const [s1, s2] = [await fx.open(), await fx.open()];
+      const a = createLeaseRepository(s1, { owner: 'a' });
+      const b = createLeaseRepository(s2, { owner: 'b' });
+      expect(await a.acquire(PEER, 10_000, TTL)).toBe(true);
+      expect(await b.acquire(OTHER, 10_000, TTL)).toBe(true);
+      const batch = await heldBatch(await tokenOf());
+
+      // b's attempt gives up after the lock timeout instead of stalling b's writer...
+      expect(await rejection(b.acquire(PEER, 20_000, TTL))).toBe('STORE_UNAVAILABLE');
+      // ...so b's other channels go on.
+      expect(await b.renew(OTHER, 20_000, TTL)).toBe(true);
+      await s2.commit([commandItem({ cid: 'o1', peer: OTHER, referenceId: 'q1', write: 'v1' })]);
+
+      await batch.query('ROLLBACK');
+      expect(await b.acquire(PEER, 20_000, TTL)).toBe(true);
+      expect(await s2.findCommand(PEER, 'held')).toBeUndefined();
+    });
+  });
 });
