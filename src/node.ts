@@ -252,8 +252,9 @@ async function startNode(
         },
       },
     );
-    // A LIP-1 HTTP peer sends no heartbeats: the health monitor does not watch its channel.
-    if (peer.transport !== 'lip1-http') await health.addChannel(channel, core);
+    // A LIP-1 HTTP peer sends no heartbeats: the health monitor does not watch its channel. A
+    // replica watches the channels it serves only (from when it takes one over).
+    if (peer.transport !== 'lip1-http' && !leases) await health.addChannel(channel, core);
     undo.push(() => channel.close());
     // A replica serves a channel only once it holds the channel's lease.
     if (leases) channel.suspend(notOwner(peer.address));
@@ -471,6 +472,7 @@ async function startNode(
     const channel = channels.get(event.peer)!;
     if (event.type === 'lease_lost') {
       // The live connection is closed with 4421 first, then the dialer or link goes.
+      health.removeChannel(event.peer);
       channel.suspend(
         new ParleyError(
           'CHANNEL_CLOSED',
@@ -486,14 +488,20 @@ async function startNode(
       // The former owner's runs of this channel ended with it; its commands are in the outbox,
       // and it may have seen a new epoch of the peer.
       await syncStore.endInterruptedRuns(Date.now(), event.peer);
-      await health.reloadEpochs(event.peer);
       await cores.get(event.peer)!.reload();
+      // Watched from now on (its epoch history read again: the former owner may have seen a new one).
+      if (current() && peer.transport !== 'lip1-http')
+        await health.addChannel(channel, cores.get(event.peer)!);
     } catch {
       // Not served, so not kept: given back for any replica (this one too) to take next round.
+      health.removeChannel(event.peer);
       if (current()) await owned.release(event.peer);
       return;
     }
-    if (!current()) return;
+    if (!current()) {
+      health.removeChannel(event.peer);
+      return;
+    }
     channel.resume();
     connectOut(peer);
     void drivers

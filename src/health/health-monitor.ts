@@ -15,7 +15,7 @@ import {
   type Observable,
   type SchedulerLike,
   Subject,
-  type Subscription,
+  Subscription,
   share,
   timer,
 } from 'rxjs';
@@ -69,6 +69,11 @@ export interface SummarySource {
 export interface HealthMonitor {
   /** Starts monitoring `channel` (reads the peer's epoch history first). */
   addChannel(channel: Channel, core: SummarySource): Promise<ChannelHealth>;
+  /**
+   * Stops monitoring a channel (this replica no longer serves it): no more heartbeats, events or
+   * history for it, and it leaves `snapshot()` (so `/healthz` does not count it). Idempotent.
+   */
+  removeChannel(peer: string): void;
   channel(peer: string): ChannelHealth | undefined;
   readonly channels: readonly ChannelHealth[];
   /**
@@ -184,6 +189,8 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
   }
 
   const health$ = events.asObservable();
+  /** peer → the subscriptions of its monitor */
+  const channelSubs = new Map<string, Subscription>();
   const monitor: HealthMonitor = {
     async reloadEpochs(peer) {
       const [history, stored] = await Promise.all([deps.store.epochs(peer), deps.peers.getPeer(peer)]);
@@ -203,13 +210,17 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
         peerEpoch: () => guard.current(peer),
       });
       monitors.set(peer, health);
-      subs.push(
+      const channelSub = new Subscription();
+      channelSubs.set(peer, channelSub);
+      channelSub.add(
         health.health$.subscribe((event) => {
           // Persisted first (queued in order), then streamed.
           const record = toHealthRecord(event);
           persist(() => deps.store.append([record]));
           events.next(event);
         }),
+      );
+      channelSub.add(
         channel.events$.subscribe((event) => {
           if (event.type === 'connected' && channel.connection) health.attach(channel.connection);
         }),
@@ -217,6 +228,12 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
       // A connection attached before monitoring started.
       if (channel.connection) health.attach(channel.connection);
       return health;
+    },
+    removeChannel(peer) {
+      channelSubs.get(peer)?.unsubscribe();
+      channelSubs.delete(peer);
+      monitors.get(peer)?.close();
+      monitors.delete(peer);
     },
     channel(peer) {
       return monitors.get(peer);
@@ -248,6 +265,7 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
       closing ??= (async () => {
         for (const m of monitors.values()) m.close();
         for (const s of subs) s.unsubscribe();
+        for (const s of channelSubs.values()) s.unsubscribe();
         events.complete();
         await tail;
       })();

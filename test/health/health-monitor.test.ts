@@ -175,6 +175,30 @@ describe('health monitor: history', () => {
     await monitor.close();
   });
 
+  it('stops watching a removed channel: no heartbeats, events or history for it, and out of the snapshot', async () => {
+    const store = createMemoryHealthStore();
+    const time = virtualTime();
+    const { monitor, channel, events } = await monitorWith(store, time);
+    const link = memoryPair(time, { addresses: [ME, PEER], epochs: [ME, 'e1'] });
+    monitor.admit(link.a);
+    channel.attach(link.a);
+    time.advance(1_000);
+    const sent = link.a.sent.length;
+    expect(sent).toBeGreaterThan(0); // heartbeats
+    expect(monitor.snapshot().map((h) => h.peer)).toEqual([PEER]);
+    monitor.removeChannel(PEER);
+    const seen = events.length;
+    link.cut();
+    time.advance(60_000); // would be `down` twice over
+    await monitor.flush();
+    expect(link.a.sent.length).toBe(sent);
+    expect(events.length).toBe(seen);
+    expect(monitor.snapshot()).toEqual([]);
+    expect(store.records.some((r) => r.toState === 'down')).toBe(false);
+    monitor.removeChannel(PEER); // idempotent
+    await monitor.close();
+  });
+
   it('with historyRetentionMs, deletes older history at start and every hour, but keeps the epochs', async () => {
     const HOUR = 3_600_000;
     const store = createMemoryHealthStore();

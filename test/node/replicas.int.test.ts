@@ -112,6 +112,9 @@ describe('several replicas of one VASP on one database', () => {
     const a2Events = record(a2);
     expect(a2.replicaId).toBe('a2');
     expect((await a2.status())[0]).toMatchObject({ lease: 'standby', state: 'disconnected' });
+    // A standby does not watch the channel's health: it is no peer of its (not `down` in /healthz).
+    expect(a2.health.snapshot()).toEqual([]);
+    expect(a1.health.snapshot().map((h) => h.peer)).toEqual([b.address]);
 
     // B's hello to the standby is refused with 4421 (here from a dial of our own as B).
     const refused = await dial(
@@ -183,6 +186,7 @@ describe('several replicas of one VASP on one database', () => {
       { type: 'lease_acquired', peer: b.address, owner: 'a2' },
     ]);
     expect(await owns(a2)).toBe(true);
+    expect(a2.health.snapshot().map((h) => h.peer)).toEqual([b.address]);
     await expectSameLogs(a2, nodeB, refs);
   });
 
@@ -249,6 +253,7 @@ describe('several replicas of one VASP on one database', () => {
     expect(a1Events.filter((e) => e.type === 'lease_lost')).toMatchObject([
       { type: 'lease_lost', peer: b.address, owner: 'a1', reason: 'taken_over' },
     ]);
+    expect(a1.health.snapshot()).toEqual([]);
     expect((await a2.store.outbox(b.address)).map((o) => o.referenceId)).not.toContain(late.referenceId);
 
     // The new owner serves the channel: B's payment completes through it.
