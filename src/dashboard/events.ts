@@ -87,6 +87,11 @@ export const ChannelView = z.object({
   connectedSinceMs: Ms.nullable(),
   /** The latest store epoch seen from the peer, null before the first hello. */
   peerEpoch: z.string().nullable(),
+  /**
+   * Several replicas of this VASP: whether this replica serves the channel (`owner`) or another
+   * one may (`standby`); null for a node that is not a replica.
+   */
+  lease: z.enum(['owner', 'standby']).nullable(),
   openObjects: Count,
   /** Commands of this node without a final response yet. */
   inflight: Count,

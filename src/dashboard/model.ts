@@ -89,6 +89,7 @@ export function createDashboardModel(
         connection: 'disconnected',
         connectedSinceMs: null,
         peerEpoch: null,
+        lease: null,
         openObjects: 0,
         inflight: 0,
         retransmits: 0,
@@ -272,6 +273,18 @@ export function createDashboardModel(
             at,
           );
           break;
+        case 'lease_acquired':
+          append(event.peer, 'lease_acquired', 'info', `this replica serves the channel to ${peer} now`, at);
+          break;
+        case 'lease_lost':
+          append(
+            event.peer,
+            'lease_lost',
+            'warn',
+            `this replica no longer serves the channel to ${peer} (${String(event['reason'])})`,
+            at,
+          );
+          break;
         default:
           // Successful reactions, rebuilt objects (counted by the resync run) and other routine events only change counters elsewhere.
           return;
@@ -282,7 +295,9 @@ export function createDashboardModel(
     status(rows) {
       for (const s of rows) {
         const row = channel(s.peer);
-        const before = `${row.connection}|${row.inflight}|${row.openObjects}|${row.peerEpoch}`;
+        const key = () =>
+          `${row.connection}|${row.inflight}|${row.openObjects}|${row.peerEpoch}|${row.lease}`;
+        const before = key();
         if (s.state !== row.connection) {
           row.connection = s.state;
           if (s.state !== 'connected') row.connectedSinceMs = null;
@@ -291,7 +306,8 @@ export function createDashboardModel(
         row.inflight = s.inflight;
         row.openObjects = s.openObjects;
         row.peerEpoch = s.peerEpoch;
-        if (`${row.connection}|${row.inflight}|${row.openObjects}|${row.peerEpoch}` !== before) touch(s.peer);
+        row.lease = s.lease ?? null;
+        if (key() !== before) touch(s.peer);
       }
     },
 

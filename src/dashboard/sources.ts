@@ -21,6 +21,7 @@ export interface ChannelStatusLike {
   inflight: number;
   openObjects: number;
   peerEpoch: string | null;
+  lease?: 'owner' | 'standby';
 }
 
 /** One channel's health at one moment (`ChannelHealthSnapshot` of `src/health`), structurally. */

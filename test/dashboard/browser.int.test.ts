@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Demo, startDemo } from '../../scripts/demo.js';
-import { tempDir } from '../helpers/nodes.js';
+import { nodeConfig, startNode, tempDir, testIdentity, until } from '../helpers/nodes.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -16,6 +16,22 @@ const ARTIFACTS = join(process.cwd(), 'artifacts');
  */
 const DOWN_BUDGET_MS = 6_000;
 
+function launch(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
 describe.skipIf(!HAVE_CHROMIUM)(
   `dashboard in headless Chromium (${HAVE_CHROMIUM ? CHROMIUM : `SKIPPED: ${CHROMIUM} is not installed`}), three demo nodes`,
   () => {
@@ -27,19 +43,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
     beforeAll(async () => {
       dir = tempDir();
       demo = await startDemo({ dir: dir.path, portBase: 0 });
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
-      });
+      browser = await launch();
       page = await browser.newPage({ viewport: { width: 1400, height: 1300 } });
       await page.goto(demo.byName('alice').dashboardUrl);
     });
@@ -112,6 +116,49 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await expect.poll(completedSinceRestart, { timeout: 60_000, interval: 250 }).toBeGreaterThan(0);
       await page.waitForSelector(`${row('carol')}[data-health="healthy"][data-state-lost="false"]`);
       await page.waitForSelector(`#log li[data-kind="resync_completed"][data-peer="${carol}"]`);
+    });
+  },
+);
+
+describe.skipIf(!HAVE_CHROMIUM)(
+  `dashboard of a replica in headless Chromium (${HAVE_CHROMIUM ? CHROMIUM : `SKIPPED: ${CHROMIUM} is not installed`})`,
+  () => {
+    const cleanups: Array<() => Promise<void> | void> = [];
+    afterAll(async () => {
+      for (const c of cleanups.splice(0).reverse()) await c();
+    });
+
+    it('marks the channels another replica serves as standby, and logs the takeover', async () => {
+      const dir = tempDir();
+      cleanups.push(() => dir.dispose());
+      const a = testIdentity(0x61);
+      const b = testIdentity(0x62);
+      const nodeB = await startNode(nodeConfig(b, `file:${join(dir.path, 'b.db')}`, [{ identity: a }]));
+      cleanups.push(() => nodeB.close());
+      const replica = async (id: string) => {
+        const node = await startNode({
+          ...nodeConfig(a, `file:${join(dir.path, 'a.db')}`, [{ identity: b, url: nodeB.url }]),
+          replica: { id, leaseTtlMs: 3_000, renewMs: 200 },
+        });
+        cleanups.push(() => node.close());
+        return node;
+      };
+      const a1 = await replica('a1');
+      await until([a1], async () => (await a1.status())[0]?.lease === 'owner', { timeoutMs: 20_000 });
+      const a2 = await replica('a2');
+
+      const browser = await launch();
+      cleanups.push(() => browser.close());
+      const page = await browser.newPage();
+      await page.goto(`http://127.0.0.1:${a2.port}/dashboard/`);
+      const row = `#channels tr[data-peer="${b.address}"]`;
+      await page.waitForSelector(`${row} [data-flag="standby"]`);
+
+      await a1.close();
+      await page.waitForSelector(`#log li[data-kind="lease_acquired"][data-peer="${b.address}"]`, {
+        timeout: 20_000,
+      });
+      await page.waitForSelector(`${row}:not(:has([data-flag="standby"]))`, { timeout: 20_000 });
     });
   },
 );

@@ -50,6 +50,31 @@ describe('dashboard model', () => {
     expect(model.takeDelta()).toBeUndefined();
   });
 
+  it('shows which channels a replica serves, logs lease changes, and ignores node-wide events', () => {
+    const { model } = setup();
+    model.status([{ peer: PEER, state: 'disconnected', inflight: 0, openObjects: 0, peerEpoch: null }]);
+    expect(DashboardDelta.parse(model.takeDelta()).channels[0]).toMatchObject({ lease: null });
+    model.status([
+      { peer: PEER, state: 'disconnected', inflight: 0, openObjects: 0, peerEpoch: null, lease: 'standby' },
+    ]);
+    expect(DashboardDelta.parse(model.takeDelta()).channels[0]).toMatchObject({ lease: 'standby' });
+    model.nodeEvent({ type: 'lease_acquired', peer: PEER, owner: 'eu-1' });
+    model.status([
+      { peer: PEER, state: 'connected', inflight: 0, openObjects: 0, peerEpoch: 'e1', lease: 'owner' },
+    ]);
+    model.nodeEvent({ type: 'lease_lost', peer: PEER, owner: 'eu-1', reason: 'taken_over' });
+    model.nodeEvent({ type: 'upkeep_failed', task: 'prune_resync_runs', code: 'STORE_UNAVAILABLE' });
+    const delta = DashboardDelta.parse(model.takeDelta());
+    expect(delta.channels).toHaveLength(1);
+    expect(delta.channels[0]).toMatchObject({ lease: 'owner', connection: 'connected' });
+    expect(delta.log.map((e) => [e.kind, e.level])).toEqual([
+      ['lease_acquired', 'info'],
+      ['lease_lost', 'warn'],
+    ]);
+    expect(delta.log[1]!.message).toContain('taken_over');
+    expect(DashboardSnapshot.parse(model.snapshot()).channels).toHaveLength(1);
+  });
+
   it('logs health transitions at their level and flags a lost peer state until a resync completes', () => {
     const { model, advance, at } = setup();
     const events = [

@@ -171,6 +171,8 @@
         if (c.health) healthCell.title = `since ${clock(c.health.sinceMs)}`;
         const link = td();
         link.append(badge(c.connection));
+        // Several replicas: another replica serves this channel; this one stands by.
+        if (c.lease === 'standby') link.append(' ', flag('standby', 'standby'));
         if (c.connection !== 'connected' && c.lastDisconnect) link.title = `${c.lastDisconnect.code} ${c.lastDisconnect.reason} at ${clock(c.lastDisconnect.atMs)}`;
         else if (c.connectedSinceMs) link.title = `since ${clock(c.connectedSinceMs)}`;
         const rtt = c.health?.rttMs;
