@@ -1,6 +1,7 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { AdminStatus } from '../../src/admin/routes.js';
 import { createPaymentObject } from '../../src/business/index.js';
 import { loopbackHostFor } from '../../src/cli/admin-client.js';
 import { formatStatus } from '../../src/cli/commands/status.js';
@@ -374,54 +375,46 @@ describe('CLI pieces', () => {
     expect(runtimeFilePath('/x/node.conf')).toBe('/x/node.conf.runtime.json');
   });
 
+  /** `parley status` of a node with these channels, as table rows. */
+  const statusRows = (channels: AdminStatus['channels']): string[] =>
+    formatStatus({ address: 'lbr1me', epoch: 'e1', url: 'ws://127.0.0.1:1/parley/v1', channels }).split('\n');
+
   it('formats the status as a table with one row per channel', () => {
-    const text = formatStatus({
-      address: 'lbr1me',
-      epoch: 'e1',
-      url: 'ws://127.0.0.1:1/parley/v1',
-      channels: [
-        {
-          peer: 'lbr1peer',
-          state: 'connected',
-          inflight: 2,
-          openObjects: 3,
-          peerEpoch: null,
-          health: { state: 'healthy', rttMs: 0.42, phi: 0.1 },
-        },
-        { peer: 'lbr1other', state: 'disconnected', inflight: 0, openObjects: 0, peerEpoch: 'e2' },
-      ],
-    });
-    const rows = text.split('\n');
+    const rows = statusRows([
+      {
+        peer: 'lbr1peer',
+        state: 'connected',
+        inflight: 2,
+        openObjects: 3,
+        peerEpoch: null,
+        health: { state: 'healthy', rttMs: 0.42, phi: 0.1 },
+      },
+      { peer: 'lbr1other', state: 'disconnected', inflight: 0, openObjects: 0, peerEpoch: 'e2' },
+    ]);
     expect(rows).toContain('PEER       STATE         HEALTH   RTT    INFLIGHT  OPEN  PEER EPOCH');
     expect(rows).toContain('lbr1peer   connected     healthy  0.4ms  2         3     -');
     expect(rows).toContain('lbr1other  disconnected  -        -      0         0     e2');
   });
 
   it('adds a LEASE column for a replica', () => {
-    const text = formatStatus({
-      address: 'lbr1me',
-      epoch: 'e1',
-      url: 'ws://127.0.0.1:1/parley/v1',
-      channels: [
-        {
-          peer: 'lbr1peer',
-          state: 'connected',
-          inflight: 0,
-          openObjects: 1,
-          peerEpoch: 'e2',
-          lease: 'owner',
-        },
-        {
-          peer: 'lbr1other',
-          state: 'disconnected',
-          inflight: 0,
-          openObjects: 0,
-          peerEpoch: null,
-          lease: 'standby',
-        },
-      ],
-    });
-    const rows = text.split('\n');
+    const rows = statusRows([
+      {
+        peer: 'lbr1peer',
+        state: 'connected',
+        inflight: 0,
+        openObjects: 1,
+        peerEpoch: 'e2',
+        lease: 'owner',
+      },
+      {
+        peer: 'lbr1other',
+        state: 'disconnected',
+        inflight: 0,
+        openObjects: 0,
+        peerEpoch: null,
+        lease: 'standby',
+      },
+    ]);
     expect(rows).toContain('PEER       STATE         HEALTH  RTT  INFLIGHT  OPEN  PEER EPOCH  LEASE');
     expect(rows).toContain('lbr1peer   connected     -       -    0         1     e2          owner');
     expect(rows).toContain('lbr1other  disconnected  -       -    0         0     -           standby');
