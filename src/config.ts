@@ -144,8 +144,9 @@ export const NodeConfig = z.object({
       renewMs: z.number().int().positive().default(5_000),
     })
     .strict()
-    .refine((r) => r.renewMs * 2 <= r.leaseTtlMs, {
-      message: 'renewMs must be at most half of leaseTtlMs (an owner renews at least twice per lease)',
+    .refine((r) => r.renewMs * 3 <= r.leaseTtlMs, {
+      message:
+        'renewMs must be at most a third of leaseTtlMs (a late renewal round must not let the lease lapse)',
     })
     .optional(),
   dashboard: z

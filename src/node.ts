@@ -254,8 +254,8 @@ async function startNode(
     );
     // A LIP-1 HTTP peer sends no heartbeats: the health monitor does not watch its channel. A
     // replica watches the channels it serves only (from when it takes one over).
-    if (peer.transport !== 'lip1-http' && !leases) await health.addChannel(channel, core);
     undo.push(() => channel.close());
+    if (peer.transport !== 'lip1-http' && !leases) await health.addChannel(channel, core);
     // A replica serves a channel only once it holds the channel's lease.
     if (leases) channel.suspend(notOwner(peer.address));
     cores.set(peer.address, core);
@@ -450,15 +450,25 @@ async function startNode(
   let keeper: LeaseKeeper | undefined;
   /** The lease changes being handled, one at a time (`close()` waits for them). */
   let leaseChanges: Promise<void> = Promise.resolve();
+  /** peer → how many times its lease was taken or lost: a takeover goes on only while unchanged. */
+  const leaseTerms = new Map<string, number>();
+  // Started from here on: stopped again if the node fails to start after all.
+  undo.push(() =>
+    Promise.all([...directory.keys()].map((peer) => disconnectOut(peer, 1001, 'node closing'))),
+  );
   if (leases && config.replica) {
     const owned = createLeaseKeeper(config.replica, { leases, peers: [...directory.keys()] });
     keeper = owned;
+    undo.push(() => owned.close());
     // One change at a time: a channel is taken over (state reloaded from the store, then served)
     // or given up (no longer served) before the next change is handled.
     subs.push(
       owned.events$.subscribe((event) => {
         events.next(event);
-        leaseChanges = leaseChanges.then(() => onLeaseChange(owned, event)).catch(() => undefined);
+        if (event.type === 'lease_error') return;
+        const term = (leaseTerms.get(event.peer) ?? 0) + 1;
+        leaseTerms.set(event.peer, term);
+        leaseChanges = leaseChanges.then(() => onLeaseChange(owned, event, term)).catch(() => undefined);
       }),
     );
   } else {
@@ -466,7 +476,7 @@ async function startNode(
     for (const driver of drivers.values()) void driver.recover().catch(() => undefined);
   }
 
-  async function onLeaseChange(owned: LeaseKeeper, event: LeaseEvent): Promise<void> {
+  async function onLeaseChange(owned: LeaseKeeper, event: LeaseEvent, term: number): Promise<void> {
     if (closing !== undefined || event.type === 'lease_error') return;
     const peer = directory.get(event.peer)!;
     const channel = channels.get(event.peer)!;
@@ -482,8 +492,10 @@ async function startNode(
       await disconnectOut(event.peer, CloseCode.NOT_OWNER, 'another replica owns this channel');
       return;
     }
-    // Still ours, and the node still running? (The lease may have gone again meanwhile.)
-    const current = (): boolean => closing === undefined && owned.owns(event.peer);
+    // Still ours since this acquisition, and the node still running? (The lease may have gone,
+    // and even come back, meanwhile: then the later change redoes the takeover.)
+    const current = (): boolean =>
+      closing === undefined && owned.owns(event.peer) && leaseTerms.get(event.peer) === term;
     try {
       // The former owner's runs of this channel ended with it; its commands are in the outbox,
       // and it may have seen a new epoch of the peer.

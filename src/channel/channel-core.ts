@@ -634,8 +634,22 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
     return register(request, requestJws);
   }
 
+  /** Commands being registered (sequenced, not yet durable or refused): `reload` waits for them. */
+  const registering = new Set<Promise<unknown>>();
+
   /** The sending side: check, lock the read version, then make the command durable. */
-  async function register(request: CommandRequestObject, signedJws: string | null): Promise<OutgoingCommand> {
+  function register(request: CommandRequestObject, signedJws: string | null): Promise<OutgoingCommand> {
+    const run = registerNow(request, signedJws);
+    registering.add(run);
+    const forget = () => registering.delete(run);
+    run.then(forget, forget);
+    return run;
+  }
+
+  async function registerNow(
+    request: CommandRequestObject,
+    signedJws: string | null,
+  ): Promise<OutgoingCommand> {
     const { cid } = request;
     const write = writeOf(request);
     const read = readOf(request);
@@ -865,15 +879,19 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
         await reloadPending();
         await loadSummary();
       }),
-    reload: () =>
-      queue.run(async () => {
+    reload: async () => {
+      // A command being registered has locked its read version in memory and may still reach
+      // the outbox: let it finish (or fail) first, so the reload reads what it wrote.
+      while (registering.size > 0) await Promise.allSettled([...registering]);
+      await queue.run(async () => {
         await pipe.drain();
         generation++;
         cache.clear();
         recent.clear();
         await reloadPending();
         await loadSummary();
-      }),
+      });
+    },
     handleRequest,
     sequence,
     sequenceSigned,

@@ -345,6 +345,13 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
     events$: events.asObservable(),
     send(input) {
       const result = new ReplaySubject<CommandOutcome>(1);
+      if (suspended) {
+        // Not sequenced at all: the replica that owns the channel must send it.
+        result.error(
+          new ParleyError('STORE_LEASE_LOST', `another replica serves the channel to ${peer} now`),
+        );
+        return result.asObservable();
+      }
       core.sequence(input).then(
         (command) => {
           if (closed || suspended) {

@@ -87,7 +87,12 @@ export function createLeaseKeeper(options: LeaseOptions, deps: LeaseKeeperDeps):
   /** Gives up the leases that lapsed by this replica's clock (whatever the store is doing). */
   function dropLapsed(): void {
     const now = scheduler.now();
-    for (const [peer, lapsesAt] of held) if (now >= lapsesAt) lost(peer, 'lapsed');
+    for (const [peer, lapsesAt] of held) {
+      if (now < lapsesAt) continue;
+      lost(peer, 'lapsed');
+      // Its token is forgotten, and the row freed at once if a late renewal did reach the store.
+      void leases.release(peer).catch((err: unknown) => failed(peer, err));
+    }
   }
 
   async function keep(peer: string): Promise<void> {
@@ -118,7 +123,10 @@ export function createLeaseKeeper(options: LeaseOptions, deps: LeaseKeeperDeps):
       // keep this replica serving a channel whose lease lapsed.
       tap(dropLapsed),
       exhaustMap(() => {
-        round = Promise.all(peers.map(keep));
+        // Renewals first: trying to take other leases may wait on their rows (a frozen owner).
+        const mine = peers.filter((peer) => held.has(peer));
+        const others = peers.filter((peer) => !held.has(peer));
+        round = Promise.all(mine.map(keep)).then(() => Promise.all(others.map(keep)));
         return from(round);
       }),
     )

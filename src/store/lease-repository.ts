@@ -58,7 +58,7 @@ export interface LeaseRepository {
 const MAX_OWNER_LENGTH = 128;
 
 /** How long a lease statement waits for a lease row another transaction holds (PostgreSQL). */
-export const LEASE_LOCK_TIMEOUT_MS = 1_000;
+export const LEASE_LOCK_TIMEOUT_MS = 100;
 
 /**
  * The lease repository of `store` (made by `openStore`) for replica `owner`. From now on, every

@@ -58,6 +58,7 @@ describe('node configuration: health, sync and dashboard settings', () => {
     });
     for (const replica of [
       { leaseTtlMs: 1_000, renewMs: 600 },
+      { leaseTtlMs: 1_000, renewMs: 400 },
       { id: '' },
       { leaseTtlMs: 50 },
       { owner: 'x' },
