@@ -4,6 +4,7 @@
  * - `GET /admin/status` → `{ address, epoch, url, channels: ChannelSnapshot[] }`
  * - `POST /admin/pay` (JSON {@link AdminPayRequest}) → `202 { referenceId }`, or with `?wait=1`
  *   `200 { referenceId, outcome: { cid, status, code } }` once the create has its final response.
+ *   On a replica that does not serve the channel (another one does): `503 STORE_LEASE_LOST`.
  *
  * Errors are `{ error: ErrorCode, message, issues? }`. A refused request changes nothing.
  */
@@ -152,8 +153,19 @@ export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions
     const input = parsed.data;
     const to = channelAddress(input.to);
     if (to === node.address) return sendError(res, 400, 'BUSINESS_INVALID_INPUT', 'cannot pay this node');
-    if (!node.channels.some((channel) => channel.peer === to)) {
+    const channel = node.channels.find((c) => c.peer === to);
+    if (!channel) {
       return sendError(res, 400, 'BUSINESS_INVALID_INPUT', `${to} is not a configured peer`);
+    }
+    if (channel.suspended) {
+      // Several replicas: a load balancer (or the caller) tries another replica.
+      res.setHeader('Retry-After', '1');
+      return sendError(
+        res,
+        503,
+        'STORE_LEASE_LOST',
+        `another replica of this VASP serves the channel to ${to} now`,
+      );
     }
 
     let started: ReturnType<AdminNode['pay']>;

@@ -191,8 +191,10 @@ export function createSyncRepository(store: ParleyStore): SyncStore {
 
     finishRun(id, end) {
       return db.exclusive(async () => {
-        await prisma.resyncRun.update({
-          where: { id },
+        // A run is ended once: one already ended elsewhere (a replica that took the channel over
+        // ended its former owner's runs `aborted`) keeps that record.
+        await prisma.resyncRun.updateMany({
+          where: { id, outcome: null },
           data: {
             finishedAt: new Date(end.finishedAtMs),
             outcome: end.outcome,

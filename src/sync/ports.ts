@@ -77,7 +77,7 @@ export interface SyncStore {
     startedAtMs: number;
     detail: Record<string, unknown>;
   }): Promise<number>;
-  /** Persists the end of a run. */
+  /** Persists the end of a run; a run that already has an outcome keeps it. */
   finishRun(
     id: number,
     end: ResyncCounters & { finishedAtMs: number; outcome: string; detail: Record<string, unknown> },

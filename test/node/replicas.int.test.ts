@@ -7,6 +7,8 @@
  */
 import { firstValueFrom } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { registerAdminRoutes } from '../../src/admin/routes.js';
+import { adminRequest } from '../../src/cli/admin-client.js';
 import type { NodeConfigInput } from '../../src/config.js';
 import { isParleyError } from '../../src/errors.js';
 import type { NodeEvent, VaspNode } from '../../src/node.js';
@@ -130,12 +132,21 @@ describe('several replicas of one VASP on one database', () => {
       (err: unknown) => (isParleyError(err) ? err.code : String(err)),
     );
     expect(refused).toBe('TRANSPORT_NOT_OWNER');
-    // A standby writes none of the channel's commands: a payment there is refused.
+    // A standby writes none of the channel's commands: a payment there is refused, and its admin
+    // route says so with 503 (a load balancer tries another replica).
     await expect(
       firstValueFrom(a2.pay({ to: b.address, amount: 1, currency: 'TIK' }).outcome$),
     ).rejects.toMatchObject({
       code: 'STORE_LEASE_LOST',
     });
+    registerAdminRoutes(a2);
+    const admin = await adminRequest(`http://127.0.0.1:${a2.port}`, 'POST', '/admin/pay', {
+      to: b.address,
+      amount: 1,
+      currency: 'TIK',
+    });
+    expect(admin).toMatchObject({ status: 503, body: { error: 'STORE_LEASE_LOST' } });
+    expect(await a2.store.outbox(b.address)).toEqual([]);
 
     // Payments both ways through the owner.
     const refs: string[] = [];

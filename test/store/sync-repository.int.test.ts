@@ -127,6 +127,12 @@ function describeRunHistory(engine: StoreEngine): void {
         detail: { role: 'leader' },
       });
       expect(await sync.endInterruptedRuns(10_000)).toBe(0);
+      // The process that ran it finishes it late (a frozen replica): the aborted record stays.
+      await sync.finishRun(left, { ...counters, finishedAtMs: 11_000, outcome: 'repaired', detail: {} });
+      expect((await sync.runs(undefined, 10)).find((r) => r.id === left)).toMatchObject({
+        outcome: 'aborted',
+        finishedAtMs: 9_000,
+      });
       expect((await sync.runs(undefined, 10)).find((r) => r.id === left)!.finishedAtMs).toBe(9_000);
       await store.close();
     });
