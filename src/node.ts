@@ -30,7 +30,12 @@ import {
 } from './health/index.js';
 import { createHttpRouter, type HttpRouter } from './http/router.js';
 import { CloseCode } from './protocol/close-codes.js';
-import { channelAddress, privateKeyFromSeedHex, publicKeyFromHex } from './protocol/index.js';
+import {
+  channelAddress,
+  type PrivateKey,
+  privateKeyFromSeedHex,
+  publicKeyFromHex,
+} from './protocol/index.js';
 import { isSyncFrameType } from './protocol/sync-frames.js';
 import { createVerifyPool } from './protocol/verify-pool.js';
 import { createLeaseKeeper, type LeaseEvent, type LeaseKeeper } from './replica/lease-keeper.js';
@@ -49,7 +54,7 @@ import {
 } from './sync/resync.js';
 import { pruneRunHistory } from './sync/run-history.js';
 import { createConnectionRegistry } from './transport/connection-registry.js';
-import { createLip1HttpLink, type Lip1HttpLink } from './transport/lip1-http.js';
+import { createLip1HttpLink, type Lip1HttpLink, refuseLip1Request } from './transport/lip1-http.js';
 import type { Connection, PeerEntry } from './transport/types.js';
 import { createReconnectingDialer, type ReconnectingDialer } from './transport/ws-dialer.js';
 import { createChannelServer } from './transport/ws-server.js';
@@ -141,13 +146,13 @@ export async function createVaspNode(
   // The config file's health knobs, overridden by the caller's; checked before anything opens.
   const healthOptions = { ...config.health, ...deps.health };
   resolveHealthOptions(healthOptions);
-  privateKeyFromSeedHex(config.privateKeySeed);
+  const myKey = privateKeyFromSeedHex(config.privateKeySeed);
   const store = await openStore({ url: config.database });
   // A node that fails to start (its port is taken, its store fails) leaves nothing behind: what
   // it started so far is stopped, newest first, and the store closed.
   const undo: Array<() => unknown> = [() => store.close()];
   try {
-    return await startNode(config, healthOptions, deps, store, undo);
+    return await startNode(config, healthOptions, deps, { store, myKey }, undo);
   } catch (err) {
     for (const stop of undo.reverse())
       await Promise.resolve()
@@ -161,11 +166,10 @@ async function startNode(
   config: NodeConfig,
   healthOptions: HealthOptions,
   deps: NodeDeps,
-  store: ParleyStore,
+  { store, myKey }: { store: ParleyStore; myKey: PrivateKey },
   undo: Array<() => unknown>,
 ): Promise<VaspNode> {
   const me = config.address;
-  const myKey = privateKeyFromSeedHex(config.privateKeySeed);
   const business = deps.business ?? createAutoBusiness();
   const { epoch } = await store.identity();
   // Several replicas on one database: from here on, this replica writes a channel's commands
@@ -367,15 +371,8 @@ async function startNode(
       if (!link) {
         if (sender === undefined || !channels.get(sender)?.suspended) return false;
         // Another replica of this VASP serves this peer now: the peer retries (LIP-1 resends).
-        const requestId = req.headers['x-request-id'];
-        res.writeHead(503, {
-          'content-type': 'text/plain',
-          connection: 'close',
-          'retry-after': '1',
-          'x-request-id': typeof requestId === 'string' && requestId !== '' ? requestId : 'None',
-        });
-        res.end('another replica owns this channel');
-        req.resume();
+        res.setHeader('Retry-After', '1');
+        refuseLip1Request(req, res, 503, 'another replica owns this channel');
         return true;
       }
       return link.handle(req, res).then(() => true);
@@ -476,8 +473,12 @@ async function startNode(
     for (const driver of drivers.values()) void driver.recover().catch(() => undefined);
   }
 
-  async function onLeaseChange(owned: LeaseKeeper, event: LeaseEvent, term: number): Promise<void> {
-    if (closing !== undefined || event.type === 'lease_error') return;
+  async function onLeaseChange(
+    owned: LeaseKeeper,
+    event: Exclude<LeaseEvent, { type: 'lease_error' }>,
+    term: number,
+  ): Promise<void> {
+    if (closing !== undefined) return;
     const peer = directory.get(event.peer)!;
     const channel = channels.get(event.peer)!;
     if (event.type === 'lease_lost') {

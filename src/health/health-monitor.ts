@@ -82,11 +82,6 @@ export interface HealthMonitor {
    * epoch raises `peer_state_lost` (synchronously, on `health$`) and is accepted.
    */
   admit(connection: Connection): boolean;
-  /**
-   * Reads a peer's epoch history again from the store: another replica of this VASP served the
-   * channel meanwhile and may have seen a new epoch of the peer.
-   */
-  reloadEpochs(peer: string): Promise<void>;
   /** The channel's handler of non-LIP-1 frames (`ChannelDeps.onControlFrame`). */
   onControlFrame(frame: string, type: string, connection: Connection): void;
   /** Every channel's health events (hot; completes on `close`). */
@@ -192,13 +187,11 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
   /** peer → the subscriptions of its monitor */
   const channelSubs = new Map<string, Subscription>();
   const monitor: HealthMonitor = {
-    async reloadEpochs(peer) {
-      const [history, stored] = await Promise.all([deps.store.epochs(peer), deps.peers.getPeer(peer)]);
-      guard.load(peer, history, stored?.epoch ?? null);
-    },
     async addChannel(channel, core) {
       const peer = channel.peer;
-      await monitor.reloadEpochs(peer);
+      // Read at every add: a channel re-added after another replica served it may have a new epoch.
+      const [history, stored] = await Promise.all([deps.store.epochs(peer), deps.peers.getPeer(peer)]);
+      guard.load(peer, history, stored?.epoch ?? null);
       const health = createChannelHealth(resolved, {
         me: deps.me,
         peer,

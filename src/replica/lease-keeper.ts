@@ -84,15 +84,18 @@ export function createLeaseKeeper(options: LeaseOptions, deps: LeaseKeeperDeps):
     events.next({ type: 'lease_error', peer, owner: leases.owner, code });
   }
 
+  /** Stops holding a lease and frees its row (its token is forgotten in any case). */
+  async function giveUp(peer: string, reason: 'lapsed' | 'released'): Promise<void> {
+    if (!held.has(peer)) return;
+    lost(peer, reason);
+    await leases.release(peer).catch((err: unknown) => failed(peer, err));
+  }
+
   /** Gives up the leases that lapsed by this replica's clock (whatever the store is doing). */
   function dropLapsed(): void {
     const now = scheduler.now();
-    for (const [peer, lapsesAt] of held) {
-      if (now < lapsesAt) continue;
-      lost(peer, 'lapsed');
-      // Its token is forgotten, and the row freed at once if a late renewal did reach the store.
-      void leases.release(peer).catch((err: unknown) => failed(peer, err));
-    }
+    // The row is freed at once if a late renewal did reach the store.
+    for (const [peer, lapsesAt] of held) if (now >= lapsesAt) void giveUp(peer, 'lapsed');
   }
 
   async function keep(peer: string): Promise<void> {
@@ -136,20 +139,13 @@ export function createLeaseKeeper(options: LeaseOptions, deps: LeaseKeeperDeps):
   return {
     events$: events.asObservable(),
     owns: (peer) => held.has(peer),
-    async release(peer) {
-      if (!held.has(peer)) return;
-      lost(peer, 'released');
-      await leases.release(peer).catch((err: unknown) => failed(peer, err));
-    },
+    release: (peer) => giveUp(peer, 'released'),
     close() {
       closing ??= (async () => {
         closed = true;
         rounds.unsubscribe();
         await round.catch(() => undefined);
-        for (const peer of [...held.keys()]) {
-          lost(peer, 'released');
-          await leases.release(peer).catch((err: unknown) => failed(peer, err));
-        }
+        for (const peer of [...held.keys()]) await giveUp(peer, 'released');
         events.complete();
       })();
       return closing;

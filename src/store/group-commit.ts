@@ -243,9 +243,10 @@ export class GroupCommitQueue {
     jobs: J[],
     statements: (group: J[]) => WriteStatement[] | undefined,
   ): Promise<void> {
+    // Without a fence (one node per database) nothing is added, nor are the batch's peers listed.
     const fenced = (group: J[]): WriteStatement[] | undefined => {
       const body = statements(group);
-      return body && [...this.fenceFor(peersOf(group)), ...body];
+      return body && this.#fence ? [...this.fenceFor(peersOf(group)), ...body] : body;
     };
     let together: WriteStatement[] | undefined;
     try {

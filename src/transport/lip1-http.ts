@@ -131,6 +131,24 @@ function plain(res: ServerResponse, status: number, text: string, requestId: str
   res.end(text);
 }
 
+/**
+ * Answers a LIP-1 HTTP request at once with `status` and a plain-text reason, its request id
+ * echoed (`None` when it had none), and closes the connection after the answer; the rest of the
+ * body is read and dropped (never held).
+ */
+export function refuseLip1Request(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  text: string,
+): void {
+  const header = req.headers[REQUEST_ID_HEADER];
+  const requestId = (Array.isArray(header) ? header[0] : header) || 'None';
+  res.setHeader('Connection', 'close');
+  plain(res, status, text, requestId);
+  req.resume();
+}
+
 export function createLip1HttpLink(options: Lip1HttpLinkOptions): Lip1HttpLink {
   const { me, peer, maxFrameBytes } = options;
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
@@ -270,29 +288,23 @@ export function createLip1HttpLink(options: Lip1HttpLinkOptions): Lip1HttpLink {
     async handle(req, res) {
       const header = req.headers[REQUEST_ID_HEADER];
       const requestId = Array.isArray(header) ? header[0] : header;
-      // Refusals answer at once; the rest of the body is read and dropped (never held), and the
-      // connection closes after the answer.
-      const refuse = (status: number, text: string, id: string): void => {
-        res.setHeader('Connection', 'close');
-        plain(res, status, text, id);
-        req.resume();
-      };
-      if (!requestId) return refuse(400, 'missing X-REQUEST-ID header', 'None');
-      if (req.method !== 'POST') return refuse(405, 'POST only', requestId);
+      const refuse = (status: number, text: string): void => refuseLip1Request(req, res, status, text);
+      if (!requestId) return refuse(400, 'missing X-REQUEST-ID header');
+      if (req.method !== 'POST') return refuse(405, 'POST only');
       if (Number(req.headers['content-length'] ?? 0) > maxFrameBytes) {
-        return refuse(413, `request body larger than ${maxFrameBytes} bytes`, requestId);
+        return refuse(413, `request body larger than ${maxFrameBytes} bytes`);
       }
-      if (state !== 'open') return refuse(503, 'channel closed', requestId);
-      if (pendingCount >= maxPending) return refuse(503, 'too many requests waiting', requestId);
+      if (state !== 'open') return refuse(503, 'channel closed');
+      if (pendingCount >= maxPending) return refuse(503, 'too many requests waiting');
       const body = await readBody(req, maxFrameBytes);
-      if (body === null) return refuse(413, `request body larger than ${maxFrameBytes} bytes`, requestId);
-      if (state !== 'open') return refuse(503, 'channel closed', requestId);
-      if (pendingCount >= maxPending) return refuse(503, 'too many requests waiting', requestId);
+      if (body === null) return refuse(413, `request body larger than ${maxFrameBytes} bytes`);
+      if (state !== 'open') return refuse(503, 'channel closed');
+      if (pendingCount >= maxPending) return refuse(503, 'too many requests waiting');
       // Only a command request (or what cannot be read: the channel answers it with a signed
       // protocol error); a response or any other frame has no business on this route.
       const type = peekType(body);
       if (type !== undefined && type !== 'CommandRequestObject') {
-        return refuse(400, `not a command request: ${String(type).slice(0, 64)}`, requestId);
+        return refuse(400, `not a command request: ${String(type).slice(0, 64)}`);
       }
       const exchange: Exchange = {
         requestId,

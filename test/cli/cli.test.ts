@@ -154,18 +154,17 @@ describe('parley peer add', () => {
     return join(d.path, 'parley.config.json');
   }
 
+  /** `parley peer add --config <file> <args>`. */
+  const peerAdd = (file: string, args: readonly string[]) => cli(['peer', 'add', '--config', file, ...args]);
+
   it('adds a peer, then updates the entry with the same address; the file stays 0600 and valid', async () => {
     const file = await initialised();
     const key1 = generatePrivateKey().publicKey.hex;
     const key2 = generatePrivateKey().publicKey.hex;
     const peer = address(0x42);
-    const added = await cli(['peer', 'add', '--config', file, '--address', peer, '--public-key', key1]);
+    const added = await peerAdd(file, ['--address', peer, '--public-key', key1]);
     expect(added.code).toBe(0);
-    const updated = await cli([
-      'peer',
-      'add',
-      '--config',
-      file,
+    const updated = await peerAdd(file, [
       '--address',
       peer,
       '--public-key',
@@ -189,11 +188,7 @@ describe('parley peer add', () => {
     const file = await initialised();
     const key = generatePrivateKey().publicKey.hex;
     const peer = address(0x42);
-    const added = await cli([
-      'peer',
-      'add',
-      '--config',
-      file,
+    const added = await peerAdd(file, [
       '--address',
       peer,
       '--public-key',
@@ -226,7 +221,7 @@ describe('parley peer add', () => {
   ])('refuses %s with CONFIG_INVALID (exit 2) and leaves the file alone', async (_, args) => {
     const file = await initialised();
     const before = readFileSync(file, 'utf8');
-    const { code, err } = await cli(['peer', 'add', '--config', file, ...args]);
+    const { code, err } = await peerAdd(file, args);
     expect(code).toBe(2);
     expect(err).toContain('CONFIG_INVALID');
     expect(readFileSync(file, 'utf8')).toBe(before);
@@ -235,16 +230,7 @@ describe('parley peer add', () => {
   it('refuses an unreadable config with CONFIG_INVALID (exit 2)', async () => {
     const file = await initialised();
     writeFileSync(file, '{ not json');
-    const { code, err } = await cli([
-      'peer',
-      'add',
-      '--config',
-      file,
-      '--address',
-      address(0x42),
-      '--public-key',
-      'ab'.repeat(32),
-    ]);
+    const { code, err } = await peerAdd(file, ['--address', address(0x42), '--public-key', 'ab'.repeat(32)]);
     expect(code).toBe(2);
     expect(err).toContain('CONFIG_INVALID');
   });
