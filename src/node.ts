@@ -14,7 +14,13 @@ import {
   createPaymentObject,
   validateIncoming,
 } from './business/index.js';
-import { type Channel, type ChannelEvent, type CommandOutcome, createChannel } from './channel/channel.js';
+import {
+  type Channel,
+  type ChannelEvent,
+  type CommandOutcome,
+  createChannel,
+  NOT_OWNER_REASON,
+} from './channel/channel.js';
 import { type ChannelCore, createChannelCore } from './channel/channel-core.js';
 import { type NodeConfig, type NodeConfigInput, parseNodeConfig } from './config.js';
 import { createDashboard } from './dashboard/dashboard.js';
@@ -336,7 +342,7 @@ async function startNode(
       return;
     }
     if (channel.suspended) {
-      connection.close(CloseCode.NOT_OWNER, 'another replica owns this channel');
+      connection.close(CloseCode.NOT_OWNER, NOT_OWNER_REASON);
       return;
     }
     // The epoch first: a zombie never reaches the registry, and `peer_state_lost` is out
@@ -372,7 +378,7 @@ async function startNode(
         if (sender === undefined || !channels.get(sender)?.suspended) return false;
         // Another replica of this VASP serves this peer now: the peer retries (LIP-1 resends).
         res.setHeader('Retry-After', '1');
-        refuseLip1Request(req, res, 503, 'another replica owns this channel');
+        refuseLip1Request(req, res, 503, NOT_OWNER_REASON);
         return true;
       }
       return link.handle(req, res).then(() => true);
@@ -490,7 +496,7 @@ async function startNode(
           `another replica serves the channel to ${event.peer} now; the command stays in the outbox`,
         ),
       );
-      await disconnectOut(event.peer, CloseCode.NOT_OWNER, 'another replica owns this channel');
+      await disconnectOut(event.peer, CloseCode.NOT_OWNER, NOT_OWNER_REASON);
       return;
     }
     // Still ours since this acquisition, and the node still running? (The lease may have gone,

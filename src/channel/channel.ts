@@ -327,6 +327,22 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
     }
   });
 
+  /**
+   * Drops the live connection and every command tracked here. Nobody waits forever: each command
+   * without its final response ends for its caller with `errorFor(cid)` (it stays in the durable
+   * outbox and completes when the channel is served again, here or by another replica).
+   */
+  function stopServing(code: number, reason: string, errorFor: (cid: string) => Error): void {
+    const live = connection;
+    if (live) {
+      detach(code, reason);
+      live.close(code, reason);
+    }
+    const unfinished = [...tracking.values()];
+    tracking.clear();
+    for (const t of unfinished) t.outcome.error(errorFor(t.command.cid));
+  }
+
   function detach(code: number, reason: string): void {
     connectionSub?.unsubscribe();
     connectionSub = undefined;
@@ -373,7 +389,7 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
         return;
       }
       if (suspended) {
-        next.close(CloseCode.NOT_OWNER, 'another replica owns this channel');
+        next.close(CloseCode.NOT_OWNER, NOT_OWNER_REASON);
         return;
       }
       if (connection) detach(1000, 'replaced');
@@ -430,14 +446,7 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
     },
     suspend(error) {
       suspended = true;
-      const live = connection;
-      if (live) {
-        detach(CloseCode.NOT_OWNER, 'another replica owns this channel');
-        live.close(CloseCode.NOT_OWNER, 'another replica owns this channel');
-      }
-      const dropped = [...tracking.values()];
-      tracking.clear();
-      for (const t of dropped) t.outcome.error(error);
+      stopServing(CloseCode.NOT_OWNER, NOT_OWNER_REASON, () => error);
     },
     resume() {
       suspended = false;
@@ -450,17 +459,8 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
       if (closed) return;
       closed = true;
       sweep.unsubscribe();
-      const live = connection;
-      if (live) {
-        detach(1001, 'channel closed');
-        live.close(1001, 'channel closed');
-      }
+      stopServing(1001, 'channel closed', channelClosed);
       status.next('closed');
-      // Nobody waits forever: each command without its final response ends for its caller (it
-      // stays in the durable outbox and completes when the channel is served again).
-      const unfinished = [...tracking.values()];
-      tracking.clear();
-      for (const t of unfinished) t.outcome.error(channelClosed(t.command.cid));
       await core.drain();
       commands.complete();
       outcomes.complete();
@@ -470,7 +470,10 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
   };
 }
 
-export function channelClosed(cid: string): ParleyError {
+/** The close reason of a connection a replica refuses or drops because another one serves the channel. */
+export const NOT_OWNER_REASON = 'another replica owns this channel';
+
+function channelClosed(cid: string): ParleyError {
   return new ParleyError(
     'CHANNEL_CLOSED',
     `the channel closed before the final response to ${cid}; it stays in the outbox`,
