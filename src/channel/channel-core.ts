@@ -128,6 +128,7 @@ interface Recent {
   request: CommandRequestObject;
   /** `canonicalDigest(request)`, computed the first time the cid comes again. */
   digest?: string;
+  /** The signed response, once the command is durable; rejects when its commit failed. */
   response: Promise<string>;
 }
 
@@ -527,7 +528,12 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
       return protocolError(request.cid, 'wait', undefined, 'dependencies are missing');
     }
     if (decision.kind === 'replay') {
-      return { responseJws: await decision.response, outcome: { kind: 'replayed', cid: request.cid } };
+      try {
+        return { responseJws: await decision.response, outcome: { kind: 'replayed', cid: request.cid } };
+      } catch (err) {
+        // The first copy's commit failed: neither copy is answered final.
+        return protocolError(request.cid, 'wait', err, 'not committed, retry later');
+      }
     }
     if (decision.kind === 'protocol') {
       return protocolError(request.cid, decision.code, undefined, decision.message);
@@ -547,7 +553,6 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
             },
           };
     const signed = respond(response);
-    remember(request.cid, { request, response: signed });
     const record: CommandRecord = {
       peer,
       cid: request.cid,
@@ -568,8 +573,15 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
       return entry;
     });
     decision.object.inflight++;
+    const committed = pipe.push(item);
+    // A resend of this cid while the commit is under way is answered once the command is
+    // durable, never before (a response is released only after its commit); if the commit
+    // fails, the resend gets `wait` as this request does.
+    const durable = committed.then(() => record.responseJws);
+    durable.catch(() => undefined);
+    remember(request.cid, { request, response: durable });
     try {
-      await pipe.push(item);
+      await committed;
       if (decision.status === 'success') {
         const read = decision.readVersion;
         headMoved(
