@@ -16,6 +16,10 @@
  *   command-sized JWS signing input;
  * - `crypto_limit_commands_per_s`: what those rates allow per channel on this machine (every
  *   command: 2 signs + 2 verifies spread over all cores), and `commands_ratio_to_crypto_limit`;
+ * - `store_cpu_ms_per_command`: the CPU of a command's durable writes alone (outbox, both logs),
+ *   both stores in this process; `crypto_and_store_limit_commands_per_s` what the crypto and
+ *   those writes allow per channel with every core busy on nothing else (an upper bound for any
+ *   channel on this store), and `commands_ratio_to_crypto_and_store_limit`;
  * - `cpu_ms_per_command`: CPU time of both node processes per pipelined command (robust when
  *   the machine is shared: wall-clock rates are not), against `crypto_cpu_ms_per_command`;
  * - `sqlite_commit_p50_ms`: one durable SQLite commit (WAL, synchronous=FULL) on this disk; a
@@ -34,6 +38,8 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
+import { openStore } from '../../src/store/index.js';
+import type { CommitItem } from '../../src/store/types.js';
 import {
   type ChildLine,
   createNodeProcess,
@@ -107,6 +113,76 @@ function sqliteCommitMs(dir: string): number[] {
     return samples.sort((x, y) => x - y);
   } finally {
     db.close();
+  }
+}
+
+/**
+ * CPU of a command's durable writes alone, ms: the sender's outbox row, the receiver's log entry
+ * (with its version and head) and the sender's, which settles the outbox row; both stores in this
+ * process on SQLite files (WAL, synchronous=FULL), through the nodes' group commit, with 256
+ * commands in flight and JWS of a create's size. With the crypto, it bounds what any channel
+ * built on this store can reach on this machine, before a byte is framed, parsed or checked.
+ */
+async function storeCpuMsPerCommand(dir: string): Promise<number> {
+  const sender = await openStore({ url: `file:${join(dir, 'floor-a.db')}` });
+  const receiver = await openStore({ url: `file:${join(dir, 'floor-b.db')}` });
+  const requestJws = `eyJhbGciOiJFZERTQSJ9.${'x'.repeat(1400)}.${'s'.repeat(86)}`;
+  const responseJws = `eyJhbGciOiJFZERTQSJ9.${'y'.repeat(180)}.${'s'.repeat(86)}`;
+  const payment = JSON.stringify({
+    sender: { address: 'a'.repeat(50), kyc_data: 'k'.repeat(400) },
+    amount: 1,
+  });
+  const item = (peer: string, cid: string, direction: 'outbound' | 'inbound'): CommitItem => ({
+    command: {
+      peer,
+      cid,
+      direction,
+      referenceId: cid,
+      readVersion: null,
+      writeVersion: `${cid}-v`,
+      requestJws,
+      responseJws,
+      status: 'success',
+      errorCode: null,
+    },
+    version: { peer, referenceId: cid, version: `${cid}-v`, previousVersion: null, payment, open: true },
+    ...(direction === 'outbound' ? { settlesOutbox: true } : {}),
+  });
+  try {
+    let measuring = false;
+    let stop = false;
+    let commands = 0;
+    const loop = async (c: number): Promise<void> => {
+      for (let seq = 0; !stop; seq++) {
+        const cid = `c${c}-${seq}`;
+        await sender.enqueue({
+          peer: 'b',
+          cid,
+          referenceId: cid,
+          readVersion: null,
+          writeVersion: `${cid}-v`,
+          requestJws,
+          createdAtMs: Date.now(),
+          attempts: 0,
+        });
+        await receiver.commit([item('a', cid, 'inbound')]);
+        await sender.commit([item('b', cid, 'outbound')]);
+        if (measuring) commands += 1;
+      }
+    };
+    const running = Promise.all(Array.from({ length: 256 }, (_, c) => loop(c)));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    measuring = true;
+    const cpu = process.cpuUsage();
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    measuring = false;
+    const used = process.cpuUsage(cpu);
+    stop = true;
+    await running;
+    return (used.user + used.system) / 1000 / commands;
+  } finally {
+    await sender.close();
+    await receiver.close();
   }
 }
 
@@ -229,6 +305,15 @@ try {
   const commits = sqliteCommitMs(dir);
   report('sqlite_commit_p50_ms', percentile(commits, 50), 'ms', { samples: commits.length });
 
+  progress("a command's durable writes alone (both stores in this process)");
+  const storeMs = await storeCpuMsPerCommand(dir);
+  report('store_cpu_ms_per_command', storeMs, 'ms', { writes: 'outbox + both logs', callers: 256 });
+  // Crypto and durable writes at 100 % of every core, and nothing else: an upper bound.
+  const floorLimit = machine.cores / (cpuSecondsPerCommand + storeMs / 1000);
+  report('crypto_and_store_limit_commands_per_s', floorLimit, '1/s', {
+    formula: 'cores / (2/sign + 2/verify + store_cpu_per_command)',
+  });
+
   progress('starting two node processes (inert business: creates only)');
   const inert = await startPair(dir, 'inert', 'inert');
   pairs.push(inert);
@@ -247,6 +332,7 @@ try {
   const params = { commands: COMMANDS, durability: 'sqlite synchronous=FULL, WAL', processes: 2 };
   report('commands_per_s', commandsPerS, '1/s', params);
   report('commands_ratio_to_crypto_limit', commandsPerS / cryptoLimit, 'ratio', params);
+  report('commands_ratio_to_crypto_and_store_limit', commandsPerS / floorLimit, 'ratio', params);
   report('cpu_ms_per_command', cpuPerCommand, 'ms', { ...params, both_processes: true });
 
   progress(`${RTT_SAMPLES} creates one at a time`);
