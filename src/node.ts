@@ -7,7 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { type Observable, Subject, type Subscription } from 'rxjs';
-import { type BusinessDriver, type BusinessEvent, createBusinessDriver } from './business/driver.js';
+import {
+  type BusinessDriver,
+  type BusinessDriverOptions,
+  type BusinessEvent,
+  createBusinessDriver,
+} from './business/driver.js';
 import {
   type BusinessContext,
   createAutoBusiness,
@@ -138,6 +143,8 @@ export interface VaspNode {
 
 export interface NodeDeps {
   business?: BusinessContext;
+  /** When a reaction that could not be sent runs again (see `BusinessDriverOptions`). */
+  driver?: BusinessDriverOptions;
   /** Heartbeat and failure-detector knobs (see `HealthOptions` for the defaults). */
   health?: HealthOptions;
   /** Resync knobs; `onConnect: false` turns off the run on every (re)connect (to test other triggers). */
@@ -271,13 +278,16 @@ async function startNode(
     cores.set(peer.address, core);
     channels.set(peer.address, channel);
     subs.push(channel.events$.subscribe(events));
-    const driver = createBusinessDriver({
-      me,
-      channel,
-      store,
-      business,
-      hasPending: (referenceId) => core.pending().some((p) => p.referenceId === referenceId),
-    });
+    const driver = createBusinessDriver(
+      {
+        me,
+        channel,
+        store,
+        business,
+        hasPending: (referenceId) => core.pending().some((p) => p.referenceId === referenceId),
+      },
+      deps.driver,
+    );
     drivers.set(peer.address, driver);
     undo.push(
       () => driver.close(),

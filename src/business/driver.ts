@@ -1,4 +1,4 @@
-import { type Observable, Subject, type Subscription } from 'rxjs';
+import { asyncScheduler, type Observable, type SchedulerLike, Subject, type Subscription, timer } from 'rxjs';
 import type { Channel, CommandOutcome, IncomingCommand } from '../channel/channel.js';
 import { isParleyError } from '../errors.js';
 import type { PaymentObject } from '../protocol/index.js';
@@ -10,7 +10,16 @@ import { nextPaymentVersion } from './payment-processor.js';
 export type BusinessEvent =
   | { type: 'reacted'; peer: string; referenceId: string; cid: string }
   | { type: 'command_failed'; peer: string; referenceId: string; cid: string; code: string | null }
-  | { type: 'business_error'; peer: string; referenceId: string; message: string };
+  | {
+      type: 'business_error';
+      peer: string;
+      referenceId: string;
+      message: string;
+      /** When the reaction runs again (a failure that may pass, e.g. the store unavailable). */
+      retryInMs?: number;
+      /** The reference quoted to the peer when the error aborted the payment (`payment_vasp_error`). */
+      ref?: string;
+    };
 
 /**
  * Drives the business layer on one channel, as the reference's processor does: after each
@@ -19,6 +28,9 @@ export type BusinessEvent =
  *
  * Crash tolerance (the reference lost this, its issue #51): on start, every open object whose
  * head was written by the peer and that has no command of mine pending gets its reaction again.
+ * A reaction that could not be sent for a reason that may pass (the store unavailable, say) runs
+ * again after a backoff, for as long as the peer's version is still the head: otherwise both
+ * sides would wait for each other, with equal digests, until the next restart.
  */
 export interface BusinessDriver {
   readonly events$: Observable<BusinessEvent>;
@@ -27,22 +39,97 @@ export interface BusinessDriver {
   close(): void;
 }
 
-export function createBusinessDriver(deps: {
-  me: string;
-  channel: Channel;
-  store: ParleyStore;
-  business: BusinessContext;
-  /** Is a command of mine pending on this object? */
-  hasPending(referenceId: string): boolean;
-}): BusinessDriver {
+export interface BusinessDriverOptions {
+  /** First wait before a failed reaction runs again, doubled each time; ms. @default 1000 */
+  retryBaseMs?: number;
+  /** Longest wait between two runs of a failed reaction; ms. @default 60000 */
+  retryMaxMs?: number;
+  scheduler?: SchedulerLike;
+}
+
+/** Send errors after which the reaction is not run again (it is moot, or someone else's now). */
+const FINAL_SEND_ERRORS = [
+  // The head moved on (a newer command arrived, or mine is pending): that command's reaction.
+  'CHANNEL_DEPENDENCY_UNAVAILABLE',
+  // My business made a version the rules refuse: running it again makes the same.
+  'CHANNEL_INVALID_COMMAND',
+  // The channel closed, or another replica owns it now: whoever serves it next drives the
+  // payment on (`recover`).
+  'CHANNEL_CLOSED',
+  'STORE_LEASE_LOST',
+  'STORE_CLOSED',
+  // Resync dropped it: the peer's branch won the fork, and the business reacts to its head.
+  'SYNC_FORK_LOST',
+] as const;
+
+export function createBusinessDriver(
+  deps: {
+    me: string;
+    channel: Channel;
+    store: ParleyStore;
+    business: BusinessContext;
+    /** Is a command of mine pending on this object? */
+    hasPending(referenceId: string): boolean;
+  },
+  options: BusinessDriverOptions = {},
+): BusinessDriver {
   const { me, channel, store, business } = deps;
+  const retryBaseMs = options.retryBaseMs ?? 1000;
+  const retryMaxMs = options.retryMaxMs ?? 60_000;
+  const scheduler = options.scheduler ?? asyncScheduler;
   const events = new Subject<BusinessEvent>();
   const peer = channel.peer;
+  let closed = false;
+  /** referenceId → the reaction to run again, to the peer's `version`. */
+  const retries = new Map<string, { version: string; timer: Subscription }>();
 
-  async function react(payment: PaymentObject, version: string): Promise<void> {
+  function retryLater(referenceId: string, version: string, attempt: number, message: string): void {
+    const delay = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.min(attempt, 30));
+    events.next({ type: 'business_error', peer, referenceId, message, retryInMs: delay });
+    if (closed) return;
+    retries.get(referenceId)?.timer.unsubscribe();
+    const due = timer(delay, scheduler).subscribe(() => {
+      retries.delete(referenceId);
+      void reactAgain(referenceId, version, attempt + 1);
+    });
+    retries.set(referenceId, { version, timer: due });
+  }
+
+  /** The reaction to `version` again, if it is still the head, the peer's, with nothing of mine pending. */
+  async function reactAgain(referenceId: string, version: string, attempt: number): Promise<void> {
+    if (closed || deps.hasPending(referenceId)) return;
+    let payment: PaymentObject;
+    try {
+      const head = await store.head(peer, referenceId);
+      if (!head?.open || head.headVersion !== version) return;
+      const last = (await store.versions(peer, referenceId)).at(-1);
+      if (last?.version !== version) return;
+      payment = JSON.parse(last.payment) as PaymentObject;
+    } catch (err) {
+      retryLater(referenceId, version, attempt, err instanceof Error ? err.message : String(err));
+      return;
+    }
+    await react(payment, version, attempt);
+  }
+
+  async function react(payment: PaymentObject, version: string, attempt = 0): Promise<void> {
+    if (closed) return;
     let next: PaymentObject | null;
     try {
-      next = await nextPaymentVersion({ payment, me, business });
+      next = await nextPaymentVersion({
+        payment,
+        me,
+        business,
+        // The payment is aborted (`payment_vasp_error`) and this is the reference quoted to the peer.
+        onUnexpectedError: (err, ref) =>
+          events.next({
+            type: 'business_error',
+            peer,
+            referenceId: payment.reference_id,
+            message: err instanceof Error ? err.message : String(err),
+            ref,
+          }),
+      });
     } catch (err) {
       events.next({
         type: 'business_error',
@@ -55,17 +142,19 @@ export function createBusinessDriver(deps: {
     if (next === null) return;
     channel.send({ payment: next, readVersion: version }).subscribe({
       error: (err: unknown) => {
-        // The head moved on (a newer command arrived, or mine is pending): that command's own
-        // reaction takes over. The channel closed, or another replica owns it now: whoever
-        // serves it next drives the payment on (`recover`).
-        if (isParleyError(err, 'CHANNEL_DEPENDENCY_UNAVAILABLE')) return;
-        if (isParleyError(err, 'CHANNEL_CLOSED') || isParleyError(err, 'STORE_LEASE_LOST')) return;
-        events.next({
-          type: 'business_error',
-          peer,
-          referenceId: payment.reference_id,
-          message: err instanceof Error ? err.message : String(err),
-        });
+        if (FINAL_SEND_ERRORS.some((code) => isParleyError(err, code))) {
+          if (isParleyError(err, 'CHANNEL_INVALID_COMMAND')) {
+            events.next({
+              type: 'business_error',
+              peer,
+              referenceId: payment.reference_id,
+              message: err.message,
+            });
+          }
+          return;
+        }
+        // Sent nothing (the store failed to queue it, say): the same reaction again, later.
+        retryLater(payment.reference_id, version, attempt, err instanceof Error ? err.message : String(err));
       },
     });
     events.next({ type: 'reacted', peer, referenceId: payment.reference_id, cid: version });
@@ -111,6 +200,9 @@ export function createBusinessDriver(deps: {
       return count;
     },
     close() {
+      closed = true;
+      for (const retry of retries.values()) retry.timer.unsubscribe();
+      retries.clear();
       for (const s of subs) s.unsubscribe();
       events.complete();
     },
