@@ -71,7 +71,22 @@ import { createReconnectingDialer, type ReconnectingDialer } from './transport/w
 import { createChannelServer } from './transport/ws-server.js';
 
 /** Everything a node reports, for logs, metrics and the dashboard. */
-export type NodeEvent = ChannelEvent | BusinessEvent | ResyncEvent | LeaseEvent | UpkeepEvent;
+export type NodeEvent =
+  | ChannelEvent
+  | BusinessEvent
+  | ResyncEvent
+  | LeaseEvent
+  | UpkeepEvent
+  | TransportEvent;
+
+/**
+ * A connection that failed before it became a channel: a dial of mine (the peer unreachable, or
+ * refused me: wrong key, clock skew, not the owner, …) or a hello to me that I refused. `code` is
+ * the Parley error code (README, error codes).
+ */
+export type TransportEvent =
+  | { type: 'dial_failed'; peer: string; code: string; message: string }
+  | { type: 'handshake_refused'; code: string; message: string; remoteAddress: string | undefined };
 
 /** A periodic upkeep task failed (the store was unreachable, say); it runs again at its next turn. */
 export type UpkeepEvent = { type: 'upkeep_failed'; task: 'prune_resync_runs'; code: string };
@@ -421,6 +436,11 @@ async function startNode(
   );
   undo.push(() => server.close());
   subs.push(server.connections$.subscribe(adopt));
+  subs.push(
+    server.handshakeFailures$.subscribe(({ error, remoteAddress }) =>
+      events.next({ type: 'handshake_refused', code: error.code, message: error.message, remoteAddress }),
+    ),
+  );
   await server.listening;
   // After the listen: a node that cannot listen has sent nothing (until then, its LIP-1 HTTP
   // route answers 404 and the peer retries).
@@ -450,6 +470,11 @@ async function startNode(
       },
     );
     dialer.connections$.subscribe(adopt);
+    // Why a channel stays down (the dialer retries on its own): completes with the dialer.
+    dialer.events$.subscribe((e) => {
+      if (e.type !== 'dial_failed') return;
+      events.next({ type: 'dial_failed', peer: peer.address, code: e.error.code, message: e.error.message });
+    });
     dialers.set(peer.address, dialer);
   }
   async function disconnectOut(peer: string, code: number, reason: string): Promise<void> {

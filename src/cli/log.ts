@@ -52,6 +52,8 @@ export function nodeEventLevel(event: NodeEvent): LogLevel {
     case 'lease_lost':
     case 'lease_error':
     case 'upkeep_failed':
+    case 'dial_failed':
+    case 'handshake_refused':
       return 'warn';
     case 'fork':
     case 'business_error':

@@ -1,6 +1,6 @@
 import { firstValueFrom } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { VaspNode } from '../../src/node.js';
+import type { NodeEvent, VaspNode } from '../../src/node.js';
 import { openStore } from '../../src/store/index.js';
 import { createNodeDatabase, freePort } from '../helpers/node-process.js';
 import { nodeConfig, startNode, testIdentity, until } from '../helpers/nodes.js';
@@ -94,5 +94,34 @@ describe('two VASP nodes over real WebSocket channels on 127.0.0.1 (SQLite files
     expect((await store.outbox(b.address)).map((o) => o.referenceId).sort()).toEqual(
       started.map((p) => p.referenceId).sort(),
     );
+  });
+
+  it('reports why a channel does not come up: the refused hello on one side, the failed dial on the other', async () => {
+    const [dbA, dbB] = [await createNodeDatabase(), await createNodeDatabase()];
+    cleanups.push(dbA.dispose, dbB.dispose);
+    const a = testIdentity(0x45);
+    const b = testIdentity(0x46);
+    // B holds a stale key for A (A rotated it, say): A's signed hello does not verify there.
+    const stale = { ...a, publicKeyHex: testIdentity(0x45).publicKeyHex };
+    const nodeB = await startNode(nodeConfig(b, dbB.url, [{ identity: stale }]));
+    cleanups.push(() => nodeB.close());
+    const seenB: NodeEvent[] = [];
+    nodeB.events$.subscribe((e) => seenB.push(e));
+    const nodeA = await startNode(nodeConfig(a, dbA.url, [{ identity: b, url: nodeB.url }]));
+    cleanups.push(() => nodeA.close());
+    const seenA: NodeEvent[] = [];
+    nodeA.events$.subscribe((e) => seenA.push(e));
+    const failed = async (): Promise<boolean> =>
+      seenA.some((e) => e.type === 'dial_failed') && seenB.some((e) => e.type === 'handshake_refused');
+    await until([nodeA, nodeB], failed, { timeoutMs: 20_000 });
+    expect(seenB.find((e) => e.type === 'handshake_refused')).toMatchObject({
+      code: 'AUTH_BAD_SIGNATURE',
+      remoteAddress: '127.0.0.1',
+    });
+    expect(seenA.find((e) => e.type === 'dial_failed')).toMatchObject({
+      peer: nodeB.address,
+      code: 'AUTH_BAD_SIGNATURE',
+    });
+    expect((await nodeA.status())[0]?.state).not.toBe('connected');
   });
 });
