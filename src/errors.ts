@@ -75,6 +75,8 @@ export const ErrorCode = {
   BUSINESS_NOT_AUTHORIZED: { close: null, retryable: false, lip1: null },
   BUSINESS_INVALID_INPUT: { close: null, retryable: false, lip1: null },
   BUSINESS_INVALID_NEXT_VERSION: { close: null, retryable: false, lip1: null },
+  // admin routes (src/admin): no token, or not this node's
+  ADMIN_UNAUTHORIZED: { close: null, retryable: false, lip1: null },
 } as const satisfies Record<string, { close: number | null; retryable: boolean; lip1: string | null }>;
 export type ErrorCode = keyof typeof ErrorCode;
 

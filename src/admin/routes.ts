@@ -7,7 +7,13 @@
  *   On a replica that does not serve the channel (another one does): `503 STORE_LEASE_LOST`.
  *
  * Errors are `{ error: ErrorCode, message, issues? }`. A refused request changes nothing.
+ *
+ * Only clients on this machine are answered (403 otherwise), and, when the routes have a token
+ * (`parley start` makes one per run and writes it to the 0600 runtime file), only requests with
+ * `Authorization: Bearer <token>` (401 `ADMIN_UNAUTHORIZED` otherwise): behind a reverse proxy
+ * on the same machine every request comes from loopback, with whatever Host the proxy sets.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { firstValueFrom } from 'rxjs';
 import { isParleyError } from '../errors.js';
@@ -62,6 +68,17 @@ export interface AdminRoutesOptions {
   log?: (entry: AdminLogEntry) => void;
   /** Largest accepted request body. @default 65536 */
   maxBodyBytes?: number;
+  /** When set, every request must carry `Authorization: Bearer <token>`. @default none */
+  token?: string;
+}
+
+/** Whether `req` carries `Authorization: Bearer <token>` (compared in constant time). */
+export function hasAdminToken(req: IncomingMessage, token: string): boolean {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+  if (!match) return false;
+  // Digests: equal lengths for timingSafeEqual, whatever the caller sent.
+  const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
+  return timingSafeEqual(digest(match[1]!), digest(token));
 }
 
 /** Path prefix of every admin route. */
@@ -209,6 +226,15 @@ export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions
     if (!isTrusted(req)) {
       req.resume();
       return sendJson(res, 403, { message: 'admin routes answer clients on this machine only' });
+    }
+    if (options.token !== undefined && !hasAdminToken(req, options.token)) {
+      req.resume();
+      return sendError(
+        res,
+        401,
+        'ADMIN_UNAUTHORIZED',
+        "the admin token is missing or wrong (the CLI reads it from the running node's runtime file)",
+      );
     }
     const route = url.pathname.slice(ADMIN_PREFIX.length);
     const method = req.method ?? 'GET';

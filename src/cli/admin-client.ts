@@ -23,23 +23,38 @@ export function adminUrlOf(config: Pick<NodeConfig, 'listen'>, port = config.lis
   return `${scheme}://${loopbackHostFor(config.listen.host)}:${port}`;
 }
 
+/** Where a node's admin routes answer, and the token they require (if known). */
+export interface AdminTarget {
+  url: string;
+  token?: string;
+}
+
 /**
  * Where the node of `configFile` answers: `explicitUrl` if given, else the runtime file of a
- * running node, else the config's listen port.
+ * running node, else the config's listen port. The token is `PARLEY_ADMIN_TOKEN` when set, else
+ * the running node's (from its runtime file).
  * @throws CONFIG_INVALID (bad config); TRANSPORT_CONNECT_FAILED (port 0 and no running node)
  */
-export function resolveAdminUrl(configFile: string, env: NodeJS.ProcessEnv, explicitUrl?: string): string {
-  if (explicitUrl !== undefined) return explicitUrl.replace(/\/+$/, '');
+export function resolveAdmin(configFile: string, env: NodeJS.ProcessEnv, explicitUrl?: string): AdminTarget {
+  const envToken = env['PARLEY_ADMIN_TOKEN'] || undefined;
+  const withToken = (url: string, token: string | undefined): AdminTarget =>
+    token === undefined ? { url } : { url, token };
+  if (explicitUrl !== undefined) {
+    return withToken(
+      explicitUrl.replace(/\/+$/, ''),
+      envToken ?? readLiveRuntimeFile(configFile)?.adminToken,
+    );
+  }
   const config = loadNodeConfig(configFile, env);
   const running = readLiveRuntimeFile(configFile);
-  if (running) return running.adminUrl;
+  if (running) return withToken(running.adminUrl, envToken ?? running.adminToken);
   if (config.listen.port === 0) {
     throw new ParleyError(
       'TRANSPORT_CONNECT_FAILED',
       `the node of ${configFile} is not running (listen.port is 0 and there is no runtime file)`,
     );
   }
-  return adminUrlOf(config);
+  return withToken(adminUrlOf(config), envToken);
 }
 
 export interface AdminResponse {
@@ -52,11 +67,12 @@ export interface AdminResponse {
  * @throws TRANSPORT_CONNECT_FAILED when no node answers at `baseUrl`
  */
 export function adminRequest(
-  baseUrl: string,
+  target: string | AdminTarget,
   method: 'GET' | 'POST',
   path: string,
   body?: unknown,
 ): Promise<AdminResponse> {
+  const { url: baseUrl, token } = typeof target === 'string' ? { url: target, token: undefined } : target;
   const url = new URL(path, `${baseUrl}/`);
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -65,9 +81,12 @@ export function adminRequest(
       url,
       {
         method,
-        headers: payload
-          ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
-          : {},
+        headers: {
+          ...(payload
+            ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
+            : {}),
+          ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+        },
         // The admin URL is always loopback: the node's own certificate names its public host,
         // not 127.0.0.1, and anyone able to intercept loopback can read the config's key anyway.
         rejectUnauthorized: false,

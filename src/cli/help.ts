@@ -70,8 +70,9 @@ export const START_HELP = `Usage: parley start --config <file> [--log-level info
 
 Loads and validates the config (environment overrides: PARLEY_DATABASE, PARLEY_HOST,
 PARLEY_PORT), opens the store, listens for peers and dials those with a URL, and serves the
-admin routes (GET /admin/status, POST /admin/pay; loopback clients only) on the same port.
-While it runs, <config>.runtime.json beside the config tells \`pay\` and \`status\` where it is.
+admin routes (GET /admin/status, POST /admin/pay; loopback clients with this run's token
+only) on the same port. While it runs, <config>.runtime.json beside the config (mode 0600)
+tells \`pay\` and \`status\` where it is and holds the token.
 
 Logs are JSON lines on stdout: {"ts","level","event",...}. Events: started (url, admin URL),
 connected, disconnected, command_final, pay_requested, stopping, stopped, and at debug level
@@ -103,7 +104,8 @@ Options:
   --to-subaddress <hex16>    the payee's account there (default 0000000000000001)
   --wait                     wait for the create command's final outcome
   --json                     print the node's answer as JSON
-  --url <http://…>           the node's admin URL (default: found from the config)
+  --url <http://…>           the node's admin URL (default: found from the config; the token
+                             comes from PARLEY_ADMIN_TOKEN, else the runtime file)
   -h, --help
 
 Exit codes: 0 the node took the payment (with --wait: the create succeeded) · 1 the node is
@@ -119,7 +121,8 @@ payment objects and the peer's store epoch.
 Options:
   --config <file>      the node's config file
   --json               print the node's answer as JSON
-  --url <http://…>     the node's admin URL (default: found from the config)
+  --url <http://…>     the node's admin URL (default: found from the config; the token
+                       comes from PARLEY_ADMIN_TOKEN, else the runtime file)
   -h, --help
 
 Exit codes: 0 printed · 1 the node is not running (TRANSPORT_CONNECT_FAILED) · 2 bad option

@@ -13,6 +13,8 @@ export const RuntimeInfo = z.object({
   url: z.string(),
   /** Where the admin routes answer, on loopback. */
   adminUrl: z.string(),
+  /** The bearer token the admin routes require, new at every start (the file is 0600). */
+  adminToken: z.string().optional(),
   startedAt: z.string(),
 });
 export type RuntimeInfo = z.infer<typeof RuntimeInfo>;

@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAdminClient, isLoopbackHostName, registerAdminRoutes } from '../../src/admin/routes.js';
-import { adminRequest } from '../../src/cli/admin-client.js';
+import { type AdminTarget, adminRequest } from '../../src/cli/admin-client.js';
 import { isLoopbackRequest } from '../../src/http/router.js';
 import type { VaspNode } from '../../src/node.js';
 import { encodeAddress } from '../../src/protocol/index.js';
@@ -35,6 +35,9 @@ function rawRequest(
   });
 }
 
+/** A's admin token (`parley start` makes a new one per run). */
+const TOKEN = 'c0ffee'.repeat(10);
+
 const fakeRequest = (
   remoteAddress: string | undefined,
   headers: Record<string, string> = {},
@@ -46,7 +49,14 @@ const fakeRequest = (
 describe('admin routes on a real node (loopback HTTP, SQLite files)', () => {
   let a: VaspNode;
   let b: VaspNode;
-  let adminA: string;
+  let adminA: AdminTarget;
+  /** A raw request to A's admin routes, with A's token unless `headers` says otherwise. */
+  const rawA = (options: {
+    method?: string;
+    path: string;
+    headers?: Record<string, string>;
+    body?: string;
+  }) => rawRequest(a.port, { ...options, headers: { authorization: `Bearer ${TOKEN}`, ...options.headers } });
   const cleanups: Array<() => Promise<void> | void> = [];
   beforeAll(async () => {
     const dir = tempDir();
@@ -57,9 +67,9 @@ describe('admin routes on a real node (loopback HTTP, SQLite files)', () => {
     cleanups.push(() => b.close());
     a = await startNode(nodeConfig(ia, `file:${join(dir.path, 'a.db')}`, [{ identity: ib, url: b.url }]));
     cleanups.push(() => a.close());
-    registerAdminRoutes(a);
+    registerAdminRoutes(a, { token: TOKEN });
     registerAdminRoutes(b, { isTrusted: () => false });
-    adminA = `http://127.0.0.1:${a.port}`;
+    adminA = { url: `http://127.0.0.1:${a.port}`, token: TOKEN };
   });
   afterAll(async () => {
     for (const c of cleanups.splice(0).reverse()) await c();
@@ -134,7 +144,7 @@ describe('admin routes on a real node (loopback HTTP, SQLite files)', () => {
 
   it('refuses a body that is not JSON (400), not application/json (415) or too large (413)', async () => {
     const post = (headers: Record<string, string>, body: string) =>
-      rawRequest(a.port, { method: 'POST', path: '/admin/pay', headers, body });
+      rawA({ method: 'POST', path: '/admin/pay', headers, body });
     const notJson = await post({ 'content-type': 'application/json' }, '{"to":');
     expect(notJson.status).toBe(400);
     expect((notJson.body as { error: string }).error).toBe('BUSINESS_INVALID_INPUT');
@@ -152,18 +162,18 @@ describe('admin routes on a real node (loopback HTTP, SQLite files)', () => {
   });
 
   it('answers 405 to the wrong method and 404 to an unknown admin path', async () => {
-    expect((await rawRequest(a.port, { path: '/admin/pay' })).status).toBe(405);
-    expect((await rawRequest(a.port, { method: 'POST', path: '/admin/status' })).status).toBe(405);
-    expect((await rawRequest(a.port, { path: '/admin/nope' })).status).toBe(404);
+    expect((await rawA({ path: '/admin/pay' })).status).toBe(405);
+    expect((await rawA({ method: 'POST', path: '/admin/status' })).status).toBe(405);
+    expect((await rawA({ path: '/admin/nope' })).status).toBe(404);
   });
 
   it('refuses (403) a request whose Host or Origin is another site, as a DNS-rebinding page would send', async () => {
-    const evilHost = await rawRequest(a.port, {
+    const evilHost = await rawA({
       path: '/admin/status',
       headers: { host: `evil.example:${a.port}` },
     });
     expect(evilHost.status).toBe(403);
-    const evilOrigin = await rawRequest(a.port, {
+    const evilOrigin = await rawA({
       method: 'POST',
       path: '/admin/pay',
       headers: { origin: 'http://evil.example', 'content-type': 'application/json' },
@@ -171,7 +181,7 @@ describe('admin routes on a real node (loopback HTTP, SQLite files)', () => {
     });
     expect(evilOrigin.status).toBe(403);
     await nothingStored();
-    const local = await rawRequest(a.port, {
+    const local = await rawA({
       path: '/admin/status',
       headers: { host: `localhost:${a.port}` },
     });
@@ -188,6 +198,27 @@ describe('admin routes on a real node (loopback HTTP, SQLite files)', () => {
     expect((await adminRequest(`http://127.0.0.1:${b.port}`, 'GET', '/admin/status')).status).toBe(403);
     await nothingStored();
   });
+  it('refuses (401 ADMIN_UNAUTHORIZED) a request without the token or with another, before reading the body', async () => {
+    const pay = JSON.stringify({ to: b.address, amount: 1, currency: 'XUS' });
+    for (const authorization of [
+      '',
+      'Bearer',
+      `Bearer ${TOKEN}0`,
+      `Basic ${TOKEN}`,
+      `Bearer ${'0'.repeat(60)}`,
+    ]) {
+      const headers = { authorization, 'content-type': 'application/json' };
+      const refused = await rawA({ method: 'POST', path: '/admin/pay', headers, body: pay });
+      expect(refused).toMatchObject({ status: 401, body: { error: 'ADMIN_UNAUTHORIZED' } });
+      expect((await rawA({ path: '/admin/status', headers: { authorization } })).status).toBe(401);
+    }
+    expect((await adminRequest(adminA.url, 'GET', '/admin/status')).status).toBe(401);
+    expect(
+      (await rawA({ path: '/admin/status', headers: { authorization: `bearer  ${TOKEN}` } })).status,
+    ).toBe(200);
+    await nothingStored();
+  });
+
   it('starts a payment on POST /admin/pay?wait=1 and answers the create command outcome', async () => {
     const { status, body } = await adminRequest(adminA, 'POST', '/admin/pay?wait=1', {
       to: b.address,

@@ -1,9 +1,10 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AdminStatus } from '../../src/admin/routes.js';
+import { adminRequest } from '../../src/cli/admin-client.js';
 import type { InitResult } from '../../src/cli/commands/init.js';
-import { runtimeFilePath } from '../../src/cli/runtime-file.js';
+import { type RuntimeInfo, runtimeFilePath } from '../../src/cli/runtime-file.js';
 import { encodeAddress } from '../../src/protocol/index.js';
 import { cli, type LogLine, type ParleyProcess, repoRoot, spawnParley, tempDir } from './helpers.js';
 
@@ -104,6 +105,12 @@ describe('parley start, pay and status across processes', () => {
     const nodeA = spawn(['start', '--config', a.config, '--log-level', 'debug']);
     await nodeA.waitFor((line) => line.event === 'connected' && line['peer'] === b.address);
     await nodeB.waitFor((line) => line.event === 'connected' && line['peer'] === a.address);
+
+    // The admin routes want this run's token, which only the 0600 runtime file holds.
+    const runtime = JSON.parse(readFileSync(runtimeFilePath(a.config), 'utf8')) as RuntimeInfo;
+    expect(runtime.adminToken).toMatch(/^[0-9a-f]{64}$/);
+    expect(statSync(runtimeFilePath(a.config)).mode & 0o777).toBe(0o600);
+    expect((await adminRequest(runtime.adminUrl, 'GET', '/admin/status')).status).toBe(401);
 
     // `parley status`, the real executable: a human table with the connected channel.
     const shown = spawn(['status', '--config', a.config]);

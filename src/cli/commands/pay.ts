@@ -1,7 +1,7 @@
 /** `parley pay`: ask the running node to start a payment (`POST /admin/pay`). */
 import { resolve } from 'node:path';
 import { ParleyError } from '../../errors.js';
-import { adminRequest, resolveAdminUrl } from '../admin-client.js';
+import { adminRequest, resolveAdmin } from '../admin-client.js';
 import { type CliIo, ExitCode } from '../io.js';
 
 export interface PayOptions {
@@ -31,7 +31,7 @@ interface PayAnswer {
  *   the node is not running or the create failed; 2 when the node refused the input
  */
 export async function runPay(options: PayOptions, io: CliIo): Promise<number> {
-  const baseUrl = resolveAdminUrl(resolve(io.cwd, options.config), io.env, options.url);
+  const target = resolveAdmin(resolve(io.cwd, options.config), io.env, options.url);
   const body = {
     to: options.to,
     amount: options.amount,
@@ -41,7 +41,7 @@ export async function runPay(options: PayOptions, io: CliIo): Promise<number> {
     ...(options.toSubaddressHex !== undefined ? { toSubaddressHex: options.toSubaddressHex } : {}),
   };
   const { status, body: answer } = await adminRequest(
-    baseUrl,
+    target,
     'POST',
     options.wait ? '/admin/pay?wait=1' : '/admin/pay',
     body,

@@ -1,4 +1,5 @@
 /** `parley start`: run a node until SIGINT/SIGTERM, logging JSON lines on stdout. */
+import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Observable } from 'rxjs';
 import { registerAdminRoutes } from '../../admin/routes.js';
@@ -84,7 +85,10 @@ export async function runStart(options: StartOptions, io: CliIo, deps: StartDeps
     const events = node.events$.subscribe((event) => logNodeEvent(logger, event));
     const health$ = healthEventsOf(node);
     if (health$) events.add(health$.subscribe((event) => logHealthEvent(logger, event)));
+    // A new admin token per run, readable only through the 0600 runtime file.
+    const adminToken = randomBytes(32).toString('hex');
     registerAdminRoutes(node, {
+      token: adminToken,
       log: ({ event, ...fields }) => logger.log(event === 'pay_failed' ? 'warn' : 'info', event, fields),
     });
     const adminUrl = adminUrlOf(config, node.port);
@@ -93,6 +97,7 @@ export async function runStart(options: StartOptions, io: CliIo, deps: StartDeps
       address: node.address,
       url: node.url,
       adminUrl,
+      adminToken,
       startedAt: new Date().toISOString(),
     });
     logger.log('info', 'started', {

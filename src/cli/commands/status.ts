@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import type { AdminStatus } from '../../admin/routes.js';
 import { ParleyError } from '../../errors.js';
-import { adminRequest, resolveAdminUrl } from '../admin-client.js';
+import { adminRequest, resolveAdmin } from '../admin-client.js';
 import { type CliIo, ExitCode } from '../io.js';
 
 export interface StatusOptions {
@@ -14,8 +14,8 @@ export interface StatusOptions {
 
 /** @returns 0 with the status printed; 1 when the node is not running */
 export async function runStatus(options: StatusOptions, io: CliIo): Promise<number> {
-  const baseUrl = resolveAdminUrl(resolve(io.cwd, options.config), io.env, options.url);
-  const { status, body } = await adminRequest(baseUrl, 'GET', '/admin/status');
+  const target = resolveAdmin(resolve(io.cwd, options.config), io.env, options.url);
+  const { status, body } = await adminRequest(target, 'GET', '/admin/status');
   if (status !== 200) {
     throw new ParleyError('TRANSPORT_INTERNAL_ERROR', `the node answered ${status}: ${JSON.stringify(body)}`);
   }
