@@ -410,7 +410,12 @@ async function startNode(
     });
   }
   const metrics = createNodeMetrics({ node: me, monitor: health, channels: [...channels.values()] });
-  registerHealthRoutes(router, { monitor: health, metrics, node: { address: me, epoch } });
+  registerHealthRoutes(router, {
+    monitor: health,
+    metrics,
+    node: { address: me, epoch },
+    probeStore: () => store.getPeer(me),
+  });
   const server = createChannelServer(
     {
       onRequest: router.listener,

@@ -4,10 +4,14 @@
  * - `GET /healthz`: every channel's health as JSON; HTTP 503 when a configured peer is `down`,
  *   200 otherwise (`status` is `ok`, or `degraded` while a peer is `suspect`, `unknown`, or
  *   its open objects diverged).
+ * - `GET /livez`: this node alone (its process answers and its store answers a read within
+ *   {@link LIVEZ_STORE_TIMEOUT_MS}): 200, or 503 with the store's error code. A liveness probe
+ *   wants this one: `/healthz` is 503 when a counterparty is down, which a restart cannot fix.
  * - `GET /healthz/history?peer=&kind=&limit=&before=`: the persisted health history, newest first.
  * - `GET /metrics`: Prometheus exposition of the node's own registry.
  */
 import type { ServerResponse } from 'node:http';
+import { isParleyError, ParleyError } from '../errors.js';
 import { type HttpRouter, sendJson } from '../http/router.js';
 import type { HealthMonitor } from './health-monitor.js';
 import type { NodeMetrics } from './metrics.js';
@@ -18,7 +22,12 @@ export interface HealthRoutesDeps {
   monitor: HealthMonitor;
   metrics: NodeMetrics;
   node: { address: string; epoch: string };
+  /** A cheap read of the node's store, for `/livez`; rejects when the store cannot answer. */
+  probeStore?: () => Promise<unknown>;
 }
+
+/** How long `/livez` waits for the store's answer. */
+export const LIVEZ_STORE_TIMEOUT_MS = 2000;
 
 /** The `/healthz` body. */
 export interface HealthzBody {
@@ -63,6 +72,31 @@ export function registerHealthRoutes(router: HttpRouter, deps: HealthRoutesDeps)
     const { httpStatus, body } = healthz(deps.node, deps.monitor.snapshot());
     res.setHeader('cache-control', 'no-store');
     return sendJson(res, httpStatus, body);
+  });
+
+  router.route('/livez', async (req, res) => {
+    if (!readMethods.has(req.method ?? 'GET')) return methodNotAllowed(res);
+    res.setHeader('cache-control', 'no-store');
+    const self = { node: deps.node.address, epoch: deps.node.epoch };
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        deps.probeStore?.(),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(new ParleyError('STORE_UNAVAILABLE', `no answer within ${LIVEZ_STORE_TIMEOUT_MS} ms`)),
+            LIVEZ_STORE_TIMEOUT_MS,
+          );
+        }),
+      ]);
+    } catch (err) {
+      const code = isParleyError(err) ? err.code : 'STORE_UNAVAILABLE';
+      return sendJson(res, 503, { status: 'down', ...self, store: code });
+    } finally {
+      clearTimeout(timer);
+    }
+    return sendJson(res, 200, { status: 'ok', ...self, store: 'ok' });
   });
 
   router.route('/healthz/history', async (req, res, url) => {

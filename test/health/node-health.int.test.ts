@@ -80,6 +80,22 @@ describe('node health over real sockets', () => {
     return node;
   }
 
+  it('answers /livez for the node alone: 200 while its counterparty is down, 503 once its own store cannot answer', async () => {
+    const a = testIdentity(0x8a);
+    const b = testIdentity(0x8b);
+    // B never runs: A's channel to it stays down.
+    const nodeA = await start(a, join(dir(), 'a.db'), [{ identity: b, url: 'ws://127.0.0.1:9' }]);
+    const live = await fetch(`http://127.0.0.1:${nodeA.port}/livez`);
+    expect(live.status).toBe(200);
+    expect(await live.json()).toEqual({ status: 'ok', node: a.address, epoch: nodeA.epoch, store: 'ok' });
+    expect((await fetch(`http://127.0.0.1:${nodeA.port}/livez`, { method: 'POST' })).status).toBe(405);
+
+    await nodeA.store.close();
+    const dead = await fetch(`http://127.0.0.1:${nodeA.port}/livez`);
+    expect(dead.status).toBe(503);
+    expect(await dead.json()).toMatchObject({ status: 'down', store: 'STORE_CLOSED' });
+  });
+
   it('keeps both channels healthy, announces the same open-objects digest, and serves /healthz and /metrics', async () => {
     const path = dir();
     const a = testIdentity(0x51);
