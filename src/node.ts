@@ -318,6 +318,16 @@ async function startNode(
           sync.run('used_dependencies', [incoming.record.referenceId]).catch(() => undefined);
         }
       }),
+      // A command the peer keeps answering `wait` reads a version it lacks (it lost state, or
+      // missed my command that wrote it), and while it is in flight the open-object digests are
+      // not compared: a resync of that object pushes what the peer lacks. At the third `wait`,
+      // then every tenth.
+      channel.events$.subscribe((event) => {
+        if (event.type !== 'command_waiting') return;
+        if (event.waits === WAITS_BEFORE_RESYNC || event.waits % 10 === 0) {
+          sync.run('command_waiting', [event.referenceId]).catch(() => undefined);
+        }
+      }),
       sync.events$.subscribe((event) => {
         if (event.type === 'resync_finished') {
           // Commands the peer answered `wait` (it lacked the version) can pass now, and objects
@@ -668,6 +678,9 @@ async function startNode(
   );
   return node;
 }
+
+/** How many `wait` answers to one command of mine start a resync of its object. */
+const WAITS_BEFORE_RESYNC = 3;
 
 /** A replica id unique enough among a VASP's replicas when none is configured. */
 function defaultReplicaId(): string {

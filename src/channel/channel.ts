@@ -47,6 +47,11 @@ export type ChannelEvent =
       code: string | null;
     }
   | { type: 'fork'; peer: string; cid: string }
+  /**
+   * The peer answered `wait` to a command of mine (it lacks the version the command reads, or
+   * holds it for another command): resent after a backoff. `waits` counts them for this command.
+   */
+  | { type: 'command_waiting'; peer: string; cid: string; referenceId: string; waits: number }
   /** A command of mine is durable in the outbox and goes out now or at the next connect. */
   | { type: 'command_queued'; peer: string; cid: string; referenceId: string }
   | { type: 'frame_refused'; peer: string; code: string };
@@ -127,6 +132,8 @@ interface Tracking {
   sentAt: number;
   /** The peer answered `wait`: resend after the backoff whatever else happens. */
   retry: boolean;
+  /** How many times the peer answered `wait`. */
+  waits: number;
   outcome: ReplaySubject<CommandOutcome>;
 }
 
@@ -171,6 +178,7 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
         nextAttemptAt: 0,
         sentAt: 0,
         retry: false,
+        waits: 0,
         outcome: new ReplaySubject<CommandOutcome>(1),
       };
       tracking.set(command.cid, t);
@@ -252,7 +260,15 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
     } else if (outcome.kind === 'retry' && t) {
       // `wait`: the peer lacks a dependency or holds the lock; retry after a backoff.
       t.retry = true;
+      t.waits++;
       t.nextAttemptAt = now() + backoff(t.attempts);
+      events.next({
+        type: 'command_waiting',
+        peer,
+        cid: outcome.cid,
+        referenceId: t.command.referenceId,
+        waits: t.waits,
+      });
     } else if (outcome.kind === 'fork') {
       events.next({ type: 'fork', peer, cid: outcome.cid });
     }

@@ -42,6 +42,7 @@ export function nodeEventLevel(event: NodeEvent): LogLevel {
     case 'command_queued':
     case 'command_received':
     case 'retransmit':
+    case 'command_waiting':
     case 'reacted':
     case 'resync_progress':
       return 'debug';
