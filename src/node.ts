@@ -280,7 +280,17 @@ async function startNode(
         core,
         onControlFrame: (frame, type, connection) => {
           if (isSyncFrameType(type)) sync.handleFrame(frame, connection);
-          else health.onControlFrame(frame, type, connection);
+          else if (type === 'Heartbeat') health.onControlFrame(frame, type, connection);
+          // A frame of a kind this version does not know (a newer peer's, say): dropped, but
+          // said, and the connection kept.
+          else {
+            events.next({
+              type: 'frame_refused',
+              peer: peer.address,
+              code: 'PROTOCOL_MALFORMED_FRAME',
+              frameType: type,
+            });
+          }
         },
       },
     );

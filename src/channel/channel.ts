@@ -54,7 +54,8 @@ export type ChannelEvent =
   | { type: 'command_waiting'; peer: string; cid: string; referenceId: string; waits: number }
   /** A command of mine is durable in the outbox and goes out now or at the next connect. */
   | { type: 'command_queued'; peer: string; cid: string; referenceId: string }
-  | { type: 'frame_refused'; peer: string; code: string };
+  /** A frame that was dropped (`frameType`: a kind of frame this version does not know). */
+  | { type: 'frame_refused'; peer: string; code: string; frameType?: string };
 
 export interface ChannelOptions {
   /** Resend a command with no final response after this long (doubles per attempt, capped). @default 2000 */
