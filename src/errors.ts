@@ -72,7 +72,8 @@ export const ErrorCode = {
   // business layer (src/business)
   BUSINESS_FORCE_ABORT: { close: null, retryable: false, lip1: null },
   BUSINESS_VALIDATION_FAILURE: { close: null, retryable: false, lip1: 'payment_wrong_recipient_signature' },
-  BUSINESS_NOT_AUTHORIZED: { close: null, retryable: false, lip1: null },
+  // my business refuses a channel to this peer (for now): its hello is refused with 4403
+  BUSINESS_NOT_AUTHORIZED: { close: 4403, retryable: false, lip1: null },
   BUSINESS_INVALID_INPUT: { close: null, retryable: false, lip1: null },
   BUSINESS_INVALID_NEXT_VERSION: { close: null, retryable: false, lip1: null },
   // admin routes (src/admin): no token, or not this node's

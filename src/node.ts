@@ -406,6 +406,21 @@ async function startNode(
   const tls = config.listen.tls
     ? { cert: readFileSync(config.listen.tls.certFile), key: readFileSync(config.listen.tls.keyFile) }
     : undefined;
+  /**
+   * Asks my business whether to serve a channel to `peer` now (each hello, dial and LIP-1 HTTP
+   * request): it may refuse a counterparty for a while without a config change or a restart.
+   * @throws BUSINESS_NOT_AUTHORIZED when it refuses; what else it throws, as is
+   */
+  async function openChannelTo(peer: string): Promise<void> {
+    try {
+      await business.openChannelTo?.(peer);
+    } catch (err) {
+      if (!isParleyError(err, 'BUSINESS_NOT_AUTHORIZED')) throw err;
+      throw new ParleyError('BUSINESS_NOT_AUTHORIZED', `my business refuses a channel to ${peer} now`, {
+        cause: err,
+      });
+    }
+  }
   const router = createHttpRouter();
   // LIP-1 HTTP peers: one link each, attached for the node's life; their requests come in on
   // `/v1/<peer>/<me>/command` (the reference's route, sender first).
@@ -426,7 +441,15 @@ async function startNode(
         refuseLip1Request(req, res, 503, NOT_OWNER_REASON);
         return true;
       }
-      return link.handle(req, res).then(() => true);
+      // As the reference: 401 when my business refuses the sender (for now).
+      return openChannelTo(sender!).then(
+        () => link.handle(req, res).then(() => true),
+        (err: unknown) => {
+          if (!isParleyError(err, 'BUSINESS_NOT_AUTHORIZED')) throw err;
+          refuseLip1Request(req, res, 401, err.message);
+          return true;
+        },
+      );
     });
   }
   const metrics = createNodeMetrics({ node: me, monitor: health, channels: [...channels.values()] });
@@ -455,6 +478,7 @@ async function startNode(
       },
       localState: async (peer: string) => {
         if (channels.get(peer)?.suspended) throw notOwner(peer, 'TRANSPORT_NOT_OWNER');
+        await openChannelTo(peer);
         return { epoch, openObjects: await summary(peer) };
       },
     },
@@ -490,7 +514,10 @@ async function startNode(
       {
         me,
         myKey,
-        localState: async () => ({ epoch, openObjects: await summary(peer.address) }),
+        localState: async () => {
+          await openChannelTo(peer.address);
+          return { epoch, openObjects: await summary(peer.address) };
+        },
         liveConnection: (address: string) => registry.current(address),
       },
     );

@@ -74,7 +74,8 @@ export interface ChannelServerDeps {
   directory(address: string): PeerEntry | undefined | Promise<PeerEntry | undefined>;
   /**
    * What to announce to `peer` in the hello-ack. A failure closes the handshake with 1011, or
-   * with 4421 when it is `TRANSPORT_NOT_OWNER` (another replica of this VASP owns the channel).
+   * with 4421 when it is `TRANSPORT_NOT_OWNER` (another replica of this VASP owns the channel),
+   * 4403 when it is `BUSINESS_NOT_AUTHORIZED` (the business refuses this peer now).
    */
   localState(peer: string): LocalState | Promise<LocalState>;
   /** Wall clock for hello timestamps. @default Date */
@@ -223,8 +224,10 @@ export function createChannelServer(options: ChannelServerOptions, deps: Channel
     try {
       return await deps.localState(peer);
     } catch (err) {
-      // A replica that does not own the channel refuses the hello with its own close code.
-      if (isParleyError(err, 'TRANSPORT_NOT_OWNER')) throw err;
+      // A replica that does not own the channel, or a business that refuses this peer, refuses
+      // the hello with its own close code (4421, 4403).
+      if (isParleyError(err, 'TRANSPORT_NOT_OWNER') || isParleyError(err, 'BUSINESS_NOT_AUTHORIZED'))
+        throw err;
       throw new ParleyError('TRANSPORT_INTERNAL_ERROR', 'local state unavailable', { cause: err });
     }
   }
