@@ -32,6 +32,12 @@ export const PeerConfig = z
     /** Its compliance key: raw Ed25519 public key, hex. */
     publicKey: Hex32,
     /**
+     * The keys it used before `publicKey` (a key rotation), newest first: what it signed with
+     * them stays verifiable (signed histories in a resync, commands signed before the rotation).
+     * Its hello must be signed with `publicKey`. Leave out a key that leaked. @default []
+     */
+    retiredPublicKeys: z.array(Hex32).default([]),
+    /**
      * `ws`: Parley's WebSocket channel. `lip1-http`: LIP-1 v1 over HTTP, for a counterparty
      * that runs the LIP-1 reference or its kin (no heartbeats, no resync). @default 'ws'
      */
@@ -74,6 +80,11 @@ export const NodeConfig = z.object({
   address: Address,
   /** The compliance key's Ed25519 seed, hex. Keep the file private. */
   privateKeySeed: Hex32,
+  /**
+   * The public keys this node signed with before (a key rotation), newest first: its own old
+   * signatures in the histories its counterparties push back stay verifiable. @default []
+   */
+  retiredPublicKeys: z.array(Hex32).default([]),
   /** `file:<path>` (SQLite, the default) or `postgresql://…`. */
   database: z.string().min(1).default('file:parley.db'),
   listen: z

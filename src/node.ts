@@ -44,11 +44,12 @@ import { CloseCode } from './protocol/close-codes.js';
 import {
   channelAddress,
   type PrivateKey,
+  type PublicKey,
   privateKeyFromSeedHex,
   publicKeyFromHex,
 } from './protocol/index.js';
 import { isSyncFrameType } from './protocol/sync-frames.js';
-import { createVerifyPool } from './protocol/verify-pool.js';
+import { acceptingRetiredKeys, createVerifyPool } from './protocol/verify-pool.js';
 import { createLeaseKeeper, type LeaseEvent, type LeaseKeeper } from './replica/lease-keeper.js';
 import { createHealthRepository } from './store/health-repository.js';
 import { createLeaseRepository } from './store/lease-repository.js';
@@ -231,6 +232,14 @@ async function startNode(
   // the first large history batch.
   const verifyPool = createVerifyPool();
   undo.push(() => verifyPool.close());
+  // Signatures made before a key rotation (mine or a peer's) verify with the retired keys.
+  const retiredKeys = new Map<string, PublicKey[]>();
+  const retire = (current: string, old: readonly string[]): void => {
+    if (old.length > 0) retiredKeys.set(current, old.map(publicKeyFromHex));
+  };
+  retire(myKey.publicKey.hex, config.retiredPublicKeys);
+  for (const peer of config.peers) retire(peer.publicKey, peer.retiredPublicKeys);
+  const verifier = acceptingRetiredKeys(verifyPool, retiredKeys);
   const resync = new Subject<ResyncEvent>();
   const health = createHealthMonitor(healthOptions, {
     me,
@@ -252,7 +261,7 @@ async function startNode(
         peerKey: publicKeyFromHex(peer.publicKeyHex),
         validate: ({ payment, previous, origin }) =>
           validateIncoming({ payment, previous, origin, me, business }),
-        verifier: verifyPool,
+        verifier,
       },
     );
     await core.init();
@@ -270,7 +279,7 @@ async function startNode(
         afterApply: () => core.exclusive(() => core.reloadSummary()),
         isPending: (cid) => core.isPending(cid),
         dropPending: (cid) => core.dropPending(cid),
-        verifier: verifyPool,
+        verifier,
       },
     );
     syncs.set(peer.address, sync);

@@ -49,8 +49,9 @@ Exit codes: 0 written · 2 bad option, bad address or the config exists (nothing
 export const PEER_HELP = `Usage: parley peer add --config <file> --address <bech32> --public-key <hex> [--url ws://…] [--transport lip1-http --url http://…]
 
 Adds a counterparty to a node's config, or updates the entry with the same address. The
-config is validated as a whole and replaced atomically (its mode is kept). A running node
-reads its peers at start: restart it afterwards.
+config is validated as a whole and replaced atomically (its mode is kept). A new key for a
+known peer (it rotated its key) keeps the former one in retiredPublicKeys, so that what it
+signed before still verifies. A running node reads its peers at start: restart it afterwards.
 
 Options:
   --config <file>      the node's config file

@@ -53,6 +53,39 @@ export const inThreadVerifier: JwsVerifier = {
     ),
 };
 
+/**
+ * `inner`, also accepting a signature that does not verify with its key when it verifies with a
+ * key the same signer used before (`retired`: a current key's hex → the keys it replaced, newest
+ * first). After a key rotation, what was signed before it (signed histories, commands still in
+ * an outbox) stays verifiable. A retired key is tried only for what failed with the current one:
+ * an old signature costs one more check per retired key, a current one nothing.
+ */
+export function acceptingRetiredKeys(
+  inner: JwsVerifier,
+  retired: ReadonlyMap<string, readonly PublicKey[]>,
+): JwsVerifier {
+  if (retired.size === 0) return inner;
+  return {
+    async verifyMany(items) {
+      const results = await inner.verifyMany(items);
+      for (let round = 0; ; round++) {
+        const again: number[] = [];
+        for (let i = 0; i < items.length; i++) {
+          if (typeof results[i] !== 'string' && retired.get(items[i]!.key.hex)?.[round] !== undefined)
+            again.push(i);
+        }
+        if (again.length === 0) return results;
+        const second = await inner.verifyMany(
+          again.map((i) => ({ jws: items[i]!.jws, key: retired.get(items[i]!.key.hex)![round]! })),
+        );
+        again.forEach((i, j) => {
+          if (typeof second[j] === 'string') results[i] = second[j];
+        });
+      }
+    },
+  };
+}
+
 export interface VerifyPoolOptions {
   /** Worker threads. @default availableParallelism() (one per core) */
   threads?: number;

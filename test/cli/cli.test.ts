@@ -157,7 +157,7 @@ describe('parley peer add', () => {
   /** `parley peer add --config <file> <args>`. */
   const peerAdd = (file: string, args: readonly string[]) => cli(['peer', 'add', '--config', file, ...args]);
 
-  it('adds a peer, then updates the entry with the same address; the file stays 0600 and valid', async () => {
+  it('adds a peer, then updates the entry with the same address (a new key: the former is kept as retired); the file stays 0600 and valid', async () => {
     const file = await initialised();
     const key1 = generatePrivateKey().publicKey.hex;
     const key2 = generatePrivateKey().publicKey.hex;
@@ -175,13 +175,27 @@ describe('parley peer add', () => {
     expect(updated.code).toBe(0);
     const config = parseNodeConfig(JSON.parse(readFileSync(file, 'utf8')));
     expect(config.peers).toEqual([
-      { address: peer, publicKey: key2, transport: 'ws', url: 'ws://127.0.0.1:7300' },
+      {
+        address: peer,
+        publicKey: key2,
+        retiredPublicKeys: [key1],
+        transport: 'ws',
+        url: 'ws://127.0.0.1:7300',
+      },
     ]);
+    expect(updated.out).toContain('former key is kept as retired');
     // The file keeps what was given: no defaults written out.
     expect(JSON.parse(readFileSync(file, 'utf8')).peers).toEqual([
-      { address: peer, publicKey: key2, url: 'ws://127.0.0.1:7300' },
+      { address: peer, publicKey: key2, url: 'ws://127.0.0.1:7300', retiredPublicKeys: [key1] },
     ]);
     expect(statSync(file).mode & 0o777).toBe(0o600);
+    // Another rotation: both former keys, newest first; the same key again changes nothing.
+    const key3 = generatePrivateKey().publicKey.hex;
+    expect((await peerAdd(file, ['--address', peer, '--public-key', key3])).code).toBe(0);
+    expect((await peerAdd(file, ['--address', peer, '--public-key', key3])).code).toBe(0);
+    expect(JSON.parse(readFileSync(file, 'utf8')).peers).toEqual([
+      { address: peer, publicKey: key3, retiredPublicKeys: [key2, key1] },
+    ]);
   });
 
   it('adds a LIP-1 HTTP peer with its http(s) base URL', async () => {
@@ -201,7 +215,13 @@ describe('parley peer add', () => {
     expect(added.code).toBe(0);
     const config = parseNodeConfig(JSON.parse(readFileSync(file, 'utf8')));
     expect(config.peers).toEqual([
-      { address: peer, publicKey: key, transport: 'lip1-http', url: 'https://vasp-b.example/api' },
+      {
+        address: peer,
+        publicKey: key,
+        retiredPublicKeys: [],
+        transport: 'lip1-http',
+        url: 'https://vasp-b.example/api',
+      },
     ]);
   });
 

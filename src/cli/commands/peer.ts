@@ -44,13 +44,23 @@ export function runPeerAdd(options: PeerAddOptions, io: CliIo): number {
   const self = parseNodeConfig(raw);
   if (peer.address === self.address) throw new ParleyError('CONFIG_INVALID', 'a node cannot be its own peer');
 
-  const peers = Array.isArray(raw['peers']) ? (raw['peers'] as Array<{ address?: unknown }>) : [];
-  const kept = peers.filter(
-    (p) => typeof p.address !== 'string' || safeChannelAddress(p.address) !== peer.address,
-  );
-  const updated = kept.length !== peers.length;
+  const peers = Array.isArray(raw['peers'])
+    ? (raw['peers'] as Array<{ address?: unknown; publicKey?: unknown; retiredPublicKeys?: unknown }>)
+    : [];
+  const same = (p: { address?: unknown }): boolean =>
+    typeof p.address === 'string' && safeChannelAddress(p.address) === peer.address;
+  const previous = peers.find(same);
+  const kept = peers.filter((p) => !same(p));
+  const updated = previous !== undefined;
+  // A new key for a known peer (it rotated): its former keys stay, retired, so that what it
+  // signed with them still verifies.
+  const formerKeys = [
+    ...(typeof previous?.publicKey === 'string' ? [previous.publicKey.toLowerCase()] : []),
+    ...(Array.isArray(previous?.retiredPublicKeys) ? (previous.retiredPublicKeys as string[]) : []),
+  ].filter((key, i, all) => key !== entry.publicKey && all.indexOf(key) === i);
+  const retired = formerKeys.length > 0 ? { retiredPublicKeys: formerKeys } : {};
   // The file keeps what was given (no defaults written out), with the address in channel form.
-  const next = { ...raw, peers: [...kept, { ...entry, address: peer.address }] };
+  const next = { ...raw, peers: [...kept, { ...entry, address: peer.address, ...retired }] };
   parseNodeConfig(next);
 
   const tmp = `${file}.${process.pid}.tmp`;
@@ -58,6 +68,9 @@ export function runPeerAdd(options: PeerAddOptions, io: CliIo): number {
   renameSync(tmp, file);
   io.out(
     `${updated ? 'Updated' : 'Added'} peer ${peer.address}${peer.url ? ` at ${peer.url}` : ' (it dials us)'}.` +
+      (formerKeys.length > 0 && previous?.publicKey !== entry.publicKey
+        ? ` Its former key is kept as retired (${formerKeys.length} retired in all).`
+        : '') +
       ' A running node picks it up when restarted.\n',
   );
   return ExitCode.OK;
