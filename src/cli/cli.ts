@@ -3,13 +3,23 @@
  * `commands/`. No logic here besides turning strings into typed options.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { runCheck } from './commands/check.js';
 import { runFrame } from './commands/frame.js';
 import { runInit } from './commands/init.js';
 import { runPay } from './commands/pay.js';
 import { runPeerAdd } from './commands/peer.js';
 import { runStart } from './commands/start.js';
 import { runStatus } from './commands/status.js';
-import { FRAME_HELP, HELP, INIT_HELP, PAY_HELP, PEER_HELP, START_HELP, STATUS_HELP } from './help.js';
+import {
+  CHECK_HELP,
+  FRAME_HELP,
+  HELP,
+  INIT_HELP,
+  PAY_HELP,
+  PEER_HELP,
+  START_HELP,
+  STATUS_HELP,
+} from './help.js';
 import { type CliIo, ExitCode, reportError, UsageError } from './io.js';
 import { isLogLevel } from './log.js';
 
@@ -153,6 +163,12 @@ const COMMANDS: Record<string, CommandSpec> = {
         },
         io,
       ),
+  },
+  check: {
+    help: CHECK_HELP,
+    options: { ...CONFIG_OPTION, json: { type: 'boolean' } },
+    run: (values, _, io) =>
+      runCheck({ config: required(values, 'config'), json: values['json'] === true }, io),
   },
   status: {
     help: STATUS_HELP,

@@ -13,6 +13,7 @@ Commands:
   start      run a node: channels to every peer, admin routes, JSON logs on stdout
   pay        start a payment on the running node
   status     show the running node's channels
+  check      check the node's database against its signed log
   frame      decode a LIP-1 frame (compact JWS); verify it when a key is given
 
 A typical setup, one config per VASP:
@@ -112,6 +113,20 @@ Options:
 Exit codes: 0 the node took the payment (with --wait: the create succeeded) · 1 the node is
 not running, or the create failed · 2 bad option, or the node refused the input (the error
 code is printed, e.g. BUSINESS_INVALID_INPUT); nothing was stored.
+`;
+
+export const CHECK_HELP = `Usage: parley check --config <file> [--json]
+
+Checks the node's database: every object version, head and outbox entry against the signed
+log (a success that created no version, a version no command wrote, a head that is not the last
+version, an outbox entry already final, …). Read-only, and safe while the node runs.
+
+Options:
+  --config <file>      the node's config file (its database setting)
+  --json               print {"ok", "problems"} as JSON
+  -h, --help
+
+Exit codes: 0 consistent · 1 problems found (listed) · 2 bad option, bad config, or no database.
 `;
 
 export const STATUS_HELP = `Usage: parley status --config <file> [--json]

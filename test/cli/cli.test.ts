@@ -1,5 +1,6 @@
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AdminStatus } from '../../src/admin/routes.js';
 import { createPaymentObject } from '../../src/business/index.js';
@@ -15,6 +16,8 @@ import {
   privateKeyFromSeedHex,
   signJws,
 } from '../../src/protocol/index.js';
+import { openStore } from '../../src/store/index.js';
+import { commandItem } from '../helpers/store.js';
 import { cli, tempDir } from './helpers.js';
 
 const COMMANDS = ['init', 'peer add', 'start', 'pay', 'status', 'frame'];
@@ -424,5 +427,42 @@ describe('CLI pieces', () => {
     expect(rows).toContain('PEER       STATE         HEALTH  RTT  INFLIGHT  OPEN  PEER EPOCH  LEASE');
     expect(rows).toContain('lbr1peer   connected     -       -    0         1     e2          owner');
     expect(rows).toContain('lbr1other  disconnected  -       -    0         0     -           standby');
+  });
+});
+
+describe('parley check', () => {
+  const dirs: Array<{ dispose(): void }> = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) d.dispose();
+  });
+
+  it("checks a node's SQLite database against its signed log: 0 when consistent, 1 with the problems, 2 without a database", async () => {
+    const d = tempDir();
+    dirs.push(d);
+    const path = join(d.path, 'node.db');
+    await cli(['init', '--address', address(0x41), '--database', `file:${path}`], { cwd: d.path });
+    const file = join(d.path, 'parley.config.json');
+
+    const missing = await cli(['check', '--config', file]);
+    expect(missing.code).toBe(2);
+    expect(missing.err).toContain('CONFIG_INVALID');
+    expect(existsSync(path)).toBe(false);
+
+    const store = await openStore({ url: `file:${path}` });
+    await store.commit([commandItem({ cid: 'c1', referenceId: 'r1', write: 'c1' })]);
+    await store.commit([commandItem({ cid: 'c2', referenceId: 'r1', read: 'c1', write: 'c2' })]);
+    await store.close();
+    const ok = await cli(['check', '--config', file]);
+    expect(ok).toMatchObject({ code: 0, out: 'ok: the derived state matches the signed log\n' });
+
+    // A version lost behind the store's back (a bad restore, a hand edit).
+    const db = new Database(path);
+    db.prepare("DELETE FROM object_version WHERE version = 'c2'").run();
+    db.close();
+    const broken = await cli(['check', '--config', file, '--json']);
+    expect(broken.code).toBe(1);
+    const report = JSON.parse(broken.out) as { ok: boolean; problems: string[] };
+    expect(report.ok).toBe(false);
+    expect(report.problems.join('\n')).toContain('c2');
   });
 });
