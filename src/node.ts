@@ -232,7 +232,9 @@ async function startNode(
   // the first large history batch.
   const verifyPool = createVerifyPool();
   undo.push(() => verifyPool.close());
-  // Signatures made before a key rotation (mine or a peer's) verify with the retired keys.
+  // Signatures made before a key rotation (mine or a peer's) verify with the retired keys, in
+  // the signed histories a resync brings (over a channel authenticated with the current keys)
+  // only: a live command must be signed with the current key.
   const retiredKeys = new Map<string, PublicKey[]>();
   const retire = (current: string, old: readonly string[]): void => {
     if (old.length > 0) retiredKeys.set(current, old.map(publicKeyFromHex));
@@ -261,7 +263,8 @@ async function startNode(
         peerKey: publicKeyFromHex(peer.publicKeyHex),
         validate: ({ payment, previous, origin }) =>
           validateIncoming({ payment, previous, origin, me, business }),
-        verifier,
+        // Live frames: the current keys only (a retired key may have leaked).
+        verifier: verifyPool,
       },
     );
     await core.init();
@@ -297,7 +300,8 @@ async function startNode(
               type: 'frame_refused',
               peer: peer.address,
               code: 'PROTOCOL_MALFORMED_FRAME',
-              frameType: type,
+              // Read from an unverified payload: kept short.
+              frameType: type.slice(0, 64),
             });
           }
         },
@@ -312,6 +316,8 @@ async function startNode(
     cores.set(peer.address, core);
     channels.set(peer.address, channel);
     subs.push(channel.events$.subscribe(events));
+    /** referenceId → when a `command_waiting` run of it last started. */
+    const waitingRuns = new Map<string, number>();
     const driver = createBusinessDriver(
       {
         me,
@@ -343,15 +349,20 @@ async function startNode(
       // then every tenth.
       channel.events$.subscribe((event) => {
         if (event.type !== 'command_waiting') return;
-        if (event.waits === WAITS_BEFORE_RESYNC || event.waits % 10 === 0) {
-          sync.run('command_waiting', [event.referenceId]).catch(() => undefined);
-        }
+        if (event.waits !== WAITS_BEFORE_RESYNC && event.waits % 10 !== 0) return;
+        // At most one such run per object per interval, however many commands wait on it.
+        const now = Date.now();
+        if (now - (waitingRuns.get(event.referenceId) ?? -Infinity) < WAITING_RESYNC_INTERVAL_MS) return;
+        waitingRuns.set(event.referenceId, now);
+        if (waitingRuns.size > 10_000) waitingRuns.delete(waitingRuns.keys().next().value!);
+        sync.run('command_waiting', [event.referenceId]).catch(() => undefined);
       }),
       sync.events$.subscribe((event) => {
         if (event.type === 'resync_finished') {
-          // Commands the peer answered `wait` (it lacked the version) can pass now, and objects
-          // rebuilt here may be waiting for my business layer's next step.
-          channel.retransmitNow();
+          // Commands the peer answered `wait` (it lacked the version) may pass now, and objects
+          // rebuilt here may be waiting for my business layer's next step. (After a run that
+          // moved nothing, resending them at once would only defeat their backoff.)
+          if (event.objectsSent > 0 || event.objectsReceived > 0) channel.retransmitNow();
           if (event.objectsReceived > 0) void driver.recover().catch(() => undefined);
         } else if (event.type === 'fork_lost') {
           for (const cid of event.droppedPending) {
@@ -421,13 +432,32 @@ async function startNode(
    * @throws BUSINESS_NOT_AUTHORIZED when it refuses; what else it throws, as is
    */
   async function openChannelTo(peer: string): Promise<void> {
+    if (!business.openChannelTo) return;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await business.openChannelTo?.(peer);
+      // A business that hangs must not hold a dial, a handshake slot or the node's close.
+      await Promise.race([
+        business.openChannelTo(peer),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new ParleyError(
+                  'TRANSPORT_INTERNAL_ERROR',
+                  `openChannelTo(${peer}) did not answer within ${OPEN_CHANNEL_TO_TIMEOUT_MS} ms`,
+                ),
+              ),
+            OPEN_CHANNEL_TO_TIMEOUT_MS,
+          );
+        }),
+      ]);
     } catch (err) {
       if (!isParleyError(err, 'BUSINESS_NOT_AUTHORIZED')) throw err;
       throw new ParleyError('BUSINESS_NOT_AUTHORIZED', `my business refuses a channel to ${peer} now`, {
         cause: err,
       });
+    } finally {
+      clearTimeout(timer);
     }
   }
   const router = createHttpRouter();
@@ -727,6 +757,11 @@ async function startNode(
 
 /** How many `wait` answers to one command of mine start a resync of its object. */
 const WAITS_BEFORE_RESYNC = 3;
+/** Shortest time between two `command_waiting` runs of one object. */
+const WAITING_RESYNC_INTERVAL_MS = 30_000;
+
+/** How long my business may take to answer `openChannelTo`. */
+const OPEN_CHANNEL_TO_TIMEOUT_MS = 5_000;
 
 /** A replica id unique enough among a VASP's replicas when none is configured. */
 function defaultReplicaId(): string {

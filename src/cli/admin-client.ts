@@ -4,6 +4,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { isLoopbackHostName } from '../admin/routes.js';
 import { loadNodeConfig, type NodeConfig } from '../config.js';
 import { ParleyError } from '../errors.js';
 import { readLiveRuntimeFile } from './runtime-file.js';
@@ -23,6 +24,15 @@ export function adminUrlOf(config: Pick<NodeConfig, 'listen'>, port = config.lis
   return `${scheme}://${loopbackHostFor(config.listen.host)}:${port}`;
 }
 
+/** Whether `url` names this machine (127.0.0.0/8, ::1, localhost). */
+function isLoopbackUrl(url: string): boolean {
+  try {
+    return isLoopbackHostName(new URL(url).host);
+  } catch {
+    return false;
+  }
+}
+
 /** Where a node's admin routes answer, and the token they require (if known). */
 export interface AdminTarget {
   url: string;
@@ -32,7 +42,7 @@ export interface AdminTarget {
 /**
  * Where the node of `configFile` answers: `explicitUrl` if given, else the runtime file of a
  * running node, else the config's listen port. The token is `PARLEY_ADMIN_TOKEN` when set, else
- * the running node's (from its runtime file).
+ * the running node's (from its runtime file), which goes to a loopback URL only.
  * @throws CONFIG_INVALID (bad config); TRANSPORT_CONNECT_FAILED (port 0 and no running node)
  */
 export function resolveAdmin(configFile: string, env: NodeJS.ProcessEnv, explicitUrl?: string): AdminTarget {
@@ -40,10 +50,9 @@ export function resolveAdmin(configFile: string, env: NodeJS.ProcessEnv, explici
   const withToken = (url: string, token: string | undefined): AdminTarget =>
     token === undefined ? { url } : { url, token };
   if (explicitUrl !== undefined) {
-    return withToken(
-      explicitUrl.replace(/\/+$/, ''),
-      envToken ?? readLiveRuntimeFile(configFile)?.adminToken,
-    );
+    const url = explicitUrl.replace(/\/+$/, '');
+    const local = isLoopbackUrl(url) ? readLiveRuntimeFile(configFile)?.adminToken : undefined;
+    return withToken(url, envToken ?? local);
   }
   const config = loadNodeConfig(configFile, env);
   const running = readLiveRuntimeFile(configFile);
@@ -87,9 +96,10 @@ export function adminRequest(
             : {}),
           ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
         },
-        // The admin URL is always loopback: the node's own certificate names its public host,
-        // not 127.0.0.1, and anyone able to intercept loopback can read the config's key anyway.
-        rejectUnauthorized: false,
+        // On loopback the node's own certificate names its public host, not 127.0.0.1, and
+        // anyone able to intercept loopback can read the config's key anyway; elsewhere (an
+        // explicit --url) the certificate is checked.
+        rejectUnauthorized: !isLoopbackUrl(baseUrl),
       },
       (res) => {
         const chunks: Buffer[] = [];
