@@ -205,6 +205,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.out(HELP);
     return ExitCode.OK;
   }
+  if (first === 'demo') {
+    // The demo parses its own options and writes to the process's own streams.
+    const demo = await import('../demo.js');
+    return demo.main([...rest]);
+  }
   let name = first;
   let args = rest;
   if (first === 'peer') {

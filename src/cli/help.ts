@@ -14,6 +14,7 @@ Commands:
   pay        start a payment on the running node
   status     show the running node's channels
   check      check the node's database against its signed log
+  demo       three VASP nodes on loopback with live dashboards: payments, a wiped node, resync
   frame      decode a LIP-1 frame (compact JWS); verify it when a key is given
 
 A typical setup, one config per VASP:

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Demo, startDemo } from '../../scripts/demo.js';
+import { type Demo, startDemo } from '../../src/demo.js';
 import { nodeConfig, startNode, tempDir, testIdentity, until } from '../helpers/nodes.js';
 
 const CHROMIUM = '/usr/bin/chromium';
