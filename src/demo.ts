@@ -13,7 +13,7 @@
  * Nodes run in this process; "kill" closes the node, deletes its database files and, after
  * `--down-for` seconds, starts it again with the same identity and port.
  */
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { filter, firstValueFrom, merge, type Observable, type Subscription, take, timeout } from 'rxjs';

@@ -7,7 +7,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAutoBusiness, createPaymentObject, nextPaymentVersion } from '../../src/business/index.js';
-import { type ChannelCore, createChannelCore } from '../../src/channel/channel-core.js';
+import type { ChannelCore } from '../../src/channel/channel-core.js';
 import {
   decodeJwsPayloadUnverified,
   decodeResponse,
@@ -15,8 +15,7 @@ import {
   verifyJws,
 } from '../../src/protocol/index.js';
 import { inThreadVerifier, type JwsVerifier } from '../../src/protocol/verify-pool.js';
-import type { ParleyStore } from '../../src/store/types.js';
-import { tempSqliteStore } from '../helpers/parties.js';
+import { coreOfParty, tempSqliteStore } from '../helpers/parties.js';
 import { type Party, party } from '../sync/signed-histories.js';
 
 /** Checks signatures as the node does, but holds responses until `release()`. */
@@ -72,21 +71,6 @@ async function responseThenRequest(a: ChannelCore, responseJws: string, requestJ
   return { response, request, settled: () => settled };
 }
 
-async function coreOf(
-  me: Party,
-  other: Party,
-  store: ParleyStore,
-  verifier?: JwsVerifier,
-): Promise<ChannelCore> {
-  await store.upsertPeer({ address: other.address, publicKeyHex: other.key.publicKey.hex });
-  const core = createChannelCore(
-    { me: me.address, peer: other.address },
-    { store, myKey: me.key, peerKey: other.key.publicKey, ...(verifier ? { verifier } : {}) },
-  );
-  await core.init();
-  return core;
-}
-
 describe('a request that reads my version while its response is still being checked', () => {
   const disposers: Array<() => Promise<void>> = [];
   afterEach(async () => {
@@ -101,8 +85,8 @@ describe('a request that reads my version while its response is still being chec
     const [A, B] = [party(bytes[0]), party(bytes[1])];
     const [sideA, sideB] = [await tempSqliteStore(), await tempSqliteStore()];
     disposers.push(sideA.dispose, sideB.dispose);
-    const a = await coreOf(A, B, sideA.store, verifier);
-    const b = await coreOf(B, A, sideB.store);
+    const a = await coreOfParty(A, B, sideA.store, verifier);
+    const b = await coreOfParty(B, A, sideB.store);
     const payment = paymentOf(A, B, 100);
     const create = await a.sequence({ payment });
     const accepted = await b.handleRequest(create.requestJws);
@@ -149,7 +133,7 @@ describe('a request that reads my version while its response is still being chec
     // request; the response to the command the request reads never does.
     const sideB = await tempSqliteStore();
     disposers.push(sideB.dispose);
-    const b = await coreOf(B, A, sideB.store);
+    const b = await coreOfParty(B, A, sideB.store);
     const [q1, q2] = [
       await a.sequence({ payment: paymentOf(A, B, 101) }),
       await a.sequence({ payment: paymentOf(A, B, 102) }),

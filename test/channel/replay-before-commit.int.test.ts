@@ -7,13 +7,12 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPaymentObject } from '../../src/business/index.js';
-import { type ChannelCore, createChannelCore } from '../../src/channel/channel-core.js';
 import { ParleyError } from '../../src/errors.js';
 import { decodeResponse, verifyJws } from '../../src/protocol/index.js';
 import { inThreadVerifier, type JwsVerifier } from '../../src/protocol/verify-pool.js';
 import type { CommitItem, ParleyStore } from '../../src/store/types.js';
-import { tempSqliteStore } from '../helpers/parties.js';
-import { type Party, party } from '../sync/signed-histories.js';
+import { coreOfParty, tempSqliteStore } from '../helpers/parties.js';
+import { party } from '../sync/signed-histories.js';
 
 /**
  * The real store, with its commits held until `release()` or failed by `fail()` (a fault
@@ -70,21 +69,6 @@ function countingVerifier(): { verifier: JwsVerifier; checked(): number } {
   };
 }
 
-async function coreOf(
-  me: Party,
-  other: Party,
-  store: ParleyStore,
-  verifier?: JwsVerifier,
-): Promise<ChannelCore> {
-  await store.upsertPeer({ address: other.address, publicKeyHex: other.key.publicKey.hex });
-  const core = createChannelCore(
-    { me: me.address, peer: other.address },
-    { store, myKey: me.key, peerKey: other.key.publicKey, ...(verifier ? { verifier } : {}) },
-  );
-  await core.init();
-  return core;
-}
-
 describe('a resend of a command whose first copy is still being committed', () => {
   const disposers: Array<() => Promise<void>> = [];
   afterEach(async () => {
@@ -100,10 +84,10 @@ describe('a resend of a command whose first copy is still being committed', () =
     const [A, B] = [party(bytes[0]), party(bytes[1])];
     const [sideA, sideB] = [await tempSqliteStore(), await tempSqliteStore()];
     disposers.push(sideA.dispose, sideB.dispose);
-    const a = await coreOf(A, B, sideA.store);
+    const a = await coreOfParty(A, B, sideA.store);
     const gate = heldCommits(sideB.store);
     const checks = countingVerifier();
-    const b = await coreOf(B, A, gate.store, checks.verifier);
+    const b = await coreOfParty(B, A, gate.store, checks.verifier);
     const payment = createPaymentObject({
       me: A.address,
       meSubaddressHex: '0000000000000001',

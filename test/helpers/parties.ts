@@ -13,8 +13,10 @@ import {
   privateKeyFromJwk,
   publicKeyFromHex,
 } from '../../src/protocol/index.js';
+import type { JwsVerifier } from '../../src/protocol/verify-pool.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { ParleyStore } from '../../src/store/types.js';
+import type { Party } from '../sync/signed-histories.js';
 import { readFixtureJson } from './fixtures.js';
 
 export interface FixtureParty {
@@ -76,6 +78,22 @@ export async function coreFor(
   const core = createChannelCore(
     { me: me.address, peer: other.address, ...options },
     { store, myKey: me.key, peerKey: other.publicKey },
+  );
+  await core.init();
+  return core;
+}
+
+/** The channel core of `me` towards `other` (test parties of `signed-histories.ts`), on `store`. */
+export async function coreOfParty(
+  me: Party,
+  other: Party,
+  store: ParleyStore,
+  verifier?: JwsVerifier,
+): Promise<ChannelCore> {
+  await store.upsertPeer({ address: other.address, publicKeyHex: other.key.publicKey.hex });
+  const core = createChannelCore(
+    { me: me.address, peer: other.address },
+    { store, myKey: me.key, peerKey: other.key.publicKey, ...(verifier ? { verifier } : {}) },
   );
   await core.init();
   return core;
