@@ -274,6 +274,32 @@ describe('several replicas of one VASP on one database', () => {
     },
   );
 
+  it('a replica that closes just as it takes the channel over serves nothing and gives the lease back at once', async () => {
+    const { dbA, nodeB, replica } = await setup();
+    const a1 = await replica('a1');
+    await until([a1], () => owns(a1), { timeoutMs: 20_000 });
+    const a2 = await replica('a2', true);
+    // a2 starts to close the moment it wins the lease (before its takeover runs).
+    const closed = new Promise<void>((resolve) => {
+      a2.events$.subscribe((e) => {
+        if (e.type === 'lease_acquired') void a2.close().then(resolve);
+      });
+    });
+    const seenB: NodeEvent[] = [];
+    await a1.close();
+    nodeB.events$.subscribe((e) => seenB.push(e));
+    await closed;
+
+    // Given back, not left to lapse: another replica may take it at its next round.
+    const rows = await dbA.query<{ owner: string; expires_at: unknown }>(
+      'SELECT owner, expires_at FROM channel_lease',
+    );
+    expect(rows.map((r) => [r.owner, Number(r.expires_at)])).toEqual([['a2', 0]]);
+    // It never served the channel: B had no connection to A from a1's stop on.
+    expect(seenB.filter((e) => e.type === 'connected')).toEqual([]);
+    expect((await nodeB.status())[0]?.state).toBe('disconnected');
+  });
+
   it('a replica taken over while it still runs writes nothing more, and gives the channel up', async () => {
     const { b, dbA, nodeB, replica } = await setup();
     const a1 = await replica('a1');
