@@ -69,6 +69,20 @@ export function createObjectCache(
     return state;
   }
 
+  /**
+   * Drops the least recently used objects (never one with changes in flight, nor `keep`) down to
+   * nine tenths of the limit. In batches: a Map iterated from its start walks over the entries
+   * deleted since its last rehash, and an LRU deletes at every hit, so evicting one object per
+   * insert cost a walk over thousands of them each time.
+   */
+  function evict(keep: string): void {
+    const target = Math.floor(maxObjects * 0.9);
+    for (const [key, candidate] of objects) {
+      if (objects.size <= target) break;
+      if (candidate.inflight === 0 && key !== keep) objects.delete(key);
+    }
+  }
+
   /** Counts `clear()` calls: a load that straddles one may have read what is now stale. */
   let clears = 0;
 
@@ -99,12 +113,7 @@ export function createObjectCache(
         const raced = objects.get(referenceId);
         if (raced) return raced;
         objects.set(referenceId, state);
-        if (objects.size > maxObjects) {
-          for (const [key, candidate] of objects) {
-            if (objects.size <= maxObjects) break;
-            if (candidate.inflight === 0 && key !== referenceId) objects.delete(key);
-          }
-        }
+        if (objects.size > maxObjects) evict(referenceId);
         return state;
       }
     },
