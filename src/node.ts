@@ -474,10 +474,11 @@ async function startNode(
       if (version !== 'v1' || command !== 'command' || rest.length > 0 || receiver !== me) return false;
       const link = sender === undefined ? undefined : httpLinks.get(sender);
       if (!link) {
-        if (sender === undefined || !channels.get(sender)?.suspended) return false;
-        // Another replica of this VASP serves this peer now: the peer retries (LIP-1 resends).
+        if (sender === undefined || directory.get(sender)?.transport !== 'lip1-http') return false;
+        // A peer of ours that this node does not serve now: another replica of this VASP does,
+        // or the node is closing. The peer retries (LIP-1 resends).
         res.setHeader('Retry-After', '1');
-        refuseLip1Request(req, res, 503, NOT_OWNER_REASON);
+        refuseLip1Request(req, res, 503, channels.get(sender)?.suspended ? NOT_OWNER_REASON : 'node closing');
         return true;
       }
       // As the reference: 401 when my business refuses the sender (for now).
