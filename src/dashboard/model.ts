@@ -307,7 +307,10 @@ export function createDashboardModel(
         row.openObjects = s.openObjects;
         row.peerEpoch = s.peerEpoch;
         row.lease = s.lease ?? null;
-        if (key() !== before) touch(s.peer);
+        // A standby does not watch the channel: the health it showed as owner is stale now.
+        const staleHealth = row.lease === 'standby' && row.health !== undefined;
+        if (staleHealth) delete row.health;
+        if (staleHealth || key() !== before) touch(s.peer);
       }
     },
 

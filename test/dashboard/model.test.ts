@@ -73,6 +73,16 @@ describe('dashboard model', () => {
     ]);
     expect(delta.log[1]!.message).toContain('taken_over');
     expect(DashboardSnapshot.parse(model.snapshot()).channels).toHaveLength(1);
+
+    // Watched as owner, then standby: the health it showed is dropped, not left stale.
+    model.health({ type: 'state', peer: PEER, state: 'healthy', phi: 0.2 });
+    expect(DashboardDelta.parse(model.takeDelta()).channels[0]?.health).toMatchObject({ state: 'healthy' });
+    model.status([
+      { peer: PEER, state: 'disconnected', inflight: 0, openObjects: 0, peerEpoch: 'e1', lease: 'standby' },
+    ]);
+    const standby = DashboardDelta.parse(model.takeDelta()).channels[0]!;
+    expect(standby.lease).toBe('standby');
+    expect(standby.health).toBeUndefined();
   });
 
   it('logs health transitions at their level and flags a lost peer state until a resync completes', () => {
