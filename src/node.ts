@@ -87,7 +87,14 @@ export type NodeEvent =
  */
 export type TransportEvent =
   | { type: 'dial_failed'; peer: string; code: string; message: string }
-  | { type: 'handshake_refused'; code: string; message: string; remoteAddress: string | undefined };
+  | {
+      type: 'handshake_refused';
+      code: string;
+      message: string;
+      remoteAddress: string | undefined;
+      /** Hellos refused from this address since the last report and not reported (at most one per 10 s). */
+      suppressed?: number;
+    };
 
 /** A periodic upkeep task failed (the store was unreachable, say); it runs again at its next turn. */
 export type UpkeepEvent = { type: 'upkeep_failed'; task: 'prune_resync_runs'; code: string };
@@ -525,10 +532,31 @@ async function startNode(
   );
   undo.push(() => server.close());
   subs.push(server.connections$.subscribe(adopt));
+  /** remote address → when a refused hello from it was last reported, and how many since. */
+  const refusedHellos = new Map<string, { atMs: number; suppressed: number }>();
   subs.push(
-    server.handshakeFailures$.subscribe(({ error, remoteAddress }) =>
-      events.next({ type: 'handshake_refused', code: error.code, message: error.message, remoteAddress }),
-    ),
+    server.handshakeFailures$.subscribe(({ error, remoteAddress }) => {
+      // Anyone can open a socket: one event per address and interval, with how many more were
+      // refused meanwhile, so that a scanner cannot flood the log.
+      const now = Date.now();
+      const key = remoteAddress ?? '';
+      const last = refusedHellos.get(key);
+      if (last && now - last.atMs < REFUSED_HELLO_INTERVAL_MS) {
+        last.suppressed++;
+        return;
+      }
+      const suppressed = last?.suppressed ?? 0;
+      refusedHellos.delete(key);
+      refusedHellos.set(key, { atMs: now, suppressed: 0 });
+      if (refusedHellos.size > 1000) refusedHellos.delete(refusedHellos.keys().next().value!);
+      events.next({
+        type: 'handshake_refused',
+        code: error.code,
+        message: error.message,
+        remoteAddress,
+        ...(suppressed > 0 ? { suppressed } : {}),
+      });
+    }),
   );
   await server.listening;
   // After the listen: a node that cannot listen has sent nothing (until then, its LIP-1 HTTP
@@ -760,6 +788,9 @@ async function startNode(
 const WAITS_BEFORE_RESYNC = 3;
 /** Shortest time between two `command_waiting` runs of one object. */
 const WAITING_RESYNC_INTERVAL_MS = 30_000;
+
+/** Shortest time between two `handshake_refused` events for one remote address. */
+const REFUSED_HELLO_INTERVAL_MS = 10_000;
 
 /** How long my business may take to answer `openChannelTo`. */
 const OPEN_CHANNEL_TO_TIMEOUT_MS = 5_000;

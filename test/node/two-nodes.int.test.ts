@@ -123,5 +123,8 @@ describe('two VASP nodes over real WebSocket channels on 127.0.0.1 (SQLite files
       code: 'AUTH_BAD_SIGNATURE',
     });
     expect((await nodeA.status())[0]?.state).not.toBe('connected');
+    // A keeps dialing (with backoff); B reports one refusal per address and 10 s, not each.
+    await until([nodeA, nodeB], async () => seenA.filter((e) => e.type === 'dial_failed').length >= 3);
+    expect(seenB.filter((e) => e.type === 'handshake_refused')).toHaveLength(1);
   });
 });
