@@ -28,6 +28,9 @@ import type {
 } from './status.js';
 
 /** Collaborators of {@link createChannelHealth}. */
+
+/** Most quiet heartbeats with the same different digests before `diverged` is raised again. */
+const MAX_REDIVERGE_HEARTBEATS = 3600;
 export interface ChannelHealthDeps {
   /** This node's address (the `from` of its heartbeats). */
   me: string;
@@ -138,6 +141,8 @@ export function createChannelHealth(options: HealthOptions, deps: ChannelHealthD
   let diverged = false;
   let streak = 0;
   let streakDigests = '';
+  /** How many times `diverged` was raised since the digests last matched. */
+  let raises = 0;
 
   function emit(event: HealthEvent): void {
     if (!closed) events.next(event);
@@ -267,6 +272,7 @@ export function createChannelHealth(options: HealthOptions, deps: ChannelHealthD
     const theirs = heartbeat.open_objects;
     if (local.count === theirs.count && local.digest === theirs.digest) {
       streak = 0;
+      raises = 0;
       if (diverged) {
         diverged = false;
         emit({ kind: 'converged', peer, atMs: now(), summary: local });
@@ -282,9 +288,14 @@ export function createChannelHealth(options: HealthOptions, deps: ChannelHealthD
     if (digests !== streakDigests) streak = 0;
     streakDigests = digests;
     streak++;
-    if (streak >= o.divergeAfterHeartbeats && !diverged) {
+    // Raised again while the difference stays (the resync it started may have failed), after
+    // ten times as many quiet heartbeats each time, at most an hour's worth at the defaults.
+    const threshold = Math.min(o.divergeAfterHeartbeats * 10 ** raises, MAX_REDIVERGE_HEARTBEATS);
+    if (streak >= threshold) {
       diverged = true;
+      raises++;
       emit({ kind: 'diverged', peer, atMs: now(), local, remote: theirs, heartbeats: streak });
+      streak = 0;
     }
   }
 

@@ -22,7 +22,10 @@ export interface HealthOptions {
   acceptablePauseMs?: number;
   /** Inter-arrival samples kept per channel. @default 200 */
   maxSampleSize?: number;
-  /** Consecutive quiet heartbeats with different digests before `diverged`. @default 3 */
+  /**
+   * Consecutive quiet heartbeats with different digests before `diverged`; while they still
+   * differ, it is raised again after 10 times as many each time (at most 3,600). @default 3
+   */
   divergeAfterHeartbeats?: number;
   /** Close the connection (1001) when the peer goes `down`, so that a half-open one is replaced. @default true */
   closeOnDown?: boolean;

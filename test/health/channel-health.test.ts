@@ -279,6 +279,28 @@ describe('channel health with virtual time', () => {
       expect(eventsA.at(-1)).toMatchObject({ kind: 'converged', summary: { count: 1, digest: digest('a') } });
     });
 
+    it('is raised again while the difference stays (the repair may have failed), after 10 times as many heartbeats each time', () => {
+      const { time, world, eventsA } = setup();
+      time.advance(5_000);
+      world.summaryA = { count: 1, digest: digest('a') };
+      const raised = () => eventsA.filter((e) => e.kind === 'diverged').map((e) => e['heartbeats']);
+      time.advance(3_000);
+      expect(raised()).toEqual([3]);
+      time.advance(29_000);
+      expect(raised()).toEqual([3]);
+      time.advance(1_000);
+      expect(raised()).toEqual([3, 30]);
+      time.advance(300_000);
+      expect(raised()).toEqual([3, 30, 300]);
+      // Once the digests match, the next difference starts over at 3.
+      world.summaryB = world.summaryA;
+      time.advance(1_100);
+      expect(eventsA.at(-1)).toMatchObject({ kind: 'converged' });
+      world.summaryA = { count: 2, digest: digest('b') };
+      time.advance(3_000);
+      expect(raised()).toEqual([3, 30, 300, 3]);
+    });
+
     it('is not raised while either side has a command in flight, nor while the digests keep changing', () => {
       const { time, world, eventsA } = setup();
       time.advance(1_000);
