@@ -532,23 +532,29 @@ async function startNode(
   );
   undo.push(() => server.close());
   subs.push(server.connections$.subscribe(adopt));
-  /** remote address → when a refused hello from it was last reported, and how many since. */
+  /** remote address and reason → when such a refused hello was last reported, and how many since. */
   const refusedHellos = new Map<string, { atMs: number; suppressed: number }>();
   subs.push(
     server.handshakeFailures$.subscribe(({ error, remoteAddress }) => {
-      // Anyone can open a socket: one event per address and interval, with how many more were
-      // refused meanwhile, so that a scanner cannot flood the log.
-      const now = Date.now();
-      const key = remoteAddress ?? '';
+      // Anyone can open a socket: one event per address, reason and interval, with how many more
+      // were refused meanwhile, so that a scanner cannot flood the log (and, behind a proxy where
+      // every hello has one address, a peer's own reason still shows).
+      const now = performance.now();
+      const key = `${remoteAddress ?? ''}|${error.code}`;
       const last = refusedHellos.get(key);
       if (last && now - last.atMs < REFUSED_HELLO_INTERVAL_MS) {
         last.suppressed++;
         return;
       }
+      if (!last && refusedHellos.size >= MAX_REFUSED_HELLO_KEYS) {
+        for (const [k, v] of refusedHellos) {
+          if (now - v.atMs >= REFUSED_HELLO_INTERVAL_MS) refusedHellos.delete(k);
+        }
+        // Still full: this many addresses within one interval is a flood; not reported one by one.
+        if (refusedHellos.size >= MAX_REFUSED_HELLO_KEYS) return;
+      }
       const suppressed = last?.suppressed ?? 0;
-      refusedHellos.delete(key);
       refusedHellos.set(key, { atMs: now, suppressed: 0 });
-      if (refusedHellos.size > 1000) refusedHellos.delete(refusedHellos.keys().next().value!);
       events.next({
         type: 'handshake_refused',
         code: error.code,
@@ -789,8 +795,10 @@ const WAITS_BEFORE_RESYNC = 3;
 /** Shortest time between two `command_waiting` runs of one object. */
 const WAITING_RESYNC_INTERVAL_MS = 30_000;
 
-/** Shortest time between two `handshake_refused` events for one remote address. */
+/** Shortest time between two `handshake_refused` events for one remote address and reason. */
 const REFUSED_HELLO_INTERVAL_MS = 10_000;
+/** Addresses and reasons tracked at once for that. */
+const MAX_REFUSED_HELLO_KEYS = 1000;
 
 /** How long my business may take to answer `openChannelTo`. */
 const OPEN_CHANNEL_TO_TIMEOUT_MS = 5_000;

@@ -306,9 +306,10 @@ export function createDashboardModel(
         row.inflight = s.inflight;
         row.openObjects = s.openObjects;
         row.peerEpoch = s.peerEpoch;
+        const wasOwner = row.lease === 'owner';
         row.lease = s.lease ?? null;
         // A standby does not watch the channel: the health it showed as owner is stale now.
-        const staleHealth = row.lease === 'standby' && row.health !== undefined;
+        const staleHealth = wasOwner && row.lease === 'standby' && row.health !== undefined;
         if (staleHealth) delete row.health;
         if (staleHealth || key() !== before) touch(s.peer);
       }

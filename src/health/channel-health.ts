@@ -290,7 +290,13 @@ export function createChannelHealth(options: HealthOptions, deps: ChannelHealthD
     streak++;
     // Raised again while the difference stays (the resync it started may have failed), after
     // ten times as many quiet heartbeats each time, at most an hour's worth at the defaults.
-    const threshold = Math.min(o.divergeAfterHeartbeats * 10 ** raises, MAX_REDIVERGE_HEARTBEATS);
+    const threshold =
+      raises === 0
+        ? o.divergeAfterHeartbeats
+        : Math.max(
+            o.divergeAfterHeartbeats,
+            Math.min(o.divergeAfterHeartbeats * 10 ** raises, MAX_REDIVERGE_HEARTBEATS),
+          );
     if (streak >= threshold) {
       diverged = true;
       raises++;

@@ -301,6 +301,16 @@ describe('channel health with virtual time', () => {
       expect(raised()).toEqual([3, 30, 300, 3]);
     });
 
+    it('waits the configured heartbeats the first time, even past the re-raise cap', () => {
+      const { time, world, eventsA } = setup({ divergeAfterHeartbeats: 5000 });
+      time.advance(5_000);
+      world.summaryA = { count: 1, digest: digest('a') };
+      time.advance(4_000_000);
+      expect(eventsA.some((e) => e.kind === 'diverged')).toBe(false);
+      time.advance(1_001_000);
+      expect(eventsA.filter((e) => e.kind === 'diverged').map((e) => e['heartbeats'])).toEqual([5000]);
+    });
+
     it('is not raised while either side has a command in flight, nor while the digests keep changing', () => {
       const { time, world, eventsA } = setup();
       time.advance(1_000);
