@@ -46,6 +46,15 @@ export function closeCodeFor(err: unknown): number {
   return CloseCode.INTERNAL_ERROR;
 }
 
+/**
+ * Whether `err` is a deliberate refusal of a connection (a ParleyError whose catalog close code is
+ * one of Parley's 4xxx: not the owner, the business refuses this peer, …), as opposed to a failure
+ * of this node's own (sent as 1011).
+ */
+export function isRefusal(err: unknown): err is ParleyError {
+  return isParleyError(err) && (ErrorCode[err.code].close ?? 0) >= 4000;
+}
+
 /** Wraps anything thrown into a ParleyError (`fallback` code for foreign errors, kept as `cause`). */
 export function asParleyError(err: unknown, fallback: ErrorCode, message: string): ParleyError {
   return isParleyError(err) ? err : new ParleyError(fallback, message, { cause: err });

@@ -5,10 +5,10 @@
  */
 import { asyncScheduler, type Observable, type SchedulerLike, Subject, type Subscription } from 'rxjs';
 import { type ClientOptions, WebSocket } from 'ws';
-import { isParleyError, ParleyError } from '../errors.js';
+import { ParleyError } from '../errors.js';
 import { CloseCode, type PrivateKey, publicKeyFromHex } from '../protocol/index.js';
 import { backoffDelayMs } from './backoff.js';
-import { asParleyError } from './close-errors.js';
+import { asParleyError, isRefusal } from './close-errors.js';
 import {
   DEFAULT_CHANNEL_MAX_FRAME_BYTES,
   DEFAULT_CLOSE_TIMEOUT_MS,
@@ -85,8 +85,9 @@ export async function dial(peer: PeerEntry, options: DialOptions, deps: DialDeps
   try {
     local = await deps.localState(peer.address);
   } catch (err) {
-    // My business refuses this peer now: said as such (the reconnecting dialer tries again later).
-    if (isParleyError(err, 'BUSINESS_NOT_AUTHORIZED')) throw err;
+    // A refusal of mine (my business refuses this peer now) is said as such; the reconnecting
+    // dialer tries again later.
+    if (isRefusal(err)) throw err;
     throw new ParleyError('TRANSPORT_INTERNAL_ERROR', 'local state unavailable', { cause: err });
   }
   const self = { me: deps.me, myKey: deps.myKey, local };

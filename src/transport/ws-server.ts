@@ -17,9 +17,9 @@ import type { Duplex } from 'node:stream';
 import { Server as TlsServer } from 'node:tls';
 import { type Observable, Subject } from 'rxjs';
 import { type ServerOptions, type WebSocket, WebSocketServer } from 'ws';
-import { isParleyError, ParleyError } from '../errors.js';
+import { ParleyError } from '../errors.js';
 import { CloseCode, type PrivateKey, type PublicKey, publicKeyFromHex } from '../protocol/index.js';
-import { asParleyError } from './close-errors.js';
+import { asParleyError, isRefusal } from './close-errors.js';
 import {
   DEFAULT_CHANNEL_MAX_FRAME_BYTES,
   DEFAULT_CHANNEL_PATH,
@@ -73,9 +73,9 @@ export interface ChannelServerDeps {
   /** The configured counterparty at `address`, or `undefined` (hello refused with 4403). */
   directory(address: string): PeerEntry | undefined | Promise<PeerEntry | undefined>;
   /**
-   * What to announce to `peer` in the hello-ack. A failure closes the handshake with 1011, or
-   * with 4421 when it is `TRANSPORT_NOT_OWNER` (another replica of this VASP owns the channel),
-   * 4403 when it is `BUSINESS_NOT_AUTHORIZED` (the business refuses this peer now).
+   * What to announce to `peer` in the hello-ack. A failure closes the handshake with 1011, or,
+   * for a refusal, with its own close code: 4421 for `TRANSPORT_NOT_OWNER` (another replica of
+   * this VASP owns the channel), 4403 for `BUSINESS_NOT_AUTHORIZED` (the business refuses it now).
    */
   localState(peer: string): LocalState | Promise<LocalState>;
   /** Wall clock for hello timestamps. @default Date */
@@ -224,10 +224,8 @@ export function createChannelServer(options: ChannelServerOptions, deps: Channel
     try {
       return await deps.localState(peer);
     } catch (err) {
-      // A replica that does not own the channel, or a business that refuses this peer, refuses
-      // the hello with its own close code (4421, 4403).
-      if (isParleyError(err, 'TRANSPORT_NOT_OWNER') || isParleyError(err, 'BUSINESS_NOT_AUTHORIZED'))
-        throw err;
+      // A refusal (not the owner, the business refuses this peer, …) keeps its own close code.
+      if (isRefusal(err)) throw err;
       throw new ParleyError('TRANSPORT_INTERNAL_ERROR', 'local state unavailable', { cause: err });
     }
   }
