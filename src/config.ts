@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { ParleyError } from './errors.js';
 import { channelAddress } from './protocol/index.js';
+import { isLoopbackUrl } from './transport/loopback.js';
 
 const Hex32 = z.string().regex(/^[0-9a-f]{64}$/, 'expected 32 bytes as 64 lowercase hex characters');
 
@@ -16,16 +17,6 @@ const Address = z.string().transform((text, ctx) => {
 });
 
 /** A configured counterparty. */
-/** Whether a URL's host is this machine (127.0.0.0/8, ::1, localhost). */
-function isLoopbackUrl(url: string): boolean {
-  try {
-    const host = new URL(url).hostname;
-    return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
-  } catch {
-    return false;
-  }
-}
-
 export const PeerConfig = z
   .object({
     address: Address,

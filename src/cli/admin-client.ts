@@ -4,9 +4,9 @@
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { isLoopbackHostName } from '../admin/routes.js';
 import { loadNodeConfig, type NodeConfig } from '../config.js';
 import { ParleyError } from '../errors.js';
+import { isLoopbackUrl } from '../transport/loopback.js';
 import { readLiveRuntimeFile } from './runtime-file.js';
 
 /** The loopback host to reach a node that listens on `host`. */
@@ -22,15 +22,6 @@ export function loopbackHostFor(host: string): string {
 export function adminUrlOf(config: Pick<NodeConfig, 'listen'>, port = config.listen.port): string {
   const scheme = config.listen.tls ? 'https' : 'http';
   return `${scheme}://${loopbackHostFor(config.listen.host)}:${port}`;
-}
-
-/** Whether `url` names this machine (127.0.0.0/8, ::1, localhost). */
-function isLoopbackUrl(url: string): boolean {
-  try {
-    return isLoopbackHostName(new URL(url).host);
-  } catch {
-    return false;
-  }
 }
 
 /** Where a node's admin routes answer, and the token they require (if known). */

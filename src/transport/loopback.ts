@@ -27,3 +27,12 @@ export function isLoopbackHost(host: string): boolean {
   }
   return false;
 }
+
+/** Whether `url`'s host names this machine's loopback interface ({@link isLoopbackHost}). */
+export function isLoopbackUrl(url: string): boolean {
+  try {
+    return isLoopbackHost(new URL(url).hostname);
+  } catch {
+    return false;
+  }
+}
