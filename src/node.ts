@@ -6,7 +6,15 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { type Observable, Subject, type Subscription } from 'rxjs';
+import {
+  defer,
+  firstValueFrom,
+  type Observable,
+  Subject,
+  type Subscription,
+  throwError,
+  timeout,
+} from 'rxjs';
 import {
   type BusinessDriver,
   type BusinessDriverOptions,
@@ -439,32 +447,30 @@ async function startNode(
    * @throws BUSINESS_NOT_AUTHORIZED when it refuses; what else it throws, as is
    */
   async function openChannelTo(peer: string): Promise<void> {
-    if (!business.openChannelTo) return;
-    let timer: NodeJS.Timeout | undefined;
+    const ask = business.openChannelTo;
+    if (!ask) return;
     try {
       // A business that hangs must not hold a dial, a handshake slot or the node's close.
-      await Promise.race([
-        business.openChannelTo(peer),
-        new Promise((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(
-                new ParleyError(
-                  'TRANSPORT_INTERNAL_ERROR',
-                  `openChannelTo(${peer}) did not answer within ${OPEN_CHANNEL_TO_TIMEOUT_MS} ms`,
-                ),
+      await firstValueFrom(
+        defer(async () => ask.call(business, peer)).pipe(
+          timeout({
+            first: OPEN_CHANNEL_TO_TIMEOUT_MS,
+            with: () =>
+              throwError(
+                () =>
+                  new ParleyError(
+                    'TRANSPORT_INTERNAL_ERROR',
+                    `openChannelTo(${peer}) did not answer within ${OPEN_CHANNEL_TO_TIMEOUT_MS} ms`,
+                  ),
               ),
-            OPEN_CHANNEL_TO_TIMEOUT_MS,
-          );
-        }),
-      ]);
+          }),
+        ),
+      );
     } catch (err) {
       if (!isParleyError(err, 'BUSINESS_NOT_AUTHORIZED')) throw err;
       throw new ParleyError('BUSINESS_NOT_AUTHORIZED', `my business refuses a channel to ${peer} now`, {
         cause: err,
       });
-    } finally {
-      clearTimeout(timer);
     }
   }
   const router = createHttpRouter();

@@ -11,6 +11,7 @@
  * - `GET /metrics`: Prometheus exposition of the node's own registry.
  */
 import type { ServerResponse } from 'node:http';
+import { defer, firstValueFrom, throwError, timeout } from 'rxjs';
 import { isParleyError, ParleyError } from '../errors.js';
 import { type HttpRouter, sendJson } from '../http/router.js';
 import type { HealthMonitor } from './health-monitor.js';
@@ -78,23 +79,21 @@ export function registerHealthRoutes(router: HttpRouter, deps: HealthRoutesDeps)
     if (!readMethods.has(req.method ?? 'GET')) return methodNotAllowed(res);
     res.setHeader('cache-control', 'no-store');
     const self = { node: deps.node.address, epoch: deps.node.epoch };
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        deps.probeStore?.(),
-        new Promise((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(new ParleyError('STORE_UNAVAILABLE', `no answer within ${LIVEZ_STORE_TIMEOUT_MS} ms`)),
-            LIVEZ_STORE_TIMEOUT_MS,
-          );
-        }),
-      ]);
+      await firstValueFrom(
+        defer(async () => deps.probeStore?.()).pipe(
+          timeout({
+            first: LIVEZ_STORE_TIMEOUT_MS,
+            with: () =>
+              throwError(
+                () => new ParleyError('STORE_UNAVAILABLE', `no answer within ${LIVEZ_STORE_TIMEOUT_MS} ms`),
+              ),
+          }),
+        ),
+      );
     } catch (err) {
       const code = isParleyError(err) ? err.code : 'STORE_UNAVAILABLE';
       return sendJson(res, 503, { status: 'down', ...self, store: code });
-    } finally {
-      clearTimeout(timer);
     }
     return sendJson(res, 200, { status: 'ok', ...self, store: 'ok' });
   });
