@@ -48,6 +48,7 @@ import {
   resolveHealthOptions,
 } from './health/index.js';
 import { createHttpRouter, type HttpRouter } from './http/router.js';
+import { createKeyedThrottle } from './keyed-throttle.js';
 import { CloseCode } from './protocol/close-codes.js';
 import {
   channelAddress,
@@ -331,8 +332,8 @@ async function startNode(
     cores.set(peer.address, core);
     channels.set(peer.address, channel);
     subs.push(channel.events$.subscribe(events));
-    /** referenceId → when a `command_waiting` run of it last started. */
-    const waitingRuns = new Map<string, number>();
+    /** At most one `command_waiting` run per object and interval, however many commands wait on it. */
+    const waitingRuns = createKeyedThrottle({ intervalMs: WAITING_RESYNC_INTERVAL_MS, maxKeys: 10_000 });
     const driver = createBusinessDriver(
       {
         me,
@@ -365,11 +366,7 @@ async function startNode(
       channel.events$.subscribe((event) => {
         if (event.type !== 'command_waiting') return;
         if (event.waits !== WAITS_BEFORE_RESYNC && event.waits % 10 !== 0) return;
-        // At most one such run per object per interval, however many commands wait on it.
-        const now = Date.now();
-        if (now - (waitingRuns.get(event.referenceId) ?? -Infinity) < WAITING_RESYNC_INTERVAL_MS) return;
-        waitingRuns.set(event.referenceId, now);
-        if (waitingRuns.size > 10_000) waitingRuns.delete(waitingRuns.keys().next().value!);
+        if (waitingRuns.pass(event.referenceId) === undefined) return;
         sync.run('command_waiting', [event.referenceId]).catch(() => undefined);
       }),
       sync.events$.subscribe((event) => {
@@ -538,29 +535,19 @@ async function startNode(
   );
   undo.push(() => server.close());
   subs.push(server.connections$.subscribe(adopt));
-  /** remote address and reason → when such a refused hello was last reported, and how many since. */
-  const refusedHellos = new Map<string, { atMs: number; suppressed: number }>();
+  /** One `handshake_refused` per remote address, reason and interval. */
+  const refusedHellos = createKeyedThrottle({
+    intervalMs: REFUSED_HELLO_INTERVAL_MS,
+    maxKeys: MAX_REFUSED_HELLO_KEYS,
+  });
   subs.push(
     server.handshakeFailures$.subscribe(({ error, remoteAddress }) => {
       // Anyone can open a socket: one event per address, reason and interval, with how many more
       // were refused meanwhile, so that a scanner cannot flood the log (and, behind a proxy where
-      // every hello has one address, a peer's own reason still shows).
-      const now = performance.now();
-      const key = `${remoteAddress ?? ''}|${error.code}`;
-      const last = refusedHellos.get(key);
-      if (last && now - last.atMs < REFUSED_HELLO_INTERVAL_MS) {
-        last.suppressed++;
-        return;
-      }
-      if (!last && refusedHellos.size >= MAX_REFUSED_HELLO_KEYS) {
-        for (const [k, v] of refusedHellos) {
-          if (now - v.atMs >= REFUSED_HELLO_INTERVAL_MS) refusedHellos.delete(k);
-        }
-        // Still full: this many addresses within one interval is a flood; not reported one by one.
-        if (refusedHellos.size >= MAX_REFUSED_HELLO_KEYS) return;
-      }
-      const suppressed = last?.suppressed ?? 0;
-      refusedHellos.set(key, { atMs: now, suppressed: 0 });
+      // every hello has one address, a peer's own reason still shows). Past so many addresses
+      // within one interval, a flood: not reported one by one.
+      const suppressed = refusedHellos.pass(`${remoteAddress ?? ''}|${error.code}`);
+      if (suppressed === undefined) return;
       events.next({
         type: 'handshake_refused',
         code: error.code,
