@@ -80,19 +80,21 @@ export function createBusinessDriver(
   const events = new Subject<BusinessEvent>();
   const peer = channel.peer;
   let closed = false;
-  /** referenceId → the reaction to run again, to the peer's `version`. */
-  const retries = new Map<string, { version: string; timer: Subscription }>();
+  /** referenceId → the timer of its reaction's next run. */
+  const retries = new Map<string, Subscription>();
 
   function retryLater(referenceId: string, version: string, attempt: number, message: string): void {
     const delay = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.min(attempt, 30));
     events.next({ type: 'business_error', peer, referenceId, message, retryInMs: delay });
     if (closed) return;
-    retries.get(referenceId)?.timer.unsubscribe();
-    const due = timer(delay, scheduler).subscribe(() => {
-      retries.delete(referenceId);
-      void reactAgain(referenceId, version, attempt + 1);
-    });
-    retries.set(referenceId, { version, timer: due });
+    retries.get(referenceId)?.unsubscribe();
+    retries.set(
+      referenceId,
+      timer(delay, scheduler).subscribe(() => {
+        retries.delete(referenceId);
+        void reactAgain(referenceId, version, attempt + 1);
+      }),
+    );
   }
 
   /** The reaction to `version` again, if it is still the head, the peer's, with nothing of mine pending. */
@@ -106,7 +108,7 @@ export function createBusinessDriver(
       if (last?.version !== version) return;
       payment = JSON.parse(last.payment) as PaymentObject;
     } catch (err) {
-      retryLater(referenceId, version, attempt, err instanceof Error ? err.message : String(err));
+      retryLater(referenceId, version, attempt, messageOf(err));
       return;
     }
     await react(payment, version, attempt);
@@ -126,7 +128,7 @@ export function createBusinessDriver(
             type: 'business_error',
             peer,
             referenceId: payment.reference_id,
-            message: err instanceof Error ? err.message : String(err),
+            message: messageOf(err),
             ref,
           }),
       });
@@ -135,7 +137,7 @@ export function createBusinessDriver(
         type: 'business_error',
         peer,
         referenceId: payment.reference_id,
-        message: err instanceof Error ? err.message : String(err),
+        message: messageOf(err),
       });
       return;
     }
@@ -154,7 +156,7 @@ export function createBusinessDriver(
           return;
         }
         // Sent nothing (the store failed to queue it, say): the same reaction again, later.
-        retryLater(payment.reference_id, version, attempt, err instanceof Error ? err.message : String(err));
+        retryLater(payment.reference_id, version, attempt, messageOf(err));
       },
     });
     events.next({ type: 'reacted', peer, referenceId: payment.reference_id, cid: version });
@@ -201,10 +203,14 @@ export function createBusinessDriver(
     },
     close() {
       closed = true;
-      for (const retry of retries.values()) retry.timer.unsubscribe();
+      for (const retry of retries.values()) retry.unsubscribe();
       retries.clear();
       for (const s of subs) s.unsubscribe();
       events.complete();
     },
   };
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

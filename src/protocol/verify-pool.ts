@@ -56,9 +56,10 @@ export const inThreadVerifier: JwsVerifier = {
 /**
  * `inner`, also accepting a signature that does not verify with its key when it verifies with a
  * key the same signer used before (`retired`: a current key's hex → the keys it replaced, newest
- * first). After a key rotation, what was signed before it (signed histories, commands still in
- * an outbox) stays verifiable. A retired key is tried only for what failed with the current one:
- * an old signature costs one more check per retired key, a current one nothing.
+ * first). After a key rotation, signed histories made before it stay verifiable (the node uses
+ * this for resync histories only: a live command must carry the current key). A retired key is
+ * tried only for what failed with the current one: an old signature costs one more check per
+ * retired key, a current one nothing.
  */
 export function acceptingRetiredKeys(
   inner: JwsVerifier,
