@@ -120,7 +120,8 @@ export const CHECK_HELP = `Usage: parley check --config <file> [--json]
 
 Checks the node's database: every object version, head and outbox entry against the signed
 log (a success that created no version, a version no command wrote, a head that is not the last
-version, an outbox entry already final, …). Read-only, and safe while the node runs.
+version, an outbox entry already final, …). The checks only read, and are safe while the node
+runs; opening the database applies pending migrations first, as the node does.
 
 Options:
   --config <file>      the node's config file (its database setting)

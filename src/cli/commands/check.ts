@@ -1,7 +1,8 @@
 /**
  * `parley check`: the integrity check of a node's database (`ParleyStore.checkIntegrity`):
- * objects, versions, heads and outbox against the signed log. Read-only; safe while the node
- * runs (each check is one statement, one consistent snapshot).
+ * objects, versions, heads and outbox against the signed log. The checks only read, and are safe
+ * while the node runs (each is one statement, one consistent snapshot); opening the database
+ * applies pending migrations first, as the node does.
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
