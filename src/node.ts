@@ -245,8 +245,9 @@ async function startNode(
   // takes its lease: another replica may be running them now.)
   if (!leases) await syncStore.endInterruptedRuns(Date.now());
   // Histories received in a resync are verified on worker threads (one per core), started on
-  // the first large history batch.
-  const verifyPool = createVerifyPool();
+  // the first large history batch. This node's own signatures in them are checked by signing
+  // again (deterministic, a third of a verification's cost).
+  const verifyPool = createVerifyPool({ signers: [myKey] });
   undo.push(() => verifyPool.close());
   // Signatures made before a key rotation (mine or a peer's) verify with the retired keys, in
   // the signed histories a resync brings (over a channel authenticated with the current keys)

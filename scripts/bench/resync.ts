@@ -45,7 +45,12 @@ import {
   signJwsAsync,
 } from '../../src/protocol/index.js';
 import type { ObjectHistory } from '../../src/protocol/sync-frames.js';
-import { createVerifyPool, inThreadVerifier, type JwsVerifier } from '../../src/protocol/verify-pool.js';
+import {
+  createVerifyPool,
+  inThreadVerifier,
+  type JwsVerifier,
+  type VerifyPool,
+} from '../../src/protocol/verify-pool.js';
 import { openStore } from '../../src/store/open-store.js';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
 import type { CommitItem, ParleyStore } from '../../src/store/types.js';
@@ -271,6 +276,8 @@ function deriveB(pathA: string, pathB: string, a: Party, missing: 'all' | number
 async function benchN(n: number, steps: number, dir: string): Promise<void> {
   const a = party(0x41);
   const b = party(0x42);
+  await pool?.close();
+  pool = createVerifyPool({ signers: [b.key] });
   const pathA = join(dir, `a-${n}.db`);
   const pathB = join(dir, `b-${n}.db`);
   const t = await template(a, b, steps);
@@ -575,14 +582,17 @@ async function benchTwoProcesses(
 const sizes = (process.env['PARLEY_BENCH_RESYNC_N'] ?? '10000,100000').split(',').map(Number);
 const steps = Number(process.env['PARLEY_BENCH_RESYNC_STEPS'] ?? 4);
 const dir = mkdtempSync(join(tmpdir(), 'parley-bench-resync-'));
-/** The receiving side's verifier: a pool of threads, one per core, as a node runs it. */
-const pool = createVerifyPool();
+/**
+ * The receiving side's verifier: a pool of threads, one per core, as a node runs it (B's own
+ * signatures checked by signing again). One per dataset, whose B has a key of its own.
+ */
+let pool: VerifyPool | undefined;
 try {
   for (const n of sizes) {
     progress(`resync bench: n=${n}`);
     await benchN(n, n <= 10_000 ? steps : 1, dir);
   }
 } finally {
-  await pool.close();
+  await pool?.close();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -11,6 +11,14 @@
  * hundreds of pairs and comes back with their payloads; the parsing of the JWS and the base64
  * and UTF-8 decoding of its payload happen in the thread as well.
  *
+ * A signature by one of the pool's own `signers` (this node's key: half of every history it
+ * is sent) is checked by signing the same bytes again and comparing: Ed25519 signing is
+ * deterministic (RFC 8032 §5.1.6) and costs about a third of a verification. Only a signature
+ * that differs is then verified, so the answer is the verification's in every case (a valid
+ * signature made with another nonce, by another signer implementation, still passes) and only
+ * its cost changes. The comparison is constant-time, and nothing of the signature computed here
+ * leaves the thread: a sender of forged histories learns accept or reject, as with `verify`.
+ *
  * Threads start on first use and are unreferenced while idle, so a pool that is never used,
  * or idle, never keeps the process alive; `close()` terminates them.
  */
@@ -18,7 +26,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { type ErrorCode, ParleyError } from '../errors.js';
 import { verifyJws, verifyJwsAsync } from './jws.js';
-import type { PublicKey } from './keys.js';
+import type { PrivateKey, PublicKey } from './keys.js';
 
 /** One signature to check: a compact JWS and the key that must have signed it. */
 export interface JwsCheck {
@@ -102,6 +110,11 @@ export interface VerifyPoolOptions {
    * its canonical-form check and its UTF-8 decoding cost more than its signature. @default 65536
    */
   minChars?: number;
+  /**
+   * Keys whose signatures the threads check by signing again (see above): this node's own.
+   * @default none
+   */
+  signers?: readonly PrivateKey[];
 }
 
 /** A pool of verifying threads. */
@@ -164,6 +177,7 @@ export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
   const chunk = Math.max(1, options.chunk ?? 256);
   const minBatch = options.minBatch ?? 32;
   const minChars = options.minChars ?? 65_536;
+  const signers = (options.signers ?? []).map((k) => ({ hex: k.publicKey.hex, key: k.keyObject }));
   const threads: Thread[] = [];
   let nextId = 0;
   let closed: Promise<void> | undefined;
@@ -177,7 +191,7 @@ export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
   }
 
   function spawn(): Thread {
-    const worker = new Worker(WORKER_URL, { name: 'parley-verify' });
+    const worker = new Worker(WORKER_URL, { name: 'parley-verify', workerData: { signers } });
     const thread: Thread = { worker, load: 0, jobs: new Map() };
     worker.unref();
     worker.on('message', (reply: Reply) => {

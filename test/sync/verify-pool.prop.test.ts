@@ -3,9 +3,11 @@
  * the two wire forms of the JWS rules in plain JavaScript, so both must give the same answer,
  * payload or error code, for any input: valid JWS, a flipped character anywhere, the wrong key,
  * other headers (left to `verifyJws` by the threads), non-canonical base64url, extra segments,
- * a payload that is not UTF-8. Real worker threads; no mocks.
+ * a payload that is not UTF-8. Real worker threads; no mocks. The pool under test holds
+ * `alice`'s private key, so her signatures take the sign-again path and `bob`'s the verify path:
+ * both must agree with `verifyJws`.
  */
-import { sign } from 'node:crypto';
+import { sign, verify } from 'node:crypto';
 import { fc, it } from '@fast-check/vitest';
 import { afterAll, describe, expect } from 'vitest';
 import { ParleyError } from '../../src/errors.js';
@@ -23,6 +25,7 @@ import {
   type JwsCheck,
   type JwsResult,
 } from '../../src/protocol/verify-pool.js';
+import { signWithRandomNonce } from '../helpers/ed25519-other-nonce.js';
 
 const alice = generatePrivateKey();
 const bob = generatePrivateKey();
@@ -82,7 +85,7 @@ const jwsCase = fc.oneof(
 );
 
 describe('verify pool', () => {
-  const pool = createVerifyPool({ threads: 2, chunk: 7, minBatch: 1 });
+  const pool = createVerifyPool({ threads: 2, chunk: 7, minBatch: 1, signers: [alice] });
   afterAll(() => pool.close());
 
   it.prop([fc.array(fc.record({ jws: jwsCase, mine: fc.boolean() }), { minLength: 1, maxLength: 40 })], {
@@ -104,6 +107,35 @@ describe('verify pool', () => {
     const [pooled, here] = await Promise.all([pool.verifyMany(items), inThreadVerifier.verifyMany(items)]);
     expect(pooled.map(shown)).toEqual(here.map(shown));
     expect(pooled.filter((r) => typeof r !== 'string')).toHaveLength(Math.ceil(1500 / 7));
+  });
+
+  it('accepts its own key’s valid signatures made with another nonce, and refuses forgeries of it', async () => {
+    const input = `${EDDSA_PROTECTED_HEADER}.${base64UrlEncodeText('{"cid":"c1"}')}`;
+    const data = Buffer.from(input, 'latin1');
+    const deterministic = sign(null, data, alice.keyObject);
+    const other = signWithRandomNonce(data, alice);
+    // Another valid signature: not the one signing again gives, yet `verify` accepts it.
+    expect(other.equals(deterministic)).toBe(false);
+    expect(verify(null, data, alice.publicKey.keyObject, other)).toBe(true);
+    const jwsWith = (sig: Uint8Array): string => `${input}.${base64UrlEncode(sig)}`;
+    const forged = Buffer.from(other);
+    forged[40]! ^= 1;
+    const items: JwsCheck[] = [
+      { jws: jwsWith(deterministic), key: alice.publicKey },
+      { jws: jwsWith(other), key: alice.publicKey },
+      { jws: jwsWith(forged), key: alice.publicKey },
+      { jws: jwsWith(sign(null, data, bob.keyObject)), key: alice.publicKey },
+      { jws: jwsWith(other), key: bob.publicKey },
+    ];
+    const results = (await pool.verifyMany(items)).map(shown);
+    expect(results).toEqual(items.map(reference));
+    expect(results).toEqual([
+      'ok:{"cid":"c1"}',
+      'ok:{"cid":"c1"}',
+      'err:PROTOCOL_BAD_SIGNATURE',
+      'err:PROTOCOL_BAD_SIGNATURE',
+      'err:PROTOCOL_BAD_SIGNATURE',
+    ]);
   });
 
   it('takes a single large frame to a thread (minChars), valid or tampered, with verifyJws’s answer', async () => {
