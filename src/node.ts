@@ -384,6 +384,12 @@ async function startNode(
               new ParleyError('SYNC_FORK_LOST', `${event.referenceId}: my branch lost a fork`),
             );
           }
+          void driver.forkLost({
+            referenceId: event.referenceId,
+            keep: event.keep,
+            droppedCids: event.droppedCids,
+            droppedPending: event.droppedPending,
+          });
         }
       }),
     );

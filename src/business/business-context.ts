@@ -52,6 +52,24 @@ export interface PaymentProcessingInfo {
 }
 
 /**
+ * A fork of one of my payments, resolved against me: given to
+ * {@link BusinessContext.paymentForkLost}.
+ */
+export interface PaymentForkLost {
+  /** The counterparty's channel address (bech32, zero subaddress). */
+  readonly other: string;
+  readonly referenceId: string;
+  /** The last version both branches shared; null when the whole object was replaced. */
+  readonly keep: string | null;
+  /** The commands (cids) of the losing branch, after `keep`: no longer in the signed log. */
+  readonly droppedCids: readonly string[];
+  /** My commands that read the losing branch: they ended with `SYNC_FORK_LOST`. */
+  readonly droppedPending: readonly string[];
+  /** The payment at the head of the winning branch, as this node now holds it. */
+  readonly payment: PaymentObject | undefined;
+}
+
+/**
  * The decisions of one VASP about its payments (`BusinessContext` in the reference, §5).
  *
  * Every method except {@link BusinessContext.validateRecipientSignature} and
@@ -73,6 +91,16 @@ export interface BusinessContext<TCtx = unknown> {
    * absent every peer the node is configured with is accepted.
    */
   openChannelTo?(other: string): void | Promise<void>;
+
+  /**
+   * A payment forked (after a state loss, both sides extended the same version) and the
+   * counterparty's branch won (it is the protocol server, PROTOCOL.md §7.4): what I had decided
+   * after `keep` is gone, and my pending commands on it will never complete. Called once per
+   * fork, after the winning branch is stored; the next step on the payment is then asked of the
+   * other methods as usual. Optional (the fork is also `fork_lost` on the node's `events$`); an
+   * error it throws is reported as `business_error` and changes nothing.
+   */
+  paymentForkLost?(fork: PaymentForkLost): void | Promise<void>;
 
   /** Makes the context passed to every other call of one processing run. */
   paymentPreProcessing(payment: PaymentObject, info: PaymentProcessingInfo): Promise<TCtx>;

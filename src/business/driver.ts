@@ -3,7 +3,7 @@ import type { Channel, CommandOutcome, IncomingCommand } from '../channel/channe
 import { isParleyError } from '../errors.js';
 import type { PaymentObject } from '../protocol/index.js';
 import type { ParleyStore } from '../store/types.js';
-import type { BusinessContext } from './business-context.js';
+import type { BusinessContext, PaymentForkLost } from './business-context.js';
 import { nextPaymentVersion } from './payment-processor.js';
 
 /** What the business driver reports. */
@@ -36,6 +36,8 @@ export interface BusinessDriver {
   readonly events$: Observable<BusinessEvent>;
   /** Re-run reactions that a crash may have lost. */
   recover(): Promise<number>;
+  /** Tells the business that my branch of a payment lost a fork (`paymentForkLost`). */
+  forkLost(fork: Omit<PaymentForkLost, 'payment' | 'other'>): Promise<void>;
   close(): void;
 }
 
@@ -200,6 +202,16 @@ export function createBusinessDriver(
         }
       }
       return count;
+    },
+    async forkLost(fork) {
+      if (closed || !business.paymentForkLost) return;
+      try {
+        const last = (await store.versions(peer, fork.referenceId)).at(-1);
+        const payment = last ? (JSON.parse(last.payment) as PaymentObject) : undefined;
+        await business.paymentForkLost({ ...fork, other: peer, payment });
+      } catch (err) {
+        events.next({ type: 'business_error', peer, referenceId: fork.referenceId, message: messageOf(err) });
+      }
     },
     close() {
       closed = true;

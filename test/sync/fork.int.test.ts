@@ -2,8 +2,9 @@
  * A fork end to end, between two real nodes (ws on 127.0.0.1, SQLite files): after state loss,
  * both sides hold a different, fully signed extension of the same version. The resync gives the
  * object to the protocol server's branch (B, PROTOCOL.md §2.3, §7.4); the client (A) replaces
- * its own branch in one transaction, its business layer is told (`fork_lost` on `resync$` and
- * `events$`), and its command that read the losing branch ends with `SYNC_FORK_LOST`.
+ * its own branch in one transaction, its business layer is told (`paymentForkLost`, and
+ * `fork_lost` on `resync$` and `events$`), and its command that read the losing branch ends with
+ * `SYNC_FORK_LOST`.
  *
  * The fork is made the only way it can happen: each node's database goes back to an earlier
  * copy of itself (SQLite file snapshots, so SQLite only).
@@ -11,7 +12,7 @@
 import { copyFileSync, existsSync, rmSync } from 'node:fs';
 import { firstValueFrom, lastValueFrom, type Observable } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { BusinessContext } from '../../src/business/index.js';
+import type { BusinessContext, PaymentForkLost } from '../../src/business/index.js';
 import type { CommandOutcome } from '../../src/channel/channel.js';
 import type { NodeDeps, NodeEvent, VaspNode } from '../../src/node.js';
 import { isProtocolServer, type PaymentObject } from '../../src/protocol/index.js';
@@ -116,10 +117,22 @@ describe.skipIf(usePg)('a fork between two real nodes (B is the protocol server,
       await waitFor([a.node, b.node], async () => (await headOf(b.node, a.node.address, ref)) === v3b);
       expect(v3b).not.toBe(v3a);
 
-      // A comes back with timeline 1: a fork of v2 (A holds v3a, B holds v3b).
+      // A comes back with timeline 1: a fork of v2 (A holds v3a, B holds v3b). Its business
+      // hears of the fork (when A leads, its hook fails: reported, and nothing else changes).
       await p.stop(a);
       fa.restore('v3a');
-      const client = await p.start(a, quiet());
+      const told: PaymentForkLost[] = [];
+      const hookFails = leader.startsWith('A');
+      const client = await p.start(a, {
+        ...quiet(),
+        business: {
+          ...inertBusiness(),
+          paymentForkLost: (fork) => {
+            told.push(fork);
+            if (hookFails) throw new Error('fork hook failed');
+          },
+        },
+      } as NodeDeps);
       const server = b.node;
       await waitFor([client, server], async () => client.channel(server.address).connection !== undefined);
       expect(await headOf(client, server.address, ref)).toBe(v3a);
@@ -168,7 +181,23 @@ describe.skipIf(usePg)('a fork between two real nodes (B is the protocol server,
       expect(lost).toHaveLength(1);
       expect(lost[0]).toMatchObject({ referenceId: ref, keep: v2, droppedCids: [v3a] });
       expect((lost[0] as { droppedPending: string[] }).droppedPending).toHaveLength(1);
-      expect(clientEvents().some((e) => e.type === 'fork_lost')).toBe(true);
+      await waitFor([client, server], async () => told.length > 0);
+      expect(told).toHaveLength(1);
+      expect(told[0]).toMatchObject({
+        other: server.address,
+        referenceId: ref,
+        keep: v2,
+        droppedCids: [v3a],
+      });
+      expect(told[0]!.droppedPending).toEqual((lost[0] as { droppedPending: string[] }).droppedPending);
+      const winning = (await client.store.versions(server.address, ref)).at(-1)!;
+      expect(winning.version).toBe(v3b);
+      expect(told[0]!.payment).toEqual(JSON.parse(winning.payment));
+      const seen = clientEvents();
+      expect(seen.some((e) => e.type === 'fork_lost')).toBe(true);
+      expect(seen.filter((e) => e.type === 'business_error' && e.message === 'fork hook failed').length).toBe(
+        hookFails ? 1 : 0,
+      );
       expect(client.channel(server.address).inflight).toBe(0);
       if (leader.startsWith('B')) {
         expect(
