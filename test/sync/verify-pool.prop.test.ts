@@ -139,7 +139,8 @@ describe('verify pool', () => {
   });
 
   it('takes a single large frame to a thread (minChars), valid or tampered, with verifyJws’s answer', async () => {
-    const big = createVerifyPool({ threads: 1 });
+    // Its signer holds alice's key: past 32 KiB the thread verifies instead of signing again.
+    const big = createVerifyPool({ threads: 1, signers: [alice] });
     try {
       const jws = signJws(JSON.stringify({ pad: 'p'.repeat(200_000) }), alice);
       const tampered = `${jws.slice(0, 1000)}${jws[1000] === 'A' ? 'B' : 'A'}${jws.slice(1001)}`;
