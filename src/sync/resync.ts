@@ -825,11 +825,16 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     let localDone = false;
 
     function fetchPage(after: string | null): Promise<{ entries: SyncEntry[]; next: string | null }> {
-      return ask<SyncList>(
+      const page = ask<SyncList>(
         `list:${run.runId}`,
         { _ObjectType: 'SyncListRequest', run_id: run.runId, after, limit: pageSize },
         run,
       );
+      // A prefetched page is awaited only when the merge reaches it: a run that stops first (the
+      // link closed, a batch failed) never awaits it, and its rejection must not go unhandled
+      // (that ends the process). Whoever awaits it still gets the rejection.
+      page.catch(() => undefined);
+      return page;
     }
     async function remotePeek(): Promise<SyncEntry | undefined> {
       while (remoteAt >= remote.length) {
