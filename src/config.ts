@@ -158,6 +158,16 @@ export const NodeConfig = z.object({
     })
     .strict()
     .prefault({}),
+  /** `/healthz`, `/healthz/history`, `/metrics`: clients on this machine, and these. */
+  status: z
+    .object({
+      /** Serve them to every client (behind your own authentication). */
+      allowRemote: z.boolean().default(false),
+      /** Serve them to a client sending `Authorization: Bearer <token>`. */
+      token: z.string().min(16, 'at least 16 characters').optional(),
+    })
+    .strict()
+    .prefault({}),
 });
 export type NodeConfig = z.infer<typeof NodeConfig>;
 export type NodeConfigInput = z.input<typeof NodeConfig>;
@@ -175,7 +185,7 @@ export function parseNodeConfig(input: unknown): NodeConfig {
 /**
  * Reads a JSON configuration file and applies environment overrides:
  * `PARLEY_DATABASE` (store URL), `PARLEY_HOST`, `PARLEY_PORT`, `PARLEY_REPLICA_ID` (turns
- * replica mode on with that id). A relative SQLite path is
+ * replica mode on with that id), `PARLEY_STATUS_TOKEN` (`status.token`). A relative SQLite path is
  * resolved against the file's directory.
  * @throws CONFIG_INVALID
  */
@@ -195,6 +205,9 @@ export function loadNodeConfig(file: string, env: NodeJS.ProcessEnv = process.en
     listen,
     database: env['PARLEY_DATABASE'] ?? raw['database'],
     ...(env['PARLEY_REPLICA_ID'] ? { replica: { ...replica, id: env['PARLEY_REPLICA_ID'] } } : {}),
+    ...(env['PARLEY_STATUS_TOKEN']
+      ? { status: { ...(raw['status'] as object | undefined), token: env['PARLEY_STATUS_TOKEN'] } }
+      : {}),
   });
   if (config.database.startsWith('file:')) {
     const path = config.database.slice('file:'.length);

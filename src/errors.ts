@@ -78,6 +78,8 @@ export const ErrorCode = {
   BUSINESS_INVALID_NEXT_VERSION: { close: null, retryable: false, lip1: null },
   // admin routes (src/admin): no token, or not this node's
   ADMIN_UNAUTHORIZED: { close: null, retryable: false, lip1: null },
+  // status routes (/healthz, /metrics) from off this machine without the status token
+  STATUS_UNAUTHORIZED: { close: null, retryable: false, lip1: null },
 } as const satisfies Record<string, { close: number | null; retryable: boolean; lip1: string | null }>;
 export type ErrorCode = keyof typeof ErrorCode;
 

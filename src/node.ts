@@ -511,6 +511,10 @@ async function startNode(
   }
   const metrics = createNodeMetrics({ node: me, monitor: health, channels: [...channels.values()] });
   registerHealthRoutes(router, {
+    access: {
+      allowRemote: config.status.allowRemote,
+      ...(config.status.token !== undefined ? { token: config.status.token } : {}),
+    },
     monitor: health,
     metrics,
     node: { address: me, epoch },

@@ -539,13 +539,29 @@ async function benchTwoProcesses(
     // The leader's view of its runs: outcome and the apply outcome of every object it handled.
     const dbA = new Database(pathA, { readonly: true, fileMustExist: true });
     const led = (
-      dbA.prepare('SELECT outcome, detail FROM resync_run ORDER BY id').all() as Array<{
+      dbA.prepare('SELECT reason, outcome, detail FROM resync_run ORDER BY id').all() as Array<{
+        reason: string;
         outcome: string | null;
         detail: string;
       }>
     ).map(
-      (r) => `${r.outcome}:${JSON.stringify((JSON.parse(r.detail) as { results?: unknown }).results ?? {})}`,
+      (r) =>
+        `${r.reason}:${r.outcome}:${JSON.stringify((JSON.parse(r.detail) as { results?: unknown }).results ?? {})}`,
     );
+    // Health transitions each side recorded meanwhile (a channel dropped under load shows here).
+    const transitions = (path: string): string[] => {
+      const db = new Database(path, { readonly: true, fileMustExist: true });
+      try {
+        return (
+          db
+            .prepare("SELECT kind, to_state FROM health_event WHERE kind NOT IN ('epoch_seen') ORDER BY id")
+            .all() as Array<{ kind: string; to_state: string | null }>
+        ).map((r) => (r.to_state ? `${r.kind}:${r.to_state}` : r.kind));
+      } finally {
+        db.close();
+      }
+    };
+    const health = { a: transitions(pathA), b: transitions(pathB) };
     dbA.close();
     const params = {
       n,
@@ -553,6 +569,7 @@ async function benchTwoProcesses(
       missing: n,
       mode: 'two_processes',
       led,
+      health,
       // Every run B took part in: outcome[:error]:objects received.
       runs: runs.map((r) => {
         const error = (JSON.parse(r.detail) as { error?: string }).error;

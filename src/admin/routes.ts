@@ -13,11 +13,10 @@
  * `Authorization: Bearer <token>` (401 `ADMIN_UNAUTHORIZED` otherwise): behind a reverse proxy
  * on the same machine every request comes from loopback, with whatever Host the proxy sets.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { firstValueFrom } from 'rxjs';
 import { isParleyError } from '../errors.js';
-import { isLoopbackRequest, readBody, sendJson } from '../http/router.js';
+import { hasBearerToken, isLoopbackRequest, readBody, sendJson } from '../http/router.js';
 import type { ChannelSnapshot, VaspNode } from '../node.js';
 import { channelAddress } from '../protocol/index.js';
 import { AdminPayRequest, type RequestIssue, requestIssues } from './pay-request.js';
@@ -70,15 +69,6 @@ export interface AdminRoutesOptions {
   maxBodyBytes?: number;
   /** When set, every request must carry `Authorization: Bearer <token>`. @default none */
   token?: string;
-}
-
-/** Whether `req` carries `Authorization: Bearer <token>` (compared in constant time). */
-export function hasAdminToken(req: IncomingMessage, token: string): boolean {
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-  if (!match) return false;
-  // Digests: equal lengths for timingSafeEqual, whatever the caller sent.
-  const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
-  return timingSafeEqual(digest(match[1]!), digest(token));
 }
 
 /** Path prefix of every admin route. */
@@ -227,7 +217,7 @@ export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions
       req.resume();
       return sendJson(res, 403, { message: 'admin routes answer clients on this machine only' });
     }
-    if (options.token !== undefined && !hasAdminToken(req, options.token)) {
+    if (options.token !== undefined && !hasBearerToken(req, options.token)) {
       req.resume();
       return sendError(
         res,

@@ -9,17 +9,34 @@
  *   wants this one: `/healthz` is 503 when a counterparty is down, which a restart cannot fix.
  * - `GET /healthz/history?peer=&kind=&limit=&before=`: the persisted health history, newest first.
  * - `GET /metrics`: Prometheus exposition of the node's own registry.
+ *
+ * `/healthz`, its history and `/metrics` name every counterparty of this VASP and how its
+ * channel fares: by default they answer clients on this machine only (a counterparty reaching the
+ * channel port must not learn who the others are). {@link StatusAccess} opens them to a scraper
+ * holding a token, or to everyone; anyone else gets 401 `STATUS_UNAUTHORIZED`. `/livez` says
+ * nothing of counterparties and answers anyone.
  */
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { defer, firstValueFrom, throwError, timeout } from 'rxjs';
 import { isParleyError, ParleyError } from '../errors.js';
-import { type HttpRouter, sendJson } from '../http/router.js';
+import { type HttpRouter, hasBearerToken, isLoopbackRequest, sendJson } from '../http/router.js';
 import type { HealthMonitor } from './health-monitor.js';
 import type { NodeMetrics } from './metrics.js';
 import type { ChannelHealthSnapshot } from './status.js';
 
+/** Who may read `/healthz`, `/healthz/history` and `/metrics`, besides clients on this machine. */
+export interface StatusAccess {
+  /** Everyone (put the port behind your own authentication). @default false */
+  allowRemote?: boolean;
+  /** Whoever sends `Authorization: Bearer <token>` (a Prometheus `bearer_token`). @default none */
+  token?: string;
+  /** Whether a request comes from this machine. @default isLoopbackRequest */
+  isLocal?: (req: IncomingMessage) => boolean;
+}
+
 /** What `/healthz` reports about the node itself. */
 export interface HealthRoutesDeps {
+  access?: StatusAccess;
   monitor: HealthMonitor;
   metrics: NodeMetrics;
   node: { address: string; epoch: string };
@@ -66,10 +83,28 @@ function methodNotAllowed(res: ServerResponse): true {
 
 const readMethods = new Set(['GET', 'HEAD']);
 
+/** Whether `req` may read the status routes under `access`. */
+function mayRead(req: IncomingMessage, access: StatusAccess): boolean {
+  if (access.allowRemote || (access.isLocal ?? isLoopbackRequest)(req)) return true;
+  return access.token !== undefined && hasBearerToken(req, access.token);
+}
+
+function unauthorized(res: ServerResponse, access: StatusAccess): true {
+  return sendJson(res, 401, {
+    error: 'STATUS_UNAUTHORIZED',
+    message:
+      access.token === undefined
+        ? 'this route answers clients on this machine only (config status.allowRemote or status.token)'
+        : 'this route wants the status token (Authorization: Bearer) from clients off this machine',
+  });
+}
+
 /** Registers `/healthz`, `/healthz/history` and `/metrics` on `router`. */
 export function registerHealthRoutes(router: HttpRouter, deps: HealthRoutesDeps): void {
+  const access = deps.access ?? {};
   router.route('/healthz', (req, res) => {
     if (!readMethods.has(req.method ?? 'GET')) return methodNotAllowed(res);
+    if (!mayRead(req, access)) return unauthorized(res, access);
     const { httpStatus, body } = healthz(deps.node, deps.monitor.snapshot());
     res.setHeader('cache-control', 'no-store');
     return sendJson(res, httpStatus, body);
@@ -100,6 +135,7 @@ export function registerHealthRoutes(router: HttpRouter, deps: HealthRoutesDeps)
 
   router.route('/healthz/history', async (req, res, url) => {
     if (!readMethods.has(req.method ?? 'GET')) return methodNotAllowed(res);
+    if (!mayRead(req, access)) return unauthorized(res, access);
     const limit = Number(url.searchParams.get('limit') ?? '100');
     const before = url.searchParams.get('before');
     const peer = url.searchParams.get('peer');
@@ -118,6 +154,7 @@ export function registerHealthRoutes(router: HttpRouter, deps: HealthRoutesDeps)
 
   router.route('/metrics', async (req, res) => {
     if (!readMethods.has(req.method ?? 'GET')) return methodNotAllowed(res);
+    if (!mayRead(req, access)) return unauthorized(res, access);
     const text = await deps.metrics.metrics();
     res.statusCode = 200;
     res.setHeader('content-type', deps.metrics.contentType);

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 
 /** Handles one HTTP route; return false to fall through to the next handler. */
@@ -63,6 +64,15 @@ export function isLoopbackRequest(req: IncomingMessage): boolean {
     address.startsWith('::ffff:127.') ||
     address.startsWith('127.')
   );
+}
+
+/** Whether `req` carries `Authorization: Bearer <token>` (compared in constant time). */
+export function hasBearerToken(req: IncomingMessage, token: string): boolean {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+  if (!match) return false;
+  // Digests: equal lengths for timingSafeEqual, whatever the caller sent.
+  const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
+  return timingSafeEqual(digest(match[1]!), digest(token));
 }
 
 /** Reads a request body up to `maxBytes`; rejects beyond it. */
