@@ -1,6 +1,7 @@
 import { asyncScheduler, type Observable, type SchedulerLike, Subject, type Subscription, timer } from 'rxjs';
 import type { Channel, CommandOutcome, IncomingCommand } from '../channel/channel.js';
 import { isParleyError } from '../errors.js';
+import { createSlicer } from '../event-loop.js';
 import type { PaymentObject } from '../protocol/index.js';
 import type { ParleyStore } from '../store/types.js';
 import type { BusinessContext, PaymentForkLost } from './business-context.js';
@@ -186,10 +187,14 @@ export function createBusinessDriver(
     async recover() {
       let after: string | null = null;
       let count = 0;
+      // Heartbeats and frames run between slices: a store of many open objects takes seconds.
+      const pause = createSlicer();
       for (;;) {
         const page = await store.openObjects(peer, after, 500);
         if (page.length === 0) break;
         for (const head of page) {
+          await pause();
+          if (closed) return count;
           after = head.referenceId;
           if (deps.hasPending(head.referenceId)) continue;
           const written = await store.findCommand(peer, head.headVersion);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { isParleyError, ParleyError } from '../errors.js';
+import { createSlicer } from '../event-loop.js';
 import { checkPaymentCommand, isFinal } from '../objects/index.js';
 import type { OpenObjectsSummary } from '../protocol/channel-frames.js';
 import { createOpenObjectsDigest } from '../protocol/heartbeat-frames.js';
@@ -270,7 +271,10 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
   async function loadSummary(): Promise<void> {
     const heads: Array<[string, string]> = [];
     let after: string | null = null;
+    // Heartbeats and frames run between slices (`event-loop.ts`).
+    const pause = createSlicer();
     for (;;) {
+      await pause();
       const page = await store.openObjects(peer, after, 1000);
       for (const head of page) heads.push([head.referenceId, head.headVersion]);
       if (page.length < 1000) break;
