@@ -300,6 +300,8 @@ async function startNode(
         isPending: (cid) => core.isPending(cid),
         dropPending: (cid) => core.dropPending(cid),
         verifier,
+        // The frames themselves are live: the peer's current key only.
+        frameVerifier: verifyPool,
       },
     );
     syncs.set(peer.address, sync);

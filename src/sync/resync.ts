@@ -141,6 +141,12 @@ export interface ChannelSyncDeps {
    * @default WebCrypto on this thread (`inThreadVerifier`)
    */
   verifier?: JwsVerifier;
+  /**
+   * Checks the signature of each sync frame itself: a live frame, which must be signed with the
+   * peer's current key (the node's `verifier` also accepts retired keys, for the histories
+   * only). @default `verifier`
+   */
+  frameVerifier?: JwsVerifier;
   /** @default asyncScheduler */
   scheduler?: SchedulerLike;
 }
@@ -1163,7 +1169,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
       // Frames are verified concurrently (a pool of threads: a small frame checked on this
       // thread overtakes a large one sent to a worker), but handled in the order they came:
       // the parts of one answer, and a run's frames, keep the peer's order.
-      const verified = verifySyncFrame(jws, deps.peerKey, deps.verifier);
+      const verified = verifySyncFrame(jws, deps.peerKey, deps.frameVerifier ?? deps.verifier);
       // Its failure is handled on its turn below (not "unhandled" while earlier frames wait).
       verified.catch(() => undefined);
       const turn = inbound.then(() => verified);
