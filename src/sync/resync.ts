@@ -15,6 +15,7 @@ import type { OpenObjectsSummary } from '../protocol/channel-frames.js';
 import type { PrivateKey, PublicKey } from '../protocol/index.js';
 import {
   type ApplyOutcome,
+  MAX_SYNC_PAGE,
   type ObjectHistory,
   type SignedCommand,
   type SyncApplied,
@@ -1123,10 +1124,15 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
 
   function schedule(reason: string, scope: readonly string[] | undefined): Promise<ResyncRunResult> {
     if (closed) return Promise.reject(new ParleyError('SYNC_ABORTED', 'closed'));
-    const wanted = scope ? new Set(scope) : null;
+    // A scope larger than one `SyncBegin` may carry becomes a full comparison (one run).
+    const asked = scope ? new Set(scope) : null;
+    const wanted = asked && asked.size <= MAX_SYNC_PAGE ? asked : null;
     if (queued) {
       if (!wanted) queued.scope = null;
-      else if (queued.scope) for (const ref of wanted) queued.scope.add(ref);
+      else if (queued.scope) {
+        for (const ref of wanted) queued.scope.add(ref);
+        if (queued.scope.size > MAX_SYNC_PAGE) queued.scope = null;
+      }
       return queued.promise;
     }
     const start = (r: string, s: Set<string> | null): Promise<ResyncRunResult> => {
