@@ -836,7 +836,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
         `list:${run.runId}`,
         { _ObjectType: 'SyncListRequest', run_id: run.runId, after, limit: pageSize },
         run,
-      );
+      ).then((answer) => checkedPage(answer, after, pageSize));
       // A prefetched page is awaited only when the merge reaches it: a run that stops first (the
       // link closed, a batch failed) never awaits it, and its rejection must not go unhandled
       // (that ends the process). Whoever awaits it still gets the rejection.
@@ -881,6 +881,32 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
         if (l!.headVersion !== r!.head) yield { ref: r!.reference_id, remote: r! };
       }
     }
+  }
+
+  /**
+   * A list page as the follower must send it: at most `limit` entries, in strictly increasing
+   * order after `after`, and `next` either null or its last entry. Anything else (a peer that
+   * repeats a cursor would keep the run going forever) fails the run.
+   * @throws ParleyError `PROTOCOL_MALFORMED_FRAME`
+   */
+  function checkedPage(
+    page: { entries: SyncEntry[]; next: string | null },
+    after: string | null,
+    limit: number,
+  ): { entries: SyncEntry[]; next: string | null } {
+    const bad = (why: string) => new ParleyError('PROTOCOL_MALFORMED_FRAME', `SyncList: ${why}`);
+    if (page.entries.length > limit) throw bad(`${page.entries.length} entries, ${limit} asked for`);
+    let previous = after;
+    for (const entry of page.entries) {
+      if (previous !== null && compareIds(entry.reference_id, previous) <= 0) {
+        throw bad(`${entry.reference_id} is not after ${previous}`);
+      }
+      previous = entry.reference_id;
+    }
+    if (page.next !== null && (page.entries.length === 0 || page.next !== previous)) {
+      throw bad('next is not the last entry of the page');
+    }
+    return page;
   }
 
   /** Handles one batch of differences: decide, push and fetch, then the follow-ups. */
