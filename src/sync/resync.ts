@@ -280,6 +280,8 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
   const starts = new Set<Promise<void>>();
   /** Wakes whoever waits for the peer's runs here to end (see {@link peerRunsEnded}). */
   let wakeOnFollowerEnd: Array<() => void> = [];
+  /** The history answer being sent (one at a time, see `answerHistory`). */
+  let answering: Promise<void> = Promise.resolve();
   let requestSeq = 0;
 
   // Leader runs: one at a time; requests made meanwhile merge into the next.
@@ -696,37 +698,65 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     }
   }
 
-  async function answerHistory(frame: SyncGetHistory, run: RunState | undefined): Promise<void> {
-    const histories: ObjectHistory[] = [];
-    for (const want of frame.wants) histories.push(sendable(await historyFor(want.reference_id, want.after)));
-    if (frame.run_id === null && histories.length === 1 && histories[0]!.kind === 'missing') {
-      await send({
-        _ObjectType: 'SyncError',
-        request_id: frame.request_id,
-        run_id: null,
-        reference_id: frame.wants[0]!.reference_id,
-        code: 'SYNC_UNKNOWN_OBJECT',
-        message: 'no such object on this channel',
-      });
-      return;
-    }
-    const frames = pack(histories);
-    if (frames.length === 0) frames.push([]);
-    for (let i = 0; i < frames.length; i++) {
-      const objects = frames[i]!;
+  /**
+   * Answers a `SyncGetHistory`, one answer at a time per channel, streamed: each object once
+   * (a request may repeat one), read and sent frame by frame, so an answer holds at most two
+   * frames' histories whatever it asks for, and many requests at once wait their turn instead of
+   * each holding its own.
+   */
+  function answerHistory(frame: SyncGetHistory, run: RunState | undefined): Promise<void> {
+    const turn = answering.then(() => streamHistory(frame, run));
+    answering = turn.catch(() => undefined);
+    return turn;
+  }
+
+  async function streamHistory(frame: SyncGetHistory, run: RunState | undefined): Promise<void> {
+    const seen = new Set<string>();
+    const wants = frame.wants.filter((w) => !seen.has(w.reference_id) && seen.add(w.reference_id));
+    let seq = 0;
+    const emit = async (objects: ObjectHistory[], last: boolean): Promise<void> => {
       if (run) run.counters.objectsSent += objects.filter((o) => o.commands.length > 0).length;
       await send(
         {
           _ObjectType: 'SyncHistory',
           request_id: frame.request_id,
           run_id: frame.run_id,
-          seq: i,
+          seq: seq++,
           objects,
-          last: i === frames.length - 1,
+          last,
         },
         run,
       );
+    };
+    // A full frame is held until the next one starts: only then is it known not to be the last.
+    let held: ObjectHistory[] | undefined;
+    let current: ObjectHistory[] = [];
+    let bytes = 0;
+    for (const want of wants) {
+      const history = sendable(await historyFor(want.reference_id, want.after));
+      if (frame.run_id === null && wants.length === 1 && history.kind === 'missing') {
+        await send({
+          _ObjectType: 'SyncError',
+          request_id: frame.request_id,
+          run_id: null,
+          reference_id: want.reference_id,
+          code: 'SYNC_UNKNOWN_OBJECT',
+          message: 'no such object on this channel',
+        });
+        return;
+      }
+      const size = historyBytes(history);
+      if (current.length > 0 && bytes + size > maxBatchBytes) {
+        if (held) await emit(held, false);
+        held = current;
+        current = [];
+        bytes = 0;
+      }
+      current.push(history);
+      bytes += size;
     }
+    if (held) await emit(held, false);
+    await emit(current, true);
   }
 
   // ---------------------------------------------------------------- runs
