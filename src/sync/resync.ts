@@ -203,6 +203,9 @@ interface Waiter {
   parts?: Map<number, SyncHistory>;
   /** The `seq` of the frame marked `last`, once it is in. */
   lastSeq?: number;
+  /** Bytes of the parts held so far, and the most an honest answer can take. */
+  heldBytes?: number;
+  maxBytes?: number;
   timer: Subscription;
 }
 
@@ -377,7 +380,14 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
           reject(new ParleyError('SYNC_TIMEOUT', `no answer to ${what}`));
         }),
       };
-      if (multi) w.parts = new Map();
+      if (multi) {
+        w.parts = new Map();
+        // Each object asked for fits in a frame of its own: an answer past that is not honest,
+        // and is not held (memory stays bounded by what this node asked for).
+        const asked = parts[0]?._ObjectType === 'SyncGetHistory' ? parts[0].wants.length : MAX_SYNC_PAGE;
+        w.heldBytes = 0;
+        w.maxBytes = (asked + 1) * maxFrameBytes;
+      }
       waiters.set(key, w);
     });
     if (run) run.counters.rounds++;
@@ -394,10 +404,17 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     return answer;
   }
 
-  function settle(key: string, frame: SyncFrame): boolean {
+  function settle(key: string, frame: SyncFrame, bytes = 0): boolean {
     const w = waiters.get(key);
     if (!w) return false;
     if (w.parts && frame._ObjectType === 'SyncHistory') {
+      w.heldBytes = (w.heldBytes ?? 0) + bytes;
+      if (w.heldBytes > (w.maxBytes ?? Number.POSITIVE_INFINITY)) {
+        waiters.delete(key);
+        w.timer.unsubscribe();
+        w.reject(new ParleyError('PROTOCOL_MALFORMED_FRAME', 'SyncHistory: an answer larger than asked for'));
+        return true;
+      }
       // Frames are handled in the order they arrive (see `handleFrame`), but the answer is put
       // together by `seq` all the same: it never resolves with a part missing.
       if (!w.parts.has(frame.seq)) w.parts.set(frame.seq, frame);
@@ -631,7 +648,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
       }
       case 'SyncHistory': {
         if (frame.request_id !== null) {
-          settle(`hist:${frame.request_id}`, frame);
+          settle(`hist:${frame.request_id}`, frame, bytes);
           return;
         }
         // A push: verify, apply, answer with one result per object. A push may come in parts
@@ -1005,14 +1022,17 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
             run,
             true,
           );
-          for (const o of answer.objects) {
+          // Only the objects asked for, each once: anything else in the answer is ignored.
+          const asked = new Set(wants.map((w) => w.reference_id));
+          const objects = answer.objects.filter((o) => asked.delete(o.reference_id));
+          for (const o of objects) {
             // The peer yields a fork to this node (the protocol server): push our whole branch.
             if (o.kind === 'yield' && deps.isServer) {
               const mine = await historyFor(o.reference_id, null);
               if (mine.kind === 'history') forcePush.push(sendable({ ...mine, kind: 'replace' }));
             }
           }
-          const batch = await applyHistories(answer.objects, applyDeps);
+          const batch = await applyHistories(objects, applyDeps);
           report(batch, run.runId, run);
           // Every object asked for ends with an outcome here, or the run is not complete.
           unsettledOf(run, wants, batch.results);
