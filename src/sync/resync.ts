@@ -228,6 +228,8 @@ interface RunState {
    * object): the run is `partial`, and another run follows.
    */
   unsettled: string[];
+  /** A follower's run: ends `aborted` when the leader sends nothing for a while (see `touch`). */
+  idle?: Subscription;
 }
 
 const newId = (): string => randomBytes(16).toString('hex');
@@ -597,11 +599,17 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
   async function onFrame(frame: SyncFrame, bytes: number): Promise<void> {
     const runId = 'run_id' in frame ? frame.run_id : null;
     const run = runId ? runs.get(runId) : undefined;
-    if (run) run.counters.bytesReceived += bytes;
+    if (run) {
+      run.counters.bytesReceived += bytes;
+      touch(run);
+    }
     switch (frame._ObjectType) {
       case 'SyncBegin': {
+        // A run id already going here (the peer's or mine) is not a new run.
+        if (run) return;
         const mine = await summary();
         const state = await startRun(frame.run_id, 'follower', frame.reason);
+        touch(state);
         state.counters.bytesReceived += bytes;
         state.counters.rounds++;
         await send({ _ObjectType: 'SyncBeginAck', run_id: frame.run_id, open_objects: mine }, state);
@@ -810,7 +818,22 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     return state;
   }
 
+  /**
+   * A frame of the run came: a follower's run that then hears nothing for twice the leader's
+   * own answer limit ends `aborted` (`SYNC_TIMEOUT`). Its leader failed without a `SyncEnd`, or
+   * went away on a link that is not closed yet; until then the run would hold this node's own
+   * runs back and keep the open-objects digest unreloaded.
+   */
+  function touch(run: RunState): void {
+    if (run.role !== 'follower') return;
+    run.idle?.unsubscribe();
+    run.idle = timer(2 * responseTimeoutMs, scheduler).subscribe(() => {
+      void finishRun(run, 'aborted', 'SYNC_TIMEOUT');
+    });
+  }
+
   function finishRun(run: RunState, outcome: SyncOutcome, error?: string): Promise<void> {
+    run.idle?.unsubscribe();
     if (!runs.delete(run.runId)) return Promise.resolve();
     if (run.role === 'follower') wakeFollowerWaiters();
     const done = recordEnd(run, outcome, error);
@@ -1169,6 +1192,19 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
       const aborted = isParleyError(err, 'SYNC_ABORTED') || isParleyError(err, 'SYNC_TIMEOUT');
       const outcome: SyncOutcome = aborted ? 'aborted' : 'failed';
       const code = isParleyError(err) ? err.code : 'INTERNAL';
+      // The follower learns the run is over (best effort: the link may be what failed).
+      if (link?.state === 'open') {
+        await send(
+          {
+            _ObjectType: 'SyncEnd',
+            run_id: run.runId,
+            outcome,
+            objects_sent: run.counters.objectsSent,
+            objects_received: run.counters.objectsReceived,
+          },
+          run,
+        ).catch(() => undefined);
+      }
       await finishRun(run, outcome, code);
       // An answer that never came on a live link: the differences are still there.
       if (isParleyError(err, 'SYNC_TIMEOUT') && link?.state === 'open') followUp(scope);

@@ -53,6 +53,12 @@ describe('a follower whose list pages lie', () => {
         await expect(sa.run('test')).rejects.toMatchObject({ code: 'PROTOCOL_MALFORMED_FRAME' });
         const [record] = await syncA.runs(B.address, 1);
         expect(record?.outcome).toBe('failed');
+        // The follower hears that the run is over (SyncEnd), instead of keeping it open.
+        const followerRun = async () => (await syncB.runs(A.address, 1))[0];
+        for (let i = 0; i < 100 && !(await followerRun())?.outcome; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        expect((await followerRun())?.outcome).toBe('failed');
       } finally {
         await sa.close();
         await sb.close();
