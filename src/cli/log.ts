@@ -49,6 +49,7 @@ export function nodeEventLevel(event: NodeEvent): LogLevel {
     case 'frame_refused':
     case 'command_failed':
     case 'history_rejected':
+    case 'sync_frame_failed':
     case 'fork_lost':
     case 'lease_lost':
     case 'lease_error':

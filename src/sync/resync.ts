@@ -87,7 +87,14 @@ export type ResyncEvent =
       droppedPending: string[];
     }
   /** A fork was resolved at the peer in favour of this node's branch. */
-  | { type: 'fork_won'; peer: string; referenceId: string };
+  | { type: 'fork_won'; peer: string; referenceId: string }
+  /**
+   * A verified sync frame of the peer could not be handled here (the store failed, the
+   * verifying threads stopped, an answer could not be built): nothing of it was applied. A
+   * request with a `request_id` is answered with `SyncError`; the peer's run otherwise times out
+   * and runs again later.
+   */
+  | { type: 'sync_frame_failed'; peer: string; frameType: string; runId: string | null; code: string };
 
 export interface ChannelSyncOptions {
   /** Entries per list page. @default 1000 */
@@ -819,6 +826,31 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
   }
 
   /**
+   * A verified frame whose handling failed here (not the peer's fault, so the connection stays):
+   * reported, and a request the peer waits on by its `request_id` is answered with `SyncError`.
+   * The link closing meanwhile is not a failure to report.
+   */
+  function failedHere(frame: SyncFrame, err: unknown): void {
+    if (closed || isParleyError(err, 'SYNC_ABORTED')) return;
+    const code = isParleyError(err) ? err.code : 'INTERNAL';
+    const runId = 'run_id' in frame ? frame.run_id : null;
+    events.next({ type: 'sync_frame_failed', peer, frameType: frame._ObjectType, runId, code });
+    const requestId =
+      frame._ObjectType === 'SyncGetHistory' || frame._ObjectType === 'SyncGetObject'
+        ? frame.request_id
+        : null;
+    if (requestId === null) return;
+    void send({
+      _ObjectType: 'SyncError',
+      request_id: requestId,
+      run_id: runId,
+      reference_id: frame._ObjectType === 'SyncGetObject' ? frame.reference_id : null,
+      code,
+      message: `${code}: the request could not be answered here`,
+    }).catch(() => undefined);
+  }
+
+  /**
    * A frame of the run came: a follower's run that then hears nothing for twice the leader's
    * own answer limit ends `aborted` (`SYNC_TIMEOUT`). Its leader failed without a `SyncEnd`, or
    * went away on a link that is not closed yet; until then the run would hold this node's own
@@ -1292,19 +1324,20 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
       verified.catch(() => undefined);
       const turn = inbound.then(() => verified);
       inbound = turn.catch(() => undefined);
-      turn
-        .then((frame) => {
+      turn.then(
+        (frame) => {
           if (closed || from !== link) return;
-          return onFrame(frame, jws.length);
-        })
-        .catch((err: unknown) => {
+          return onFrame(frame, jws.length).catch((err: unknown) => failedHere(frame, err));
+        },
+        (err: unknown) => {
+          // The frame itself is bad: the peer's fault, and the connection's end. (A verifier
+          // that stopped, at close, is neither.)
           if (isParleyError(err, 'PROTOCOL_BAD_SIGNATURE')) from.close(4401, 'sync frame signature');
           else if (isParleyError(err, 'PROTOCOL_MALFORMED_FRAME') || isParleyError(err, 'PROTOCOL_NOT_JWS')) {
             from.close(4400, 'bad sync frame');
           }
-          // Anything else (a store failure, the link closing) ends the work for this frame only:
-          // the leader's run times out or aborts and runs again later.
-        });
+        },
+      );
     },
     run: (reason, scope) => schedule(reason, scope),
     async getObject(referenceId) {
@@ -1356,7 +1389,10 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
   return sync;
 }
 
-/** A `SYNC_*` code from the wire, or `SYNC_INVALID_HISTORY` for one this build does not know. */
+/**
+ * A `SYNC_*` code from the wire; `SYNC_ABORTED` for a failure on the peer's side (a code of
+ * another family: its store, say), `SYNC_INVALID_HISTORY` for a `SYNC_*` code this build does not know.
+ */
 function errorCodeOf(code: string): ConstructorParameters<typeof ParleyError>[0] {
   const known = [
     'SYNC_BAD_SIGNATURE',
@@ -1366,7 +1402,8 @@ function errorCodeOf(code: string): ConstructorParameters<typeof ParleyError>[0]
     'SYNC_HISTORY_TOO_LARGE',
     'SYNC_FORK',
   ] as const;
-  return (known as readonly string[]).includes(code)
-    ? (code as (typeof known)[number])
-    : 'SYNC_INVALID_HISTORY';
+  if ((known as readonly string[]).includes(code)) return code as (typeof known)[number];
+  // The peer failed on its side (its store, say: `sync_frame_failed` there): try again later.
+  if (!code.startsWith('SYNC_')) return 'SYNC_ABORTED';
+  return 'SYNC_INVALID_HISTORY';
 }

@@ -1,0 +1,53 @@
+/**
+ * A request the follower cannot answer because something failed on its side (here its store is
+ * closed): it reports `sync_frame_failed` and answers the request with `SyncError`, so the
+ * asker learns at once instead of waiting out its answer limit, and the connection stays (the
+ * peer did nothing wrong). Real stores; the in-memory link of the resync tests.
+ */
+import { describe, expect, it } from 'vitest';
+import { createSyncRepository } from '../../src/store/sync-repository.js';
+import type { ResyncEvent, SyncLink } from '../../src/sync/resync.js';
+import { memoryLink, memorySync, openTwoStores, seedOpenPayments } from './in-memory.js';
+import { party } from './signed-histories.js';
+
+describe('a follower that fails to answer', () => {
+  it('reports sync_frame_failed and answers SyncError; the asker fails fast, the link stays open', async () => {
+    const stores = await openTwoStores();
+    const A = party(0x51);
+    const B = party(0x52);
+    const syncA = createSyncRepository(stores.a);
+    const syncB = createSyncRepository(stores.b);
+    await seedOpenPayments(syncB, B, A, 1);
+    const [ref] = (await syncB.openObjects(A.address, null, 10)).map((h) => h.referenceId);
+    // A long answer limit: a test that waited it out would time out first.
+    const sa = memorySync(A, B, syncA, { responseTimeoutMs: 600_000 });
+    const sb = memorySync(B, A, syncB, {});
+    const closes: number[] = [];
+    const la: SyncLink = { ...memoryLink((f) => sb.handleFrame(f, lb)), close: (code) => closes.push(code) };
+    const lb: SyncLink = { ...memoryLink((f) => sa.handleFrame(f, la)), close: (code) => closes.push(code) };
+    sa.attach(la);
+    sb.attach(lb);
+    const seen: ResyncEvent[] = [];
+    sb.events$.subscribe((e) => seen.push(e));
+    try {
+      await stores.b.close();
+      // Its failure is the peer's, and may pass: SYNC_ABORTED (try again later), with its code.
+      await expect(sa.getHistory(ref!)).rejects.toMatchObject({
+        code: 'SYNC_ABORTED',
+        message: expect.stringContaining('STORE_CLOSED'),
+      });
+      expect(seen).toContainEqual({
+        type: 'sync_frame_failed',
+        peer: A.address,
+        frameType: 'SyncGetHistory',
+        runId: null,
+        code: 'STORE_CLOSED',
+      });
+      expect(closes).toEqual([]);
+    } finally {
+      await sa.close();
+      await sb.close();
+      await stores.dispose();
+    }
+  });
+});
