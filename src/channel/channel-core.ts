@@ -652,6 +652,13 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
 
   /** Commands being registered (sequenced, not yet durable or refused): `reload` waits for them. */
   const registering = new Set<Promise<unknown>>();
+  /**
+   * Commands past their checks (their read version locked in memory) and not yet in the outbox,
+   * nor refused: `exclusive` waits for them inside the queue, so what it runs (a fork's
+   * replacement, which drops the outbox rows of a losing branch) never misses one. They need
+   * nothing of the queue to finish.
+   */
+  const unsealed = new Set<Promise<void>>();
 
   /** The sending side: check, lock the read version, then make the command durable. */
   function register(request: CommandRequestObject, signedJws: string | null): Promise<OutgoingCommand> {
@@ -720,6 +727,14 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
       });
       pendingByWrite.set(write.version, cid);
     });
+    let seal: () => void = () => undefined;
+    const sealed = new Promise<void>((resolve) => {
+      seal = () => {
+        unsealed.delete(sealed);
+        resolve();
+      };
+    });
+    unsealed.add(sealed);
     try {
       // The version read may have been decided but not yet be durable: a durable outbox row
       // must never point at a version the store does not hold.
@@ -737,8 +752,10 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
       });
       const pending = pendingByCid.get(cid);
       if (pending) pending.requestJws = requestJws;
+      seal();
       return { cid, referenceId, requestJws, request };
     } catch (err) {
+      seal();
       await queue.run(() => releasePending(cid));
       throw err;
     }
@@ -933,6 +950,7 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
     exclusive(fn) {
       return queue.run(async () => {
         await pipe.drain();
+        while (unsealed.size > 0) await Promise.allSettled([...unsealed]);
         try {
           return await fn();
         } finally {
