@@ -48,7 +48,17 @@ export interface AppliedBatch {
   /** Objects stored (applied or replaced), with the head before (null: rebuilt from nothing). */
   stored: Array<{ referenceId: string; from: string | null; head: string }>;
   forks: ForkResolution[];
+  /**
+   * The store failed (unavailable, closed) part-way: what is above was done and stays true (a
+   * fork replaced before the failure is reported with it); the objects after it have no result.
+   * The caller reports the batch, then fails with this.
+   */
+  error?: unknown;
 }
+
+/** A store failure that may pass: the batch stops there (see `AppliedBatch.error`). */
+const isTransient = (err: unknown): boolean =>
+  !isParleyError(err) || err.code === 'STORE_UNAVAILABLE' || err.code === 'STORE_CLOSED';
 
 function result(
   referenceId: string,
@@ -70,7 +80,9 @@ interface Candidate {
 
 /**
  * Verifies and applies `histories` (kinds `history` and `replace`; others are answered `known`).
- * Never throws for a bad history: it becomes a `rejected` result. Throws only when the store fails.
+ * Never throws for a bad history: it becomes a `rejected` result. A store failure while writing
+ * ends the batch with `error` (what was written before it is in the batch); a store failure
+ * while reading, before anything is written, throws.
  */
 export async function applyHistories(
   histories: readonly ObjectHistory[],
@@ -98,7 +110,8 @@ export async function applyHistories(
       checked[i] = result(ref, 'rejected', null, 'SYNC_HISTORY_TOO_LARGE');
       continue;
     }
-    if (history.kind === 'replace' && deps.isServer) {
+    // A replacement is the server's whole branch, from its create.
+    if (history.kind === 'replace' && (deps.isServer || history.base !== null)) {
       checked[i] = result(ref, 'rejected', null, 'SYNC_INVALID_HISTORY');
       continue;
     }
@@ -201,13 +214,24 @@ export async function applyHistories(
       while (common < chain.length && common < full.length && chain[common]!.version === full[common])
         common++;
       const keep = common === 0 ? null : chain[common - 1]!.version;
-      const replaced = await store.replaceBranch(
-        peer,
-        ref,
-        keep,
-        // The winning steps after the common prefix are new here by construction (other versions).
-        commitItemsOf({ ...verified, chain: verified.chain.slice(common) }, isOpen, known),
-      );
+      let replaced: Awaited<ReturnType<SyncStore['replaceBranch']>>;
+      try {
+        replaced = await store.replaceBranch(
+          peer,
+          ref,
+          keep,
+          // The winning steps after the common prefix are new here by construction (other versions).
+          commitItemsOf({ ...verified, chain: verified.chain.slice(common) }, isOpen, known),
+        );
+      } catch (err) {
+        // Forks replaced before this one stay reported (`out.forks`); nothing else is written.
+        if (isTransient(err)) {
+          out.error = err;
+          return;
+        }
+        out.results.push(result(ref, 'fork', localHead, 'SYNC_FORK'));
+        continue;
+      }
       for (const o of replaced.droppedOutbox) deps.dropPending(o.cid);
       out.forks.push({ referenceId: ref, keep, ...replaced });
       out.stored.push({ referenceId: ref, from: localHead, head: pushedHead! });
@@ -222,7 +246,10 @@ export async function applyHistories(
         out.results.push(result(p.ref, 'applied', p.head));
       }
     } catch (err) {
-      if (!isParleyError(err) || err.code === 'STORE_UNAVAILABLE' || err.code === 'STORE_CLOSED') throw err;
+      if (isTransient(err)) {
+        out.error = err;
+        return;
+      }
       // One object conflicts with the store: give each its own verdict.
       for (const p of plain) {
         try {
@@ -230,8 +257,10 @@ export async function applyHistories(
           out.stored.push({ referenceId: p.ref, from: p.from, head: p.head });
           out.results.push(result(p.ref, 'applied', p.head));
         } catch (one) {
-          if (!isParleyError(one) || one.code === 'STORE_UNAVAILABLE' || one.code === 'STORE_CLOSED')
-            throw one;
+          if (isTransient(one)) {
+            out.error = one;
+            return;
+          }
           out.results.push(result(p.ref, 'fork', p.from, 'SYNC_FORK'));
         }
       }

@@ -687,6 +687,8 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
         const pushed = objects.filter((o) => o.kind !== 'missing' && o.kind !== 'yield');
         const batch = await applyHistories(pushed, applyDeps);
         report(batch, frame.run_id, run);
+        // What was applied before a store failure is answered (the rest has no result: the
+        // leader's run counts it unsettled and runs again); the failure is then reported here.
         if (frame.run_id !== null) {
           if (run) run.counters.rounds++;
           await send(
@@ -694,6 +696,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
             run,
           );
         }
+        if (batch.error !== undefined) throw batch.error;
         return;
       }
       case 'SyncEnd': {
@@ -1091,6 +1094,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
           report(batch, run.runId, run);
           // Every object asked for ends with an outcome here, or the run is not complete.
           unsettledOf(run, wants, batch.results);
+          if (batch.error !== undefined) throw batch.error;
         })(),
       );
     }

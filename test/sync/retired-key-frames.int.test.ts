@@ -84,7 +84,9 @@ describe('sync frames signed with a retired key', () => {
         const run = sb.run('test');
         if (signer === 'retired') {
           await expect(run).rejects.toMatchObject({ code: 'SYNC_TIMEOUT' });
-          expect(la.closedWith).toEqual([4401]);
+          // Each frame refused so (the leader's SyncEnd after its timeout as well).
+          expect(la.closedWith.length).toBeGreaterThan(0);
+          expect(new Set(la.closedWith)).toEqual(new Set([4401]));
           expect(answered).toEqual([]);
         } else {
           expect((await run).outcome).toBe('in_sync');
