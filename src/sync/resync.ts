@@ -828,6 +828,15 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     return state;
   }
 
+  /** The connection went: its answers, push parts and the peer's runs here end with it. */
+  function linkGone(): void {
+    dropPushParts();
+    abortAll(new ParleyError('SYNC_ABORTED', 'connection closed'));
+    for (const run of [...runs.values()]) {
+      if (run.role === 'follower') void finishRun(run, 'aborted', 'SYNC_ABORTED');
+    }
+  }
+
   /**
    * A verified frame whose handling failed here (not the peer's fault, so the connection stays):
    * reported, and a request the peer waits on by its `request_id` is answered with `SyncError`.
@@ -1307,15 +1316,15 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     events$: events.asObservable(),
     attach(next) {
       if (closed) return;
+      const previous = link;
       link = next;
+      // A new connection replaces one whose close is not through yet (its peer's close frame can
+      // take a while): what was under way on the old one ends now, as it would at its close.
+      if (previous !== undefined && previous !== next) linkGone();
       void next.closed.then(() => {
         if (link !== next) return;
         link = undefined;
-        dropPushParts();
-        abortAll(new ParleyError('SYNC_ABORTED', 'connection closed'));
-        for (const run of [...runs.values()]) {
-          if (run.role === 'follower') void finishRun(run, 'aborted', 'SYNC_ABORTED');
-        }
+        linkGone();
       });
     },
     handleFrame(jws, from) {
