@@ -237,6 +237,11 @@ interface RunState {
   unsettled: string[];
   /** A follower's run: ends `aborted` when the leader sends nothing for a while (see `touch`). */
   idle?: Subscription;
+  /**
+   * A follower's frames being handled (a push being applied, say): its end is recorded once
+   * they are through, so what they store counts, reloads the digest and reaches recovery.
+   */
+  handling?: Set<Promise<unknown>>;
 }
 
 const newId = (): string => randomBytes(16).toString('hex');
@@ -292,6 +297,8 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
   const starts = new Set<Promise<void>>();
   /** Wakes whoever waits for the peer's runs here to end (see {@link peerRunsEnded}). */
   let wakeOnFollowerEnd: Array<() => void> = [];
+  /** Run ids of the peer's `SyncBegin`s being started here (their record is being created). */
+  const beginning = new Set<string>();
   /** The history answer being sent (one at a time, see `answerHistory`). */
   let answering: Promise<void> = Promise.resolve();
   let requestSeq = 0;
@@ -603,19 +610,39 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
 
   // ---------------------------------------------------------------- follower side
 
-  async function onFrame(frame: SyncFrame, bytes: number): Promise<void> {
+  function onFrame(frame: SyncFrame, bytes: number): Promise<void> {
     const runId = 'run_id' in frame ? frame.run_id : null;
     const run = runId ? runs.get(runId) : undefined;
     if (run) {
       run.counters.bytesReceived += bytes;
       touch(run);
     }
+    const work = handleVerified(frame, bytes, run);
+    // The end of a follower's run waits for its other frames in hand (not for the SyncEnd that
+    // ends it: that would wait for itself).
+    if (run?.role === 'follower' && frame._ObjectType !== 'SyncEnd') {
+      const handling = (run.handling ??= new Set());
+      const settled = work.catch(() => undefined);
+      handling.add(settled);
+      void settled.finally(() => handling.delete(settled));
+    }
+    return work;
+  }
+
+  async function handleVerified(frame: SyncFrame, bytes: number, run: RunState | undefined): Promise<void> {
     switch (frame._ObjectType) {
       case 'SyncBegin': {
-        // A run id already going here (the peer's or mine) is not a new run.
-        if (run) return;
-        const mine = await summary();
-        const state = await startRun(frame.run_id, 'follower', frame.reason);
+        // A run id already going or starting here (the peer's or mine) is not a new run.
+        if (run || beginning.has(frame.run_id)) return;
+        beginning.add(frame.run_id);
+        let state: RunState;
+        let mine: OpenObjectsSummary;
+        try {
+          mine = await summary();
+          state = await startRun(frame.run_id, 'follower', frame.reason);
+        } finally {
+          beginning.delete(frame.run_id);
+        }
         touch(state);
         state.counters.bytesReceived += bytes;
         state.counters.rounds++;
@@ -687,6 +714,10 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
         const pushed = objects.filter((o) => o.kind !== 'missing' && o.kind !== 'yield');
         const batch = await applyHistories(pushed, applyDeps);
         report(batch, frame.run_id, run);
+        // Stored outside any run here (its end came first): the digest is reloaded now.
+        if (!run && batch.stored.length > 0 && deps.afterApply && !closed) {
+          await deps.afterApply().catch(() => undefined);
+        }
         // What was applied before a store failure is answered (the rest has no result: the
         // leader's run counts it unsettled and runs again); the failure is then reported here.
         if (frame.run_id !== null) {
@@ -746,10 +777,16 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
   }
 
   async function streamHistory(frame: SyncGetHistory, run: RunState | undefined): Promise<void> {
+    // Asked on this connection: once another replaced it, nobody waits for the rest.
+    const origin = link;
+    const stillWanted = (): void => {
+      if (link !== origin) throw new ParleyError('SYNC_ABORTED', 'connection replaced');
+    };
     const seen = new Set<string>();
     const wants = frame.wants.filter((w) => !seen.has(w.reference_id) && seen.add(w.reference_id));
     let seq = 0;
     const emit = async (objects: ObjectHistory[], last: boolean): Promise<void> => {
+      stillWanted();
       if (run) run.counters.objectsSent += objects.filter((o) => o.commands.length > 0).length;
       await send(
         {
@@ -878,7 +915,8 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
 
   function finishRun(run: RunState, outcome: SyncOutcome, error?: string): Promise<void> {
     run.idle?.unsubscribe();
-    if (!runs.delete(run.runId)) return Promise.resolve();
+    if (runs.get(run.runId) !== run) return Promise.resolve();
+    runs.delete(run.runId);
     if (run.role === 'follower') wakeFollowerWaiters();
     const done = recordEnd(run, outcome, error);
     finishing.add(done);
@@ -887,6 +925,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
   }
 
   async function recordEnd(run: RunState, outcome: SyncOutcome, error?: string): Promise<void> {
+    while (run.handling !== undefined && run.handling.size > 0) await Promise.allSettled([...run.handling]);
     run.phase = 'done';
     // At close the summary is not reloaded: the channel is going away (and its receiving order
     // may never run again).

@@ -54,11 +54,14 @@ describe('a follower whose leader goes quiet', () => {
       for (let i = 0; i < 200 && !(await check()); i++) await new Promise((r) => setTimeout(r, 5));
     };
     try {
+      // Twice back to back: the second arrives while the first's record is being created.
+      sb.handleFrame(begin, lb);
       sb.handleFrame(begin, lb);
       await settle(async () => answers.length === 1);
+      // Then once more, the run going.
       sb.handleFrame(begin, lb);
-      await new Promise((r) => setTimeout(r, 50));
       const runs = async () => syncB.runs(A.address, 10);
+      await settle(async () => (await runs()).length > 1);
       expect((await runs()).map((r) => r.outcome)).toEqual([null]);
       expect(answers).toHaveLength(1);
 

@@ -9,14 +9,21 @@ import type { SyncLink } from '../../src/sync/resync.js';
 import { memorySync, withTwoStores } from './in-memory.js';
 import { party } from './signed-histories.js';
 
-/** A link that takes frames and delivers none, and never finishes closing. */
-const stalled = (): SyncLink => ({
-  state: 'open',
-  closed: new Promise<never>(() => undefined),
-  send: () => true,
-  writable: async () => undefined,
-  close() {},
-});
+/** A link that takes frames and delivers none, and never finishes closing; `sent` counts them. */
+const stalled = (): SyncLink & { sent: number } => {
+  const link = {
+    sent: 0,
+    state: 'open' as const,
+    closed: new Promise<never>(() => undefined),
+    send: () => {
+      link.sent++;
+      return true;
+    },
+    writable: async () => undefined,
+    close() {},
+  };
+  return link;
+};
 
 describe('a connection replaced before its close is through', () => {
   const stores = withTwoStores(beforeAll, afterAll);
@@ -27,10 +34,12 @@ describe('a connection replaced before its close is through', () => {
     const syncA = createSyncRepository(stores.a);
     // An answer limit far beyond the test's own: only the replacement can end the run in time.
     const sa = memorySync(A, B, syncA, { responseTimeoutMs: 600_000 });
-    sa.attach(stalled());
+    const first = stalled();
+    sa.attach(first);
     try {
       const run = sa.run('test');
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      // Its SyncBegin is out on the first link, unanswered.
+      while (first.sent === 0) await new Promise((resolve) => setTimeout(resolve, 5));
       sa.attach(stalled());
       await expect(run).rejects.toMatchObject({ code: 'SYNC_ABORTED' });
       const [record] = await syncA.runs(B.address, 1);
