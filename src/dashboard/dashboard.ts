@@ -18,7 +18,7 @@ import {
 import type { Duplex } from 'node:stream';
 import { asyncScheduler, interval, type SchedulerLike, type Subscription } from 'rxjs';
 import { Server as SocketIoServer } from 'socket.io';
-import { type HttpRouter, isLoopbackRequest } from '../http/router.js';
+import { type HttpRouter, isLocalRequest } from '../http/router.js';
 import { type ClientToServerEvents, DASHBOARD_SOCKET_PATH, type ServerToClientEvents } from './events.js';
 import { createDashboardModel, type DashboardModel, type DashboardModelOptions } from './model.js';
 import { type DashboardSource, readHealthEvent, readHealthSnapshot, readResyncEvent } from './sources.js';
@@ -122,7 +122,7 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
     },
   );
 
-  const allowed = (req: IncomingMessage): boolean => allowRemote || isLoopbackRequest(req);
+  const allowed = (req: IncomingMessage): boolean => allowRemote || isLocalRequest(req);
 
   // socket.io on a private server that never listens; see the file comment.
   const engineHost = createServer((_req, res) => {

@@ -19,7 +19,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { defer, firstValueFrom, throwError, timeout } from 'rxjs';
 import { isParleyError, ParleyError } from '../errors.js';
-import { type HttpRouter, hasBearerToken, isLoopbackRequest, sendJson } from '../http/router.js';
+import { type HttpRouter, hasBearerToken, isLocalRequest, sendJson } from '../http/router.js';
 import type { HealthMonitor } from './health-monitor.js';
 import type { NodeMetrics } from './metrics.js';
 import type { ChannelHealthSnapshot } from './status.js';
@@ -30,7 +30,7 @@ export interface StatusAccess {
   allowRemote?: boolean;
   /** Whoever sends `Authorization: Bearer <token>` (a Prometheus `bearer_token`). @default none */
   token?: string;
-  /** Whether a request comes from this machine. @default isLoopbackRequest */
+  /** Whether a request comes from this machine. @default isLocalRequest (loopback, not proxied) */
   isLocal?: (req: IncomingMessage) => boolean;
 }
 
@@ -85,7 +85,7 @@ const readMethods = new Set(['GET', 'HEAD']);
 
 /** Whether `req` may read the status routes under `access`. */
 function mayRead(req: IncomingMessage, access: StatusAccess): boolean {
-  if (access.allowRemote || (access.isLocal ?? isLoopbackRequest)(req)) return true;
+  if (access.allowRemote || (access.isLocal ?? isLocalRequest)(req)) return true;
   return access.token !== undefined && hasBearerToken(req, access.token);
 }
 

@@ -66,6 +66,18 @@ export function isLoopbackRequest(req: IncomingMessage): boolean {
   );
 }
 
+/**
+ * Whether the request comes from a client on this machine: from loopback, and not relayed by a
+ * proxy (no `Forwarded`, `X-Forwarded-For` or `X-Real-IP` header). A reverse proxy on this
+ * machine connects from loopback on behalf of clients anywhere; proxies add one of these headers
+ * (nginx needs `proxy_set_header X-Forwarded-For …`, as usually configured).
+ */
+export function isLocalRequest(req: IncomingMessage): boolean {
+  if (!isLoopbackRequest(req)) return false;
+  const h = req.headers;
+  return h['forwarded'] === undefined && h['x-forwarded-for'] === undefined && h['x-real-ip'] === undefined;
+}
+
 /** Whether `req` carries `Authorization: Bearer <token>` (compared in constant time). */
 export function hasBearerToken(req: IncomingMessage, token: string): boolean {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');

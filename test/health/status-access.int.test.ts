@@ -75,6 +75,22 @@ describe('status routes', () => {
     }
   });
 
+  it('take a request relayed by a proxy on this machine (Forwarded, X-Forwarded-For, X-Real-IP) as remote', async () => {
+    const base = await serve({ token: TOKEN });
+    const relays: Array<Record<string, string>> = [
+      { forwarded: 'for=203.0.113.7' },
+      { 'x-forwarded-for': '203.0.113.7' },
+      { 'x-real-ip': '203.0.113.7' },
+    ];
+    for (const relayed of relays) {
+      for (const route of STATUS_ROUTES) {
+        expect((await fetch(base + route, { headers: relayed })).status).toBe(401);
+        const withToken = { ...relayed, authorization: `Bearer ${TOKEN}` };
+        expect((await fetch(base + route, { headers: withToken })).status).toBe(200);
+      }
+    }
+  });
+
   it('serve everyone with allowRemote', async () => {
     const base = await serve({ isLocal: remote, allowRemote: true });
     for (const route of STATUS_ROUTES) expect((await fetch(base + route)).status).toBe(200);
