@@ -1193,6 +1193,20 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     }
   }
 
+  /** Tells the follower the run is over, with its outcome (best effort). */
+  function sendEnd(run: RunState, outcome: SyncOutcome): Promise<void> {
+    return send(
+      {
+        _ObjectType: 'SyncEnd',
+        run_id: run.runId,
+        outcome,
+        objects_sent: run.counters.objectsSent,
+        objects_received: run.counters.objectsReceived,
+      },
+      run,
+    ).catch(() => undefined);
+  }
+
   async function lead(reason: string, scope: Set<string> | null): Promise<ResyncRunResult> {
     if (closed) throw new ParleyError('SYNC_ABORTED', 'closed');
     await peerRunsEnded();
@@ -1257,16 +1271,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
           : run.rejected.length > 0 || run.unsettled.length > 0
             ? 'partial'
             : 'repaired';
-      await send(
-        {
-          _ObjectType: 'SyncEnd',
-          run_id: run.runId,
-          outcome,
-          objects_sent: run.counters.objectsSent,
-          objects_received: run.counters.objectsReceived,
-        },
-        run,
-      ).catch(() => undefined);
+      await sendEnd(run, outcome);
       await finishRun(run, outcome);
       // Differences left without an outcome: another run follows (bounded, see `followUp`).
       if (run.unsettled.length > 0) followUp(scope);
@@ -1277,18 +1282,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
       const outcome: SyncOutcome = aborted ? 'aborted' : 'failed';
       const code = isParleyError(err) ? err.code : 'INTERNAL';
       // The follower learns the run is over (best effort: the link may be what failed).
-      if (link?.state === 'open') {
-        await send(
-          {
-            _ObjectType: 'SyncEnd',
-            run_id: run.runId,
-            outcome,
-            objects_sent: run.counters.objectsSent,
-            objects_received: run.counters.objectsReceived,
-          },
-          run,
-        ).catch(() => undefined);
-      }
+      if (link?.state === 'open') await sendEnd(run, outcome);
       await finishRun(run, outcome, code);
       // An answer that never came on a live link: the differences are still there.
       if (isParleyError(err, 'SYNC_TIMEOUT') && link?.state === 'open') followUp(scope);
