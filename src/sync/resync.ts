@@ -750,6 +750,14 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
         if (frame.request_id !== null) {
           if (settle(`hist:${frame.request_id}`, frame) || settle(`obj:${frame.request_id}`, frame)) return;
         }
+        // About a run of mine as a whole (the follower could not handle its begin, a list page or
+        // a push): whatever of it waits here fails now.
+        if (frame.request_id === null && frame.reference_id === null && frame.run_id !== null) {
+          if (runs.get(frame.run_id)?.role === 'leader') {
+            failRunWaiters(frame.run_id, new ParleyError(errorCodeOf(frame.code), frame.message));
+          }
+          return;
+        }
         if (frame.reference_id !== null) {
           events.next({
             type: 'history_rejected',
@@ -865,6 +873,17 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     return state;
   }
 
+  /** Rejects every answer that run `runId` (led here) waits for. */
+  function failRunWaiters(runId: string, err: ParleyError): void {
+    for (const [key, w] of [...waiters]) {
+      const [kind, id] = key.split(':');
+      if (id !== runId || (kind !== 'begin' && kind !== 'list' && kind !== 'push')) continue;
+      waiters.delete(key);
+      w.timer.unsubscribe();
+      w.reject(err);
+    }
+  }
+
   /** The connection went: its answers, push parts and the peer's runs here end with it. */
   function linkGone(): void {
     dropPushParts();
@@ -888,7 +907,12 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
       frame._ObjectType === 'SyncGetHistory' || frame._ObjectType === 'SyncGetObject'
         ? frame.request_id
         : null;
-    if (requestId === null) return;
+    // A request of a run without its own id (begin, list page, push): the error names the run.
+    const aboutRun =
+      frame._ObjectType === 'SyncBegin' ||
+      frame._ObjectType === 'SyncListRequest' ||
+      (frame._ObjectType === 'SyncHistory' && frame.request_id === null);
+    if (requestId === null && !(aboutRun && runId !== null)) return;
     void send({
       _ObjectType: 'SyncError',
       request_id: requestId,

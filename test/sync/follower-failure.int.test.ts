@@ -50,4 +50,33 @@ describe('a follower that fails to answer', () => {
       await stores.dispose();
     }
   });
+
+  it('a run whose begin the follower cannot handle fails at once (SyncError naming the run)', async () => {
+    const stores = await openTwoStores();
+    const A = party(0x53);
+    const B = party(0x54);
+    const syncA = createSyncRepository(stores.a);
+    const syncB = createSyncRepository(stores.b);
+    const sa = memorySync(A, B, syncA, { responseTimeoutMs: 600_000 });
+    const sb = memorySync(B, A, syncB, {});
+    const la: SyncLink = memoryLink((f) => sb.handleFrame(f, lb));
+    const lb: SyncLink = memoryLink((f) => sa.handleFrame(f, la));
+    sa.attach(la);
+    sb.attach(lb);
+    const seen: ResyncEvent[] = [];
+    sb.events$.subscribe((e) => seen.push(e));
+    try {
+      await stores.b.close();
+      await expect(sa.run('test')).rejects.toMatchObject({ code: 'SYNC_ABORTED' });
+      expect(
+        seen.filter((e) => e.type === 'sync_frame_failed').map((e) => (e as { frameType: string }).frameType),
+      ).toEqual(['SyncBegin']);
+      const [record] = await syncA.runs(B.address, 1);
+      expect(record?.outcome).toBe('aborted');
+    } finally {
+      await sa.close();
+      await sb.close();
+      await stores.dispose();
+    }
+  });
 });
