@@ -621,7 +621,8 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     // The end of a follower's run waits for its other frames in hand (not for the SyncEnd that
     // ends it: that would wait for itself).
     if (run?.role === 'follower' && frame._ObjectType !== 'SyncEnd') {
-      const handling = (run.handling ??= new Set());
+      run.handling ??= new Set();
+      const handling = run.handling;
       const settled = work.catch(() => undefined);
       handling.add(settled);
       void settled.finally(() => handling.delete(settled));
