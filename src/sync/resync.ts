@@ -727,6 +727,19 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
             { _ObjectType: 'SyncApplied', run_id: frame.run_id, seq: frame.seq, results: batch.results },
             run,
           );
+          // Answered with what was applied: the failure is only reported here (a run-level
+          // SyncError on top would fail the leader's whole run instead of leaving it partial).
+          if (batch.error !== undefined) {
+            const code = isParleyError(batch.error) ? batch.error.code : 'INTERNAL';
+            events.next({
+              type: 'sync_frame_failed',
+              peer,
+              frameType: 'SyncHistory',
+              runId: frame.run_id,
+              code,
+            });
+          }
+          return;
         }
         if (batch.error !== undefined) throw batch.error;
         return;
@@ -780,14 +793,18 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
    * each holding its own.
    */
   function answerHistory(frame: SyncGetHistory, run: RunState | undefined): Promise<void> {
-    const turn = answering.then(() => streamHistory(frame, run));
+    // The connection it was asked on: once another replaced it, nobody waits for the answer.
+    const origin = link;
+    const turn = answering.then(() => streamHistory(frame, run, origin));
     answering = turn.catch(() => undefined);
     return turn;
   }
 
-  async function streamHistory(frame: SyncGetHistory, run: RunState | undefined): Promise<void> {
-    // Asked on this connection: once another replaced it, nobody waits for the rest.
-    const origin = link;
+  async function streamHistory(
+    frame: SyncGetHistory,
+    run: RunState | undefined,
+    origin: SyncLink | undefined,
+  ): Promise<void> {
     const stillWanted = (): void => {
       if (link !== origin) throw new ParleyError('SYNC_ABORTED', 'connection replaced');
     };
@@ -814,6 +831,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     let current: ObjectHistory[] = [];
     let bytes = 0;
     for (const want of wants) {
+      stillWanted();
       const history = sendable(await historyFor(want.reference_id, want.after));
       if (frame.run_id === null && wants.length === 1 && history.kind === 'missing') {
         await send({

@@ -5,6 +5,7 @@
  * peer did nothing wrong). Real stores; the in-memory link of the resync tests.
  */
 import { describe, expect, it } from 'vitest';
+import { ParleyError } from '../../src/errors.js';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
 import type { ResyncEvent, SyncLink } from '../../src/sync/resync.js';
 import { memoryLink, memorySync, openTwoStores, seedOpenPayments } from './in-memory.js';
@@ -73,6 +74,41 @@ describe('a follower that fails to answer', () => {
       ).toEqual(['SyncBegin']);
       const [record] = await syncA.runs(B.address, 1);
       expect(record?.outcome).toBe('aborted');
+    } finally {
+      await sa.close();
+      await sb.close();
+      await stores.dispose();
+    }
+  });
+
+  it('a push the follower fails to store is answered with what was applied; the run ends partial, not aborted', async () => {
+    const stores = await openTwoStores();
+    const A = party(0x55);
+    const B = party(0x56);
+    const syncA = createSyncRepository(stores.a);
+    const repoB = createSyncRepository(stores.b);
+    // B's store takes no commit (its disk is gone); everything else answers.
+    const syncB = {
+      ...repoB,
+      commit: () => Promise.reject(new ParleyError('STORE_UNAVAILABLE', 'disk gone')),
+    };
+    await seedOpenPayments(syncA, A, B, 8);
+    // Several pushes in flight at once: a run-level error for one would fail the others.
+    const sa = memorySync(A, B, syncA, { batchObjects: 2, window: 4, responseTimeoutMs: 600_000 });
+    const sb = memorySync(B, A, syncB, {});
+    const la: SyncLink = memoryLink((f) => sb.handleFrame(f, lb));
+    const lb: SyncLink = memoryLink((f) => sa.handleFrame(f, la));
+    sa.attach(la);
+    sb.attach(lb);
+    const seen: ResyncEvent[] = [];
+    sb.events$.subscribe((e) => seen.push(e));
+    try {
+      const result = await sa.run('test');
+      expect(result.outcome).toBe('partial');
+      expect(result.differences).toBe(8);
+      const failed = seen.filter((e) => e.type === 'sync_frame_failed');
+      expect(failed.length).toBeGreaterThan(0);
+      expect(failed.every((e) => (e as { frameType: string }).frameType === 'SyncHistory')).toBe(true);
     } finally {
       await sa.close();
       await sb.close();
