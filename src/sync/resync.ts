@@ -291,6 +291,11 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
   let link: SyncLink | undefined;
   let closed = false;
   let closing: Promise<void> | undefined;
+  /** Resolves when `close()` starts. */
+  let markClosed: () => void = () => undefined;
+  const whenClosed = new Promise<void>((resolve) => {
+    markClosed = resolve;
+  });
   /** Run records being written (`finishRun`): `close()` waits for them. */
   const finishing = new Set<Promise<void>>();
   /** Run records being created (`startRun`): `close()` waits for them. */
@@ -347,8 +352,10 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     heldBytes = 0;
   }
 
-  function abortAll(err: ParleyError): void {
-    for (const [key, w] of waiters) {
+  /** Rejects every answer waited for (or those whose key `which` picks). */
+  function abortAll(err: ParleyError, which: (key: string) => boolean = () => true): void {
+    for (const [key, w] of [...waiters]) {
+      if (!which(key)) continue;
       waiters.delete(key);
       w.timer.unsubscribe();
       w.reject(err);
@@ -768,7 +775,12 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
         // a push): whatever of it waits here fails now.
         if (frame.request_id === null && frame.reference_id === null && frame.run_id !== null) {
           if (runs.get(frame.run_id)?.role === 'leader') {
-            failRunWaiters(frame.run_id, new ParleyError(errorCodeOf(frame.code), frame.message));
+            // Its begin, list pages and pushes (keys `begin:RUN`, `list:RUN`, `push:RUN:SEQ`).
+            const runId = frame.run_id;
+            abortAll(new ParleyError(errorCodeOf(frame.code), frame.message), (key) => {
+              const [kind, id] = key.split(':');
+              return id === runId && (kind === 'begin' || kind === 'list' || kind === 'push');
+            });
           }
           return;
         }
@@ -892,17 +904,6 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     return state;
   }
 
-  /** Rejects every answer that run `runId` (led here) waits for. */
-  function failRunWaiters(runId: string, err: ParleyError): void {
-    for (const [key, w] of [...waiters]) {
-      const [kind, id] = key.split(':');
-      if (id !== runId || (kind !== 'begin' && kind !== 'list' && kind !== 'push')) continue;
-      waiters.delete(key);
-      w.timer.unsubscribe();
-      w.reject(err);
-    }
-  }
-
   /** The connection went: its answers, push parts and the peer's runs here end with it. */
   function linkGone(): void {
     dropPushParts();
@@ -968,7 +969,10 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
   }
 
   async function recordEnd(run: RunState, outcome: SyncOutcome, error?: string): Promise<void> {
-    while (run.handling !== undefined && run.handling.size > 0) await Promise.allSettled([...run.handling]);
+    // (Not once closing: `close()` never waits for the peer or the socket.)
+    while (!closed && run.handling !== undefined && run.handling.size > 0) {
+      await Promise.race([Promise.allSettled([...run.handling]), whenClosed]);
+    }
     run.phase = 'done';
     // At close the summary is not reloaded: the channel is going away (and its receiving order
     // may never run again).
@@ -1458,6 +1462,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     close() {
       closing ??= (async () => {
         closed = true;
+        markClosed();
         // No frame goes out any more, and the leader's run fails at its next step.
         link = undefined;
         dropPushParts();
