@@ -13,7 +13,7 @@ import { ParleyError } from '../../src/errors.js';
 import { isProtocolServer } from '../../src/protocol/index.js';
 import type { ObjectHistory } from '../../src/protocol/sync-frames.js';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
-import { applyHistories } from '../../src/sync/apply.js';
+import { type ApplyDeps, applyHistories } from '../../src/sync/apply.js';
 import type { SyncStore } from '../../src/sync/ports.js';
 import { commitItemsFor, serialExclusive, withTwoStores } from './in-memory.js';
 import { buildPayment, type Party, party, signStep } from './signed-histories.js';
@@ -36,6 +36,23 @@ async function forked(client: Party, server: Party, store: SyncStore): Promise<O
   };
 }
 
+/** What applying needs on the client's side of the channel, with `store`. */
+function onClient(client: Party, server: Party, store: SyncStore): ApplyDeps {
+  return {
+    parties: {
+      me: client.address,
+      peer: server.address,
+      myKey: client.key.publicKey,
+      peerKey: server.key.publicKey,
+    },
+    isServer: false,
+    store,
+    exclusive: serialExclusive(),
+    isPending: () => false,
+    dropPending: () => false,
+  };
+}
+
 describe('applying the server’s branches on the client', () => {
   const stores = withTwoStores(beforeAll, afterAll);
 
@@ -53,19 +70,7 @@ describe('applying the server’s branches on the client', () => {
         return repo.replaceBranch(...args);
       },
     };
-    const batch = await applyHistories([first, second], {
-      parties: {
-        me: client.address,
-        peer: server.address,
-        myKey: client.key.publicKey,
-        peerKey: server.key.publicKey,
-      },
-      isServer: false,
-      store: failing,
-      exclusive: serialExclusive(),
-      isPending: () => false,
-      dropPending: () => false,
-    });
+    const batch = await applyHistories([first, second], onClient(client, server, failing));
     expect(batch.error).toMatchObject({ code: 'STORE_UNAVAILABLE' });
     expect(batch.forks.map((f) => f.referenceId)).toEqual([first.reference_id]);
     expect(batch.results).toEqual([
@@ -85,19 +90,10 @@ describe('applying the server’s branches on the client', () => {
     const ref = history.reference_id;
     const headBefore = (await repo.heads(server.address, [ref])).get(ref)?.headVersion;
     const [create] = (await repo.history(server.address, ref)).map((r) => r.cid);
-    const batch = await applyHistories([{ ...history, base: create!, commands: history.commands.slice(1) }], {
-      parties: {
-        me: client.address,
-        peer: server.address,
-        myKey: client.key.publicKey,
-        peerKey: server.key.publicKey,
-      },
-      isServer: false,
-      store: repo,
-      exclusive: serialExclusive(),
-      isPending: () => false,
-      dropPending: () => false,
-    });
+    const batch = await applyHistories(
+      [{ ...history, base: create!, commands: history.commands.slice(1) }],
+      onClient(client, server, repo),
+    );
     expect(batch.results).toEqual([
       { reference_id: ref, outcome: 'rejected', head: null, code: 'SYNC_INVALID_HISTORY' },
     ]);
