@@ -130,7 +130,7 @@ export const NodeConfig = z.object({
     .prefault({}),
   /**
    * Several replicas of this VASP on one database (PostgreSQL): each channel is served by the
-   * replica that holds its lease, and the others stand by (README, "Several replicas").
+   * replica that holds its lease, and the others stand by (docs/replicas.md).
    * Absent: this node serves every channel (one node per VASP and database).
    */
   replica: z

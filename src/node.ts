@@ -92,7 +92,7 @@ export type NodeEvent =
 /**
  * A connection that failed before it became a channel: a dial of mine (the peer unreachable, or
  * refused me: wrong key, clock skew, not the owner, …) or a hello to me that I refused. `code` is
- * the Parley error code (README, error codes).
+ * the Parley error code (docs/errors.md).
  */
 export type TransportEvent =
   | { type: 'dial_failed'; peer: string; code: string; message: string }
