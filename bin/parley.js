@@ -1,6 +1,14 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx, so `npx parley` works straight from a checkout.
-import { register } from 'tsx/esm/api';
+// The `parley` executable. In an installed package it runs the compiled JavaScript (dist/); in a
+// checkout (src/ beside it, tsx installed) it runs the TypeScript sources through tsx, so a
+// change to src/ needs no build.
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/cli/main.ts');
+const checkout = new URL('../src/cli/main.ts', import.meta.url);
+if (existsSync(checkout)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(checkout.href);
+} else {
+  await import('../dist/cli/main.js');
+}

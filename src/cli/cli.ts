@@ -22,6 +22,7 @@ import {
 } from './help.js';
 import { type CliIo, ExitCode, reportError, UsageError } from './io.js';
 import { isLogLevel } from './log.js';
+import { packageVersion } from './version.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 type Values = Record<string, string | boolean | undefined>;
@@ -203,6 +204,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   const [first, ...rest] = argv;
   if (first === undefined || isHelpFlag(first)) {
     io.out(HELP);
+    return ExitCode.OK;
+  }
+  if (first === '--version' || first === '-v') {
+    io.out(`parley ${packageVersion()}\n`);
     return ExitCode.OK;
   }
   if (first === 'demo') {

@@ -5,7 +5,7 @@ const EXIT_CODES =
 
 export const HELP = `parley — VASP-to-VASP off-chain channels (LIP-1 v1)
 
-Usage: parley <command> [options]      (parley <command> --help for each)
+Usage: parley <command> [options]      (parley <command> --help for each; parley --version)
 
 Commands:
   init       generate a compliance key and write parley.config.json
