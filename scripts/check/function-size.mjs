@@ -33,7 +33,6 @@ export const ALLOWED = {
   'src/business/driver.ts#createBusinessDriver': { lines: 162, why: TO_SPLIT },
   'src/sync/resync.ts#handleVerified': { lines: 160, why: TO_SPLIT },
   'src/demo.ts#startDemo': { lines: 154, why: TO_SPLIT },
-  'src/store/lease-repository.ts#createLeaseRepository': { lines: 154, why: TO_SPLIT },
   'src/health/health-monitor.ts#createHealthMonitor': { lines: 153, why: TO_SPLIT },
 };
 

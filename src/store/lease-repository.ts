@@ -20,6 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { ParleyError } from '../errors.js';
 import { StoreConflict } from './batch-writer.js';
 import { type WriteStatement, writeStatement } from './commit-sql.js';
+import type { Dialect } from './dialect.js';
 import { PrismaStore } from './prisma-store.js';
 import type { ParleyStore } from './types.js';
 
@@ -78,51 +79,8 @@ export function createLeaseRepository(store: ParleyStore, options: { owner: stri
   /** peer → the token of the lease this replica holds */
   const tokens = new Map<string, string>();
 
-  db.setFence((peers) => {
-    const out: WriteStatement[] = [];
-    // In one order everywhere, so that two replicas' batches never wait on each other's rows.
-    for (const peer of [...peers].sort()) {
-      const token = tokens.get(peer);
-      if (token === undefined) {
-        throw new ParleyError(
-          'STORE_LEASE_LOST',
-          `this replica (${owner}) does not own the channel to ${peer}`,
-        );
-      }
-      // Touches the row so that, on PostgreSQL, a takeover waits for this transaction.
-      out.push(
-        writeStatement(
-          d,
-          (p) => `UPDATE channel_lease SET token = token WHERE peer = ${p()} AND token = ${p()}`,
-          [
-            [peer, 'string'],
-            [token, 'string'],
-          ],
-          'STORE_LEASE_LOST',
-          1,
-        ),
-      );
-    }
-    return out;
-  });
-
-  /**
-   * PostgreSQL: a lease statement waits at most this long for the row lock. A replica frozen in
-   * the middle of a fenced transaction holds that lock; waiting for it would stall this store's
-   * writer (every channel of this replica) until the frozen connection dies. The statement fails
-   * instead (`STORE_UNAVAILABLE`) and is tried again at the next round.
-   */
-  const lockTimeout: WriteStatement[] =
-    d.engine === 'postgresql'
-      ? [
-          {
-            sql: `SET LOCAL lock_timeout = ${LEASE_LOCK_TIMEOUT_MS}`,
-            args: [],
-            argTypes: [],
-            onConflict: 'STORE_LEASE_LOST',
-          },
-        ]
-      : [];
+  db.setFence((peers) => fenceStatements(d, owner, tokens, peers));
+  const lockTimeout = lockTimeoutStatements(d);
 
   /** Runs one conditional statement; false when it touched no row. */
   function conditional(statement: WriteStatement): Promise<boolean> {
@@ -218,4 +176,59 @@ export function createLeaseRepository(store: ParleyStore, options: { owner: stri
         }));
       }),
   };
+}
+
+/**
+ * The fence of a batch that writes the channels `peers`: one statement per channel that touches
+ * its lease row and fails unless the row still holds this replica's token.
+ */
+function fenceStatements(
+  d: Dialect,
+  owner: string,
+  tokens: ReadonlyMap<string, string>,
+  peers: Iterable<string>,
+): WriteStatement[] {
+  const out: WriteStatement[] = [];
+  // In one order everywhere, so that two replicas' batches never wait on each other's rows.
+  for (const peer of [...peers].sort()) {
+    const token = tokens.get(peer);
+    if (token === undefined) {
+      throw new ParleyError(
+        'STORE_LEASE_LOST',
+        `this replica (${owner}) does not own the channel to ${peer}`,
+      );
+    }
+    // Touches the row so that, on PostgreSQL, a takeover waits for this transaction.
+    out.push(
+      writeStatement(
+        d,
+        (p) => `UPDATE channel_lease SET token = token WHERE peer = ${p()} AND token = ${p()}`,
+        [
+          [peer, 'string'],
+          [token, 'string'],
+        ],
+        'STORE_LEASE_LOST',
+        1,
+      ),
+    );
+  }
+  return out;
+}
+
+/**
+ * The statements a lease write starts with. PostgreSQL: a lease statement waits at most this long for the row lock. A replica frozen in
+ * the middle of a fenced transaction holds that lock; waiting for it would stall this store's
+ * writer (every channel of this replica) until the frozen connection dies. The statement fails
+ * instead (`STORE_UNAVAILABLE`) and is tried again at the next round.
+ */
+function lockTimeoutStatements(d: Dialect): WriteStatement[] {
+  if (d.engine !== 'postgresql') return [];
+  return [
+    {
+      sql: `SET LOCAL lock_timeout = ${LEASE_LOCK_TIMEOUT_MS}`,
+      args: [],
+      argTypes: [],
+      onConflict: 'STORE_LEASE_LOST',
+    },
+  ];
 }
