@@ -24,7 +24,6 @@ export const ALLOWED = {
   'src/dashboard/model.ts#createDashboardModel': { lines: 496, why: TO_SPLIT },
   'src/channel/channel.ts#createChannel': { lines: 348, why: TO_SPLIT },
   'src/health/channel-health.ts#createChannelHealth': { lines: 321, why: TO_SPLIT },
-  'src/store/sync-repository.ts#createSyncRepository': { lines: 254, why: TO_SPLIT },
   'src/transport/ws-server.ts#createChannelServer': { lines: 247, why: TO_SPLIT },
   'src/dashboard/dashboard.ts#createDashboard': { lines: 199, why: TO_SPLIT },
   'src/health/metrics.ts#createNodeMetrics': { lines: 195, why: TO_SPLIT },

@@ -8,7 +8,7 @@ import type { ReplacedBranch, ResyncRunRecord, SyncStore } from '../sync/ports.j
 import { planCommits, validateCommit } from './commit-plan.js';
 import { commitStatements, type WriteStatement, writeStatement } from './commit-sql.js';
 import type { ParamType } from './dialect.js';
-import { PrismaStore } from './prisma-store.js';
+import { PrismaStore, type StoreInternals } from './prisma-store.js';
 import type { CommandRecord, Direction, OutboxRecord, ParleyStore } from './types.js';
 
 function parseDetail(text: string): Record<string, unknown> {
@@ -29,17 +29,6 @@ export function createSyncRepository(store: ParleyStore): SyncStore {
     throw new ParleyError('STORE_INVALID_INPUT', 'the sync repository needs a store opened by openStore');
   }
   const db = store.internals();
-  const { prisma, dialect: d } = db;
-
-  const statement = (
-    build: (p: (type: ParamType) => string) => string,
-    values: Array<[unknown, ParamType]>,
-    onConflict: WriteStatement['onConflict'],
-    expectRows?: number,
-  ): WriteStatement => writeStatement(d, build, values, onConflict, expectRows);
-
-  const list = (count: number, p: (t: ParamType) => string): string =>
-    Array.from({ length: count }, () => p('string')).join(', ');
 
   return {
     openObjects: (peer, after, limit) => store.openObjects(peer, after, limit),
@@ -57,122 +46,160 @@ export function createSyncRepository(store: ParleyStore): SyncStore {
     replaceBranch(peer, referenceId, keep, items) {
       const bad = validateCommit(items);
       if (bad) return Promise.reject(bad);
-      return db.exclusive(async (): Promise<ReplacedBranch> => {
-        const versions = await store.versions(peer, referenceId);
-        const keepAt = keep === null ? -1 : versions.findIndex((v) => v.version === keep);
-        if (keep !== null && keepAt < 0) {
-          throw new ParleyError('STORE_VERSION_CONFLICT', `version ${keep} of ${referenceId} is not held`);
-        }
-        const losing = versions.slice(keepAt + 1).map((v) => v.version);
-        const oldHead = versions.at(-1)?.version ?? null;
-        const logRows = await prisma.commandLog.findMany({
-          where: { peer, referenceId, status: 'success', writeVersion: { in: losing } },
-        });
-        const dropped: CommandRecord[] = logRows.map((r) => ({
-          peer: r.peer,
-          cid: r.cid,
-          direction: r.direction as Direction,
-          referenceId: r.referenceId,
-          readVersion: r.readVersion,
-          writeVersion: r.writeVersion,
-          requestJws: r.requestJws,
-          responseJws: r.responseJws,
-          status: 'success',
-          errorCode: null,
-        }));
-        const outboxRows = await prisma.outbox.findMany({
-          where: { peer, referenceId, readVersion: { in: losing } },
-        });
-        const droppedOutbox: OutboxRecord[] = outboxRows.map((r) => ({
-          peer: r.peer,
-          cid: r.cid,
-          referenceId: r.referenceId,
-          readVersion: r.readVersion,
-          writeVersion: r.writeVersion,
-          requestJws: r.requestJws,
-          createdAtMs: r.createdAt.getTime(),
-          attempts: r.attempts,
-        }));
-
-        const statements: WriteStatement[] = [];
-        const now = new Date();
-        if (losing.length > 0) {
-          statements.push(
-            statement(
-              (p) =>
-                `DELETE FROM object_version WHERE peer = ${p('string')} AND reference_id = ${p('string')} ` +
-                `AND version IN (${list(losing.length, p)})`,
-              [
-                [peer, 'string'],
-                [referenceId, 'string'],
-                ...losing.map((v): [unknown, ParamType] => [v, 'string']),
-              ],
-              'STORE_VERSION_CONFLICT',
-              losing.length,
-            ),
-          );
-          statements.push(
-            statement(
-              (p) =>
-                `DELETE FROM command_log WHERE peer = ${p('string')} AND cid IN (${list(dropped.length, p)})`,
-              [[peer, 'string'], ...dropped.map((c): [unknown, ParamType] => [c.cid, 'string'])],
-              'STORE_VERSION_CONFLICT',
-              dropped.length,
-            ),
-          );
-        }
-        if (droppedOutbox.length > 0) {
-          statements.push(
-            statement(
-              (p) =>
-                `DELETE FROM outbox WHERE peer = ${p('string')} AND cid IN (${list(droppedOutbox.length, p)})`,
-              [[peer, 'string'], ...droppedOutbox.map((o): [unknown, ParamType] => [o.cid, 'string'])],
-              'STORE_VERSION_CONFLICT',
-            ),
-          );
-        }
-        if (oldHead !== null && keep === null) {
-          statements.push(
-            statement(
-              (p) => `DELETE FROM object_head WHERE peer = ${p('string')} AND reference_id = ${p('string')}`,
-              [
-                [peer, 'string'],
-                [referenceId, 'string'],
-              ],
-              'STORE_VERSION_CONFLICT',
-              1,
-            ),
-          );
-        } else if (oldHead !== null && keep !== null && losing.length > 0) {
-          const kept = versions[keepAt]!;
-          statements.push(
-            statement(
-              (p) =>
-                `UPDATE object_head SET head_version = ${p('string')}, open = ${p('boolean')}, ` +
-                `version_count = ${p('int')}, updated_at = ${p('datetime')} ` +
-                `WHERE peer = ${p('string')} AND reference_id = ${p('string')} AND head_version = ${p('string')}`,
-              [
-                [keep, 'string'],
-                [kept.open, 'boolean'],
-                [keepAt + 1, 'int'],
-                [now, 'datetime'],
-                [peer, 'string'],
-                [referenceId, 'string'],
-                [oldHead, 'string'],
-              ],
-              'STORE_VERSION_CONFLICT',
-              1,
-            ),
-          );
-        }
-        const plan = planCommits([items]);
-        if (!plan) throw new ParleyError('STORE_VERSION_CONFLICT', 'the items do not chain');
-        statements.push(...commitStatements(d, plan, now));
-        await db.writeBatch(statements, new Set([peer]));
-        return { dropped, droppedOutbox };
-      });
+      return db.exclusive(() => replaceBranch(store, db, { peer, referenceId, keep, items }));
     },
 
+    ...createRunRepository(db),
+  };
+}
+
+/** What `replaceBranch` replaces: `items` (a verified history) after the kept version `keep`. */
+interface BranchReplacement {
+  peer: string;
+  referenceId: string;
+  keep: string | null;
+  items: Parameters<SyncStore['replaceBranch']>[3];
+}
+
+/**
+ * Drops the versions of `referenceId` after `keep` (the losing branch: its versions, its log
+ * rows, the outbox entries that read them, the head) and stores `items` in their place, in one
+ * fenced batch. Runs inside the writer's exclusive section.
+ */
+async function replaceBranch(
+  store: ParleyStore,
+  db: StoreInternals,
+  { peer, referenceId, keep, items }: BranchReplacement,
+): Promise<ReplacedBranch> {
+  const { prisma, dialect: d } = db;
+  const statement = (
+    build: (p: (type: ParamType) => string) => string,
+    values: Array<[unknown, ParamType]>,
+    onConflict: WriteStatement['onConflict'],
+    expectRows?: number,
+  ): WriteStatement => writeStatement(d, build, values, onConflict, expectRows);
+
+  const list = (count: number, p: (t: ParamType) => string): string =>
+    Array.from({ length: count }, () => p('string')).join(', ');
+
+  const versions = await store.versions(peer, referenceId);
+  const keepAt = keep === null ? -1 : versions.findIndex((v) => v.version === keep);
+  if (keep !== null && keepAt < 0) {
+    throw new ParleyError('STORE_VERSION_CONFLICT', `version ${keep} of ${referenceId} is not held`);
+  }
+  const losing = versions.slice(keepAt + 1).map((v) => v.version);
+  const oldHead = versions.at(-1)?.version ?? null;
+  const logRows = await prisma.commandLog.findMany({
+    where: { peer, referenceId, status: 'success', writeVersion: { in: losing } },
+  });
+  const dropped: CommandRecord[] = logRows.map((r) => ({
+    peer: r.peer,
+    cid: r.cid,
+    direction: r.direction as Direction,
+    referenceId: r.referenceId,
+    readVersion: r.readVersion,
+    writeVersion: r.writeVersion,
+    requestJws: r.requestJws,
+    responseJws: r.responseJws,
+    status: 'success',
+    errorCode: null,
+  }));
+  const outboxRows = await prisma.outbox.findMany({
+    where: { peer, referenceId, readVersion: { in: losing } },
+  });
+  const droppedOutbox: OutboxRecord[] = outboxRows.map((r) => ({
+    peer: r.peer,
+    cid: r.cid,
+    referenceId: r.referenceId,
+    readVersion: r.readVersion,
+    writeVersion: r.writeVersion,
+    requestJws: r.requestJws,
+    createdAtMs: r.createdAt.getTime(),
+    attempts: r.attempts,
+  }));
+
+  const statements: WriteStatement[] = [];
+  const now = new Date();
+  if (losing.length > 0) {
+    statements.push(
+      statement(
+        (p) =>
+          `DELETE FROM object_version WHERE peer = ${p('string')} AND reference_id = ${p('string')} ` +
+          `AND version IN (${list(losing.length, p)})`,
+        [
+          [peer, 'string'],
+          [referenceId, 'string'],
+          ...losing.map((v): [unknown, ParamType] => [v, 'string']),
+        ],
+        'STORE_VERSION_CONFLICT',
+        losing.length,
+      ),
+    );
+    statements.push(
+      statement(
+        (p) => `DELETE FROM command_log WHERE peer = ${p('string')} AND cid IN (${list(dropped.length, p)})`,
+        [[peer, 'string'], ...dropped.map((c): [unknown, ParamType] => [c.cid, 'string'])],
+        'STORE_VERSION_CONFLICT',
+        dropped.length,
+      ),
+    );
+  }
+  if (droppedOutbox.length > 0) {
+    statements.push(
+      statement(
+        (p) => `DELETE FROM outbox WHERE peer = ${p('string')} AND cid IN (${list(droppedOutbox.length, p)})`,
+        [[peer, 'string'], ...droppedOutbox.map((o): [unknown, ParamType] => [o.cid, 'string'])],
+        'STORE_VERSION_CONFLICT',
+      ),
+    );
+  }
+  if (oldHead !== null && keep === null) {
+    statements.push(
+      statement(
+        (p) => `DELETE FROM object_head WHERE peer = ${p('string')} AND reference_id = ${p('string')}`,
+        [
+          [peer, 'string'],
+          [referenceId, 'string'],
+        ],
+        'STORE_VERSION_CONFLICT',
+        1,
+      ),
+    );
+  } else if (oldHead !== null && keep !== null && losing.length > 0) {
+    const kept = versions[keepAt]!;
+    statements.push(
+      statement(
+        (p) =>
+          `UPDATE object_head SET head_version = ${p('string')}, open = ${p('boolean')}, ` +
+          `version_count = ${p('int')}, updated_at = ${p('datetime')} ` +
+          `WHERE peer = ${p('string')} AND reference_id = ${p('string')} AND head_version = ${p('string')}`,
+        [
+          [keep, 'string'],
+          [kept.open, 'boolean'],
+          [keepAt + 1, 'int'],
+          [now, 'datetime'],
+          [peer, 'string'],
+          [referenceId, 'string'],
+          [oldHead, 'string'],
+        ],
+        'STORE_VERSION_CONFLICT',
+        1,
+      ),
+    );
+  }
+  const plan = planCommits([items]);
+  if (!plan) throw new ParleyError('STORE_VERSION_CONFLICT', 'the items do not chain');
+  statements.push(...commitStatements(d, plan, now));
+  await db.writeBatch(statements, new Set([peer]));
+  return { dropped, droppedOutbox };
+}
+
+/** The resync run history over the `resync_run` table. */
+function createRunRepository(
+  db: StoreInternals,
+): Pick<SyncStore, 'startRun' | 'finishRun' | 'endInterruptedRuns' | 'pruneRuns' | 'runs'> {
+  const { prisma } = db;
+  return {
     startRun(run) {
       return db.exclusive(async () => {
         const row = await prisma.resyncRun.create({
