@@ -28,7 +28,6 @@ export const ALLOWED = {
   'src/dashboard/dashboard.ts#createDashboard': { lines: 199, why: TO_SPLIT },
   'src/health/metrics.ts#createNodeMetrics': { lines: 195, why: TO_SPLIT },
   'src/transport/lip1-http.ts#createLip1HttpLink': { lines: 194, why: TO_SPLIT },
-  'src/sync/apply.ts#applyHistories': { lines: 184, why: TO_SPLIT },
   'src/business/driver.ts#createBusinessDriver': { lines: 162, why: TO_SPLIT },
   'src/sync/resync.ts#handleVerified': { lines: 160, why: TO_SPLIT },
   'src/demo.ts#startDemo': { lines: 154, why: TO_SPLIT },

@@ -78,6 +78,14 @@ interface Candidate {
   verified: VerifiedHistory;
 }
 
+/** A verified history that extends the local chain (or starts it) from `from` to `head`. */
+interface PlainApply {
+  ref: string;
+  from: string | null;
+  head: string;
+  items: CommitItem[];
+}
+
 /**
  * Verifies and applies `histories` (kinds `history` and `replace`; others are answered `known`).
  * Never throws for a bad history: it becomes a `rejected` result. A store failure while writing
@@ -94,55 +102,8 @@ export async function applyHistories(
   const refs = histories.map((h) => h.reference_id);
   const before = await store.heads(peer, refs);
 
-  // 1. Verify: every signature of the batch in one call to the verifier (a pool of threads).
-  // A suffix is checked against the version it starts from.
-  const checked: Array<Candidate | ApplyResult | undefined> = new Array(histories.length);
-  const toVerify: Array<{ at: number; input: HistoryToVerify }> = [];
-  for (let i = 0; i < histories.length; i++) {
-    const history = histories[i]!;
-    const ref = history.reference_id;
-    if (history.kind === 'missing' || history.kind === 'yield') {
-      checked[i] = result(ref, 'known', null);
-      continue;
-    }
-    // The peer holds it but cannot send it in one frame: nothing to store, and it is reported.
-    if (history.kind === 'too_large') {
-      checked[i] = result(ref, 'rejected', null, 'SYNC_HISTORY_TOO_LARGE');
-      continue;
-    }
-    // A replacement is the server's whole branch, from its create.
-    if (history.kind === 'replace' && (deps.isServer || history.base !== null)) {
-      checked[i] = result(ref, 'rejected', null, 'SYNC_INVALID_HISTORY');
-      continue;
-    }
-    let basePayment: PaymentObject | undefined;
-    if (history.base !== null) {
-      const local = before.has(ref) ? await store.versions(peer, ref) : [];
-      const base = local.find((v) => v.version === history.base);
-      if (!base) {
-        checked[i] = result(ref, 'fork', before.get(ref)?.headVersion ?? null, 'SYNC_FORK');
-        continue;
-      }
-      basePayment = parsePayment(base.payment);
-    }
-    toVerify.push({ at: i, input: { history, basePayment } });
-  }
-  const verified = await verifyHistories(
-    toVerify.map((v) => v.input),
-    parties,
-    deps.verifier,
-  );
-  verified.forEach((v, k) => {
-    const { at, input } = toVerify[k]!;
-    checked[at] =
-      v instanceof ParleyError
-        ? result(input.history.reference_id, 'rejected', null, v.code)
-        : { history: input.history, verified: v };
-  });
-
   const candidates: Candidate[] = [];
-  for (const c of checked) {
-    if (c === undefined) continue;
+  for (const c of await verifyCandidates(histories, before, deps)) {
     if ('verified' in c) candidates.push(c);
     else out.results.push(c);
   }
@@ -164,7 +125,7 @@ export async function applyHistories(
     const localCids = withLocal.flatMap((c) => c.verified.commands.map((x) => x.record.cid));
     const known = await store.knownCids(peer, [...failureCids, ...localCids]);
 
-    const plain: Array<{ ref: string; from: string | null; head: string; items: CommitItem[] }> = [];
+    const plain: PlainApply[] = [];
     for (const { history, verified } of candidates) {
       const ref = verified.referenceId;
       const chain = local.get(ref) ?? [];
@@ -238,33 +199,96 @@ export async function applyHistories(
       out.results.push(result(ref, 'replaced', pushedHead));
     }
 
-    if (plain.length === 0) return;
-    try {
-      await store.commit(plain.flatMap((p) => p.items));
-      for (const p of plain) {
-        out.stored.push({ referenceId: p.ref, from: p.from, head: p.head });
-        out.results.push(result(p.ref, 'applied', p.head));
-      }
-    } catch (err) {
-      if (isTransient(err)) {
-        out.error = err;
-        return;
-      }
-      // One object conflicts with the store: give each its own verdict.
-      for (const p of plain) {
-        try {
-          await store.commit(p.items);
-          out.stored.push({ referenceId: p.ref, from: p.from, head: p.head });
-          out.results.push(result(p.ref, 'applied', p.head));
-        } catch (one) {
-          if (isTransient(one)) {
-            out.error = one;
-            return;
-          }
-          out.results.push(result(p.ref, 'fork', p.from, 'SYNC_FORK'));
-        }
-      }
-    }
+    if (plain.length > 0) await commitPlain(plain, store, out);
   });
   return out;
+}
+
+/**
+ * Step 1 of `applyHistories`: every signature of the batch in one call to the verifier (a pool of
+ * threads); a suffix is checked against the version it starts from. Returns, in the batch's
+ * order, each history verified, or its result when it is not to be stored.
+ */
+async function verifyCandidates(
+  histories: readonly ObjectHistory[],
+  before: ReadonlyMap<string, { headVersion: string }>,
+  deps: ApplyDeps,
+): Promise<Array<Candidate | ApplyResult>> {
+  const { parties, store } = deps;
+  const peer = parties.peer;
+  const checked: Array<Candidate | ApplyResult | undefined> = new Array(histories.length);
+  const toVerify: Array<{ at: number; input: HistoryToVerify }> = [];
+  for (let i = 0; i < histories.length; i++) {
+    const history = histories[i]!;
+    const ref = history.reference_id;
+    if (history.kind === 'missing' || history.kind === 'yield') {
+      checked[i] = result(ref, 'known', null);
+      continue;
+    }
+    // The peer holds it but cannot send it in one frame: nothing to store, and it is reported.
+    if (history.kind === 'too_large') {
+      checked[i] = result(ref, 'rejected', null, 'SYNC_HISTORY_TOO_LARGE');
+      continue;
+    }
+    // A replacement is the server's whole branch, from its create.
+    if (history.kind === 'replace' && (deps.isServer || history.base !== null)) {
+      checked[i] = result(ref, 'rejected', null, 'SYNC_INVALID_HISTORY');
+      continue;
+    }
+    let basePayment: PaymentObject | undefined;
+    if (history.base !== null) {
+      const local = before.has(ref) ? await store.versions(peer, ref) : [];
+      const base = local.find((v) => v.version === history.base);
+      if (!base) {
+        checked[i] = result(ref, 'fork', before.get(ref)?.headVersion ?? null, 'SYNC_FORK');
+        continue;
+      }
+      basePayment = parsePayment(base.payment);
+    }
+    toVerify.push({ at: i, input: { history, basePayment } });
+  }
+  const verified = await verifyHistories(
+    toVerify.map((v) => v.input),
+    parties,
+    deps.verifier,
+  );
+  verified.forEach((v, k) => {
+    const { at, input } = toVerify[k]!;
+    checked[at] =
+      v instanceof ParleyError
+        ? result(input.history.reference_id, 'rejected', null, v.code)
+        : { history: input.history, verified: v };
+  });
+
+  return checked.filter((c): c is Candidate | ApplyResult => c !== undefined);
+}
+
+/** Stores the histories that extend the local chain, in one commit; one by one if one conflicts. */
+async function commitPlain(plain: PlainApply[], store: ApplyDeps['store'], out: AppliedBatch): Promise<void> {
+  try {
+    await store.commit(plain.flatMap((p) => p.items));
+    for (const p of plain) {
+      out.stored.push({ referenceId: p.ref, from: p.from, head: p.head });
+      out.results.push(result(p.ref, 'applied', p.head));
+    }
+  } catch (err) {
+    if (isTransient(err)) {
+      out.error = err;
+      return;
+    }
+    // One object conflicts with the store: give each its own verdict.
+    for (const p of plain) {
+      try {
+        await store.commit(p.items);
+        out.stored.push({ referenceId: p.ref, from: p.from, head: p.head });
+        out.results.push(result(p.ref, 'applied', p.head));
+      } catch (one) {
+        if (isTransient(one)) {
+          out.error = one;
+          return;
+        }
+        out.results.push(result(p.ref, 'fork', p.from, 'SYNC_FORK'));
+      }
+    }
+  }
 }
