@@ -1,0 +1,168 @@
+/**
+ * `parley start … | tee log` and Ctrl-C: the shell sends SIGINT to the whole pipeline, the reader
+ * dies first, and the node's log lines then meet a closed pipe (EPIPE). The node must still stop
+ * cleanly: its peer sees close 1001, the database is closed (no `-wal`/`-shm` left), exit 0.
+ * Real processes: two `parley start` nodes and a reader process on the node's stdout.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { InitResult } from '../../src/cli/commands/init.js';
+import { runtimeFilePath } from '../../src/cli/runtime-file.js';
+import {
+  cli,
+  type LogLine,
+  type ParleyProcess,
+  repoRoot,
+  spawnParley,
+  tempDir,
+  withoutParleyOverrides,
+} from './helpers.js';
+
+/** `tee`: copies stdin to stdout until killed. `head`: prints the first line, then exits (like `head -n 1`). */
+const READERS = {
+  tee: 'process.stdin.pipe(process.stdout)',
+  head: `let seen = '';
+process.stdin.setEncoding('utf8').on('data', (chunk) => {
+  seen += chunk;
+  const end = seen.indexOf('\\n');
+  if (end >= 0) process.stdout.write(seen.slice(0, end + 1), () => process.exit(0));
+});`,
+} as const;
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+const exitOf = (child: ChildProcess): Promise<Exit> =>
+  new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+
+/** Resolves with the reader's output once it holds a full line (rejects if the reader exits first). */
+function firstLine(reader: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    reader.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      text += chunk;
+      if (text.includes('\n')) resolve(text);
+    });
+    reader.on('exit', () => reject(new Error(`the reader exited before a line: ${JSON.stringify(text)}`)));
+  });
+}
+
+/**
+ * `parley start --config <config> | <reader>` (with `stderr: 'pipe too'`, `2>&1 | <reader>`):
+ * the node's stdout is the write end of a pipe whose only read end the reader holds.
+ */
+function startPiped(config: string, reader: keyof typeof READERS, stderrToPipe: boolean) {
+  const readerChild = spawn(process.execPath, ['-e', READERS[reader]], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const pipe = readerChild.stdin!;
+  const node = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), 'start', '--config', config],
+    {
+      cwd: repoRoot,
+      env: withoutParleyOverrides(process.env),
+      stdio: ['ignore', pipe, stderrToPipe ? pipe : 'pipe'],
+    },
+  );
+  // Only the node writes into the pipe now: the reader's exit leaves it without a reader.
+  pipe.destroy();
+  let stderr = '';
+  node.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  return {
+    node,
+    reader: readerChild,
+    nodeExited: exitOf(node),
+    readerExited: exitOf(readerChild),
+    started: firstLine(readerChild),
+    stderr: () => stderr,
+  };
+}
+
+describe('parley start with its stdout on a pipe whose reader exits first', () => {
+  const root = tempDir();
+  let a: InitResult;
+  let b: InitResult;
+  let nodeB: ParleyProcess;
+
+  beforeAll(async () => {
+    const init = async (name: string): Promise<InitResult> => {
+      const { code, out } = await cli(['init', '--random-address', '--dir', name, '--port', '0', '--json'], {
+        cwd: root.path,
+      });
+      expect(code).toBe(0);
+      return JSON.parse(out) as InitResult;
+    };
+    a = await init('a');
+    b = await init('b');
+    const add = (config: string, peer: InitResult, url?: string) =>
+      cli([
+        'peer',
+        'add',
+        '--config',
+        config,
+        '--address',
+        peer.address,
+        '--public-key',
+        peer.publicKey,
+        ...(url ? ['--url', url] : []),
+      ]);
+    expect((await add(b.config, a)).code).toBe(0);
+    nodeB = spawnParley(['start', '--config', b.config]);
+    const started = await nodeB.waitFor((line) => line.event === 'started');
+    expect((await add(a.config, b, String(started['url']))).code).toBe(0);
+  });
+
+  afterAll(async () => {
+    if (nodeB.child.exitCode === null && nodeB.child.signalCode === null) {
+      nodeB.child.kill('SIGTERM');
+      await nodeB.exited;
+    }
+    root.dispose();
+  });
+
+  /** B's next line about A with this event, logged after B's line number `mark`. */
+  const nextFromB = (event: string, mark: number): Promise<LogLine> =>
+    nodeB.waitFor((l) => l.event === event && l['peer'] === a.address && nodeB.lines.indexOf(l) >= mark);
+
+  async function expectCleanStop(run: ReturnType<typeof startPiped>, mark: number): Promise<void> {
+    expect(await run.nodeExited, run.stderr()).toEqual({ code: 0, signal: null });
+    // The peer was told the node is going away (1001), not dropped (1006).
+    expect((await nextFromB('disconnected', mark))['code']).toBe(1001);
+    // The database was closed: SQLite removes its -wal and -shm files on the last close.
+    const db = join(root.path, 'a', 'parley.db');
+    expect(existsSync(db)).toBe(true);
+    expect(existsSync(`${db}-wal`)).toBe(false);
+    expect(existsSync(`${db}-shm`)).toBe(false);
+    expect(existsSync(runtimeFilePath(a.config))).toBe(false);
+  }
+
+  it('Ctrl-C on `parley start | tee`: the reader dies of SIGINT first, the node stops cleanly (1001, exit 0)', async () => {
+    const mark = nodeB.lines.length;
+    const run = startPiped(a.config, 'tee', false);
+    expect(await run.started).toContain('"event":"started"');
+    await nextFromB('connected', mark);
+    // The terminal sends SIGINT to every process of the pipeline; the reader dies at once.
+    run.reader.kill('SIGINT');
+    expect(await run.readerExited).toEqual({ code: null, signal: 'SIGINT' });
+    run.node.kill('SIGINT');
+    await expectCleanStop(run, mark);
+    expect(run.stderr()).toBe('');
+  });
+
+  it('SIGTERM after `parley start 2>&1 | head -n 1` has exited: stdout and stderr closed, the node stops cleanly', async () => {
+    const mark = nodeB.lines.length;
+    const run = startPiped(a.config, 'head', true);
+    expect(await run.started).toContain('"event":"started"');
+    expect(await run.readerExited).toEqual({ code: 0, signal: null });
+    await nextFromB('connected', mark);
+    run.node.kill('SIGTERM');
+    await expectCleanStop(run, mark);
+  });
+});
