@@ -13,11 +13,13 @@
  * Nodes run in this process; "kill" closes the node, deletes its database files and, after
  * `--down-for` seconds, starts it again with the same identity and port.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { filter, firstValueFrom, merge, type Observable, type Subscription, take, timeout } from 'rxjs';
+import { exitCodeFor, keepRunningOnClosedStdio } from './cli/io.js';
 import type { NodeConfigInput } from './config.js';
+import { prepareDemoDir } from './demo-dir.js';
 import { createVaspNode, type VaspNode } from './node.js';
 import { encodeAddress, generatePrivateKey } from './protocol/index.js';
 
@@ -39,7 +41,11 @@ export interface DemoNode {
 }
 
 export interface DemoOptions {
-  /** Directory of the SQLite files (emptied first). @default .tmp/demo */
+  /**
+   * Directory of the SQLite files: a new or empty folder, or one the demo made before (marked;
+   * only its own database files are removed). Any other folder is refused (`DEMO_DIR_REFUSED`).
+   * @default .tmp/demo
+   */
   dir?: string;
   /** alice listens on portBase, bob on +1, carol on +2; 0 picks free ports. @default 7101 */
   portBase?: number;
@@ -72,8 +78,10 @@ export const short = (address: string): string => `${address.slice(0, 8)}…${ad
 export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   const dir = resolve(options.dir ?? '.tmp/demo');
   const narrate = options.narrate ?? (() => undefined);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
+  prepareDemoDir(
+    dir,
+    NAMES.map((name) => `${name}.db`),
+  );
   const portBase = options.portBase ?? 7101;
 
   const nodes: DemoNode[] = [];
@@ -267,7 +275,8 @@ export const DEMO_HELP = `Usage: parley demo [options]      (or: npm run demo --
   --once             play the scenario once, wait for the recovery, exit (0 = recovered)
   --duration S       stop after S seconds
   --port-base N      alice listens on N, bob on N+1, carol on N+2; 0 = free ports (default 7101)
-  --dir PATH         where the SQLite files go (emptied first; default .tmp/demo)
+  --dir PATH         where the SQLite files go: a new or empty folder, or one the demo made
+                     (only its own files are removed there); default .tmp/demo
   --rate N           payments per second across the three nodes (default 2)
   --kill-at S        kill and wipe carol after S seconds (default 20)
   --down-for S       keep her down this long (default 8)
@@ -307,9 +316,11 @@ function parseCli(argv: string[]): Cli | undefined {
 /**
  * Runs the demo as a command (`parley demo`, `npm run demo`): narration on stdout, progress on
  * stderr, until Ctrl-C, `--duration` or, with `--once`, the end of the scenario.
- * @returns 0 (with `--once`: carol recovered), 1 (could not start, or did not recover), 2 (bad option)
+ * @returns 0 (with `--once`: carol recovered), 1 (could not start, or did not recover), 2 (bad
+ * option, or a `--dir` that is not the demo's: `DEMO_DIR_REFUSED`)
  */
 export async function main(argv: string[]): Promise<number> {
+  keepRunningOnClosedStdio();
   let cli: Cli | undefined;
   try {
     cli = parseCli(argv);
@@ -337,9 +348,10 @@ export async function main(argv: string[]): Promise<number> {
     demo = await startDemo({ dir: cli.dir, portBase: cli.portBase, narrate: say });
   } catch (err) {
     const e = err as { code?: string; message: string };
-    process.stderr.write(`demo: cannot start: ${e.code ?? ''} ${e.message}\n`);
+    process.stderr.write(`demo: cannot start: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
     if (e.code === 'TRANSPORT_LISTEN_FAILED') process.stderr.write('A port is taken: try --port-base 0\n');
-    return 1;
+    // A refused --dir is bad input (2); anything else failed (1).
+    return exitCodeFor(e.code ?? '');
   }
 
   process.stdout.write('\nParley demo: three VASP nodes on 127.0.0.1\n\n');

@@ -68,6 +68,7 @@ const INPUT_CODES: ReadonlySet<string> = new Set([
   'ADDRESS_INVALID',
   'KEY_INVALID',
   'BUSINESS_INVALID_INPUT',
+  'DEMO_DIR_REFUSED',
 ]);
 
 /** The exit code for an error code. */

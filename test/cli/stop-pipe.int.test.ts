@@ -4,7 +4,6 @@
  * cleanly: its peer sees close 1001, the database is closed (no `-wal`/`-shm` left), exit 0.
  * Real processes: two `parley start` nodes and a reader process on the node's stdout.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,76 +13,11 @@ import {
   cli,
   type LogLine,
   type ParleyProcess,
-  repoRoot,
+  type PipedParley,
   spawnParley,
+  spawnParleyPiped,
   tempDir,
-  withoutParleyOverrides,
 } from './helpers.js';
-
-/** `tee`: copies stdin to stdout until killed. `head`: prints the first line, then exits (like `head -n 1`). */
-const READERS = {
-  tee: 'process.stdin.pipe(process.stdout)',
-  head: `let seen = '';
-process.stdin.setEncoding('utf8').on('data', (chunk) => {
-  seen += chunk;
-  const end = seen.indexOf('\\n');
-  if (end >= 0) process.stdout.write(seen.slice(0, end + 1), () => process.exit(0));
-});`,
-} as const;
-
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-const exitOf = (child: ChildProcess): Promise<Exit> =>
-  new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-
-/** Resolves with the reader's output once it holds a full line (rejects if the reader exits first). */
-function firstLine(reader: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    reader.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      text += chunk;
-      if (text.includes('\n')) resolve(text);
-    });
-    reader.on('exit', () => reject(new Error(`the reader exited before a line: ${JSON.stringify(text)}`)));
-  });
-}
-
-/**
- * `parley start --config <config> | <reader>` (with `stderr: 'pipe too'`, `2>&1 | <reader>`):
- * the node's stdout is the write end of a pipe whose only read end the reader holds.
- */
-function startPiped(config: string, reader: keyof typeof READERS, stderrToPipe: boolean) {
-  const readerChild = spawn(process.execPath, ['-e', READERS[reader]], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const pipe = readerChild.stdin!;
-  const node = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), 'start', '--config', config],
-    {
-      cwd: repoRoot,
-      env: withoutParleyOverrides(process.env),
-      stdio: ['ignore', pipe, stderrToPipe ? pipe : 'pipe'],
-    },
-  );
-  // Only the node writes into the pipe now: the reader's exit leaves it without a reader.
-  pipe.destroy();
-  let stderr = '';
-  node.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  return {
-    node,
-    reader: readerChild,
-    nodeExited: exitOf(node),
-    readerExited: exitOf(readerChild),
-    started: firstLine(readerChild),
-    stderr: () => stderr,
-  };
-}
 
 describe('parley start with its stdout on a pipe whose reader exits first', () => {
   const root = tempDir();
@@ -131,7 +65,7 @@ describe('parley start with its stdout on a pipe whose reader exits first', () =
   const nextFromB = (event: string, mark: number): Promise<LogLine> =>
     nodeB.waitFor((l) => l.event === event && l['peer'] === a.address && nodeB.lines.indexOf(l) >= mark);
 
-  async function expectCleanStop(run: ReturnType<typeof startPiped>, mark: number): Promise<void> {
+  async function expectCleanStop(run: PipedParley, mark: number): Promise<void> {
     expect(await run.nodeExited, run.stderr()).toEqual({ code: 0, signal: null });
     // The peer was told the node is going away (1001), not dropped (1006).
     expect((await nextFromB('disconnected', mark))['code']).toBe(1001);
@@ -145,8 +79,8 @@ describe('parley start with its stdout on a pipe whose reader exits first', () =
 
   it('Ctrl-C on `parley start | tee`: the reader dies of SIGINT first, the node stops cleanly (1001, exit 0)', async () => {
     const mark = nodeB.lines.length;
-    const run = startPiped(a.config, 'tee', false);
-    expect(await run.started).toContain('"event":"started"');
+    const run = spawnParleyPiped(['start', '--config', a.config], 'tee', false);
+    expect(await run.firstLine).toContain('"event":"started"');
     await nextFromB('connected', mark);
     // The terminal sends SIGINT to every process of the pipeline; the reader dies at once.
     run.reader.kill('SIGINT');
@@ -158,8 +92,8 @@ describe('parley start with its stdout on a pipe whose reader exits first', () =
 
   it('SIGTERM after `parley start 2>&1 | head -n 1` has exited: stdout and stderr closed, the node stops cleanly', async () => {
     const mark = nodeB.lines.length;
-    const run = startPiped(a.config, 'head', true);
-    expect(await run.started).toContain('"event":"started"');
+    const run = spawnParleyPiped(['start', '--config', a.config], { headUntil: '' }, true);
+    expect(await run.firstLine).toContain('"event":"started"');
     expect(await run.readerExited).toEqual({ code: 0, signal: null });
     await nextFromB('connected', mark);
     run.node.kill('SIGTERM');
