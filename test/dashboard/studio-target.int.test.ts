@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { resolveStudioTarget } from '../../scripts/prisma/studio-target.js';
 import type { InitResult } from '../../src/cli/commands/init.js';
 import { isParleyError } from '../../src/errors.js';
-import { cli, repoRoot, tempDir } from './helpers.js';
+import { cli, repoRoot, tempDir } from '../cli/helpers.js';
 
 const TSX = pathToFileURL(join(repoRoot, 'node_modules/tsx/dist/loader.mjs')).href;
 const STUDIO = join(repoRoot, 'scripts/prisma/studio.ts');
