@@ -90,6 +90,7 @@ describe('parley demo (child process, free ports, SQLite files)', () => {
       { headUntil: 'databases:' },
       false,
     );
+    dirs.unshift({ dispose: () => run.node.exitCode === null && run.node.kill('SIGKILL') }); // if it failed early
     expect(await run.firstLine).toContain('databases:');
     expect(await run.readerExited).toEqual({ code: 0, signal: null });
     run.node.kill('SIGINT');

@@ -127,7 +127,7 @@ export function spawnParley(args: string[], env: NodeJS.ProcessEnv = {}): Parley
 }
 
 /** The environment minus `PARLEY_*` overrides, so a developer's shell cannot change a test's config. */
-function withoutParleyOverrides(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+export function withoutParleyOverrides(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([key]) => !key.startsWith('PARLEY_')));
 }
 
