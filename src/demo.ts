@@ -13,11 +13,13 @@
  * Nodes run in this process; "kill" closes the node, deletes its database files and, after
  * `--down-for` seconds, starts it again with the same identity and port.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { filter, firstValueFrom, merge, type Observable, type Subscription, take, timeout } from 'rxjs';
+import { exitCodeFor, keepRunningOnClosedStdio } from './cli/io.js';
 import type { NodeConfigInput } from './config.js';
+import { prepareDemoDir } from './demo-dir.js';
 import { createVaspNode, type VaspNode } from './node.js';
 import { encodeAddress, generatePrivateKey } from './protocol/index.js';
 
@@ -39,7 +41,11 @@ export interface DemoNode {
 }
 
 export interface DemoOptions {
-  /** Directory of the SQLite files (emptied first). @default .tmp/demo */
+  /**
+   * Directory of the SQLite files: a new or empty folder, or one the demo made before (marked;
+   * only its own database files are removed). Any other folder is refused (`DEMO_DIR_REFUSED`).
+   * @default .tmp/demo
+   */
   dir?: string;
   /** alice listens on portBase, bob on +1, carol on +2; 0 picks free ports. @default 7101 */
   portBase?: number;
@@ -68,12 +74,68 @@ const ADDRESS_BYTES = [0xa1, 0xb2, 0xc3] as const;
 
 export const short = (address: string): string => `${address.slice(0, 8)}…${address.slice(-4)}`;
 
+/** The configuration of demo node `self`: every other node is its peer. */
+function demoConfig(nodes: readonly DemoNode[], self: DemoNode): NodeConfigInput {
+  const index = nodes.indexOf(self);
+  return {
+    address: self.identity.address,
+    privateKeySeed: self.identity.seedHex,
+    database: `file:${self.dbPath}`,
+    listen: { host: '127.0.0.1', port: self.port },
+    peers: nodes
+      .filter((peer) => peer !== self)
+      .map((peer) => ({
+        address: peer.identity.address,
+        publicKey: peer.identity.publicKeyHex,
+        // The lower one dials: one connection per pair, and a restarted node is redialled.
+        ...(nodes.indexOf(peer) > index ? { url: `ws://127.0.0.1:${peer.port}/parley/v1` } : {}),
+      })),
+  };
+}
+
+/** Narrates what a node sees: health transitions, lost state, resync runs. */
+function narrateEvents(
+  me: string,
+  node: VaspNode,
+  label: (address: string) => string,
+  narrate: (line: string) => void,
+): Subscription {
+  const streams: Array<Observable<unknown>> = [node.health$, node.resync$];
+  return merge(...streams).subscribe((raw) => {
+    const e = raw as Record<string, unknown> & { peer: string };
+    const peer = label(e.peer);
+    switch (e['kind'] ?? e['type']) {
+      case 'transition':
+        if (e['to'] === 'suspect' || e['to'] === 'down' || e['from'] === 'down') {
+          narrate(`${me}: ${peer} is ${String(e['to'])} (phi ${Number(e['phi']).toFixed(1)})`);
+        }
+        break;
+      case 'peer_state_lost':
+        narrate(`${me}: ${peer} lost its state (new store epoch ${String(e['epoch']).slice(0, 8)})`);
+        break;
+      case 'diverged':
+        narrate(`${me}: open objects with ${peer} diverged`);
+        break;
+      case 'resync_finished':
+        if (e['outcome'] !== 'in_sync' || e['reason'] !== 'connect') {
+          narrate(
+            `${me}: resync with ${peer} ${String(e['outcome'])}: sent ${String(e['objectsSent'])}, ` +
+              `received ${String(e['objectsReceived'])} objects in ${String(e['rounds'])} rounds`,
+          );
+        }
+        break;
+    }
+  });
+}
+
 /** Starts alice, bob and carol on loopback; each lower one dials the higher ones. */
 export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   const dir = resolve(options.dir ?? '.tmp/demo');
   const narrate = options.narrate ?? (() => undefined);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
+  prepareDemoDir(
+    dir,
+    NAMES.map((name) => `${name}.db`),
+  );
   const portBase = options.portBase ?? 7101;
 
   const nodes: DemoNode[] = [];
@@ -102,63 +164,14 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   const watches = new Map<string, Subscription>();
   const payments = { started: 0, final: 0, failed: 0 };
 
-  function config(self: DemoNode): NodeConfigInput {
-    const index = nodes.indexOf(self);
-    return {
-      address: self.identity.address,
-      privateKeySeed: self.identity.seedHex,
-      database: `file:${self.dbPath}`,
-      listen: { host: '127.0.0.1', port: self.port },
-      peers: nodes
-        .filter((peer) => peer !== self)
-        .map((peer) => ({
-          address: peer.identity.address,
-          publicKey: peer.identity.publicKeyHex,
-          // The lower one dials: one connection per pair, and a restarted node is redialled.
-          ...(nodes.indexOf(peer) > index ? { url: `ws://127.0.0.1:${peer.port}/parley/v1` } : {}),
-        })),
-    };
-  }
-
-  /** Narrates what a node sees: health transitions, lost state, resync runs. */
-  function watch(self: DemoNode, node: VaspNode): Subscription {
-    const me = self.identity.name;
-    const streams: Array<Observable<unknown>> = [node.health$, node.resync$];
-    return merge(...streams).subscribe((raw) => {
-      const e = raw as Record<string, unknown> & { peer: string };
-      const peer = label(e.peer);
-      switch (e['kind'] ?? e['type']) {
-        case 'transition':
-          if (e['to'] === 'suspect' || e['to'] === 'down' || e['from'] === 'down') {
-            narrate(`${me}: ${peer} is ${String(e['to'])} (phi ${Number(e['phi']).toFixed(1)})`);
-          }
-          break;
-        case 'peer_state_lost':
-          narrate(`${me}: ${peer} lost its state (new store epoch ${String(e['epoch']).slice(0, 8)})`);
-          break;
-        case 'diverged':
-          narrate(`${me}: open objects with ${peer} diverged`);
-          break;
-        case 'resync_finished':
-          if (e['outcome'] !== 'in_sync' || e['reason'] !== 'connect') {
-            narrate(
-              `${me}: resync with ${peer} ${String(e['outcome'])}: sent ${String(e['objectsSent'])}, ` +
-                `received ${String(e['objectsReceived'])} objects in ${String(e['rounds'])} rounds`,
-            );
-          }
-          break;
-      }
-    });
-  }
-
   async function start(name: string): Promise<void> {
     const self = demo.byName(name);
     if (self.node) return;
-    const node = await createVaspNode(config(self));
+    const node = await createVaspNode(demoConfig(nodes, self));
     // Started highest first, so the nodes that dial this one are configured after this.
     if (self.port === 0) self.port = node.port;
     self.node = node;
-    watches.set(name, watch(self, node));
+    watches.set(name, narrateEvents(self.identity.name, node, label, narrate));
   }
 
   async function stop(name: string): Promise<void> {
@@ -267,7 +280,8 @@ export const DEMO_HELP = `Usage: parley demo [options]      (or: npm run demo --
   --once             play the scenario once, wait for the recovery, exit (0 = recovered)
   --duration S       stop after S seconds
   --port-base N      alice listens on N, bob on N+1, carol on N+2; 0 = free ports (default 7101)
-  --dir PATH         where the SQLite files go (emptied first; default .tmp/demo)
+  --dir PATH         where the SQLite files go: a new or empty folder, or one the demo made
+                     (only its own files are removed there); default .tmp/demo
   --rate N           payments per second across the three nodes (default 2)
   --kill-at S        kill and wipe carol after S seconds (default 20)
   --down-for S       keep her down this long (default 8)
@@ -307,9 +321,11 @@ function parseCli(argv: string[]): Cli | undefined {
 /**
  * Runs the demo as a command (`parley demo`, `npm run demo`): narration on stdout, progress on
  * stderr, until Ctrl-C, `--duration` or, with `--once`, the end of the scenario.
- * @returns 0 (with `--once`: carol recovered), 1 (could not start, or did not recover), 2 (bad option)
+ * @returns 0 (with `--once`: carol recovered), 1 (could not start, or did not recover), 2 (bad
+ * option, or a `--dir` that is not the demo's: `DEMO_DIR_REFUSED`)
  */
 export async function main(argv: string[]): Promise<number> {
+  keepRunningOnClosedStdio();
   let cli: Cli | undefined;
   try {
     cli = parseCli(argv);
@@ -337,9 +353,10 @@ export async function main(argv: string[]): Promise<number> {
     demo = await startDemo({ dir: cli.dir, portBase: cli.portBase, narrate: say });
   } catch (err) {
     const e = err as { code?: string; message: string };
-    process.stderr.write(`demo: cannot start: ${e.code ?? ''} ${e.message}\n`);
+    process.stderr.write(`demo: cannot start: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
     if (e.code === 'TRANSPORT_LISTEN_FAILED') process.stderr.write('A port is taken: try --port-base 0\n');
-    return 1;
+    // A refused --dir is bad input (2); anything else failed (1).
+    return exitCodeFor(e.code ?? '');
   }
 
   process.stdout.write('\nParley demo: three VASP nodes on 127.0.0.1\n\n');

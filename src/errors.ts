@@ -59,6 +59,8 @@ export const ErrorCode = {
   CONFIG_INVALID: { close: null, retryable: false, lip1: null },
   ADDRESS_INVALID: { close: null, retryable: false, lip1: null },
   KEY_INVALID: { close: null, retryable: false, lip1: null },
+  // `parley demo --dir`: a folder the demo did not make (it deletes only what it made)
+  DEMO_DIR_REFUSED: { close: null, retryable: false, lip1: null },
   // store
   STORE_UNAVAILABLE: { close: 1011, retryable: true, lip1: null },
   STORE_MIGRATION_FAILED: { close: null, retryable: false, lip1: null },

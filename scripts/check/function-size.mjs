@@ -30,7 +30,6 @@ export const ALLOWED = {
   'src/transport/lip1-http.ts#createLip1HttpLink': { lines: 194, why: TO_SPLIT },
   'src/business/driver.ts#createBusinessDriver': { lines: 162, why: TO_SPLIT },
   'src/sync/resync.ts#handleVerified': { lines: 160, why: TO_SPLIT },
-  'src/demo.ts#startDemo': { lines: 154, why: TO_SPLIT },
   'src/health/health-monitor.ts#createHealthMonitor': { lines: 153, why: TO_SPLIT },
 };
 

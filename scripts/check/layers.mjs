@@ -30,6 +30,7 @@ export const MAY_IMPORT = {
   node: '*',
   index: '*',
   demo: '*',
+  'demo-dir': ['errors'],
   cli: '*',
 };
 

@@ -1,26 +1,29 @@
 /**
- * `npm run studio [-- <store-url>] [-- --port 5555 --browser none]`: opens Prisma Studio on a
- * node's database.
+ * `npm run studio [-- <store-url> | --config <file>] [-- --port 5555 --browser none]`: opens
+ * Prisma Studio on a node's existing database.
  *
- * The database is the first non-option argument, else `PARLEY_DATABASE` (as for the node),
- * else the node's default `file:parley.db`. SQLite paths are resolved against the working
+ * The database is the store URL given, else the one of the node configured in `--config <file>`,
+ * else that of `./parley.config.json` (where `parley init` writes it), else `PARLEY_DATABASE`;
+ * with none of them it asks for one (exit 2). A SQLite file that does not exist is refused
+ * (exit 2): Studio would create an empty database. SQLite paths are resolved against the working
  * directory and handed to Studio as `file:///absolute/path` URLs; PostgreSQL URLs pass as they
  * are. Other arguments go to `prisma studio`.
  */
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { parseStoreUrl } from '../../src/store/store-url.js';
+import { isParleyError } from '../../src/errors.js';
+import { resolveStudioTarget, STUDIO_USAGE, type StudioTarget } from './studio-target.js';
 
-const args = process.argv.slice(2);
-const positional = args.findIndex(
-  (a, i) => !a.startsWith('-') && (i === 0 || !args[i - 1]!.startsWith('--')),
-);
-const url =
-  positional >= 0 ? args.splice(positional, 1)[0]! : (process.env['PARLEY_DATABASE'] ?? 'file:parley.db');
-const target = parseStoreUrl(url);
-const studioUrl = target.engine === 'sqlite' ? pathToFileURL(target.path).href : target.url;
+let found: StudioTarget;
+try {
+  found = resolveStudioTarget(process.argv.slice(2), process.env, process.cwd());
+} catch (err) {
+  if (!isParleyError(err)) throw err;
+  process.stderr.write(`studio: ${err.code}: ${err.message}\n\n${STUDIO_USAGE}`);
+  process.exit(2);
+}
+const { target, studioUrl, rest: args } = found;
 
 const require = createRequire(import.meta.url);
 const prismaCli = join(dirname(require.resolve('prisma/package.json')), 'build', 'index.js');

@@ -10,14 +10,40 @@ export interface CliIo {
   readonly cwd: string;
 }
 
-/** The process's own streams. */
+/** The process's own streams (whose write errors never end the process: {@link keepRunningOnClosedStdio}). */
 export function processIo(): CliIo {
+  keepRunningOnClosedStdio();
   return {
-    out: (text) => void process.stdout.write(text),
-    err: (text) => void process.stderr.write(text),
+    out: (text) => writeUnlessClosed(process.stdout, text),
+    err: (text) => writeUnlessClosed(process.stderr, text),
     env: process.env,
     cwd: process.cwd(),
   };
+}
+
+const guarded = new WeakSet<NodeJS.WriteStream>();
+
+/**
+ * Makes stdout and stderr safe to write after their reader is gone (`parley start | tee log`
+ * and Ctrl-C: the shell's SIGINT kills `tee` first, the node's next line meets EPIPE). Without
+ * an `error` listener Node throws that EPIPE as an uncaught exception, and a node would die in
+ * the middle of its shutdown (peers see 1006, the database stays open). With it, the stream is
+ * closed, later lines are dropped, and the node goes on (the log is a view, not the record).
+ * Idempotent.
+ */
+export function keepRunningOnClosedStdio(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (guarded.has(stream)) continue;
+    guarded.add(stream);
+    // Every error of a standard stream (EPIPE, ERR_STREAM_DESTROYED, EIO on a lost terminal)
+    // means lines cannot be written there any more; none of them is a reason to stop the node.
+    stream.on('error', () => undefined);
+  }
+}
+
+function writeUnlessClosed(stream: NodeJS.WriteStream, text: string): void {
+  if (stream.destroyed || stream.writableEnded) return;
+  stream.write(text);
 }
 
 /** Exit codes of every `parley` command (each command's help repeats what applies to it). */
@@ -42,6 +68,7 @@ const INPUT_CODES: ReadonlySet<string> = new Set([
   'ADDRESS_INVALID',
   'KEY_INVALID',
   'BUSINESS_INVALID_INPUT',
+  'DEMO_DIR_REFUSED',
 ]);
 
 /** The exit code for an error code. */

@@ -33,19 +33,26 @@ export function writeRuntimeFile(configFile: string, info: RuntimeInfo): void {
   renameSync(tmp, path);
 }
 
-export function removeRuntimeFile(configFile: string): void {
-  rmSync(runtimeFilePath(configFile), { force: true });
+/**
+ * Removes the runtime file if it is the one process `pid` wrote: a file another node (started
+ * later with the same config) wrote over it, or anything unreadable, is not ours and stays.
+ */
+export function removeRuntimeFile(configFile: string, pid: number = process.pid): void {
+  if (readRuntimeFile(configFile)?.pid === pid) rmSync(runtimeFilePath(configFile), { force: true });
+}
+
+function readRuntimeFile(configFile: string): RuntimeInfo | undefined {
+  try {
+    return RuntimeInfo.parse(JSON.parse(readFileSync(runtimeFilePath(configFile), 'utf8')));
+  } catch {
+    return undefined;
+  }
 }
 
 /** The runtime file of a node that is still alive, or undefined (none, unreadable, or stale after a crash). */
 export function readLiveRuntimeFile(configFile: string): RuntimeInfo | undefined {
-  let info: RuntimeInfo;
-  try {
-    info = RuntimeInfo.parse(JSON.parse(readFileSync(runtimeFilePath(configFile), 'utf8')));
-  } catch {
-    return undefined;
-  }
-  return isAlive(info.pid) ? info : undefined;
+  const info = readRuntimeFile(configFile);
+  return info && isAlive(info.pid) ? info : undefined;
 }
 
 function isAlive(pid: number): boolean {

@@ -7,7 +7,7 @@ import { createPaymentObject } from '../../src/business/index.js';
 import { loopbackHostFor } from '../../src/cli/admin-client.js';
 import { formatStatus } from '../../src/cli/commands/status.js';
 import { createJsonLogger, healthEventLevel, nodeEventLevel } from '../../src/cli/log.js';
-import { runtimeFilePath } from '../../src/cli/runtime-file.js';
+import { removeRuntimeFile, runtimeFilePath, writeRuntimeFile } from '../../src/cli/runtime-file.js';
 import { loadNodeConfig, parseNodeConfig } from '../../src/config.js';
 import {
   encodeAddress,
@@ -382,6 +382,25 @@ describe('CLI pieces', () => {
   it('keeps the runtime file beside the config', () => {
     expect(runtimeFilePath('/x/parley.config.json')).toBe('/x/parley.config.runtime.json');
     expect(runtimeFilePath('/x/node.conf')).toBe('/x/node.conf.runtime.json');
+  });
+
+  it('removes only the runtime file this process wrote (another node’s, or an unreadable one, stays)', () => {
+    const dir = tempDir();
+    try {
+      const config = join(dir.path, 'parley.config.json');
+      const info = { address: 'a', url: 'ws://x', adminUrl: 'http://x', startedAt: 'now' };
+      writeRuntimeFile(config, { ...info, pid: process.pid + 1 });
+      removeRuntimeFile(config);
+      expect(existsSync(runtimeFilePath(config))).toBe(true);
+      writeFileSync(runtimeFilePath(config), 'not json');
+      removeRuntimeFile(config);
+      expect(readFileSync(runtimeFilePath(config), 'utf8')).toBe('not json');
+      writeRuntimeFile(config, { ...info, pid: process.pid });
+      removeRuntimeFile(config);
+      expect(existsSync(runtimeFilePath(config))).toBe(false);
+    } finally {
+      dir.dispose();
+    }
   });
 
   /** `parley status` of a node with these channels, as table rows. */

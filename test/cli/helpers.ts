@@ -127,6 +127,95 @@ export function spawnParley(args: string[], env: NodeJS.ProcessEnv = {}): Parley
 }
 
 /** The environment minus `PARLEY_*` overrides, so a developer's shell cannot change a test's config. */
-function withoutParleyOverrides(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+export function withoutParleyOverrides(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([key]) => !key.startsWith('PARLEY_')));
+}
+
+/**
+ * `tee`: copies stdin to stdout until killed. `head`: copies stdin to stdout up to the first line
+ * that contains its argument (any line if none), then exits (like `head -n 1`).
+ */
+const READERS = {
+  tee: 'process.stdin.pipe(process.stdout)',
+  head: `const until = process.argv[1] ?? '';
+let seen = '';
+process.stdin.setEncoding('utf8').on('data', (chunk) => {
+  seen += chunk;
+  for (let end = seen.indexOf('\\n'); end >= 0; end = seen.indexOf('\\n', end + 1)) {
+    const start = seen.lastIndexOf('\\n', end - 1) + 1;
+    if (seen.slice(start, end).includes(until)) {
+      process.stdout.write(seen.slice(0, end + 1), () => process.exit(0));
+      return;
+    }
+  }
+});`,
+} as const;
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+const exitOf = (child: ChildProcess): Promise<Exit> =>
+  new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+
+/** Resolves with the reader's output once it holds a full line (rejects if the reader exits first). */
+function firstLine(reader: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    reader.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      text += chunk;
+      if (text.includes('\n')) resolve(text);
+    });
+    reader.on('exit', () => reject(new Error(`the reader exited before a line: ${JSON.stringify(text)}`)));
+  });
+}
+
+/** `parley <args> | <reader>` as child processes. */
+export interface PipedParley {
+  readonly node: ChildProcess;
+  readonly reader: ChildProcess;
+  readonly nodeExited: Promise<Exit>;
+  readonly readerExited: Promise<Exit>;
+  /** The reader's output once it holds a full line (rejects if the reader exits first). */
+  readonly firstLine: Promise<string>;
+  /** The node's stderr when it is not on the pipe. */
+  stderr(): string;
+}
+
+/**
+ * `parley <args> | <reader>` (with `stderrToPipe`, `parley <args> 2>&1 | <reader>`): the node's
+ * stdout is the write end of a pipe whose only read end the reader holds.
+ */
+export function spawnParleyPiped(
+  args: string[],
+  reader: 'tee' | { headUntil: string },
+  stderrToPipe: boolean,
+): PipedParley {
+  const readerArgs = reader === 'tee' ? ['-e', READERS.tee] : ['-e', READERS.head, reader.headUntil];
+  const readerChild = spawn(process.execPath, readerArgs, {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const pipe = readerChild.stdin!;
+  const node = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), ...args], {
+    cwd: repoRoot,
+    env: withoutParleyOverrides(process.env),
+    stdio: ['ignore', pipe, stderrToPipe ? pipe : 'pipe'],
+  });
+  // Only the node writes into the pipe now: the reader's exit leaves it without a reader.
+  pipe.destroy();
+  let stderr = '';
+  node.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const first = firstLine(readerChild);
+  first.catch(() => undefined); // a test that does not wait for it
+  return {
+    node,
+    reader: readerChild,
+    nodeExited: exitOf(node),
+    readerExited: exitOf(readerChild),
+    firstLine: first,
+    stderr: () => stderr,
+  };
 }
