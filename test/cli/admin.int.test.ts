@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAdminClient, isLoopbackHostName, registerAdminRoutes } from '../../src/admin/routes.js';
 import { type AdminTarget, adminRequest } from '../../src/cli/admin-client.js';
+import { ParleyError } from '../../src/errors.js';
 import { isLoopbackRequest } from '../../src/http/router.js';
 import type { VaspNode } from '../../src/node.js';
 import { encodeAddress } from '../../src/protocol/index.js';
@@ -288,6 +289,29 @@ describe('admin routes on a real node (loopback HTTP, SQLite files)', () => {
     // The 202 comes once the create is durable in the outbox, and names it.
     expect(cid).toMatch(/^[0-9a-f]{32}$/);
     await until([a, b], async () => (await b.store.head(a.address, referenceId)) !== undefined);
+  });
+
+  it('answers ?wait=1 with 202 durable when the create is stored but the channel stops being served here before its outcome', async () => {
+    // Another replica takes the channel over the moment the create is durable (before it is sent).
+    const channel = a.channel(b.address);
+    const sub = channel.events$.subscribe((event) => {
+      if (event.type !== 'command_queued') return;
+      sub.unsubscribe();
+      channel.suspend(new ParleyError('STORE_LEASE_LOST', 'another replica took the channel'));
+    });
+    const { status, body } = await adminRequest(adminA, 'POST', '/admin/pay?wait=1', {
+      to: b.address,
+      amount: 2,
+      currency: 'XUS',
+    });
+    // Accepted (a retry would pay twice), durable, outcome unknown here: never a 4xx/5xx.
+    expect(status).toBe(202);
+    const answer = body as { referenceId: string; cid: string; durable: boolean; error: string };
+    expect(answer).toMatchObject({ durable: true, error: 'STORE_LEASE_LOST' });
+    expect((await a.store.outbox(b.address)).map((o) => o.cid)).toContain(answer.cid);
+    // Served here again: the create goes out and completes.
+    channel.resume();
+    await until([a, b], async () => (await b.store.head(a.address, answer.referenceId)) !== undefined);
   });
 });
 
