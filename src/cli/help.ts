@@ -111,9 +111,11 @@ Options:
                              comes from PARLEY_ADMIN_TOKEN, else the runtime file)
   -h, --help
 
-Exit codes: 0 the node took the payment (with --wait: the create succeeded) · 1 the node is
-not running, or the create failed · 2 bad option, or the node refused the input (the error
-code is printed, e.g. BUSINESS_INVALID_INPUT); nothing was stored.
+Exit codes: 0 the payment is durable in the node's outbox (with --wait: the create succeeded)
+· 1 the node is not running, could not store the payment (e.g. STORE_UNAVAILABLE: nothing was
+stored, try again), or the create failed; with --wait also when the create is durable but its
+outcome is not known yet (printed; do not pay again) · 2 bad option, or the node refused the
+input (the error code is printed, e.g. BUSINESS_INVALID_INPUT); nothing was stored.
 `;
 
 export const CHECK_HELP = `Usage: parley check --config <file> [--json]
