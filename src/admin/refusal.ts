@@ -25,6 +25,8 @@ const CONFLICT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'PROTOCOL_CID_CONFLICT',
   'STORE_DUPLICATE_COMMAND',
   'STORE_VERSION_CONFLICT',
+  // A stored command that resync dropped: the peer's branch of the object won a fork.
+  'SYNC_FORK_LOST',
 ]);
 
 /**
