@@ -34,6 +34,7 @@ describe('refusal statuses of the admin routes', () => {
       'CHANNEL_DEPENDENCY_UNAVAILABLE',
       'STORE_DUPLICATE_COMMAND',
       'STORE_VERSION_CONFLICT',
+      'SYNC_FORK_LOST',
     ]) {
       expect(refusalStatus(code), code).toBe(409);
     }
