@@ -66,6 +66,8 @@ export interface AdminStatus {
 /** What the admin routes report (the CLI writes these as JSON log lines). */
 export type AdminLogEntry =
   | { event: 'pay_requested'; referenceId: string; to: string; amount: number; currency: string }
+  /** The create is durable in the outbox: the payment is acknowledged now. */
+  | { event: 'pay_queued'; referenceId: string; cid: string }
   | { event: 'pay_failed'; referenceId: string; code: string; message: string };
 
 export interface AdminRoutesOptions {
@@ -221,6 +223,7 @@ export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions
       failed(err);
       return sendRefusal(res, err, { referenceId });
     }
+    log({ event: 'pay_queued', referenceId, cid });
     if (!wantsWait(url)) {
       outcome$.subscribe({ error: failed });
       return acknowledged(sendJson(res, 202, { referenceId, cid }));

@@ -78,8 +78,8 @@ only) on the same port. While it runs, <config>.runtime.json beside the config (
 tells \`pay\` and \`status\` where it is and holds the token.
 
 Logs are JSON lines on stdout: {"ts","level","event",...}. Events: started (url, admin URL),
-connected, disconnected, command_final, pay_requested, stopping, stopped, and at debug level
-command_received, retransmit, reacted. SIGINT or SIGTERM stops the node cleanly (a second
+connected, disconnected, command_final, pay_requested, pay_queued (the payment is durable),
+pay_failed, stopping, stopped, and at debug level command_received, retransmit, reacted. SIGINT or SIGTERM stops the node cleanly (a second
 signal exits at once).
 
 Options:

@@ -293,7 +293,15 @@ describe('admin routes on a real node (loopback HTTP, SQLite files)', () => {
 
   it('answers ?wait=1 with 202 durable when the create is stored but the channel stops being served here before its outcome', async () => {
     // Another replica takes the channel over the moment the create is durable (before it is sent).
+    // Earlier payments first settle, so that the only command queued from here is this create.
     const channel = a.channel(b.address);
+    await until(
+      [a, b],
+      async () =>
+        channel.inflight === 0 &&
+        (await a.store.countOpenObjects(b.address)) === 0 &&
+        (await b.store.countOpenObjects(a.address)) === 0,
+    );
     const sub = channel.events$.subscribe((event) => {
       if (event.type !== 'command_queued') return;
       sub.unsubscribe();
