@@ -79,7 +79,8 @@ export interface SubmittedCommand {
    * The final outcome (one value, then complete; replayed to late subscribers). Errors with the
    * same error as `queued` when the command could not be stored, or, after it was stored, with
    * CHANNEL_CLOSED / STORE_LEASE_LOST when this channel stops serving before the final response
-   * (the command stays in the outbox and completes when the channel is served again).
+   * (the command stays in the outbox and completes when the channel is served again), or with
+   * SYNC_FORK_LOST when resync dropped it (its object's other branch won a fork).
    */
   outcome$: Observable<CommandOutcome>;
 }
@@ -413,8 +414,16 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
     sequenced.then(
       (command) => {
         if (closed || suspended) {
-          // Durable all the same: it completes when the channel is served again.
-          result.error(channelClosed(command.cid));
+          // Durable all the same: it completes when the channel is served again (here or at the
+          // replica that owns it now).
+          result.error(
+            closed
+              ? channelClosed(command.cid)
+              : new ParleyError(
+                  'STORE_LEASE_LOST',
+                  `another replica serves the channel to ${peer} now; ${command.cid} stays in the outbox`,
+                ),
+          );
           return;
         }
         const t = track(command);
