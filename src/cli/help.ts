@@ -78,8 +78,8 @@ only) on the same port. While it runs, <config>.runtime.json beside the config (
 tells \`pay\` and \`status\` where it is and holds the token.
 
 Logs are JSON lines on stdout: {"ts","level","event",...}. Events: started (url, admin URL),
-connected, disconnected, command_final, pay_requested, stopping, stopped, and at debug level
-command_received, retransmit, reacted. SIGINT or SIGTERM stops the node cleanly (a second
+connected, disconnected, command_final, pay_requested, pay_queued (the payment is durable),
+pay_failed, stopping, stopped, and at debug level command_received, retransmit, reacted. SIGINT or SIGTERM stops the node cleanly (a second
 signal exits at once).
 
 Options:
@@ -111,9 +111,11 @@ Options:
                              comes from PARLEY_ADMIN_TOKEN, else the runtime file)
   -h, --help
 
-Exit codes: 0 the node took the payment (with --wait: the create succeeded) · 1 the node is
-not running, or the create failed · 2 bad option, or the node refused the input (the error
-code is printed, e.g. BUSINESS_INVALID_INPUT); nothing was stored.
+Exit codes: 0 the payment is durable in the node's outbox (with --wait: the create succeeded)
+· 1 the node is not running, could not store the payment (e.g. STORE_UNAVAILABLE: nothing was
+stored, try again), or the create failed; with --wait also when the create is durable but its
+outcome is not known yet (printed; do not pay again) · 2 bad option, or the node refused the
+input (the error code is printed, e.g. BUSINESS_INVALID_INPUT); nothing was stored.
 `;
 
 export const CHECK_HELP = `Usage: parley check --config <file> [--json]

@@ -174,6 +174,11 @@ describe('parley start, pay and status across processes', () => {
       p.lines.filter((line) => line.event === 'pay_requested');
     expect(requested(nodeA).map((line) => line['referenceId'])).toEqual([answer.referenceId]);
     expect(requested(nodeB).map((line) => line['referenceId'])).toEqual([backRef]);
+    // And logged as durable (with the create's cid) before it was acknowledged.
+    const queued = nodeB.lines.filter((line) => line.event === 'pay_queued');
+    expect(queued.map((line) => [line['referenceId'], line['cid']])).toEqual([
+      [backRef, (JSON.parse(back.out) as { cid: string }).cid],
+    ]);
     expect(nodeA.lines.some((line) => line.event === 'command_final' && line['status'] === 'success')).toBe(
       true,
     );

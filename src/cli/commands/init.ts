@@ -1,6 +1,6 @@
 /** `parley init`: a new compliance key and a node config file. */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type NodeConfigInput, parseNodeConfig } from '../../config.js';
 import { ParleyError } from '../../errors.js';
@@ -11,6 +11,7 @@ import {
   encodeAddress,
   generatePrivateKey,
 } from '../../protocol/index.js';
+import { writeFileDurably } from '../durable-file.js';
 import { type CliIo, ExitCode, UsageError } from '../io.js';
 
 /** The file `parley init` writes in its directory. */
@@ -75,12 +76,12 @@ export function runInit(options: InitOptions, io: CliIo): number {
   parseNodeConfig(config); // what we write must load
 
   mkdirSync(dir, { recursive: true });
-  // The file holds the private key: owner-only from the first byte (mode applies on creation).
-  writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`, {
+  // The file holds the private key: owner-only from the first byte, and on disk (flushed, whole)
+  // before the key is shown and the command exits 0.
+  writeFileDurably(file, `${JSON.stringify(config, null, 2)}\n`, {
     mode: 0o600,
-    flag: options.force ? 'w' : 'wx',
+    replace: options.force === true,
   });
-  chmodSync(file, 0o600);
 
   const url = port === 0 ? null : `ws://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const shownUrl = url ?? '<the url `parley start` logs>';

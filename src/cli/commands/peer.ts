@@ -1,9 +1,10 @@
 /** `parley peer add`: put a counterparty in a node's config. */
-import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PeerConfig, parseNodeConfig } from '../../config.js';
 import { ParleyError } from '../../errors.js';
 import { channelAddress } from '../../protocol/index.js';
+import { writeFileDurably } from '../durable-file.js';
 import { type CliIo, ExitCode } from '../io.js';
 
 export interface PeerAddOptions {
@@ -63,9 +64,11 @@ export function runPeerAdd(options: PeerAddOptions, io: CliIo): number {
   const next = { ...raw, peers: [...kept, { ...entry, address: peer.address, ...retired }] };
   parseNodeConfig(next);
 
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(next, null, 2)}\n`, { mode: statSync(file).mode & 0o777 });
-  renameSync(tmp, file);
+  // Replaced atomically and flushed to disk before the command exits 0.
+  writeFileDurably(file, `${JSON.stringify(next, null, 2)}\n`, {
+    mode: statSync(file).mode & 0o777,
+    replace: true,
+  });
   io.out(
     `${updated ? 'Updated' : 'Added'} peer ${peer.address}${peer.url ? ` at ${peer.url}` : ' (it dials us)'}.` +
       (formerKeys.length > 0 && previous?.publicKey !== entry.publicKey
