@@ -2,6 +2,7 @@
  * The node's admin HTTP routes, on the channel port, for the operator's own machine only:
  *
  * - `GET /admin/status` → `{ address, epoch, url, channels: ChannelSnapshot[] }`
+ * - `POST /admin/commands/<cid>/abandon` (src/admin/abandon.ts) → ends a stuck command of mine
  * - `POST /admin/pay` (JSON {@link AdminPayRequest}) → `202 { referenceId }`, or with `?wait=1`
  *   `200 { referenceId, outcome: { cid, status, code } }` once the create has its final response.
  *   On a replica that does not serve the channel (another one does): `503 STORE_LEASE_LOST`.
@@ -19,6 +20,7 @@ import { isParleyError } from '../errors.js';
 import { hasBearerToken, isLoopbackRequest, readBody, sendJson } from '../http/router.js';
 import type { ChannelSnapshot, VaspNode } from '../node.js';
 import { channelAddress } from '../protocol/index.js';
+import { registerAbandonRoute } from './abandon.js';
 import { AdminPayRequest, type RequestIssue, requestIssues } from './pay-request.js';
 
 /** The part of a channel's health snapshot (`src/health`) that the status shows. */
@@ -33,17 +35,28 @@ export interface AdminHealthSnapshot {
  * What the admin routes use of a node. The health monitor is typed by shape and optional, so
  * the routes do not depend on the health module (nodes without one show no health column).
  */
-export type AdminNode = Pick<
-  VaspNode,
-  'address' | 'epoch' | 'url' | 'http' | 'channels' | 'pay' | 'status'
-> & {
-  readonly health?: { snapshot(): readonly AdminHealthSnapshot[] };
-};
+export type AdminNode = Pick<VaspNode, 'address' | 'epoch' | 'url' | 'http' | 'channels' | 'pay' | 'status'> &
+  Partial<Pick<VaspNode, 'abandonCommand'>> & {
+    readonly health?: {
+      snapshot(): readonly AdminHealthSnapshot[];
+      readonly peerBehind?: { snapshot(): readonly AdminPeerBehind[] };
+    };
+  };
+
+/** A channel whose peer is `peer_behind`: commands of mine stuck there (docs/operations.md). */
+export interface AdminPeerBehind {
+  peer: string;
+  sinceMs: number;
+  commands: number;
+  cids: string[];
+}
 
 /** A channel in `GET /admin/status`. */
 export interface AdminChannelStatus extends ChannelSnapshot {
   /** Liveness from heartbeats (`unknown`, `healthy`, `suspect`, `down`), last RTT and phi. */
   health?: { state: string; rttMs: number | null; phi: number };
+  /** Present while the peer is `peer_behind` (LIP-1 HTTP channels too). */
+  peerBehind?: AdminPeerBehind;
 }
 
 /** The answer of `GET /admin/status`. */
@@ -58,7 +71,8 @@ export interface AdminStatus {
 /** What the admin routes report (the CLI writes these as JSON log lines). */
 export type AdminLogEntry =
   | { event: 'pay_requested'; referenceId: string; to: string; amount: number; currency: string }
-  | { event: 'pay_failed'; referenceId: string; code: string; message: string };
+  | { event: 'pay_failed'; referenceId: string; code: string; message: string }
+  | { event: 'command_abandoned'; peer: string; cid: string; referenceId: string };
 
 export interface AdminRoutesOptions {
   /** Which clients may use the routes. @default {@link isAdminClient} */
@@ -126,9 +140,15 @@ export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions
 
   async function status(res: ServerResponse): Promise<true> {
     const health = new Map((node.health?.snapshot() ?? []).map((h) => [h.peer, h]));
+    const behind = new Map((node.health?.peerBehind?.snapshot() ?? []).map((b) => [b.peer, b]));
     const channels = (await node.status()).map((channel): AdminChannelStatus => {
       const h = health.get(channel.peer);
-      return h ? { ...channel, health: { state: h.state, rttMs: h.rttMs, phi: h.phi } } : channel;
+      const b = behind.get(channel.peer);
+      return {
+        ...channel,
+        ...(h ? { health: { state: h.state, rttMs: h.rttMs, phi: h.phi } } : {}),
+        ...(b ? { peerBehind: b } : {}),
+      };
     });
     const body: AdminStatus = { address: node.address, epoch: node.epoch, url: node.url, channels };
     return sendJson(res, 200, body);
@@ -212,6 +232,13 @@ export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions
     }
   }
 
+  const abandonCommand = node.abandonCommand;
+  if (abandonCommand) {
+    registerAbandonRoute(
+      { http: node.http, abandonCommand: (cid) => abandonCommand.call(node, cid) },
+      { isTrusted, log, ...(options.token !== undefined ? { token: options.token } : {}) },
+    );
+  }
   node.http.route(ADMIN_PREFIX, async (req, res, url) => {
     if (!isTrusted(req)) {
       req.resume();
