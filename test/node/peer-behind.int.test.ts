@@ -19,6 +19,7 @@ import type { HealthEvent } from '../../src/health/index.js';
 import { createVaspNode, type VaspNode } from '../../src/node.js';
 import type { PaymentObject } from '../../src/protocol/index.js';
 import { cli } from '../cli/helpers.js';
+import { connectDashboard } from '../dashboard/client.js';
 import { createNodeDatabase, freePort, type NodeDatabase } from '../helpers/node-process.js';
 import { nodeConfig, type TestIdentity, tempDir, testIdentity } from '../helpers/nodes.js';
 import { heldBusiness, step } from '../sync/helpers.js';
@@ -135,6 +136,14 @@ describe('a LIP-1 HTTP peer that lost its state (real HTTP on 127.0.0.1)', () =>
       status: 'degraded',
       peerBehind: [{ peer: b.address, commands: 1, cids: [cid] }],
     });
+    // The dashboard.
+    const dashboard = connectDashboard(nodeA.node.port, ['websocket']);
+    cleanups.push(() => dashboard.close());
+    const shown = (await dashboard.snapshot).channels.find((c) => c.peer === b.address);
+    expect(shown?.peerBehind).toEqual({ commands: 1, sinceMs: behind.atMs });
+    // No heartbeats over LIP-1 HTTP: the condition shows without a health state of its own.
+    expect(shown?.health).toBeUndefined();
+    expect((await dashboard.snapshot).log.find((e) => e.kind === 'peer_behind')?.message).toContain(cid);
     // `parley status`.
     const dir = tempDir();
     cleanups.push(() => dir.dispose());
@@ -169,6 +178,8 @@ describe('a LIP-1 HTTP peer that lost its state (real HTTP on 127.0.0.1)', () =>
     expect((await get(`${base}/metrics`)).text).toMatch(gauge(0));
     expect(JSON.parse((await get(`${base}/healthz`)).text)).toMatchObject({ status: 'ok', peerBehind: [] });
     expect((await cli(argv('status'), { env })).out).not.toContain('peer_behind');
+    await dashboard.until((d) => d.channels.some((c) => c.peer === b.address && c.peerBehind === undefined));
+    expect(dashboard.violations).toEqual([]);
 
     // Refusals, coded: again (409), a final command (409), an unknown cid (404).
     const again = await cli(argv('command', 'abandon', cid), { env });
