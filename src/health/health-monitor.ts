@@ -243,6 +243,7 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
       return health;
     },
     removeChannel(peer) {
+      peerBehind.forget(peer);
       channelSubs.get(peer)?.unsubscribe();
       channelSubs.delete(peer);
       monitors.get(peer)?.close();

@@ -48,6 +48,11 @@ export interface PeerBehindTracker {
   watch(peer: string, transport: BehindTransport, events$: Observable<ChannelEvent>): Subscription;
   /** A resync run of the channel ended (whatever its outcome). */
   runEnded(peer: string): void;
+  /**
+   * Forgets what the channel's commands went through, without an event: this replica stopped
+   * serving the channel (another one tracks its commands now).
+   */
+  forget(peer: string): void;
   /** The channels that are `peer_behind` now. */
   snapshot(): PeerBehindSnapshot[];
   /** `peer_behind` and `peer_behind_cleared` (hot; completes on `close`). */
@@ -150,6 +155,11 @@ export function createPeerBehindTracker(
       const s = channels.get(peer);
       if (!s) return;
       for (const w of s.waiting.values()) if (w.armed) w.runs++;
+    },
+    forget(peer) {
+      const s = channels.get(peer);
+      s?.waiting.clear();
+      s?.stuck.clear();
     },
     snapshot() {
       const out: PeerBehindSnapshot[] = [];

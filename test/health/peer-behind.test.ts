@@ -106,6 +106,18 @@ describe('peer_behind', () => {
     expect(t.seen).toEqual([]);
   });
 
+  it('forgets the stuck commands of a channel this replica no longer serves, silently', () => {
+    const t = setup('lip1-http');
+    t.wait('c1', 3);
+    t.tracker.forget(PEER);
+    expect(t.tracker.snapshot()).toEqual([]);
+    t.final('c1');
+    expect(t.seen.map((e) => e.kind)).toEqual(['peer_behind']);
+    // Served again: found again.
+    t.wait('c2', 3);
+    expect(t.tracker.snapshot()).toMatchObject([{ cids: ['c2'] }]);
+  });
+
   it('forgets a channel whose watch ended, and completes on close', () => {
     const scheduler = new VirtualTimeScheduler();
     const tracker = createPeerBehindTracker({}, { scheduler });
