@@ -358,6 +358,7 @@ async function startNode(
         store,
         business,
         hasPending: (referenceId) => core.pending().some((p) => p.referenceId === referenceId),
+        abandonedReads: () => abandons.abandonedReads(peer.address),
       },
       deps.driver,
     );

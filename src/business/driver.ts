@@ -11,6 +11,8 @@ import { nextPaymentVersion } from './payment-processor.js';
 export type BusinessEvent =
   | { type: 'reacted'; peer: string; referenceId: string; cid: string }
   | { type: 'command_failed'; peer: string; referenceId: string; cid: string; code: string | null }
+  /** A `recover()` pass ended: it ran the reaction of `reactions` open objects again. */
+  | { type: 'recovered'; peer: string; reactions: number }
   | {
       type: 'business_error';
       peer: string;
@@ -63,6 +65,8 @@ const FINAL_SEND_ERRORS = [
   'STORE_CLOSED',
   // Resync dropped it: the peer's branch won the fork, and the business reacts to its head.
   'SYNC_FORK_LOST',
+  // The operator abandoned it (`parley command abandon`): the peer cannot take it.
+  'COMMAND_ABANDONED',
 ] as const;
 
 export function createBusinessDriver(
@@ -73,6 +77,12 @@ export function createBusinessDriver(
     business: BusinessContext;
     /** Is a command of mine pending on this object? */
     hasPending(referenceId: string): boolean;
+    /**
+     * `<referenceId> <version>` of the versions my abandoned commands read
+     * (`parley command abandon`): `recover` does not react to such a head again (the operator
+     * ended that step; the peer cannot take it). @default none
+     */
+    abandonedReads?(): Promise<ReadonlySet<string>>;
   },
   options: BusinessDriverOptions = {},
 ): BusinessDriver {
@@ -187,6 +197,7 @@ export function createBusinessDriver(
     async recover() {
       let after: string | null = null;
       let count = 0;
+      const abandoned = (await deps.abandonedReads?.()) ?? new Set<string>();
       // Heartbeats and frames run between slices: a store of many open objects takes seconds.
       const pause = createSlicer();
       for (;;) {
@@ -197,6 +208,7 @@ export function createBusinessDriver(
           if (closed) return count;
           after = head.referenceId;
           if (deps.hasPending(head.referenceId)) continue;
+          if (abandoned.has(`${head.referenceId} ${head.headVersion}`)) continue;
           const written = await store.findCommand(peer, head.headVersion);
           if (written?.direction !== 'inbound' || written.status !== 'success') continue;
           const versions = await store.versions(peer, head.referenceId);
@@ -206,6 +218,7 @@ export function createBusinessDriver(
           count++;
         }
       }
+      events.next({ type: 'recovered', peer, reactions: count });
       return count;
     },
     async forkLost(fork) {

@@ -25,6 +25,8 @@ export interface AbandonStore {
   abandon(peer: string, cid: string, record: NewHealthRecord): Promise<void>;
   /** When `(peer, cid)` was abandoned, if it was. */
   abandonedAt(peer: string, cid: string): Promise<number | undefined>;
+  /** `<referenceId> <readVersion>` of every command of mine abandoned on the channel (updates only). */
+  abandonedReads(peer: string): Promise<Set<string>>;
 }
 
 /**
@@ -89,6 +91,27 @@ export function createAbandonRepository(store: ParleyStore): AbandonStore {
           take: 1,
         });
         return rows[0]?.createdAt.getTime();
+      });
+    },
+
+    abandonedReads(peer) {
+      return db.read(async () => {
+        const rows = await db.prisma.healthEvent.findMany({
+          where: { peer, kind: ABANDONED_KIND },
+          select: { detail: true },
+        });
+        const reads = new Set<string>();
+        for (const row of rows) {
+          try {
+            const { referenceId, readVersion } = JSON.parse(row.detail) as Record<string, unknown>;
+            if (typeof referenceId === 'string' && typeof readVersion === 'string') {
+              reads.add(`${referenceId} ${readVersion}`);
+            }
+          } catch {
+            // An unreadable record names no version.
+          }
+        }
+        return reads;
       });
     },
   };

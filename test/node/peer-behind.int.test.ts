@@ -11,17 +11,18 @@ import { join } from 'node:path';
 import { filter, firstValueFrom, type Observable, ReplaySubject, timeout } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { registerAdminRoutes } from '../../src/admin/routes.js';
-import { createAutoBusiness, nextPaymentVersion } from '../../src/business/index.js';
+import type { BusinessContext } from '../../src/business/business-context.js';
+import { createAutoBusiness, createPaymentObject, nextPaymentVersion } from '../../src/business/index.js';
 import type { CommandOutcome } from '../../src/channel/channel.js';
 import { healthEventLevel } from '../../src/cli/log.js';
 import { isParleyError } from '../../src/errors.js';
 import type { HealthEvent } from '../../src/health/index.js';
-import { createVaspNode, type VaspNode } from '../../src/node.js';
+import { createVaspNode, type NodeEvent, type VaspNode } from '../../src/node.js';
 import type { PaymentObject } from '../../src/protocol/index.js';
 import { cli } from '../cli/helpers.js';
 import { connectDashboard } from '../dashboard/client.js';
 import { createNodeDatabase, freePort, type NodeDatabase } from '../helpers/node-process.js';
-import { nodeConfig, type TestIdentity, tempDir, testIdentity } from '../helpers/nodes.js';
+import { nodeConfig, type TestIdentity, tempDir, testIdentity, until } from '../helpers/nodes.js';
 import { heldBusiness, step } from '../sync/helpers.js';
 
 /** Bound of each wait on an event (the test fails rather than hang). */
@@ -53,9 +54,16 @@ describe('a LIP-1 HTTP peer that lost its state (real HTTP on 127.0.0.1)', () =>
     return db;
   }
 
-  async function start(self: TestIdentity, db: string, port: number, peer: TestIdentity, peerPort: number) {
+  async function start(
+    self: TestIdentity,
+    db: string,
+    port: number,
+    peer: TestIdentity,
+    peerPort: number,
+    business: BusinessContext = heldBusiness().business,
+  ) {
     const config = { ...nodeConfig(self, db, [], port), peers: [httpPeer(peer, peerPort)] };
-    const node = await createVaspNode(config as never, { business: heldBusiness().business });
+    const node = await createVaspNode(config as never, { business });
     // `close` is idempotent: a node closed by the test is closed once.
     cleanups.push(() => node.close());
     return { node, close: () => node.close() };
@@ -213,4 +221,108 @@ describe('a LIP-1 HTTP peer that lost its state (real HTTP on 127.0.0.1)', () =>
     await expect(nodeA.node.health.history({ kinds: ['command_abandoned'] })).resolves.toHaveLength(1);
     expect(await nodeA.node.store.checkIntegrity()).toEqual([]);
   });
+
+  it('the business layer does not propose an abandoned step again: not at once, not after a restart', {
+    timeout: 120_000,
+  }, async () => {
+    const [a, b] = [testIdentity(0x53), testIdentity(0x54)];
+    const [portA, portB] = [await freePort(), await freePort()];
+    const [dbA, dbB, dbB2] = [await database(), await database(), await database()];
+    const nodeB = await start(b, dbB.url, portB, a, portA, createAutoBusiness());
+    // A's business reacts to a payment only once the test lets it.
+    const gated = gatedBusiness();
+    let nodeA = await start(a, dbA.url, portA, b, portB, gated.business);
+
+    // Two payments (in this order of reference id); B's business answers each at once.
+    const refs: string[] = [];
+    for (const suffix of ['behind-1', 'behind-2']) {
+      const payment = createPaymentObject({
+        me: a.address,
+        meSubaddressHex: '0000000000000001',
+        to: b.address,
+        toSubaddressHex: '0000000000000001',
+        amount: 5,
+        currency: 'TIK',
+        referenceSuffix: suffix,
+      });
+      refs.push(payment.reference_id);
+      expect(await firstValueFrom(nodeA.node.channel(b.address).send({ payment }))).toMatchObject({
+        status: 'success',
+      });
+    }
+    const [stuckRef, otherRef] = refs as [string, string];
+    const answeredByB = async (ref: string) => {
+      const head = await nodeA.node.store.head(b.address, ref);
+      const writer = head && (await nodeA.node.store.findCommand(b.address, head.headVersion));
+      return writer?.direction === 'inbound';
+    };
+    await until([nodeA.node, nodeB.node], async () => (await answeredByB(stuckRef)) && answeredByB(otherRef));
+
+    // B loses its state; then A's business answers the first payment, which B can no longer take.
+    await nodeB.close();
+    await start(b, dbB2.url, portB, a, portA, createAutoBusiness());
+    const events = record(nodeA.node);
+    const nodeEvents: NodeEvent[] = [];
+    const sub = nodeA.node.events$.subscribe((e) => nodeEvents.push(e));
+    cleanups.push(() => sub.unsubscribe());
+    gated.release(stuckRef);
+    const { cids } = await next(events, 'peer_behind');
+    const [stuck] = await nodeA.node.store.outbox(b.address);
+    expect(stuck).toMatchObject({ cid: cids[0], referenceId: stuckRef });
+
+    const before = nodeEvents.length;
+    await nodeA.node.abandonCommand(stuck!.cid);
+    // The driver took COMMAND_ABANDONED as final: no retry scheduled, nothing queued again.
+    const after = nodeEvents.slice(before);
+    expect(after.filter((e) => e.type === 'business_error' || e.type === 'command_queued')).toEqual([]);
+    expect(after).toContainEqual(
+      expect.objectContaining({ type: 'command_dropped', cid: stuck!.cid, code: 'COMMAND_ABANDONED' }),
+    );
+    expect(await nodeA.node.store.outbox(b.address)).toEqual([]);
+
+    // After a restart the business recovers the payments the peer answered last, in order of
+    // reference id: the abandoned step is not proposed again; the other payment's is.
+    await nodeA.close();
+    const asked: string[] = [];
+    const auto = createAutoBusiness();
+    const recorder: BusinessContext = {
+      ...auto,
+      async paymentPreProcessing(payment, info) {
+        asked.push(payment.reference_id);
+        return auto.paymentPreProcessing(payment, info);
+      },
+    };
+    nodeA = await start(a, dbA.url, portA, b, portB, recorder);
+    await until([nodeA.node], async () => asked.includes(otherRef));
+    expect(asked).not.toContain(stuckRef);
+    expect((await nodeA.node.store.outbox(b.address)).map((o) => o.referenceId)).not.toContain(stuckRef);
+  });
 });
+
+/** The automatic business, whose reaction to a payment waits until `release(referenceId)`. */
+function gatedBusiness(): { business: BusinessContext; release(referenceId: string): void } {
+  const auto = createAutoBusiness();
+  const gates = new Map<string, { open: Promise<void>; release: () => void }>();
+  const gate = (ref: string) => {
+    let g = gates.get(ref);
+    if (!g) {
+      let release!: () => void;
+      const open = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      g = { open, release };
+      gates.set(ref, g);
+    }
+    return g;
+  };
+  return {
+    business: {
+      ...auto,
+      async paymentPreProcessing(payment, info) {
+        await gate(payment.reference_id).open;
+        return auto.paymentPreProcessing(payment, info);
+      },
+    },
+    release: (ref) => gate(ref).release(),
+  };
+}
