@@ -364,15 +364,21 @@ describe('CLI pieces', () => {
     ).toBe('debug');
     expect(nodeEventLevel({ type: 'command_queued', peer: 'p', cid: 'c', referenceId: 'r' })).toBe('debug');
     expect(nodeEventLevel({ type: 'fork', peer: 'p', cid: 'c' })).toBe('error');
+    expect(nodeEventLevel({ type: 'command_dropped', peer: 'p', cid: 'c', code: 'COMMAND_ABANDONED' })).toBe(
+      'warn',
+    );
   });
 
-  it('logs health transitions to suspect or down, lost peer state and divergence at warn', () => {
+  it('logs health transitions to suspect or down, lost peer state, divergence, a peer behind and an abandoned command at warn', () => {
     expect(healthEventLevel({ kind: 'transition', peer: 'p', to: 'healthy' })).toBe('info');
     expect(healthEventLevel({ kind: 'transition', peer: 'p', to: 'suspect' })).toBe('warn');
     expect(healthEventLevel({ kind: 'transition', peer: 'p', to: 'down' })).toBe('warn');
     expect(healthEventLevel({ kind: 'peer_state_lost', peer: 'p' })).toBe('warn');
     expect(healthEventLevel({ kind: 'diverged', peer: 'p' })).toBe('warn');
     expect(healthEventLevel({ kind: 'converged', peer: 'p' })).toBe('info');
+    expect(healthEventLevel({ kind: 'peer_behind', peer: 'p' })).toBe('warn');
+    expect(healthEventLevel({ kind: 'peer_behind_cleared', peer: 'p' })).toBe('info');
+    expect(healthEventLevel({ kind: 'command_abandoned', peer: 'p' })).toBe('warn');
   });
 
   it('reaches a node on loopback whatever address it listens on', () => {
