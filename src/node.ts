@@ -47,7 +47,6 @@ import {
   type HealthOptions,
   registerHealthRoutes,
   resolveHealthOptions,
-  /** How many `wait` answers to one command of mine start a resync of its object. */
   WAITS_BEFORE_RESYNC,
 } from './health/index.js';
 import { createHttpRouter, type HttpRouter } from './http/router.js';
