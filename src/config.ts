@@ -113,6 +113,8 @@ export const NodeConfig = z.object({
       closeOnDown: z.boolean(),
       startupGraceMs: z.number().int().positive(),
       historyRetentionMs: z.number().int().min(0),
+      peerBehindAfterWaits: z.number().int().min(1),
+      peerBehindAfterRuns: z.number().int().min(1),
     })
     .partial()
     .strict()

@@ -23,6 +23,11 @@ export const ErrorCode = {
   CHANNEL_UNKNOWN_RESPONSE: { close: null, retryable: false, lip1: null },
   // the channel closed before a command's final response (the command stays in the outbox)
   CHANNEL_CLOSED: { close: null, retryable: true, lip1: null },
+  // the operator abandoned a command of mine (`parley command abandon`): ended here, never resent
+  COMMAND_ABANDONED: { close: null, retryable: false, lip1: null },
+  // `parley command abandon`: no command of mine with this cid, or it already has its final outcome
+  COMMAND_UNKNOWN: { close: null, retryable: false, lip1: null },
+  COMMAND_ALREADY_FINAL: { close: null, retryable: false, lip1: null },
   // channel handshake: mutual authentication (PROTOCOL.md §5)
   AUTH_UNKNOWN_PEER: { close: 4403, retryable: false, lip1: null },
   AUTH_BAD_SIGNATURE: { close: 4401, retryable: false, lip1: null },

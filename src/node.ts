@@ -38,6 +38,7 @@ import { type ChannelCore, createChannelCore } from './channel/channel-core.js';
 import { type NodeConfig, type NodeConfigInput, parseNodeConfig } from './config.js';
 import { createDashboard } from './dashboard/dashboard.js';
 import { isParleyError, ParleyError } from './errors.js';
+import { type AbandonedCommand, abandonCommand } from './health/abandon.js';
 import {
   createHealthMonitor,
   createNodeMetrics,
@@ -46,6 +47,7 @@ import {
   type HealthOptions,
   registerHealthRoutes,
   resolveHealthOptions,
+  WAITS_BEFORE_RESYNC,
 } from './health/index.js';
 import { createHttpRouter, type HttpRouter } from './http/router.js';
 import { createKeyedThrottle } from './keyed-throttle.js';
@@ -60,6 +62,7 @@ import {
 import { isSyncFrameType } from './protocol/sync-frames.js';
 import { acceptingRetiredKeys, createVerifyPool } from './protocol/verify-pool.js';
 import { createLeaseKeeper, type LeaseEvent, type LeaseKeeper } from './replica/lease-keeper.js';
+import { createAbandonRepository } from './store/abandon-repository.js';
 import { createHealthRepository } from './store/health-repository.js';
 import { createLeaseRepository } from './store/lease-repository.js';
 import { openStore } from './store/open-store.js';
@@ -167,6 +170,13 @@ export interface VaspNode {
   /** Persisted resync runs, newest first. */
   resyncRuns(peer?: string, limit?: number): Promise<ResyncRunRecord[]>;
   /**
+   * Ends a command of mine that has no final outcome, locally (`parley command abandon`): durably
+   * (outbox row gone, `command_abandoned` in the health history) before it resolves; it is never
+   * resent, and its callers get `COMMAND_ABANDONED`. docs/operations.md, "Peer behind".
+   * @throws COMMAND_UNKNOWN, COMMAND_ALREADY_FINAL, STORE_LEASE_LOST, STORE_UNAVAILABLE
+   */
+  abandonCommand(cid: string): Promise<AbandonedCommand>;
+  /**
    * Start a payment as the sender. `queued` resolves once the create is durable in the outbox
    * (acknowledge the payment then, not before) and rejects with the code that kept it from being
    * stored; `outcome$` streams the create's final outcome (see `Channel.submit`).
@@ -245,6 +255,7 @@ async function startNode(
   const drivers = new Map<string, BusinessDriver>();
   const syncs = new Map<string, ChannelSync>();
   const syncStore = createSyncRepository(store);
+  const abandons = createAbandonRepository(store);
   // No run of this process has started yet: a run without an outcome was left by a process that
   // stopped in its middle. (With several replicas, a channel's are ended by the replica that
   // takes its lease: another replica may be running them now.)
@@ -340,6 +351,8 @@ async function startNode(
     cores.set(peer.address, core);
     channels.set(peer.address, channel);
     subs.push(channel.events$.subscribe(events));
+    // Commands stuck at a peer that does not progress (LIP-1 HTTP: it cannot resync): `peer_behind`.
+    subs.push(health.peerBehind.watch(peer.address, peer.transport ?? 'ws', channel.events$));
     /** At most one `command_waiting` run per object and interval, however many commands wait on it. */
     const waitingRuns = createKeyedThrottle({ intervalMs: WAITING_RESYNC_INTERVAL_MS, maxKeys: 10_000 });
     const driver = createBusinessDriver(
@@ -349,6 +362,7 @@ async function startNode(
         store,
         business,
         hasPending: (referenceId) => core.pending().some((p) => p.referenceId === referenceId),
+        abandonedReads: () => abandons.abandonedReads(peer.address),
       },
       deps.driver,
     );
@@ -379,6 +393,7 @@ async function startNode(
       }),
       sync.events$.subscribe((event) => {
         if (event.type === 'resync_finished') {
+          health.peerBehind.runEnded(peer.address);
           // Commands the peer answered `wait` (it lacked the version) may pass now, and objects
           // rebuilt here may be waiting for my business layer's next step. (After a run that
           // moved nothing, resending them at once would only defeat their backoff.)
@@ -735,6 +750,17 @@ async function startNode(
       syncStore.runs(peer === undefined ? undefined : channelAddress(peer), limit),
     health$: health.health$,
     health,
+    abandonCommand: (cid) =>
+      abandonCommand(
+        {
+          channels: () =>
+            [...channels.values()].map((channel) => ({ channel, core: cores.get(channel.peer)! })),
+          store,
+          abandons,
+          announce: (event) => health.announce(event),
+        },
+        cid,
+      ),
     pay(payInput) {
       const channel = node.channel(payInput.to);
       const payment = createPaymentObject({
@@ -801,8 +827,6 @@ async function startNode(
   return node;
 }
 
-/** How many `wait` answers to one command of mine start a resync of its object. */
-const WAITS_BEFORE_RESYNC = 3;
 /** Shortest time between two `command_waiting` runs of one object. */
 const WAITING_RESYNC_INTERVAL_MS = 30_000;
 

@@ -25,7 +25,7 @@ export const MAY_IMPORT = {
   business: ['errors', 'protocol', 'objects', 'store', 'channel', 'event-loop'],
   replica: ['errors', 'store'],
   dashboard: ['http', 'errors'],
-  admin: ['errors', 'http', 'protocol', 'node', 'channel'],
+  admin: ['errors', 'http', 'protocol', 'node', 'channel', 'health'],
   config: ['errors', 'protocol', 'transport'],
   node: '*',
   index: '*',

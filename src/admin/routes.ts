@@ -2,6 +2,7 @@
  * The node's admin HTTP routes, on the channel port, for the operator's own machine only:
  *
  * - `GET /admin/status` → `{ address, epoch, url, channels: ChannelSnapshot[] }`
+ * - `POST /admin/commands/<cid>/abandon` (src/admin/abandon.ts) → ends a stuck command of mine
  * - `POST /admin/pay` (JSON {@link AdminPayRequest}) → `202 { referenceId, cid }` once the create
  *   is durable in the outbox (never before), or with `?wait=1` `200 { referenceId, outcome: { cid,
  *   status, code } }` once the create has its final response. With `?wait=1`, a create that is
@@ -25,6 +26,7 @@ import { isParleyError } from '../errors.js';
 import { hasBearerToken, isLoopbackRequest, readBody, sendJson } from '../http/router.js';
 import type { ChannelSnapshot, VaspNode } from '../node.js';
 import { channelAddress } from '../protocol/index.js';
+import { registerAbandonRoute } from './abandon.js';
 import { ackFailpoint } from './ack-failpoint.js';
 import { AdminPayRequest, type RequestIssue, requestIssues } from './pay-request.js';
 import { sendRefusal } from './refusal.js';
@@ -41,17 +43,28 @@ export interface AdminHealthSnapshot {
  * What the admin routes use of a node. The health monitor is typed by shape and optional, so
  * the routes do not depend on the health module (nodes without one show no health column).
  */
-export type AdminNode = Pick<
-  VaspNode,
-  'address' | 'epoch' | 'url' | 'http' | 'channels' | 'pay' | 'status'
-> & {
-  readonly health?: { snapshot(): readonly AdminHealthSnapshot[] };
-};
+export type AdminNode = Pick<VaspNode, 'address' | 'epoch' | 'url' | 'http' | 'channels' | 'pay' | 'status'> &
+  Partial<Pick<VaspNode, 'abandonCommand'>> & {
+    readonly health?: {
+      snapshot(): readonly AdminHealthSnapshot[];
+      readonly peerBehind?: { snapshot(): readonly AdminPeerBehind[] };
+    };
+  };
+
+/** A channel whose peer is `peer_behind`: commands of mine stuck there (docs/operations.md). */
+export interface AdminPeerBehind {
+  peer: string;
+  sinceMs: number;
+  commands: number;
+  cids: string[];
+}
 
 /** A channel in `GET /admin/status`. */
 export interface AdminChannelStatus extends ChannelSnapshot {
   /** Liveness from heartbeats (`unknown`, `healthy`, `suspect`, `down`), last RTT and phi. */
   health?: { state: string; rttMs: number | null; phi: number };
+  /** Present while the peer is `peer_behind` (LIP-1 HTTP channels too). */
+  peerBehind?: AdminPeerBehind;
 }
 
 /** The answer of `GET /admin/status`. */
@@ -68,7 +81,8 @@ export type AdminLogEntry =
   | { event: 'pay_requested'; referenceId: string; to: string; amount: number; currency: string }
   /** The create is durable in the outbox: the payment is acknowledged now. */
   | { event: 'pay_queued'; referenceId: string; cid: string }
-  | { event: 'pay_failed'; referenceId: string; code: string; message: string };
+  | { event: 'pay_failed'; referenceId: string; code: string; message: string }
+  | { event: 'command_abandoned'; peer: string; cid: string; referenceId: string };
 
 export interface AdminRoutesOptions {
   /** Which clients may use the routes. @default {@link isAdminClient} */
@@ -133,6 +147,37 @@ function wantsWait(url: URL): boolean {
   return value !== null && value !== '0' && value !== 'false';
 }
 
+/** The body of `POST /admin/pay`, checked; or `true` once a refusal is answered. */
+async function readPayRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  maxBodyBytes: number,
+): Promise<AdminPayRequest | true> {
+  // Requiring JSON also makes a cross-site browser request need a CORS preflight, which we never grant.
+  if (!isJsonContentType(req.headers['content-type'])) {
+    return sendError(res, 415, 'BUSINESS_INVALID_INPUT', 'the body must be application/json');
+  }
+  let text: string;
+  try {
+    text = await readBody(req, maxBodyBytes);
+  } catch {
+    return sendError(res, 413, 'BUSINESS_INVALID_INPUT', `the body exceeds ${maxBodyBytes} bytes`);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return sendError(res, 400, 'BUSINESS_INVALID_INPUT', 'the body is not JSON');
+  }
+  const parsed = AdminPayRequest.safeParse(body);
+  if (!parsed.success) {
+    const issues = requestIssues(parsed.error);
+    const summary = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
+    return sendError(res, 400, 'BUSINESS_INVALID_INPUT', summary, issues);
+  }
+  return parsed.data;
+}
+
 /** Registers the admin routes on `node.http`. */
 export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions = {}): void {
   const isTrusted = options.isTrusted ?? isAdminClient;
@@ -147,38 +192,23 @@ export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions
 
   async function status(res: ServerResponse): Promise<true> {
     const health = new Map((node.health?.snapshot() ?? []).map((h) => [h.peer, h]));
+    const behind = new Map((node.health?.peerBehind?.snapshot() ?? []).map((b) => [b.peer, b]));
     const channels = (await node.status()).map((channel): AdminChannelStatus => {
       const h = health.get(channel.peer);
-      return h ? { ...channel, health: { state: h.state, rttMs: h.rttMs, phi: h.phi } } : channel;
+      const b = behind.get(channel.peer);
+      return {
+        ...channel,
+        ...(h ? { health: { state: h.state, rttMs: h.rttMs, phi: h.phi } } : {}),
+        ...(b ? { peerBehind: b } : {}),
+      };
     });
     const body: AdminStatus = { address: node.address, epoch: node.epoch, url: node.url, channels };
     return sendJson(res, 200, body);
   }
 
   async function pay(req: IncomingMessage, res: ServerResponse, url: URL): Promise<true> {
-    // Requiring JSON also makes a cross-site browser request need a CORS preflight, which we never grant.
-    if (!isJsonContentType(req.headers['content-type'])) {
-      return sendError(res, 415, 'BUSINESS_INVALID_INPUT', 'the body must be application/json');
-    }
-    let text: string;
-    try {
-      text = await readBody(req, maxBodyBytes);
-    } catch {
-      return sendError(res, 413, 'BUSINESS_INVALID_INPUT', `the body exceeds ${maxBodyBytes} bytes`);
-    }
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      return sendError(res, 400, 'BUSINESS_INVALID_INPUT', 'the body is not JSON');
-    }
-    const parsed = AdminPayRequest.safeParse(body);
-    if (!parsed.success) {
-      const issues = requestIssues(parsed.error);
-      const summary = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
-      return sendError(res, 400, 'BUSINESS_INVALID_INPUT', summary, issues);
-    }
-    const input = parsed.data;
+    const input = await readPayRequest(req, res, maxBodyBytes);
+    if (input === true) return true;
     const to = channelAddress(input.to);
     if (to === node.address) return sendError(res, 400, 'BUSINESS_INVALID_INPUT', 'cannot pay this node');
     const channel = node.channels.find((c) => c.peer === to);
@@ -251,6 +281,13 @@ export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions
     }
   }
 
+  const abandonCommand = node.abandonCommand;
+  if (abandonCommand) {
+    registerAbandonRoute(
+      { http: node.http, abandonCommand: (cid) => abandonCommand.call(node, cid) },
+      { isTrusted, log, ...(options.token !== undefined ? { token: options.token } : {}) },
+    );
+  }
   node.http.route(ADMIN_PREFIX, async (req, res, url) => {
     if (!isTrusted(req)) {
       req.resume();

@@ -15,6 +15,8 @@ export type BusinessEvent =
    */
   | { type: 'reacted'; peer: string; referenceId: string; cid: string; sent: string }
   | { type: 'command_failed'; peer: string; referenceId: string; cid: string; code: string | null }
+  /** A `recover()` pass ended: it ran the reaction of `reactions` open objects again. */
+  | { type: 'recovered'; peer: string; reactions: number }
   | {
       type: 'business_error';
       peer: string;
@@ -67,6 +69,8 @@ const FINAL_SEND_ERRORS = [
   'STORE_CLOSED',
   // Resync dropped it: the peer's branch won the fork, and the business reacts to its head.
   'SYNC_FORK_LOST',
+  // The operator abandoned it (`parley command abandon`): the peer cannot take it.
+  'COMMAND_ABANDONED',
 ] as const;
 
 export function createBusinessDriver(
@@ -77,6 +81,12 @@ export function createBusinessDriver(
     business: BusinessContext;
     /** Is a command of mine pending on this object? */
     hasPending(referenceId: string): boolean;
+    /**
+     * `<referenceId> <version>` of the versions my abandoned commands read
+     * (`parley command abandon`): `recover` does not react to such a head again (the operator
+     * ended that step; the peer cannot take it). @default none
+     */
+    abandonedReads?(): Promise<ReadonlySet<string>>;
   },
   options: BusinessDriverOptions = {},
 ): BusinessDriver {
@@ -196,6 +206,7 @@ export function createBusinessDriver(
     async recover() {
       let after: string | null = null;
       let count = 0;
+      const abandoned = (await deps.abandonedReads?.()) ?? new Set<string>();
       // Heartbeats and frames run between slices: a store of many open objects takes seconds.
       const pause = createSlicer();
       for (;;) {
@@ -206,6 +217,7 @@ export function createBusinessDriver(
           if (closed) return count;
           after = head.referenceId;
           if (deps.hasPending(head.referenceId)) continue;
+          if (abandoned.has(`${head.referenceId} ${head.headVersion}`)) continue;
           const written = await store.findCommand(peer, head.headVersion);
           if (written?.direction !== 'inbound' || written.status !== 'success') continue;
           const versions = await store.versions(peer, head.referenceId);
@@ -215,6 +227,7 @@ export function createBusinessDriver(
           count++;
         }
       }
+      events.next({ type: 'recovered', peer, reactions: count });
       return count;
     },
     async forkLost(fork) {

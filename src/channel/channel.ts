@@ -52,6 +52,11 @@ export type ChannelEvent =
    * holds it for another command): resent after a backoff. `waits` counts them for this command.
    */
   | { type: 'command_waiting'; peer: string; cid: string; referenceId: string; waits: number }
+  /**
+   * A command of mine stopped being tracked without a final response: the operator abandoned it
+   * (`COMMAND_ABANDONED`), or resync dropped it (`SYNC_FORK_LOST`). It is never resent.
+   */
+  | { type: 'command_dropped'; peer: string; cid: string; code: string }
   /** A command of mine is durable in the outbox and goes out now or at the next connect. */
   | { type: 'command_queued'; peer: string; cid: string; referenceId: string }
   /** A frame that was dropped (`frameType`: a kind of frame this version does not know). */
@@ -142,7 +147,10 @@ export interface Channel {
    * peer can now accept commands it answered `wait` before.
    */
   retransmitNow(): void;
-  /** Stop tracking a command resync removed from the outbox; its outcome stream errors with `error`. */
+  /**
+   * Stop tracking a command removed from the outbox (by resync, or abandoned by the operator):
+   * `command_dropped`, and its outcome stream errors with `error`.
+   */
   abandon(cid: string, error: Error): void;
   /**
    * Stop serving this channel: another replica of this VASP owns it now. The live connection is
@@ -507,6 +515,12 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
       const t = tracking.get(cid);
       if (!t) return;
       tracking.delete(cid);
+      events.next({
+        type: 'command_dropped',
+        peer,
+        cid,
+        code: isParleyError(error) ? error.code : 'INTERNAL',
+      });
       t.outcome.error(error);
     },
     suspend(error) {

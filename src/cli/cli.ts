@@ -4,6 +4,7 @@
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { runCheck } from './commands/check.js';
+import { runCommandAbandon } from './commands/command.js';
 import { runFrame } from './commands/frame.js';
 import { runInit } from './commands/init.js';
 import { runPay } from './commands/pay.js';
@@ -12,6 +13,7 @@ import { runStart } from './commands/start.js';
 import { runStatus } from './commands/status.js';
 import {
   CHECK_HELP,
+  COMMAND_HELP,
   FRAME_HELP,
   HELP,
   INIT_HELP,
@@ -184,6 +186,25 @@ const COMMANDS: Record<string, CommandSpec> = {
         io,
       ),
   },
+  'command abandon': {
+    help: COMMAND_HELP,
+    options: { ...CONFIG_OPTION, json: { type: 'boolean' }, url: { type: 'string' } },
+    positionals: true,
+    run: (values, positionals, io) => {
+      const [cid, ...extra] = positionals;
+      if (cid === undefined) throw new UsageError('give the cid of the command to abandon');
+      if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
+      return runCommandAbandon(
+        {
+          config: required(values, 'config'),
+          cid,
+          json: values['json'] === true,
+          ...optional(values, { url: 'url' }),
+        },
+        io,
+      );
+    },
+  },
   frame: {
     help: FRAME_HELP,
     options: { 'public-key': { type: 'string' } },
@@ -217,16 +238,22 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
   let name = first;
   let args = rest;
-  if (first === 'peer') {
+  // Commands with a sub-command: `peer add`, `command abandon`.
+  const groups: Record<string, { help: string; subs: string }> = {
+    peer: { help: PEER_HELP, subs: 'add' },
+    command: { help: COMMAND_HELP, subs: 'abandon' },
+  };
+  const group = groups[first];
+  if (group) {
     if (isHelpFlag(rest[0])) {
-      io.out(PEER_HELP);
+      io.out(group.help);
       return ExitCode.OK;
     }
     if (rest[0] === undefined) {
-      io.err(`parley peer: which one? (add)\n\n${PEER_HELP}`);
+      io.err(`parley ${first}: which one? (${group.subs})\n\n${group.help}`);
       return ExitCode.USAGE;
     }
-    name = `peer ${rest[0]}`;
+    name = `${first} ${rest[0]}`;
     args = rest.slice(1);
   }
   const spec = COMMANDS[name];

@@ -13,6 +13,7 @@ Commands:
   start      run a node: channels to every peer, admin routes, JSON logs on stdout
   pay        start a payment on the running node
   status     show the running node's channels
+  command abandon  end a command of mine that a peer keeps answering \`wait\` (peer_behind)
   check      check the node's database against its signed log
   demo       three VASP nodes on loopback with live dashboards: payments, a wiped node, resync
   frame      decode a LIP-1 frame (compact JWS); verify it when a key is given
@@ -147,6 +148,25 @@ Options:
 
 Exit codes: 0 printed · 1 the node is not running (TRANSPORT_CONNECT_FAILED) · 2 bad option
 or invalid config.
+`;
+
+export const COMMAND_HELP = `Usage: parley command abandon <cid> --config <file> [--json]
+
+Ends a command of this node that has no final outcome, locally, with COMMAND_ABANDONED: the way
+out when a peer is peer_behind (it keeps answering \`wait\`; see docs/operations.md). The outbox
+entry is removed and the abandonment recorded in the health history before this exits 0; the
+command is never sent again, and whoever waited on it gets COMMAND_ABANDONED. The peer may hold
+the command or not: settle the payment with the counterparty out of band.
+
+Options:
+  --config <file>      the node's config file
+  --json               print the node's answer as JSON
+  --url <http://…>     the node's admin URL (default: found from the config; the token
+                       comes from PARLEY_ADMIN_TOKEN, else the runtime file)
+  -h, --help
+
+Exit codes: 0 abandoned · 1 failed: COMMAND_UNKNOWN (no such command of mine),
+COMMAND_ALREADY_FINAL (final or abandoned before), the node not running · 2 bad option.
 `;
 
 export const FRAME_HELP = `Usage: parley frame <file|-> [--public-key <hex>]

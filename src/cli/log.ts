@@ -47,6 +47,7 @@ export function nodeEventLevel(event: NodeEvent): LogLevel {
     case 'resync_progress':
       return 'debug';
     case 'frame_refused':
+    case 'command_dropped':
     case 'command_failed':
     case 'history_rejected':
     case 'sync_frame_failed':
@@ -82,7 +83,10 @@ export interface HealthEventLike {
   to?: string;
 }
 
-/** How loud a health event is: losing a peer or its state, refusals and divergence at warn. */
+/**
+ * How loud a health event is: losing a peer or its state, refusals, divergence, a peer behind
+ * (commands stuck there) and an abandoned command at warn.
+ */
 export function healthEventLevel(event: HealthEventLike): LogLevel {
   switch (event.kind) {
     case 'transition':
@@ -91,6 +95,8 @@ export function healthEventLevel(event: HealthEventLike): LogLevel {
     case 'zombie_refused':
     case 'diverged':
     case 'heartbeat_refused':
+    case 'peer_behind':
+    case 'command_abandoned':
       return 'warn';
     default:
       return 'info';

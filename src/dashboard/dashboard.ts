@@ -91,7 +91,8 @@ function loadAssets(): Map<string, Buffer> {
 }
 
 /** Health- and resync-looking events that a node may put on `events$` instead of own streams. */
-const HEALTH_TYPES = /^(healthy|suspect|down|peer_state_lost|diverged|heartbeat|health[_.].*|state_lost)$/;
+const HEALTH_TYPES =
+  /^(healthy|suspect|down|peer_state_lost|diverged|peer_behind|heartbeat|health[_.].*|state_lost)$/;
 const RESYNC_TYPES = /^resync[_.]/;
 
 /**
@@ -247,6 +248,9 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
           const input = readHealthSnapshot(row, at);
           if (input) model.health(input);
         }
+        // LIP-1 HTTP channels have no heartbeat snapshot: the condition is sampled on its own.
+        const behind = monitor.peerBehind?.snapshot();
+        if (behind) model.peerBehind(behind);
       }),
     );
   }

@@ -103,6 +103,12 @@ export const ChannelView = z.object({
   /** Commands that ended as command errors (either direction) or were refused. */
   commandFailures: Count,
   lastDisconnect: z.object({ code: z.number().int(), reason: z.string(), atMs: Ms }).nullable(),
+  /**
+   * Present while the peer is `peer_behind`: commands of this node stuck there (answered `wait`
+   * with no progress, LIP-1 HTTP channels included), since when. Cleared once they are final or
+   * abandoned (`parley command abandon`).
+   */
+  peerBehind: z.object({ commands: Count, sinceMs: Ms }).optional(),
   /** Absent when the node runs no health monitor. */
   health: ChannelHealth.optional(),
   /** The current or latest resync run of this channel; absent before the first one. */

@@ -18,7 +18,13 @@ import {
   type ResyncRunView,
   type Sample,
 } from './events.js';
-import type { ChannelStatusLike, HealthInput, NodeEventLike, ResyncInput } from './sources.js';
+import type {
+  ChannelStatusLike,
+  HealthInput,
+  NodeEventLike,
+  PeerBehindLike,
+  ResyncInput,
+} from './sources.js';
 
 export interface DashboardModelOptions {
   /** Keep RTT / phi samples this long. @default 180000 */
@@ -45,6 +51,8 @@ export interface DashboardModel {
   nodeEvent(event: NodeEventLike): void;
   status(rows: readonly ChannelStatusLike[]): void;
   health(input: HealthInput): void;
+  /** Which channels are `peer_behind` now (every other one is not). */
+  peerBehind(rows: readonly PeerBehindLike[]): void;
   resync(input: ResyncInput): void;
   /** Runs of earlier node runs (finished): listed, never logged, never clear a channel's flags. */
   pastResyncRuns(inputs: readonly ResyncInput[]): void;
@@ -128,6 +136,26 @@ export function createDashboardModel(
     if (log.length > logSize) log.splice(0, log.length - logSize);
     newLog.push(entry);
     if (newLog.length > logSize) newLog.splice(0, newLog.length - logSize);
+  }
+
+  /** `peer_behind` / `peer_behind_cleared`: the row's condition and a log line (no health row: LIP-1 HTTP has none). */
+  function behindEvent(
+    row: ChannelView,
+    input: Extract<HealthInput, { type: 'peer_behind' | 'peer_behind_cleared' }>,
+    at: number,
+  ): void {
+    const peer = short(input.peer);
+    if (input.type === 'peer_behind') {
+      row.peerBehind = { commands: input.commands, sinceMs: at };
+      const cids = input.cids.join(', ');
+      const message = `${peer} is behind: ${input.commands} command(s) answered \`wait\` with no progress (${cids}); \`parley command abandon <cid>\` ends one`;
+      append(input.peer, 'peer_behind', 'warn', message, at);
+    } else {
+      delete row.peerBehind;
+      const message = `${peer} is no longer behind (${input.final} final, ${input.abandoned} abandoned)`;
+      append(input.peer, 'peer_behind_cleared', 'info', message, at);
+    }
+    touch(input.peer);
   }
 
   function addSample(sample: Sample): void {
@@ -318,6 +346,10 @@ export function createDashboardModel(
     health(input) {
       const at = input.atMs ?? clock.now();
       const row = channel(input.peer);
+      if (input.type === 'peer_behind' || input.type === 'peer_behind_cleared') {
+        behindEvent(row, input, at);
+        return;
+      }
       const h = health(row, at);
       const peer = short(input.peer);
       switch (input.type) {
@@ -375,6 +407,21 @@ export function createDashboardModel(
           break;
       }
       touch(input.peer);
+    },
+
+    peerBehind(rows) {
+      const now = new Map(rows.map((r) => [r.peer, r]));
+      for (const r of rows) {
+        const row = channel(r.peer);
+        if (row.peerBehind?.commands === r.commands && row.peerBehind.sinceMs === r.sinceMs) continue;
+        row.peerBehind = { commands: r.commands, sinceMs: r.sinceMs };
+        touch(r.peer);
+      }
+      for (const [peer, row] of channels) {
+        if (row.peerBehind === undefined || now.has(peer)) continue;
+        delete row.peerBehind;
+        touch(peer);
+      }
     },
 
     resync(input) {
@@ -555,10 +602,11 @@ export function createDashboardModel(
 }
 
 function copyRow(row: ChannelView): ChannelView {
-  const { health, resync, lastDisconnect, ...rest } = row;
+  const { health, resync, lastDisconnect, peerBehind, ...rest } = row;
   return {
     ...rest,
     lastDisconnect: lastDisconnect ? { ...lastDisconnect } : null,
+    ...(peerBehind ? { peerBehind: { ...peerBehind } } : {}),
     ...(health ? { health: { ...health } } : {}),
     ...(resync ? { resync: { ...resync } } : {}),
   };

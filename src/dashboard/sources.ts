@@ -37,6 +37,13 @@ export interface HealthSnapshotLike {
   diverged?: boolean;
 }
 
+/** A channel whose peer is `peer_behind` (`PeerBehindSnapshot` of `src/health`), structurally. */
+export interface PeerBehindLike {
+  peer: string;
+  commands: number;
+  sinceMs: number;
+}
+
 /** The parts of a `VaspNode` the dashboard reads (it never writes). */
 export interface DashboardSource {
   readonly address: string;
@@ -52,7 +59,11 @@ export interface DashboardSource {
    * The health monitor, when the node runs one: its snapshots are sampled for the RTT / phi
    * series (phi rises between heartbeats, so it is sampled, not only read from events).
    */
-  readonly health?: { snapshot(): readonly HealthSnapshotLike[] };
+  readonly health?: {
+    snapshot(): readonly HealthSnapshotLike[];
+    /** The channels whose peer is `peer_behind` now (sampled with the snapshots). */
+    readonly peerBehind?: { snapshot(): readonly PeerBehindLike[] };
+  };
   /** Resync runs and their progress (hot), when the node runs resync. */
   readonly resync$?: Observable<unknown>;
   /** Persisted resync runs, newest first: the runs of earlier node runs, shown on start. */
@@ -84,6 +95,8 @@ export type HealthInput =
     }
   | { type: 'diverged'; peer: string; atMs?: number; message?: string }
   | { type: 'converged'; peer: string; atMs?: number }
+  | { type: 'peer_behind'; peer: string; atMs?: number; commands: number; cids: string[] }
+  | { type: 'peer_behind_cleared'; peer: string; atMs?: number; final: number; abandoned: number }
   | { type: 'other'; peer: string; atMs?: number; kind: string; level: LogLevel; message: string };
 
 /** A normalised update of one resync run (missing fields keep their previous value). */
@@ -179,6 +192,36 @@ export function readHealthEvent(raw: unknown): HealthInput[] {
     }
     case 'converged':
       return [{ type: 'converged', ...base }];
+    case 'peer_behind':
+      return [
+        {
+          type: 'peer_behind',
+          ...base,
+          commands: num(raw['commands']) ?? 1,
+          cids: Array.isArray(raw['cids'])
+            ? raw['cids'].filter((c): c is string => typeof c === 'string')
+            : [],
+        },
+      ];
+    case 'peer_behind_cleared':
+      return [
+        {
+          type: 'peer_behind_cleared',
+          ...base,
+          final: num(raw['final']) ?? 0,
+          abandoned: num(raw['abandoned']) ?? 0,
+        },
+      ];
+    case 'command_abandoned':
+      return [
+        {
+          type: 'other',
+          ...base,
+          kind,
+          level: 'warn',
+          message: `command ${String(raw['cid'])} (${String(raw['referenceId'])}) abandoned by the operator`,
+        },
+      ];
     case 'epoch_seen':
       return [
         {

@@ -26,6 +26,7 @@ import type { Connection } from '../transport/types.js';
 import { type ChannelHealth, createChannelHealth } from './channel-health.js';
 import { createEpochGuard } from './epoch-guard.js';
 import { type HealthOptions, resolveHealthOptions } from './options.js';
+import { createPeerBehindTracker, type PeerBehindTracker } from './peer-behind.js';
 import type {
   HealthHistoryQuery,
   HealthRecord,
@@ -86,6 +87,16 @@ export interface HealthMonitor {
   onControlFrame(frame: string, type: string, connection: Connection): void;
   /** Every channel's health events (hot; completes on `close`). */
   readonly health$: Observable<HealthEvent>;
+  /**
+   * The `peer_behind` condition of every channel, LIP-1 HTTP ones included (the composition root
+   * has it watch each channel); its events are persisted and streamed on `health$`.
+   */
+  readonly peerBehind: PeerBehindTracker;
+  /**
+   * Streams an event its maker already wrote to the history, in the same transaction as what it
+   * records (`command_abandoned`): not written again.
+   */
+  announce(event: HealthEvent): void;
   /** `peer_state_lost` and `diverged`: what resync acts on (hot). */
   readonly resyncTriggers$: Observable<ResyncTrigger>;
   snapshot(): ChannelHealthSnapshot[];
@@ -183,6 +194,15 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
     );
   }
 
+  const peerBehind = createPeerBehindTracker(resolved, { scheduler });
+  subs.push(
+    peerBehind.events$.subscribe((event) => {
+      const record = toHealthRecord(event);
+      persist(() => deps.store.append([record]));
+      events.next(event);
+    }),
+  );
+
   const health$ = events.asObservable();
   /** peer → the subscriptions of its monitor */
   const channelSubs = new Map<string, Subscription>();
@@ -223,6 +243,7 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
       return health;
     },
     removeChannel(peer) {
+      peerBehind.forget(peer);
       channelSubs.get(peer)?.unsubscribe();
       channelSubs.delete(peer);
       monitors.get(peer)?.close();
@@ -241,6 +262,10 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
       if (type === 'Heartbeat') monitors.get(connection.peer)?.receive(frame, connection);
     },
     health$,
+    peerBehind,
+    announce(event) {
+      if (!closing) events.next(event);
+    },
     resyncTriggers$: health$.pipe(filter(isResyncTrigger), share()),
     snapshot() {
       return [...monitors.values()].map((m) => m.snapshot());
@@ -257,6 +282,7 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
     close() {
       closing ??= (async () => {
         for (const m of monitors.values()) m.close();
+        peerBehind.close();
         for (const s of subs) s.unsubscribe();
         for (const s of channelSubs.values()) s.unsubscribe();
         events.complete();

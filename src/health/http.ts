@@ -2,8 +2,8 @@
  * The node's health endpoints on its HTTP router (the channel port):
  *
  * - `GET /healthz`: every channel's health as JSON; HTTP 503 when a configured peer is `down`,
- *   200 otherwise (`status` is `ok`, or `degraded` while a peer is `suspect`, `unknown`, or
- *   its open objects diverged).
+ *   200 otherwise (`status` is `ok`, or `degraded` while a peer is `suspect`, `unknown`, its
+ *   open objects diverged, or it is `peer_behind`: commands of mine stuck there, in `peerBehind`).
  * - `GET /livez`: this node alone (its process answers and its store answers a read within
  *   {@link LIVEZ_STORE_TIMEOUT_MS}): 200, or 503 with the store's error code. A liveness probe
  *   wants this one: `/healthz` is 503 when a counterparty is down, which a restart cannot fix.
@@ -22,6 +22,7 @@ import { isParleyError, ParleyError } from '../errors.js';
 import { type HttpRouter, hasBearerToken, isLocalRequest, sendJson } from '../http/router.js';
 import type { HealthMonitor } from './health-monitor.js';
 import type { NodeMetrics } from './metrics.js';
+import type { PeerBehindSnapshot } from './peer-behind.js';
 import type { ChannelHealthSnapshot } from './status.js';
 
 /** Who may read `/healthz`, `/healthz/history` and `/metrics`, besides clients on this machine. */
@@ -53,15 +54,18 @@ export interface HealthzBody {
   node: string;
   epoch: string;
   channels: ChannelHealthSnapshot[];
+  /** Channels whose peer is `peer_behind` (commands stuck; LIP-1 HTTP channels included). */
+  peerBehind: PeerBehindSnapshot[];
 }
 
 /** The `/healthz` answer for a set of snapshots. */
 export function healthz(
   node: { address: string; epoch: string },
   channels: ChannelHealthSnapshot[],
+  peerBehind: PeerBehindSnapshot[] = [],
 ): { httpStatus: number; body: HealthzBody } {
   const down = channels.some((c) => c.state === 'down');
-  const degraded = channels.some((c) => c.state !== 'healthy' || c.diverged);
+  const degraded = peerBehind.length > 0 || channels.some((c) => c.state !== 'healthy' || c.diverged);
   const rounded = channels.map((c) => ({ ...c, phi: Math.round(c.phi * 1000) / 1000 }));
   return {
     httpStatus: down ? 503 : 200,
@@ -70,6 +74,7 @@ export function healthz(
       node: node.address,
       epoch: node.epoch,
       channels: rounded,
+      peerBehind,
     },
   };
 }
@@ -105,7 +110,11 @@ export function registerHealthRoutes(router: HttpRouter, deps: HealthRoutesDeps)
   router.route('/healthz', (req, res) => {
     if (!readMethods.has(req.method ?? 'GET')) return methodNotAllowed(res);
     if (!mayRead(req, access)) return unauthorized(res, access);
-    const { httpStatus, body } = healthz(deps.node, deps.monitor.snapshot());
+    const { httpStatus, body } = healthz(
+      deps.node,
+      deps.monitor.snapshot(),
+      deps.monitor.peerBehind.snapshot(),
+    );
     res.setHeader('cache-control', 'no-store');
     return sendJson(res, httpStatus, body);
   });

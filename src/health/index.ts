@@ -10,5 +10,6 @@ export * from './http.js';
 export * from './memory-health-store.js';
 export * from './metrics.js';
 export * from './options.js';
+export * from './peer-behind.js';
 export type * from './ports.js';
 export * from './status.js';

@@ -7,6 +7,7 @@ import {
   EPOCH_HISTORY_KINDS,
   type HealthRecord,
   type HealthStore,
+  KEPT_HISTORY_KINDS,
   type NewHealthRecord,
   type PeerEpochStore,
 } from './ports.js';
@@ -47,7 +48,7 @@ export function createMemoryHealthStore(): MemoryHealthStore {
       return epochs;
     },
     async prune(beforeMs: number) {
-      const kept = records.filter((r) => r.atMs >= beforeMs || EPOCH_HISTORY_KINDS.includes(r.kind));
+      const kept = records.filter((r) => r.atMs >= beforeMs || KEPT_HISTORY_KINDS.includes(r.kind));
       const deleted = records.length - kept.length;
       records.splice(0, records.length, ...kept);
       return deleted;

@@ -156,6 +156,28 @@ export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
     },
   });
   new Gauge({
+    name: 'parley_channel_peer_behind',
+    help: 'Whether the peer is peer_behind: commands of this node stuck there (answered wait, no resync helps)',
+    labelNames: ['peer'],
+    registers,
+    collect() {
+      this.reset();
+      const behind = new Map(monitor.peerBehind.snapshot().map((b) => [b.peer, b.commands]));
+      for (const channel of channels) this.set({ peer: channel.peer }, behind.has(channel.peer) ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'parley_channel_stuck_commands',
+    help: 'Commands of this node stuck at a peer_behind peer (until final or abandoned)',
+    labelNames: ['peer'],
+    registers,
+    collect() {
+      this.reset();
+      const behind = new Map(monitor.peerBehind.snapshot().map((b) => [b.peer, b.commands]));
+      for (const channel of channels) this.set({ peer: channel.peer }, behind.get(channel.peer) ?? 0);
+    },
+  });
+  new Gauge({
     name: 'parley_health_persist_failures',
     help: 'Health events that could not be written to the store',
     registers,
@@ -178,7 +200,7 @@ export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
   });
   const healthEvents = new Counter({
     name: 'parley_health_events_total',
-    help: 'Health events by kind (transition, peer_state_lost, diverged, zombie_refused, …)',
+    help: 'Health events by kind (transition, peer_state_lost, diverged, peer_behind, command_abandoned, …)',
     labelNames: ['peer', 'kind'],
     registers,
   });

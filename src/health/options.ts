@@ -36,6 +36,16 @@ export interface HealthOptions {
    * records of the peers' store epochs, which are kept for good; ms. 0 keeps everything. @default 0
    */
   historyRetentionMs?: number;
+  /**
+   * `wait` answers to one command of mine, from a peer that cannot resync (LIP-1 HTTP), after
+   * which the peer is `peer_behind`. @default 3
+   */
+  peerBehindAfterWaits?: number;
+  /**
+   * Over ws: resync runs that ended while a command of mine kept being answered `wait`, after
+   * which the peer is `peer_behind`. @default 2
+   */
+  peerBehindAfterRuns?: number;
 }
 
 /** Every option filled in. */
@@ -53,6 +63,8 @@ export const DEFAULT_HEALTH_OPTIONS: ResolvedHealthOptions = {
   closeOnDown: true,
   startupGraceMs: 5000,
   historyRetentionMs: 0,
+  peerBehindAfterWaits: 3,
+  peerBehindAfterRuns: 2,
 };
 
 /**
@@ -80,6 +92,9 @@ export function resolveHealthOptions(options: HealthOptions = {}): ResolvedHealt
     problems.push('maxSampleSize must be >= 2');
   if (!(Number.isInteger(o.divergeAfterHeartbeats) && o.divergeAfterHeartbeats >= 1)) {
     problems.push('divergeAfterHeartbeats must be an integer >= 1');
+  }
+  for (const name of ['peerBehindAfterWaits', 'peerBehindAfterRuns'] as const) {
+    if (!(Number.isInteger(o[name]) && o[name] >= 1)) problems.push(`${name} must be an integer >= 1`);
   }
   if (problems.length > 0) throw new ParleyError('CONFIG_INVALID', `health: ${problems.join('; ')}`);
   return o;

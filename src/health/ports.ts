@@ -49,7 +49,8 @@ export interface HealthStore {
   epochs(peer: string): Promise<string[]>;
   /**
    * Deletes the records written before `beforeMs`, except those of the kinds in
-   * {@link EPOCH_HISTORY_KINDS} (what `epochs` reads: a superseded epoch must stay known).
+   * {@link KEPT_HISTORY_KINDS} (what `epochs` reads: a superseded epoch must stay known; and the
+   * abandoned commands).
    * Resolves with how many were deleted.
    */
   prune(beforeMs: number): Promise<number>;
@@ -57,6 +58,9 @@ export interface HealthStore {
 
 /** The record kinds that carry a peer's store epoch (`detail.epoch`): kept by `prune`. */
 export const EPOCH_HISTORY_KINDS: readonly string[] = ['epoch_seen', 'peer_state_lost'];
+
+/** The record kinds `prune` keeps besides {@link EPOCH_HISTORY_KINDS}: the record of an operator's act. */
+export const KEPT_HISTORY_KINDS: readonly string[] = [...EPOCH_HISTORY_KINDS, 'command_abandoned'];
 
 /** The peer's stored epoch (part of `ParleyStore`). */
 export type PeerEpochStore = Pick<ParleyStore, 'getPeer' | 'setPeerEpoch'>;

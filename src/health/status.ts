@@ -94,6 +94,43 @@ export type HealthEvent =
       summary: OpenObjectsSummary;
     })
   | (Base & {
+      /**
+       * Commands of mine stay stuck at a peer that does not progress: a LIP-1 HTTP peer answered
+       * `wait` to each `waits` times (it cannot resync), or over ws the resync runs for it kept
+       * ending while the peer still answered `wait`. Raised when the first command gets stuck;
+       * cleared (`peer_behind_cleared`) once every stuck command is final or abandoned.
+       */
+      kind: 'peer_behind';
+      /** The stuck commands now (at most 20 listed in `cids`). */
+      commands: number;
+      cids: string[];
+      /** How it was found: `waits` (LIP-1 HTTP) or `resync_runs` (ws). */
+      cause: 'waits' | 'resync_runs';
+      waits: number;
+    })
+  | (Base & {
+      /** Every command that made the peer `peer_behind` is final or abandoned now. */
+      kind: 'peer_behind_cleared';
+      /** How many of them ended final, and how many were abandoned. */
+      final: number;
+      abandoned: number;
+    })
+  | (Base & {
+      /**
+       * The operator abandoned a command of mine (`parley command abandon`): its outbox entry is
+       * gone (in the same transaction as this record), it is never resent, and whoever waited on
+       * it got `COMMAND_ABANDONED`. Kept by the history pruning. The peer may hold it or not.
+       */
+      kind: 'command_abandoned';
+      cid: string;
+      referenceId: string;
+      readVersion: string | null;
+      writeVersion: string;
+      code: 'COMMAND_ABANDONED';
+      /** The signed request as it was sent (never sent again). */
+      requestJws: string;
+    })
+  | (Base & {
       /** A heartbeat broke a rule of PROTOCOL.md §8.3; the connection was closed with `closeCode`. */
       kind: 'heartbeat_refused';
       code: string;

@@ -9,6 +9,7 @@ import {
   type HealthHistoryQuery,
   type HealthRecord,
   type HealthStore,
+  KEPT_HISTORY_KINDS,
   type NewHealthRecord,
 } from '../health/ports.js';
 import { PrismaStore } from './prisma-store.js';
@@ -89,7 +90,7 @@ export function createHealthRepository(store: ParleyStore): HealthStore {
       return db.exclusive(async () => {
         try {
           const { count } = await db.prisma.healthEvent.deleteMany({
-            where: { createdAt: { lt: new Date(beforeMs) }, kind: { notIn: [...EPOCH_HISTORY_KINDS] } },
+            where: { createdAt: { lt: new Date(beforeMs) }, kind: { notIn: [...KEPT_HISTORY_KINDS] } },
           });
           return count;
         } catch (err) {

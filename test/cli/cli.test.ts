@@ -20,7 +20,7 @@ import { openStore } from '../../src/store/index.js';
 import { commandItem } from '../helpers/store.js';
 import { cli, tempDir } from './helpers.js';
 
-const COMMANDS = ['init', 'peer add', 'start', 'pay', 'status', 'frame'];
+const COMMANDS = ['init', 'peer add', 'start', 'pay', 'status', 'command abandon', 'frame'];
 const address = (byte: number): string =>
   encodeAddress({ hrp: 'lbr', onchain: new Uint8Array(16).fill(byte) });
 
@@ -51,6 +51,10 @@ describe('parley help and argument parsing', () => {
     [['bogus']],
     [['peer']],
     [['peer', 'remove']],
+    [['command']],
+    [['command', 'abandon', '--config', 'x.json']],
+    [['command', 'abandon', 'c1', 'c2', '--config', 'x.json']],
+    [['command', 'abandon', 'c1']],
     [['init', '--bogus']],
     [['init']],
     [['init', '--address', address(1), '--random-address']],
@@ -360,15 +364,21 @@ describe('CLI pieces', () => {
     ).toBe('debug');
     expect(nodeEventLevel({ type: 'command_queued', peer: 'p', cid: 'c', referenceId: 'r' })).toBe('debug');
     expect(nodeEventLevel({ type: 'fork', peer: 'p', cid: 'c' })).toBe('error');
+    expect(nodeEventLevel({ type: 'command_dropped', peer: 'p', cid: 'c', code: 'COMMAND_ABANDONED' })).toBe(
+      'warn',
+    );
   });
 
-  it('logs health transitions to suspect or down, lost peer state and divergence at warn', () => {
+  it('logs health transitions to suspect or down, lost peer state, divergence, a peer behind and an abandoned command at warn', () => {
     expect(healthEventLevel({ kind: 'transition', peer: 'p', to: 'healthy' })).toBe('info');
     expect(healthEventLevel({ kind: 'transition', peer: 'p', to: 'suspect' })).toBe('warn');
     expect(healthEventLevel({ kind: 'transition', peer: 'p', to: 'down' })).toBe('warn');
     expect(healthEventLevel({ kind: 'peer_state_lost', peer: 'p' })).toBe('warn');
     expect(healthEventLevel({ kind: 'diverged', peer: 'p' })).toBe('warn');
     expect(healthEventLevel({ kind: 'converged', peer: 'p' })).toBe('info');
+    expect(healthEventLevel({ kind: 'peer_behind', peer: 'p' })).toBe('warn');
+    expect(healthEventLevel({ kind: 'peer_behind_cleared', peer: 'p' })).toBe('info');
+    expect(healthEventLevel({ kind: 'command_abandoned', peer: 'p' })).toBe('warn');
   });
 
   it('reaches a node on loopback whatever address it listens on', () => {
@@ -422,6 +432,26 @@ describe('CLI pieces', () => {
     expect(rows).toContain('PEER       STATE         HEALTH   RTT    INFLIGHT  OPEN  PEER EPOCH');
     expect(rows).toContain('lbr1peer   connected     healthy  0.4ms  2         3     -');
     expect(rows).toContain('lbr1other  disconnected  -        -      0         0     e2');
+  });
+
+  it('adds a BEHIND column and the stuck cids while a peer is peer_behind', () => {
+    const rows = statusRows([
+      {
+        peer: 'lbr1peer',
+        state: 'connected',
+        inflight: 2,
+        openObjects: 1,
+        peerEpoch: null,
+        peerBehind: { peer: 'lbr1peer', sinceMs: 1, commands: 2, cids: ['c1', 'c2'] },
+      },
+      { peer: 'lbr1other', state: 'connected', inflight: 0, openObjects: 0, peerEpoch: null },
+    ]);
+    expect(rows).toContain('PEER       STATE      HEALTH  RTT  INFLIGHT  OPEN  PEER EPOCH  BEHIND');
+    expect(rows).toContain('lbr1peer   connected  -       -    2         1     -           peer_behind 2');
+    expect(rows).toContain('lbr1other  connected  -       -    0         0     -           -');
+    expect(rows).toContain('peer_behind lbr1peer: 2 command(s) answered `wait` with no progress:');
+    expect(rows).toContain('  c1');
+    expect(rows).toContain('  end one with `parley command abandon <cid>` (docs/operations.md)');
   });
 
   it('adds a LEASE column for a replica', () => {

@@ -50,6 +50,64 @@ describe('dashboard model', () => {
     expect(model.takeDelta()).toBeUndefined();
   });
 
+  it('shows a peer_behind channel (LIP-1 HTTP too: no health row) with its stuck commands, until it clears', () => {
+    const { model, at } = setup();
+    model.status([{ peer: PEER, state: 'connected', inflight: 1, openObjects: 1, peerEpoch: null }]);
+    model.takeDelta();
+    for (const input of readHealthEvent({
+      kind: 'peer_behind',
+      peer: PEER,
+      atMs: at(),
+      commands: 1,
+      cids: ['c1'],
+      cause: 'waits',
+      waits: 3,
+    })) {
+      model.health(input);
+    }
+    const behind = DashboardDelta.parse(model.takeDelta());
+    expect(behind.channels[0]).toMatchObject({ peerBehind: { commands: 1, sinceMs: at() } });
+    expect(behind.log).toMatchObject([{ kind: 'peer_behind', level: 'warn' }]);
+    expect(behind.log[0]!.message).toContain('c1');
+    // Sampled from the tracker: a second stuck command.
+    model.peerBehind([{ peer: PEER, commands: 2, sinceMs: at() }]);
+    expect(DashboardDelta.parse(model.takeDelta()).channels[0]).toMatchObject({
+      peerBehind: { commands: 2 },
+    });
+    model.peerBehind([{ peer: PEER, commands: 2, sinceMs: at() }]);
+    expect(model.takeDelta()).toBeUndefined();
+    for (const input of readHealthEvent({
+      kind: 'command_abandoned',
+      peer: PEER,
+      cid: 'c1',
+      referenceId: 'r1',
+    })) {
+      model.health(input);
+    }
+    for (const input of readHealthEvent({
+      kind: 'peer_behind_cleared',
+      peer: PEER,
+      final: 1,
+      abandoned: 1,
+    })) {
+      model.health(input);
+    }
+    const cleared = DashboardDelta.parse(model.takeDelta());
+    expect(cleared.channels[0]!.peerBehind).toBeUndefined();
+    expect(cleared.log.map((e) => [e.kind, e.level])).toEqual([
+      ['command_abandoned', 'warn'],
+      ['peer_behind_cleared', 'info'],
+    ]);
+    // A sample after a restart (no event seen) sets it, and an empty one clears it.
+    model.peerBehind([{ peer: PEER, commands: 1, sinceMs: at() }]);
+    expect(DashboardSnapshot.parse(model.snapshot()).channels[0]).toMatchObject({
+      peerBehind: { commands: 1 },
+    });
+    model.peerBehind([]);
+    model.takeDelta();
+    expect(DashboardSnapshot.parse(model.snapshot()).channels[0]!.peerBehind).toBeUndefined();
+  });
+
   it('shows which channels a replica serves, logs lease changes, and ignores node-wide events', () => {
     const { model } = setup();
     model.status([{ peer: PEER, state: 'disconnected', inflight: 0, openObjects: 0, peerEpoch: null }]);

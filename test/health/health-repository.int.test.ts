@@ -109,7 +109,7 @@ for (const engine of HAVE_PG ? (['sqlite', 'postgresql'] as const) : (['sqlite']
       await fixture?.dispose();
     });
 
-    it('deletes the records older than the cut-off, except the epoch records, and counts them', async () => {
+    it('deletes the records older than the cut-off, except the epoch records and abandoned commands, and counts them', async () => {
       fixture = await createStoreFixture(engine);
       const health = createHealthRepository(await fixture.open());
       const at = (kind: string, atMs: number, detail: Record<string, unknown> = {}) => ({
@@ -125,11 +125,14 @@ for (const engine of HAVE_PG ? (['sqlite', 'postgresql'] as const) : (['sqlite']
         at('transition', 2_000),
         at('peer_state_lost', 3_000, { epoch: 'e2' }),
         at('diverged', 4_000),
+        at('command_abandoned', 4_500, { cid: 'c1' }),
+        at('peer_behind', 4_600),
         at('transition', 5_000),
       ]);
-      expect(await health.prune(5_000)).toBe(2);
+      expect(await health.prune(5_000)).toBe(3);
       expect((await health.history()).map((r) => [r.kind, r.atMs])).toEqual([
         ['transition', 5_000],
+        ['command_abandoned', 4_500],
         ['peer_state_lost', 3_000],
         ['epoch_seen', 1_000],
       ]);

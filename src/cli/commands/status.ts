@@ -28,6 +28,8 @@ export async function runStatus(options: StatusOptions, io: CliIo): Promise<numb
 export function formatStatus(node: AdminStatus): string {
   // Several replicas: which channels this replica serves (`owner`) and which it stands by for.
   const leases = node.channels.some((c) => c.lease !== undefined);
+  // A peer that is `peer_behind`: commands of mine stuck there (docs/operations.md, "Peer behind").
+  const behind = node.channels.some((c) => c.peerBehind !== undefined);
   const header = [
     'PEER',
     'STATE',
@@ -36,6 +38,7 @@ export function formatStatus(node: AdminStatus): string {
     'INFLIGHT',
     'OPEN',
     'PEER EPOCH',
+    ...(behind ? ['BEHIND'] : []),
     ...(leases ? ['LEASE'] : []),
   ];
   const rows = node.channels.map((c) => [
@@ -46,6 +49,7 @@ export function formatStatus(node: AdminStatus): string {
     String(c.inflight),
     String(c.openObjects),
     c.peerEpoch ?? '-',
+    ...(behind ? [c.peerBehind ? `peer_behind ${c.peerBehind.commands}` : '-'] : []),
     ...(leases ? [c.lease ?? '-'] : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -62,6 +66,16 @@ export function formatStatus(node: AdminStatus): string {
     ...(rows.length === 0
       ? ['no peers configured (add one with `parley peer add`)']
       : [line(header), ...rows.map(line)]),
+    ...node.channels.flatMap((c) =>
+      c.peerBehind
+        ? [
+            '',
+            `peer_behind ${c.peer}: ${c.peerBehind.commands} command(s) answered \`wait\` with no progress:`,
+            ...c.peerBehind.cids.map((cid) => `  ${cid}`),
+            '  end one with `parley command abandon <cid>` (docs/operations.md)',
+          ]
+        : [],
+    ),
     '',
   ].join('\n');
 }

@@ -168,6 +168,12 @@
         healthCell.append(badge(health));
         if (c.health?.peerStateLost) healthCell.append(flag('peer_state_lost', 'peer_state_lost'));
         if (c.health?.diverged) healthCell.append(flag('diverged', 'diverged', true));
+        // Commands of mine stuck at that peer (LIP-1 HTTP channels too, which have no health).
+        if (c.peerBehind) {
+          const f = flag(`peer_behind ${c.peerBehind.commands}`, 'peer_behind', true);
+          f.title = `since ${clock(c.peerBehind.sinceMs)}: parley command abandon <cid>`;
+          healthCell.append(f);
+        }
         if (c.health) healthCell.title = `since ${clock(c.health.sinceMs)}`;
         const link = td();
         link.append(badge(c.connection));
