@@ -152,7 +152,7 @@ export interface ReconnectingDialerOptions extends Omit<DialOptions, 'signal'> {
   restartMinDelayMs?: number;
   /** Longest redial delay after the peer closed with 1001 (exclusive). @default 250 */
   restartMaxDelayMs?: number;
-  /** How long after such a close redials keep the short delay before the backoff. @default 10000 */
+  /** How long after such a close redials keep the short delay before the backoff. @default 30000 */
   restartWindowMs?: number;
 }
 
@@ -223,7 +223,7 @@ export function createReconnectingDialer(
       maxDelayMs: options.maxDelayMs ?? 30_000,
       restartMinDelayMs: options.restartMinDelayMs ?? 50,
       restartMaxDelayMs: options.restartMaxDelayMs ?? 250,
-      restartWindowMs: options.restartWindowMs ?? 10_000,
+      restartWindowMs: options.restartWindowMs ?? 30_000,
     },
     random,
   );

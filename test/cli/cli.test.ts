@@ -360,6 +360,9 @@ describe('CLI pieces', () => {
     ).toBe('debug');
     expect(nodeEventLevel({ type: 'command_queued', peer: 'p', cid: 'c', referenceId: 'r' })).toBe('debug');
     expect(nodeEventLevel({ type: 'fork', peer: 'p', cid: 'c' })).toBe('error');
+    expect(nodeEventLevel({ type: 'redial', peer: 'p', attempt: 0, delayMs: 120, kind: 'restart' })).toBe(
+      'debug',
+    );
   });
 
   it('logs health transitions to suspect or down, lost peer state and divergence at warn', () => {
