@@ -99,6 +99,8 @@ export type NodeEvent =
  */
 export type TransportEvent =
   | { type: 'dial_failed'; peer: string; code: string; message: string }
+  /** My dialer redials `peer` in `delayMs` (`restart`: the peer closed with 1001; see docs/operations.md). */
+  | { type: 'redial'; peer: string; attempt: number; delayMs: number; kind: 'backoff' | 'restart' }
   | {
       type: 'handshake_refused';
       code: string;
@@ -594,6 +596,8 @@ async function startNode(
   // After the listen: a node that cannot listen has sent nothing (until then, its LIP-1 HTTP
   // route answers 404 and the peer retries).
   const dialers = new Map<string, ReconnectingDialer>();
+  // Heartbeats went both ways: the link is proven, the dialer's next redial starts its backoff over.
+  subs.push(health.twoWay$.subscribe((connection) => dialers.get(connection.peer)?.markHealthy()));
   /** Opens the channel's outbound side: its LIP-1 HTTP link, or its dialer (peers with a URL). */
   function connectOut(peer: PeerEntry): void {
     if (peer.url === undefined) return;
@@ -624,6 +628,7 @@ async function startNode(
     dialer.connections$.subscribe(adopt);
     // Why a channel stays down (the dialer retries on its own): completes with the dialer.
     dialer.events$.subscribe((e) => {
+      if (e.type === 'backoff') events.next({ ...e, type: 'redial', peer: peer.address });
       if (e.type !== 'dial_failed') return;
       events.next({ type: 'dial_failed', peer: peer.address, code: e.error.code, message: e.error.message });
     });

@@ -8,9 +8,14 @@
  * stopped process). The latency is the time from that moment to A's `suspect` / `down` event.
  * Trials run in batches in parallel, each with its own random offset.
  *
+ * Then `reconnect_after_restart_ms`: two node processes, one stopped cleanly and started again
+ * `PARLEY_BENCH_RESTARTS` times; the time from its listen to the channel connected on both sides
+ * (see `_restart.ts`), for a restarted node that dials and one that waits to be dialed.
+ *
  * Run: `npm run bench -- detection` (or `npx tsx scripts/bench/detection.ts`).
  * Env: `PARLEY_BENCH_DETECTION_TRIALS` (default 32), `PARLEY_BENCH_DETECTION_BATCH` (default 8),
- * `PARLEY_BENCH_DETECTION_WARMUP_MS` (default 8000).
+ * `PARLEY_BENCH_DETECTION_WARMUP_MS` (default 8000), `PARLEY_BENCH_RESTARTS` (default 12, at
+ * most 100), `PARLEY_BENCH_DETECTION_ONLY` (`silence` or `restart`: run only that part).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
@@ -22,10 +27,13 @@ import { DEFAULT_HEALTH_OPTIONS } from '../../src/health/options.js';
 import type { HealthEvent } from '../../src/health/status.js';
 import { createVaspNode, type VaspNode } from '../../src/node.js';
 import { encodeAddress, generatePrivateKey } from '../../src/protocol/index.js';
+import { measureRestarts, type RestartResult } from './_restart.js';
 
 const TRIALS = Number(process.env['PARLEY_BENCH_DETECTION_TRIALS'] ?? 32);
 const BATCH = Number(process.env['PARLEY_BENCH_DETECTION_BATCH'] ?? 8);
 const WARMUP_MS = Number(process.env['PARLEY_BENCH_DETECTION_WARMUP_MS'] ?? 8000);
+const RESTARTS = Math.min(100, Math.max(1, Number(process.env['PARLEY_BENCH_RESTARTS'] ?? 12)));
+const ONLY = process.env['PARLEY_BENCH_DETECTION_ONLY'];
 const LIMIT_MS = 30_000;
 
 const machine = { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length };
@@ -140,39 +148,71 @@ function percentile(sorted: number[], p: number): number {
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (rank - lo);
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'parley-bench-detection-'));
-const started = performance.now();
-const results: Trial[] = [];
-try {
-  for (let first = 0; first < TRIALS; first += BATCH) {
-    const count = Math.min(BATCH, TRIALS - first);
-    progress(`detection: trials ${first + 1}–${first + count} of ${TRIALS}`);
-    const batch = await Promise.all(Array.from({ length: count }, (_, i) => trial(first + i, dir)));
-    results.push(...batch);
-    const downs = batch.map((t) => t.downMs.toFixed(0)).join(' ');
-    progress(`  down after (ms): ${downs}`);
+async function silence(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-bench-detection-'));
+  const results: Trial[] = [];
+  try {
+    for (let first = 0; first < TRIALS; first += BATCH) {
+      const count = Math.min(BATCH, TRIALS - first);
+      progress(`detection: trials ${first + 1}–${first + count} of ${TRIALS}`);
+      const batch = await Promise.all(Array.from({ length: count }, (_, i) => trial(first + i, dir)));
+      results.push(...batch);
+      const downs = batch.map((t) => t.downMs.toFixed(0)).join(' ');
+      progress(`  down after (ms): ${downs}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-} finally {
-  rmSync(dir, { recursive: true, force: true });
+
+  const params = {
+    trials: results.length,
+    heartbeatIntervalMs: DEFAULT_HEALTH_OPTIONS.heartbeatIntervalMs,
+    suspectPhi: DEFAULT_HEALTH_OPTIONS.suspectPhi,
+    downPhi: DEFAULT_HEALTH_OPTIONS.downPhi,
+    acceptablePauseMs: DEFAULT_HEALTH_OPTIONS.acceptablePauseMs,
+    minStdDevMs: DEFAULT_HEALTH_OPTIONS.minStdDevMs,
+    warmupMs: WARMUP_MS,
+    fault: 'half-open relay (silent drop)',
+    ...machine,
+  };
+  const downs = results.map((t) => t.downMs).sort((x, y) => x - y);
+  const suspects = results.map((t) => t.suspectMs).sort((x, y) => x - y);
+  report('down_latency_median', percentile(downs, 50), 'ms', params);
+  report('down_latency_p99', percentile(downs, 99), 'ms', params);
+  report('down_latency_max', downs.at(-1)!, 'ms', params);
+  report('suspect_latency_median', percentile(suspects, 50), 'ms', params);
+  report('suspect_latency_p99', percentile(suspects, 99), 'ms', params);
 }
 
-const params = {
-  trials: results.length,
-  heartbeatIntervalMs: DEFAULT_HEALTH_OPTIONS.heartbeatIntervalMs,
-  suspectPhi: DEFAULT_HEALTH_OPTIONS.suspectPhi,
-  downPhi: DEFAULT_HEALTH_OPTIONS.downPhi,
-  acceptablePauseMs: DEFAULT_HEALTH_OPTIONS.acceptablePauseMs,
-  minStdDevMs: DEFAULT_HEALTH_OPTIONS.minStdDevMs,
-  warmupMs: WARMUP_MS,
-  fault: 'half-open relay (silent drop)',
-  ...machine,
-};
-const downs = results.map((t) => t.downMs).sort((x, y) => x - y);
-const suspects = results.map((t) => t.suspectMs).sort((x, y) => x - y);
-report('down_latency_median', percentile(downs, 50), 'ms', params);
-report('down_latency_p99', percentile(downs, 99), 'ms', params);
-report('down_latency_max', downs.at(-1)!, 'ms', params);
-report('suspect_latency_median', percentile(suspects, 50), 'ms', params);
-report('suspect_latency_p99', percentile(suspects, 99), 'ms', params);
+async function restart(): Promise<void> {
+  progress(`detection: ${RESTARTS} clean restarts of a node that dials, then of one that waits`);
+  const results: RestartResult[] = [];
+  for (const kind of ['restarted-dials', 'restarted-waits'] as const) {
+    results.push(await measureRestarts(kind, RESTARTS, progress));
+  }
+  for (const result of results) {
+    const sorted = [...result.reconnectMs].sort((x, y) => x - y);
+    const away = [...result.awayMs].sort((x, y) => x - y);
+    const params = {
+      case: result.case,
+      restarts: sorted.length,
+      stop: 'SIGTERM (close 1001)',
+      from: 'restarted node listening',
+      to: 'channel connected on both sides',
+      awayMedianMs: Math.round(percentile(away, 50)),
+      awayMaxMs: Math.round(away.at(-1)!),
+      survivorDowns: result.survivorDowns,
+      restartedDowns: result.restartedDowns,
+      ...machine,
+    };
+    report('reconnect_after_restart_ms_p50', percentile(sorted, 50), 'ms', params);
+    report('reconnect_after_restart_ms_p99', percentile(sorted, 99), 'ms', params);
+    report('reconnect_after_restart_ms_max', sorted.at(-1)!, 'ms', params);
+  }
+}
+
+const started = performance.now();
+if (ONLY !== 'restart') await silence();
+if (ONLY !== 'silence') await restart();
 progress(`detection: done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 process.exit(0);

@@ -45,6 +45,7 @@ export function nodeEventLevel(event: NodeEvent): LogLevel {
     case 'command_waiting':
     case 'reacted':
     case 'resync_progress':
+    case 'redial':
       return 'debug';
     case 'frame_refused':
     case 'command_dropped':

@@ -68,6 +68,11 @@ export interface ChannelHealth {
   readonly state: HealthState;
   /** This channel's health events (hot; completes on `close`). */
   readonly health$: Observable<HealthEvent>;
+  /**
+   * Each connection on which heartbeats went both ways: the peer's heartbeat echoes one of mine
+   * sent on it. Once per connection (hot; completes on `close`). Not persisted.
+   */
+  readonly twoWay$: Observable<Connection>;
   /** Starts heartbeating on a newly authenticated connection (stops on the previous one). */
   attach(connection: Connection): void;
   /** A heartbeat frame (`hb1 …`) that arrived on `connection`. */
@@ -91,6 +96,8 @@ interface Session {
   sampleNext: boolean;
   /** Waiting for the socket to drain before the next heartbeat. */
   blocked: boolean;
+  /** The peer echoed a heartbeat of mine on this connection (reported on `twoWay$`). */
+  twoWay: boolean;
   ticks: Subscription;
 }
 
@@ -117,6 +124,7 @@ export function createChannelHealth(options: HealthOptions, deps: ChannelHealthD
           return () => action.unsubscribe();
         });
   const events = new Subject<HealthEvent>();
+  const twoWay = new Subject<Connection>();
   const detector = createPhiDetector({
     maxSampleSize: o.maxSampleSize,
     minStdDevMs: o.minStdDevMs,
@@ -311,6 +319,7 @@ export function createChannelHealth(options: HealthOptions, deps: ChannelHealthD
       return state;
     },
     health$: events.asObservable(),
+    twoWay$: twoWay.asObservable(),
     attach(connection) {
       if (closed) return;
       if (session) endSession(session);
@@ -331,6 +340,7 @@ export function createChannelHealth(options: HealthOptions, deps: ChannelHealthD
         lastReceived: null,
         sampleNext: false,
         blocked: false,
+        twoWay: false,
         ticks: timer(0, o.heartbeatIntervalMs, scheduler).subscribe(() => sendHeartbeat(s)),
       };
       session = s;
@@ -367,7 +377,9 @@ export function createChannelHealth(options: HealthOptions, deps: ChannelHealthD
       const t = now();
       received++;
       const echo = heartbeat.echo_timestamp_ms;
-      if (echo !== null && heartbeat.echo_held_ms !== null && echo >= Math.floor(s.startedAtMs)) {
+      // An echo of a heartbeat I sent on this connection (its timestamps are from its start on).
+      const echoesMine = echo !== null && echo >= Math.floor(s.startedAtMs);
+      if (echoesMine && heartbeat.echo_held_ms !== null) {
         const rtt = t - echo - heartbeat.echo_held_ms;
         if (rtt >= 0) {
           rttMs = rtt;
@@ -383,6 +395,10 @@ export function createChannelHealth(options: HealthOptions, deps: ChannelHealthD
       remoteInflight = heartbeat.inflight;
       checkDivergence(heartbeat);
       scheduleCheck();
+      if (echoesMine && !s.twoWay) {
+        s.twoWay = true;
+        twoWay.next(connection);
+      }
     },
     record(event) {
       emit(event);
@@ -417,6 +433,7 @@ export function createChannelHealth(options: HealthOptions, deps: ChannelHealthD
       startup.unsubscribe();
       closed = true;
       events.complete();
+      twoWay.complete();
     },
   };
 }

@@ -99,6 +99,11 @@ export interface HealthMonitor {
   announce(event: HealthEvent): void;
   /** `peer_state_lost` and `diverged`: what resync acts on (hot). */
   readonly resyncTriggers$: Observable<ResyncTrigger>;
+  /**
+   * Every connection, of any channel, on which heartbeats went both ways (once per connection;
+   * hot, completes on `close`): the link is proven, e.g. a dialer may reset its backoff.
+   */
+  readonly twoWay$: Observable<Connection>;
   snapshot(): ChannelHealthSnapshot[];
   /** Persisted history, newest first. */
   history(query?: HealthHistoryQuery): Promise<HealthRecord[]>;
@@ -131,6 +136,7 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
   const guard = createEpochGuard();
   const monitors = new Map<string, ChannelHealth>();
   const events = new Subject<HealthEvent>();
+  const twoWay = new Subject<Connection>();
   const subs: Subscription[] = [];
   let tail: Promise<void> = Promise.resolve();
   let persistFailures = 0;
@@ -233,6 +239,7 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
           events.next(event);
         }),
       );
+      channelSub.add(health.twoWay$.subscribe((connection) => twoWay.next(connection)));
       channelSub.add(
         channel.events$.subscribe((event) => {
           if (event.type === 'connected' && channel.connection) health.attach(channel.connection);
@@ -267,6 +274,7 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
       if (!closing) events.next(event);
     },
     resyncTriggers$: health$.pipe(filter(isResyncTrigger), share()),
+    twoWay$: twoWay.asObservable(),
     snapshot() {
       return [...monitors.values()].map((m) => m.snapshot());
     },
@@ -286,6 +294,7 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
         for (const s of subs) s.unsubscribe();
         for (const s of channelSubs.values()) s.unsubscribe();
         events.complete();
+        twoWay.complete();
         await tail;
       })();
       return closing;

@@ -44,8 +44,12 @@ export interface Connection {
   writable(): Promise<void>;
   /** Bytes queued in the socket and not yet written. */
   readonly bufferedAmount: number;
-  /** Resolves once, when the connection is closed, with the close code and reason. */
-  readonly closed: Promise<{ code: number; reason: string }>;
+  /**
+   * Resolves once, when the connection is closed, with the close code and reason; `byPeer` is
+   * true when the peer started the close (its close frame came first), false when this side did,
+   * absent when the transport cannot tell (or the TCP connection just ended).
+   */
+  readonly closed: Promise<{ code: number; reason: string; byPeer?: boolean }>;
   /** Idempotent. */
   close(code: number, reason: string): void;
   /**

@@ -8,8 +8,8 @@
  *   high-water mark: a peer that stops reading can never make this node buffer without bound.
  *   A frame is always accepted when nothing is buffered, so a frame larger than the mark
  *   cannot wedge the connection. Buffered bytes stay below `highWaterMarkBytes + one frame`.
- * - `close` is idempotent; `closed` reports the code this side sent, or the peer's code, or
- *   1006 when the TCP connection just ended.
+ * - `close` is idempotent; `closed` reports the code this side sent, or the peer's code (and
+ *   `byPeer`), or 1006 when the TCP connection just ended.
  */
 import { Observable, Subject } from 'rxjs';
 import type { RawData, WebSocket } from 'ws';
@@ -68,8 +68,8 @@ export function createWsConnection(
     ws.readyState === ws.OPEN ? 'open' : ws.readyState === ws.CLOSING ? 'closing' : 'closed';
   let sentClose: { code: number; reason: string } | undefined;
   let drainWaiters: Array<() => void> = [];
-  let resolveClosed!: (value: { code: number; reason: string }) => void;
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+  let resolveClosed!: (value: { code: number; reason: string; byPeer?: boolean }) => void;
+  const closed = new Promise<{ code: number; reason: string; byPeer?: boolean }>((resolve) => {
     resolveClosed = resolve;
   });
 
@@ -104,7 +104,10 @@ export function createWsConnection(
     ws.off('message', onMessage);
     releaseWaiters();
     frames.complete();
-    resolveClosed(sentClose ?? { code, reason: reason.toString('utf8') });
+    if (sentClose !== undefined) resolveClosed({ ...sentClose, byPeer: false });
+    // No close frame at all (1006): nobody started a close.
+    else if (code === ObservedCloseCode.ABNORMAL) resolveClosed({ code, reason: reason.toString('utf8') });
+    else resolveClosed({ code, reason: reason.toString('utf8'), byPeer: true });
   }
 
   // `ws` sends the close frame itself after a receive error and then stops reading, so the

@@ -7,7 +7,7 @@ import { asyncScheduler, type Observable, type SchedulerLike, Subject, type Subs
 import { type ClientOptions, WebSocket } from 'ws';
 import { ParleyError } from '../errors.js';
 import { CloseCode, type PrivateKey, publicKeyFromHex } from '../protocol/index.js';
-import { backoffDelayMs } from './backoff.js';
+import { createRedialPolicy } from './backoff.js';
 import { asParleyError, isRefusal } from './close-errors.js';
 import {
   DEFAULT_CHANNEL_MAX_FRAME_BYTES,
@@ -143,8 +143,17 @@ export interface ReconnectingDialerOptions extends Omit<DialOptions, 'signal'> {
   initialDelayMs?: number;
   /** Longest backoff delay. @default 30000 */
   maxDelayMs?: number;
-  /** A connection that lived this long resets the backoff to `initialDelayMs`. @default 10000 */
+  /**
+   * A connection that lived this long resets the backoff to `initialDelayMs` (a fallback for a
+   * dialer nobody calls `markHealthy` on). @default 10000
+   */
   stableAfterMs?: number;
+  /** Shortest redial delay after the peer closed with 1001 (going away). @default 50 */
+  restartMinDelayMs?: number;
+  /** Longest redial delay after the peer closed with 1001 (exclusive). @default 250 */
+  restartMaxDelayMs?: number;
+  /** How long after such a close redials keep the short delay before the backoff. @default 30000 */
+  restartWindowMs?: number;
 }
 
 /** Collaborators of {@link createReconnectingDialer}. */
@@ -169,7 +178,8 @@ export type DialerEvent =
   | { type: 'connected'; connection: Connection }
   | { type: 'dial_failed'; error: ParleyError }
   | { type: 'disconnected'; code: number; reason: string; livedMs: number }
-  | { type: 'backoff'; attempt: number; delayMs: number }
+  | { type: 'backoff'; attempt: number; delayMs: number; kind: 'backoff' | 'restart' }
+  | { type: 'healthy' }
   | { type: 'waiting'; connection: Connection };
 
 /** A dialer that keeps a connection to one peer. */
@@ -180,6 +190,11 @@ export interface ReconnectingDialer {
   readonly events$: Observable<DialerEvent>;
   /** The connection this dialer made that is still open, if any. */
   readonly current: Connection | undefined;
+  /**
+   * The channel to the peer carried heartbeats both ways on its current connection: the peer is
+   * reachable, so the next redial starts the backoff from its first delay.
+   */
+  markHealthy(): void;
   /** Stops redialing, aborts a dial in progress and closes the current connection (1001). Idempotent. */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -188,8 +203,11 @@ export interface ReconnectingDialer {
 /**
  * Dials `peer` (first attempt right away, on the scheduler) and redials after every failure or
  * disconnect, forever: the n-th consecutive delay is uniform in `[0, min(maxDelayMs,
- * initialDelayMs·2ⁿ))`; `n` goes back to 0 after a connection that lived `stableAfterMs`.
- * Subscribe to `connections$` right after creating it: it is hot.
+ * initialDelayMs·2ⁿ))`; `n` goes back to 0 on `markHealthy()` (heartbeats went both ways) or
+ * after a connection that lived `stableAfterMs`. When the peer closes a connection with 1001
+ * (going away: it is restarting), redials wait `[restartMinDelayMs, restartMaxDelayMs)` for
+ * `restartWindowMs` (see `createRedialPolicy`). Subscribe to `connections$` right after
+ * creating it: it is hot.
  */
 export function createReconnectingDialer(
   peer: PeerEntry,
@@ -199,11 +217,19 @@ export function createReconnectingDialer(
   const scheduler = deps.scheduler ?? asyncScheduler;
   const random = deps.random ?? Math.random;
   const dialOnce = deps.dial ?? dial;
-  const backoff = { initialDelayMs: options.initialDelayMs ?? 100, maxDelayMs: options.maxDelayMs ?? 30_000 };
+  const policy = createRedialPolicy(
+    {
+      initialDelayMs: options.initialDelayMs ?? 100,
+      maxDelayMs: options.maxDelayMs ?? 30_000,
+      restartMinDelayMs: options.restartMinDelayMs ?? 50,
+      restartMaxDelayMs: options.restartMaxDelayMs ?? 250,
+      restartWindowMs: options.restartWindowMs ?? 30_000,
+    },
+    random,
+  );
   const stableAfterMs = options.stableAfterMs ?? 10_000;
   const connections = new Subject<Connection>();
   const events = new Subject<DialerEvent>();
-  let attempt = 0;
   let stopped = false;
   let timer: Subscription | undefined;
   let abort: AbortController | undefined;
@@ -220,10 +246,17 @@ export function createReconnectingDialer(
 
   function backOff(): void {
     if (stopped) return;
-    const delayMs = backoffDelayMs(attempt, backoff, random);
-    events.next({ type: 'backoff', attempt, delayMs });
-    attempt++;
+    const { attempt, delayMs, kind } = policy.next(scheduler.now());
+    events.next({ type: 'backoff', attempt, delayMs, kind });
     schedule(delayMs);
+  }
+
+  /** A connection to the peer (mine, or the one I waited on) closed: redial. */
+  function afterClose(closed: { code: number; byPeer?: boolean }): void {
+    if (stopped) return;
+    // The peer said it is going away (a restart): it listens again soon.
+    if (closed.code === CloseCode.GOING_AWAY && closed.byPeer === true) policy.peerGoingAway(scheduler.now());
+    backOff();
   }
 
   function attemptDial(): void {
@@ -231,7 +264,7 @@ export function createReconnectingDialer(
     const other = deps.liveConnection?.(peer.address);
     if (other !== undefined && other.state === 'open') {
       events.next({ type: 'waiting', connection: other });
-      void other.closed.then(backOff);
+      void other.closed.then(afterClose);
       return;
     }
     const controller = new AbortController();
@@ -261,13 +294,13 @@ export function createReconnectingDialer(
     const since = scheduler.now();
     events.next({ type: 'connected', connection });
     connections.next(connection);
-    void connection.closed.then(({ code, reason }) => {
+    void connection.closed.then((closed) => {
       if (current === connection) current = undefined;
       if (stopped) return;
       const livedMs = scheduler.now() - since;
-      if (livedMs >= stableAfterMs) attempt = 0;
-      events.next({ type: 'disconnected', code, reason, livedMs });
-      backOff();
+      if (livedMs >= stableAfterMs) policy.reset();
+      events.next({ type: 'disconnected', code: closed.code, reason: closed.reason, livedMs });
+      afterClose(closed);
     });
   }
 
@@ -278,6 +311,11 @@ export function createReconnectingDialer(
     events$: events.asObservable(),
     get current() {
       return current;
+    },
+    markHealthy() {
+      if (stopped) return;
+      policy.reset();
+      events.next({ type: 'healthy' });
     },
     close() {
       stopping ??= (async () => {

@@ -367,6 +367,9 @@ describe('CLI pieces', () => {
     expect(nodeEventLevel({ type: 'command_dropped', peer: 'p', cid: 'c', code: 'COMMAND_ABANDONED' })).toBe(
       'warn',
     );
+    expect(nodeEventLevel({ type: 'redial', peer: 'p', attempt: 0, delayMs: 120, kind: 'restart' })).toBe(
+      'debug',
+    );
   });
 
   it('logs health transitions to suspect or down, lost peer state, divergence, a peer behind and an abandoned command at warn', () => {

@@ -133,6 +133,48 @@ describe('channel health with virtual time', () => {
     expect(link.a.sent.length).toBe(oldSent);
   });
 
+  it("reports a connection on twoWay$ once heartbeats went both ways on it, once; not while only the peer's arrive", () => {
+    const time = virtualTime();
+    // B hears nothing on the one-way path: it must not close it when it finds A down.
+    const options = { closeOnDown: false };
+    const mk = (me: string, peer: string) =>
+      createChannelHealth(options, {
+        me,
+        peer,
+        myEpoch: `epoch-${me}`,
+        scheduler: time.scheduler,
+        summary: () => ({ count: 0, digest: EMPTY_OPEN_OBJECTS_DIGEST }),
+        inflight: () => 0,
+      });
+    const a = mk(A, B);
+    const b = mk(B, A);
+    const twoWay: string[] = [];
+    a.twoWay$.subscribe((connection) => twoWay.push(connection.id));
+    // One way only: B never reads what A sends, so B's heartbeats echo nothing of A's.
+    const oneWay = memoryPair(time, { addresses: [A, B], id: 'one-way'.padEnd(32, '0') });
+    oneWay.a.frames$.subscribe((frame) => a.receive(frame, oneWay.a));
+    a.attach(oneWay.a);
+    b.attach(oneWay.b);
+    time.advance(10_000);
+    expect(a.snapshot().heartbeatsReceived).toBeGreaterThan(5);
+    expect(twoWay).toEqual([]);
+    // Both ways: the first heartbeat of B's that echoes one of A's (B's second, at +1 s) reports it.
+    oneWay.a.close(1000, 'next');
+    const both = memoryPair(time, { addresses: [A, B], id: 'both-ways'.padEnd(32, '0') });
+    both.a.frames$.subscribe((frame) => a.receive(frame, both.a));
+    both.b.frames$.subscribe((frame) => b.receive(frame, both.b));
+    a.attach(both.a);
+    b.attach(both.b);
+    time.advance(500);
+    expect(twoWay).toEqual([]);
+    time.advance(1000);
+    expect(twoWay).toEqual([both.a.id]);
+    time.advance(10_000);
+    expect(twoWay).toEqual([both.a.id]);
+    a.close();
+    b.close();
+  });
+
   it('reads what waits in the socket before declaring silence (this process was busy, not the peer)', () => {
     // The path is cut, but each time A is about to judge, B's newest heartbeat is "waiting in
     // the socket" and A's I/O turn reads it: A never declares silence.

@@ -17,6 +17,7 @@
  *   {"t":"queued","cid","ref"}                              a command of mine is durable in the outbox
  *   {"t":"failed","ref","cid","code"}                       business driver: my command failed
  *   {"t":"conn","peer","id","dialed"} / {"t":"disc","peer","code","reason"}
+ *   {"t":"health","peer","from","to","cause"}               a health transition of a channel
  *   {"t":"status",…} / {"t":"batch",…} / {"t":"rtt",…}      answers to stdin requests
  *   {"t":"error","where","message"}                         anything unexpected
  *
@@ -140,6 +141,12 @@ node.events$.subscribe((event) => {
     default:
       break;
   }
+});
+
+// Health transitions, for tests and benchmarks that follow a channel's state across restarts.
+node.health$.subscribe((event) => {
+  if (event.kind !== 'transition') return;
+  emit({ t: 'health', peer: event.peer, from: event.from, to: event.to, cause: event.cause });
 });
 
 /** Starts one payment; resolves with its create's outcome (or rejects). */

@@ -40,19 +40,19 @@ function recording(random: () => number): { random: () => number; draws: number[
   };
 }
 
-/** A connection whose close the test controls. */
-function fakeConnection(peer: string): Connection & { drop(code: number): void } {
+/** A connection whose close the test controls (`byPeer`: who started it, if known). */
+function fakeConnection(peer: string): Connection & { drop(code: number, byPeer?: boolean): void } {
   let state: ConnectionState = 'open';
-  let resolveClosed!: (value: { code: number; reason: string }) => void;
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+  let resolveClosed!: (value: { code: number; reason: string; byPeer?: boolean }) => void;
+  const closed = new Promise<{ code: number; reason: string; byPeer?: boolean }>((resolve) => {
     resolveClosed = resolve;
   });
   const frames = new Subject<string>();
-  const drop = (code: number): void => {
+  const drop = (code: number, byPeer?: boolean): void => {
     if (state === 'closed') return;
     state = 'closed';
     frames.complete();
-    resolveClosed({ code, reason: 'test' });
+    resolveClosed({ code, reason: 'test', ...(byPeer === undefined ? {} : { byPeer }) });
   };
   return {
     peer,
@@ -70,7 +70,7 @@ function fakeConnection(peer: string): Connection & { drop(code: number): void }
     get state() {
       return state;
     },
-    close: (code) => drop(code),
+    close: (code) => drop(code, false),
     drop,
   };
 }
@@ -178,6 +178,141 @@ describe('reconnecting dialer: backoff schedule (virtual time, no sockets)', () 
     expect(dialer.current).toBeUndefined();
   });
 
+  it('resets the backoff once the link carried heartbeats both ways, even on a connection shorter than stableAfterMs', async () => {
+    const scheduler = new VirtualTimeScheduler();
+    let failuresLeft = 3;
+    const connections: ReturnType<typeof fakeConnection>[] = [];
+    const dialer = start(
+      { initialDelayMs: 100, maxDelayMs: 30_000, stableAfterMs: 10_000 },
+      {
+        scheduler,
+        random: () => 0.5,
+        dial: async () => {
+          if (failuresLeft-- > 0) throw new ParleyError('TRANSPORT_CONNECT_FAILED', 'down');
+          const connection = fakeConnection(peer.address);
+          connections.push(connection);
+          return connection;
+        },
+      },
+    );
+    const backoffs: Array<{ attempt: number; kind: string }> = [];
+    dialer.events$.subscribe((e) => {
+      if (e.type === 'backoff') backoffs.push({ attempt: e.attempt, kind: e.kind });
+    });
+    const step = async (type: DialerEvent['type']) => {
+      const seen = first(dialer.events$, (e) => e.type === type);
+      scheduler.flush();
+      await seen;
+    };
+    for (let i = 0; i < 3; i++) await step('backoff'); // three failures: attempts 0, 1, 2
+    // A link that drops a moment after it proved itself, three times: every redial is the first delay.
+    for (let flap = 0; flap < 3; flap++) {
+      await step('connected');
+      const healthy = first(dialer.events$, (e) => e.type === 'healthy');
+      dialer.markHealthy();
+      await healthy;
+      const next = first(dialer.events$, (e) => e.type === 'backoff');
+      connections.at(-1)?.drop(1006);
+      await next;
+    }
+    expect(scheduler.now()).toBeLessThan(10_000); // every connection lived less than stableAfterMs
+    expect(backoffs).toEqual([
+      { attempt: 0, kind: 'backoff' },
+      { attempt: 1, kind: 'backoff' },
+      { attempt: 2, kind: 'backoff' },
+      { attempt: 0, kind: 'backoff' },
+      { attempt: 0, kind: 'backoff' },
+      { attempt: 0, kind: 'backoff' },
+    ]);
+  });
+
+  it('redials soon after the peer closed with 1001, for the restart window, then backs off from the first delay', async () => {
+    const scheduler = new VirtualTimeScheduler();
+    const { random, draws } = recording(seeded(1001));
+    let connection: ReturnType<typeof fakeConnection> | undefined;
+    const dialer = start(
+      {
+        initialDelayMs: 100,
+        maxDelayMs: 30_000,
+        restartMinDelayMs: 50,
+        restartMaxDelayMs: 250,
+        restartWindowMs: 2000,
+      },
+      {
+        scheduler,
+        random,
+        dial: async () => {
+          // The first dial connects; the peer then restarts and refuses every dial.
+          if (connection !== undefined) throw new ParleyError('TRANSPORT_CONNECT_FAILED', 'refused');
+          connection = fakeConnection(peer.address);
+          return connection;
+        },
+      },
+    );
+    const connected = first(dialer.connections$);
+    scheduler.flush();
+    await connected;
+    const backoffs: Array<Extract<DialerEvent, { type: 'backoff' }> & { at: number; draw: number }> = [];
+    dialer.events$.subscribe((e) => {
+      if (e.type === 'backoff')
+        backoffs.push({ ...e, at: scheduler.now(), draw: draws.at(-1) ?? Number.NaN });
+    });
+    const firstRedial = first(dialer.events$, (e) => e.type === 'backoff');
+    connection?.drop(1001, true); // the peer is going away
+    await firstRedial;
+    // Failed dials until past the window, and two more.
+    while (backoffs.filter((b) => b.kind === 'backoff').length < 3) {
+      const next = first(dialer.events$, (e) => e.type === 'backoff');
+      scheduler.flush();
+      await next;
+    }
+    const restarts = backoffs.filter((b) => b.kind === 'restart');
+    expect(restarts.length).toBeGreaterThan(1);
+    for (const b of restarts) {
+      expect(b.attempt).toBe(0);
+      expect(b.delayMs).toBe(50 + Math.floor(b.draw * 200));
+      expect(b.at).toBeLessThan(2000);
+    }
+    const after = backoffs.filter((b) => b.kind === 'backoff');
+    expect(after.map((b) => b.attempt)).toEqual([0, 1, 2]);
+    expect(after[0]?.at).toBeGreaterThanOrEqual(2000);
+    // The restart delays come first, then the backoff: nothing interleaved.
+    expect(backoffs.map((b) => b.kind)).toEqual([
+      ...restarts.map(() => 'restart'),
+      'backoff',
+      'backoff',
+      'backoff',
+    ]);
+  });
+
+  it('backs off as usual after a 1001 this side sent or a close without a close frame', async () => {
+    for (const [code, byPeer] of [
+      [1001, false],
+      [1006, undefined],
+    ] as const) {
+      const scheduler = new VirtualTimeScheduler();
+      let connection: ReturnType<typeof fakeConnection> | undefined;
+      const dialer = start(
+        { initialDelayMs: 100 },
+        {
+          scheduler,
+          random: () => 0.5,
+          dial: async () => {
+            connection = fakeConnection(peer.address);
+            return connection;
+          },
+        },
+      );
+      const connected = first(dialer.connections$);
+      scheduler.flush();
+      await connected;
+      const redial = first(dialer.events$, (e) => e.type === 'backoff');
+      connection?.drop(code, byPeer);
+      expect(await redial).toMatchObject({ type: 'backoff', kind: 'backoff', attempt: 0, delayMs: 50 });
+      await dialer.close();
+    }
+  });
+
   it('does not dial while another live connection to the peer exists, and dials after it closes', async () => {
     const scheduler = new VirtualTimeScheduler();
     const existing = fakeConnection(peer.address);
@@ -259,15 +394,16 @@ describe('reconnecting dialer over real sockets', () => {
     expect(connection1.id).toBe(accepted1.id);
     expect(reconnecting.current).toBe(connection1);
 
-    // The server drops the connection; the dialer backs off (virtual time), then redials.
+    // The server goes away (1001, a restart); the dialer waits a short restart delay (virtual
+    // time), then redials.
     const backoff = first(reconnecting.events$, (e) => e.type === 'backoff');
     accepted1.close(CloseCode.GOING_AWAY, 'server restarting');
     const delay = await within(backoff, 'the backoff');
-    expect(delay).toMatchObject({ type: 'backoff', attempt: 0 });
+    expect(delay).toMatchObject({ type: 'backoff', attempt: 0, kind: 'restart' });
     const delayMs = delay.type === 'backoff' ? delay.delayMs : -1;
-    expect(delayMs).toBe(Math.floor((draws[0] ?? Number.NaN) * 100));
-    expect(delayMs).toBeGreaterThanOrEqual(0);
-    expect(delayMs).toBeLessThan(100);
+    expect(delayMs).toBe(50 + Math.floor((draws[0] ?? Number.NaN) * 200));
+    expect(delayMs).toBeGreaterThanOrEqual(50);
+    expect(delayMs).toBeLessThan(250);
 
     const secondAccepted = first(server.connections$);
     const secondConnected = first(reconnecting.connections$);

@@ -101,8 +101,17 @@ describe('dial: against the channel server', () => {
 
     mine.close(CloseCode.NORMAL, 'bye');
     mine.close(CloseCode.GOING_AWAY, 'twice'); // idempotent: the first close wins
-    expect(await within(mine.closed, 'close')).toEqual({ code: CloseCode.NORMAL, reason: 'bye' });
-    expect(await within(theirs.closed, 'close')).toEqual({ code: CloseCode.NORMAL, reason: 'bye' });
+    // Each side knows who started the close.
+    expect(await within(mine.closed, 'close')).toEqual({
+      code: CloseCode.NORMAL,
+      reason: 'bye',
+      byPeer: false,
+    });
+    expect(await within(theirs.closed, 'close')).toEqual({
+      code: CloseCode.NORMAL,
+      reason: 'bye',
+      byPeer: true,
+    });
     expect(mine.send('late')).toBe(false);
   });
 
