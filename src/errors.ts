@@ -80,6 +80,10 @@ export const ErrorCode = {
   ADMIN_UNAUTHORIZED: { close: null, retryable: false, lip1: null },
   // status routes (/healthz, /metrics) from off this machine without the status token
   STATUS_UNAUTHORIZED: { close: null, retryable: false, lip1: null },
+  // HTTP routes: a query parameter that is unknown, repeated or malformed (400)
+  HTTP_INVALID_QUERY: { close: null, retryable: false, lip1: null },
+  // HTTP routes a browser reaches: a Host or Origin naming another site (403, DNS rebinding)
+  HTTP_HOST_NOT_ALLOWED: { close: null, retryable: false, lip1: null },
 } as const satisfies Record<string, { close: number | null; retryable: boolean; lip1: string | null }>;
 export type ErrorCode = keyof typeof ErrorCode;
 

@@ -16,6 +16,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { firstValueFrom } from 'rxjs';
 import { isParleyError } from '../errors.js';
+import { type HostOriginPolicy, isAllowedHostOrigin } from '../http/host-origin.js';
+import { enumParam, readQuery, sendQueryProblems } from '../http/query.js';
 import { hasBearerToken, isLoopbackRequest, readBody, sendJson } from '../http/router.js';
 import type { ChannelSnapshot, VaspNode } from '../node.js';
 import { channelAddress } from '../protocol/index.js';
@@ -60,8 +62,8 @@ export type AdminLogEntry =
   | { event: 'pay_requested'; referenceId: string; to: string; amount: number; currency: string }
   | { event: 'pay_failed'; referenceId: string; code: string; message: string };
 
-export interface AdminRoutesOptions {
-  /** Which clients may use the routes. @default {@link isAdminClient} */
+export interface AdminRoutesOptions extends HostOriginPolicy {
+  /** Which clients may use the routes. @default {@link isAdminClient} with `allowedHosts` */
   isTrusted?: (req: IncomingMessage) => boolean;
   /** Receives admin actions, for the log. @default none */
   log?: (entry: AdminLogEntry) => void;
@@ -71,32 +73,18 @@ export interface AdminRoutesOptions {
   token?: string;
 }
 
+export { isLoopbackHostName } from '../http/host-origin.js';
+
 /** Path prefix of every admin route. */
 export const ADMIN_PREFIX = '/admin/';
 
 /**
- * Whether a Host or Origin names this machine: `localhost`, `127.x.x.x` or `[::1]`, any port.
- * Checking it defeats DNS rebinding, where a web page's own name resolves to 127.0.0.1.
+ * The default admin client check: the peer socket is on loopback, and the Host and Origin
+ * headers pass the rules of every browser-reachable route (`src/http/host-origin.ts`). A web
+ * page in the operator's browser can reach 127.0.0.1 too; it must not be able to start payments.
  */
-export function isLoopbackHostName(hostOrOrigin: string): boolean {
-  let host = hostOrOrigin.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').toLowerCase();
-  if (host.startsWith('[')) host = host.slice(1, host.indexOf(']'));
-  else if (host.split(':').length === 2) host = host.slice(0, host.indexOf(':'));
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
-
-/**
- * The default admin client check: the peer socket is on loopback, the Host header (if any)
- * names loopback, and there is no Origin header from another site. A web page in the
- * operator's browser can reach 127.0.0.1 too; it must not be able to start payments.
- */
-export function isAdminClient(req: IncomingMessage): boolean {
-  if (!isLoopbackRequest(req)) return false;
-  const { host, origin } = req.headers;
-  if (host !== undefined && !isLoopbackHostName(host)) return false;
-  if (origin !== undefined && origin !== 'null' && !isLoopbackHostName(origin)) return false;
-  // A sandboxed page sends `Origin: null`; no legitimate admin client does.
-  return origin !== 'null';
+export function isAdminClient(req: IncomingMessage, policy: HostOriginPolicy = {}): boolean {
+  return isLoopbackRequest(req) && isAllowedHostOrigin(req, policy);
 }
 
 function sendError(
@@ -113,14 +101,12 @@ function isJsonContentType(value: string | undefined): boolean {
   return value?.split(';')[0]?.trim().toLowerCase() === 'application/json';
 }
 
-function wantsWait(url: URL): boolean {
-  const value = url.searchParams.get('wait');
-  return value !== null && value !== '0' && value !== 'false';
-}
+/** The query of `POST /admin/pay` (`?wait`, `?wait=1`, `?wait=true`; `0` / `false` do not wait). */
+const PAY_QUERY = { wait: enumParam(['', '1', 'true', '0', 'false']) };
 
 /** Registers the admin routes on `node.http`. */
 export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions = {}): void {
-  const isTrusted = options.isTrusted ?? isAdminClient;
+  const isTrusted = options.isTrusted ?? ((req: IncomingMessage) => isAdminClient(req, options));
   const log = options.log ?? (() => undefined);
   const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
 
@@ -135,6 +121,13 @@ export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions
   }
 
   async function pay(req: IncomingMessage, res: ServerResponse, url: URL): Promise<true> {
+    const query = readQuery(url, PAY_QUERY);
+    if (!query.ok) {
+      req.resume();
+      return sendQueryProblems(res, query.problems);
+    }
+    const wait =
+      query.values.wait !== undefined && query.values.wait !== '0' && query.values.wait !== 'false';
     // Requiring JSON also makes a cross-site browser request need a CORS preflight, which we never grant.
     if (!isJsonContentType(req.headers['content-type'])) {
       return sendError(res, 415, 'BUSINESS_INVALID_INPUT', 'the body must be application/json');
@@ -186,7 +179,7 @@ export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions
     const { referenceId, outcome$ } = started;
     log({ event: 'pay_requested', referenceId, to, amount: input.amount, currency: input.currency });
 
-    if (!wantsWait(url)) {
+    if (!wait) {
       outcome$.subscribe({
         error: (err: unknown) =>
           log({
@@ -230,7 +223,8 @@ export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions
     const method = req.method ?? 'GET';
     if (route === 'status') {
       if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET');
-      return status(res);
+      const query = readQuery(url, {});
+      return query.ok ? status(res) : sendQueryProblems(res, query.problems);
     }
     if (route === 'pay') {
       if (method !== 'POST') return methodNotAllowed(res, 'POST');
