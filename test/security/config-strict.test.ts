@@ -95,7 +95,9 @@ describe('strict configuration', () => {
     const file = configFile('{\n  "address": "x",\n  "listen": { "port": 7100, },\n}\n');
     const message = problems(() => loadNodeConfig(file, {}));
     expect(message).toContain(`${file}:3:29: invalid JSON`);
-    expect(problems(() => loadNodeConfig(configFile('{"a": tru}'), {}))).toContain(':1:10: invalid JSON: expected "true"');
+    expect(problems(() => loadNodeConfig(configFile('{"a": tru}'), {}))).toContain(
+      ':1:10: invalid JSON: expected "true"',
+    );
     expect(problems(() => loadNodeConfig(configFile('[1]'), {}))).toContain('expected a JSON object');
   });
 
