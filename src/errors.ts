@@ -55,6 +55,8 @@ export const ErrorCode = {
   SYNC_TIMEOUT: { close: null, retryable: true, lip1: null },
   // health (PROTOCOL.md §8): a connection from a store epoch the peer has since replaced (a zombie)
   HEALTH_SUPERSEDED_EPOCH: { close: 4412, retryable: false, lip1: null },
+  // `parley peer reset-epoch`: the epoch is not one this node replaced for that peer
+  HEALTH_EPOCH_UNKNOWN: { close: null, retryable: false, lip1: null },
   // configuration and identities
   CONFIG_INVALID: { close: null, retryable: false, lip1: null },
   ADDRESS_INVALID: { close: null, retryable: false, lip1: null },

@@ -6,6 +6,10 @@
  *   `200 { referenceId, outcome: { cid, status, code } }` once the create has its final response.
  *   On a replica that does not serve the channel (another one does): `503 STORE_LEASE_LOST`.
  *
+ * - `POST /admin/peer-epoch` (JSON `{ peer, epoch }`) → `200 { peer, epoch, previousEpoch, changed }`
+ *   once the peer's superseded `epoch` is its current one again (`parley peer reset-epoch`,
+ *   docs/security.md "Peer epoch reset"); `400 HEALTH_EPOCH_UNKNOWN` when it is not one.
+ *
  * Errors are `{ error: ErrorCode, message, issues? }`. A refused request changes nothing.
  *
  * Only clients on this machine are answered (403 otherwise), and, when the routes have a token
@@ -39,7 +43,13 @@ export type AdminNode = Pick<
   VaspNode,
   'address' | 'epoch' | 'url' | 'http' | 'channels' | 'pay' | 'status'
 > & {
-  readonly health?: { snapshot(): readonly AdminHealthSnapshot[] };
+  readonly health?: {
+    snapshot(): readonly AdminHealthSnapshot[];
+    resetEpoch?(
+      peer: string,
+      epoch: string,
+    ): Promise<{ peer: string; epoch: string; previousEpoch: string | null; changed: boolean }>;
+  };
 };
 
 /** A channel in `GET /admin/status`. */
@@ -60,7 +70,8 @@ export interface AdminStatus {
 /** What the admin routes report (the CLI writes these as JSON log lines). */
 export type AdminLogEntry =
   | { event: 'pay_requested'; referenceId: string; to: string; amount: number; currency: string }
-  | { event: 'pay_failed'; referenceId: string; code: string; message: string };
+  | { event: 'pay_failed'; referenceId: string; code: string; message: string }
+  | { event: 'epoch_reset'; peer: string; epoch: string; previousEpoch: string | null };
 
 export interface AdminRoutesOptions extends HostOriginPolicy {
   /** Which clients may use the routes. @default {@link isAdminClient} with `allowedHosts` */
@@ -205,6 +216,47 @@ export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions
     }
   }
 
+  /** Reads a JSON body of at most `maxBodyBytes`, or answers the problem (returns undefined). */
+  async function jsonBody(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
+    if (!isJsonContentType(req.headers['content-type'])) {
+      req.resume();
+      sendError(res, 415, 'BUSINESS_INVALID_INPUT', 'the body must be application/json');
+      return undefined;
+    }
+    try {
+      return JSON.parse(await readBody(req, maxBodyBytes)) as unknown;
+    } catch {
+      sendError(res, 400, 'BUSINESS_INVALID_INPUT', `the body is not JSON of at most ${maxBodyBytes} bytes`);
+      return undefined;
+    }
+  }
+
+  async function peerEpoch(req: IncomingMessage, res: ServerResponse): Promise<true> {
+    const body = await jsonBody(req, res);
+    if (body === undefined) return true;
+    const { peer, epoch } = (body ?? {}) as { peer?: unknown; epoch?: unknown };
+    const address = typeof peer === 'string' ? safeChannelAddress(peer) : undefined;
+    if (address === undefined || typeof epoch !== 'string' || epoch.length === 0 || epoch.length > 128) {
+      return sendError(
+        res,
+        400,
+        'BUSINESS_INVALID_INPUT',
+        'expected { peer: <address>, epoch: <1-128 chars> }',
+      );
+    }
+    const reset = node.health?.resetEpoch;
+    if (reset === undefined) return sendError(res, 501, 'HEALTH_EPOCH_UNKNOWN', 'this node keeps no epochs');
+    try {
+      const result = await reset.call(node.health, address, epoch);
+      if (result.changed)
+        log({ event: 'epoch_reset', peer: address, epoch, previousEpoch: result.previousEpoch });
+      return sendJson(res, 200, result);
+    } catch (err) {
+      if (isParleyError(err, 'HEALTH_EPOCH_UNKNOWN')) return sendError(res, 400, err.code, err.message);
+      throw err;
+    }
+  }
+
   node.http.route(ADMIN_PREFIX, async (req, res, url) => {
     if (!isTrusted(req)) {
       req.resume();
@@ -230,8 +282,25 @@ export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions
       if (method !== 'POST') return methodNotAllowed(res, 'POST');
       return pay(req, res, url);
     }
+    if (route === 'peer-epoch') {
+      if (method !== 'POST') return methodNotAllowed(res, 'POST');
+      const query = readQuery(url, {});
+      if (!query.ok) {
+        req.resume();
+        return sendQueryProblems(res, query.problems);
+      }
+      return peerEpoch(req, res);
+    }
     return false;
   });
+}
+
+function safeChannelAddress(text: string): string | undefined {
+  try {
+    return channelAddress(text);
+  } catch {
+    return undefined;
+  }
 }
 
 function methodNotAllowed(res: ServerResponse, allow: string): true {

@@ -8,6 +8,7 @@ import { runFrame } from './commands/frame.js';
 import { runInit } from './commands/init.js';
 import { runPay } from './commands/pay.js';
 import { runPeerAdd } from './commands/peer.js';
+import { runPeerResetEpoch } from './commands/peer-epoch.js';
 import { runStart } from './commands/start.js';
 import { runStatus } from './commands/status.js';
 import {
@@ -17,6 +18,7 @@ import {
   INIT_HELP,
   PAY_HELP,
   PEER_HELP,
+  PEER_RESET_EPOCH_HELP,
   START_HELP,
   STATUS_HELP,
 } from './help.js';
@@ -122,6 +124,27 @@ const COMMANDS: Record<string, CommandSpec> = {
         io,
       ),
   },
+  'peer reset-epoch': {
+    help: PEER_RESET_EPOCH_HELP,
+    options: {
+      ...CONFIG_OPTION,
+      address: { type: 'string' },
+      epoch: { type: 'string' },
+      url: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    run: (values, _, io) =>
+      runPeerResetEpoch(
+        {
+          config: required(values, 'config'),
+          address: required(values, 'address'),
+          epoch: required(values, 'epoch'),
+          ...optional(values, { url: 'url' }),
+          json: values['json'] === true,
+        },
+        io,
+      ),
+  },
   start: {
     help: START_HELP,
     options: { ...CONFIG_OPTION, 'log-level': { type: 'string' } },
@@ -218,7 +241,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       return ExitCode.OK;
     }
     if (rest[0] === undefined) {
-      io.err(`parley peer: which one? (add)\n\n${PEER_HELP}`);
+      io.err(`parley peer: which one? (add, reset-epoch)\n\n${PEER_HELP}`);
       return ExitCode.USAGE;
     }
     name = `peer ${rest[0]}`;

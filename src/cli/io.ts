@@ -42,6 +42,7 @@ const INPUT_CODES: ReadonlySet<string> = new Set([
   'ADDRESS_INVALID',
   'KEY_INVALID',
   'BUSINESS_INVALID_INPUT',
+  'HEALTH_EPOCH_UNKNOWN',
 ]);
 
 /** The exit code for an error code. */
