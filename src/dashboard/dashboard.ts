@@ -19,6 +19,7 @@ import type { Duplex } from 'node:stream';
 import { asyncScheduler, interval, type SchedulerLike, type Subscription } from 'rxjs';
 import { Server as SocketIoServer } from 'socket.io';
 import { type HostOriginPolicy, isAllowedHostOrigin } from '../http/host-origin.js';
+import { readQuery, sendQueryProblems } from '../http/query.js';
 import { type HttpRouter, isLocalRequest } from '../http/router.js';
 import { type ClientToServerEvents, DASHBOARD_SOCKET_PATH, type ServerToClientEvents } from './events.js';
 import { createDashboardModel, type DashboardModel, type DashboardModelOptions } from './model.js';
@@ -160,6 +161,8 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
   router.route(DASHBOARD_PATH, (req, res, url) => {
     if (!allowed(req)) return status(res, 403);
     if (req.method !== 'GET' && req.method !== 'HEAD') return status(res, 405);
+    const query = readQuery(url, {});
+    if (!query.ok) return sendQueryProblems(res, query.problems);
     const name = url.pathname.slice(DASHBOARD_PATH.length) || 'index.html';
     const body = assets.get(name);
     const type = ASSETS[name];

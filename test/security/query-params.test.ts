@@ -89,7 +89,14 @@ describe('query parameters', () => {
 
   it('the routes that take no parameters refuse an unknown one', async () => {
     const n = await node();
-    for (const path of ['/healthz', '/metrics', '/livez', '/admin/status']) {
+    for (const path of [
+      '/healthz',
+      '/metrics',
+      '/livez',
+      '/admin/status',
+      '/dashboard/',
+      '/dashboard/app.js',
+    ]) {
       expect((await call(n, path)).status, path).toBe(200);
       const { status, body } = await call(n, `${path}?verbose=1`);
       expect(status, path).toBe(400);
