@@ -13,6 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { registerAdminRoutes } from '../../src/admin/routes.js';
 import type { NodeConfigInput } from '../../src/config.js';
 import { createHealthMonitor, ZOMBIE_RECORDS_KEPT } from '../../src/health/health-monitor.js';
+import { createNodeMetrics } from '../../src/health/metrics.js';
 import type { HealthEvent } from '../../src/health/status.js';
 import type { VaspNode } from '../../src/node.js';
 import { createHealthRepository } from '../../src/store/health-repository.js';
@@ -175,6 +176,13 @@ describe('zombie_refused records', () => {
       { me, epoch: 'mine', store: history, peers: store, scheduler: time.scheduler },
     );
     cleanups.push(() => monitor.close());
+    const metrics = createNodeMetrics({ node: me, monitor, channels: [] });
+    const refusals = async (): Promise<number> => {
+      const line = (await metrics.metrics())
+        .split('\n')
+        .find((l) => l.startsWith('parley_health_events_total') && l.includes('kind="zombie_refused"'));
+      return Number(line?.split(' ').at(-1) ?? 0);
+    };
     const channel = {
       peer,
       inflight: 0,
@@ -194,6 +202,8 @@ describe('zombie_refused records', () => {
     await monitor.flush();
     const [latest] = await history.history({ kinds: ['zombie_refused'] });
     expect(latest?.detail).toMatchObject({ epoch: 'old', suppressed: 49 });
+    // The metric counts every refusal, the held-back ones when the next record comes.
+    expect(await refusals()).toBe(51);
 
     for (let i = 0; i < ZOMBIE_RECORDS_KEPT + 20; i++) {
       time.advance(60_000);
