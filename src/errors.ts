@@ -60,6 +60,8 @@ export const ErrorCode = {
   SYNC_TIMEOUT: { close: null, retryable: true, lip1: null },
   // health (PROTOCOL.md §8): a connection from a store epoch the peer has since replaced (a zombie)
   HEALTH_SUPERSEDED_EPOCH: { close: 4412, retryable: false, lip1: null },
+  // `parley peer reset-epoch`: the epoch is not one this node replaced for that peer
+  HEALTH_EPOCH_UNKNOWN: { close: null, retryable: false, lip1: null },
   // configuration and identities
   CONFIG_INVALID: { close: null, retryable: false, lip1: null },
   ADDRESS_INVALID: { close: null, retryable: false, lip1: null },
@@ -87,6 +89,10 @@ export const ErrorCode = {
   ADMIN_UNAUTHORIZED: { close: null, retryable: false, lip1: null },
   // status routes (/healthz, /metrics) from off this machine without the status token
   STATUS_UNAUTHORIZED: { close: null, retryable: false, lip1: null },
+  // HTTP routes: a query parameter that is unknown, repeated or malformed (400)
+  HTTP_INVALID_QUERY: { close: null, retryable: false, lip1: null },
+  // HTTP routes a browser reaches: a Host or Origin naming another site (403, DNS rebinding)
+  HTTP_HOST_NOT_ALLOWED: { close: null, retryable: false, lip1: null },
 } as const satisfies Record<string, { close: number | null; retryable: boolean; lip1: string | null }>;
 export type ErrorCode = keyof typeof ErrorCode;
 

@@ -537,6 +537,7 @@ async function startNode(
   registerHealthRoutes(router, {
     access: {
       allowRemote: config.status.allowRemote,
+      allowedHosts: config.allowedHosts,
       ...(config.status.token !== undefined ? { token: config.status.token } : {}),
     },
     monitor: health,
@@ -826,7 +827,11 @@ async function startNode(
   };
   // The live dashboard at /dashboard/ (socket.io on the same port), read-only.
   const dashboard = createDashboard(
-    { thresholds: resolveHealthOptions(healthOptions), allowRemote: config.dashboard.allowRemote },
+    {
+      thresholds: resolveHealthOptions(healthOptions),
+      allowRemote: config.dashboard.allowRemote,
+      allowedHosts: config.allowedHosts,
+    },
     { source: node, httpServer: server.httpServer, router },
   );
   return node;

@@ -12,6 +12,10 @@
  *   for store and lease failures (on a replica that does not serve the channel:
  *   `503 STORE_LEASE_LOST`), `409` for conflicts, `400` for bad input.
  *
+ * - `POST /admin/peer-epoch` (JSON `{ peer, epoch }`) → `200 { peer, epoch, previousEpoch, changed }`
+ *   once the peer's superseded `epoch` is its current one again (`parley peer reset-epoch`,
+ *   docs/security.md "Peer epoch reset"); `400 HEALTH_EPOCH_UNKNOWN` when it is not one.
+ *
  * Errors are `{ error: ErrorCode, message, issues? }`. A refused request changes nothing.
  * docs/acknowledgements.md lists when each answer is given.
  *
@@ -23,6 +27,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { firstValueFrom } from 'rxjs';
 import { isParleyError } from '../errors.js';
+import { type HostOriginPolicy, isAllowedHostOrigin } from '../http/host-origin.js';
+import { enumParam, readQuery, sendQueryProblems } from '../http/query.js';
 import { hasBearerToken, isLoopbackRequest, readBody, sendJson } from '../http/router.js';
 import type { ChannelSnapshot, VaspNode } from '../node.js';
 import { channelAddress } from '../protocol/index.js';
@@ -48,6 +54,10 @@ export type AdminNode = Pick<VaspNode, 'address' | 'epoch' | 'url' | 'http' | 'c
     readonly health?: {
       snapshot(): readonly AdminHealthSnapshot[];
       readonly peerBehind?: { snapshot(): readonly AdminPeerBehind[] };
+      resetEpoch?(
+        peer: string,
+        epoch: string,
+      ): Promise<{ peer: string; epoch: string; previousEpoch: string | null; changed: boolean }>;
     };
   };
 
@@ -82,10 +92,11 @@ export type AdminLogEntry =
   /** The create is durable in the outbox: the payment is acknowledged now. */
   | { event: 'pay_queued'; referenceId: string; cid: string }
   | { event: 'pay_failed'; referenceId: string; code: string; message: string }
-  | { event: 'command_abandoned'; peer: string; cid: string; referenceId: string };
+  | { event: 'command_abandoned'; peer: string; cid: string; referenceId: string }
+  | { event: 'epoch_reset'; peer: string; epoch: string; previousEpoch: string | null };
 
-export interface AdminRoutesOptions {
-  /** Which clients may use the routes. @default {@link isAdminClient} */
+export interface AdminRoutesOptions extends HostOriginPolicy {
+  /** Which clients may use the routes. @default {@link isAdminClient} with `allowedHosts` */
   isTrusted?: (req: IncomingMessage) => boolean;
   /** Receives admin actions, for the log. @default none */
   log?: (entry: AdminLogEntry) => void;
@@ -100,32 +111,18 @@ export interface AdminRoutesOptions {
   afterAcknowledgement?: () => void;
 }
 
+export { isLoopbackHostName } from '../http/host-origin.js';
+
 /** Path prefix of every admin route. */
 export const ADMIN_PREFIX = '/admin/';
 
 /**
- * Whether a Host or Origin names this machine: `localhost`, `127.x.x.x` or `[::1]`, any port.
- * Checking it defeats DNS rebinding, where a web page's own name resolves to 127.0.0.1.
+ * The default admin client check: the peer socket is on loopback, and the Host and Origin
+ * headers pass the rules of every browser-reachable route (`src/http/host-origin.ts`). A web
+ * page in the operator's browser can reach 127.0.0.1 too; it must not be able to start payments.
  */
-export function isLoopbackHostName(hostOrOrigin: string): boolean {
-  let host = hostOrOrigin.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').toLowerCase();
-  if (host.startsWith('[')) host = host.slice(1, host.indexOf(']'));
-  else if (host.split(':').length === 2) host = host.slice(0, host.indexOf(':'));
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
-
-/**
- * The default admin client check: the peer socket is on loopback, the Host header (if any)
- * names loopback, and there is no Origin header from another site. A web page in the
- * operator's browser can reach 127.0.0.1 too; it must not be able to start payments.
- */
-export function isAdminClient(req: IncomingMessage): boolean {
-  if (!isLoopbackRequest(req)) return false;
-  const { host, origin } = req.headers;
-  if (host !== undefined && !isLoopbackHostName(host)) return false;
-  if (origin !== undefined && origin !== 'null' && !isLoopbackHostName(origin)) return false;
-  // A sandboxed page sends `Origin: null`; no legitimate admin client does.
-  return origin !== 'null';
+export function isAdminClient(req: IncomingMessage, policy: HostOriginPolicy = {}): boolean {
+  return isLoopbackRequest(req) && isAllowedHostOrigin(req, policy);
 }
 
 function sendError(
@@ -142,10 +139,8 @@ function isJsonContentType(value: string | undefined): boolean {
   return value?.split(';')[0]?.trim().toLowerCase() === 'application/json';
 }
 
-function wantsWait(url: URL): boolean {
-  const value = url.searchParams.get('wait');
-  return value !== null && value !== '0' && value !== 'false';
-}
+/** The query of `POST /admin/pay` (`?wait`, `?wait=1`, `?wait=true`; `0` / `false` do not wait). */
+const PAY_QUERY = { wait: enumParam(['', '1', 'true', '0', 'false']) };
 
 /** The body of `POST /admin/pay`, checked; or `true` once a refusal is answered. */
 async function readPayRequest(
@@ -178,9 +173,74 @@ async function readPayRequest(
   return parsed.data;
 }
 
+/** Reads a JSON body of at most `maxBodyBytes`, or answers the problem (returns undefined). */
+async function jsonBody(req: IncomingMessage, res: ServerResponse, maxBodyBytes: number): Promise<unknown> {
+  if (!isJsonContentType(req.headers['content-type'])) {
+    req.resume();
+    sendError(res, 415, 'BUSINESS_INVALID_INPUT', 'the body must be application/json');
+    return undefined;
+  }
+  try {
+    return JSON.parse(await readBody(req, maxBodyBytes)) as unknown;
+  } catch {
+    sendError(res, 400, 'BUSINESS_INVALID_INPUT', `the body is not JSON of at most ${maxBodyBytes} bytes`);
+    return undefined;
+  }
+}
+
+/** `POST /admin/peer-epoch`: accept a peer's superseded epoch again (`parley peer reset-epoch`). */
+async function peerEpoch(
+  node: AdminNode,
+  log: (entry: AdminLogEntry) => void,
+  maxBodyBytes: number,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<true> {
+  const body = await jsonBody(req, res, maxBodyBytes);
+  if (body === undefined) return true;
+  const { peer, epoch } = (body ?? {}) as { peer?: unknown; epoch?: unknown };
+  const address = typeof peer === 'string' ? safeChannelAddress(peer) : undefined;
+  if (address === undefined || typeof epoch !== 'string' || epoch.length === 0 || epoch.length > 128) {
+    return sendError(
+      res,
+      400,
+      'BUSINESS_INVALID_INPUT',
+      'expected { peer: <address>, epoch: <1-128 chars> }',
+    );
+  }
+  const reset = node.health?.resetEpoch;
+  if (reset === undefined) return sendError(res, 501, 'HEALTH_EPOCH_UNKNOWN', 'this node keeps no epochs');
+  try {
+    const result = await reset.call(node.health, address, epoch);
+    if (result.changed)
+      log({ event: 'epoch_reset', peer: address, epoch, previousEpoch: result.previousEpoch });
+    return sendJson(res, 200, result);
+  } catch (err) {
+    if (isParleyError(err, 'HEALTH_EPOCH_UNKNOWN')) return sendError(res, 400, err.code, err.message);
+    throw err;
+  }
+}
+
+/** `GET /admin/status`. */
+async function status(node: AdminNode, res: ServerResponse): Promise<true> {
+  const health = new Map((node.health?.snapshot() ?? []).map((h) => [h.peer, h]));
+  const behind = new Map((node.health?.peerBehind?.snapshot() ?? []).map((b) => [b.peer, b]));
+  const channels = (await node.status()).map((channel): AdminChannelStatus => {
+    const h = health.get(channel.peer);
+    const b = behind.get(channel.peer);
+    return {
+      ...channel,
+      ...(h ? { health: { state: h.state, rttMs: h.rttMs, phi: h.phi } } : {}),
+      ...(b ? { peerBehind: b } : {}),
+    };
+  });
+  const body: AdminStatus = { address: node.address, epoch: node.epoch, url: node.url, channels };
+  return sendJson(res, 200, body);
+}
+
 /** Registers the admin routes on `node.http`. */
 export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions = {}): void {
-  const isTrusted = options.isTrusted ?? isAdminClient;
+  const isTrusted = options.isTrusted ?? ((req: IncomingMessage) => isAdminClient(req, options));
   const log = options.log ?? (() => undefined);
   const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
   const afterAck = options.afterAcknowledgement ?? ackFailpoint() ?? (() => undefined);
@@ -190,23 +250,14 @@ export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions
     return answered;
   };
 
-  async function status(res: ServerResponse): Promise<true> {
-    const health = new Map((node.health?.snapshot() ?? []).map((h) => [h.peer, h]));
-    const behind = new Map((node.health?.peerBehind?.snapshot() ?? []).map((b) => [b.peer, b]));
-    const channels = (await node.status()).map((channel): AdminChannelStatus => {
-      const h = health.get(channel.peer);
-      const b = behind.get(channel.peer);
-      return {
-        ...channel,
-        ...(h ? { health: { state: h.state, rttMs: h.rttMs, phi: h.phi } } : {}),
-        ...(b ? { peerBehind: b } : {}),
-      };
-    });
-    const body: AdminStatus = { address: node.address, epoch: node.epoch, url: node.url, channels };
-    return sendJson(res, 200, body);
-  }
-
   async function pay(req: IncomingMessage, res: ServerResponse, url: URL): Promise<true> {
+    const query = readQuery(url, PAY_QUERY);
+    if (!query.ok) {
+      req.resume();
+      return sendQueryProblems(res, query.problems);
+    }
+    const wait =
+      query.values.wait !== undefined && query.values.wait !== '0' && query.values.wait !== 'false';
     const input = await readPayRequest(req, res, maxBodyBytes);
     if (input === true) return true;
     const to = channelAddress(input.to);
@@ -254,7 +305,7 @@ export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions
       return sendRefusal(res, err, { referenceId });
     }
     log({ event: 'pay_queued', referenceId, cid });
-    if (!wantsWait(url)) {
+    if (!wait) {
       outcome$.subscribe({ error: failed });
       return acknowledged(sendJson(res, 202, { referenceId, cid }));
     }
@@ -288,6 +339,7 @@ export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions
       { isTrusted, log, ...(options.token !== undefined ? { token: options.token } : {}) },
     );
   }
+
   node.http.route(ADMIN_PREFIX, async (req, res, url) => {
     if (!isTrusted(req)) {
       req.resume();
@@ -306,14 +358,32 @@ export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions
     const method = req.method ?? 'GET';
     if (route === 'status') {
       if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET');
-      return status(res);
+      const query = readQuery(url, {});
+      return query.ok ? status(node, res) : sendQueryProblems(res, query.problems);
     }
     if (route === 'pay') {
       if (method !== 'POST') return methodNotAllowed(res, 'POST');
       return pay(req, res, url);
     }
+    if (route === 'peer-epoch') {
+      if (method !== 'POST') return methodNotAllowed(res, 'POST');
+      const query = readQuery(url, {});
+      if (!query.ok) {
+        req.resume();
+        return sendQueryProblems(res, query.problems);
+      }
+      return peerEpoch(node, log, maxBodyBytes, req, res);
+    }
     return false;
   });
+}
+
+function safeChannelAddress(text: string): string | undefined {
+  try {
+    return channelAddress(text);
+  } catch {
+    return undefined;
+  }
 }
 
 function methodNotAllowed(res: ServerResponse, allow: string): true {

@@ -9,6 +9,7 @@ import { runFrame } from './commands/frame.js';
 import { runInit } from './commands/init.js';
 import { runPay } from './commands/pay.js';
 import { runPeerAdd } from './commands/peer.js';
+import { runPeerResetEpoch } from './commands/peer-epoch.js';
 import { runStart } from './commands/start.js';
 import { runStatus } from './commands/status.js';
 import {
@@ -19,6 +20,7 @@ import {
   INIT_HELP,
   PAY_HELP,
   PEER_HELP,
+  PEER_RESET_EPOCH_HELP,
   START_HELP,
   STATUS_HELP,
 } from './help.js';
@@ -121,6 +123,27 @@ const COMMANDS: Record<string, CommandSpec> = {
           address: required(values, 'address'),
           publicKey: required(values, 'public-key'),
           ...optional(values, { url: 'url', transport: 'transport' }),
+        },
+        io,
+      ),
+  },
+  'peer reset-epoch': {
+    help: PEER_RESET_EPOCH_HELP,
+    options: {
+      ...CONFIG_OPTION,
+      address: { type: 'string' },
+      epoch: { type: 'string' },
+      url: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    run: (values, _, io) =>
+      runPeerResetEpoch(
+        {
+          config: required(values, 'config'),
+          address: required(values, 'address'),
+          epoch: required(values, 'epoch'),
+          ...optional(values, { url: 'url' }),
+          json: values['json'] === true,
         },
         io,
       ),
@@ -240,7 +263,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   let args = rest;
   // Commands with a sub-command: `peer add`, `command abandon`.
   const groups: Record<string, { help: string; subs: string }> = {
-    peer: { help: PEER_HELP, subs: 'add' },
+    peer: { help: PEER_HELP, subs: 'add, reset-epoch' },
     command: { help: COMMAND_HELP, subs: 'abandon' },
   };
   const group = groups[first];

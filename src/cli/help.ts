@@ -10,6 +10,7 @@ Usage: parley <command> [options]      (parley <command> --help for each; parley
 Commands:
   init       generate a compliance key and write parley.config.json
   peer add   add (or update) a counterparty in a config
+  peer reset-epoch  accept a peer's superseded store epoch again (after a hostile hello)
   start      run a node: channels to every peer, admin routes, JSON logs on stdout
   pay        start a payment on the running node
   status     show the running node's channels
@@ -68,6 +69,28 @@ Options:
   -h, --help
 
 Exit codes: 0 written · 2 bad option, bad peer or unreadable/invalid config (nothing written).
+`;
+
+export const PEER_RESET_EPOCH_HELP = `Usage: parley peer reset-epoch --config <file> --address <bech32> --epoch <epoch> [--url <admin url>] [--json]
+
+Accepts a peer's store epoch again after this node superseded it: someone holding the peer's
+key completed a hello with a made-up epoch, and the real peer is refused with 4412 since
+(docs/security.md, "Peer epoch reset"). The epoch given (the real peer's, as its own
+\`parley status\` shows; refused ones are in the health history as zombie_refused) becomes the
+current one again and the one it replaces is refused from then on. Recorded as epoch_reset in
+the health history. With the node running this goes through its admin route; with it stopped,
+straight to its database.
+
+Options:
+  --config <file>      the node's config file
+  --address <bech32>   the peer's account address
+  --epoch <epoch>      the epoch to accept again
+  --url <admin url>    the running node's admin URL (default: from its runtime file)
+  --json               print the result as JSON
+  -h, --help
+
+Exit codes: 0 the epoch is current · 1 the node or its store failed · 2 bad option, not a
+peer, or an epoch this node never replaced for it (nothing written).
 `;
 
 export const START_HELP = `Usage: parley start --config <file> [--log-level info]

@@ -69,6 +69,7 @@ const INPUT_CODES: ReadonlySet<string> = new Set([
   'KEY_INVALID',
   'BUSINESS_INVALID_INPUT',
   'DEMO_DIR_REFUSED',
+  'HEALTH_EPOCH_UNKNOWN',
 ]);
 
 /** The exit code for an error code. */

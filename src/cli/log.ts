@@ -94,6 +94,7 @@ export function healthEventLevel(event: HealthEventLike): LogLevel {
       return event.to === 'suspect' || event.to === 'down' ? 'warn' : 'info';
     case 'peer_state_lost':
     case 'zombie_refused':
+    case 'epoch_reset':
     case 'diverged':
     case 'heartbeat_refused':
     case 'peer_behind':

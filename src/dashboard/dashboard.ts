@@ -18,12 +18,14 @@ import {
 import type { Duplex } from 'node:stream';
 import { asyncScheduler, interval, type SchedulerLike, type Subscription } from 'rxjs';
 import { Server as SocketIoServer } from 'socket.io';
+import { type HostOriginPolicy, isAllowedHostOrigin } from '../http/host-origin.js';
+import { readQuery, sendQueryProblems } from '../http/query.js';
 import { type HttpRouter, isLocalRequest } from '../http/router.js';
 import { type ClientToServerEvents, DASHBOARD_SOCKET_PATH, type ServerToClientEvents } from './events.js';
 import { createDashboardModel, type DashboardModel, type DashboardModelOptions } from './model.js';
 import { type DashboardSource, readHealthEvent, readHealthSnapshot, readResyncEvent } from './sources.js';
 
-export interface DashboardOptions extends DashboardModelOptions {
+export interface DashboardOptions extends DashboardModelOptions, HostOriginPolicy {
   /** Deltas are pushed at most this often (changes in between are batched). @default 250 */
   deltaIntervalMs?: number;
   /** Re-read channel status (open objects, in-flight) this often while a client watches. @default 1000 */
@@ -123,7 +125,9 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
     },
   );
 
-  const allowed = (req: IncomingMessage): boolean => allowRemote || isLocalRequest(req);
+  // The Host/Origin rules of every browser-reachable route, then who: this machine, or anyone.
+  const allowed = (req: IncomingMessage): boolean =>
+    isAllowedHostOrigin(req, options) && (allowRemote || isLocalRequest(req));
 
   // socket.io on a private server that never listens; see the file comment.
   const engineHost = createServer((_req, res) => {
@@ -141,7 +145,11 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
   const restoreUpgrades = routeUpgrades(
     deps.httpServer,
     (req) => (req.url ?? '').startsWith(DASHBOARD_SOCKET_PATH),
-    (req, socket, head) => engineHost.emit('upgrade', req, socket, head),
+    (req, socket, head) => {
+      // engine.io refuses with 400; a refused Host or Origin is a 403, as on every other route.
+      if (allowed(req)) engineHost.emit('upgrade', req, socket, head);
+      else socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    },
   );
 
   router.route(DASHBOARD_SOCKET_PATH, (req, res) => {
@@ -154,6 +162,8 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
   router.route(DASHBOARD_PATH, (req, res, url) => {
     if (!allowed(req)) return status(res, 403);
     if (req.method !== 'GET' && req.method !== 'HEAD') return status(res, 405);
+    const query = readQuery(url, {});
+    if (!query.ok) return sendQueryProblems(res, query.problems);
     const name = url.pathname.slice(DASHBOARD_PATH.length) || 'index.html';
     const body = assets.get(name);
     const type = ASSETS[name];

@@ -148,7 +148,7 @@ const short = (v: unknown): string => (typeof v === 'string' ? v.slice(0, 8) : '
 
 /**
  * Reads one health monitor event (`HealthEvent` of `src/health/status.ts`: `transition`,
- * `epoch_seen`, `peer_state_lost`, `zombie_refused`, `diverged`, `converged`,
+ * `epoch_seen`, `peer_state_lost`, `zombie_refused`, `epoch_reset`, `diverged`, `converged`,
  * `heartbeat_refused`), and, more loosely, any `{ peer, state|to, rttMs?, phi? }` record.
  * Returns every fact it carries; an event with no peer gives nothing.
  */
@@ -240,6 +240,16 @@ export function readHealthEvent(raw: unknown): HealthInput[] {
           kind,
           level: 'warn',
           message: `refused a connection with replaced epoch ${short(raw['epoch'])}`,
+        },
+      ];
+    case 'epoch_reset':
+      return [
+        {
+          type: 'other',
+          ...base,
+          kind,
+          level: 'warn',
+          message: `operator reinstated epoch ${short(raw['epoch'])} (replacing ${short(raw['previousEpoch'])})`,
         },
       ];
     case 'heartbeat_refused':

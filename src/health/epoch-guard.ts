@@ -37,6 +37,12 @@ export interface EpochGuard {
   current(peer: string): string | null;
   /** Whether `epoch` was superseded for `peer`. */
   isSuperseded(peer: string, epoch: string): boolean;
+  /**
+   * The operator's epoch reset (docs/security.md, "Peer epoch reset"): `epoch`, superseded
+   * before, becomes the current one again, and the current one is superseded. Returns the
+   * epoch it replaced.
+   */
+  reinstate(peer: string, epoch: string): string | null;
 }
 
 interface PeerEpochs {
@@ -83,6 +89,14 @@ export function createEpochGuard(): EpochGuard {
     },
     isSuperseded(peer, epoch) {
       return peers.get(peer)?.superseded.has(epoch) ?? false;
+    },
+    reinstate(peer, epoch) {
+      const entry = of(peer);
+      const previous = entry.current;
+      if (previous !== null && previous !== epoch) entry.superseded.add(previous);
+      entry.superseded.delete(epoch);
+      entry.current = epoch;
+      return previous;
     },
   };
 }

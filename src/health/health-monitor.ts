@@ -20,11 +20,14 @@ import {
   timer,
 } from 'rxjs';
 import type { Channel } from '../channel/channel.js';
+import { ParleyError } from '../errors.js';
+import { createKeyedThrottle } from '../keyed-throttle.js';
 import type { OpenObjectsSummary } from '../protocol/channel-frames.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import type { Connection } from '../transport/types.js';
 import { type ChannelHealth, createChannelHealth } from './channel-health.js';
 import { createEpochGuard } from './epoch-guard.js';
+import { type EpochResetResult, epochResetEvent, epochResetRecord, mayReinstate } from './epoch-reset.js';
 import { type HealthOptions, resolveHealthOptions } from './options.js';
 import { createPeerBehindTracker, type PeerBehindTracker } from './peer-behind.js';
 import type {
@@ -44,6 +47,10 @@ import {
 
 /** How often old health history is pruned when `historyRetentionMs` is set. */
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
+/** At most one `zombie_refused` record per peer and epoch this often (the others are counted). */
+export const ZOMBIE_RECORD_INTERVAL_MS = 60_000;
+/** The newest `zombie_refused` records kept per peer. */
+export const ZOMBIE_RECORDS_KEPT = 100;
 
 /** Collaborators of {@link createHealthMonitor}. */
 export interface HealthMonitorDeps {
@@ -85,6 +92,14 @@ export interface HealthMonitor {
   admit(connection: Connection): boolean;
   /** The channel's handler of non-LIP-1 frames (`ChannelDeps.onControlFrame`). */
   onControlFrame(frame: string, type: string, connection: Connection): void;
+  /**
+   * The operator's epoch reset (`parley peer reset-epoch`, docs/security.md): `epoch`, which
+   * this node superseded for `peer`, is the current one again. Resolves once the `epoch_reset`
+   * record and the peer's epoch are stored; a live connection with another epoch is then closed
+   * with 4412.
+   * @throws HEALTH_EPOCH_UNKNOWN (not a channel, or not a superseded epoch); the store's errors
+   */
+  resetEpoch(peer: string, epoch: string): Promise<EpochResetResult>;
   /** Every channel's health events (hot; completes on `close`). */
   readonly health$: Observable<HealthEvent>;
   /**
@@ -135,6 +150,12 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
   const scheduler = deps.scheduler ?? asyncScheduler;
   const guard = createEpochGuard();
   const monitors = new Map<string, ChannelHealth>();
+  const channels = new Map<string, Channel>();
+  const zombieRecords = createKeyedThrottle({
+    intervalMs: ZOMBIE_RECORD_INTERVAL_MS,
+    maxKeys: 1000,
+    now: () => scheduler.now(),
+  });
   const events = new Subject<HealthEvent>();
   const twoWay = new Subject<Connection>();
   const subs: Subscription[] = [];
@@ -173,18 +194,28 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
         });
         persist(() => deps.peers.setPeerEpoch(peer, epoch));
         return true;
-      case 'superseded':
-        health.record({
-          kind: 'zombie_refused',
-          peer,
-          atMs,
-          epoch,
-          currentEpoch: verdict.current,
-          source,
-          connectionId: connection.id,
-        });
+      case 'superseded': {
+        // Recorded at most once a minute per peer and epoch, and the newest records kept only:
+        // a zombie (or whoever holds the key) redialing cannot grow the history without bound.
+        const suppressed = zombieRecords.pass(`${peer} ${epoch}`);
+        if (suppressed !== undefined) {
+          health.record({
+            kind: 'zombie_refused',
+            peer,
+            atMs,
+            epoch,
+            currentEpoch: verdict.current,
+            source,
+            connectionId: connection.id,
+            suppressed,
+          });
+          persist(async () => {
+            await deps.store.trim(peer, 'zombie_refused', ZOMBIE_RECORDS_KEPT);
+          });
+        }
         connection.close(CloseCode.SUPERSEDED_EPOCH, 'superseded store epoch');
         return false;
+      }
     }
   }
 
@@ -229,6 +260,7 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
         peerEpoch: () => guard.current(peer),
       });
       monitors.set(peer, health);
+      channels.set(peer, channel);
       const channelSub = new Subscription();
       channelSubs.set(peer, channelSub);
       channelSub.add(
@@ -255,12 +287,36 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
       channelSubs.delete(peer);
       monitors.get(peer)?.close();
       monitors.delete(peer);
+      channels.delete(peer);
     },
     channel(peer) {
       return monitors.get(peer);
     },
     get channels() {
       return [...monitors.values()];
+    },
+    async resetEpoch(peer, epoch) {
+      if (!monitors.has(peer)) throw new ParleyError('HEALTH_EPOCH_UNKNOWN', `${peer} is not a channel here`);
+      if (!mayReinstate(guard, peer, epoch)) return { peer, epoch, previousEpoch: epoch, changed: false };
+      const event = epochResetEvent(peer, epoch, guard.current(peer), scheduler.now(), 'admin');
+      // Stored before it takes effect (and before the caller is answered), in the history's order.
+      await new Promise<void>((resolve, reject) => {
+        persist(async () => {
+          try {
+            await deps.store.append([epochResetRecord(event)]);
+            await deps.peers.setPeerEpoch(peer, epoch);
+            resolve();
+          } catch (err) {
+            reject(err);
+            throw err;
+          }
+        });
+      });
+      guard.reinstate(peer, epoch);
+      events.next(event);
+      const live = channels.get(peer)?.connection;
+      if (live && live.peerEpoch !== epoch) live.close(CloseCode.SUPERSEDED_EPOCH, 'superseded store epoch');
+      return { peer, epoch, previousEpoch: event.previousEpoch, changed: true };
     },
     admit(connection) {
       return judge(connection.peer, connection.peerEpoch, 'hello', connection);

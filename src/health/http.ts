@@ -15,10 +15,17 @@
  * channel port must not learn who the others are). {@link StatusAccess} opens them to a scraper
  * holding a token, or to everyone; anyone else gets 401 `STATUS_UNAUTHORIZED`. `/livez` says
  * nothing of counterparties and answers anyone.
+ *
+ * A browser reaches these routes without credentials, so a request without the status token is
+ * refused (403 `HTTP_HOST_NOT_ALLOWED`) when its Host or Origin names another site
+ * (`src/http/host-origin.ts`: DNS rebinding, cross-site reads); `/livez` too. Every query
+ * parameter is validated (400 `HTTP_INVALID_QUERY`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { defer, firstValueFrom, throwError, timeout } from 'rxjs';
 import { isParleyError, ParleyError } from '../errors.js';
+import { type HostOriginPolicy, hostOriginProblem } from '../http/host-origin.js';
+import { intParam, readQuery, repeated, sendQueryProblems, stringParam } from '../http/query.js';
 import { type HttpRouter, hasBearerToken, isLocalRequest, sendJson } from '../http/router.js';
 import type { HealthMonitor } from './health-monitor.js';
 import type { NodeMetrics } from './metrics.js';
@@ -26,7 +33,7 @@ import type { PeerBehindSnapshot } from './peer-behind.js';
 import type { ChannelHealthSnapshot } from './status.js';
 
 /** Who may read `/healthz`, `/healthz/history` and `/metrics`, besides clients on this machine. */
-export interface StatusAccess {
+export interface StatusAccess extends HostOriginPolicy {
   /** Everyone (put the port behind your own authentication). @default false */
   allowRemote?: boolean;
   /** Whoever sends `Authorization: Bearer <token>` (a Prometheus `bearer_token`). @default none */
@@ -88,10 +95,41 @@ function methodNotAllowed(res: ServerResponse): true {
 
 const readMethods = new Set(['GET', 'HEAD']);
 
+/** Whether `req` carries the status token. */
+function hasToken(req: IncomingMessage, access: StatusAccess): boolean {
+  return access.token !== undefined && hasBearerToken(req, access.token);
+}
+
 /** Whether `req` may read the status routes under `access`. */
 function mayRead(req: IncomingMessage, access: StatusAccess): boolean {
-  if (access.allowRemote || (access.isLocal ?? isLocalRequest)(req)) return true;
-  return access.token !== undefined && hasBearerToken(req, access.token);
+  return access.allowRemote || (access.isLocal ?? isLocalRequest)(req) || hasToken(req, access);
+}
+
+/**
+ * Answers 403 when `req` has no status token and names another site in Host or Origin.
+ * Returns whether it answered.
+ */
+function refusedHostOrigin(req: IncomingMessage, res: ServerResponse, access: StatusAccess): boolean {
+  if (hasToken(req, access)) return false;
+  const problem = hostOriginProblem(req, access);
+  if (problem === undefined) return false;
+  req.resume();
+  sendJson(res, 403, { error: 'HTTP_HOST_NOT_ALLOWED', message: problem });
+  return true;
+}
+
+/** `/healthz/history`'s query. */
+const HISTORY_QUERY = {
+  peer: stringParam((v) => (/^[a-z0-9]{1,256}$/.test(v) ? undefined : 'expected a channel address')),
+  kind: repeated(stringParam((v) => (/^[a-z_]{1,64}$/.test(v) ? undefined : 'expected a record kind'))),
+  limit: intParam(0, 1000),
+  before: intParam(1, Number.MAX_SAFE_INTEGER),
+};
+
+/** Answers 400 when `url` has query parameters (the route takes none). Returns whether it answered. */
+function refusedQuery(url: URL, res: ServerResponse): boolean {
+  const query = readQuery(url, {});
+  return !query.ok && sendQueryProblems(res, query.problems);
 }
 
 function unauthorized(res: ServerResponse, access: StatusAccess): true {
@@ -107,9 +145,11 @@ function unauthorized(res: ServerResponse, access: StatusAccess): true {
 /** Registers `/healthz`, `/healthz/history` and `/metrics` on `router`. */
 export function registerHealthRoutes(router: HttpRouter, deps: HealthRoutesDeps): void {
   const access = deps.access ?? {};
-  router.route('/healthz', (req, res) => {
+  router.route('/healthz', (req, res, url) => {
     if (!readMethods.has(req.method ?? 'GET')) return methodNotAllowed(res);
+    if (refusedHostOrigin(req, res, access)) return true;
     if (!mayRead(req, access)) return unauthorized(res, access);
+    if (refusedQuery(url, res)) return true;
     const { httpStatus, body } = healthz(
       deps.node,
       deps.monitor.snapshot(),
@@ -119,8 +159,9 @@ export function registerHealthRoutes(router: HttpRouter, deps: HealthRoutesDeps)
     return sendJson(res, httpStatus, body);
   });
 
-  router.route('/livez', async (req, res) => {
+  router.route('/livez', async (req, res, url) => {
     if (!readMethods.has(req.method ?? 'GET')) return methodNotAllowed(res);
+    if (refusedHostOrigin(req, res, access) || refusedQuery(url, res)) return true;
     res.setHeader('cache-control', 'no-store');
     const self = { node: deps.node.address, epoch: deps.node.epoch };
     try {
@@ -144,26 +185,25 @@ export function registerHealthRoutes(router: HttpRouter, deps: HealthRoutesDeps)
 
   router.route('/healthz/history', async (req, res, url) => {
     if (!readMethods.has(req.method ?? 'GET')) return methodNotAllowed(res);
+    if (refusedHostOrigin(req, res, access)) return true;
     if (!mayRead(req, access)) return unauthorized(res, access);
-    const limit = Number(url.searchParams.get('limit') ?? '100');
-    const before = url.searchParams.get('before');
-    const peer = url.searchParams.get('peer');
-    const kinds = url.searchParams.getAll('kind');
-    if (!Number.isInteger(limit) || limit < 0 || (before !== null && !/^\d+$/.test(before))) {
-      return sendJson(res, 400, { error: 'limit and before must be non-negative integers' });
-    }
+    const query = readQuery(url, HISTORY_QUERY);
+    if (!query.ok) return sendQueryProblems(res, query.problems);
+    const { peer, kind: kinds, limit, before } = query.values;
     const records = await deps.monitor.history({
-      limit: Math.min(limit, 1000),
-      ...(peer !== null ? { peer } : {}),
-      ...(kinds.length > 0 ? { kinds } : {}),
-      ...(before !== null ? { beforeId: Number(before) } : {}),
+      limit: limit ?? 100,
+      ...(peer !== undefined ? { peer } : {}),
+      ...(kinds !== undefined && kinds.length > 0 ? { kinds } : {}),
+      ...(before !== undefined ? { beforeId: before } : {}),
     });
     return sendJson(res, 200, { events: records });
   });
 
-  router.route('/metrics', async (req, res) => {
+  router.route('/metrics', async (req, res, url) => {
     if (!readMethods.has(req.method ?? 'GET')) return methodNotAllowed(res);
+    if (refusedHostOrigin(req, res, access)) return true;
     if (!mayRead(req, access)) return unauthorized(res, access);
+    if (refusedQuery(url, res)) return true;
     const text = await deps.metrics.metrics();
     res.statusCode = 200;
     res.setHeader('content-type', deps.metrics.contentType);

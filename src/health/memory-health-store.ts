@@ -53,6 +53,13 @@ export function createMemoryHealthStore(): MemoryHealthStore {
       records.splice(0, records.length, ...kept);
       return deleted;
     },
+    async trim(peer: string, kind: string, keep: number) {
+      const ofKind = records.filter((r) => r.peer === peer && r.kind === kind);
+      const drop = new Set(ofKind.slice(0, Math.max(0, ofKind.length - keep)));
+      const kept = records.filter((r) => !drop.has(r));
+      records.splice(0, records.length, ...kept);
+      return drop.size;
+    },
     async getPeer(address: string) {
       return peers.get(address);
     },

@@ -232,7 +232,9 @@ export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
   }
   subs.push(
     monitor.health$.subscribe((event) => {
-      healthEvents.inc({ peer: event.peer, kind: event.kind });
+      // A zombie_refused record carries the refusals held back since the previous one.
+      const count = event.kind === 'zombie_refused' ? 1 + event.suppressed : 1;
+      healthEvents.inc({ peer: event.peer, kind: event.kind }, count);
       if (event.kind === 'transition') transitions.inc({ peer: event.peer, to: event.to });
     }),
   );

@@ -54,10 +54,15 @@ export interface HealthStore {
    * Resolves with how many were deleted.
    */
   prune(beforeMs: number): Promise<number>;
+  /** Deletes `peer`'s records of `kind` but the newest `keep`. Resolves with how many were deleted. */
+  trim(peer: string, kind: string, keep: number): Promise<number>;
 }
 
-/** The record kinds that carry a peer's store epoch (`detail.epoch`): kept by `prune`. */
-export const EPOCH_HISTORY_KINDS: readonly string[] = ['epoch_seen', 'peer_state_lost'];
+/**
+ * The record kinds that carry a peer's store epoch (`detail.epoch`), in the order the node took
+ * them as current: kept by `prune`.
+ */
+export const EPOCH_HISTORY_KINDS: readonly string[] = ['epoch_seen', 'peer_state_lost', 'epoch_reset'];
 
 /** The record kinds `prune` keeps besides {@link EPOCH_HISTORY_KINDS}: the record of an operator's act. */
 export const KEPT_HISTORY_KINDS: readonly string[] = [...EPOCH_HISTORY_KINDS, 'command_abandoned'];

@@ -77,6 +77,22 @@ export type HealthEvent =
       currentEpoch: string;
       source: EpochSource;
       connectionId: string;
+      /**
+       * Refusals of this peer and epoch not recorded since the last record (at most one record
+       * per peer and epoch a minute).
+       */
+      suppressed: number;
+    })
+  | (Base & {
+      /**
+       * The operator reinstated a superseded epoch of the peer (`parley peer reset-epoch`): it is
+       * the current one again, and `previousEpoch` is superseded.
+       */
+      kind: 'epoch_reset';
+      epoch: string;
+      previousEpoch: string | null;
+      /** `admin`: through the running node's admin route; `offline`: on the stopped node's database. */
+      via: 'admin' | 'offline';
     })
   | (Base & {
       /**

@@ -99,6 +99,28 @@ export function createHealthRepository(store: ParleyStore): HealthStore {
       });
     },
 
+    async trim(peer: string, kind: string, keep: number) {
+      return db.exclusive(async () => {
+        try {
+          const newest = await db.prisma.healthEvent.findMany({
+            where: { peer, kind },
+            orderBy: { id: 'desc' },
+            skip: Math.max(0, keep - 1),
+            take: 1,
+            select: { id: true },
+          });
+          const oldestKept = newest[0]?.id;
+          if (oldestKept === undefined) return 0;
+          const { count } = await db.prisma.healthEvent.deleteMany({
+            where: keep === 0 ? { peer, kind } : { peer, kind, id: { lt: oldestKept } },
+          });
+          return count;
+        } catch (err) {
+          throw new ParleyError('STORE_UNAVAILABLE', 'cannot trim health events', { cause: err });
+        }
+      });
+    },
+
     epochs(peer: string) {
       return db.read(async () => {
         const rows = await db.prisma.healthEvent.findMany({

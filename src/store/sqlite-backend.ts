@@ -2,14 +2,13 @@
  * SQLite through better-sqlite3: a database file in WAL mode with `synchronous=FULL`, so a
  * commit is on disk (WAL fsynced) before it is acknowledged.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import Database from 'better-sqlite3';
 import { ParleyError } from '../errors.js';
 import { createStoreClient, type StoreClient } from './client.js';
 import { sqliteDialect } from './dialect.js';
-import { withSqliteInitLock } from './init-lock.js';
+import { prepareSqliteFiles } from './file-modes.js';
+import { sqliteLockPath, withSqliteInitLock } from './init-lock.js';
 import {
   type AppliedMigration,
   applyMigrations,
@@ -88,9 +87,9 @@ export function sqliteBackend(path: string, options: SqliteBackendOptions): Stor
     dialect: sqliteDialect,
     withInitLock: (fn) => {
       try {
-        mkdirSync(dirname(path), { recursive: true });
+        prepareSqliteFiles(path, sqliteLockPath(path));
       } catch (err) {
-        throw new ParleyError('STORE_UNAVAILABLE', `cannot create the folder of ${path}`, { cause: err });
+        throw new ParleyError('STORE_UNAVAILABLE', `cannot create ${path} or its folder`, { cause: err });
       }
       return withSqliteInitLock(path, fn);
     },

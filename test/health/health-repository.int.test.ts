@@ -143,5 +143,35 @@ for (const engine of HAVE_PG ? (['sqlite', 'postgresql'] as const) : (['sqlite']
       const [newest, previous] = await health.history({ limit: 2 });
       expect(newest!.id).toBeGreaterThan(previous!.id);
     });
+
+    it('trims one peer and kind to its newest records, and keeps epoch_reset among the epochs', async () => {
+      fixture = await createStoreFixture(engine);
+      const health = createHealthRepository(await fixture.open());
+      const rec = (peer: string, kind: string, atMs: number, detail: Record<string, unknown> = {}) => ({
+        peer,
+        kind,
+        fromState: null,
+        toState: null,
+        detail,
+        atMs,
+      });
+      await health.append([
+        rec('p', 'epoch_seen', 1, { epoch: 'e1' }),
+        rec('p', 'peer_state_lost', 2, { epoch: 'e2' }),
+        ...[3, 4, 5, 6, 7].map((t) => rec('p', 'zombie_refused', t, { epoch: 'e1' })),
+        rec('q', 'zombie_refused', 8),
+        rec('p', 'epoch_reset', 9, { epoch: 'e1', previousEpoch: 'e2', via: 'admin' }),
+      ]);
+      expect(await health.trim('p', 'zombie_refused', 2)).toBe(3);
+      expect((await health.history({ kinds: ['zombie_refused'] })).map((r) => [r.peer, r.atMs])).toEqual([
+        ['q', 8],
+        ['p', 7],
+        ['p', 6],
+      ]);
+      expect(await health.trim('p', 'zombie_refused', 2)).toBe(0);
+      expect(await health.trim('q', 'zombie_refused', 0)).toBe(1);
+      expect(await health.prune(100)).toBe(2);
+      expect(await health.epochs('p')).toEqual(['e1', 'e2', 'e1']);
+    });
   });
 }

@@ -75,7 +75,8 @@ export function runInit(options: InitOptions, io: CliIo): number {
   } satisfies NodeConfigInput;
   parseNodeConfig(config); // what we write must load
 
-  mkdirSync(dir, { recursive: true });
+  // Owner-only: the folder holds the key and, by default, the database (docs/security.md).
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   // The file holds the private key: owner-only from the first byte, and on disk (flushed, whole)
   // before the key is shown and the command exits 0.
   writeFileDurably(file, `${JSON.stringify(config, null, 2)}\n`, {

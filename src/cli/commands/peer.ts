@@ -1,6 +1,7 @@
 /** `parley peer add`: put a counterparty in a node's config. */
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { readJsonObject } from '../../config/json-file.js';
 import { PeerConfig, parseNodeConfig } from '../../config.js';
 import { ParleyError } from '../../errors.js';
 import { channelAddress } from '../../protocol/index.js';
@@ -24,12 +25,7 @@ export interface PeerAddOptions {
  */
 export function runPeerAdd(options: PeerAddOptions, io: CliIo): number {
   const file = resolve(io.cwd, options.config);
-  let raw: Record<string, unknown>;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch (cause) {
-    throw new ParleyError('CONFIG_INVALID', `cannot read ${file}`, { cause });
-  }
+  const raw = readJsonObject(file);
   const entry = {
     address: options.address,
     publicKey: options.publicKey.toLowerCase(),

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Observable } from 'rxjs';
 import { registerAdminRoutes } from '../../admin/routes.js';
-import { loadNodeConfig, type NodeConfig } from '../../config.js';
+import { loadNodeConfig, type NodeConfig, unknownParleyEnv } from '../../config.js';
 import { isParleyError } from '../../errors.js';
 import { createVaspNode, type VaspNode } from '../../node.js';
 import { adminUrlOf } from '../admin-client.js';
@@ -82,6 +82,8 @@ export async function runStart(options: StartOptions, io: CliIo, deps: StartDeps
       return failed(logger, io, err);
     }
 
+    const unknownEnv = unknownParleyEnv(io.env);
+    if (unknownEnv.length > 0) logger.log('warn', 'unknown_env', { names: unknownEnv });
     const events = node.events$.subscribe((event) => logNodeEvent(logger, event));
     const health$ = healthEventsOf(node);
     if (health$) events.add(health$.subscribe((event) => logHealthEvent(logger, event)));
@@ -89,6 +91,7 @@ export async function runStart(options: StartOptions, io: CliIo, deps: StartDeps
     const adminToken = randomBytes(32).toString('hex');
     registerAdminRoutes(node, {
       token: adminToken,
+      allowedHosts: config.allowedHosts,
       log: ({ event, ...fields }) => logger.log(event === 'pay_failed' ? 'warn' : 'info', event, fields),
     });
     const adminUrl = adminUrlOf(config, node.port);
