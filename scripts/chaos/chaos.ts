@@ -182,6 +182,7 @@ export async function runChaos(
   const faults = runFaults(cluster, faultRng, {
     durationMs: options.durationMs,
     wipes: options.wipes,
+    burst: (from, count) => load.burst(from, count),
     narrate: say,
     violation: (message) => violations.push({ invariant: 'restart', message }),
   });

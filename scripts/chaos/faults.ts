@@ -11,6 +11,8 @@ export type FaultKind = 'kill' | 'wipe' | 'cut' | 'stall' | 'delay';
 
 export interface FaultCounts {
   kills: number;
+  /** Of the kills, those right after a burst of payments was acknowledged. */
+  burstKills: number;
   wipes: number;
   cuts: number;
   stalls: number;
@@ -24,6 +26,8 @@ export type Narrate = (line: string) => void;
 
 export interface FaultRunOptions {
   durationMs: number;
+  /** Sends a burst of payments from a node and resolves when all are answered (load.ts). */
+  burst: (from: ChaosNode, count: number) => Promise<void>;
   wipes: number;
   narrate: Narrate;
   /** Called with a message when something that must not fail did (a node that does not restart). */
@@ -55,7 +59,15 @@ export function chooseKind(rng: Rng, index: number, firstFour: readonly FaultKin
 }
 
 export function runFaults(cluster: Cluster, rng: Rng, options: FaultRunOptions): FaultRun {
-  const counts: FaultCounts = { kills: 0, wipes: 0, cuts: 0, stalls: 0, delays: 0, restartFailures: 0 };
+  const counts: FaultCounts = {
+    kills: 0,
+    burstKills: 0,
+    wipes: 0,
+    cuts: 0,
+    stalls: 0,
+    delays: 0,
+    restartFailures: 0,
+  };
   const signal: { aborted: boolean; wake?: () => void } = { aborted: false };
   const t0 = Date.now();
   const elapsed = (): number => Date.now() - t0;
@@ -83,12 +95,19 @@ export function runFaults(cluster: Cluster, rng: Rng, options: FaultRunOptions):
     if (up.length === 0) return;
     const node = pick(rng, up);
     const downMs = between(rng, kind === 'wipe' ? 1000 : 300, 3000);
+    // Every other kill (the first one always) strikes as soon as a burst of payments was
+    // acknowledged: what was acknowledged must be on disk already.
+    const burst = kind === 'kill' && (counts.kills === 0 || rng() < 0.5) ? between(rng, 20, 60) : 0;
+    if (burst > 0) await options.burst(node, burst);
     await cluster.kill(node);
     if (kind === 'wipe') {
       cluster.wipe(node);
       counts.wipes += 1;
     } else counts.kills += 1;
-    options.narrate(`${kind === 'wipe' ? 'SIGKILL + wipe' : 'SIGKILL'} ${node.name}, down ${downMs} ms`);
+    if (burst > 0) counts.burstKills += 1;
+    const what =
+      kind === 'wipe' ? 'SIGKILL + wipe' : burst > 0 ? `${burst} payments, then SIGKILL` : 'SIGKILL';
+    options.narrate(`${what} ${node.name}, down ${downMs} ms`);
     await sleep(downMs, signal);
     await restart(node);
   }

@@ -37,6 +37,11 @@ export interface LoadCounts {
 export interface Load {
   readonly acked: readonly AckedPayment[];
   readonly counts: LoadCounts;
+  /**
+   * Sends `count` payments from `from` at once (to random peers, without wait) and resolves
+   * when each has its answer: the moment to SIGKILL it, with every acknowledgement just given.
+   */
+  burst(from: ChaosNode, count: number): Promise<void>;
   /** Stops starting payments; resolves when every pending request has its answer. */
   stop(): Promise<void>;
 }
@@ -152,6 +157,13 @@ export function startLoad(cluster: Cluster, rng: Rng, options: LoadOptions): Loa
   return {
     acked,
     counts,
+    async burst(from, count) {
+      const others = cluster.nodes.filter((n) => n !== from);
+      const sends = Array.from({ length: count }, () =>
+        pay(from, others[Math.floor(rng() * others.length)]!, false),
+      );
+      await Promise.all(sends);
+    },
     async stop() {
       clearInterval(timer);
       while (pending.size > 0) await Promise.allSettled([...pending]);

@@ -108,7 +108,7 @@ function readable(s: ChaosSummary, cli: Cli, dir: string | undefined): string {
       `quiet after ${(s.settleMs / 1000).toFixed(1)} s, ${(s.totalMs / 1000).toFixed(1)} s in all`,
     `  payments: ${p.requested} requested, ${p.acknowledged} acknowledged (${p.accepted} × 202, ` +
       `${p.completed} × 200 with ?wait=1), ${p.refused} refused, ${p.unanswered} unanswered`,
-    `  faults: ${f.kills} SIGKILLs, ${f.wipes} wipes, ${f.cuts} cuts, ${f.stalls} stalls, ${f.delays} delays; ` +
+    `  faults: ${f.kills} SIGKILLs (${f.burstKills} right after a burst), ${f.wipes} wipes, ${f.cuts} cuts, ${f.stalls} stalls, ${f.delays} delays; ` +
       `proxy: ${s.proxy.connections} connections, ${s.proxy.resets} resets, ${s.proxy.refused} refused`,
   ];
   if (c) {
