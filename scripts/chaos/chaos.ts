@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import type { AdminStatus } from '../../src/admin/routes.js';
-import { type CheckResult, type CheckStats, checkInvariants, type Violation } from './check.js';
+import { type CheckResult, type CheckStats, checkInvariants, notDurable, type Violation } from './check.js';
 import { type ChaosNode, type Cluster, createCluster, repoRoot } from './cluster.js';
 import { type FaultCounts, runFaults } from './faults.js';
 import { type AckedPayment, type LoadCounts, startLoad } from './load.js';
@@ -183,6 +183,25 @@ export async function runChaos(
     durationMs: options.durationMs,
     wipes: options.wipes,
     burst: (from, count) => load.burst(from, count),
+    killed: (node, at) => {
+      // What it acknowledged before the kill (since its last wipe) must be on its disk.
+      const since = node.wipes.at(-1) ?? 0;
+      const mine = load.acked.filter((p) => p.from === node.name && p.at > since && p.at <= at);
+      const lost = notDurable(
+        node.dbPath,
+        mine.map((p) => p.ref),
+      );
+      for (const ref of lost) {
+        const p = mine.find((m) => m.ref === ref)!;
+        violations.push({
+          invariant: 'ack_not_durable',
+          message:
+            `${node.name} acknowledged ${ref} (to ${p.to}${p.wait ? ', ?wait=1' : ''}) ${at - p.at} ms before its SIGKILL; ` +
+            'it is in neither its signed log nor its outbox',
+        });
+      }
+      say(`  ${node.name}: ${mine.length - lost.length} of ${mine.length} acknowledged payments on disk`);
+    },
     narrate: say,
     violation: (message) => violations.push({ invariant: 'restart', message }),
   });

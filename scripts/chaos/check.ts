@@ -2,6 +2,8 @@
  * The invariant checker of a chaos run, over the nodes' SQLite files once every node has
  * stopped (docs/chaos.md explains each invariant):
  *
+ * - `ack_not_durable` (checked at every SIGKILL, on the killed node's files, see
+ *   {@link notDurable}): a payment the node acknowledged is in neither its log nor its outbox;
  * - `ack_lost`: an acknowledged payment is on neither node (allowed only when its sender's
  *   database was wiped after the acknowledgement: a wipe loses what was not yet sent);
  * - `ack_missing`: an acknowledged payment is on one node of its pair but not the other (allowed
@@ -40,6 +42,7 @@ export interface Acknowledged {
 }
 
 export type InvariantName =
+  | 'ack_not_durable'
   | 'ack_lost'
   | 'ack_missing'
   | 'not_final'
@@ -357,4 +360,26 @@ export function checkInvariants(nodes: readonly CheckedNode[], acked: readonly A
   }
   checkAcknowledged(acked, side, stats, report);
   return { violations, stats };
+}
+
+/**
+ * The reference ids among `refs` that the (stopped) node's database holds in neither its signed
+ * log nor its outbox: acknowledged payments a SIGKILL took. Opened read-only: the node's next
+ * start replays its WAL, not this.
+ */
+export function notDurable(dbPath: string, refs: readonly string[]): string[] {
+  if (refs.length === 0) return [];
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    const held = new Set(
+      (
+        db
+          .prepare('SELECT reference_id AS ref FROM command_log UNION SELECT reference_id AS ref FROM outbox')
+          .all() as Array<{ ref: string }>
+      ).map((r) => r.ref),
+    );
+    return refs.filter((ref) => !held.has(ref));
+  } finally {
+    db.close();
+  }
 }

@@ -17,6 +17,9 @@ import { createFaultProxy, type FaultProxy } from './proxy.js';
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const cliMain = join(repoRoot, 'src/cli/main.ts');
 
+/** How long a node may take from spawn to its `started` line. */
+const START_TIMEOUT_MS = 90_000;
+
 const NAMES = ['alice', 'bob', 'carol', 'dave', 'erin'] as const;
 
 export interface ChaosNode {
@@ -148,6 +151,9 @@ export async function createCluster(dir: string, count: number): Promise<Cluster
       });
       void exited.then((code) => reject(new Error(`${node.name} exited (${code}) before it started`)));
     });
+    // A node that neither starts nor fails is killed (its start then fails, and is retried).
+    const slow = setTimeout(() => child.kill('SIGKILL'), START_TIMEOUT_MS);
+    void started.finally(() => clearTimeout(slow)).catch(() => undefined);
     const port = await started;
     const runtime = readLiveRuntimeFile(node.configFile);
     if (!runtime?.adminToken) throw new Error(`${node.name} started without a runtime file`);

@@ -26,6 +26,8 @@ export type Narrate = (line: string) => void;
 
 export interface FaultRunOptions {
   durationMs: number;
+  /** Told of every SIGKILL once the process is gone, before a wipe or a restart. */
+  killed: (node: ChaosNode, at: number) => void;
   /** Sends a burst of payments from a node and resolves when all are answered (load.ts). */
   burst: (from: ChaosNode, count: number) => Promise<void>;
   wipes: number;
@@ -99,7 +101,9 @@ export function runFaults(cluster: Cluster, rng: Rng, options: FaultRunOptions):
     // acknowledged: what was acknowledged must be on disk already.
     const burst = kind === 'kill' && (counts.kills === 0 || rng() < 0.5) ? between(rng, 20, 60) : 0;
     if (burst > 0) await options.burst(node, burst);
+    const at = Date.now();
     await cluster.kill(node);
+    options.killed(node, at);
     if (kind === 'wipe') {
       cluster.wipe(node);
       counts.wipes += 1;

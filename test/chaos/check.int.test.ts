@@ -10,7 +10,12 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { firstValueFrom } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Acknowledged, type CheckedNode, checkInvariants } from '../../scripts/chaos/check.js';
+import {
+  type Acknowledged,
+  type CheckedNode,
+  checkInvariants,
+  notDurable,
+} from '../../scripts/chaos/check.js';
 import type { VaspNode } from '../../src/node.js';
 import { nodeConfig, startNode, tempDir, testIdentity, until } from '../helpers/nodes.js';
 
@@ -169,5 +174,24 @@ describe('the chaos invariant checker', () => {
       db.close();
     }
     expect(kinds(nodes).sort()).toEqual(['not_final', 'outbox']);
+  });
+
+  it('at a SIGKILL: an acknowledged payment in neither the log nor the outbox of its sender is not durable', () => {
+    const [a] = copy();
+    const mine = acked.filter((p) => p.from === 'a').map((p) => p.ref);
+    expect(notDurable(a!.dbPath, mine)).toEqual([]);
+    // Only in the outbox (sent, not yet answered) counts as durable.
+    const db = new Database(a!.dbPath);
+    try {
+      db.prepare(
+        `INSERT INTO outbox (peer, cid, reference_id, read_version, write_version, request_jws, created_at, attempts)
+         SELECT peer, cid || '-queued', reference_id || '-queued', read_version, write_version, request_jws, created_at, 0
+           FROM command_log WHERE reference_id = ? LIMIT 1`,
+      ).run(mine[0]);
+    } finally {
+      db.close();
+    }
+    const ghost = `${mine[0]!}-gone`;
+    expect(notDurable(a!.dbPath, [...mine, `${mine[0]!}-queued`, ghost])).toEqual([ghost]);
   });
 });
