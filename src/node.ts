@@ -30,9 +30,9 @@ import {
 import {
   type Channel,
   type ChannelEvent,
-  type CommandOutcome,
   createChannel,
   NOT_OWNER_REASON,
+  type SubmittedCommand,
 } from './channel/channel.js';
 import { type ChannelCore, createChannelCore } from './channel/channel-core.js';
 import { type NodeConfig, type NodeConfigInput, parseNodeConfig } from './config.js';
@@ -166,8 +166,13 @@ export interface VaspNode {
   sync(peer: string): ChannelSync;
   /** Persisted resync runs, newest first. */
   resyncRuns(peer?: string, limit?: number): Promise<ResyncRunRecord[]>;
-  /** Start a payment as the sender; streams the final outcome of the create command. */
-  pay(input: PayInput): { referenceId: string; outcome$: Observable<CommandOutcome> };
+  /**
+   * Start a payment as the sender. `queued` resolves once the create is durable in the outbox
+   * (acknowledge the payment then, not before) and rejects with the code that kept it from being
+   * stored; `outcome$` streams the create's final outcome (see `Channel.submit`).
+   * @throws CONFIG_INVALID (unknown peer), BUSINESS_INVALID_INPUT (bad payment) before anything is stored
+   */
+  pay(input: PayInput): SubmittedCommand;
   status(): Promise<ChannelSnapshot[]>;
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -741,7 +746,7 @@ async function startNode(
         currency: payInput.currency,
         ...(payInput.description !== undefined ? { description: payInput.description } : {}),
       });
-      return { referenceId: payment.reference_id, outcome$: channel.send({ payment }) };
+      return channel.submit({ payment });
     },
     async status() {
       const out: ChannelSnapshot[] = [];

@@ -2,11 +2,17 @@
  * The node's admin HTTP routes, on the channel port, for the operator's own machine only:
  *
  * - `GET /admin/status` → `{ address, epoch, url, channels: ChannelSnapshot[] }`
- * - `POST /admin/pay` (JSON {@link AdminPayRequest}) → `202 { referenceId }`, or with `?wait=1`
- *   `200 { referenceId, outcome: { cid, status, code } }` once the create has its final response.
- *   On a replica that does not serve the channel (another one does): `503 STORE_LEASE_LOST`.
+ * - `POST /admin/pay` (JSON {@link AdminPayRequest}) → `202 { referenceId, cid }` once the create
+ *   is durable in the outbox (never before), or with `?wait=1` `200 { referenceId, outcome: { cid,
+ *   status, code } }` once the create has its final response. With `?wait=1`, a create that is
+ *   durable but whose channel stopped being served here before the final response answers
+ *   `202 { referenceId, cid, durable: true, error: CHANNEL_CLOSED | STORE_LEASE_LOST, message }`.
+ *   A create that could not be stored is refused (`src/admin/refusal.ts`): `503` + `Retry-After`
+ *   for store and lease failures (on a replica that does not serve the channel:
+ *   `503 STORE_LEASE_LOST`), `409` for conflicts, `400` for bad input.
  *
  * Errors are `{ error: ErrorCode, message, issues? }`. A refused request changes nothing.
+ * docs/acknowledgements.md lists when each answer is given.
  *
  * Only clients on this machine are answered (403 otherwise), and, when the routes have a token
  * (`parley start` makes one per run and writes it to the 0600 runtime file), only requests with
@@ -19,7 +25,9 @@ import { isParleyError } from '../errors.js';
 import { hasBearerToken, isLoopbackRequest, readBody, sendJson } from '../http/router.js';
 import type { ChannelSnapshot, VaspNode } from '../node.js';
 import { channelAddress } from '../protocol/index.js';
+import { ackFailpoint } from './ack-failpoint.js';
 import { AdminPayRequest, type RequestIssue, requestIssues } from './pay-request.js';
+import { sendRefusal } from './refusal.js';
 
 /** The part of a channel's health snapshot (`src/health`) that the status shows. */
 export interface AdminHealthSnapshot {
@@ -69,6 +77,11 @@ export interface AdminRoutesOptions {
   maxBodyBytes?: number;
   /** When set, every request must carry `Authorization: Bearer <token>`. @default none */
   token?: string;
+  /**
+   * Called right after each acknowledgement of `POST /admin/pay` is written. @default the
+   * test-only failpoint of `PARLEY_TEST_KILL_AFTER_ACKS` when set (see `ack-failpoint.ts`), else none
+   */
+  afterAcknowledgement?: () => void;
 }
 
 /** Path prefix of every admin route. */
@@ -123,6 +136,12 @@ export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions
   const isTrusted = options.isTrusted ?? isAdminClient;
   const log = options.log ?? (() => undefined);
   const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
+  const afterAck = options.afterAcknowledgement ?? ackFailpoint() ?? (() => undefined);
+  /** Call right after an acknowledgement (a 2xx for an accepted operation) is written. */
+  const acknowledged = (answered: true): true => {
+    afterAck();
+    return answered;
+  };
 
   async function status(res: ServerResponse): Promise<true> {
     const health = new Map((node.health?.snapshot() ?? []).map((h) => [h.peer, h]));
@@ -183,32 +202,49 @@ export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions
       if (isParleyError(err)) return sendError(res, 400, err.code, err.message);
       throw err;
     }
-    const { referenceId, outcome$ } = started;
+    const { referenceId, queued, outcome$ } = started;
     log({ event: 'pay_requested', referenceId, to, amount: input.amount, currency: input.currency });
-
-    if (!wantsWait(url)) {
-      outcome$.subscribe({
-        error: (err: unknown) =>
-          log({
-            event: 'pay_failed',
-            referenceId,
-            code: isParleyError(err) ? err.code : 'INTERNAL',
-            message: err instanceof Error ? err.message : String(err),
-          }),
+    const failed = (err: unknown): void =>
+      log({
+        event: 'pay_failed',
+        referenceId,
+        code: isParleyError(err) ? err.code : 'INTERNAL',
+        message: err instanceof Error ? err.message : String(err),
       });
-      return sendJson(res, 202, { referenceId });
+
+    // Acknowledged means durable: nothing is answered 2xx before the create is in the outbox.
+    let cid: string;
+    try {
+      ({ cid } = await queued);
+    } catch (err) {
+      // Not stored: refused with its code (503 + Retry-After for a store or lease failure).
+      failed(err);
+      return sendRefusal(res, err, { referenceId });
+    }
+    if (!wantsWait(url)) {
+      outcome$.subscribe({ error: failed });
+      return acknowledged(sendJson(res, 202, { referenceId, cid }));
     }
     try {
       const outcome = await firstValueFrom(outcome$);
-      return sendJson(res, 200, {
-        referenceId,
-        outcome: { cid: outcome.cid, status: outcome.status, code: outcome.code },
-      });
+      return acknowledged(
+        sendJson(res, 200, {
+          referenceId,
+          outcome: { cid: outcome.cid, status: outcome.status, code: outcome.code },
+        }),
+      );
     } catch (err) {
-      // The channel could not sequence the create (the payment was not stored), or it closed
-      // before the final response (CHANNEL_CLOSED: the create is in the outbox).
-      if (!isParleyError(err)) throw err;
-      return sendJson(res, 409, { referenceId, error: err.code, message: err.message });
+      failed(err);
+      if (isParleyError(err, 'CHANNEL_CLOSED') || isParleyError(err, 'STORE_LEASE_LOST')) {
+        // Stored, and this replica stopped serving the channel before the final response: the
+        // payment is accepted (durable; it completes when the channel is served again) and its
+        // outcome is not known here. A retry would start a second payment, so this is a 202.
+        return acknowledged(
+          sendJson(res, 202, { referenceId, cid, durable: true, error: err.code, message: err.message }),
+        );
+      }
+      // Stored, then ended without a final response (its branch lost a fork, or it was abandoned).
+      return sendRefusal(res, err, { referenceId, cid });
     }
   }
 

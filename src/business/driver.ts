@@ -9,7 +9,11 @@ import { nextPaymentVersion } from './payment-processor.js';
 
 /** What the business driver reports. */
 export type BusinessEvent =
-  | { type: 'reacted'; peer: string; referenceId: string; cid: string }
+  /**
+   * My business reacted to the peer's command `cid`: my next version, command `sent`, is durable
+   * in the outbox (never emitted for a reaction that could not be stored).
+   */
+  | { type: 'reacted'; peer: string; referenceId: string; cid: string; sent: string }
   | { type: 'command_failed'; peer: string; referenceId: string; cid: string; code: string | null }
   | {
       type: 'business_error';
@@ -145,7 +149,13 @@ export function createBusinessDriver(
       return;
     }
     if (next === null) return;
-    channel.send({ payment: next, readVersion: version }).subscribe({
+    const submitted = channel.submit({ payment: next, readVersion: version });
+    submitted.queued.then(
+      ({ cid }) =>
+        events.next({ type: 'reacted', peer, referenceId: payment.reference_id, cid: version, sent: cid }),
+      () => undefined, // reported through the outcome below
+    );
+    submitted.outcome$.subscribe({
       error: (err: unknown) => {
         if (FINAL_SEND_ERRORS.some((code) => isParleyError(err, code))) {
           if (isParleyError(err, 'CHANNEL_INVALID_COMMAND')) {
@@ -162,7 +172,6 @@ export function createBusinessDriver(
         retryLater(payment.reference_id, version, attempt, messageOf(err));
       },
     });
-    events.next({ type: 'reacted', peer, referenceId: payment.reference_id, cid: version });
   }
 
   const subs: Subscription[] = [

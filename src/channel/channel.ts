@@ -57,6 +57,33 @@ export type ChannelEvent =
   /** A frame that was dropped (`frameType`: a kind of frame this version does not know). */
   | { type: 'frame_refused'; peer: string; code: string; frameType?: string };
 
+/** A command of mine that is durable in the outbox: it survives a crash and goes out until final. */
+export interface QueuedCommand {
+  cid: string;
+  referenceId: string;
+}
+
+/** What {@link Channel.submit} gives back: the durable acknowledgement and the final outcome, apart. */
+export interface SubmittedCommand {
+  referenceId: string;
+  /**
+   * Resolves once the command is durable in the outbox (the moment to acknowledge it to anyone:
+   * from here a crash does not lose it, and it completes whether or not the peer is reachable).
+   * Rejects with the {@link ParleyError} that kept it from being stored (nothing was stored):
+   * CHANNEL_DEPENDENCY_UNAVAILABLE, CHANNEL_INVALID_COMMAND, STORE_LEASE_LOST, STORE_* store
+   * failures. Never rejects once the command is stored. An unobserved rejection is not reported
+   * as unhandled (callers that only want the outcome see the same error there).
+   */
+  queued: Promise<QueuedCommand>;
+  /**
+   * The final outcome (one value, then complete; replayed to late subscribers). Errors with the
+   * same error as `queued` when the command could not be stored, or, after it was stored, with
+   * CHANNEL_CLOSED / STORE_LEASE_LOST when this channel stops serving before the final response
+   * (the command stays in the outbox and completes when the channel is served again).
+   */
+  outcome$: Observable<CommandOutcome>;
+}
+
 export interface ChannelOptions {
   /** Resend a command with no final response after this long (doubles per attempt, capped). @default 2000 */
   retransmitMs?: number;
@@ -91,10 +118,15 @@ export interface Channel {
   readonly status$: Observable<ChannelState>;
   readonly events$: Observable<ChannelEvent>;
   /**
-   * Sequence a command (durable before it is sent) and stream its final outcome. The command
-   * is sent whether or not the observable is subscribed; the outcome is replayed to late
-   * subscribers. Errors with CHANNEL_DEPENDENCY_UNAVAILABLE / CHANNEL_INVALID_COMMAND when the
-   * command cannot be sequenced.
+   * Sequence a command (durable before it is sent): `queued` settles when it is durable in the
+   * outbox, `outcome$` streams its final outcome. The command is sent whether or not either is
+   * observed. Acknowledge a command to a user on `queued`, never earlier.
+   */
+  submit(input: CommandInput): SubmittedCommand;
+  /**
+   * `submit(input).outcome$`: the final outcome only. Errors with
+   * CHANNEL_DEPENDENCY_UNAVAILABLE / CHANNEL_INVALID_COMMAND / store codes when the command
+   * cannot be sequenced or stored. Use {@link submit} to learn when the command is durable.
    */
   send(input: CommandInput): Observable<CommandOutcome>;
   /** Use this connection from now on (the previous one, if any, is dropped). */
@@ -370,36 +402,43 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
     events.next({ type: 'disconnected', peer, code, reason });
   }
 
+  function submit(input: CommandInput): SubmittedCommand {
+    const result = new ReplaySubject<CommandOutcome>(1);
+    const sequenced = suspended
+      ? // Not sequenced at all: the replica that owns the channel must send it.
+        Promise.reject(
+          new ParleyError('STORE_LEASE_LOST', `another replica serves the channel to ${peer} now`),
+        )
+      : core.sequence(input);
+    sequenced.then(
+      (command) => {
+        if (closed || suspended) {
+          // Durable all the same: it completes when the channel is served again.
+          result.error(channelClosed(command.cid));
+          return;
+        }
+        const t = track(command);
+        t.outcome.subscribe(result);
+        events.next({ type: 'command_queued', peer, cid: command.cid, referenceId: command.referenceId });
+        transmit(t);
+      },
+      (err: unknown) => result.error(err),
+    );
+    const queued = sequenced.then(({ cid, referenceId }): QueuedCommand => ({ cid, referenceId }));
+    // The outcome stream carries a refusal too: a caller that only wants the outcome must not
+    // get an unhandled rejection for `queued`.
+    queued.catch(() => undefined);
+    return { referenceId: input.payment.reference_id, queued, outcome$: result.asObservable() };
+  }
+
   return {
     peer,
     commands$: commands.asObservable(),
     outcomes$: outcomes.asObservable(),
     status$: status.asObservable(),
     events$: events.asObservable(),
-    send(input) {
-      const result = new ReplaySubject<CommandOutcome>(1);
-      if (suspended) {
-        // Not sequenced at all: the replica that owns the channel must send it.
-        result.error(
-          new ParleyError('STORE_LEASE_LOST', `another replica serves the channel to ${peer} now`),
-        );
-        return result.asObservable();
-      }
-      core.sequence(input).then(
-        (command) => {
-          if (closed || suspended) {
-            result.error(channelClosed(command.cid));
-            return;
-          }
-          const t = track(command);
-          t.outcome.subscribe(result);
-          events.next({ type: 'command_queued', peer, cid: command.cid, referenceId: command.referenceId });
-          transmit(t);
-        },
-        (err: unknown) => result.error(err),
-      );
-      return result.asObservable();
-    },
+    submit,
+    send: (input) => submit(input).outcome$,
     attach(next) {
       if (closed) {
         next.close(1001, 'channel closed');

@@ -1,6 +1,7 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAdminClient, isLoopbackHostName, registerAdminRoutes } from '../../src/admin/routes.js';
 import { type AdminTarget, adminRequest } from '../../src/cli/admin-client.js';
@@ -8,11 +9,12 @@ import { isLoopbackRequest } from '../../src/http/router.js';
 import type { VaspNode } from '../../src/node.js';
 import { encodeAddress } from '../../src/protocol/index.js';
 import { nodeConfig, startNode, tempDir, testIdentity, until } from '../helpers/nodes.js';
+import { cli } from './helpers.js';
 
 function rawRequest(
   port: number,
   options: { method?: string; path: string; headers?: Record<string, string>; body?: string },
-): Promise<{ status: number; body: unknown }> {
+): Promise<{ status: number; body: unknown; headers: IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -27,7 +29,13 @@ function rawRequest(
         res.setEncoding('utf8').on('data', (c: string) => {
           text += c;
         });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            body: text ? JSON.parse(text) : null,
+            headers: res.headers,
+          }),
+        );
       },
     );
     req.on('error', reject);
@@ -50,6 +58,7 @@ describe('admin routes on a real node (loopback HTTP, SQLite files)', () => {
   let a: VaspNode;
   let b: VaspNode;
   let adminA: AdminTarget;
+  let dbFileA: string;
   /** A raw request to A's admin routes, with A's token unless `headers` says otherwise. */
   const rawA = (options: {
     method?: string;
@@ -65,7 +74,8 @@ describe('admin routes on a real node (loopback HTTP, SQLite files)', () => {
     const ib = testIdentity(0x52);
     b = await startNode(nodeConfig(ib, `file:${join(dir.path, 'b.db')}`, [{ identity: ia }]));
     cleanups.push(() => b.close());
-    a = await startNode(nodeConfig(ia, `file:${join(dir.path, 'a.db')}`, [{ identity: ib, url: b.url }]));
+    dbFileA = join(dir.path, 'a.db');
+    a = await startNode(nodeConfig(ia, `file:${dbFileA}`, [{ identity: ib, url: b.url }]));
     cleanups.push(() => a.close());
     registerAdminRoutes(a, { token: TOKEN });
     registerAdminRoutes(b, { isTrusted: () => false });
@@ -219,6 +229,36 @@ describe('admin routes on a real node (loopback HTTP, SQLite files)', () => {
     await nothingStored();
   });
 
+  it('refuses (503 STORE_UNAVAILABLE, Retry-After) a payment it cannot store, with or without ?wait, and stores nothing', async () => {
+    // Another process holds the database's write lock: the create cannot reach the outbox, so
+    // the payment must be refused (retryable), never acknowledged.
+    const holder = new Database(dbFileA);
+    try {
+      holder.exec('BEGIN IMMEDIATE');
+      const headers = { 'content-type': 'application/json' };
+      const body = JSON.stringify({ to: b.address, amount: 3, currency: 'XUS' });
+      // `parley pay` (no --wait) exits 0 only on a durable acknowledgement.
+      const payArgs = ['--to', b.address, '--amount', '4', '--currency', 'XUS', '--url', adminA.url];
+      const config = join(dbFileA, '..', 'no-config.json');
+      const [answers, byCli] = await Promise.all([
+        Promise.all(
+          ['/admin/pay', '/admin/pay?wait=1'].map((path) => rawA({ method: 'POST', path, headers, body })),
+        ),
+        cli(['pay', '--config', config, ...payArgs], { env: { PARLEY_ADMIN_TOKEN: TOKEN } }),
+      ]);
+      for (const answer of answers) {
+        expect(answer).toMatchObject({ status: 503, body: { error: 'STORE_UNAVAILABLE' } });
+        expect(answer.headers['retry-after']).toBe('1');
+      }
+      expect(byCli.code).toBe(1);
+      expect(byCli.err).toContain('STORE_UNAVAILABLE');
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+    }
+    await nothingStored();
+  });
+
   it('starts a payment on POST /admin/pay?wait=1 and answers the create command outcome', async () => {
     const { status, body } = await adminRequest(adminA, 'POST', '/admin/pay?wait=1', {
       to: b.address,
@@ -244,7 +284,9 @@ describe('admin routes on a real node (loopback HTTP, SQLite files)', () => {
       currency: 'XUS',
     });
     expect(status).toBe(202);
-    const { referenceId } = body as { referenceId: string };
+    const { referenceId, cid } = body as { referenceId: string; cid: string };
+    // The 202 comes once the create is durable in the outbox, and names it.
+    expect(cid).toMatch(/^[0-9a-f]{32}$/);
     await until([a, b], async () => (await b.store.head(a.address, referenceId)) !== undefined);
   });
 });

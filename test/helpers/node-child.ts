@@ -2,11 +2,12 @@
  * A VASP node in its own process, for tests and benchmarks that need real process boundaries
  * (SIGKILL, two event loops, two CPUs).
  *
- *   node --import tsx test/helpers/node-child.ts <config.json> [--business=auto|inert] [--quiet]
+ *   node --import tsx test/helpers/node-child.ts <config.json> [--business=auto|inert] [--quiet] [--admin]
  *
  * The config file is a node config as `parley start` reads it (`loadNodeConfig`).
  * `--business=inert`: a business that never answers a peer's command (creates stay open), to
- * measure bare command throughput. `--quiet`: no per-command lines (benchmarks).
+ * measure bare command throughput. `--quiet`: no per-command lines (benchmarks). `--admin`: serve
+ * the admin routes (`src/admin/routes.ts`, loopback clients, no token) on the node's port.
  *
  * stdout: one JSON object per line (`ChildLine` in `node-process.ts`):
  *   {"t":"ready","url","port","address","epoch","pid"}      once listening
@@ -35,6 +36,7 @@
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { lastValueFrom } from 'rxjs';
+import { registerAdminRoutes } from '../../src/admin/routes.js';
 import type { BusinessContext } from '../../src/business/index.js';
 import type { CommandOutcome, IncomingCommand } from '../../src/channel/channel.js';
 import { loadNodeConfig } from '../../src/config.js';
@@ -49,7 +51,7 @@ const quiet = args.includes('--quiet');
 const businessName = flag('business') ?? 'auto';
 
 if (!configFile || (businessName !== 'auto' && businessName !== 'inert')) {
-  process.stderr.write('usage: node-child.ts <config.json> [--business=auto|inert] [--quiet]\n');
+  process.stderr.write('usage: node-child.ts <config.json> [--business=auto|inert] [--quiet] [--admin]\n');
   process.exit(2);
 }
 
@@ -78,6 +80,8 @@ const node: VaspNode = await createVaspNode(
   config,
   businessName === 'inert' ? { business: inertBusiness() } : {},
 );
+
+if (args.includes('--admin')) registerAdminRoutes(node);
 
 /** Waiters for "this payment is final here" (batches with until=settled). */
 const settledWaiters = new Map<string, () => void>();

@@ -141,6 +141,10 @@ export interface NodeProcessOptions {
   retransmitMs?: number;
   /** Run as a replica of its VASP (`config.replica`). */
   replica?: { id: string; leaseTtlMs: number; renewMs: number };
+  /** Serve the admin routes (`/admin/pay`, `/admin/status`; loopback, no token). @default false */
+  admin?: boolean;
+  /** Extra environment of every run (e.g. a test-only failpoint). @default none */
+  env?: Record<string, string>;
 }
 
 export interface NodeProcess {
@@ -260,7 +264,12 @@ export function createNodeProcess(options: NodeProcessOptions): NodeProcess {
         `--business=${options.business ?? 'auto'}`,
       ];
       if (options.quiet) args.push('--quiet');
-      const spawned = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
+      if (options.admin) args.push('--admin');
+      const spawned = spawn(process.execPath, args, {
+        cwd: repoRoot,
+        env: { ...process.env, ...options.env },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
       child = spawned;
       // Writing to a killed child must not crash the test run.
       spawned.stdin!.on('error', () => undefined);

@@ -40,7 +40,9 @@ describe('business reactions that could not be sent (real sockets; SQLite, or Po
         ? Promise.reject(new ParleyError('STORE_UNAVAILABLE', 'database unreachable'))
         : enqueue(record);
     const errors: NodeEvent[] = [];
+    const reacted: Array<Extract<NodeEvent, { type: 'reacted' }>> = [];
     nodeA.events$.subscribe((e) => {
+      if (e.type === 'reacted') reacted.push(e);
       if (e.type !== 'business_error') return;
       errors.push(e);
       queueMicrotask(() => scheduler.flush());
@@ -67,7 +69,11 @@ describe('business reactions that could not be sent (real sockets; SQLite, or Po
     const last = JSON.parse(versions.at(-1)!.payment);
     expect(last.sender.status.status).toBe('ready_for_settlement');
     expect(last.receiver.status.status).toBe('ready_for_settlement');
-    expect(await nodeA.store.history(nodeB.address, referenceId)).toHaveLength(5);
+    const history = await nodeA.store.history(nodeB.address, referenceId);
+    expect(history).toHaveLength(5);
+    // `reacted` says my reaction is durable: never for the two the store refused.
+    const mine = history.filter((r) => r.direction === 'outbound' && r.readVersion !== null);
+    expect(reacted.map((e) => e.sent).sort()).toEqual(mine.map((r) => r.cid).sort());
     expect(await nodeA.store.outbox(nodeB.address)).toEqual([]);
     expect(await nodeA.store.checkIntegrity()).toEqual([]);
   });

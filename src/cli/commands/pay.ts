@@ -21,14 +21,20 @@ export interface PayOptions {
 
 interface PayAnswer {
   referenceId?: string;
+  /** The create command, once it is durable in the node's outbox. */
+  cid?: string;
   outcome?: { cid: string; status: 'success' | 'failure'; code: string | null };
+  /** With `wait`: the create is durable, but the node stopped serving the channel before its outcome. */
+  durable?: boolean;
   error?: string;
   message?: string;
 }
 
 /**
- * @returns 0 when the node took the payment (and, with `wait`, the create succeeded); 1 when
- *   the node is not running or the create failed; 2 when the node refused the input
+ * @returns 0 only when the node acknowledged the payment as durable (`202` with its reference
+ *   id and create cid) and, with `wait`, the create succeeded (`200`); 1 when the node is not
+ *   running, refused or failed the create (the code is on stderr), or with `wait` when the create
+ *   is durable but its outcome is not known yet; 2 when the node refused the input
  */
 export async function runPay(options: PayOptions, io: CliIo): Promise<number> {
   const target = resolveAdmin(resolve(io.cwd, options.config), io.env, options.url);
@@ -54,11 +60,30 @@ export async function runPay(options: PayOptions, io: CliIo): Promise<number> {
       `the node answered ${status}: ${result.message ?? JSON.stringify(answer)}`,
     );
   }
+  if (options.wait && status === 202 && result.durable === true) {
+    if (options.json) io.out(`${JSON.stringify(result)}\n`);
+    io.err(
+      `parley pay: payment ${result.referenceId} is durable (command ${result.cid} is in the node's outbox and completes when the channel is served again), but its outcome is not known yet: ${result.error}: ${result.message}\n`,
+    );
+    return ExitCode.FAILED;
+  }
+  // Exit 0 only on the answer that says the create is durable (and, with `wait`, final).
+  const acknowledged = options.wait
+    ? status === 200 && result.outcome !== undefined
+    : status === 202 && result.cid !== undefined;
+  if (!acknowledged) {
+    throw new ParleyError(
+      'TRANSPORT_INTERNAL_ERROR',
+      `the node answered ${status} ${JSON.stringify(answer)}, not a durable acknowledgement`,
+    );
+  }
   const ok = result.outcome === undefined || result.outcome.status === 'success';
   if (options.json) {
     io.out(`${JSON.stringify(result)}\n`);
   } else if (result.outcome === undefined) {
-    io.out(`Payment ${result.referenceId} started (its progress is in the node's log).\n`);
+    io.out(
+      `Payment ${result.referenceId} accepted: its create (command ${result.cid}) is durable in the node's outbox (its progress is in the node's log).\n`,
+    );
   } else if (ok) {
     io.out(`Payment ${result.referenceId} created (command ${result.outcome.cid} succeeded).\n`);
   } else {
