@@ -22,7 +22,7 @@ export interface AckedPayment {
 
 export interface LoadCounts {
   requested: number;
-  /** 202 answers. */
+  /** 202 answers (without wait; or with it, for a stored create whose channel closed). */
   accepted: number;
   /** 200 answers to `?wait=1`. */
   completed: number;
@@ -129,12 +129,13 @@ export function startLoad(cluster: Cluster, rng: Rng, options: LoadOptions): Loa
       return;
     }
     const ref = answer.body?.referenceId;
-    const ok = wait ? answer.status === 200 : answer.status === 202;
+    // With ?wait=1, a 202 says the create is stored but its channel closed before the outcome.
+    const ok = answer.status === 202 || (wait && answer.status === 200);
     if (!ok || typeof ref !== 'string') {
       counts.refused += 1;
       return;
     }
-    if (wait) counts.completed += 1;
+    if (answer.status === 200) counts.completed += 1;
     else counts.accepted += 1;
     acked.push({ ref, from: from.name, to: to.name, at: Date.now(), wait });
   }
