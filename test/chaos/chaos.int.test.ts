@@ -68,6 +68,8 @@ describe('npm run chaos (short run)', () => {
     const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
 
     const line = out.split('\n').find((l) => l.startsWith('{"chaos":"summary"'));
+    // The summary in the test log, so that CI shows what the run did.
+    if (line) console.info(out.slice(out.indexOf(line)));
     expect(line, out).toBeDefined();
     const summary = JSON.parse(line!) as Summary;
     expect({ code, ok: summary.ok, violations: summary.violations }, out).toEqual({
