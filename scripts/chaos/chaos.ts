@@ -159,6 +159,36 @@ export async function checkRun(dir: string, record: RunRecord): Promise<CheckRes
   return result;
 }
 
+/**
+ * `ack_not_durable`: what `node` acknowledged before its SIGKILL at `at` (since its last wipe)
+ * must be in its signed log or outbox, read from its files before anything else touches them.
+ */
+function durableAtKill(
+  node: ChaosNode,
+  at: number,
+  acked: readonly AckedPayment[],
+): { held: number; lost: Violation[] } {
+  const since = node.wipes.at(-1) ?? 0;
+  const mine = acked.filter((p) => p.from === node.name && p.at > since && p.at <= at);
+  const missing = new Set(
+    notDurable(
+      node.dbPath,
+      mine.map((p) => p.ref),
+    ),
+  );
+  const lost = mine
+    .filter((p) => missing.has(p.ref))
+    .map(
+      (p): Violation => ({
+        invariant: 'ack_not_durable',
+        message:
+          `${node.name} acknowledged ${p.ref} (to ${p.to}${p.wait ? ', ?wait=1' : ''}) ` +
+          `${at - p.at} ms before its SIGKILL; it is in neither its signed log nor its outbox`,
+      }),
+    );
+  return { held: mine.length - lost.length, lost };
+}
+
 /** Runs the scenario; the caller kills `cluster` (returned early through `onCluster`) on a deadline. */
 export async function runChaos(
   options: ChaosOptions,
@@ -184,23 +214,9 @@ export async function runChaos(
     wipes: options.wipes,
     burst: (from, count) => load.burst(from, count),
     killed: (node, at) => {
-      // What it acknowledged before the kill (since its last wipe) must be on its disk.
-      const since = node.wipes.at(-1) ?? 0;
-      const mine = load.acked.filter((p) => p.from === node.name && p.at > since && p.at <= at);
-      const lost = notDurable(
-        node.dbPath,
-        mine.map((p) => p.ref),
-      );
-      for (const ref of lost) {
-        const p = mine.find((m) => m.ref === ref)!;
-        violations.push({
-          invariant: 'ack_not_durable',
-          message:
-            `${node.name} acknowledged ${ref} (to ${p.to}${p.wait ? ', ?wait=1' : ''}) ${at - p.at} ms before its SIGKILL; ` +
-            'it is in neither its signed log nor its outbox',
-        });
-      }
-      say(`  ${node.name}: ${mine.length - lost.length} of ${mine.length} acknowledged payments on disk`);
+      const { held, lost } = durableAtKill(node, at, load.acked);
+      violations.push(...lost);
+      say(`  ${node.name}: ${held} of ${held + lost.length} acknowledged payments on disk`);
     },
     narrate: say,
     violation: (message) => violations.push({ invariant: 'restart', message }),

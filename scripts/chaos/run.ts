@@ -25,6 +25,7 @@ export const CHAOS_HELP = `Usage: npm run chaos -- [options]
   --dir PATH       where the run's temp folder is made (default the system temp folder)
   --keep           keep the run's folder (databases, configs, node logs) even when all held
   --recheck DIR    check a kept run folder again (its nodes stopped), without running anything
+                   (all but ack_not_durable, which is checked at each SIGKILL)
 `;
 
 /** `90`, `90s`, `5m`, `1h`, `1500ms` → ms. */
