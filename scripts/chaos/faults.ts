@@ -103,15 +103,16 @@ export function runFaults(cluster: Cluster, rng: Rng, options: FaultRunOptions):
     if (burst > 0) await options.burst(node, burst);
     const at = Date.now();
     await cluster.kill(node);
+    const what =
+      kind === 'wipe' ? 'SIGKILL + wipe' : burst > 0 ? `${burst} payments, then SIGKILL` : 'SIGKILL';
+    options.narrate(`${what} ${node.name}, down ${downMs} ms`);
+    // Before the wipe: what it acknowledged must have been on its disk when it was killed.
     options.killed(node, at);
     if (kind === 'wipe') {
       cluster.wipe(node);
       counts.wipes += 1;
     } else counts.kills += 1;
     if (burst > 0) counts.burstKills += 1;
-    const what =
-      kind === 'wipe' ? 'SIGKILL + wipe' : burst > 0 ? `${burst} payments, then SIGKILL` : 'SIGKILL';
-    options.narrate(`${what} ${node.name}, down ${downMs} ms`);
     await sleep(downMs, signal);
     await restart(node);
   }
