@@ -7,7 +7,14 @@ import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import type { AdminStatus } from '../../src/admin/routes.js';
-import { type CheckResult, type CheckStats, checkInvariants, notDurable, type Violation } from './check.js';
+import {
+  type CheckResult,
+  type CheckStats,
+  checkInvariants,
+  notDurable,
+  type Violation,
+  type Wipe,
+} from './check.js';
 import { type ChaosNode, type Cluster, createCluster, repoRoot } from './cluster.js';
 import { type FaultCounts, runFaults } from './faults.js';
 import { type AckedPayment, type LoadCounts, startLoad } from './load.js';
@@ -136,7 +143,7 @@ function parleyCheck(configFile: string): Promise<string[]> {
 /** What a run keeps in its folder, so that its databases can be checked again (`--recheck`). */
 export interface RunRecord {
   seed: number;
-  nodes: Array<{ name: string; address: string; wipes: number[] }>;
+  nodes: Array<{ name: string; address: string; wipes: Wipe[] }>;
   acknowledged: AckedPayment[];
 }
 
@@ -168,7 +175,7 @@ function durableAtKill(
   at: number,
   acked: readonly AckedPayment[],
 ): { held: number; lost: Violation[] } {
-  const since = node.wipes.at(-1) ?? 0;
+  const since = node.wipes.at(-1)?.at ?? 0;
   const mine = acked.filter((p) => p.from === node.name && p.at > since && p.at <= at);
   const missing = new Set(
     notDurable(

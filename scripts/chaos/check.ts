@@ -7,8 +7,8 @@
  * - `ack_lost`: an acknowledged payment is on neither node (allowed only when its sender's
  *   database was wiped after the acknowledgement: a wipe loses what was not yet sent);
  * - `ack_missing`: an acknowledged payment is on one node of its pair but not the other (allowed
- *   only on a wiped node, for an object that had no command after the wipe: a wipe restores open
- *   objects, not closed ones);
+ *   only on a wiped node, for an object whose last command the other node logged before the
+ *   wiped one came back: a wipe restores open objects, not closed ones);
  * - `not_final`: an object (acknowledged or not) still open on a node;
  * - `log_differs`: the two nodes of a pair hold different signed-log entries for an object
  *   (a cid on one side only, or the same cid with other bytes, status or versions);
@@ -25,12 +25,19 @@
  */
 import Database from 'better-sqlite3';
 
+/** A node's database deleted while it was down. */
+export interface Wipe {
+  /** Wall-clock ms of the deletion (just after its SIGKILL). */
+  at: number;
+  /** Wall-clock ms at which it was started again on the empty database (spawned); absent if never. */
+  back?: number;
+}
+
 export interface CheckedNode {
   name: string;
   address: string;
   dbPath: string;
-  /** Wall-clock ms at which its database was deleted (while it was down). */
-  wipes: readonly number[];
+  wipes: readonly Wipe[];
 }
 
 export interface Acknowledged {
@@ -172,14 +179,16 @@ function readSide(db: Database.Database, node: CheckedNode, peer: string): Side 
 }
 
 /**
- * Whether `side` may lack object `ref` that `other` holds: `side` was wiped after the last
- * command `other` logged for it (the object was closed, or never moved again, before the wipe).
+ * Whether `side` may lack object `ref` that `other` holds: `other` logged the object's last
+ * command before `side` came back from a wipe. Until then nothing can have been exchanged with
+ * the new database, so that command was exchanged before the wipe (`other` may commit it a little
+ * after) and the object was closed on the wiped database, which resync does not restore.
  */
 function wipeExplains(side: Side, other: Side, ref: string): boolean {
   const last = other.logs.get(ref)?.at(-1);
   if (!last) return false;
   const lastAt = ms(last.createdAt);
-  return side.node.wipes.some((w) => w > lastAt);
+  return side.node.wipes.some((w) => (w.back ?? Number.POSITIVE_INFINITY) > lastAt);
 }
 
 /** The versions of one object as one chain from its create, or a description of what is wrong. */
@@ -297,7 +306,7 @@ function checkAcknowledged(
     if (inS && inR) stats.acknowledgedOnBoth += 1;
     else if (!inS && !inR) {
       // Only the sender's own wipe, after it said yes, can take a payment it had not yet sent.
-      if (s.node.wipes.some((w) => w > p.at)) stats.acknowledgedLostWithWipe += 1;
+      if (s.node.wipes.some((w) => w.at > p.at)) stats.acknowledgedLostWithWipe += 1;
       else {
         report({
           invariant: 'ack_lost',

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { readLiveRuntimeFile } from '../../src/cli/runtime-file.js';
 import type { NodeConfigInput } from '../../src/config.js';
 import { encodeAddress, generatePrivateKey } from '../../src/protocol/index.js';
+import type { Wipe } from './check.js';
 import { createFaultProxy, type FaultProxy } from './proxy.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -33,8 +34,8 @@ export interface ChaosNode {
   admin: { url: string; token: string } | undefined;
   /** How many times it was started. */
   runs: number;
-  /** Wall-clock times (ms) at which its database was deleted. */
-  readonly wipes: number[];
+  /** Its database deletions, and when it was started again after each. */
+  readonly wipes: Wipe[];
 }
 
 /** One channel: `from` dials `to` through `proxy`. */
@@ -115,6 +116,8 @@ export async function createCluster(dir: string, count: number): Promise<Cluster
   async function start(node: ChaosNode): Promise<void> {
     if (procs.has(node)) throw new Error(`${node.name} is already running`);
     node.runs += 1;
+    const wipe = node.wipes.at(-1);
+    if (wipe && wipe.back === undefined) wipe.back = Date.now();
     const log = createWriteStream(join(node.dir, `run-${node.runs}.log`));
     const child = spawn(
       process.execPath,
@@ -190,7 +193,7 @@ export async function createCluster(dir: string, count: number): Promise<Cluster
       // Only the files of the database this run created in its own folder.
       for (const suffix of ['', '-wal', '-shm', '-journal'])
         rmSync(`${node.dbPath}${suffix}`, { force: true });
-      node.wipes.push(Date.now());
+      node.wipes.push({ at: Date.now() });
     },
     async close() {
       await Promise.all(nodes.map((node) => kill(node)));

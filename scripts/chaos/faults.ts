@@ -96,7 +96,9 @@ export function runFaults(cluster: Cluster, rng: Rng, options: FaultRunOptions):
     const up = cluster.nodes.filter((n) => cluster.running(n));
     if (up.length === 0) return;
     const node = pick(rng, up);
-    const downMs = between(rng, kind === 'wipe' ? 1000 : 300, 3000);
+    // A wiped node stays down at least 2 s: its peers may commit what they exchanged with it
+    // just before the kill a little later, and the checker dates the wipe by the restart.
+    const downMs = kind === 'wipe' ? between(rng, 2000, 4000) : between(rng, 300, 3000);
     // Every other kill (the first one always) strikes as soon as a burst of payments was
     // acknowledged: what was acknowledged must be on disk already.
     const burst = kind === 'kill' && (counts.kills === 0 || rng() < 0.5) ? between(rng, 20, 60) : 0;

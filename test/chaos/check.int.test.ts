@@ -15,6 +15,7 @@ import {
   type CheckedNode,
   checkInvariants,
   notDurable,
+  type Wipe,
 } from '../../scripts/chaos/check.js';
 import type { VaspNode } from '../../src/node.js';
 import { nodeConfig, startNode, tempDir, testIdentity, until } from '../helpers/nodes.js';
@@ -51,7 +52,7 @@ describe('the chaos invariant checker', () => {
   afterAll(() => dir.dispose());
 
   /** Copies of both databases (the originals stay clean), with a wipe time per node. */
-  function copy(wipes: { a?: number[]; b?: number[] } = {}): CheckedNode[] {
+  function copy(wipes: { a?: Wipe[]; b?: Wipe[] } = {}): CheckedNode[] {
     copies += 1;
     return (['a', 'b'] as const).map((name) => {
       const dbPath = join(dir.path, `${name}-${copies}.db`);
@@ -88,7 +89,7 @@ describe('the chaos invariant checker', () => {
       at: Date.now(),
     };
     expect(kinds(copy(), [...acked, ghost])).toEqual(['ack_lost']);
-    const result = checkInvariants(copy({ a: [Date.now() + 1000] }), [ghost]);
+    const result = checkInvariants(copy({ a: [{ at: Date.now() + 1000 }] }), [ghost]);
     expect(result.violations).toEqual([]);
     expect(result.stats.acknowledgedLostWithWipe).toBe(1);
   });
@@ -100,13 +101,15 @@ describe('the chaos invariant checker', () => {
       edit(nodes[1]!, `DELETE FROM ${table} WHERE reference_id = ?`, ref);
     }
     expect(kinds(nodes).sort()).toEqual(['ack_missing', 'object_missing']);
-    // B wiped after the object's last command: a wipe does not restore closed objects.
-    const wiped = nodes.map((n) => (n.name === 'b' ? { ...n, wipes: [Date.now()] } : n));
+    // B back from a wipe after the object's last command: a wipe does not restore closed objects.
+    const wiped = nodes.map((n) =>
+      n.name === 'b' ? { ...n, wipes: [{ at: Date.now(), back: Date.now() }] } : n,
+    );
     const result = checkInvariants(wiped, acked);
     expect(result.violations).toEqual([]);
     expect(result.stats.acknowledgedOnSurvivorOnly).toBe(1);
-    // Wiped before it: the object moved after the wipe, so the wiped node must have it.
-    const early = nodes.map((n) => (n.name === 'b' ? { ...n, wipes: [0] } : n));
+    // Back before it: the object moved after the wiped node came back, so it must have it.
+    const early = nodes.map((n) => (n.name === 'b' ? { ...n, wipes: [{ at: 0, back: 1 }] } : n));
     expect(kinds(early).sort()).toEqual(['ack_missing', 'object_missing']);
   });
 
