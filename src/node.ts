@@ -41,11 +41,16 @@ import { isParleyError, ParleyError } from './errors.js';
 import {
   createHealthMonitor,
   createNodeMetrics,
+  createStoreWritability,
   type HealthEvent,
   type HealthMonitor,
   type HealthOptions,
   registerHealthRoutes,
+  reportStoreWritability,
   resolveHealthOptions,
+  type StoreWritability,
+  type StoreWritabilityEvent,
+  type StoreWritabilityOptions,
 } from './health/index.js';
 import { createHttpRouter, type HttpRouter } from './http/router.js';
 import { createKeyedThrottle } from './keyed-throttle.js';
@@ -87,7 +92,8 @@ export type NodeEvent =
   | ResyncEvent
   | LeaseEvent
   | UpkeepEvent
-  | TransportEvent;
+  | TransportEvent
+  | StoreWritabilityEvent;
 
 /**
  * A connection that failed before it became a channel: a dial of mine (the peer unreachable, or
@@ -153,6 +159,8 @@ export interface VaspNode {
   readonly health$: Observable<HealthEvent>;
   /** Channel health: snapshots, history, and the events resync acts on (`resyncTriggers$`). */
   readonly health: HealthMonitor;
+  /** Whether this node's store can write (a health condition of the node: docs/storage.md). */
+  readonly storeWritability: StoreWritability;
   /** Resync progress, runs and rebuilt / rejected objects of every channel (hot). */
   readonly resync$: Observable<ResyncEvent>;
   /**
@@ -181,6 +189,8 @@ export interface NodeDeps {
   health?: HealthOptions;
   /** Resync knobs; `onConnect: false` turns off the run on every (re)connect (to test other triggers). */
   sync?: ChannelSyncOptions & { onConnect?: boolean };
+  /** The store's write probe: intervals, the `/livez` grace, the clock. */
+  storeWritability?: StoreWritabilityOptions;
 }
 
 export async function createVaspNode(
@@ -192,7 +202,10 @@ export async function createVaspNode(
   const healthOptions = { ...config.health, ...deps.health };
   resolveHealthOptions(healthOptions);
   const myKey = privateKeyFromSeedHex(config.privateKeySeed);
-  const store = await openStore({ url: config.database });
+  const store = await openStore({
+    url: config.database,
+    walCheckpointPages: config.storage.walCheckpointPages,
+  });
   // A node that fails to start (its port is taken, its store fails) leaves nothing behind: what
   // it started so far is stopped, newest first, and the store closed.
   const undo: Array<() => unknown> = [() => store.close()];
@@ -267,6 +280,10 @@ async function startNode(
     peers: store,
   });
   undo.push(() => health.close());
+  const storeWritability = createStoreWritability(deps.storeWritability ?? {}, {
+    probe: () => store.probeWritable?.() ?? Promise.resolve({ writable: true }),
+  });
+  undo.push(() => storeWritability.close());
   undo.push(() => {
     for (const sub of subs) sub.unsubscribe();
   });
@@ -521,7 +538,15 @@ async function startNode(
     metrics,
     node: { address: me, epoch },
     probeStore: () => store.getPeer(me),
+    storeWritability,
   });
+  subs.push(storeWritability.events$.subscribe((event) => events.next(event)));
+  const stopStoreReport = reportStoreWritability(storeWritability, {
+    me,
+    registry: metrics.registry,
+    history: createHealthRepository(store),
+  });
+  undo.push(stopStoreReport);
   const server = createChannelServer(
     {
       onRequest: router.listener,
@@ -730,6 +755,7 @@ async function startNode(
       syncStore.runs(peer === undefined ? undefined : channelAddress(peer), limit),
     health$: health.health$,
     health,
+    storeWritability,
     pay(payInput) {
       const channel = node.channel(payInput.to);
       const payment = createPaymentObject({
@@ -765,6 +791,8 @@ async function startNode(
         // Health first: no `down` for peers this node disconnects itself.
         metrics.close();
         await health.close();
+        storeWritability.close();
+        stopStoreReport();
         // No channel is taken over or given up from here on.
         await leaseChanges;
         // Answers the LIP-1 HTTP requests still waiting (503), so the server can close.

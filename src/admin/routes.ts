@@ -38,7 +38,16 @@ export type AdminNode = Pick<
   'address' | 'epoch' | 'url' | 'http' | 'channels' | 'pay' | 'status'
 > & {
   readonly health?: { snapshot(): readonly AdminHealthSnapshot[] };
+  /** Whether the node's store can write (`src/health/store-writability.ts`). */
+  readonly storeWritability?: { snapshot(): AdminStoreStatus };
 };
+
+/** The store's writability in `GET /admin/status`. */
+export interface AdminStoreStatus {
+  store: 'ok' | 'unwritable';
+  code?: string;
+  sinceMs?: number;
+}
 
 /** A channel in `GET /admin/status`. */
 export interface AdminChannelStatus extends ChannelSnapshot {
@@ -52,6 +61,8 @@ export interface AdminStatus {
   epoch: string;
   /** The channel endpoint peers dial. */
   url: string;
+  /** Absent from nodes that do not probe their store. */
+  store?: AdminStoreStatus;
   channels: AdminChannelStatus[];
 }
 
@@ -130,7 +141,14 @@ export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions
       const h = health.get(channel.peer);
       return h ? { ...channel, health: { state: h.state, rttMs: h.rttMs, phi: h.phi } } : channel;
     });
-    const body: AdminStatus = { address: node.address, epoch: node.epoch, url: node.url, channels };
+    const store = node.storeWritability?.snapshot();
+    const body: AdminStatus = {
+      address: node.address,
+      epoch: node.epoch,
+      url: node.url,
+      ...(store ? { store: { store: store.store, code: store.code, sinceMs: store.sinceMs } } : {}),
+      channels,
+    };
     return sendJson(res, 200, body);
   }
 

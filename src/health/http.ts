@@ -1,11 +1,12 @@
 /**
  * The node's health endpoints on its HTTP router (the channel port):
  *
- * - `GET /healthz`: every channel's health as JSON; HTTP 503 when a configured peer is `down`,
- *   200 otherwise (`status` is `ok`, or `degraded` while a peer is `suspect`, `unknown`, or
+ * - `GET /healthz`: every channel's health as JSON; HTTP 503 when a configured peer is `down` or
+ *   this node's store cannot write (`store: unwritable`, `store-writability.ts`), 200 otherwise (`status` is `ok`, or `degraded` while a peer is `suspect`, `unknown`, or
  *   its open objects diverged).
  * - `GET /livez`: this node alone (its process answers and its store answers a read within
- *   {@link LIVEZ_STORE_TIMEOUT_MS}): 200, or 503 with the store's error code. A liveness probe
+ *   {@link LIVEZ_STORE_TIMEOUT_MS}, and has not stayed unwritable with room on its volume for a
+ *   minute): 200, or 503 with the store's error code. A liveness probe
  *   wants this one: `/healthz` is 503 when a counterparty is down, which a restart cannot fix.
  * - `GET /healthz/history?peer=&kind=&limit=&before=`: the persisted health history, newest first.
  * - `GET /metrics`: Prometheus exposition of the node's own registry.
@@ -23,6 +24,7 @@ import { type HttpRouter, hasBearerToken, isLocalRequest, sendJson } from '../ht
 import type { HealthMonitor } from './health-monitor.js';
 import type { NodeMetrics } from './metrics.js';
 import type { ChannelHealthSnapshot } from './status.js';
+import type { StoreWritability, StoreWritabilitySnapshot } from './store-writability.js';
 
 /** Who may read `/healthz`, `/healthz/history` and `/metrics`, besides clients on this machine. */
 export interface StatusAccess {
@@ -42,6 +44,8 @@ export interface HealthRoutesDeps {
   node: { address: string; epoch: string };
   /** A cheap read of the node's store, for `/livez`; rejects when the store cannot answer. */
   probeStore?: () => Promise<unknown>;
+  /** Whether the store can write (`/healthz`), and whether that is for `/livez` to report. */
+  storeWritability?: Pick<StoreWritability, 'snapshot' | 'livezFailing'>;
 }
 
 /** How long `/livez` waits for the store's answer. */
@@ -52,6 +56,10 @@ export interface HealthzBody {
   status: 'ok' | 'degraded' | 'down';
   node: string;
   epoch: string;
+  /** `unwritable` while the store cannot write (then also `storeCode` and `storeSinceMs`). */
+  store?: 'ok' | 'unwritable';
+  storeCode?: string;
+  storeSinceMs?: number;
   channels: ChannelHealthSnapshot[];
 }
 
@@ -59,8 +67,10 @@ export interface HealthzBody {
 export function healthz(
   node: { address: string; epoch: string },
   channels: ChannelHealthSnapshot[],
+  store?: StoreWritabilitySnapshot,
 ): { httpStatus: number; body: HealthzBody } {
-  const down = channels.some((c) => c.state === 'down');
+  const unwritable = store?.store === 'unwritable';
+  const down = unwritable || channels.some((c) => c.state === 'down');
   const degraded = channels.some((c) => c.state !== 'healthy' || c.diverged);
   const rounded = channels.map((c) => ({ ...c, phi: Math.round(c.phi * 1000) / 1000 }));
   return {
@@ -69,6 +79,13 @@ export function healthz(
       status: down ? 'down' : degraded ? 'degraded' : 'ok',
       node: node.address,
       epoch: node.epoch,
+      ...(store
+        ? {
+            store: store.store,
+            ...(store.code !== undefined ? { storeCode: store.code } : {}),
+            ...(store.sinceMs !== undefined ? { storeSinceMs: store.sinceMs } : {}),
+          }
+        : {}),
       channels: rounded,
     },
   };
@@ -105,7 +122,11 @@ export function registerHealthRoutes(router: HttpRouter, deps: HealthRoutesDeps)
   router.route('/healthz', (req, res) => {
     if (!readMethods.has(req.method ?? 'GET')) return methodNotAllowed(res);
     if (!mayRead(req, access)) return unauthorized(res, access);
-    const { httpStatus, body } = healthz(deps.node, deps.monitor.snapshot());
+    const { httpStatus, body } = healthz(
+      deps.node,
+      deps.monitor.snapshot(),
+      deps.storeWritability?.snapshot(),
+    );
     res.setHeader('cache-control', 'no-store');
     return sendJson(res, httpStatus, body);
   });
@@ -129,6 +150,10 @@ export function registerHealthRoutes(router: HttpRouter, deps: HealthRoutesDeps)
     } catch (err) {
       const code = isParleyError(err) ? err.code : 'STORE_UNAVAILABLE';
       return sendJson(res, 503, { status: 'down', ...self, store: code });
+    }
+    if (deps.storeWritability?.livezFailing()) {
+      // Room on the volume for a while, and still no write: a restart may help.
+      return sendJson(res, 503, { status: 'down', ...self, store: 'unwritable' });
     }
     return sendJson(res, 200, { status: 'ok', ...self, store: 'ok' });
   });

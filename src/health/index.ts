@@ -12,3 +12,4 @@ export * from './metrics.js';
 export * from './options.js';
 export type * from './ports.js';
 export * from './status.js';
+export * from './store-writability.js';
