@@ -24,7 +24,7 @@ import type { BatchWriter } from './hot-path.js';
 export interface WriterProbe {
   /** The writer took the write lock (and, after a failed write, checkpointed and truncated the WAL). */
   ok: boolean;
-  /** The last write failed for a reason of the database (not its content), none committed since. */
+  /** The last write failed for want of space or an I/O error (`SQLITE_FULL`, `SQLITE_IOERR*`), none committed since. */
   failed: boolean;
   /** The driver's code of the probe's failure (`SQLITE_FULL`, say). */
   code?: string;
@@ -87,8 +87,9 @@ const begin = db.prepare('BEGIN IMMEDIATE');
 const commit = db.prepare('COMMIT');
 const rollback = db.prepare('ROLLBACK');
 const checkpoint = db.prepare('PRAGMA wal_checkpoint(TRUNCATE)');
-// The last write failed for a reason of the database (a full disk, say), not of its content:
-// the WAL may fill the volume, and the automatic checkpoint runs only after a commit.
+// The last write failed for want of space or an I/O error (not its content, nor a lock held by
+// another process): the WAL may fill the volume, and the automatic checkpoint runs only after a
+// commit.
 let failed = false;
 function truncateWal() {
   const row = checkpoint.get();
@@ -138,7 +139,7 @@ parentPort.on('message', (m) => {
     parentPort.postMessage({ id: m.id, ok: true });
   } catch (err) {
     try { if (db.inTransaction) rollback.run(); } catch {}
-    if (kind === 'failed') failed = true;
+    if (kind === 'failed' && /^SQLITE_(FULL|IOERR)/.test((err && err.code) || '')) failed = true;
     parentPort.postMessage({
       id: m.id, ok: false, kind, index, changes,
       message: String(err && err.message), code: (err && err.code) || null,
