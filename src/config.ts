@@ -148,6 +148,14 @@ export const NodeConfig = section({
   retiredPublicKeys: z.array(Hex32).default([]),
   /** `file:<path>` (SQLite, the default) or `postgresql://…`. */
   database: z.string().min(1).default('file:parley.db'),
+  /** Store knobs (docs/storage.md). */
+  storage: section({
+    /**
+     * SQLite: WAL pages (4 KiB) between checkpoints. Larger writes faster, and needs that much
+     * room on the volume (twice, at most, for the WAL file). @default 1000
+     */
+    walCheckpointPages: z.number().int().min(100).max(1_000_000).default(1000),
+  }).prefault({}),
   listen: section({
     host: z.string().default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(7100),

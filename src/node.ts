@@ -42,11 +42,16 @@ import { type AbandonedCommand, abandonCommand } from './health/abandon.js';
 import {
   createHealthMonitor,
   createNodeMetrics,
+  createStoreWritability,
   type HealthEvent,
   type HealthMonitor,
   type HealthOptions,
   registerHealthRoutes,
+  reportStoreWritability,
   resolveHealthOptions,
+  type StoreWritability,
+  type StoreWritabilityEvent,
+  type StoreWritabilityOptions,
   WAITS_BEFORE_RESYNC,
 } from './health/index.js';
 import { createHttpRouter, type HttpRouter } from './http/router.js';
@@ -90,7 +95,8 @@ export type NodeEvent =
   | ResyncEvent
   | LeaseEvent
   | UpkeepEvent
-  | TransportEvent;
+  | TransportEvent
+  | StoreWritabilityEvent;
 
 /**
  * A connection that failed before it became a channel: a dial of mine (the peer unreachable, or
@@ -158,6 +164,8 @@ export interface VaspNode {
   readonly health$: Observable<HealthEvent>;
   /** Channel health: snapshots, history, and the events resync acts on (`resyncTriggers$`). */
   readonly health: HealthMonitor;
+  /** Whether this node's store can write (a health condition of the node: docs/storage.md). */
+  readonly storeWritability: StoreWritability;
   /** Resync progress, runs and rebuilt / rejected objects of every channel (hot). */
   readonly resync$: Observable<ResyncEvent>;
   /**
@@ -198,6 +206,8 @@ export interface NodeDeps {
   health?: HealthOptions;
   /** Resync knobs; `onConnect: false` turns off the run on every (re)connect (to test other triggers). */
   sync?: ChannelSyncOptions & { onConnect?: boolean };
+  /** The store's write probe: intervals, the `/livez` grace, the clock. */
+  storeWritability?: StoreWritabilityOptions;
 }
 
 export async function createVaspNode(
@@ -209,7 +219,10 @@ export async function createVaspNode(
   const healthOptions = { ...config.health, ...deps.health };
   resolveHealthOptions(healthOptions);
   const myKey = privateKeyFromSeedHex(config.privateKeySeed);
-  const store = await openStore({ url: config.database });
+  const store = await openStore({
+    url: config.database,
+    walCheckpointPages: config.storage.walCheckpointPages,
+  });
   // A node that fails to start (its port is taken, its store fails) leaves nothing behind: what
   // it started so far is stopped, newest first, and the store closed.
   const undo: Array<() => unknown> = [() => store.close()];
@@ -285,6 +298,10 @@ async function startNode(
     peers: store,
   });
   undo.push(() => health.close());
+  const storeWritability = createStoreWritability(deps.storeWritability ?? {}, {
+    probe: () => store.probeWritable?.() ?? Promise.resolve({ writable: true }),
+  });
+  undo.push(() => storeWritability.close());
   undo.push(() => {
     for (const sub of subs) sub.unsubscribe();
   });
@@ -544,7 +561,15 @@ async function startNode(
     metrics,
     node: { address: me, epoch },
     probeStore: () => store.getPeer(me),
+    storeWritability,
   });
+  subs.push(storeWritability.events$.subscribe((event) => events.next(event)));
+  const stopStoreReport = reportStoreWritability(storeWritability, {
+    me,
+    registry: metrics.registry,
+    history: createHealthRepository(store),
+  });
+  undo.push(stopStoreReport);
   const server = createChannelServer(
     {
       onRequest: router.listener,
@@ -767,6 +792,7 @@ async function startNode(
         },
         cid,
       ),
+    storeWritability,
     pay(payInput) {
       const channel = node.channel(payInput.to);
       const payment = createPaymentObject({
@@ -802,6 +828,8 @@ async function startNode(
         // Health first: no `down` for peers this node disconnects itself.
         metrics.close();
         await health.close();
+        storeWritability.close();
+        stopStoreReport();
         // No channel is taken over or given up from here on.
         await leaseChanges;
         // Answers the LIP-1 HTTP requests still waiting (503), so the server can close.

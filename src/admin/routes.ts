@@ -59,6 +59,8 @@ export type AdminNode = Pick<VaspNode, 'address' | 'epoch' | 'url' | 'http' | 'c
         epoch: string,
       ): Promise<{ peer: string; epoch: string; previousEpoch: string | null; changed: boolean }>;
     };
+    /** Whether the node's store can write (`src/health/store-writability.ts`). */
+    readonly storeWritability?: { snapshot(): AdminStoreStatus };
   };
 
 /** A channel whose peer is `peer_behind`: commands of mine stuck there (docs/operations.md). */
@@ -67,6 +69,13 @@ export interface AdminPeerBehind {
   sinceMs: number;
   commands: number;
   cids: string[];
+}
+
+/** The store's writability in `GET /admin/status`. */
+export interface AdminStoreStatus {
+  store: 'ok' | 'unwritable';
+  code?: string;
+  sinceMs?: number;
 }
 
 /** A channel in `GET /admin/status`. */
@@ -83,6 +92,8 @@ export interface AdminStatus {
   epoch: string;
   /** The channel endpoint peers dial. */
   url: string;
+  /** Absent from nodes that do not probe their store. */
+  store?: AdminStoreStatus;
   channels: AdminChannelStatus[];
 }
 
@@ -234,7 +245,14 @@ async function status(node: AdminNode, res: ServerResponse): Promise<true> {
       ...(b ? { peerBehind: b } : {}),
     };
   });
-  const body: AdminStatus = { address: node.address, epoch: node.epoch, url: node.url, channels };
+  const store = node.storeWritability?.snapshot();
+  const body: AdminStatus = {
+    address: node.address,
+    epoch: node.epoch,
+    url: node.url,
+    ...(store ? { store: { store: store.store, code: store.code, sinceMs: store.sinceMs } } : {}),
+    channels,
+  };
   return sendJson(res, 200, body);
 }
 

@@ -58,6 +58,7 @@ export function nodeEventLevel(event: NodeEvent): LogLevel {
     case 'upkeep_failed':
     case 'dial_failed':
     case 'handshake_refused':
+    case 'store_unwritable':
       return 'warn';
     case 'fork':
     case 'business_error':

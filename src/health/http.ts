@@ -1,11 +1,13 @@
 /**
  * The node's health endpoints on its HTTP router (the channel port):
  *
- * - `GET /healthz`: every channel's health as JSON; HTTP 503 when a configured peer is `down`,
- *   200 otherwise (`status` is `ok`, or `degraded` while a peer is `suspect`, `unknown`, its
- *   open objects diverged, or it is `peer_behind`: commands of mine stuck there, in `peerBehind`).
+ * - `GET /healthz`: every channel's health as JSON; HTTP 503 when a configured peer is `down` or
+ *   this node's store cannot write (`store: unwritable`, `store-writability.ts`), 200 otherwise
+ *   (`status` is `ok`, or `degraded` while a peer is `suspect`, `unknown`, its open objects
+ *   diverged, or it is `peer_behind`: commands of mine stuck there, in `peerBehind`).
  * - `GET /livez`: this node alone (its process answers and its store answers a read within
- *   {@link LIVEZ_STORE_TIMEOUT_MS}): 200, or 503 with the store's error code. A liveness probe
+ *   {@link LIVEZ_STORE_TIMEOUT_MS}, and has not stayed unwritable with room on its volume for a
+ *   minute): 200, or 503 with the store's error code. A liveness probe
  *   wants this one: `/healthz` is 503 when a counterparty is down, which a restart cannot fix.
  * - `GET /healthz/history?peer=&kind=&limit=&before=`: the persisted health history, newest first.
  * - `GET /metrics`: Prometheus exposition of the node's own registry.
@@ -31,6 +33,7 @@ import type { HealthMonitor } from './health-monitor.js';
 import type { NodeMetrics } from './metrics.js';
 import type { PeerBehindSnapshot } from './peer-behind.js';
 import type { ChannelHealthSnapshot } from './status.js';
+import type { StoreWritability, StoreWritabilitySnapshot } from './store-writability.js';
 
 /** Who may read `/healthz`, `/healthz/history` and `/metrics`, besides clients on this machine. */
 export interface StatusAccess extends HostOriginPolicy {
@@ -50,6 +53,8 @@ export interface HealthRoutesDeps {
   node: { address: string; epoch: string };
   /** A cheap read of the node's store, for `/livez`; rejects when the store cannot answer. */
   probeStore?: () => Promise<unknown>;
+  /** Whether the store can write (`/healthz`), and whether that is for `/livez` to report. */
+  storeWritability?: Pick<StoreWritability, 'snapshot' | 'livezFailing'>;
 }
 
 /** How long `/livez` waits for the store's answer. */
@@ -60,6 +65,10 @@ export interface HealthzBody {
   status: 'ok' | 'degraded' | 'down';
   node: string;
   epoch: string;
+  /** `unwritable` while the store cannot write (then also `storeCode` and `storeSinceMs`). */
+  store?: 'ok' | 'unwritable';
+  storeCode?: string;
+  storeSinceMs?: number;
   channels: ChannelHealthSnapshot[];
   /** Channels whose peer is `peer_behind` (commands stuck; LIP-1 HTTP channels included). */
   peerBehind: PeerBehindSnapshot[];
@@ -70,8 +79,10 @@ export function healthz(
   node: { address: string; epoch: string },
   channels: ChannelHealthSnapshot[],
   peerBehind: PeerBehindSnapshot[] = [],
+  store?: StoreWritabilitySnapshot,
 ): { httpStatus: number; body: HealthzBody } {
-  const down = channels.some((c) => c.state === 'down');
+  const unwritable = store?.store === 'unwritable';
+  const down = unwritable || channels.some((c) => c.state === 'down');
   const degraded = peerBehind.length > 0 || channels.some((c) => c.state !== 'healthy' || c.diverged);
   const rounded = channels.map((c) => ({ ...c, phi: Math.round(c.phi * 1000) / 1000 }));
   return {
@@ -80,6 +91,13 @@ export function healthz(
       status: down ? 'down' : degraded ? 'degraded' : 'ok',
       node: node.address,
       epoch: node.epoch,
+      ...(store
+        ? {
+            store: store.store,
+            ...(store.code !== undefined ? { storeCode: store.code } : {}),
+            ...(store.sinceMs !== undefined ? { storeSinceMs: store.sinceMs } : {}),
+          }
+        : {}),
       channels: rounded,
       peerBehind,
     },
@@ -154,6 +172,7 @@ export function registerHealthRoutes(router: HttpRouter, deps: HealthRoutesDeps)
       deps.node,
       deps.monitor.snapshot(),
       deps.monitor.peerBehind.snapshot(),
+      deps.storeWritability?.snapshot(),
     );
     res.setHeader('cache-control', 'no-store');
     return sendJson(res, httpStatus, body);
@@ -179,6 +198,10 @@ export function registerHealthRoutes(router: HttpRouter, deps: HealthRoutesDeps)
     } catch (err) {
       const code = isParleyError(err) ? err.code : 'STORE_UNAVAILABLE';
       return sendJson(res, 503, { status: 'down', ...self, store: code });
+    }
+    if (deps.storeWritability?.livezFailing()) {
+      // Room on the volume for a while, and still no write: a restart may help.
+      return sendJson(res, 503, { status: 'down', ...self, store: 'unwritable' });
     }
     return sendJson(res, 200, { status: 'ok', ...self, store: 'ok' });
   });

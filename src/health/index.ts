@@ -13,3 +13,4 @@ export * from './options.js';
 export * from './peer-behind.js';
 export type * from './ports.js';
 export * from './status.js';
+export * from './store-writability.js';

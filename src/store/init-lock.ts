@@ -4,7 +4,9 @@
  *
  * - SQLite: an exclusive lock on a companion file `<database>.init-lock` (a SQLite file used only
  *   for its lock). The OS drops the lock when its holder dies, so a crash never leaves the
- *   database locked. The lock is polled with a zero busy timeout: a blocking busy wait would
+ *   database locked. Its journal is kept in memory: the transaction that holds the lock writes
+ *   nothing (not even the empty file's first page), so the lock is had on a full disk too (the
+ *   integrity check of a node whose volume filled up must run). The lock is polled with a zero busy timeout: a blocking busy wait would
  *   freeze the event loop that must release the lock when both openers share a process.
  * - PostgreSQL: a session-level advisory lock, held on one pool connection.
  */
@@ -53,7 +55,8 @@ export async function withSqliteInitLock<T>(
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       try {
-        lock.exec('BEGIN EXCLUSIVE');
+        // Set on every try: the pragma itself waits for another holder's lock.
+        lock.exec('PRAGMA journal_mode = MEMORY; BEGIN EXCLUSIVE');
         break;
       } catch (err) {
         if (!isBusy(err))

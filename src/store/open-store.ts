@@ -7,7 +7,7 @@ import type { StoreClient } from './client.js';
 import { type GroupCommitOptions, resolveMaxBatch } from './group-commit.js';
 import { postgresqlBackend } from './postgresql-backend.js';
 import { PrismaStore } from './prisma-store.js';
-import { sqliteBackend } from './sqlite-backend.js';
+import { DEFAULT_WAL_CHECKPOINT_PAGES, sqliteBackend } from './sqlite-backend.js';
 import type { StoreBackend, StoreConnections } from './store-backend.js';
 import { parseStoreUrl } from './store-url.js';
 import type { ParleyStore, StoreIdentity } from './types.js';
@@ -27,6 +27,12 @@ export interface OpenStoreOptions {
    * @default 5000
    */
   busyTimeoutMs?: number;
+  /**
+   * SQLite only: WAL pages (4 KiB) between automatic checkpoints; the WAL file is cut back to
+   * twice that after one (docs/storage.md).
+   * @default 1000
+   */
+  walCheckpointPages?: number;
   /**
    * PostgreSQL only: most connections of the store's pool.
    * @default 10
@@ -59,7 +65,14 @@ function backendFor(options: OpenStoreOptions): StoreBackend {
     if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
       throw new ParleyError('CONFIG_INVALID', `busyTimeoutMs must be an integer >= 0, got ${busyTimeoutMs}`);
     }
-    return sqliteBackend(target.path, { busyTimeoutMs });
+    const walCheckpointPages = options.walCheckpointPages ?? DEFAULT_WAL_CHECKPOINT_PAGES;
+    if (!Number.isSafeInteger(walCheckpointPages) || walCheckpointPages < 1) {
+      throw new ParleyError(
+        'CONFIG_INVALID',
+        `walCheckpointPages must be a positive integer, got ${walCheckpointPages}`,
+      );
+    }
+    return sqliteBackend(target.path, { busyTimeoutMs, walCheckpointPages });
   }
   const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   if (!Number.isSafeInteger(maxConnections) || maxConnections < 2) {

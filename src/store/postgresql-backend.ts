@@ -109,6 +109,20 @@ export function postgresqlBackend(url: string, options: PostgresqlBackendOptions
       return {
         prisma: p,
         hot: pgHotPath(w, pool),
+        // A read-write transaction that writes nothing: a standby or a read-only database fails it.
+        probeWritable: async () => {
+          try {
+            await pool.query('BEGIN READ WRITE; ROLLBACK');
+            return { writable: true };
+          } catch (err) {
+            const code = (err as { code?: unknown }).code;
+            return {
+              writable: false,
+              code: typeof code === 'string' ? code : 'STORE_UNAVAILABLE',
+              message: String((err as Error).message),
+            };
+          }
+        },
         close: async () => {
           await Promise.allSettled([p.$disconnect(), w.dispose()]);
           await endPool();

@@ -21,6 +21,7 @@ import type {
   StoredVersion,
   StoreEngine,
   StoreIdentity,
+  WriteProbe,
 } from './types.js';
 
 function requireText(name: string, value: unknown): asserts value is string {
@@ -225,6 +226,12 @@ export class PrismaStore implements ParleyStore {
     return this.#queue.exclusive(async () => {
       await this.#prisma.outbox.updateMany({ where: { peer, cid }, data: { attempts: { increment: 1 } } });
     });
+  }
+
+  probeWritable(): Promise<WriteProbe> {
+    if (this.#closed)
+      return Promise.resolve({ writable: false, code: 'STORE_CLOSED', message: 'the store is closed' });
+    return this.#connections.probeWritable();
   }
 
   checkIntegrity(): Promise<string[]> {

@@ -2,6 +2,8 @@
  * SQLite through better-sqlite3: a database file in WAL mode with `synchronous=FULL`, so a
  * commit is on disk (WAL fsynced) before it is acknowledged.
  */
+import { statfs } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import Database from 'better-sqlite3';
 import { ParleyError } from '../errors.js';
@@ -19,31 +21,78 @@ import {
 import { sqliteHotPath } from './sqlite-direct.js';
 import { type SqliteWriter, startSqliteWriter } from './sqlite-writer.js';
 import type { StoreBackend, StoreConnections } from './store-backend.js';
+import type { WriteProbe } from './types.js';
 
 /** SQLite knobs. */
 export interface SqliteBackendOptions {
   /** How long a write waits for another process's lock before failing. */
   busyTimeoutMs: number;
+  /** WAL pages between automatic checkpoints (see {@link writerPragmas}). */
+  walCheckpointPages: number;
+}
+
+/** Default of {@link SqliteBackendOptions.walCheckpointPages}: about 4 MB of WAL (4 KiB pages). */
+export const DEFAULT_WAL_CHECKPOINT_PAGES = 1000;
+
+/** SQLite's page size, which Parley's databases keep. */
+const PAGE_BYTES = 4096;
+
+/** Bytes free for this process on the volume of `folder` (0 when it cannot be read). */
+async function freeBytes(folder: string): Promise<number> {
+  try {
+    const fs = await statfs(folder);
+    return fs.bavail * fs.bsize;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The write probe of a SQLite store: the writer's probe (`sqlite-writer.ts`), and the volume's
+ * free space. After a failed write the store counts as writable again once the WAL is
+ * checkpointed and truncated and a checkpoint interval of WAL fits on the volume; before that,
+ * the next write tells.
+ */
+async function probeSqlite(writer: SqliteWriter, path: string, walPages: number): Promise<WriteProbe> {
+  const [found, free] = await Promise.all([writer.probe(), freeBytes(dirname(path))]);
+  const spaceFree = free >= walPages * PAGE_BYTES;
+  if (!found.ok) {
+    return {
+      writable: false,
+      spaceFree,
+      code: found.code ?? 'STORE_UNAVAILABLE',
+      message: found.message ?? '',
+    };
+  }
+  if (found.failed && !spaceFree) {
+    return { writable: false, spaceFree, code: 'SQLITE_FULL', message: `${free} bytes free on the volume` };
+  }
+  return { writable: true, spaceFree };
 }
 
 /** Pragmas of every connection: durability first. (`journal_mode` is stored in the file.) */
 const CONNECTION_PRAGMAS = ['PRAGMA synchronous = FULL', 'PRAGMA foreign_keys = ON'];
 
 /**
- * Writer-only tuning, measured with the store benchmark: every commit inserts into four indexes
- * at random places (cid, reference id, version, previous version), so each batch dirties
- * hundreds of pages. A larger page cache keeps those index pages in memory, and checkpointing
- * every ~40 MB of WAL instead of SQLite's 4 MB lets a checkpoint write each hot page once for
- * many batches (about 1.4x the throughput of the defaults). The WAL file is cut back to 64 MB
- * after a checkpoint resets it.
+ * Writer-only tuning: every commit inserts into four indexes at random places (cid, reference
+ * id, version, previous version), so each batch dirties hundreds of pages, and a larger page
+ * cache keeps those index pages in memory.
+ *
+ * The WAL is checkpointed every `walPages` pages (docs/storage.md). A larger value lets a
+ * checkpoint write each hot page once for many batches (10000 pages, ~40 MB, measured about 1.4x
+ * the throughput of 1000), but the WAL grows that large between checkpoints: on a volume smaller
+ * than that it fills the disk before its first checkpoint. After a checkpoint resets it, the WAL
+ * file is cut back to twice that size.
  */
-const WRITER_PRAGMAS = [
-  'PRAGMA journal_mode = WAL',
-  ...CONNECTION_PRAGMAS,
-  'PRAGMA cache_size = -65536',
-  'PRAGMA wal_autocheckpoint = 10000',
-  'PRAGMA journal_size_limit = 67108864',
-];
+export function writerPragmas(walPages: number): string[] {
+  return [
+    'PRAGMA journal_mode = WAL',
+    ...CONNECTION_PRAGMAS,
+    'PRAGMA cache_size = -65536',
+    `PRAGMA wal_autocheckpoint = ${walPages}`,
+    `PRAGMA journal_size_limit = ${walPages * 2 * PAGE_BYTES}`,
+  ];
+}
 
 /**
  * The main thread's connection for the hot point reads: read-only by intent, with a page cache
@@ -103,7 +152,11 @@ export function sqliteBackend(path: string, options: SqliteBackendOptions): Stor
       let reader: Database.Database | undefined;
       let prisma: StoreClient | undefined;
       try {
-        writer = await startSqliteWriter(path, WRITER_PRAGMAS, options.busyTimeoutMs);
+        writer = await startSqliteWriter(
+          path,
+          writerPragmas(options.walCheckpointPages),
+          options.busyTimeoutMs,
+        );
         reader = new Database(path, { timeout: options.busyTimeoutMs });
         reader.exec(READER_PRAGMAS.join(';\n'));
         prisma = await createStoreClient('sqlite', factory());
@@ -119,6 +172,7 @@ export function sqliteBackend(path: string, options: SqliteBackendOptions): Stor
       return {
         prisma: p,
         hot: sqliteHotPath(r, w),
+        probeWritable: () => probeSqlite(w, path, options.walCheckpointPages),
         close: async () => {
           await Promise.allSettled([p.$disconnect(), w.close()]);
           r.close();

@@ -20,19 +20,39 @@ import { StoreConflict } from './batch-writer.js';
 import type { WriteStatement } from './commit-sql.js';
 import type { BatchWriter } from './hot-path.js';
 
+/** What {@link SqliteWriter.probe} found. */
+export interface WriterProbe {
+  /** The writer took the write lock (and, after a failed write, checkpointed and truncated the WAL). */
+  ok: boolean;
+  /** The last write failed for want of space or an I/O error (`SQLITE_FULL`, `SQLITE_IOERR*`), none committed since. */
+  failed: boolean;
+  /** The driver's code of the probe's failure (`SQLITE_FULL`, say). */
+  code?: string;
+  message?: string;
+}
+
 /** A writer thread; {@link SqliteWriter.close} ends it. */
 export interface SqliteWriter extends BatchWriter {
+  /**
+   * Whether the writer can write, without allocating a page: after a failed write it first
+   * checkpoints the WAL into the database file and truncates it (`wal_checkpoint(TRUNCATE)`,
+   * which gives the WAL's space back once the database file can grow), then runs
+   * `BEGIN IMMEDIATE; ROLLBACK`. Never rejects.
+   */
+  probe(): Promise<WriterProbe>;
   /** Waits for the batches in flight, closes the connection and ends the thread. Idempotent. */
   close(): Promise<void>;
 }
 
 /** What the worker answers for one batch. */
 type Reply =
-  | { id: number; ok: true }
+  | ({ id: number; probe: true } & WriterProbe)
+  | { id: number; ok: true; probe?: undefined }
   | {
       id: number;
       ok: false;
       /** `constraint`: statement `index` violated a constraint; `rows`: it touched `changes` rows. */
+      probe?: undefined;
       kind: 'constraint' | 'rows' | 'failed';
       index: number;
       changes: number;
@@ -66,12 +86,35 @@ function prepare(sql) {
 const begin = db.prepare('BEGIN IMMEDIATE');
 const commit = db.prepare('COMMIT');
 const rollback = db.prepare('ROLLBACK');
+const checkpoint = db.prepare('PRAGMA wal_checkpoint(TRUNCATE)');
+// The last write failed for want of space or an I/O error (not its content, nor a lock held by
+// another process): the WAL may fill the volume, and the automatic checkpoint runs only after a
+// commit.
+let failed = false;
+function truncateWal() {
+  const row = checkpoint.get();
+  if (row.busy !== 0) throw Object.assign(new Error('checkpoint blocked by a reader'), { code: 'SQLITE_BUSY' });
+}
+function probe(m) {
+  try {
+    if (failed) truncateWal();
+    begin.run();
+    rollback.run();
+    parentPort.postMessage({ id: m.id, probe: true, ok: true, failed });
+  } catch (err) {
+    try { if (db.inTransaction) rollback.run(); } catch {}
+    parentPort.postMessage({ id: m.id, probe: true, ok: false, failed, message: String(err && err.message), code: (err && err.code) || null });
+  }
+}
 parentPort.on('message', (m) => {
   if (m.op === 'close') {
     try { db.close(); } catch {}
     parentPort.postMessage({ closed: true });
     return;
   }
+  if (m.op === 'probe') return probe(m);
+  // Space may be back: give the WAL back to the volume before writing more into it.
+  if (failed) { try { truncateWal(); } catch {} }
   let index = -1;
   let changes = 0;
   let kind = 'failed';
@@ -92,9 +135,11 @@ parentPort.on('message', (m) => {
     }
     index = -1;
     commit.run();
+    failed = false;
     parentPort.postMessage({ id: m.id, ok: true });
   } catch (err) {
     try { if (db.inTransaction) rollback.run(); } catch {}
+    if (kind === 'failed' && /^SQLITE_(FULL|IOERR)/.test((err && err.code) || '')) failed = true;
     parentPort.postMessage({
       id: m.id, ok: false, kind, index, changes,
       message: String(err && err.message), code: (err && err.code) || null,
@@ -146,6 +191,7 @@ export async function startSqliteWriter(
     { statements: readonly WriteStatement[]; resolve: () => void; reject: (err: unknown) => void }
   >();
   const inflight = new Set<Promise<unknown>>();
+  const probes = new Map<number, (probe: WriterProbe) => void>();
   let nextId = 1;
   let broken: ParleyError | undefined;
   let closing: Promise<void> | undefined;
@@ -154,6 +200,8 @@ export async function startSqliteWriter(
     broken ??= err;
     for (const p of pending.values()) p.reject(err);
     pending.clear();
+    for (const answer of probes.values()) answer({ ok: false, failed: true, message: err.message });
+    probes.clear();
   };
 
   await new Promise<void>((resolve, reject) => {
@@ -174,6 +222,12 @@ export async function startSqliteWriter(
   });
 
   worker.on('message', (reply: Reply) => {
+    if (reply.probe) {
+      const { id: _, probe: __, ...found } = reply;
+      probes.get(reply.id)?.(found);
+      probes.delete(reply.id);
+      return;
+    }
     const p = pending.get(reply.id);
     if (!p) return;
     pending.delete(reply.id);
@@ -233,6 +287,16 @@ export async function startSqliteWriter(
       );
       inflight.add(settled);
       return written;
+    },
+    probe() {
+      if (broken) return Promise.resolve({ ok: false, failed: true, message: broken.message });
+      if (closing !== undefined)
+        return Promise.resolve({ ok: false, failed: false, message: 'the store is closed' });
+      const id = nextId++;
+      return new Promise<WriterProbe>((resolve) => {
+        probes.set(id, resolve);
+        worker.postMessage({ op: 'probe', id });
+      });
     },
     close() {
       closing ??= (async () => {

@@ -5,7 +5,7 @@
 import type { StoreClient } from './client.js';
 import type { Dialect } from './dialect.js';
 import type { HotPath } from './hot-path.js';
-import type { StoreEngine } from './types.js';
+import type { StoreEngine, WriteProbe } from './types.js';
 
 /** The live connections of an open store. */
 export interface StoreConnections {
@@ -13,6 +13,8 @@ export interface StoreConnections {
   prisma: StoreClient;
   /** The group-commit writer and the per-command point reads (see `hot-path.ts`). */
   hot: HotPath;
+  /** The write probe of `ParleyStore.probeWritable`; never rejects. */
+  probeWritable(): Promise<WriteProbe>;
   /** Closes both connections and anything under them. */
   close(): Promise<void>;
 }

@@ -153,6 +153,25 @@ export interface ParleyStore {
    */
   checkIntegrity(): Promise<string[]>;
 
+  /**
+   * Whether the store can write now, by a probe that allocates no page (docs/storage.md).
+   * Never rejects.
+   */
+  probeWritable?(): Promise<WriteProbe>;
+
   /** Idempotent. */
   close(): Promise<void>;
+}
+
+/** What {@link ParleyStore.probeWritable} found. */
+export interface WriteProbe {
+  writable: boolean;
+  /**
+   * The database's volume has room for writes again (SQLite: at least one WAL checkpoint
+   * interval free); absent where the store cannot tell (PostgreSQL).
+   */
+  spaceFree?: boolean;
+  /** Why not writable: the driver's or Parley's code, and its message. */
+  code?: string;
+  message?: string;
 }

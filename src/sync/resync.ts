@@ -35,6 +35,7 @@ import type { JwsVerifier } from '../protocol/verify-pool.js';
 import type { CommandRecord, ObjectHead } from '../store/types.js';
 import { type AppliedBatch, applyHistories, type ForkResolution } from './apply.js';
 import type { ResyncCounters, ResyncRole, SyncStore } from './ports.js';
+import { createRunBackoff, isPeerStoreFailure, type RunBackoffOptions } from './run-backoff.js';
 import { compareIds, DEFAULT_SYNC_PAGE_SIZE, openObjectsSummary, sameSummary } from './summary.js';
 import { type VerifiedHistory, verifyHistory } from './verify-history.js';
 
@@ -94,7 +95,12 @@ export type ResyncEvent =
    * request with a `request_id` is answered with `SyncError`; the peer's run otherwise times out
    * and runs again later.
    */
-  | { type: 'sync_frame_failed'; peer: string; frameType: string; runId: string | null; code: string };
+  | { type: 'sync_frame_failed'; peer: string; frameType: string; runId: string | null; code: string }
+  /**
+   * A run waits `delayMs` before it starts: the peer's store failed the last `failures` runs in a
+   * row (`run-backoff.ts`).
+   */
+  | { type: 'resync_backoff'; peer: string; reason: string; delayMs: number; failures: number; atMs: number };
 
 export interface ChannelSyncOptions {
   /** Entries per list page. @default 1000 */
@@ -124,6 +130,8 @@ export interface ChannelSyncOptions {
   maxPushHoldBytes?: number;
   /** How long to wait for an answer. @default 30000 */
   responseTimeoutMs?: number;
+  /** The wait before a run after runs the peer's store failed (`run-backoff.ts`). */
+  storeFailureBackoff?: RunBackoffOptions;
 }
 
 export interface ChannelSyncDeps {
@@ -307,6 +315,9 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
   /** The history answer being sent (one at a time, see `answerHistory`). */
   let answering: Promise<void> = Promise.resolve();
   let requestSeq = 0;
+  /** Runs of mine whose `SyncError` said the peer's store failed: the next run backs off. */
+  const backoff = createRunBackoff({ scheduler, ...options.storeFailureBackoff });
+  const storeFailedRuns = new Set<string>();
 
   // Leader runs: one at a time; requests made meanwhile merge into the next.
   let active: Promise<ResyncRunResult> | undefined;
@@ -777,6 +788,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
           if (runs.get(frame.run_id)?.role === 'leader') {
             // Its begin, list pages and pushes (keys `begin:RUN`, `list:RUN`, `push:RUN:SEQ`).
             const runId = frame.run_id;
+            if (isPeerStoreFailure(frame.code)) storeFailedRuns.add(runId);
             abortAll(new ParleyError(errorCodeOf(frame.code), frame.message), (key) => {
               const [kind, id] = key.split(':');
               return id === runId && (kind === 'begin' || kind === 'list' || kind === 'push');
@@ -1256,6 +1268,12 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
 
   async function lead(reason: string, scope: Set<string> | null): Promise<ResyncRunResult> {
     if (closed) throw new ParleyError('SYNC_ABORTED', 'closed');
+    const { delayMs, failures } = backoff.pending();
+    if (delayMs > 0) {
+      events.next({ type: 'resync_backoff', peer, reason, delayMs, failures, atMs: now() });
+      await backoff.wait(whenClosed);
+      if (closed) throw new ParleyError('SYNC_ABORTED', 'closed');
+    }
     await peerRunsEnded();
     if (closed) throw new ParleyError('SYNC_ABORTED', 'closed');
     if (link?.state !== 'open') throw new ParleyError('SYNC_ABORTED', 'no connection');
@@ -1274,6 +1292,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
         },
         run,
       );
+      backoff.answered();
       if (!scope && sameSummary(mine, ack.open_objects)) {
         await finishRun(run, 'in_sync');
         return result(run, 'in_sync');
@@ -1320,6 +1339,8 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
             : 'repaired';
       await sendEnd(run, outcome);
       await finishRun(run, outcome);
+      storeFailedRuns.delete(run.runId);
+      backoff.answered();
       // Differences left without an outcome: another run follows (bounded, see `followUp`).
       if (run.unsettled.length > 0) followUp(scope);
       else followUps = 0;
@@ -1331,6 +1352,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
       // The follower learns the run is over (best effort: the link may be what failed).
       if (link?.state === 'open') await sendEnd(run, outcome);
       await finishRun(run, outcome, code);
+      if (storeFailedRuns.delete(run.runId)) backoff.storeFailed();
       // An answer that never came on a live link: the differences are still there.
       if (isParleyError(err, 'SYNC_TIMEOUT') && link?.state === 'open') followUp(scope);
       throw err;

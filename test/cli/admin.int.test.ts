@@ -101,6 +101,8 @@ describe('admin routes on a real node (loopback HTTP, SQLite files)', () => {
       address: a.address,
       epoch: a.epoch,
       url: a.url,
+      // Whether its store can write (docs/storage.md).
+      store: { store: 'ok' },
       channels: [
         {
           peer: b.address,

@@ -25,7 +25,10 @@ export async function runCheck(options: CheckOptions, io: CliIo): Promise<number
   if (target.engine === 'sqlite' && !existsSync(target.path)) {
     throw new ParleyError('CONFIG_INVALID', `no database at ${target.path}`);
   }
-  const store = await openStore({ url: config.database });
+  const store = await openStore({
+    url: config.database,
+    walCheckpointPages: config.storage.walCheckpointPages,
+  });
   let problems: string[];
   try {
     problems = await store.checkIntegrity();

@@ -62,6 +62,11 @@ export function formatStatus(node: AdminStatus): string {
     `node   ${node.address}`,
     `url    ${node.url}`,
     `epoch  ${node.epoch}`,
+    ...(node.store?.store === 'unwritable'
+      ? [
+          `store  UNWRITABLE (${node.store.code ?? 'STORE_UNAVAILABLE'} since ${new Date(node.store.sinceMs ?? 0).toISOString()})`,
+        ]
+      : []),
     '',
     ...(rows.length === 0
       ? ['no peers configured (add one with `parley peer add`)']
