@@ -10,6 +10,7 @@ import {
   defer,
   firstValueFrom,
   type Observable,
+  type SchedulerLike,
   Subject,
   type Subscription,
   throwError,
@@ -59,6 +60,7 @@ import {
 } from './protocol/index.js';
 import { isSyncFrameType } from './protocol/sync-frames.js';
 import { acceptingRetiredKeys, createVerifyPool } from './protocol/verify-pool.js';
+import { createRefusalReports, type Lip1RequestRefused } from './refusal-reports.js';
 import { createLeaseKeeper, type LeaseEvent, type LeaseKeeper } from './replica/lease-keeper.js';
 import { createHealthRepository } from './store/health-repository.js';
 import { createLeaseRepository } from './store/lease-repository.js';
@@ -87,7 +89,8 @@ export type NodeEvent =
   | ResyncEvent
   | LeaseEvent
   | UpkeepEvent
-  | TransportEvent;
+  | TransportEvent
+  | Lip1RequestRefused;
 
 /**
  * A connection that failed before it became a channel: a dial of mine (the peer unreachable, or
@@ -181,6 +184,8 @@ export interface NodeDeps {
   health?: HealthOptions;
   /** Resync knobs; `onConnect: false` turns off the run on every (re)connect (to test other triggers). */
   sync?: ChannelSyncOptions & { onConnect?: boolean };
+  /** Timers of the rate-limited refusal reports (virtual time in tests). @default asyncScheduler */
+  reportScheduler?: SchedulerLike;
 }
 
 export async function createVaspNode(
@@ -235,6 +240,12 @@ async function startNode(
 
   const events = new Subject<NodeEvent>();
   const subs: Subscription[] = [];
+  // What the peers (or anyone) sent that was refused: rate-limited, never one line per frame.
+  const refusals = createRefusalReports({
+    emit: (event) => events.next(event),
+    ...(deps.reportScheduler ? { scheduler: deps.reportScheduler } : {}),
+  });
+  undo.push(() => refusals.close());
   const cores = new Map<string, ChannelCore>();
   const channels = new Map<string, Channel>();
   const drivers = new Map<string, BusinessDriver>();
@@ -315,7 +326,7 @@ async function startNode(
           // A frame of a kind this version does not know (a newer peer's, say): dropped, but
           // said, and the connection kept.
           else {
-            events.next({
+            refusals.frameRefused({
               type: 'frame_refused',
               peer: peer.address,
               code: 'PROTOCOL_MALFORMED_FRAME',
@@ -334,7 +345,11 @@ async function startNode(
     if (leases) channel.suspend(notOwner(peer.address));
     cores.set(peer.address, core);
     channels.set(peer.address, channel);
-    subs.push(channel.events$.subscribe(events));
+    subs.push(
+      channel.events$.subscribe((event) =>
+        event.type === 'frame_refused' ? refusals.frameRefused(event) : events.next(event),
+      ),
+    );
     /** At most one `command_waiting` run per object and interval, however many commands wait on it. */
     const waitingRuns = createKeyedThrottle({ intervalMs: WAITING_RESYNC_INTERVAL_MS, maxKeys: 10_000 });
     const driver = createBusinessDriver(
@@ -493,7 +508,16 @@ async function startNode(
       if (version !== 'v1' || command !== 'command' || rest.length > 0 || receiver !== me) return false;
       const link = sender === undefined ? undefined : httpLinks.get(sender);
       if (!link) {
-        if (sender === undefined || directory.get(sender)?.transport !== 'lip1-http') return false;
+        if (sender === undefined || directory.get(sender)?.transport !== 'lip1-http') {
+          const remoteAddress = req.socket.remoteAddress;
+          refusals.lip1Refused({
+            sender: sender ?? '',
+            status: 404,
+            reason: 'unknown_sender',
+            remoteAddress,
+          });
+          return false;
+        }
         // A peer of ours that this node does not serve now: another replica of this VASP does,
         // or the node is closing. The peer retries (LIP-1 resends).
         res.setHeader('Retry-After', '1');
@@ -583,6 +607,9 @@ async function startNode(
         peer: peer.address,
         url: peer.url,
         maxFrameBytes: config.maxFrameBytes,
+        peerKey: publicKeyFromHex(peer.publicKeyHex),
+        myKey,
+        onRefused: (refusal) => refusals.lip1Refused(refusal),
       });
       httpLinks.set(peer.address, link);
       channels.get(peer.address)!.attach(link);
@@ -777,6 +804,7 @@ async function startNode(
         // Every write is done: the leases go, for another replica to take at once.
         await keeper?.close();
         for (const s of subs) s.unsubscribe();
+        refusals.close();
         resync.complete();
         events.complete();
         await verifyPool.close();

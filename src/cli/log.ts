@@ -56,6 +56,7 @@ export function nodeEventLevel(event: NodeEvent): LogLevel {
     case 'upkeep_failed':
     case 'dial_failed':
     case 'handshake_refused':
+    case 'lip1_request_refused':
       return 'warn';
     case 'fork':
     case 'business_error':
