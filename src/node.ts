@@ -78,6 +78,7 @@ import {
 import { pruneRunHistory } from './sync/run-history.js';
 import { createConnectionRegistry } from './transport/connection-registry.js';
 import { createLip1HttpLink, type Lip1HttpLink, refuseLip1Request } from './transport/lip1-http.js';
+import { createPeerHosts } from './transport/peer-hosts.js';
 import type { Connection, PeerEntry } from './transport/types.js';
 import { createReconnectingDialer, type ReconnectingDialer } from './transport/ws-dialer.js';
 import { createChannelServer } from './transport/ws-server.js';
@@ -546,6 +547,12 @@ async function startNode(
     node: { address: me, epoch },
     probeStore: () => store.getPeer(me),
   });
+  // Handshake slots kept for the peers this node knows the hosts of (docs/security.md).
+  const peerHosts = createPeerHosts(
+    [...directory.values()].flatMap((peer) => (peer.transport !== 'lip1-http' && peer.url ? [peer.url] : [])),
+  );
+  undo.push(() => peerHosts.close());
+  const { limits } = config.listen;
   const server = createChannelServer(
     {
       onRequest: router.listener,
@@ -553,11 +560,22 @@ async function startNode(
       port: config.listen.port,
       maxFrameBytes: config.maxFrameBytes,
       allowInsecure: config.listen.allowInsecure,
+      handshakeTimeoutMs: limits.handshakeTimeoutMs,
+      maxPendingHandshakes: limits.maxPendingHandshakes,
+      maxPendingHandshakesPerAddress: limits.maxPendingHandshakesPerAddress,
+      reservedHandshakes: limits.reservedHandshakes,
+      http: {
+        headersTimeoutMs: limits.headersTimeoutMs,
+        requestTimeoutMs: limits.requestTimeoutMs,
+        keepAliveTimeoutMs: limits.keepAliveTimeoutMs,
+        maxConnections: limits.maxConnections,
+      },
       ...(tls ? { tls } : {}),
     },
     {
       me,
       myKey,
+      isReservedAddress: (address) => peerHosts.has(address),
       // A LIP-1 HTTP peer has no WebSocket channel: its hello is refused as from an unknown peer.
       directory: (address: string) => {
         const peer = directory.get(address);
@@ -797,6 +815,7 @@ async function startNode(
         // Answers the LIP-1 HTTP requests still waiting (503), so the server can close.
         await Promise.all([...directory.keys()].map((peer) => disconnectOut(peer, 1001, 'node closing')));
         await server.close();
+        peerHosts.close();
         for (const driver of drivers.values()) driver.close();
         // Resync before the channels and the store: runs in progress end `aborted`, on record.
         await Promise.all([...syncs.values()].map((sync) => sync.close()));
