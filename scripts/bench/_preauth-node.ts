@@ -43,3 +43,5 @@ for await (const line of createInterface({ input: process.stdin })) {
 clearInterval(sampler);
 await node.close();
 rmSync(dir, { recursive: true, force: true });
+// stdin (a pipe from the benchmark) would keep the process alive.
+process.exit(0);

@@ -4,9 +4,13 @@
  * of a frame as large as `maxFrameBytes` and up to 1 MiB of its payload, from 32 loopback
  * addresses (127.0.0.10–41; Linux routes all of 127/8 to lo). The node runs in its own process
  * (`_preauth-node.ts`); its RSS is sampled every 10 ms, and `rss_growth_mb` is the peak over the
- * baseline taken after a garbage collection. Run for `maxFrameBytes` 1 MiB and its maximum.
+ * baseline taken after a garbage collection, after a warm-up; `control_growth_mb` is the same
+ * measure over a window without any attack (what the process grows by itself). Run for
+ * `maxFrameBytes` 1 MiB and its maximum.
  *
- * Run: `npm run bench -- preauth`.
+ * Run: `npm run bench -- preauth`. Env: `PARLEY_BENCH_PREAUTH_IDLE` (default 2000),
+ * `PARLEY_BENCH_PREAUTH_PARTIAL` (default 250), to measure either part alone;
+ * `PARLEY_BENCH_PREAUTH_SIZES` (comma-separated maxFrameBytes values).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -17,10 +21,11 @@ import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { MAX_CHANNEL_MAX_FRAME_BYTES } from '../../src/transport/defaults.js';
 
-const IDLE = 2000;
-const PARTIAL = 250;
+const IDLE = Number(process.env['PARLEY_BENCH_PREAUTH_IDLE'] ?? 2000);
+const PARTIAL = Number(process.env['PARLEY_BENCH_PREAUTH_PARTIAL'] ?? 250);
 const ADDRESSES = 32;
 const SAMPLE_MS = 1500;
+const WARMUP_MS = 5000;
 const here = dirname(fileURLToPath(import.meta.url));
 const machine = { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length };
 const progress = (text: string): void => void process.stderr.write(`${text}\n`);
@@ -85,10 +90,18 @@ function partialFrame(length: number, sent: number): Buffer {
 async function run(maxFrameBytes: number): Promise<void> {
   const node = startNode(maxFrameBytes);
   const { port } = await ask(node);
+  // A young process grows by itself (lazy modules, compiled code): warm up, then measure the
+  // same window without any attack as the control.
+  await sleep(WARMUP_MS);
   await ask(node, 'reset');
+  await sleep(SAMPLE_MS);
+  const control = await ask(node, 'peak');
+  await ask(node, 'reset');
+  progress(`preauth: node on port ${port}; ${IDLE} idle sockets`);
   const sockets: Socket[] = [];
   const idle = await Promise.all(Array.from({ length: IDLE }, () => open(port!).catch(() => undefined)));
   for (const s of idle) if (s) sockets.push(s);
+  progress(`preauth: ${PARTIAL} partial frames`);
   let upgraded = 0;
   let closedEarly = 0;
   const sent = Math.min(maxFrameBytes, 1024 * 1024) - 1;
@@ -104,11 +117,13 @@ async function run(maxFrameBytes: number): Promise<void> {
       await new Promise<void>((resolve) => socket.write(partialFrame(maxFrameBytes, sent), () => resolve()));
     }),
   );
+  progress('preauth: sent; sampling');
   // Let the server read what was sent (benchmarks may wait; RSS is sampled meanwhile).
   await sleep(SAMPLE_MS);
   const { baseline, peak } = await ask(node, 'peak');
   const params = {
     maxFrameBytes,
+    control_growth_mb: Math.round(((control['peak']! - control['baseline']!) / 1024 / 1024) * 10) / 10,
     idle_sockets: idle.filter(Boolean).length,
     partial_frames: PARTIAL,
     upgraded,
@@ -130,7 +145,11 @@ async function run(maxFrameBytes: number): Promise<void> {
   await new Promise<void>((resolve) => node.child.once('exit', () => resolve()));
 }
 
-for (const maxFrameBytes of [1024 * 1024, MAX_CHANNEL_MAX_FRAME_BYTES]) {
+const sizes = process.env['PARLEY_BENCH_PREAUTH_SIZES']?.split(',').map(Number) ?? [
+  1024 * 1024,
+  MAX_CHANNEL_MAX_FRAME_BYTES,
+];
+for (const maxFrameBytes of sizes) {
   progress(`preauth: maxFrameBytes ${maxFrameBytes}`);
   await run(maxFrameBytes);
 }
