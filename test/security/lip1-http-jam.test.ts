@@ -132,11 +132,19 @@ describe('LIP-1 HTTP: nothing unauthenticated waits on the channel', () => {
         error: { protocol_error: true, code: 'invalid_signature', message: expect.any(String) },
       });
     }
-    const after = await rowCounts(db);
     const realAnswer = await real;
     expect(realAnswer.status, realAnswer.body).toBe(200);
     expect(JSON.parse(verifyJws(realAnswer.body, aKey))).toMatchObject({ cid, status: 'success' });
-    expect(after).toEqual(before);
+    // Written: the real command, its object (and my business's reaction to it), nothing else.
+    expect(before).toEqual({ command_log: 0, outbox: 0, object_head: 0, object_version: 0 });
+    expect(await db.query('SELECT cid FROM command_log')).toEqual([{ cid }]);
+    for (const table of ['outbox', 'object_head', 'object_version']) {
+      const refs = await db.query<{ reference_id: string }>(`SELECT reference_id FROM ${table}`);
+      // The outbox holds my reaction once my business has sent it (or not yet).
+      const expected = table === 'outbox' ? refs.length : 1;
+      expect(refs.length, table).toBe(expected);
+      for (const row of refs) expect(row.reference_id, table).toBe(payment.reference_id);
+    }
 
     // Logged at warn with the reason, not 300 times.
     const refused = seen.filter((e) => e.type === 'lip1_request_refused');
