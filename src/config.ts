@@ -15,6 +15,8 @@ import { section } from './config/strict.js';
 import { ParleyError } from './errors.js';
 import { resolveHealthOptions } from './health/options.js';
 import { channelAddress } from './protocol/index.js';
+import { MAX_CHANNEL_MAX_FRAME_BYTES } from './transport/defaults.js';
+import { ListenLimits } from './transport/listen-limits.js';
 import { isLoopbackUrl } from './transport/loopback.js';
 
 const Hex32 = z.string().regex(/^[0-9a-f]{64}$/, 'expected 32 bytes as 64 lowercase hex characters');
@@ -163,13 +165,16 @@ export const NodeConfig = section({
     tls: section({ certFile: z.string(), keyFile: z.string() }).optional(),
     /** Plain ws on a non-loopback address (behind a TLS-terminating proxy, say). */
     allowInsecure: z.boolean().default(false),
+    /** Handshake slots and deadline, HTTP timeouts, connection cap (docs/security.md). */
+    limits: ListenLimits.prefault({}),
   }).prefault({}),
   peers: z.array(PeerConfig).default([]),
-  /** @default 1048576 */
+  /** Largest channel frame, bytes (before authentication: 4096 whatever this is). @default 1048576, at most 16 MiB */
   maxFrameBytes: z
     .number()
     .int()
     .min(1024)
+    .max(MAX_CHANNEL_MAX_FRAME_BYTES)
     .default(1024 * 1024),
   /** First retransmission delay of a command without a final response. */
   retransmitMs: z.number().int().positive().default(2000),

@@ -10,6 +10,7 @@ import {
   defer,
   firstValueFrom,
   type Observable,
+  type SchedulerLike,
   Subject,
   type Subscription,
   throwError,
@@ -66,6 +67,7 @@ import {
 } from './protocol/index.js';
 import { isSyncFrameType } from './protocol/sync-frames.js';
 import { acceptingRetiredKeys, createVerifyPool } from './protocol/verify-pool.js';
+import { createRefusalReports, type Lip1RequestRefused } from './refusal-reports.js';
 import { createLeaseKeeper, type LeaseEvent, type LeaseKeeper } from './replica/lease-keeper.js';
 import { createAbandonRepository } from './store/abandon-repository.js';
 import { createHealthRepository } from './store/health-repository.js';
@@ -84,6 +86,7 @@ import {
 import { pruneRunHistory } from './sync/run-history.js';
 import { createConnectionRegistry } from './transport/connection-registry.js';
 import { createLip1HttpLink, type Lip1HttpLink, refuseLip1Request } from './transport/lip1-http.js';
+import { createPeerHosts } from './transport/peer-hosts.js';
 import type { Connection, PeerEntry } from './transport/types.js';
 import { createReconnectingDialer, type ReconnectingDialer } from './transport/ws-dialer.js';
 import { createChannelServer } from './transport/ws-server.js';
@@ -96,7 +99,8 @@ export type NodeEvent =
   | LeaseEvent
   | UpkeepEvent
   | TransportEvent
-  | StoreWritabilityEvent;
+  | StoreWritabilityEvent
+  | Lip1RequestRefused;
 
 /**
  * A connection that failed before it became a channel: a dial of mine (the peer unreachable, or
@@ -208,6 +212,8 @@ export interface NodeDeps {
   sync?: ChannelSyncOptions & { onConnect?: boolean };
   /** The store's write probe: intervals, the `/livez` grace, the clock. */
   storeWritability?: StoreWritabilityOptions;
+  /** Timers of the rate-limited refusal reports (virtual time in tests). @default asyncScheduler */
+  reportScheduler?: SchedulerLike;
 }
 
 export async function createVaspNode(
@@ -265,6 +271,12 @@ async function startNode(
 
   const events = new Subject<NodeEvent>();
   const subs: Subscription[] = [];
+  // What the peers (or anyone) sent that was refused: rate-limited, never one line per frame.
+  const refusals = createRefusalReports({
+    emit: (event) => events.next(event),
+    ...(deps.reportScheduler ? { scheduler: deps.reportScheduler } : {}),
+  });
+  undo.push(() => refusals.close());
   const cores = new Map<string, ChannelCore>();
   const channels = new Map<string, Channel>();
   const drivers = new Map<string, BusinessDriver>();
@@ -350,7 +362,7 @@ async function startNode(
           // A frame of a kind this version does not know (a newer peer's, say): dropped, but
           // said, and the connection kept.
           else {
-            events.next({
+            refusals.frameRefused({
               type: 'frame_refused',
               peer: peer.address,
               code: 'PROTOCOL_MALFORMED_FRAME',
@@ -369,7 +381,11 @@ async function startNode(
     if (leases) channel.suspend(notOwner(peer.address));
     cores.set(peer.address, core);
     channels.set(peer.address, channel);
-    subs.push(channel.events$.subscribe(events));
+    subs.push(
+      channel.events$.subscribe((event) =>
+        event.type === 'frame_refused' ? refusals.frameRefused(event) : events.next(event),
+      ),
+    );
     // Commands stuck at a peer that does not progress (LIP-1 HTTP: it cannot resync): `peer_behind`.
     subs.push(health.peerBehind.watch(peer.address, peer.transport ?? 'ws', channel.events$));
     /** At most one `command_waiting` run per object and interval, however many commands wait on it. */
@@ -532,7 +548,16 @@ async function startNode(
       if (version !== 'v1' || command !== 'command' || rest.length > 0 || receiver !== me) return false;
       const link = sender === undefined ? undefined : httpLinks.get(sender);
       if (!link) {
-        if (sender === undefined || directory.get(sender)?.transport !== 'lip1-http') return false;
+        if (sender === undefined || directory.get(sender)?.transport !== 'lip1-http') {
+          const remoteAddress = req.socket.remoteAddress;
+          refusals.lip1Refused({
+            sender: sender ?? '',
+            status: 404,
+            reason: 'unknown_sender',
+            remoteAddress,
+          });
+          return false;
+        }
         // A peer of ours that this node does not serve now: another replica of this VASP does,
         // or the node is closing. The peer retries (LIP-1 resends).
         res.setHeader('Retry-After', '1');
@@ -570,6 +595,12 @@ async function startNode(
     history: createHealthRepository(store),
   });
   undo.push(stopStoreReport);
+  // Handshake slots kept for the peers this node knows the hosts of (docs/security.md).
+  const peerHosts = createPeerHosts(
+    [...directory.values()].flatMap((peer) => (peer.transport !== 'lip1-http' && peer.url ? [peer.url] : [])),
+  );
+  undo.push(() => peerHosts.close());
+  const { limits } = config.listen;
   const server = createChannelServer(
     {
       onRequest: router.listener,
@@ -577,11 +608,22 @@ async function startNode(
       port: config.listen.port,
       maxFrameBytes: config.maxFrameBytes,
       allowInsecure: config.listen.allowInsecure,
+      handshakeTimeoutMs: limits.handshakeTimeoutMs,
+      maxPendingHandshakes: limits.maxPendingHandshakes,
+      maxPendingHandshakesPerAddress: limits.maxPendingHandshakesPerAddress,
+      reservedHandshakes: limits.reservedHandshakes,
+      http: {
+        headersTimeoutMs: limits.headersTimeoutMs,
+        requestTimeoutMs: limits.requestTimeoutMs,
+        keepAliveTimeoutMs: limits.keepAliveTimeoutMs,
+        maxConnections: limits.maxConnections,
+      },
       ...(tls ? { tls } : {}),
     },
     {
       me,
       myKey,
+      isReservedAddress: (address) => peerHosts.has(address),
       // A LIP-1 HTTP peer has no WebSocket channel: its hello is refused as from an unknown peer.
       directory: (address: string) => {
         const peer = directory.get(address);
@@ -633,6 +675,9 @@ async function startNode(
         peer: peer.address,
         url: peer.url,
         maxFrameBytes: config.maxFrameBytes,
+        peerKey: publicKeyFromHex(peer.publicKeyHex),
+        myKey,
+        onRefused: (refusal) => refusals.lip1Refused(refusal),
       });
       httpLinks.set(peer.address, link);
       channels.get(peer.address)!.attach(link);
@@ -835,6 +880,7 @@ async function startNode(
         // Answers the LIP-1 HTTP requests still waiting (503), so the server can close.
         await Promise.all([...directory.keys()].map((peer) => disconnectOut(peer, 1001, 'node closing')));
         await server.close();
+        peerHosts.close();
         for (const driver of drivers.values()) driver.close();
         // Resync before the channels and the store: runs in progress end `aborted`, on record.
         await Promise.all([...syncs.values()].map((sync) => sync.close()));
@@ -842,6 +888,7 @@ async function startNode(
         // Every write is done: the leases go, for another replica to take at once.
         await keeper?.close();
         for (const s of subs) s.unsubscribe();
+        refusals.close();
         resync.complete();
         events.complete();
         await verifyPool.close();

@@ -14,6 +14,8 @@ export const MAY_IMPORT = {
   errors: [],
   'event-loop': [],
   'keyed-throttle': [],
+  'report-throttle': [],
+  'refusal-reports': ['channel', 'transport', 'report-throttle'],
   http: [],
   protocol: ['errors'],
   objects: ['errors', 'protocol'],

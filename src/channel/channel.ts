@@ -60,7 +60,14 @@ export type ChannelEvent =
   /** A command of mine is durable in the outbox and goes out now or at the next connect. */
   | { type: 'command_queued'; peer: string; cid: string; referenceId: string }
   /** A frame that was dropped (`frameType`: a kind of frame this version does not know). */
-  | { type: 'frame_refused'; peer: string; code: string; frameType?: string };
+  | {
+      type: 'frame_refused';
+      peer: string;
+      code: string;
+      frameType?: string;
+      /** In the node's events: refused for this key since its last report and not reported one by one. */
+      suppressed?: number;
+    };
 
 /** A command of mine that is durable in the outbox: it survives a crash and goes out until final. */
 export interface QueuedCommand {
@@ -327,10 +334,13 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
     let type = peekJwsObjectType(frame);
     if (type === undefined) {
       try {
-        const payload = parseJson(decodeJwsPayloadUnverified(frame)) as { _ObjectType?: unknown };
-        type = typeof payload._ObjectType === 'string' ? payload._ObjectType : 'unknown';
+        const payload = parseJson(decodeJwsPayloadUnverified(frame)) as { _ObjectType?: unknown } | null;
+        const named = payload?._ObjectType;
+        // Undecodable, or no frame kind at all (`[]`, `{}`): not a frame of a later version but
+        // an invalid request, which the core answers with a signed protocol error
+        // (`invalid_signature` or `parsing_error`, `cid: null`; PROTOCOL.md §2.1).
+        type = typeof named === 'string' ? named : 'CommandRequestObject';
       } catch {
-        // Undecodable: the core answers it with a signed protocol error.
         type = 'CommandRequestObject';
       }
     }

@@ -59,6 +59,7 @@ export function nodeEventLevel(event: NodeEvent): LogLevel {
     case 'dial_failed':
     case 'handshake_refused':
     case 'store_unwritable':
+    case 'lip1_request_refused':
       return 'warn';
     case 'fork':
     case 'business_error':

@@ -12,3 +12,24 @@ export const DEFAULT_HELLO_MAX_SKEW_MS = 60_000;
 export const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
 /** Handshakes in progress at once, per server; more upgrades get HTTP 503. */
 export const DEFAULT_MAX_PENDING_HANDSHAKES = 256;
+/** Sockets of one remote address (an IPv6 /64) in their handshake at once; more get HTTP 503. */
+export const DEFAULT_MAX_PENDING_HANDSHAKES_PER_ADDRESS = 8;
+/** Handshake slots (of `maxPendingHandshakes`) kept for the hosts of configured peers. */
+export const DEFAULT_RESERVED_HANDSHAKES = 32;
+/** The longest handshake deadline a node accepts: a socket that says nothing is dropped by then. */
+export const MAX_HANDSHAKE_TIMEOUT_MS = 5000;
+
+/** HTTP: the whole request head must arrive within this time, or 408 and close. */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+/**
+ * HTTP: the whole request (head and body) must arrive within this time, or 408 and close. The
+ * answer is not counted: a response that waits (a LIP-1 HTTP answer waiting on the channel, a
+ * dashboard long poll) is bounded its own way.
+ */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/** HTTP: an idle keep-alive connection is closed after this time. */
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5000;
+/** TCP connections the server holds at once (channels, handshakes, HTTP); more are dropped at accept. */
+export const DEFAULT_MAX_CONNECTIONS = 4096;
+/** The largest `maxFrameBytes` a node accepts (16 MiB): real frames are a few KiB. */
+export const MAX_CHANNEL_MAX_FRAME_BYTES = 16 * 1024 * 1024;

@@ -132,7 +132,15 @@ export function createHandshakeReader(ws: WebSocket, options: HandshakeReaderOpt
   }
 
   function onError(err: Error): void {
-    fail(errorOfSocket(err, isOpen));
+    const error = errorOfSocket(err, isOpen);
+    if (error.code === 'PROTOCOL_FRAME_TOO_LARGE') {
+      // `ws` sends its 1009 and resumes the socket (on the next tick) to read the peer's close
+      // frame: the rest of the oversized frame would be read and dropped, all of it allocated
+      // on the way. Stop reading instead (after that resume); the socket goes at the close
+      // timeout.
+      process.nextTick(() => ws.pause());
+    }
+    fail(error);
   }
 
   ws.on('open', onOpen);

@@ -13,7 +13,9 @@
  *   or different id, a body over the frame limit) is dropped, and the channel retransmits.
  * - **In:** `POST /v1/<peer>/<me>/command` hands the body to the channel as a request frame and
  *   answers with the response frame the channel sends for its cid: 200 for `success`, 400 for
- *   `failure`, the request's `X-REQUEST-ID` echoed. A request without `X-REQUEST-ID` gets 400,
+ *   `failure`, the request's `X-REQUEST-ID` echoed. Only a body that verifies with the peer's
+ *   key and is a command request goes to the channel (`lip1-http-gate.ts`); anything else is
+ *   answered at once, so nothing unauthenticated waits on the channel or holds a slot. A request without `X-REQUEST-ID` gets 400,
  *   plain text, `X-REQUEST-ID: None`, as from the reference.
  * - The peer has no handshake, heartbeats or resync (LIP-1 v1 has none): the other frames the
  *   node would send are dropped, and such a channel is not watched by the health monitor.
@@ -26,6 +28,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Observable, Subject } from 'rxjs';
 import { parseJson } from '../protocol/codec.js';
 import { decodeJwsPayloadUnverified, peekJwsObjectType } from '../protocol/jws.js';
+import type { PrivateKey, PublicKey } from '../protocol/keys.js';
+import { createLip1RequestGate } from './lip1-http-gate.js';
 import type { Connection, ConnectionState } from './types.js';
 
 /** The request header that pairs an HTTP request with its answer (matched case-insensitively). */
@@ -44,9 +48,28 @@ export interface Lip1HttpLinkOptions {
   requestTimeoutMs?: number;
   /** Outgoing requests in flight at most. @default 64 */
   maxInflightRequests?: number;
-  /** Inbound requests waiting for the channel's response at most; more get 503. @default 256 */
+  /**
+   * Inbound requests of this peer (verified with its key) waiting for the channel's response at
+   * most; more get 503. @default 256
+   */
   maxPendingRequests?: number;
+  /** The counterparty's directory key: an inbound request must verify with it before it waits. */
+  peerKey: PublicKey;
+  /** This node's key, to sign the protocol errors that answer unverifiable or invalid requests. */
+  myKey: PrivateKey;
+  /** Told of every inbound request refused (for a rate-limited log). */
+  onRefused?: (refusal: Lip1Refusal) => void;
 }
+
+/** An inbound LIP-1 HTTP request that was refused, and why. */
+export type Lip1Refusal = {
+  /** The sender named in the path (not authenticated). */
+  sender: string;
+  status: number;
+  /** A short reason: `invalid_signature`, `parsing_error`, `not_a_request`, `unknown_sender`, … */
+  reason: string;
+  remoteAddress: string | undefined;
+};
 
 /** A LIP-1 HTTP channel's connection, and the handler of its inbound route. */
 export interface Lip1HttpLink extends Connection {
@@ -155,6 +178,7 @@ export function createLip1HttpLink(options: Lip1HttpLinkOptions): Lip1HttpLink {
   const maxInflight = options.maxInflightRequests ?? 64;
   const maxPending = options.maxPendingRequests ?? 256;
   const target = `${options.url.replace(/\/+$/, '')}${lip1CommandPath(me, peer)}`;
+  const gate = createLip1RequestGate({ peerKey: options.peerKey, myKey: options.myKey });
   const frames = new Subject<string>();
   const undelivered = new Subject<string>();
   let state: ConnectionState = 'open';
@@ -288,24 +312,33 @@ export function createLip1HttpLink(options: Lip1HttpLinkOptions): Lip1HttpLink {
     async handle(req, res) {
       const header = req.headers[REQUEST_ID_HEADER];
       const requestId = Array.isArray(header) ? header[0] : header;
-      const refuse = (status: number, text: string): void => refuseLip1Request(req, res, status, text);
-      if (!requestId) return refuse(400, 'missing X-REQUEST-ID header');
-      if (req.method !== 'POST') return refuse(405, 'POST only');
+      const refuse = (status: number, text: string, reason = text): void => {
+        options.onRefused?.({ sender: peer, status, reason, remoteAddress: req.socket.remoteAddress });
+        refuseLip1Request(req, res, status, text);
+      };
+      if (!requestId) return refuse(400, 'missing X-REQUEST-ID header', 'missing_request_id');
+      if (req.method !== 'POST') return refuse(405, 'POST only', 'method');
       if (Number(req.headers['content-length'] ?? 0) > maxFrameBytes) {
-        return refuse(413, `request body larger than ${maxFrameBytes} bytes`);
+        return refuse(413, `request body larger than ${maxFrameBytes} bytes`, 'too_large');
       }
-      if (state !== 'open') return refuse(503, 'channel closed');
-      if (pendingCount >= maxPending) return refuse(503, 'too many requests waiting');
+      if (state !== 'open') return refuse(503, 'channel closed', 'closed');
       const body = await readBody(req, maxFrameBytes);
-      if (body === null) return refuse(413, `request body larger than ${maxFrameBytes} bytes`);
-      if (state !== 'open') return refuse(503, 'channel closed');
-      if (pendingCount >= maxPending) return refuse(503, 'too many requests waiting');
-      // Only a command request (or what cannot be read: the channel answers it with a signed
-      // protocol error); a response or any other frame has no business on this route.
-      const type = peekType(body);
-      if (type !== undefined && type !== 'CommandRequestObject') {
-        return refuse(400, `not a command request: ${String(type).slice(0, 64)}`);
+      if (body === null) return refuse(413, `request body larger than ${maxFrameBytes} bytes`, 'too_large');
+      // Nothing waits on the channel before it is the peer's (verified) command request: the
+      // rest is answered now (PROTOCOL.md §4), and only the peer can hold its pending slots.
+      const refusal = await gate.check(body);
+      if (refusal) {
+        options.onRefused?.({
+          sender: peer,
+          status: refusal.status,
+          reason: refusal.reason,
+          remoteAddress: req.socket.remoteAddress,
+        });
+        plain(res, refusal.status, refusal.body, requestId);
+        return;
       }
+      if (state !== 'open') return refuse(503, 'channel closed', 'closed');
+      if (pendingCount >= maxPending) return refuse(503, 'too many requests waiting', 'busy');
       const exchange: Exchange = {
         requestId,
         res,

@@ -6,7 +6,12 @@
 import { asyncScheduler, type Observable, type SchedulerLike, Subject, type Subscription } from 'rxjs';
 import { type ClientOptions, WebSocket } from 'ws';
 import { ParleyError } from '../errors.js';
-import { CloseCode, type PrivateKey, publicKeyFromHex } from '../protocol/index.js';
+import {
+  CloseCode,
+  MAX_HANDSHAKE_FRAME_BYTES,
+  type PrivateKey,
+  publicKeyFromHex,
+} from '../protocol/index.js';
 import { createRedialPolicy } from './backoff.js';
 import { asParleyError, isRefusal } from './close-errors.js';
 import {
@@ -19,6 +24,7 @@ import { createHandshakeReader } from './handshake-reader.js';
 import { isLoopbackHost } from './loopback.js';
 import type { Connection, PeerEntry } from './types.js';
 import { type ConnectionOptions, createWsConnection } from './ws-connection.js';
+import { setMaxPayload } from './ws-payload-limit.js';
 
 /** User knobs of {@link dial}. */
 export interface DialOptions extends ConnectionOptions {
@@ -95,7 +101,8 @@ export async function dial(peer: PeerEntry, options: DialOptions, deps: DialDeps
   // `closeTimeout` exists in ws 8.23 but not yet in @types/ws.
   const wsOptions: ClientOptions & { closeTimeout: number } = {
     perMessageDeflate: false,
-    maxPayload: options.maxFrameBytes ?? DEFAULT_CHANNEL_MAX_FRAME_BYTES,
+    // Only handshake frames until the ack verifies (as on the acceptor, `ws-payload-limit.ts`).
+    maxPayload: Math.min(MAX_HANDSHAKE_FRAME_BYTES, options.maxFrameBytes ?? DEFAULT_CHANNEL_MAX_FRAME_BYTES),
     followRedirects: false,
     closeTimeout: options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS,
     ...(options.tls?.ca !== undefined ? { ca: options.tls.ca } : {}),
@@ -126,6 +133,8 @@ export async function dial(peer: PeerEntry, options: DialOptions, deps: DialDeps
       hello,
     );
     reader.check();
+    // The acceptor may send channel frames right after my confirm.
+    setMaxPayload(ws, options.maxFrameBytes ?? DEFAULT_CHANNEL_MAX_FRAME_BYTES);
     ws.send(confirmJws);
     return createWsConnection(ws, result, options, reader.detach());
   } catch (err) {

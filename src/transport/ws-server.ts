@@ -6,19 +6,19 @@
  * channel can share a port with other HTTP endpoints (`/healthz`, `/metrics`): either pass
  * `onRequest`, or `attach()` the channel to a server of your own.
  */
-import {
-  createServer as createHttpServer,
-  type Server as HttpServer,
-  type IncomingMessage,
-  type RequestListener,
-} from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import type { Server as HttpServer, IncomingMessage, RequestListener } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Server as TlsServer } from 'node:tls';
 import { type Observable, Subject } from 'rxjs';
 import { type ServerOptions, type WebSocket, WebSocketServer } from 'ws';
 import { ParleyError } from '../errors.js';
-import { CloseCode, type PrivateKey, type PublicKey, publicKeyFromHex } from '../protocol/index.js';
+import {
+  CloseCode,
+  MAX_HANDSHAKE_FRAME_BYTES,
+  type PrivateKey,
+  type PublicKey,
+  publicKeyFromHex,
+} from '../protocol/index.js';
 import { asParleyError, isRefusal } from './close-errors.js';
 import {
   DEFAULT_CHANNEL_MAX_FRAME_BYTES,
@@ -27,13 +27,18 @@ import {
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   DEFAULT_HELLO_MAX_SKEW_MS,
   DEFAULT_MAX_PENDING_HANDSHAKES,
+  DEFAULT_MAX_PENDING_HANDSHAKES_PER_ADDRESS,
+  DEFAULT_RESERVED_HANDSHAKES,
 } from './defaults.js';
 import { buildAck, checkConfirm, checkHello, type LocalState } from './handshake.js';
 import { createHandshakeReader, type HandshakeReader } from './handshake-reader.js';
+import { createLimitedServer, type HttpServerLimits } from './http-server.js';
 import { isLoopbackHost } from './loopback.js';
+import { createPreauthSlots, plainAddress } from './preauth-slots.js';
 import { createNonceCache } from './replay-cache.js';
 import type { Connection, PeerEntry } from './types.js';
 import { type ConnectionOptions, createWsConnection } from './ws-connection.js';
+import { setMaxPayload } from './ws-payload-limit.js';
 
 /** User knobs of {@link createChannelServer}. */
 export interface ChannelServerOptions extends ConnectionOptions {
@@ -53,8 +58,14 @@ export interface ChannelServerOptions extends ConnectionOptions {
   handshakeTimeoutMs?: number;
   /** Accepted distance between a hello's timestamp and this node's clock; else 4411. @default 60000 */
   helloMaxSkewMs?: number;
-  /** Concurrent handshakes; further upgrades get HTTP 503. @default 256 */
+  /** Concurrent handshakes (upgrade to confirm); further upgrades get HTTP 503. @default 256 */
   maxPendingHandshakes?: number;
+  /** Concurrent handshakes from one remote address (an IPv6 /64); further get 503. @default 8 */
+  maxPendingHandshakesPerAddress?: number;
+  /** Handshake slots only the hosts of configured peers may take (`isReservedAddress`). @default 32 */
+  reservedHandshakes?: number;
+  /** Timeouts and the connection cap of the HTTP(S) server (`http-server.ts`). */
+  http?: HttpServerLimits;
   /** Wait this long for the peer's close frame before dropping the socket. @default 5000 */
   closeTimeoutMs?: number;
   /**
@@ -80,6 +91,8 @@ export interface ChannelServerDeps {
   localState(peer: string): LocalState | Promise<LocalState>;
   /** Wall clock for hello timestamps. @default Date */
   clock?: { now(): number };
+  /** Whether a remote address is a configured peer's host (it may use the reserved handshake slots). */
+  isReservedAddress?(address: string): boolean;
 }
 
 /** A handshake the server refused or lost (for logs and metrics). */
@@ -177,6 +190,15 @@ export function createChannelServer(options: ChannelServerOptions, deps: Channel
     'maxPendingHandshakes',
     options.maxPendingHandshakes ?? DEFAULT_MAX_PENDING_HANDSHAKES,
   );
+  const slots = createPreauthSlots({
+    maxTotal: maxPending,
+    maxPerAddress: checkPositive(
+      'maxPendingHandshakesPerAddress',
+      options.maxPendingHandshakesPerAddress ?? DEFAULT_MAX_PENDING_HANDSHAKES_PER_ADDRESS,
+    ),
+    reserved: Math.min(options.reservedHandshakes ?? DEFAULT_RESERVED_HANDSHAKES, maxPending),
+    isReserved: (address) => deps.isReservedAddress?.(address) ?? false,
+  });
   const closeTimeout = checkPositive('closeTimeoutMs', options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
   const clock = deps.clock ?? Date;
 
@@ -185,7 +207,9 @@ export function createChannelServer(options: ChannelServerOptions, deps: Channel
   // `closeTimeout` exists in ws 8.23 but not yet in @types/ws.
   const wsOptions: ServerOptions & { closeTimeout: number } = {
     noServer: true,
-    maxPayload: maxFrameBytes,
+    // Before authentication only handshake frames: a larger frame is refused from its header
+    // (1009), before its payload is buffered. Raised to `maxFrameBytes` once the hello verifies.
+    maxPayload: Math.min(MAX_HANDSHAKE_FRAME_BYTES, maxFrameBytes),
     perMessageDeflate: false,
     clientTracking: false,
     closeTimeout,
@@ -230,14 +254,20 @@ export function createChannelServer(options: ChannelServerOptions, deps: Channel
     }
   }
 
-  async function accept(ws: WebSocket, remoteAddress: string | undefined): Promise<void> {
+  async function accept(
+    ws: WebSocket,
+    remoteAddress: string | undefined,
+    release: () => void,
+  ): Promise<void> {
     if (closing !== undefined) {
+      release();
       ws.on('error', () => {}); // 'close' follows; nothing else to do with this socket
       ws.close(CloseCode.GOING_AWAY, 'server shutting down');
       return;
     }
     sockets.add(trackClose(ws));
-    const reader = createHandshakeReader(ws, { timeoutMs });
+    // Frames queued while a handshake step runs stay few: the socket pauses past two frames.
+    const reader = createHandshakeReader(ws, { timeoutMs, maxQueuedBytes: 2 * MAX_HANDSHAKE_FRAME_BYTES });
     handshakes.add(reader);
     try {
       const helloJws = await reader.next();
@@ -249,6 +279,9 @@ export function createChannelServer(options: ChannelServerOptions, deps: Channel
         nonces,
       });
       reader.check();
+      // The hello verifies with a configured peer's key: from the ack on, the peer may send
+      // channel frames (right after its confirm), which may be up to the channel's limit.
+      setMaxPayload(ws, maxFrameBytes);
       const local = await localStateOf(accepted.hello.from);
       reader.check();
       const ack = await buildAck({ me: deps.me, myKey: deps.myKey, local }, accepted, clock.now());
@@ -266,6 +299,7 @@ export function createChannelServer(options: ChannelServerOptions, deps: Channel
       failures.next({ error, remoteAddress });
     } finally {
       handshakes.delete(reader);
+      release();
     }
   }
 
@@ -287,17 +321,24 @@ export function createChannelServer(options: ChannelServerOptions, deps: Channel
           ? ([503, 'Service Unavailable'] as const)
           : !isEncrypted(socket) && !allowInsecure && !isLoopbackHost(req.socket.localAddress ?? '')
             ? ([403, 'Forbidden'] as const)
-            : handshakes.size >= maxPending
-              ? ([503, 'Service Unavailable'] as const)
-              : undefined;
+            : undefined;
       if (refusal !== undefined) {
         refuseUpgrade(socket, refusal[0], refusal[1]);
         return;
       }
+      const remoteAddress =
+        req.socket.remoteAddress === undefined ? undefined : plainAddress(req.socket.remoteAddress);
+      // A slot from the upgrade to the end of the handshake (PROTOCOL.md §5, docs/security.md).
+      const slot = slots.take(remoteAddress);
+      if ('refused' in slot) {
+        refuseUpgrade(socket, 503, 'Service Unavailable');
+        return;
+      }
+      // Released when the handshake ends, or when the socket goes before `ws` hands it over.
+      socket.once('close', slot.release);
       socket.on('error', () => {}); // until ws takes the socket over; ws adds its own handling
-      const remoteAddress = req.socket.remoteAddress;
       wss.handleUpgrade(req, socket, head, (ws) => {
-        void accept(ws, remoteAddress);
+        void accept(ws, remoteAddress, slot.release);
       });
     };
   }
@@ -310,16 +351,10 @@ export function createChannelServer(options: ChannelServerOptions, deps: Channel
       if (here) res.setHeader('Upgrade', 'websocket');
       res.end();
     });
-  let httpServer: HttpServer;
-  try {
-    httpServer = options.tls
-      ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, onRequest)
-      : createHttpServer(onRequest);
-  } catch (err) {
-    throw new ParleyError('CONFIG_INVALID', 'cannot create the server (TLS certificate or key?)', {
-      cause: err,
-    });
-  }
+  const httpServer = createLimitedServer(
+    { ...(options.tls ? { tls: options.tls } : {}), ...(options.http ? { limits: options.http } : {}) },
+    onRequest,
+  );
   httpServer.on('upgrade', upgradeHandler(path, true));
   let port = options.port ?? 0;
   const listening = new Promise<void>((resolve, reject) => {

@@ -73,9 +73,16 @@ function wrap(ws: WebSocket): RawPeer {
   };
 }
 
-/** Opens a raw socket to `url` (a self-signed `ca` for wss). */
-export function openRawPeer(url: string, options: { ca?: string } = {}): Promise<RawPeer> {
-  const ws = new WebSocket(url, { perMessageDeflate: false, ...(options.ca ? { ca: options.ca } : {}) });
+/** Opens a raw socket to `url` (a self-signed `ca` for wss; `localAddress`: the address to dial from). */
+export function openRawPeer(
+  url: string,
+  options: { ca?: string; localAddress?: string } = {},
+): Promise<RawPeer> {
+  const ws = new WebSocket(url, {
+    perMessageDeflate: false,
+    ...(options.ca ? { ca: options.ca } : {}),
+    ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+  });
   const peer = wrap(ws);
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(peer));
