@@ -262,7 +262,7 @@ export const ENV_OVERRIDES: readonly EnvOverride[] = [
 ];
 
 /** `PARLEY_*` variables read elsewhere than the node's configuration (the CLI). */
-const OTHER_PARLEY_ENV = ['PARLEY_ADMIN_TOKEN'];
+const OTHER_PARLEY_ENV = ['PARLEY_ADMIN_TOKEN', 'PARLEY_TEST_KILL_AFTER_ACKS'];
 
 /**
  * The `PARLEY_*` environment variables Parley does not know (a typo, or one of another version):

@@ -27,6 +27,8 @@ const CONFLICT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'STORE_VERSION_CONFLICT',
   // A stored command that resync dropped: the peer's branch of the object won a fork.
   'SYNC_FORK_LOST',
+  // A stored command the operator abandoned (`parley command abandon`): final, never resent.
+  'COMMAND_ABANDONED',
 ]);
 
 /**

@@ -14,7 +14,7 @@
 import { asyncScheduler, type Observable, type SchedulerLike, Subject, type Subscription, timer } from 'rxjs';
 import { ErrorCode, isParleyError, ParleyError } from '../errors.js';
 import type { OpenObjectsSummary } from '../protocol/channel-frames.js';
-import { CloseCode } from '../protocol/close-codes.js';
+import { CloseCode, UNRESPONSIVE_REASON } from '../protocol/close-codes.js';
 import { createHeartbeatCodec, type Heartbeat, type HeartbeatCodec } from '../protocol/heartbeat-frames.js';
 import type { Connection } from '../transport/types.js';
 import { createPhiDetector } from './failure-detector.js';
@@ -221,7 +221,7 @@ export function createChannelHealth(options: HealthOptions, deps: ChannelHealthD
     if (RANK[next] > RANK[state]) transition(next, 'silence', detector.phi(t));
     if (state === 'down' && o.closeOnDown && session) {
       // A half-open connection never recovers: close it so the dialer makes a new one.
-      session.connection.close(CloseCode.GOING_AWAY, 'peer unresponsive');
+      session.connection.close(CloseCode.GOING_AWAY, UNRESPONSIVE_REASON);
     }
     scheduleCheck();
   }

@@ -6,6 +6,13 @@
  * 4xxx codes are Parley's own, chosen as `4000 + the HTTP status` that means the same thing
  * (graphql-ws does the same), so `4403` reads as "forbidden".
  */
+/**
+ * The close reason of a connection dropped because its peer went `down` (heartbeats stopped).
+ * It is sent with 1001 like a stopping node's close, but says nothing of a restart: a dialer
+ * that receives it backs off as usual instead of redialing at the restart pace.
+ */
+export const UNRESPONSIVE_REASON = 'peer unresponsive';
+
 export const CloseCode = {
   /** Orderly close: the connection is no longer needed. */
   NORMAL: 1000,

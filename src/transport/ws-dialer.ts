@@ -11,6 +11,7 @@ import {
   MAX_HANDSHAKE_FRAME_BYTES,
   type PrivateKey,
   publicKeyFromHex,
+  UNRESPONSIVE_REASON,
 } from '../protocol/index.js';
 import { createRedialPolicy } from './backoff.js';
 import { asParleyError, isRefusal } from './close-errors.js';
@@ -261,10 +262,17 @@ export function createReconnectingDialer(
   }
 
   /** A connection to the peer (mine, or the one I waited on) closed: redial. */
-  function afterClose(closed: { code: number; byPeer?: boolean }): void {
+  function afterClose(closed: { code: number; reason?: string; byPeer?: boolean }): void {
     if (stopped) return;
-    // The peer said it is going away (a restart): it listens again soon.
-    if (closed.code === CloseCode.GOING_AWAY && closed.byPeer === true) policy.peerGoingAway(scheduler.now());
+    // The peer said it is going away (a restart): it listens again soon. A peer that dropped
+    // this link because it found me unresponsive is not restarting: back off as usual.
+    if (
+      closed.code === CloseCode.GOING_AWAY &&
+      closed.byPeer === true &&
+      closed.reason !== UNRESPONSIVE_REASON
+    ) {
+      policy.peerGoingAway(scheduler.now());
+    }
     backOff();
   }
 

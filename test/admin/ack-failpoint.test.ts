@@ -35,6 +35,7 @@ describe('refusal statuses of the admin routes', () => {
       'STORE_DUPLICATE_COMMAND',
       'STORE_VERSION_CONFLICT',
       'SYNC_FORK_LOST',
+      'COMMAND_ABANDONED',
     ]) {
       expect(refusalStatus(code), code).toBe(409);
     }

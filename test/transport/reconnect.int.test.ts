@@ -1,7 +1,7 @@
 import { Subject, VirtualTimeScheduler } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ParleyError } from '../../src/errors.js';
-import { CloseCode } from '../../src/protocol/index.js';
+import { CloseCode, UNRESPONSIVE_REASON } from '../../src/protocol/index.js';
 import { backoffCeilingMs } from '../../src/transport/backoff.js';
 import type { Connection, ConnectionState } from '../../src/transport/types.js';
 import {
@@ -41,18 +41,20 @@ function recording(random: () => number): { random: () => number; draws: number[
 }
 
 /** A connection whose close the test controls (`byPeer`: who started it, if known). */
-function fakeConnection(peer: string): Connection & { drop(code: number, byPeer?: boolean): void } {
+function fakeConnection(
+  peer: string,
+): Connection & { drop(code: number, byPeer?: boolean, reason?: string): void } {
   let state: ConnectionState = 'open';
   let resolveClosed!: (value: { code: number; reason: string; byPeer?: boolean }) => void;
   const closed = new Promise<{ code: number; reason: string; byPeer?: boolean }>((resolve) => {
     resolveClosed = resolve;
   });
   const frames = new Subject<string>();
-  const drop = (code: number, byPeer?: boolean): void => {
+  const drop = (code: number, byPeer?: boolean, reason = 'test'): void => {
     if (state === 'closed') return;
     state = 'closed';
     frames.complete();
-    resolveClosed({ code, reason: 'test', ...(byPeer === undefined ? {} : { byPeer }) });
+    resolveClosed({ code, reason, ...(byPeer === undefined ? {} : { byPeer }) });
   };
   return {
     peer,
@@ -285,10 +287,12 @@ describe('reconnecting dialer: backoff schedule (virtual time, no sockets)', () 
     ]);
   });
 
-  it('backs off as usual after a 1001 this side sent or a close without a close frame', async () => {
-    for (const [code, byPeer] of [
-      [1001, false],
-      [1006, undefined],
+  it('backs off as usual after a 1001 this side sent, a close without a close frame, or a peer that found me unresponsive', async () => {
+    for (const [code, byPeer, reason] of [
+      [1001, false, 'test'],
+      [1006, undefined, 'test'],
+      // The peer's health dropped the link (heartbeats stopped): not a restart.
+      [1001, true, UNRESPONSIVE_REASON],
     ] as const) {
       const scheduler = new VirtualTimeScheduler();
       let connection: ReturnType<typeof fakeConnection> | undefined;
@@ -307,7 +311,7 @@ describe('reconnecting dialer: backoff schedule (virtual time, no sockets)', () 
       scheduler.flush();
       await connected;
       const redial = first(dialer.events$, (e) => e.type === 'backoff');
-      connection?.drop(code, byPeer);
+      connection?.drop(code, byPeer, reason);
       expect(await redial).toMatchObject({ type: 'backoff', kind: 'backoff', attempt: 0, delayMs: 50 });
       await dialer.close();
     }

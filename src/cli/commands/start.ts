@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Observable } from 'rxjs';
+import { ackFailpoint, KILL_AFTER_ACKS_ENV } from '../../admin/ack-failpoint.js';
 import { registerAdminRoutes } from '../../admin/routes.js';
 import { loadNodeConfig, type NodeConfig, unknownParleyEnv } from '../../config.js';
 import { isParleyError } from '../../errors.js';
@@ -84,6 +85,13 @@ export async function runStart(options: StartOptions, io: CliIo, deps: StartDeps
 
     const unknownEnv = unknownParleyEnv(io.env);
     if (unknownEnv.length > 0) logger.log('warn', 'unknown_env', { names: unknownEnv });
+    if (ackFailpoint(io.env) !== undefined) {
+      // Never in production: the node SIGKILLs itself after that many acknowledgements.
+      logger.log('error', 'test_failpoint_armed', {
+        name: KILL_AFTER_ACKS_ENV,
+        value: io.env[KILL_AFTER_ACKS_ENV],
+      });
+    }
     const events = node.events$.subscribe((event) => logNodeEvent(logger, event));
     const health$ = healthEventsOf(node);
     if (health$) events.add(health$.subscribe((event) => logHealthEvent(logger, event)));
