@@ -208,16 +208,7 @@ export class PrismaStore implements ParleyStore {
         where: { peer },
         orderBy: [{ createdAt: 'asc' }, { cid: 'asc' }],
       });
-      return rows.map((r) => ({
-        peer: r.peer,
-        cid: r.cid,
-        referenceId: r.referenceId,
-        readVersion: r.readVersion,
-        writeVersion: r.writeVersion,
-        requestJws: r.requestJws,
-        createdAtMs: r.createdAt.getTime(),
-        attempts: r.attempts,
-      }));
+      return rows.map(outboxRecordOf);
     });
   }
 
@@ -296,4 +287,27 @@ export class PrismaStore implements ParleyStore {
     run.then(forget, forget);
     return run;
   }
+}
+
+/** An `outbox` row as the store's record. */
+export function outboxRecordOf(r: {
+  peer: string;
+  cid: string;
+  referenceId: string;
+  readVersion: string | null;
+  writeVersion: string;
+  requestJws: string;
+  createdAt: Date;
+  attempts: number;
+}): OutboxRecord {
+  return {
+    peer: r.peer,
+    cid: r.cid,
+    referenceId: r.referenceId,
+    readVersion: r.readVersion,
+    writeVersion: r.writeVersion,
+    requestJws: r.requestJws,
+    createdAtMs: r.createdAt.getTime(),
+    attempts: r.attempts,
+  };
 }

@@ -8,7 +8,7 @@ import type { ReplacedBranch, ResyncRunRecord, SyncStore } from '../sync/ports.j
 import { planCommits, validateCommit } from './commit-plan.js';
 import { commitStatements, type WriteStatement, writeStatement } from './commit-sql.js';
 import type { ParamType } from './dialect.js';
-import { PrismaStore, type StoreInternals } from './prisma-store.js';
+import { outboxRecordOf, PrismaStore, type StoreInternals } from './prisma-store.js';
 import type { CommandRecord, Direction, OutboxRecord, ParleyStore } from './types.js';
 
 function parseDetail(text: string): Record<string, unknown> {
@@ -107,16 +107,7 @@ async function replaceBranch(
   const outboxRows = await prisma.outbox.findMany({
     where: { peer, referenceId, readVersion: { in: losing } },
   });
-  const droppedOutbox: OutboxRecord[] = outboxRows.map((r) => ({
-    peer: r.peer,
-    cid: r.cid,
-    referenceId: r.referenceId,
-    readVersion: r.readVersion,
-    writeVersion: r.writeVersion,
-    requestJws: r.requestJws,
-    createdAtMs: r.createdAt.getTime(),
-    attempts: r.attempts,
-  }));
+  const droppedOutbox: OutboxRecord[] = outboxRows.map(outboxRecordOf);
 
   const statements: WriteStatement[] = [];
   const now = new Date();
