@@ -9,8 +9,17 @@ import { tempDir } from '../helpers/nodes.js';
 const START_BUDGET_MS = 90_000;
 const STOP_BUDGET_MS = 15_000;
 
-/** `npm run studio -- <url> --port <port> --browser none`, in its own process group. */
-function startStudio(url: string, port: number): { child: ChildProcess; output: () => string } {
+/** What Prisma Studio prints once its server listens. */
+const LISTENING = 'Prisma Studio is running at:';
+
+/**
+ * `npm run studio -- <url> --port <port> --browser none`, in its own process group. `listening`
+ * resolves when Studio prints that it listens, and rejects if it exits first.
+ */
+function startStudio(
+  url: string,
+  port: number,
+): { child: ChildProcess; output: () => string; listening: Promise<void> } {
   let output = '';
   const child = spawn('npm', ['run', 'studio', '--', url, '--port', String(port), '--browser', 'none'], {
     cwd: process.cwd(),
@@ -18,13 +27,19 @@ function startStudio(url: string, port: number): { child: ChildProcess; output: 
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, BROWSER: 'none', CI: 'true' },
   });
-  child.stdout?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
+  const listening = new Promise<void>((resolve, reject) => {
+    const take = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes(LISTENING)) resolve();
+    };
+    child.stdout?.on('data', take);
+    child.stderr?.on('data', take);
+    child.on('exit', (code, signal) =>
+      reject(new Error(`studio exited (${code ?? signal}) before listening:\n${output}`)),
+    );
   });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  return { child, output: () => output };
+  listening.catch(() => undefined); // (awaited by the test; an exit after it is not an error)
+  return { child, output: () => output, listening };
 }
 
 /** Stops the whole process group (npm, tsx, the Prisma CLI) and waits for npm to exit. */
@@ -51,22 +66,24 @@ async function stop(child: ChildProcess, budgetMs: number): Promise<boolean> {
   return inTime;
 }
 
-async function until200(url: string, child: ChildProcess, budgetMs: number): Promise<number> {
-  const deadline = Date.now() + budgetMs;
-  let last = 0;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`studio exited with ${child.exitCode}`);
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
-      last = res.status;
-      await res.arrayBuffer();
-      if (res.status === 200) return 200;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
+/** The status of `url` once Studio says it listens (bounded by `budgetMs`). */
+async function statusOnceListening(
+  url: string,
+  studio: { listening: Promise<void>; output: () => string },
+  budgetMs: number,
+): Promise<number> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`studio not listening:\n${studio.output()}`)), budgetMs);
+  });
+  try {
+    await Promise.race([studio.listening, expired]);
+  } finally {
+    clearTimeout(timer);
   }
-  return last;
+  const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+  await res.arrayBuffer();
+  return res.status;
 }
 
 /** Runs SQL through Studio's own backend (what its UI does), proving it opened the database. */
@@ -96,7 +113,7 @@ describe('npm run studio (smoke)', () => {
     const port = await freePort();
     const studio = startStudio(`file:${path}`, port);
     cleanups.push(() => stop(studio.child, 1000));
-    const status = await until200(`http://127.0.0.1:${port}/`, studio.child, START_BUDGET_MS);
+    const status = await statusOnceListening(`http://127.0.0.1:${port}/`, studio, START_BUDGET_MS);
     expect(status, studio.output()).toBe(200);
     expect(studio.output()).toContain(`Prisma Studio on ${path}`);
     expect(JSON.stringify(await studioQuery(port, 'select epoch from identity'))).toContain(epoch);
@@ -110,7 +127,7 @@ describe('npm run studio (smoke)', () => {
     const port = await freePort();
     const studio = startStudio(process.env['TEST_PG_URL']!, port);
     cleanups.push(() => stop(studio.child, 1000));
-    const status = await until200(`http://127.0.0.1:${port}/`, studio.child, START_BUDGET_MS);
+    const status = await statusOnceListening(`http://127.0.0.1:${port}/`, studio, START_BUDGET_MS);
     expect(status, studio.output()).toBe(200);
     expect(JSON.stringify(await studioQuery(port, 'select 41 + 1 as answer'))).toContain('42');
     expect(await stop(studio.child, STOP_BUDGET_MS)).toBe(true);

@@ -7,7 +7,7 @@
  * acceptance of behaviour, not a speed measurement).
  */
 import { join } from 'node:path';
-import { filter, firstValueFrom, merge, type Observable, take, timeout } from 'rxjs';
+import { filter, firstValueFrom, merge, type Observable, of, take, timeout } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BusinessContext } from '../../src/business/index.js';
 import type { HealthEvent } from '../../src/health/status.js';
@@ -29,13 +29,18 @@ function next<T>(source$: Observable<T>, match: (value: T) => boolean, what: str
   );
 }
 
-/** Resolves once `check()` holds, checked every 100 ms, or rejects after the budget. */
-async function poll(check: () => boolean, describe: () => string): Promise<void> {
-  const started = Date.now();
-  while (!check()) {
-    if (Date.now() - started > BUDGET_MS) throw new Error(describe());
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+/**
+ * Resolves once `check()` holds, checked now and after each `change$` value, or rejects after
+ * the budget with `describe()`.
+ */
+function until(change$: Observable<unknown>, check: () => boolean, describe: () => string): Promise<unknown> {
+  return firstValueFrom(
+    merge(of(null), change$).pipe(
+      filter(check),
+      take(1),
+      timeout({ first: BUDGET_MS, with: () => Promise.reject(new Error(describe())) }),
+    ),
+  );
 }
 
 const isState = (peer: string, to: string) => (e: HealthEvent) =>
@@ -101,8 +106,11 @@ describe('node health over real sockets', () => {
     const a = testIdentity(0x51);
     const b = testIdentity(0x52);
     const nodeA = await start(a, join(path, 'a.db'), [{ identity: b }]);
+    // B dials through a relay: its traffic to A (heartbeats among it) is what the test waits on.
+    const relay = await startRelay(nodeA.port);
+    cleanups.push(() => relay.close());
     const healthyA = next(nodeA.health$, isState(b.address, 'healthy'), 'A: B healthy');
-    const nodeB = await start(b, join(path, 'b.db'), [{ identity: a, url: nodeA.url }], {
+    const nodeB = await start(b, join(path, 'b.db'), [{ identity: a, url: relay.url() }], {
       business: inertBusiness(),
     });
     await healthyA;
@@ -112,8 +120,10 @@ describe('node health over real sockets', () => {
       await firstValueFrom(nodeA.pay({ to: b.address, amount: 10 + i, currency: 'TIK' }).outcome$);
     }
     const local = () => nodeA.health.channel(b.address)!.snapshot();
-    // A heartbeat from B announces the three objects (heartbeats are not events: poll the snapshot).
-    await poll(
+    // A heartbeat from B announces the three objects (heartbeats are not events: the snapshot is
+    // checked again each time B's traffic reaches A; heartbeats keep coming).
+    await until(
+      relay.toTarget$,
       () => local().remote?.count === 3,
       () => `B never announced 3 open objects: ${JSON.stringify(local())}`,
     );
@@ -218,7 +228,9 @@ describe('node health over real sockets', () => {
     const afterFirstLife = seen.slice(seen.indexOf('command_received') + 1);
     expect(afterFirstLife.slice(0, 2)).toEqual(['peer_state_lost', 'connected']);
     const channelB = nodeA.health.channel(b.address)!;
-    await poll(
+    // (Its state changes only with a transition event; the heartbeat count is the channel's.)
+    await until(
+      nodeA.health$,
       () => channelB.state === 'healthy' && channelB.snapshot().heartbeatsReceived > 0,
       () => `A: B never healthy: ${JSON.stringify(channelB.snapshot())}`,
     );

@@ -5,6 +5,7 @@
  * Connections made afterwards are forwarded normally (the path is back for new sockets).
  */
 import { connect, createServer, type Socket } from 'node:net';
+import { type Observable, Subject } from 'rxjs';
 
 export interface Relay {
   /** `ws://127.0.0.1:<port><path>` of the relay. */
@@ -12,6 +13,8 @@ export interface Relay {
   readonly port: number;
   /** Connections currently relayed (not blackholed). */
   readonly live: number;
+  /** Emits after each chunk a client sent is handed on to the target (traffic to wait on). */
+  readonly toTarget$: Observable<void>;
   /** From now on, every current connection drops everything, silently. */
   blackhole(): void;
   close(): Promise<void>;
@@ -19,12 +22,13 @@ export interface Relay {
 
 export async function startRelay(targetPort: number): Promise<Relay> {
   const pairs = new Set<{ client: Socket; upstream: Socket; dead: boolean }>();
+  const toTarget = new Subject<void>();
   const server = createServer((client) => {
     const upstream = connect(targetPort, '127.0.0.1');
     const pair = { client, upstream, dead: false };
     pairs.add(pair);
     client.on('data', (chunk) => {
-      if (!pair.dead) upstream.write(chunk);
+      if (!pair.dead) upstream.write(chunk, () => toTarget.next());
     });
     upstream.on('data', (chunk) => {
       if (!pair.dead) client.write(chunk);
@@ -47,6 +51,7 @@ export async function startRelay(targetPort: number): Promise<Relay> {
   return {
     port,
     url: (path = '/parley/v1') => `ws://127.0.0.1:${port}${path}`,
+    toTarget$: toTarget.asObservable(),
     get live() {
       return [...pairs].filter((p) => !p.dead).length;
     },

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signSyncFrame } from '../../src/protocol/sync-frames.js';
 import { inThreadVerifier, type JwsVerifier } from '../../src/protocol/verify-pool.js';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
-import type { ResyncEvent, SyncLink } from '../../src/sync/resync.js';
+import type { SyncLink } from '../../src/sync/resync.js';
+import { nextMatch } from '../helpers/wait.js';
 import { memoryLink, memorySync, peekFrame, seedOpenPayments, withTwoStores } from './in-memory.js';
 import { party } from './signed-histories.js';
 
@@ -22,7 +23,8 @@ describe('the end of a follower run', () => {
     const syncA = createSyncRepository(stores.a);
     const syncB = createSyncRepository(stores.b);
     await seedOpenPayments(syncA, A, B, 5);
-    // B verifies the pushed histories only once the SyncEnd has been handed to it.
+    // B verifies the pushed histories only once it has handled the SyncEnd: released one turn
+    // after the SyncEnd frame's own check (its handling follows within that turn).
     let release: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => {
       release = resolve;
@@ -30,7 +32,11 @@ describe('the end of a follower run', () => {
     const slow: JwsVerifier = {
       async verifyMany(items) {
         if (items.length > 1) await gate;
-        return inThreadVerifier.verifyMany(items);
+        const out = await inThreadVerifier.verifyMany(items);
+        if (items.some((i) => peekFrame(typeof i.jws === 'string' ? i.jws : '')._ObjectType === 'SyncEnd')) {
+          setImmediate(release);
+        }
+        return out;
       },
     };
     const sa = memorySync(A, B, syncA, {});
@@ -49,21 +55,15 @@ describe('the end of a follower run', () => {
           objects_received: 0,
         },
         A.key,
-      ).then((end) => {
-        sb.handleFrame(end, lb);
-        setTimeout(release, 50);
-      });
+      ).then((end) => sb.handleFrame(end, lb));
     });
     const lb: SyncLink = memoryLink((f) => sa.handleFrame(f, la));
     sa.attach(la);
     sb.attach(lb);
-    const events: ResyncEvent[] = [];
-    sb.events$.subscribe((e) => events.push(e));
+    const finished = nextMatch(sb.events$, (e) => e.type === 'resync_finished', 'the follower run to end');
     try {
       expect((await sa.run('test')).outcome).toBe('repaired');
-      const finished = () => events.find((e) => e.type === 'resync_finished');
-      for (let i = 0; i < 400 && !finished(); i++) await new Promise((r) => setTimeout(r, 10));
-      expect(finished()).toMatchObject({ outcome: 'aborted', objectsReceived: 5 });
+      expect(await finished).toMatchObject({ outcome: 'aborted', objectsReceived: 5 });
       const [record] = await syncB.runs(A.address, 1);
       expect(record).toMatchObject({ outcome: 'aborted', objectsReceived: 5 });
       expect((await syncB.openObjects(A.address, null, 10)).length).toBe(5);

@@ -9,8 +9,10 @@ import { isProtocolServer } from '../../src/protocol/index.js';
 import { signSyncFrame } from '../../src/protocol/sync-frames.js';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
 import { createChannelSync, type SyncLink } from '../../src/sync/resync.js';
+import { DEFAULT_SYNC_PAGE_SIZE, openObjectsSummary } from '../../src/sync/summary.js';
 import { virtualTime } from '../health/fakes.js';
-import { memoryLink, serialExclusive, withTwoStores } from './in-memory.js';
+import { changes, nextMatch } from '../helpers/wait.js';
+import { memoryLink, peekFrame, serialExclusive, withTwoStores } from './in-memory.js';
 import { party } from './signed-histories.js';
 
 describe('a follower whose leader goes quiet', () => {
@@ -20,6 +22,7 @@ describe('a follower whose leader goes quiet', () => {
     const A = party(0x41);
     const B = party(0x42);
     const time = virtualTime();
+    let summaries = 0;
     const syncB = createSyncRepository(stores.b);
     const sb = createChannelSync(
       { responseTimeoutMs: 1_000 },
@@ -34,10 +37,20 @@ describe('a follower whose leader goes quiet', () => {
         isPending: () => false,
         dropPending: () => false,
         scheduler: time.scheduler,
+        // Counted: each SyncBegin taken as a new run asks for this node's summary first.
+        summary: () => {
+          summaries++;
+          return openObjectsSummary(syncB, A.address, DEFAULT_SYNC_PAGE_SIZE);
+        },
       },
     );
     const answers: string[] = [];
-    const lb: SyncLink = memoryLink((f) => answers.push(f));
+    const answered = changes();
+    const lb: SyncLink = memoryLink((f) => {
+      answers.push(f);
+      answered.changed();
+    });
+    const typesOf = (frames: string[]) => frames.map((f) => peekFrame(f)._ObjectType);
     sb.attach(lb);
     const runId = 'ab'.repeat(16);
     const begin = await signSyncFrame(
@@ -50,29 +63,38 @@ describe('a follower whose leader goes quiet', () => {
       },
       A.key,
     );
-    const settle = async (check: () => Promise<boolean>) => {
-      for (let i = 0; i < 200 && !(await check()); i++) await new Promise((r) => setTimeout(r, 5));
-    };
+    // A list request of the run: answered only after every frame before it was taken up.
+    const listRequest = await signSyncFrame(
+      { _ObjectType: 'SyncListRequest', run_id: runId, after: null, limit: 10 },
+      A.key,
+    );
     try {
       // Twice back to back: the second arrives while the first's record is being created.
       sb.handleFrame(begin, lb);
       sb.handleFrame(begin, lb);
-      await settle(async () => answers.length === 1);
-      // Then once more, the run going.
+      await answered.until(() => answers.length === 1, 'the SyncBeginAck');
+      // Then once more, the run going, and a list request behind it.
       sb.handleFrame(begin, lb);
+      sb.handleFrame(listRequest, lb);
+      await answered.until(() => answers.length === 2, 'the answer to the list request');
       const runs = async () => syncB.runs(A.address, 10);
-      await settle(async () => (await runs()).length > 1);
       expect((await runs()).map((r) => r.outcome)).toEqual([null]);
-      expect(answers).toHaveLength(1);
+      expect(summaries).toBe(1);
+      expect(typesOf(answers)).toEqual(['SyncBeginAck', 'SyncList']);
 
+      const finished = nextMatch(sb.events$, (e) => e.type === 'resync_finished', 'the follower run to end');
+      // (Twice the limit after the list request: the clock has not moved since.)
       time.advance(1_999);
-      await new Promise((r) => setTimeout(r, 20));
+      // Its idle timer is still the one action waiting on the clock.
+      expect(time.scheduler.actions).toHaveLength(1);
       expect((await runs())[0]?.outcome).toBeNull();
       time.advance(1);
-      await settle(async () => (await runs())[0]?.outcome != null);
+      expect(time.scheduler.actions).toHaveLength(0);
+      expect(await finished).toMatchObject({ outcome: 'aborted', error: 'SYNC_TIMEOUT' });
       const [record] = await runs();
       expect(record?.outcome).toBe('aborted');
       expect(record?.detail['error']).toBe('SYNC_TIMEOUT');
+      expect(typesOf(answers)).toEqual(['SyncBeginAck', 'SyncList']);
     } finally {
       await sb.close();
     }

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeSyncFrame, type SyncFrame, signSyncFrame } from '../../src/protocol/sync-frames.js';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
 import type { SyncLink } from '../../src/sync/resync.js';
+import { changes } from '../helpers/wait.js';
 import { memoryLink, memorySync, seedOpenPayments, withTwoStores } from './in-memory.js';
 import { party } from './signed-histories.js';
 
@@ -25,9 +26,11 @@ describe('history answers', () => {
     expect(refs).toHaveLength(12);
     const sb = memorySync(B, A, syncB, { maxBatchBytes: 8_000 });
     const answers: History[] = [];
+    const answered = changes();
     const lb: SyncLink = memoryLink((f) => {
       const frame = decodeSyncFrame(Buffer.from(f.split('.')[1]!, 'base64url').toString('utf8'));
       if (frame._ObjectType === 'SyncHistory') answers.push(frame);
+      answered.changed();
     });
     sb.attach(lb);
     try {
@@ -50,7 +53,7 @@ describe('history answers', () => {
       );
       await ask('r2', [...refs, ...refs]);
       const done = () => answers.filter((a) => a.last).length === 2;
-      for (let i = 0; i < 200 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      await answered.until(done, 'the final frames of both answers');
       expect(done()).toBe(true);
 
       const r1 = answers.filter((a) => a.request_id === 'r1');

@@ -12,6 +12,7 @@ import { decodeSyncFrame, type SyncFrame, signSyncFrame } from '../../src/protoc
 import { createSyncRepository } from '../../src/store/sync-repository.js';
 import type { SyncStore } from '../../src/sync/ports.js';
 import type { ChannelSync, SyncLink } from '../../src/sync/resync.js';
+import { nextMatch } from '../helpers/wait.js';
 import { memoryLink, memorySync, seedOpenPayments, withTwoStores } from './in-memory.js';
 import { buildPayment, historyOf, type Party, party } from './signed-histories.js';
 
@@ -49,16 +50,20 @@ describe('a follower whose list pages lie', () => {
       });
       sa.attach(la);
       sb.attach(lb);
+      // (Its run record is written before `resync_finished`. Left without a SyncEnd, it would
+      // end `aborted` only after twice the answer limit.)
+      const followerFinished = nextMatch(
+        sb.events$,
+        (e) => e.type === 'resync_finished',
+        'the follower run to end',
+      );
       try {
         await expect(sa.run('test')).rejects.toMatchObject({ code: 'PROTOCOL_MALFORMED_FRAME' });
         const [record] = await syncA.runs(B.address, 1);
         expect(record?.outcome).toBe('failed');
         // The follower hears that the run is over (SyncEnd), instead of keeping it open.
-        const followerRun = async () => (await syncB.runs(A.address, 1))[0];
-        for (let i = 0; i < 100 && !(await followerRun())?.outcome; i++) {
-          await new Promise((resolve) => setTimeout(resolve, 10));
-        }
-        expect((await followerRun())?.outcome).toBe('failed');
+        expect(await followerFinished).toMatchObject({ outcome: 'failed' });
+        expect((await syncB.runs(A.address, 1))[0]?.outcome).toBe('failed');
       } finally {
         await sa.close();
         await sb.close();

@@ -6,17 +6,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
 import type { SyncLink } from '../../src/sync/resync.js';
+import { changes } from '../helpers/wait.js';
 import { memorySync, withTwoStores } from './in-memory.js';
 import { party } from './signed-histories.js';
 
-/** A link that takes frames and delivers none, and never finishes closing; `sent` counts them. */
-const stalled = (): SyncLink & { sent: number } => {
+/**
+ * A link that takes frames and delivers none, and never finishes closing; `sent` counts them
+ * (`onSend` after each).
+ */
+const stalled = (onSend: () => void = () => undefined): SyncLink & { sent: number } => {
   const link = {
     sent: 0,
     state: 'open' as const,
     closed: new Promise<never>(() => undefined),
     send: () => {
       link.sent++;
+      onSend();
       return true;
     },
     writable: async () => undefined,
@@ -34,12 +39,13 @@ describe('a connection replaced before its close is through', () => {
     const syncA = createSyncRepository(stores.a);
     // An answer limit far beyond the test's own: only the replacement can end the run in time.
     const sa = memorySync(A, B, syncA, { responseTimeoutMs: 600_000 });
-    const first = stalled();
+    const sends = changes();
+    const first = stalled(sends.changed);
     sa.attach(first);
     try {
       const run = sa.run('test');
       // Its SyncBegin is out on the first link, unanswered.
-      while (first.sent === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      await sends.until(() => first.sent > 0, 'the SyncBegin on the first link');
       sa.attach(stalled());
       await expect(run).rejects.toMatchObject({ code: 'SYNC_ABORTED' });
       const [record] = await syncA.runs(B.address, 1);

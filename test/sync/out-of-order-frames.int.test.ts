@@ -8,7 +8,8 @@
  *
  * Two real stores, two `ChannelSync`s over an in-memory ordered link; the leader's verifier
  * checks every signature for real and hands the non-final parts of a history answer back
- * later than the final one, which makes the overtaking deterministic.
+ * only after the final one (on that signal, not after a time), which makes the overtaking
+ * deterministic.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inThreadVerifier, type JwsVerifier } from '../../src/protocol/verify-pool.js';
@@ -22,20 +23,52 @@ import { type Party, party } from './signed-histories.js';
 const N = 40;
 
 /**
- * Real verification; the non-final parts of a `SyncHistory` answer come back 50 ms later than
- * the rest, as large frames sent to a worker thread do next to a small one checked in-thread.
+ * Real verification; a non-final part of a `SyncHistory` answer is handed back only after the
+ * final part of the same answer was (and everything that followed from it in that turn), as
+ * large frames sent to a worker thread come back after a small one checked in-thread. `held`
+ * counts the parts held back.
  */
-const finalPartFirst: JwsVerifier = {
-  async verifyMany(items) {
-    const out = await inThreadVerifier.verifyMany(items);
-    const held = items.some((i) => {
-      const frame = peekFrame(typeof i.jws === 'string' ? i.jws : '');
-      return frame._ObjectType === 'SyncHistory' && frame.last === false;
-    });
-    if (held) await new Promise((resolve) => setTimeout(resolve, 50));
-    return out;
-  },
-};
+function finalPartFirst(): JwsVerifier & { readonly held: number } {
+  const finals = new Map<string, { seen: Promise<void>; release(): void }>();
+  const finalOf = (requestId: string) => {
+    let entry = finals.get(requestId);
+    if (!entry) {
+      let release: () => void = () => undefined;
+      const seen = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      entry = { seen, release };
+      finals.set(requestId, entry);
+    }
+    return entry;
+  };
+  let held = 0;
+  return {
+    get held() {
+      return held;
+    },
+    async verifyMany(items) {
+      const out = await inThreadVerifier.verifyMany(items);
+      for (const item of items) {
+        const frame = peekFrame(typeof item.jws === 'string' ? item.jws : '') as ReturnType<
+          typeof peekFrame
+        > & {
+          request_id?: string | null;
+        };
+        if (frame._ObjectType !== 'SyncHistory') continue;
+        const final = finalOf(String(frame.request_id));
+        if (frame.last === false) {
+          held++;
+          await final.seen;
+        } else {
+          // Released one turn later: the final part's own handling goes first.
+          setImmediate(final.release);
+        }
+      }
+      return out;
+    },
+  };
+}
 
 describe('a multi-frame history answer whose final part is verified first', () => {
   const stores = withTwoStores(beforeAll, afterAll);
@@ -56,7 +89,8 @@ describe('a multi-frame history answer whose final part is verified first', () =
         { batchObjects: N, maxFrameBytes: 16_000, responseTimeoutMs: 10_000 },
         verifier,
       );
-    const sa = make(A, B, syncA, finalPartFirst);
+    const verifier = finalPartFirst();
+    const sa = make(A, B, syncA, verifier);
     const sb = make(B, A, syncB, inThreadVerifier);
     const historyParts: boolean[] = [];
     const la: SyncLink = memoryLink((f) => sb.handleFrame(f, lb));
@@ -71,6 +105,7 @@ describe('a multi-frame history answer whose final part is verified first', () =
       const result = await sa.run('rebuild');
       // The scenario holds: the answer came in several frames.
       expect(historyParts.length).toBeGreaterThan(1);
+      expect(verifier.held).toBeGreaterThan(0);
 
       expect(result.differences).toBe(N);
       expect(result.objectsReceived).toBe(N);
