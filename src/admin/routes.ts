@@ -153,14 +153,18 @@ function isJsonContentType(value: string | undefined): boolean {
 /** The query of `POST /admin/pay` (`?wait`, `?wait=1`, `?wait=true`; `0` / `false` do not wait). */
 const PAY_QUERY = { wait: enumParam(['', '1', 'true', '0', 'false']) };
 
-/** The body of `POST /admin/pay`, checked; or `true` once a refusal is answered. */
-async function readPayRequest(
+/**
+ * The JSON body of an admin request, or `true` once the refusal is answered: 415 when it is not
+ * `application/json` (which also makes a cross-site browser request need a CORS preflight, never
+ * granted), 413 over `maxBodyBytes`, 400 when it is not JSON.
+ */
+async function jsonBody(
   req: IncomingMessage,
   res: ServerResponse,
   maxBodyBytes: number,
-): Promise<AdminPayRequest | true> {
-  // Requiring JSON also makes a cross-site browser request need a CORS preflight, which we never grant.
+): Promise<{ value: unknown } | true> {
   if (!isJsonContentType(req.headers['content-type'])) {
+    req.resume();
     return sendError(res, 415, 'BUSINESS_INVALID_INPUT', 'the body must be application/json');
   }
   let text: string;
@@ -169,34 +173,28 @@ async function readPayRequest(
   } catch {
     return sendError(res, 413, 'BUSINESS_INVALID_INPUT', `the body exceeds ${maxBodyBytes} bytes`);
   }
-  let body: unknown;
   try {
-    body = JSON.parse(text);
+    return { value: JSON.parse(text) as unknown };
   } catch {
     return sendError(res, 400, 'BUSINESS_INVALID_INPUT', 'the body is not JSON');
   }
-  const parsed = AdminPayRequest.safeParse(body);
+}
+
+/** The body of `POST /admin/pay`, checked; or `true` once a refusal is answered. */
+async function readPayRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  maxBodyBytes: number,
+): Promise<AdminPayRequest | true> {
+  const body = await jsonBody(req, res, maxBodyBytes);
+  if (body === true) return true;
+  const parsed = AdminPayRequest.safeParse(body.value);
   if (!parsed.success) {
     const issues = requestIssues(parsed.error);
     const summary = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
     return sendError(res, 400, 'BUSINESS_INVALID_INPUT', summary, issues);
   }
   return parsed.data;
-}
-
-/** Reads a JSON body of at most `maxBodyBytes`, or answers the problem (returns undefined). */
-async function jsonBody(req: IncomingMessage, res: ServerResponse, maxBodyBytes: number): Promise<unknown> {
-  if (!isJsonContentType(req.headers['content-type'])) {
-    req.resume();
-    sendError(res, 415, 'BUSINESS_INVALID_INPUT', 'the body must be application/json');
-    return undefined;
-  }
-  try {
-    return JSON.parse(await readBody(req, maxBodyBytes)) as unknown;
-  } catch {
-    sendError(res, 400, 'BUSINESS_INVALID_INPUT', `the body is not JSON of at most ${maxBodyBytes} bytes`);
-    return undefined;
-  }
 }
 
 /** `POST /admin/peer-epoch`: accept a peer's superseded epoch again (`parley peer reset-epoch`). */
@@ -208,8 +206,8 @@ async function peerEpoch(
   res: ServerResponse,
 ): Promise<true> {
   const body = await jsonBody(req, res, maxBodyBytes);
-  if (body === undefined) return true;
-  const { peer, epoch } = (body ?? {}) as { peer?: unknown; epoch?: unknown };
+  if (body === true) return true;
+  const { peer, epoch } = (body.value ?? {}) as { peer?: unknown; epoch?: unknown };
   const address = typeof peer === 'string' ? safeChannelAddress(peer) : undefined;
   if (address === undefined || typeof epoch !== 'string' || epoch.length === 0 || epoch.length > 128) {
     return sendError(
