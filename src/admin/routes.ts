@@ -47,6 +47,7 @@ import { type AdminOperation, matchOperation, type OperationId } from './operati
 import { pay } from './pay.js';
 import { listPayments, showPayment } from './payments.js';
 import type { ApiKeyStore, PaymentsReader } from './ports.js';
+import { sendRefusal } from './refusal.js';
 
 /** The part of a channel's health snapshot (`src/health`) that the status shows. */
 export interface AdminHealthSnapshot {
@@ -204,7 +205,13 @@ function shownHealth(
 async function status(node: AdminNode, res: ServerResponse): Promise<true> {
   const health = new Map((node.health?.snapshot() ?? []).map((h) => [h.peer, h]));
   const behind = new Map((node.health?.peerBehind?.snapshot() ?? []).map((b) => [b.peer, b]));
-  const channels = (await node.status()).map((channel): AdminChannelStatus => {
+  let snapshots: ChannelSnapshot[];
+  try {
+    snapshots = await node.status();
+  } catch (err) {
+    return sendRefusal(res, err);
+  }
+  const channels = snapshots.map((channel): AdminChannelStatus => {
     const h = health.get(channel.peer);
     const b = behind.get(channel.peer);
     return {
