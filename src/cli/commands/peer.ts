@@ -29,7 +29,8 @@ export interface PeerAddOptions {
  */
 export function runPeerAdd(options: PeerAddOptions, io: CliIo): number {
   const problem = addressProblem(options.address);
-  if (problem !== undefined) throw new ParleyError('ADDRESS_INVALID', `--address: ${problem}`);
+  // The entry it would write is what is invalid: CONFIG_INVALID, in plain words.
+  if (problem !== undefined) throw new ParleyError('CONFIG_INVALID', `--address: ${problem}`);
   const file = resolve(io.cwd, options.config);
   const raw = readJsonObject(file);
   const entry = {
