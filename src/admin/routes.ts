@@ -26,24 +26,18 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isParleyError } from '../errors.js';
 import { type HostOriginPolicy, isAllowedHostOrigin } from '../http/host-origin.js';
 import { readQuery, sendQueryProblems } from '../http/query.js';
-import { hasBearerToken, isLoopbackRequest, sendJson } from '../http/router.js';
+import { isLoopbackRequest, sendJson } from '../http/router.js';
 import type { ChannelSnapshot, VaspNode } from '../node.js';
 import { createApiKeyRepository } from '../store/api-key-repository.js';
 import { createPaymentsQuery } from '../store/payments-query.js';
 import { abandon } from './abandon.js';
 import { ackFailpoint } from './ack-failpoint.js';
 import { safeChannelAddress } from './address-text.js';
-import {
-  type ApiKeyEvent,
-  createApiKey,
-  isApiKeyCredential,
-  listApiKeys,
-  revokeApiKey,
-  verifyApiKey,
-} from './api-keys.js';
+import { type ApiKeyEvent, createApiKey, listApiKeys, revokeApiKey } from './api-keys.js';
+import { callerOf } from './caller.js';
 import { jsonBody, methodNotAllowed, sendError } from './http-body.js';
 import { adminOpenApi } from './openapi.js';
-import { type AdminOperation, matchOperation, type OperationId } from './operations.js';
+import { matchOperation, type OperationId } from './operations.js';
 import { pay } from './pay.js';
 import { listPayments, showPayment } from './payments.js';
 import type { ApiKeyStore, PaymentsReader } from './ports.js';
@@ -231,10 +225,7 @@ async function status(node: AdminNode, res: ServerResponse): Promise<true> {
   return sendJson(res, 200, body);
 }
 
-/** Who a request is from, once checked: the operator (token or this machine) or an API key. */
-type Caller = { kind: 'operator' } | { kind: 'key'; scopes: readonly string[] };
-
-interface Dispatch {
+export interface Dispatch {
   node: AdminNode;
   options: AdminRoutesOptions;
   log: (entry: AdminLogEntry) => void;
@@ -296,67 +287,6 @@ export const ADMIN_HANDLERS: Record<OperationId, Handler> = {
 
 /** The routes that read their own query (the others take none). */
 const OWN_QUERY: ReadonlySet<OperationId> = new Set<OperationId>(['pay', 'listPayments', 'getPayment']);
-
-function bearerOf(req: IncomingMessage): string | undefined {
-  return /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
-}
-
-/** The caller of `req` for `op`, or `true` once the refusal is answered (401 / 403). */
-async function callerOf(
-  d: Dispatch,
-  isTrusted: (req: IncomingMessage) => boolean,
-  req: IncomingMessage,
-  res: ServerResponse,
-  op: AdminOperation | undefined,
-): Promise<Caller | true> {
-  const bearer = bearerOf(req);
-  if (bearer !== undefined && isApiKeyCredential(bearer) && d.apiKeys !== undefined) {
-    let key: Awaited<ReturnType<typeof verifyApiKey>>;
-    try {
-      key = await verifyApiKey(d.apiKeys, bearer);
-    } catch (err) {
-      req.resume();
-      if (isParleyError(err))
-        return sendError(res, 503, err.code, 'the API keys cannot be read now: try again');
-      throw err;
-    }
-    if (key === undefined) {
-      req.resume();
-      return sendError(res, 401, 'ADMIN_UNAUTHORIZED', 'the API key is unknown, revoked or wrong');
-    }
-    if (op !== undefined && (op.scope === 'admin' || !key.scopes.includes(op.scope))) {
-      req.resume();
-      return sendError(
-        res,
-        403,
-        'ADMIN_FORBIDDEN',
-        op.scope === 'admin'
-          ? `${op.method} ${op.path} takes the node's admin token, not an API key`
-          : `the API key has no ${op.scope} scope (it has: ${key.scopes.join(', ')})`,
-      );
-    }
-    return { kind: 'key', scopes: key.scopes };
-  }
-  if (!isTrusted(req)) {
-    req.resume();
-    return sendError(
-      res,
-      403,
-      'ADMIN_FORBIDDEN',
-      'admin routes answer clients on this machine only, or an API key',
-    );
-  }
-  if (d.options.token !== undefined && !hasBearerToken(req, d.options.token)) {
-    req.resume();
-    return sendError(
-      res,
-      401,
-      'ADMIN_UNAUTHORIZED',
-      "the admin token is missing or wrong (the CLI reads it from the running node's runtime file)",
-    );
-  }
-  return { kind: 'operator' };
-}
 
 /** The payments view and API keys over the node's store, when it has one made by `openStore`. */
 function storeRepositories(node: AdminNode): { payments?: PaymentsReader; apiKeys?: ApiKeyStore } {
