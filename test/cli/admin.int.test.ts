@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { request } from 'node:http';
 import { join } from 'node:path';
@@ -60,6 +61,7 @@ describe('admin routes on a real node (loopback HTTP, SQLite files)', () => {
   let b: VaspNode;
   let adminA: AdminTarget;
   let dbFileA: string;
+  let configA: string;
   /** A raw request to A's admin routes, with A's token unless `headers` says otherwise. */
   const rawA = (options: {
     method?: string;
@@ -80,6 +82,9 @@ describe('admin routes on a real node (loopback HTTP, SQLite files)', () => {
     cleanups.push(() => a.close());
     registerAdminRoutes(a, { token: TOKEN });
     registerAdminRoutes(b, { isTrusted: () => false });
+    // A's config, for the CLI (which checks that the node answering is the config's).
+    configA = join(dir.path, 'a.config.json');
+    writeFileSync(configA, JSON.stringify(nodeConfig(ia, `file:${dbFileA}`, [], a.port)));
     adminA = { url: `http://127.0.0.1:${a.port}`, token: TOKEN };
   });
   afterAll(async () => {
@@ -242,7 +247,7 @@ describe('admin routes on a real node (loopback HTTP, SQLite files)', () => {
       const body = JSON.stringify({ to: b.address, amount: 3, currency: 'XUS' });
       // `parley pay` (no --wait) exits 0 only on a durable acknowledgement.
       const payArgs = ['--to', b.address, '--amount', '4', '--currency', 'XUS', '--url', adminA.url];
-      const config = join(dbFileA, '..', 'no-config.json');
+      const config = configA;
       const [answers, byCli] = await Promise.all([
         Promise.all(
           ['/admin/pay', '/admin/pay?wait=1'].map((path) => rawA({ method: 'POST', path, headers, body })),
