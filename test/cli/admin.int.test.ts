@@ -4,14 +4,18 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminOpenApi } from '../../src/admin/openapi.js';
 import { isAdminClient, isLoopbackHostName, registerAdminRoutes } from '../../src/admin/routes.js';
 import { type AdminTarget, adminRequest } from '../../src/cli/admin-client.js';
 import { ParleyError } from '../../src/errors.js';
 import { isLoopbackRequest } from '../../src/http/router.js';
 import type { VaspNode } from '../../src/node.js';
 import { encodeAddress } from '../../src/protocol/index.js';
+import { answerProblems } from '../admin/checked-client.js';
 import { nodeConfig, startNode, tempDir, testIdentity, until } from '../helpers/nodes.js';
 import { cli } from './helpers.js';
+
+const ADMIN_DOC = adminOpenApi('0') as unknown as Parameters<typeof answerProblems>[0];
 
 function rawRequest(
   port: number,
@@ -31,13 +35,17 @@ function rawRequest(
         res.setEncoding('utf8').on('data', (c: string) => {
           text += c;
         });
-        res.on('end', () =>
-          resolve({
+        res.on('end', () => {
+          const answer = {
             status: res.statusCode ?? 0,
             body: text ? JSON.parse(text) : null,
             headers: res.headers,
-          }),
-        );
+          };
+          // Every admin answer this file receives matches the OpenAPI document the node serves.
+          const problems = answerProblems(ADMIN_DOC, options.method ?? 'GET', options.path, answer);
+          if (problems.length > 0) reject(new Error(`not as documented: ${problems.join('; ')}`));
+          else resolve(answer);
+        });
       },
     );
     req.on('error', reject);
