@@ -2,6 +2,7 @@
  * The CLI side of the admin routes (`src/admin/routes.ts`): finds the running node from its
  * config and talks to it over loopback HTTP(S).
  */
+import { existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AdminStatus } from '../admin/routes.js';
@@ -135,7 +136,8 @@ export function refusalOf(status: number, body: unknown): ParleyError {
  * The admin target of the config's node, checked to be that node: it answers `GET
  * /admin/status` with the config's address. Whatever else answers (nothing, a node that refuses
  * this config's token, a node with another address) is `NODE_NOT_RUNNING`, said plainly: the CLI
- * never acts on another node than the config's.
+ * never acts on another node than the config's. With an explicit `--url` and no config file, the
+ * URL names the node (there is no address to compare).
  * @throws NODE_NOT_RUNNING; CONFIG_INVALID (bad config)
  */
 export async function connectToConfigNode(
@@ -143,12 +145,14 @@ export async function connectToConfigNode(
   env: NodeJS.ProcessEnv,
   explicitUrl?: string,
 ): Promise<{ target: AdminTarget; status: AdminStatus }> {
-  const config = loadNodeConfig(configFile, env);
+  // An explicit --url names the node itself; without its config there is no address to check.
+  const config =
+    explicitUrl !== undefined && !existsSync(configFile) ? undefined : loadNodeConfig(configFile, env);
   const target = resolveAdmin(configFile, env, explicitUrl);
   const notRunning = (why: string): ParleyError =>
     new ParleyError(
       'NODE_NOT_RUNNING',
-      `that node is not running (${config.address}, ${configFile}): ${why}`,
+      `that node is not running (${config ? `${config.address}, ` : ''}${configFile}): ${why}`,
     );
   let answer: AdminResponse;
   try {
@@ -166,7 +170,7 @@ export async function connectToConfigNode(
   }
   if (answer.status !== 200) throw refusalOf(answer.status, answer.body);
   const status = answer.body as AdminStatus;
-  if (status?.address !== config.address) {
+  if (config !== undefined && status?.address !== config.address) {
     throw notRunning(`another node (${String(status?.address)}) answers at ${target.url}`);
   }
   return { target, status };
