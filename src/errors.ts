@@ -87,10 +87,24 @@ export const ErrorCode = {
   BUSINESS_INVALID_NEXT_VERSION: { close: null, retryable: false, lip1: null },
   // admin routes (src/admin): no token, or not this node's
   ADMIN_UNAUTHORIZED: { close: null, retryable: false, lip1: null },
+  // admin routes: not from this machine and no API key, or an API key without the route's scope (403)
+  ADMIN_FORBIDDEN: { close: null, retryable: false, lip1: null },
+  // admin API: no payment with that reference id (404)
+  PAYMENT_UNKNOWN: { close: null, retryable: false, lip1: null },
+  // admin API: no API key with that id (404)
+  API_KEY_UNKNOWN: { close: null, retryable: false, lip1: null },
+  // `POST /admin/pay?wait=1`: no final response within the timeout; the create is durable (202)
+  PAY_WAIT_TIMEOUT: { close: null, retryable: false, lip1: null },
+  // the CLI: the config's node is not running (nothing, or another node, answers at its address)
+  NODE_NOT_RUNNING: { close: null, retryable: false, lip1: null },
+  // `parley start`: the listen address is taken by another process
+  LISTEN_ADDRESS_IN_USE: { close: null, retryable: false, lip1: null },
   // status routes (/healthz, /metrics) from off this machine without the status token
   STATUS_UNAUTHORIZED: { close: null, retryable: false, lip1: null },
   // HTTP routes: a query parameter that is unknown, repeated or malformed (400)
   HTTP_INVALID_QUERY: { close: null, retryable: false, lip1: null },
+  // HTTP routes: a method the route does not take (405, with Allow)
+  HTTP_METHOD_NOT_ALLOWED: { close: null, retryable: false, lip1: null },
   // HTTP routes a browser reaches: a Host or Origin naming another site (403, DNS rebinding)
   HTTP_HOST_NOT_ALLOWED: { close: null, retryable: false, lip1: null },
 } as const satisfies Record<string, { close: number | null; retryable: boolean; lip1: string | null }>;

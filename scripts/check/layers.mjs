@@ -27,7 +27,7 @@ export const MAY_IMPORT = {
   business: ['errors', 'protocol', 'objects', 'store', 'channel', 'event-loop'],
   replica: ['errors', 'store'],
   dashboard: ['http', 'errors'],
-  admin: ['errors', 'http', 'protocol', 'node', 'channel', 'health'],
+  admin: ['errors', 'http', 'protocol', 'node', 'channel', 'health', 'store'],
   config: ['errors', 'protocol', 'transport', 'health'],
   node: '*',
   index: '*',

@@ -1,40 +1,46 @@
 /**
- * The node's admin HTTP routes, on the channel port, for the operator's own machine only:
+ * The node's admin HTTP routes, on the channel port (docs/api.md; the OpenAPI document at
+ * `GET /admin/openapi.json`). The table of routes is `operations.ts`:
  *
- * - `GET /admin/status` → `{ address, epoch, url, channels: ChannelSnapshot[] }`
- * - `POST /admin/commands/<cid>/abandon` (src/admin/abandon.ts) → ends a stuck command of mine
- * - `POST /admin/pay` (JSON {@link AdminPayRequest}) → `202 { referenceId, cid }` once the create
- *   is durable in the outbox (never before), or with `?wait=1` `200 { referenceId, outcome: { cid,
- *   status, code } }` once the create has its final response. With `?wait=1`, a create that is
- *   durable but whose channel stopped being served here before the final response answers
- *   `202 { referenceId, cid, durable: true, error: CHANNEL_CLOSED | STORE_LEASE_LOST, message }`.
- *   A create that could not be stored is refused (`src/admin/refusal.ts`): `503` + `Retry-After`
- *   for store and lease failures (on a replica that does not serve the channel:
- *   `503 STORE_LEASE_LOST`), `409` for conflicts, `400` for bad input.
- *
+ * - `GET /admin/status` → `{ address, epoch, url, store?, channels }` (each channel's connection,
+ *   heartbeat health, in-flight commands, open payments, peer epoch, `peer_behind`)
+ * - `POST /admin/pay` (`pay.ts`) → starts a payment, answered once its create is durable
+ * - `GET /admin/payments`, `GET /admin/payments/<referenceId>` (`payments.ts`)
+ * - `POST /admin/commands/<cid>/abandon` (`abandon.ts`) → ends a stuck command of mine
  * - `POST /admin/peer-epoch` (JSON `{ peer, epoch }`) → `200 { peer, epoch, previousEpoch, changed }`
  *   once the peer's superseded `epoch` is its current one again (`parley peer reset-epoch`,
  *   docs/security.md "Peer epoch reset"); `400 HEALTH_EPOCH_UNKNOWN` when it is not one.
+ * - `GET|POST /admin/api-keys`, `POST /admin/api-keys/<id>/revoke` (`api-keys.ts`)
+ * - `GET /admin/openapi.json`
  *
- * Errors are `{ error: ErrorCode, message, issues? }`. A refused request changes nothing.
+ * Errors are `{ error: ErrorCode, message, … }`. A refused request changes nothing.
  * docs/acknowledgements.md lists when each answer is given.
  *
- * Only clients on this machine are answered (403 otherwise), and, when the routes have a token
- * (`parley start` makes one per run and writes it to the 0600 runtime file), only requests with
- * `Authorization: Bearer <token>` (401 `ADMIN_UNAUTHORIZED` otherwise): behind a reverse proxy
- * on the same machine every request comes from loopback, with whatever Host the proxy sets.
+ * Who is answered: clients on this machine (403 `ADMIN_FORBIDDEN` otherwise) with, when the
+ * routes have a token (`parley start` makes one per run and writes it to the 0600 runtime file),
+ * `Authorization: Bearer <token>` (401 `ADMIN_UNAUTHORIZED` otherwise): behind a reverse proxy on
+ * the same machine every request comes from loopback, with whatever Host the proxy sets. And
+ * clients anywhere with `Authorization: Bearer <API key>`, for the routes of the key's scopes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { firstValueFrom } from 'rxjs';
 import { isParleyError } from '../errors.js';
 import { type HostOriginPolicy, isAllowedHostOrigin } from '../http/host-origin.js';
-import { enumParam, readQuery, sendQueryProblems } from '../http/query.js';
-import { hasBearerToken, isLoopbackRequest, readBody, sendJson } from '../http/router.js';
+import { readQuery, sendQueryProblems } from '../http/query.js';
+import { isLoopbackRequest, sendJson } from '../http/router.js';
 import type { ChannelSnapshot, VaspNode } from '../node.js';
-import { channelAddress } from '../protocol/index.js';
-import { registerAbandonRoute } from './abandon.js';
+import { createApiKeyRepository } from '../store/api-key-repository.js';
+import { createPaymentsQuery } from '../store/payments-query.js';
+import { abandon } from './abandon.js';
 import { ackFailpoint } from './ack-failpoint.js';
-import { AdminPayRequest, type RequestIssue, requestIssues } from './pay-request.js';
+import { safeChannelAddress } from './address-text.js';
+import { type ApiKeyEvent, createApiKey, listApiKeys, revokeApiKey } from './api-keys.js';
+import { callerOf } from './caller.js';
+import { jsonBody, methodNotAllowed, sendError } from './http-body.js';
+import { adminOpenApi } from './openapi.js';
+import { matchOperation, type OperationId } from './operations.js';
+import { pay } from './pay.js';
+import { listPayments, showPayment } from './payments.js';
+import type { ApiKeyStore, PaymentsReader } from './ports.js';
 import { sendRefusal } from './refusal.js';
 
 /** The part of a channel's health snapshot (`src/health`) that the status shows. */
@@ -50,7 +56,7 @@ export interface AdminHealthSnapshot {
  * the routes do not depend on the health module (nodes without one show no health column).
  */
 export type AdminNode = Pick<VaspNode, 'address' | 'epoch' | 'url' | 'http' | 'channels' | 'pay' | 'status'> &
-  Partial<Pick<VaspNode, 'abandonCommand'>> & {
+  Partial<Pick<VaspNode, 'abandonCommand' | 'store'>> & {
     readonly health?: {
       snapshot(): readonly AdminHealthSnapshot[];
       readonly peerBehind?: { snapshot(): readonly AdminPeerBehind[] };
@@ -80,8 +86,12 @@ export interface AdminStoreStatus {
 
 /** A channel in `GET /admin/status`. */
 export interface AdminChannelStatus extends ChannelSnapshot {
-  /** Liveness from heartbeats (`unknown`, `healthy`, `suspect`, `down`), last RTT and phi. */
-  health?: { state: string; rttMs: number | null; phi: number };
+  /**
+   * Liveness from heartbeats (`unknown`, `healthy`, `suspect`, `down`), last RTT and phi. No RTT
+   * while the channel is down or disconnected (the last one would be stale); phi null when it is
+   * not finite.
+   */
+  health?: { state: string; rttMs: number | null; phi: number | null };
   /** Present while the peer is `peer_behind` (LIP-1 HTTP channels too). */
   peerBehind?: AdminPeerBehind;
 }
@@ -104,7 +114,8 @@ export type AdminLogEntry =
   | { event: 'pay_queued'; referenceId: string; cid: string }
   | { event: 'pay_failed'; referenceId: string; code: string; message: string }
   | { event: 'command_abandoned'; peer: string; cid: string; referenceId: string }
-  | { event: 'epoch_reset'; peer: string; epoch: string; previousEpoch: string | null };
+  | { event: 'epoch_reset'; peer: string; epoch: string; previousEpoch: string | null }
+  | ApiKeyEvent;
 
 export interface AdminRoutesOptions extends HostOriginPolicy {
   /** Which clients may use the routes. @default {@link isAdminClient} with `allowedHosts` */
@@ -120,6 +131,12 @@ export interface AdminRoutesOptions extends HostOriginPolicy {
    * test-only failpoint of `PARLEY_TEST_KILL_AFTER_ACKS` when set (see `ack-failpoint.ts`), else none
    */
   afterAcknowledgement?: () => void;
+  /** The payments view. @default over `node.store` (none without a store made by `openStore`) */
+  payments?: PaymentsReader;
+  /** The API keys. @default over `node.store` (none without a store made by `openStore`) */
+  apiKeys?: ApiKeyStore;
+  /** The version the OpenAPI document states. @default '0.0.0' */
+  version?: string;
 }
 
 export { isLoopbackHostName } from '../http/host-origin.js';
@@ -134,67 +151,6 @@ export const ADMIN_PREFIX = '/admin/';
  */
 export function isAdminClient(req: IncomingMessage, policy: HostOriginPolicy = {}): boolean {
   return isLoopbackRequest(req) && isAllowedHostOrigin(req, policy);
-}
-
-function sendError(
-  res: ServerResponse,
-  status: number,
-  error: string,
-  message: string,
-  issues?: RequestIssue[],
-): true {
-  return sendJson(res, status, issues ? { error, message, issues } : { error, message });
-}
-
-function isJsonContentType(value: string | undefined): boolean {
-  return value?.split(';')[0]?.trim().toLowerCase() === 'application/json';
-}
-
-/** The query of `POST /admin/pay` (`?wait`, `?wait=1`, `?wait=true`; `0` / `false` do not wait). */
-const PAY_QUERY = { wait: enumParam(['', '1', 'true', '0', 'false']) };
-
-/**
- * The JSON body of an admin request, or `true` once the refusal is answered: 415 when it is not
- * `application/json` (which also makes a cross-site browser request need a CORS preflight, never
- * granted), 413 over `maxBodyBytes`, 400 when it is not JSON.
- */
-async function jsonBody(
-  req: IncomingMessage,
-  res: ServerResponse,
-  maxBodyBytes: number,
-): Promise<{ value: unknown } | true> {
-  if (!isJsonContentType(req.headers['content-type'])) {
-    req.resume();
-    return sendError(res, 415, 'BUSINESS_INVALID_INPUT', 'the body must be application/json');
-  }
-  let text: string;
-  try {
-    text = await readBody(req, maxBodyBytes);
-  } catch {
-    return sendError(res, 413, 'BUSINESS_INVALID_INPUT', `the body exceeds ${maxBodyBytes} bytes`);
-  }
-  try {
-    return { value: JSON.parse(text) as unknown };
-  } catch {
-    return sendError(res, 400, 'BUSINESS_INVALID_INPUT', 'the body is not JSON');
-  }
-}
-
-/** The body of `POST /admin/pay`, checked; or `true` once a refusal is answered. */
-async function readPayRequest(
-  req: IncomingMessage,
-  res: ServerResponse,
-  maxBodyBytes: number,
-): Promise<AdminPayRequest | true> {
-  const body = await jsonBody(req, res, maxBodyBytes);
-  if (body === true) return true;
-  const parsed = AdminPayRequest.safeParse(body.value);
-  if (!parsed.success) {
-    const issues = requestIssues(parsed.error);
-    const summary = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
-    return sendError(res, 400, 'BUSINESS_INVALID_INPUT', summary, issues);
-  }
-  return parsed.data;
 }
 
 /** `POST /admin/peer-epoch`: accept a peer's superseded epoch again (`parley peer reset-epoch`). */
@@ -230,16 +186,31 @@ async function peerEpoch(
   }
 }
 
+/** A channel's health as the status shows it: no stale RTT for a channel that is down. */
+function shownHealth(
+  channel: ChannelSnapshot,
+  h: AdminHealthSnapshot,
+): { state: string; rttMs: number | null; phi: number | null } {
+  const down = h.state === 'down' || channel.state !== 'connected';
+  return { state: h.state, rttMs: down ? null : h.rttMs, phi: Number.isFinite(h.phi) ? h.phi : null };
+}
+
 /** `GET /admin/status`. */
 async function status(node: AdminNode, res: ServerResponse): Promise<true> {
   const health = new Map((node.health?.snapshot() ?? []).map((h) => [h.peer, h]));
   const behind = new Map((node.health?.peerBehind?.snapshot() ?? []).map((b) => [b.peer, b]));
-  const channels = (await node.status()).map((channel): AdminChannelStatus => {
+  let snapshots: ChannelSnapshot[];
+  try {
+    snapshots = await node.status();
+  } catch (err) {
+    return sendRefusal(res, err);
+  }
+  const channels = snapshots.map((channel): AdminChannelStatus => {
     const h = health.get(channel.peer);
     const b = behind.get(channel.peer);
     return {
       ...channel,
-      ...(h ? { health: { state: h.state, rttMs: h.rttMs, phi: h.phi } } : {}),
+      ...(h ? { health: shownHealth(channel, h) } : {}),
       ...(b ? { peerBehind: b } : {}),
     };
   });
@@ -254,155 +225,120 @@ async function status(node: AdminNode, res: ServerResponse): Promise<true> {
   return sendJson(res, 200, body);
 }
 
+export interface Dispatch {
+  node: AdminNode;
+  options: AdminRoutesOptions;
+  log: (entry: AdminLogEntry) => void;
+  maxBodyBytes: number;
+  acknowledged: (answered: true) => true;
+  payments: PaymentsReader | undefined;
+  apiKeys: ApiKeyStore | undefined;
+}
+
+type Handler = (
+  d: Dispatch,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  params: Record<string, string>,
+) => Promise<true>;
+
+/** Answers 501 when the node has no store for the route. */
+function unavailable(res: ServerResponse, what: string): true {
+  return sendError(
+    res,
+    501,
+    'STORE_INVALID_INPUT',
+    `this node has no ${what} (its store was not made by openStore)`,
+  );
+}
+
+/** The handler of each operation of `operations.ts` (a test checks both lists agree). */
+export const ADMIN_HANDLERS: Record<OperationId, Handler> = {
+  getStatus: (d, _req, res) => status(d.node, res),
+  pay: (d, req, res, url) => pay(d, req, res, url),
+  resetPeerEpoch: (d, req, res) => peerEpoch(d.node, d.log, d.maxBodyBytes, req, res),
+  abandonCommand: async (d, _req, res, _url, params) => {
+    const abandonCommand = d.node.abandonCommand;
+    if (abandonCommand === undefined)
+      return sendError(res, 501, 'COMMAND_UNKNOWN', 'this node keeps no commands');
+    return abandon(res, (cid) => abandonCommand.call(d.node, cid), params['cid'] ?? '', d.log);
+  },
+  listPayments: (d, _req, res, url) =>
+    d.payments
+      ? listPayments(d.payments, d.node.address, res, url)
+      : Promise.resolve(unavailable(res, 'payments')),
+  getPayment: (d, _req, res, url, params) =>
+    d.payments
+      ? showPayment(d.payments, d.node.address, params['referenceId'] ?? '', res, url)
+      : Promise.resolve(unavailable(res, 'payments')),
+  listApiKeys: (d, _req, res) =>
+    d.apiKeys ? listApiKeys(d.apiKeys, res) : Promise.resolve(unavailable(res, 'API keys')),
+  createApiKey: (d, req, res) =>
+    d.apiKeys
+      ? createApiKey(d.apiKeys, d.log, d.maxBodyBytes, req, res)
+      : Promise.resolve(unavailable(res, 'API keys')),
+  revokeApiKey: (d, _req, res, _url, params) =>
+    d.apiKeys
+      ? revokeApiKey(d.apiKeys, d.log, params['id'] ?? '', res)
+      : Promise.resolve(unavailable(res, 'API keys')),
+  getOpenApi: async (d, _req, res) => sendJson(res, 200, adminOpenApi(d.options.version ?? '0.0.0')),
+};
+
+/** The routes that read their own query (the others take none). */
+const OWN_QUERY: ReadonlySet<OperationId> = new Set<OperationId>(['pay', 'listPayments', 'getPayment']);
+
+/** The payments view and API keys over the node's store, when it has one made by `openStore`. */
+function storeRepositories(node: AdminNode): { payments?: PaymentsReader; apiKeys?: ApiKeyStore } {
+  if (node.store === undefined) return {};
+  try {
+    return { payments: createPaymentsQuery(node.store), apiKeys: createApiKeyRepository(node.store) };
+  } catch (err) {
+    if (isParleyError(err, 'STORE_INVALID_INPUT')) return {};
+    throw err;
+  }
+}
+
 /** Registers the admin routes on `node.http`. */
 export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions = {}): void {
   const isTrusted = options.isTrusted ?? ((req: IncomingMessage) => isAdminClient(req, options));
-  const log = options.log ?? (() => undefined);
-  const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
   const afterAck = options.afterAcknowledgement ?? ackFailpoint() ?? (() => undefined);
-  /** Call right after an acknowledgement (a 2xx for an accepted operation) is written. */
-  const acknowledged = (answered: true): true => {
-    afterAck();
-    return answered;
+  const repositories = storeRepositories(node);
+  const d: Dispatch = {
+    node,
+    options,
+    log: options.log ?? (() => undefined),
+    maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,
+    /** Call right after an acknowledgement (a 2xx for an accepted operation) is written. */
+    acknowledged: (answered) => {
+      afterAck();
+      return answered;
+    },
+    payments: options.payments ?? repositories.payments,
+    apiKeys: options.apiKeys ?? repositories.apiKeys,
   };
 
-  async function pay(req: IncomingMessage, res: ServerResponse, url: URL): Promise<true> {
-    const query = readQuery(url, PAY_QUERY);
-    if (!query.ok) {
-      req.resume();
-      return sendQueryProblems(res, query.problems);
-    }
-    const wait =
-      query.values.wait !== undefined && query.values.wait !== '0' && query.values.wait !== 'false';
-    const input = await readPayRequest(req, res, maxBodyBytes);
-    if (input === true) return true;
-    const to = channelAddress(input.to);
-    if (to === node.address) return sendError(res, 400, 'BUSINESS_INVALID_INPUT', 'cannot pay this node');
-    const channel = node.channels.find((c) => c.peer === to);
-    if (!channel) {
-      return sendError(res, 400, 'BUSINESS_INVALID_INPUT', `${to} is not a configured peer`);
-    }
-    if (channel.suspended) {
-      // Several replicas: a load balancer (or the caller) tries another replica.
-      res.setHeader('Retry-After', '1');
-      return sendError(
-        res,
-        503,
-        'STORE_LEASE_LOST',
-        `another replica of this VASP serves the channel to ${to} now`,
-      );
-    }
-
-    let started: ReturnType<AdminNode['pay']>;
-    try {
-      started = node.pay(input);
-    } catch (err) {
-      // The payment builder refuses before anything is sequenced or stored.
-      if (isParleyError(err)) return sendError(res, 400, err.code, err.message);
-      throw err;
-    }
-    const { referenceId, queued, outcome$ } = started;
-    log({ event: 'pay_requested', referenceId, to, amount: input.amount, currency: input.currency });
-    const failed = (err: unknown): void =>
-      log({
-        event: 'pay_failed',
-        referenceId,
-        code: isParleyError(err) ? err.code : 'INTERNAL',
-        message: err instanceof Error ? err.message : String(err),
-      });
-
-    // Acknowledged means durable: nothing is answered 2xx before the create is in the outbox.
-    let cid: string;
-    try {
-      ({ cid } = await queued);
-    } catch (err) {
-      // Not stored: refused with its code (503 + Retry-After for a store or lease failure).
-      failed(err);
-      return sendRefusal(res, err, { referenceId });
-    }
-    log({ event: 'pay_queued', referenceId, cid });
-    if (!wait) {
-      outcome$.subscribe({ error: failed });
-      return acknowledged(sendJson(res, 202, { referenceId, cid }));
-    }
-    try {
-      const outcome = await firstValueFrom(outcome$);
-      return acknowledged(
-        sendJson(res, 200, {
-          referenceId,
-          outcome: { cid: outcome.cid, status: outcome.status, code: outcome.code },
-        }),
-      );
-    } catch (err) {
-      failed(err);
-      if (isParleyError(err, 'CHANNEL_CLOSED') || isParleyError(err, 'STORE_LEASE_LOST')) {
-        // Stored, and this replica stopped serving the channel before the final response: the
-        // payment is accepted (durable; it completes when the channel is served again) and its
-        // outcome is not known here. A retry would start a second payment, so this is a 202.
-        return acknowledged(
-          sendJson(res, 202, { referenceId, cid, durable: true, error: err.code, message: err.message }),
-        );
-      }
-      // Stored, then ended without a final response (its branch lost a fork, or it was abandoned).
-      return sendRefusal(res, err, { referenceId, cid });
-    }
-  }
-
-  const abandonCommand = node.abandonCommand;
-  if (abandonCommand) {
-    registerAbandonRoute(
-      { http: node.http, abandonCommand: (cid) => abandonCommand.call(node, cid) },
-      { isTrusted, log, ...(options.token !== undefined ? { token: options.token } : {}) },
-    );
-  }
-
   node.http.route(ADMIN_PREFIX, async (req, res, url) => {
-    if (!isTrusted(req)) {
-      req.resume();
-      return sendJson(res, 403, { message: 'admin routes answer clients on this machine only' });
-    }
-    if (options.token !== undefined && !hasBearerToken(req, options.token)) {
-      req.resume();
-      return sendError(
-        res,
-        401,
-        'ADMIN_UNAUTHORIZED',
-        "the admin token is missing or wrong (the CLI reads it from the running node's runtime file)",
-      );
-    }
-    const route = url.pathname.slice(ADMIN_PREFIX.length);
     const method = req.method ?? 'GET';
-    if (route === 'status') {
-      if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET');
-      const query = readQuery(url, {});
-      return query.ok ? status(node, res) : sendQueryProblems(res, query.problems);
+    const match = matchOperation(method, url.pathname);
+    const caller = await callerOf(d, isTrusted, req, res, match?.op);
+    if (caller === true) return true;
+    if (match === undefined) {
+      req.resume();
+      return false;
     }
-    if (route === 'pay') {
-      if (method !== 'POST') return methodNotAllowed(res, 'POST');
-      return pay(req, res, url);
+    if ('allow' in match) {
+      req.resume();
+      return methodNotAllowed(res, match.allow);
     }
-    if (route === 'peer-epoch') {
-      if (method !== 'POST') return methodNotAllowed(res, 'POST');
+    if (!OWN_QUERY.has(match.op.id)) {
       const query = readQuery(url, {});
       if (!query.ok) {
         req.resume();
         return sendQueryProblems(res, query.problems);
       }
-      return peerEpoch(node, log, maxBodyBytes, req, res);
     }
-    return false;
+    if (match.op.body === undefined) req.resume();
+    return ADMIN_HANDLERS[match.op.id](d, req, res, url, match.params);
   });
-}
-
-function safeChannelAddress(text: string): string | undefined {
-  try {
-    return channelAddress(text);
-  } catch {
-    return undefined;
-  }
-}
-
-function methodNotAllowed(res: ServerResponse, allow: string): true {
-  res.setHeader('allow', allow);
-  return sendJson(res, 405, { message: `use ${allow}` });
 }

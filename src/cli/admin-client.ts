@@ -2,8 +2,10 @@
  * The CLI side of the admin routes (`src/admin/routes.ts`): finds the running node from its
  * config and talks to it over loopback HTTP(S).
  */
+import { existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { AdminStatus } from '../admin/routes.js';
 import { loadNodeConfig, type NodeConfig } from '../config.js';
 import { ParleyError } from '../errors.js';
 import { isLoopbackUrl } from '../transport/loopback.js';
@@ -50,8 +52,8 @@ export function resolveAdmin(configFile: string, env: NodeJS.ProcessEnv, explici
   if (running) return withToken(running.adminUrl, envToken ?? running.adminToken);
   if (config.listen.port === 0) {
     throw new ParleyError(
-      'TRANSPORT_CONNECT_FAILED',
-      `the node of ${configFile} is not running (listen.port is 0 and there is no runtime file)`,
+      'NODE_NOT_RUNNING',
+      `that node is not running: ${configFile} has no runtime file (listen.port is 0, start it with \`parley start --config ${configFile}\`)`,
     );
   }
   return withToken(adminUrlOf(config), envToken);
@@ -119,4 +121,57 @@ export function adminRequest(
     );
     req.end(payload);
   });
+}
+
+/** An admin answer that is a refusal: its code and message (the raw body only when it has none). */
+export function refusalOf(status: number, body: unknown): ParleyError {
+  const b = (body ?? {}) as { error?: unknown; message?: unknown };
+  const code = typeof b.error === 'string' ? b.error : 'TRANSPORT_INTERNAL_ERROR';
+  const message =
+    typeof b.message === 'string' ? b.message : `HTTP ${status}: ${JSON.stringify(body).slice(0, 200)}`;
+  return new ParleyError(code as ParleyError['code'], `the node answered ${status}: ${message}`);
+}
+
+/**
+ * The admin target of the config's node, checked to be that node: it answers `GET
+ * /admin/status` with the config's address. Whatever else answers (nothing, a node that refuses
+ * this config's token, a node with another address) is `NODE_NOT_RUNNING`, said plainly: the CLI
+ * never acts on another node than the config's. With an explicit `--url` and no config file, the
+ * URL names the node (there is no address to compare).
+ * @throws NODE_NOT_RUNNING; CONFIG_INVALID (bad config)
+ */
+export async function connectToConfigNode(
+  configFile: string,
+  env: NodeJS.ProcessEnv,
+  explicitUrl?: string,
+): Promise<{ target: AdminTarget; status: AdminStatus }> {
+  // An explicit --url names the node itself; without its config there is no address to check.
+  const config =
+    explicitUrl !== undefined && !existsSync(configFile) ? undefined : loadNodeConfig(configFile, env);
+  const target = resolveAdmin(configFile, env, explicitUrl);
+  const notRunning = (why: string): ParleyError =>
+    new ParleyError(
+      'NODE_NOT_RUNNING',
+      `that node is not running (${config ? `${config.address}, ` : ''}${configFile}): ${why}`,
+    );
+  let answer: AdminResponse;
+  try {
+    answer = await adminRequest(target, 'GET', '/admin/status');
+  } catch (err) {
+    if (err instanceof ParleyError && err.code === 'TRANSPORT_CONNECT_FAILED') {
+      throw notRunning(
+        `nothing answers at ${target.url} (start it with \`parley start --config ${configFile}\`)`,
+      );
+    }
+    throw err;
+  }
+  if (answer.status === 401 || answer.status === 403) {
+    throw notRunning(`another node answers at ${target.url} (it refused this config's admin token)`);
+  }
+  if (answer.status !== 200) throw refusalOf(answer.status, answer.body);
+  const status = answer.body as AdminStatus;
+  if (config !== undefined && status?.address !== config.address) {
+    throw notRunning(`another node (${String(status?.address)}) answers at ${target.url}`);
+  }
+  return { target, status };
 }

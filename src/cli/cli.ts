@@ -2,7 +2,17 @@
  * `parley` argument parsing: node:util `parseArgs` per command, then the command's function in
  * `commands/`. No logic here besides turning strings into typed options.
  */
-import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { parseArgs } from 'node:util';
+import {
+  CONFIG_OPTION,
+  type CommandSpec,
+  HELP_OPTION,
+  integer,
+  optional,
+  required,
+  str,
+  type Values,
+} from './args.js';
 import { runCheck } from './commands/check.js';
 import { runCommandAbandon } from './commands/command.js';
 import { runFrame } from './commands/frame.js';
@@ -26,54 +36,19 @@ import {
 } from './help.js';
 import { type CliIo, ExitCode, reportError, UsageError } from './io.js';
 import { isLogLevel } from './log.js';
+import { OPERATOR_COMMANDS, OPERATOR_GROUPS } from './operator-commands.js';
 import { packageVersion } from './version.js';
 
-type Options = NonNullable<ParseArgsConfig['options']>;
-type Values = Record<string, string | boolean | undefined>;
-
-interface CommandSpec {
-  help: string;
-  options: Options;
-  positionals?: boolean;
-  run(values: Values, positionals: string[], io: CliIo): number | Promise<number>;
-}
-
-const HELP_OPTION: Options = { help: { type: 'boolean', short: 'h' } };
-const CONFIG_OPTION: Options = { config: { type: 'string', short: 'c' } };
-
-function str(values: Values, name: string): string | undefined {
-  const value = values[name];
-  return typeof value === 'string' ? value : undefined;
-}
-
-function required(values: Values, name: string): string {
-  const value = str(values, name);
-  if (value === undefined || value === '') throw new UsageError(`--${name} is required`);
-  return value;
-}
-
-function integer(text: string, name: string, min: number, max: number): number {
-  const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
-  }
-  return value;
-}
-
-/** Copies the optional string options that are present (exactOptionalPropertyTypes-friendly). */
-function optional<TKey extends string>(
-  values: Values,
-  names: Record<TKey, string>,
-): Partial<Record<TKey, string>> {
-  const out: Partial<Record<TKey, string>> = {};
-  for (const [key, name] of Object.entries(names) as Array<[TKey, string]>) {
-    const value = str(values, name);
-    if (value !== undefined) out[key] = value;
-  }
-  return out;
+/** `pay --timeout <seconds>` (only with --wait). */
+function timeoutOption(values: Values): { timeoutSeconds?: number } {
+  const text = str(values, 'timeout');
+  if (text === undefined) return {};
+  if (values['wait'] !== true) throw new UsageError('--timeout goes with --wait');
+  return { timeoutSeconds: integer(text, 'timeout', 1, 3600) };
 }
 
 const COMMANDS: Record<string, CommandSpec> = {
+  ...OPERATOR_COMMANDS,
   init: {
     help: INIT_HELP,
     options: {
@@ -168,6 +143,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       'from-subaddress': { type: 'string' },
       'to-subaddress': { type: 'string' },
       wait: { type: 'boolean' },
+      timeout: { type: 'string' },
       json: { type: 'boolean' },
       url: { type: 'string' },
     },
@@ -185,6 +161,7 @@ const COMMANDS: Record<string, CommandSpec> = {
             url: 'url',
           }),
           wait: values['wait'] === true,
+          ...timeoutOption(values),
           json: values['json'] === true,
         },
         io,
@@ -263,8 +240,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   let args = rest;
   // Commands with a sub-command: `peer add`, `command abandon`.
   const groups: Record<string, { help: string; subs: string }> = {
-    peer: { help: PEER_HELP, subs: 'add, reset-epoch' },
+    peer: { help: PEER_HELP, subs: 'add, list, remove, reset-epoch' },
     command: { help: COMMAND_HELP, subs: 'abandon' },
+    ...OPERATOR_GROUPS,
   };
   const group = groups[first];
   if (group) {

@@ -10,10 +10,14 @@ Usage: parley <command> [options]      (parley <command> --help for each; parley
 Commands:
   init       generate a compliance key and write parley.config.json
   peer add   add (or update) a counterparty in a config
+  peer list  the config's peers (with each channel's state when the node runs)
+  peer remove  take a counterparty out of a config
   peer reset-epoch  accept a peer's superseded store epoch again (after a hostile hello)
   start      run a node: channels to every peer, admin routes, JSON logs on stdout
   pay        start a payment on the running node
   status     show the running node's channels
+  payment list / payment show <ref>  the running node's payments, one with its signed history
+  apikey create|list|revoke  keys for the admin API from other machines (docs/api.md)
   command abandon  end a command of mine that a peer keeps answering \`wait\` (peer_behind)
   check      check the node's database against its signed log
   demo       three VASP nodes on loopback with live dashboards: payments, a wiped node, resync
@@ -119,7 +123,9 @@ export const PAY_HELP = `Usage: parley pay --config <file> --to <bech32> --amoun
 
 Asks the running node (on loopback, found through its runtime file or its config's port) to
 start a payment to a configured peer. The node's business layer then drives it to
-ready_for_settlement on both sides.
+ready_for_settlement on both sides. Only the config's own node is asked: another node answering
+at its address is NODE_NOT_RUNNING. When the channel to the payee is down, that is said on
+stderr (the payment is durable and sent when the peer is back).
 
 Options:
   --config <file>            the node's config file
@@ -130,6 +136,8 @@ Options:
   --from-subaddress <hex16>  the paying account here (default 0000000000000001)
   --to-subaddress <hex16>    the payee's account there (default 0000000000000001)
   --wait                     wait for the create command's final outcome
+  --timeout <seconds>        with --wait: how long (default 30); then exit 1 saying the
+                             payment is durable and its outcome not known yet (PAY_WAIT_TIMEOUT)
   --json                     print the node's answer as JSON
   --url <http://…>           the node's admin URL (default: found from the config; the token
                              comes from PARLEY_ADMIN_TOKEN, else the runtime file)

@@ -70,6 +70,9 @@ const INPUT_CODES: ReadonlySet<string> = new Set([
   'BUSINESS_INVALID_INPUT',
   'DEMO_DIR_REFUSED',
   'HEALTH_EPOCH_UNKNOWN',
+  'HTTP_INVALID_QUERY',
+  'PAYMENT_UNKNOWN',
+  'API_KEY_UNKNOWN',
 ]);
 
 /** The exit code for an error code. */

@@ -1,16 +1,21 @@
+import { writeFileSync } from 'node:fs';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminOpenApi } from '../../src/admin/openapi.js';
 import { isAdminClient, isLoopbackHostName, registerAdminRoutes } from '../../src/admin/routes.js';
 import { type AdminTarget, adminRequest } from '../../src/cli/admin-client.js';
 import { ParleyError } from '../../src/errors.js';
 import { isLoopbackRequest } from '../../src/http/router.js';
 import type { VaspNode } from '../../src/node.js';
 import { encodeAddress } from '../../src/protocol/index.js';
+import { answerProblems } from '../admin/checked-client.js';
 import { nodeConfig, startNode, tempDir, testIdentity, until } from '../helpers/nodes.js';
 import { cli } from './helpers.js';
+
+const ADMIN_DOC = adminOpenApi('0') as unknown as Parameters<typeof answerProblems>[0];
 
 function rawRequest(
   port: number,
@@ -30,13 +35,17 @@ function rawRequest(
         res.setEncoding('utf8').on('data', (c: string) => {
           text += c;
         });
-        res.on('end', () =>
-          resolve({
+        res.on('end', () => {
+          const answer = {
             status: res.statusCode ?? 0,
             body: text ? JSON.parse(text) : null,
             headers: res.headers,
-          }),
-        );
+          };
+          // Every admin answer this file receives matches the OpenAPI document the node serves.
+          const problems = answerProblems(ADMIN_DOC, options.method ?? 'GET', options.path, answer);
+          if (problems.length > 0) reject(new Error(`not as documented: ${problems.join('; ')}`));
+          else resolve(answer);
+        });
       },
     );
     req.on('error', reject);
@@ -60,6 +69,7 @@ describe('admin routes on a real node (loopback HTTP, SQLite files)', () => {
   let b: VaspNode;
   let adminA: AdminTarget;
   let dbFileA: string;
+  let configA: string;
   /** A raw request to A's admin routes, with A's token unless `headers` says otherwise. */
   const rawA = (options: {
     method?: string;
@@ -80,6 +90,9 @@ describe('admin routes on a real node (loopback HTTP, SQLite files)', () => {
     cleanups.push(() => a.close());
     registerAdminRoutes(a, { token: TOKEN });
     registerAdminRoutes(b, { isTrusted: () => false });
+    // A's config, for the CLI (which checks that the node answering is the config's).
+    configA = join(dir.path, 'a.config.json');
+    writeFileSync(configA, JSON.stringify(nodeConfig(ia, `file:${dbFileA}`, [], a.port)));
     adminA = { url: `http://127.0.0.1:${a.port}`, token: TOKEN };
   });
   afterAll(async () => {
@@ -242,7 +255,7 @@ describe('admin routes on a real node (loopback HTTP, SQLite files)', () => {
       const body = JSON.stringify({ to: b.address, amount: 3, currency: 'XUS' });
       // `parley pay` (no --wait) exits 0 only on a durable acknowledgement.
       const payArgs = ['--to', b.address, '--amount', '4', '--currency', 'XUS', '--url', adminA.url];
-      const config = join(dbFileA, '..', 'no-config.json');
+      const config = configA;
       const [answers, byCli] = await Promise.all([
         Promise.all(
           ['/admin/pay', '/admin/pay?wait=1'].map((path) => rawA({ method: 'POST', path, headers, body })),

@@ -264,14 +264,14 @@ describe('parley peer add', () => {
 });
 
 describe('parley status / pay without a running node', () => {
-  it('exits 1 with TRANSPORT_CONNECT_FAILED when the node (port 0) has no runtime file', async () => {
+  it('exits 1 with NODE_NOT_RUNNING when the node (port 0) has no runtime file', async () => {
     const d = tempDir();
     try {
       await cli(['init', '--random-address', '--port', '0'], { cwd: d.path });
       const file = join(d.path, 'parley.config.json');
       const status = await cli(['status', '--config', file]);
       expect(status.code).toBe(1);
-      expect(status.err).toContain('TRANSPORT_CONNECT_FAILED');
+      expect(status.err).toContain('NODE_NOT_RUNNING');
       const pay = await cli([
         'pay',
         '--config',
@@ -284,7 +284,7 @@ describe('parley status / pay without a running node', () => {
         'XUS',
       ]);
       expect(pay.code).toBe(1);
-      expect(pay.err).toContain('TRANSPORT_CONNECT_FAILED');
+      expect(pay.err).toContain('NODE_NOT_RUNNING');
     } finally {
       d.dispose();
     }

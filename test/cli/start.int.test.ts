@@ -218,7 +218,7 @@ describe('parley start, pay and status across processes', () => {
     ]) {
       const gone = await cli(['status', ...args]);
       expect(gone.code).toBe(1);
-      expect(gone.err).toContain('TRANSPORT_CONNECT_FAILED');
+      expect(gone.err).toContain('NODE_NOT_RUNNING');
     }
   });
 });

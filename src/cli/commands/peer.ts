@@ -1,12 +1,16 @@
-/** `parley peer add`: put a counterparty in a node's config. */
+/** `parley peer add|list|remove`: the counterparties in a node's config. */
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { addressProblem } from '../../admin/address-text.js';
 import { readJsonObject } from '../../config/json-file.js';
 import { PeerConfig, parseNodeConfig } from '../../config.js';
 import { ParleyError } from '../../errors.js';
 import { channelAddress } from '../../protocol/index.js';
+import { connectToConfigNode } from '../admin-client.js';
 import { writeFileDurably } from '../durable-file.js';
 import { type CliIo, ExitCode } from '../io.js';
+import { readLiveRuntimeFile } from '../runtime-file.js';
+import { table } from './apikey.js';
 
 export interface PeerAddOptions {
   config: string;
@@ -24,6 +28,9 @@ export interface PeerAddOptions {
  * @throws CONFIG_INVALID
  */
 export function runPeerAdd(options: PeerAddOptions, io: CliIo): number {
+  const problem = addressProblem(options.address);
+  // The entry it would write is what is invalid: CONFIG_INVALID, in plain words.
+  if (problem !== undefined) throw new ParleyError('CONFIG_INVALID', `--address: ${problem}`);
   const file = resolve(io.cwd, options.config);
   const raw = readJsonObject(file);
   const entry = {
@@ -81,4 +88,81 @@ function safeChannelAddress(text: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** `parley peer list`: the config's peers, with each channel's state when the node runs. */
+export async function runPeerList(options: { config: string; json?: boolean }, io: CliIo): Promise<number> {
+  const file = resolve(io.cwd, options.config);
+  const raw = readJsonObject(file);
+  const config = parseNodeConfig(raw);
+  const names = new Map<string, string>();
+  for (const p of Array.isArray(raw['peers']) ? (raw['peers'] as Array<Record<string, unknown>>) : []) {
+    const address = typeof p['address'] === 'string' ? safeChannelAddress(p['address']) : undefined;
+    if (address !== undefined && typeof p['name'] === 'string') names.set(address, p['name']);
+  }
+  // The live state only when the config's own node answers (nothing else is asked).
+  const live = readLiveRuntimeFile(file)
+    ? await connectToConfigNode(file, io.env).then(
+        ({ status }) => new Map(status.channels.map((c) => [c.peer, c])),
+        () => undefined,
+      )
+    : undefined;
+  const peers = config.peers.map((p) => {
+    const channel = live?.get(p.address);
+    return {
+      address: p.address,
+      ...(names.has(p.address) ? { name: names.get(p.address) } : {}),
+      transport: p.transport ?? 'ws',
+      url: p.url ?? null,
+      ...(channel ? { state: channel.state, health: channel.health?.state ?? null } : {}),
+    };
+  });
+  if (options.json) {
+    io.out(`${JSON.stringify(peers)}\n`);
+    return ExitCode.OK;
+  }
+  if (peers.length === 0) {
+    io.out('no peers configured (add one with `parley peer add`)\n');
+    return ExitCode.OK;
+  }
+  const rows = peers.map((p) => [
+    p.address,
+    p.name ?? '-',
+    p.transport,
+    p.url ?? '(it dials us)',
+    live === undefined ? 'node not running' : `${p.state ?? '-'}${p.health ? ` / ${p.health}` : ''}`,
+  ]);
+  io.out(table(['PEER', 'NAME', 'TRANSPORT', 'URL', 'CHANNEL'], rows));
+  return ExitCode.OK;
+}
+
+/**
+ * `parley peer remove --address <bech32>`: takes the peer out of the config (validated, replaced
+ * atomically). What the node stored with it stays in its database; a running node drops the
+ * channel when restarted.
+ * @throws ADDRESS_INVALID; CONFIG_INVALID when it is not a configured peer
+ */
+export function runPeerRemove(options: { config: string; address: string }, io: CliIo): number {
+  const problem = addressProblem(options.address);
+  if (problem !== undefined) throw new ParleyError('ADDRESS_INVALID', `--address: ${problem}`);
+  const address = channelAddress(options.address);
+  const file = resolve(io.cwd, options.config);
+  const raw = readJsonObject(file);
+  const peers = Array.isArray(raw['peers']) ? (raw['peers'] as Array<{ address?: unknown }>) : [];
+  const kept = peers.filter(
+    (p) => !(typeof p.address === 'string' && safeChannelAddress(p.address) === address),
+  );
+  if (kept.length === peers.length) {
+    throw new ParleyError('CONFIG_INVALID', `${address} is not a peer in ${file} (\`parley peer list\`)`);
+  }
+  const next = { ...raw, peers: kept };
+  parseNodeConfig(next);
+  writeFileDurably(file, `${JSON.stringify(next, null, 2)}\n`, {
+    mode: statSync(file).mode & 0o777,
+    replace: true,
+  });
+  io.out(
+    `Removed peer ${address}. Its payments and signed history stay in the database; a running node drops the channel when restarted.\n`,
+  );
+  return ExitCode.OK;
 }

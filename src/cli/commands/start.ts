@@ -5,7 +5,7 @@ import type { Observable } from 'rxjs';
 import { ackFailpoint, KILL_AFTER_ACKS_ENV } from '../../admin/ack-failpoint.js';
 import { registerAdminRoutes } from '../../admin/routes.js';
 import { loadNodeConfig, type NodeConfig, unknownParleyEnv } from '../../config.js';
-import { isParleyError } from '../../errors.js';
+import { isParleyError, ParleyError } from '../../errors.js';
 import { createVaspNode, type VaspNode } from '../../node.js';
 import { adminUrlOf } from '../admin-client.js';
 import { type CliIo, ExitCode, exitCodeFor } from '../io.js';
@@ -17,7 +17,8 @@ import {
   logHealthEvent,
   logNodeEvent,
 } from '../log.js';
-import { removeRuntimeFile, writeRuntimeFile } from '../runtime-file.js';
+import { readLiveRuntimeFile, removeRuntimeFile, writeRuntimeFile } from '../runtime-file.js';
+import { packageVersion } from '../version.js';
 
 export interface StartOptions {
   config: string;
@@ -55,6 +56,25 @@ function healthEventsOf(node: VaspNode): Observable<HealthEventLike> | undefined
   return (node as VaspNode & { health$?: Observable<HealthEventLike> }).health$;
 }
 
+/**
+ * A listen that failed because the address is taken, said plainly (`LISTEN_ADDRESS_IN_USE`),
+ * naming this config's own running node when it is the one listening there.
+ */
+function plainListenError(err: unknown, file: string, config: NodeConfig | undefined): unknown {
+  if (!isParleyError(err, 'TRANSPORT_LISTEN_FAILED')) return err;
+  const cause = err.cause as NodeJS.ErrnoException | undefined;
+  if (cause?.code !== 'EADDRINUSE' || config === undefined) return err;
+  const where = `${config.listen.host}:${config.listen.port}`;
+  const running = readLiveRuntimeFile(file);
+  return new ParleyError(
+    'LISTEN_ADDRESS_IN_USE',
+    running !== undefined
+      ? `${where} is in use: the node of this config already runs (pid ${running.pid}; \`parley status --config ${file}\`)`
+      : `${where} is in use by another process (another node? give this one another listen.port in ${file}, or PARLEY_PORT)`,
+    { cause: err },
+  );
+}
+
 function failed(logger: JsonLogger, io: CliIo, err: unknown): number {
   if (!isParleyError(err)) throw err;
   logger.log('fatal', 'start_failed', { code: err.code, message: err.message });
@@ -74,13 +94,13 @@ export async function runStart(options: StartOptions, io: CliIo, deps: StartDeps
   const processSignal = deps.stopSignal === undefined ? processStopSignal() : undefined;
   const stop = deps.stopSignal ?? processSignal!.promise;
   try {
-    let config: NodeConfig;
+    let config: NodeConfig | undefined;
     let node: VaspNode;
     try {
       config = loadNodeConfig(file, io.env);
       node = await createVaspNode(config);
     } catch (err) {
-      return failed(logger, io, err);
+      return failed(logger, io, plainListenError(err, file, config));
     }
 
     const unknownEnv = unknownParleyEnv(io.env);
@@ -100,6 +120,7 @@ export async function runStart(options: StartOptions, io: CliIo, deps: StartDeps
     registerAdminRoutes(node, {
       token: adminToken,
       allowedHosts: config.allowedHosts,
+      version: packageVersion(),
       log: ({ event, ...fields }) => logger.log(event === 'pay_failed' ? 'warn' : 'info', event, fields),
     });
     const adminUrl = adminUrlOf(config, node.port);

@@ -1,8 +1,7 @@
 /** `parley status`: the running node's channels (`GET /admin/status`). */
 import { resolve } from 'node:path';
 import type { AdminStatus } from '../../admin/routes.js';
-import { ParleyError } from '../../errors.js';
-import { adminRequest, resolveAdmin } from '../admin-client.js';
+import { connectToConfigNode } from '../admin-client.js';
 import { type CliIo, ExitCode } from '../io.js';
 
 export interface StatusOptions {
@@ -12,14 +11,10 @@ export interface StatusOptions {
   url?: string;
 }
 
-/** @returns 0 with the status printed; 1 when the node is not running */
+/** @returns 0 with the status printed; 1 when the node is not running (`NODE_NOT_RUNNING`) */
 export async function runStatus(options: StatusOptions, io: CliIo): Promise<number> {
-  const target = resolveAdmin(resolve(io.cwd, options.config), io.env, options.url);
-  const { status, body } = await adminRequest(target, 'GET', '/admin/status');
-  if (status !== 200) {
-    throw new ParleyError('TRANSPORT_INTERNAL_ERROR', `the node answered ${status}: ${JSON.stringify(body)}`);
-  }
-  const node = body as AdminStatus;
+  // Only the config's own node: anything else answering at its address is "not running".
+  const { status: node } = await connectToConfigNode(resolve(io.cwd, options.config), io.env, options.url);
   io.out(options.json ? `${JSON.stringify(node)}\n` : formatStatus(node));
   return ExitCode.OK;
 }
@@ -45,7 +40,10 @@ export function formatStatus(node: AdminStatus): string {
     c.peer,
     c.state,
     c.health?.state ?? '-',
-    c.health?.rttMs == null ? '-' : `${c.health.rttMs.toFixed(1)}ms`,
+    // No RTT for a channel that is down: the last one measured would be stale.
+    c.health?.rttMs == null || c.health.state === 'down' || c.state !== 'connected'
+      ? '-'
+      : `${c.health.rttMs.toFixed(1)}ms`,
     String(c.inflight),
     String(c.openObjects),
     c.peerEpoch ?? '-',
