@@ -6,16 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import {
-  defer,
-  firstValueFrom,
-  type Observable,
-  type SchedulerLike,
-  Subject,
-  type Subscription,
-  throwError,
-  timeout,
-} from 'rxjs';
+import { type Observable, type SchedulerLike, Subject, type Subscription } from 'rxjs';
 import {
   type BusinessDriver,
   type BusinessDriverOptions,
@@ -28,6 +19,7 @@ import {
   createPaymentObject,
   validateIncoming,
 } from './business/index.js';
+import { createOpenChannelTo } from './business/open-channel-to.js';
 import {
   type Channel,
   type ChannelEvent,
@@ -502,38 +494,7 @@ async function startNode(
   const tls = config.listen.tls
     ? { cert: readFileSync(config.listen.tls.certFile), key: readFileSync(config.listen.tls.keyFile) }
     : undefined;
-  /**
-   * Asks my business whether to serve a channel to `peer` now (each hello, dial and LIP-1 HTTP
-   * request): it may refuse a counterparty for a while without a config change or a restart.
-   * @throws BUSINESS_NOT_AUTHORIZED when it refuses; what else it throws, as is
-   */
-  async function openChannelTo(peer: string): Promise<void> {
-    const ask = business.openChannelTo;
-    if (!ask) return;
-    try {
-      // A business that hangs must not hold a dial, a handshake slot or the node's close.
-      await firstValueFrom(
-        defer(async () => ask.call(business, peer)).pipe(
-          timeout({
-            first: OPEN_CHANNEL_TO_TIMEOUT_MS,
-            with: () =>
-              throwError(
-                () =>
-                  new ParleyError(
-                    'TRANSPORT_INTERNAL_ERROR',
-                    `openChannelTo(${peer}) did not answer within ${OPEN_CHANNEL_TO_TIMEOUT_MS} ms`,
-                  ),
-              ),
-          }),
-        ),
-      );
-    } catch (err) {
-      if (!isParleyError(err, 'BUSINESS_NOT_AUTHORIZED')) throw err;
-      throw new ParleyError('BUSINESS_NOT_AUTHORIZED', `my business refuses a channel to ${peer} now`, {
-        cause: err,
-      });
-    }
-  }
+  const openChannelTo = createOpenChannelTo(business);
   const router = createHttpRouter();
   // LIP-1 HTTP peers: one link each, attached for the node's life; their requests come in on
   // `/v1/<peer>/<me>/command` (the reference's route, sender first).
@@ -919,9 +880,6 @@ const WAITING_RESYNC_INTERVAL_MS = 30_000;
 const REFUSED_HELLO_INTERVAL_MS = 10_000;
 /** Addresses and reasons tracked at once for that. */
 const MAX_REFUSED_HELLO_KEYS = 1000;
-
-/** How long my business may take to answer `openChannelTo`. */
-const OPEN_CHANNEL_TO_TIMEOUT_MS = 5_000;
 
 /** A replica id unique enough among a VASP's replicas when none is configured. */
 function defaultReplicaId(): string {
