@@ -77,8 +77,10 @@ import {
 } from './sync/resync.js';
 import { pruneRunHistory } from './sync/run-history.js';
 import { createConnectionRegistry } from './transport/connection-registry.js';
-import { createLip1HttpLink, type Lip1HttpLink, refuseLip1Request } from './transport/lip1-http.js';
+import { createLip1HttpLink, type Lip1HttpLink } from './transport/lip1-http.js';
+import { createLip1HttpRoute } from './transport/lip1-http-route.js';
 import { createPeerHosts } from './transport/peer-hosts.js';
+import { type HandshakeRefused, reportRefusedHellos } from './transport/refused-hellos.js';
 import type { Connection, PeerEntry } from './transport/types.js';
 import { createReconnectingDialer, type ReconnectingDialer } from './transport/ws-dialer.js';
 import { createChannelServer } from './transport/ws-server.js';
@@ -103,14 +105,7 @@ export type TransportEvent =
   | { type: 'dial_failed'; peer: string; code: string; message: string }
   /** My dialer redials `peer` in `delayMs` (`restart`: the peer closed with 1001; see docs/operations.md). */
   | { type: 'redial'; peer: string; attempt: number; delayMs: number; kind: 'backoff' | 'restart' }
-  | {
-      type: 'handshake_refused';
-      code: string;
-      message: string;
-      remoteAddress: string | undefined;
-      /** Hellos refused from this address since the last report and not reported (at most one per 10 s). */
-      suppressed?: number;
-    };
+  | HandshakeRefused;
 
 /** A periodic upkeep task failed (the store was unreachable, say); it runs again at its next turn. */
 export type UpkeepEvent = { type: 'upkeep_failed'; task: 'prune_resync_runs'; code: string };
@@ -504,37 +499,17 @@ async function startNode(
     (peer): peer is PeerEntry & { url: string } => peer.transport === 'lip1-http' && peer.url !== undefined,
   );
   if (httpPeers.length > 0) {
-    router.route('/v1/', (req, res, url) => {
-      const [, version, sender, receiver, command, ...rest] = url.pathname.split('/');
-      if (version !== 'v1' || command !== 'command' || rest.length > 0 || receiver !== me) return false;
-      const link = sender === undefined ? undefined : httpLinks.get(sender);
-      if (!link) {
-        if (sender === undefined || directory.get(sender)?.transport !== 'lip1-http') {
-          const remoteAddress = req.socket.remoteAddress;
-          refusals.lip1Refused({
-            sender: sender ?? '',
-            status: 404,
-            reason: 'unknown_sender',
-            remoteAddress,
-          });
-          return false;
-        }
-        // A peer of ours that this node does not serve now: another replica of this VASP does,
-        // or the node is closing. The peer retries (LIP-1 resends).
-        res.setHeader('Retry-After', '1');
-        refuseLip1Request(req, res, 503, channels.get(sender)?.suspended ? NOT_OWNER_REASON : 'node closing');
-        return true;
-      }
-      // As the reference: 401 when my business refuses the sender (for now).
-      return openChannelTo(sender!).then(
-        () => link.handle(req, res).then(() => true),
-        (err: unknown) => {
-          if (!isParleyError(err, 'BUSINESS_NOT_AUTHORIZED')) throw err;
-          refuseLip1Request(req, res, 401, err.message);
-          return true;
-        },
-      );
-    });
+    router.route(
+      '/v1/',
+      createLip1HttpRoute({
+        me,
+        directory,
+        links: httpLinks,
+        onRefused: (refusal) => refusals.lip1Refused(refusal),
+        unservedReason: (sender) => (channels.get(sender)?.suspended ? NOT_OWNER_REASON : 'node closing'),
+        openChannelTo,
+      }),
+    );
   }
   const metrics = createNodeMetrics({ node: me, monitor: health, channels: [...channels.values()] });
   registerHealthRoutes(router, {
@@ -599,28 +574,7 @@ async function startNode(
   );
   undo.push(() => server.close());
   subs.push(server.connections$.subscribe(adopt));
-  /** One `handshake_refused` per remote address, reason and interval. */
-  const refusedHellos = createKeyedThrottle({
-    intervalMs: REFUSED_HELLO_INTERVAL_MS,
-    maxKeys: MAX_REFUSED_HELLO_KEYS,
-  });
-  subs.push(
-    server.handshakeFailures$.subscribe(({ error, remoteAddress }) => {
-      // Anyone can open a socket: one event per address, reason and interval, with how many more
-      // were refused meanwhile, so that a scanner cannot flood the log (and, behind a proxy where
-      // every hello has one address, a peer's own reason still shows). Past so many addresses
-      // within one interval, a flood: not reported one by one.
-      const suppressed = refusedHellos.pass(`${remoteAddress ?? ''}|${error.code}`);
-      if (suppressed === undefined) return;
-      events.next({
-        type: 'handshake_refused',
-        code: error.code,
-        message: error.message,
-        remoteAddress,
-        ...(suppressed > 0 ? { suppressed } : {}),
-      });
-    }),
-  );
+  subs.push(reportRefusedHellos(server.handshakeFailures$, (event) => events.next(event)));
   await server.listening;
   // After the listen: a node that cannot listen has sent nothing (until then, its LIP-1 HTTP
   // route answers 404 and the peer retries).
@@ -875,11 +829,6 @@ async function startNode(
 
 /** Shortest time between two `command_waiting` runs of one object. */
 const WAITING_RESYNC_INTERVAL_MS = 30_000;
-
-/** Shortest time between two `handshake_refused` events for one remote address and reason. */
-const REFUSED_HELLO_INTERVAL_MS = 10_000;
-/** Addresses and reasons tracked at once for that. */
-const MAX_REFUSED_HELLO_KEYS = 1000;
 
 /** A replica id unique enough among a VASP's replicas when none is configured. */
 function defaultReplicaId(): string {
