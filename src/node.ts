@@ -28,6 +28,7 @@ import {
   type SubmittedCommand,
 } from './channel/channel.js';
 import { type ChannelCore, createChannelCore } from './channel/channel-core.js';
+import { routeControlFrames } from './channel/control-frames.js';
 import { type NodeConfig, type NodeConfigInput, parseNodeConfig } from './config.js';
 import { createDashboard } from './dashboard/dashboard.js';
 import { isParleyError, ParleyError } from './errors.js';
@@ -57,7 +58,6 @@ import {
   privateKeyFromSeedHex,
   publicKeyFromHex,
 } from './protocol/index.js';
-import { isSyncFrameType } from './protocol/sync-frames.js';
 import { acceptingRetiredKeys, createVerifyPool } from './protocol/verify-pool.js';
 import { createRefusalReports, type Lip1RequestRefused } from './refusal-reports.js';
 import { createLeaseKeeper, type LeaseEvent, type LeaseKeeper } from './replica/lease-keeper.js';
@@ -343,21 +343,12 @@ async function startNode(
       { retransmitMs: config.retransmitMs },
       {
         core,
-        onControlFrame: (frame, type, connection) => {
-          if (isSyncFrameType(type)) sync.handleFrame(frame, connection);
-          else if (type === 'Heartbeat') health.onControlFrame(frame, type, connection);
-          // A frame of a kind this version does not know (a newer peer's, say): dropped, but
-          // said, and the connection kept.
-          else {
-            refusals.frameRefused({
-              type: 'frame_refused',
-              peer: peer.address,
-              code: 'PROTOCOL_MALFORMED_FRAME',
-              // Read from an unverified payload: kept short.
-              frameType: type.slice(0, 64),
-            });
-          }
-        },
+        onControlFrame: routeControlFrames({
+          peer: peer.address,
+          sync: (frame, connection) => sync.handleFrame(frame, connection),
+          heartbeat: (frame, type, connection) => health.onControlFrame(frame, type, connection),
+          refused: (event) => refusals.frameRefused(event),
+        }),
       },
     );
     // A LIP-1 HTTP peer sends no heartbeats: the health monitor does not watch its channel. A
