@@ -49,7 +49,6 @@ import {
   WAITS_BEFORE_RESYNC,
 } from './health/index.js';
 import { createHttpRouter, type HttpRouter } from './http/router.js';
-import { createKeyedThrottle } from './keyed-throttle.js';
 import { CloseCode } from './protocol/close-codes.js';
 import {
   channelAddress,
@@ -76,6 +75,7 @@ import {
   type ResyncRunResult,
 } from './sync/resync.js';
 import { pruneRunHistory } from './sync/run-history.js';
+import { runHealthTriggers, runOnConnect, watchResyncTriggers } from './sync/triggers.js';
 import { createConnectionRegistry } from './transport/connection-registry.js';
 import { createLip1HttpLink, type Lip1HttpLink } from './transport/lip1-http.js';
 import { createLip1HttpRoute } from './transport/lip1-http-route.js';
@@ -366,8 +366,6 @@ async function startNode(
     );
     // Commands stuck at a peer that does not progress (LIP-1 HTTP: it cannot resync): `peer_behind`.
     subs.push(health.peerBehind.watch(peer.address, peer.transport ?? 'ws', channel.events$));
-    /** At most one `command_waiting` run per object and interval, however many commands wait on it. */
-    const waitingRuns = createKeyedThrottle({ intervalMs: WAITING_RESYNC_INTERVAL_MS, maxKeys: 10_000 });
     const driver = createBusinessDriver(
       {
         me,
@@ -387,45 +385,13 @@ async function startNode(
     subs.push(driver.events$.subscribe(events));
     subs.push(
       sync.events$.subscribe(resync),
-      // Seed scenarios 1 and 2: whoever answers `used_dependencies` may be ahead of the
-      // proposer; a resync of that object pushes the missing versions when it is.
-      channel.commands$.subscribe((incoming) => {
-        if (incoming.status === 'failure' && incoming.code === 'used_dependencies') {
-          sync.run('used_dependencies', [incoming.record.referenceId]).catch(() => undefined);
-        }
-      }),
-      // A command the peer keeps answering `wait` reads a version it lacks (it lost state, or
-      // missed my command that wrote it), and while it is in flight the open-object digests are
-      // not compared: a resync of that object pushes what the peer lacks. At the third `wait`,
-      // then every tenth.
-      channel.events$.subscribe((event) => {
-        if (event.type !== 'command_waiting') return;
-        if (event.waits !== WAITS_BEFORE_RESYNC && event.waits % 10 !== 0) return;
-        if (waitingRuns.pass(event.referenceId) === undefined) return;
-        sync.run('command_waiting', [event.referenceId]).catch(() => undefined);
-      }),
-      sync.events$.subscribe((event) => {
-        if (event.type === 'resync_finished') {
-          health.peerBehind.runEnded(peer.address);
-          // Commands the peer answered `wait` (it lacked the version) may pass now, and objects
-          // rebuilt here may be waiting for my business layer's next step. (After a run that
-          // moved nothing, resending them at once would only defeat their backoff.)
-          if (event.objectsSent > 0 || event.objectsReceived > 0) channel.retransmitNow();
-          if (event.objectsReceived > 0) void driver.recover().catch(() => undefined);
-        } else if (event.type === 'fork_lost') {
-          for (const cid of event.droppedPending) {
-            channel.abandon(
-              cid,
-              new ParleyError('SYNC_FORK_LOST', `${event.referenceId}: my branch lost a fork`),
-            );
-          }
-          void driver.forkLost({
-            referenceId: event.referenceId,
-            keep: event.keep,
-            droppedCids: event.droppedCids,
-            droppedPending: event.droppedPending,
-          });
-        }
+      ...watchResyncTriggers({
+        peer: peer.address,
+        sync,
+        channel,
+        driver,
+        peerBehind: health.peerBehind,
+        waitsBeforeResync: WAITS_BEFORE_RESYNC,
       }),
     );
   }
@@ -441,16 +407,7 @@ async function startNode(
     }),
   );
   const resyncOnConnect = deps.sync?.onConnect ?? true;
-  subs.push(
-    health.resyncTriggers$.subscribe((trigger) => {
-      // A new epoch shows at the hello, where the dialer's run on connect already covers it.
-      if (trigger.kind === 'peer_state_lost' && resyncOnConnect) return;
-      syncs
-        .get(trigger.peer)
-        ?.run(trigger.kind)
-        .catch(() => undefined);
-    }),
-  );
+  subs.push(runHealthTriggers(health.resyncTriggers$, syncs, { onConnect: resyncOnConnect }));
 
   const summary = (peer: string) => cores.get(peer)!.openSummary();
   const registry = createConnectionRegistry(me);
@@ -474,7 +431,7 @@ async function startNode(
     sync.attach(connection);
     channel.attach(connection);
     // Resync on every (re)connect, led by the side that dialed (PROTOCOL.md §7).
-    if (resyncOnConnect && connection.dialed) sync.run('connect').catch(() => undefined);
+    if (resyncOnConnect) runOnConnect(sync, connection);
   };
 
   const tls = config.listen.tls
@@ -817,9 +774,6 @@ async function startNode(
   );
   return node;
 }
-
-/** Shortest time between two `command_waiting` runs of one object. */
-const WAITING_RESYNC_INTERVAL_MS = 30_000;
 
 /** A replica id unique enough among a VASP's replicas when none is configured. */
 function defaultReplicaId(): string {

@@ -22,7 +22,7 @@ export const MAY_IMPORT = {
   transport: ['errors', 'protocol', 'keyed-throttle'],
   store: ['errors', 'protocol', 'objects'],
   channel: ['errors', 'protocol', 'objects', 'store', 'transport', 'event-loop'],
-  sync: ['errors', 'protocol', 'objects', 'store', 'channel', 'transport', 'event-loop'],
+  sync: ['errors', 'protocol', 'objects', 'store', 'channel', 'transport', 'event-loop', 'keyed-throttle'],
   health: ['errors', 'protocol', 'store', 'channel', 'transport', 'http', 'event-loop', 'keyed-throttle'],
   business: ['errors', 'protocol', 'objects', 'store', 'channel', 'event-loop'],
   replica: ['errors', 'store'],
