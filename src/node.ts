@@ -217,32 +217,7 @@ async function startNode(
 ): Promise<VaspNode> {
   const base = await openBase(config, healthOptions, deps, { store, myKey }, undo);
   const { leases, directory, events, subs, syncStore, health } = base;
-  const peers = await createPeerChannels(
-    directory,
-    {
-      me: base.me,
-      maxFrameBytes: config.maxFrameBytes,
-      retransmitMs: config.retransmitMs,
-      sync: deps.sync,
-      driver: deps.driver,
-    },
-    {
-      store,
-      myKey,
-      business: base.business,
-      syncStore,
-      abandons: base.abandons,
-      liveVerifier: base.verifyPool,
-      historyVerifier: base.verifier,
-      health,
-      refusals: base.refusals,
-      events,
-      resync: base.resync,
-      subs,
-      undo,
-      ...(leases ? { suspendUntilLeased: (peer: string) => notOwner(peer) } : {}),
-    },
-  );
+  const peers = await openPeers(config, deps, base, { store, myKey }, undo);
   const { cores, channels, drivers } = peers;
   const resyncOnConnect = deps.sync?.onConnect ?? true;
   watchResync(config, base, peers, resyncOnConnect);
@@ -441,6 +416,43 @@ async function openBase(
 }
 
 type NodeBase = Awaited<ReturnType<typeof openBase>>;
+
+/** Every configured peer's channel (`src/peer/`); with several replicas, each suspended until leased. */
+function openPeers(
+  config: NodeConfig,
+  deps: NodeDeps,
+  base: NodeBase,
+  { store, myKey }: { store: ParleyStore; myKey: PrivateKey },
+  undo: Array<() => unknown>,
+): Promise<PeerChannels> {
+  const { leases, directory, events, subs, syncStore, health } = base;
+  return createPeerChannels(
+    directory,
+    {
+      me: base.me,
+      maxFrameBytes: config.maxFrameBytes,
+      retransmitMs: config.retransmitMs,
+      sync: deps.sync,
+      driver: deps.driver,
+    },
+    {
+      store,
+      myKey,
+      business: base.business,
+      syncStore,
+      abandons: base.abandons,
+      liveVerifier: base.verifyPool,
+      historyVerifier: base.verifier,
+      health,
+      refusals: base.refusals,
+      events,
+      resync: base.resync,
+      subs,
+      undo,
+      ...(leases ? { suspendUntilLeased: (peer: string) => notOwner(peer) } : {}),
+    },
+  );
+}
 
 /**
  * Every channel's resync events on the node's `events$`, the run history pruned, and the runs
