@@ -41,6 +41,11 @@ function isObjectPayload(payload: { value: unknown }): boolean {
 /** A configured counterparty. */
 export const PeerConfig = section({
   address: Address,
+  /**
+   * The operator's name for it (`VASP B`, `acme-eu`): shown instead of its address in the
+   * dashboard, `parley status`, logs and metric labels (`peer_name`). @default its address
+   */
+  name: z.string().trim().min(1).max(64).optional(),
   /** Its compliance key: raw Ed25519 public key, hex. */
   publicKey: Hex32,
   /**

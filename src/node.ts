@@ -137,6 +137,8 @@ export interface PayInput {
 
 export interface ChannelSnapshot {
   peer: string;
+  /** The peer's name (config `peers[].name`), or its address; every row of `status()` has it. */
+  name?: string;
   state: 'disconnected' | 'connected' | 'closed';
   inflight: number;
   openObjects: number;
@@ -575,7 +577,9 @@ async function startNode(
       );
     });
   }
-  const metrics = createNodeMetrics({ node: me, monitor: health, channels: [...channels.values()] });
+  const peerNames = new Map(config.peers.map((p) => [p.address, p.name ?? p.address]));
+  const metricsDeps = { node: me, monitor: health, channels: [...channels.values()], peerNames };
+  const metrics = createNodeMetrics({ ...metricsDeps, resync$: resync });
   registerHealthRoutes(router, {
     access: {
       allowRemote: config.status.allowRemote,
@@ -857,6 +861,7 @@ async function startNode(
         const peer = await store.getPeer(channel.peer);
         out.push({
           peer: channel.peer,
+          name: peerNames.get(channel.peer) ?? channel.peer,
           state: channel.connection ? 'connected' : 'disconnected',
           inflight: channel.inflight,
           openObjects: await store.countOpenObjects(channel.peer),

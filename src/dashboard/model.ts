@@ -223,7 +223,7 @@ export function createDashboardModel(
           );
           break;
         case 'disconnected': {
-          const code = typeof event['code'] === 'number' ? event['code'] : 0;
+          const code = typeof event['closeCode'] === 'number' ? event['closeCode'] : 0;
           const reason = typeof event['reason'] === 'string' ? event['reason'] : '';
           row.connection = row.connection === 'closed' ? 'closed' : 'disconnected';
           row.connectedSinceMs = null;
