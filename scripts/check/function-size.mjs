@@ -22,11 +22,11 @@ export const ALLOWED = {
   'src/channel/channel-core.ts#createChannelCore': { lines: 767, why: TO_SPLIT },
   // 671: +3 for the peer names (metric labels, status rows); the split of node.ts moves them.
   'src/node.ts#startNode': { lines: 671, why: TO_SPLIT },
-  'src/dashboard/model.ts#createDashboardModel': { lines: 535, why: TO_SPLIT },
+  'src/dashboard/model.ts#createDashboardModel': { lines: 518, why: TO_SPLIT },
   'src/channel/channel.ts#createChannel': { lines: 372, why: TO_SPLIT },
   'src/health/channel-health.ts#createChannelHealth': { lines: 331, why: TO_SPLIT },
   'src/transport/ws-server.ts#createChannelServer': { lines: 269, why: TO_SPLIT },
-  'src/dashboard/dashboard.ts#createDashboard': { lines: 210, why: TO_SPLIT },
+  'src/dashboard/dashboard.ts#createDashboard': { lines: 182, why: TO_SPLIT },
   'src/transport/lip1-http.ts#createLip1HttpLink': { lines: 204, why: TO_SPLIT },
   'src/business/driver.ts#createBusinessDriver': { lines: 176, why: TO_SPLIT },
   'src/sync/resync.ts#handleVerified': { lines: 161, why: TO_SPLIT },

@@ -26,7 +26,8 @@ export const MAY_IMPORT = {
   health: ['errors', 'protocol', 'store', 'channel', 'transport', 'http', 'event-loop', 'keyed-throttle'],
   business: ['errors', 'protocol', 'objects', 'store', 'channel', 'event-loop'],
   replica: ['errors', 'store'],
-  dashboard: ['http', 'errors'],
+  // Types only from channel, health, sync, business and replica: the events it shows.
+  dashboard: ['http', 'errors', 'channel', 'health', 'sync', 'business', 'replica'],
   admin: ['errors', 'http', 'protocol', 'node', 'channel', 'health'],
   config: ['errors', 'protocol', 'transport', 'health'],
   node: '*',
