@@ -398,7 +398,20 @@ export function applyEnv(
  * @throws CONFIG_INVALID: every problem at once; a JSON syntax error with its line and column
  */
 export function loadNodeConfig(file: string, env: NodeJS.ProcessEnv = process.env): NodeConfig {
-  const { input, fromEnv } = applyEnv(readJsonObject(file), env);
+  return resolveNodeConfig(readJsonObject(file), file, env);
+}
+
+/**
+ * The configuration that the file `file` holding `raw` gives with the environment `env`: what
+ * {@link loadNodeConfig} returns, for a content about to be written there (`parley peer add`).
+ * @throws CONFIG_INVALID with every problem listed
+ */
+export function resolveNodeConfig(
+  raw: Record<string, unknown>,
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+): NodeConfig {
+  const { input, fromEnv } = applyEnv(raw, env);
   const keyFile = input['privateKeySeedFile'];
   if (typeof keyFile === 'string' && keyFile !== '' && !isAbsolute(keyFile)) {
     input['privateKeySeedFile'] = resolve(dirname(file), keyFile);

@@ -7,7 +7,14 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { envName } from '../../src/config/settings.js';
-import { applyEnv, ENV_ALIASES, loadNodeConfig, SETTINGS, unknownParleyEnv } from '../../src/config.js';
+import {
+  applyEnv,
+  ENV_ALIASES,
+  loadNodeConfig,
+  resolveNodeConfig,
+  SETTINGS,
+  unknownParleyEnv,
+} from '../../src/config.js';
 import { isParleyError } from '../../src/errors.js';
 import { tempDir, testIdentity } from '../helpers/nodes.js';
 
@@ -142,5 +149,18 @@ describe('configuration from the environment', () => {
     expect(
       problem(() => load({ address: me.address, privateKeySeed: me.seedHex, privateKeySeedFile: 'x' }, {})),
     ).toMatch(/not both/);
+  });
+
+  it('validates a content about to be written to a file as the node will read it (parley peer add)', () => {
+    const { file, dir } = configFile({});
+    writeFileSync(join(dir, 'key.hex'), me.seedHex);
+    // The key file beside the configuration, whatever the working directory.
+    expect(
+      resolveNodeConfig({ address: me.address, privateKeySeedFile: 'key.hex' }, file, {}).privateKeySeed,
+    ).toBe(me.seedHex);
+    // The seed in the environment only: the file need not hold it.
+    expect(
+      resolveNodeConfig({ address: me.address }, file, { PARLEY_PRIVATE_KEY_SEED: me.seedHex }).address,
+    ).toBe(me.address);
   });
 });

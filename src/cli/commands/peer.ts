@@ -2,7 +2,7 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { readJsonObject } from '../../config/json-file.js';
-import { PeerConfig, parseNodeConfig } from '../../config.js';
+import { PeerConfig, resolveNodeConfig } from '../../config.js';
 import { ParleyError } from '../../errors.js';
 import { channelAddress } from '../../protocol/index.js';
 import { writeFileDurably } from '../durable-file.js';
@@ -38,7 +38,8 @@ export function runPeerAdd(options: PeerAddOptions, io: CliIo): number {
     throw new ParleyError('CONFIG_INVALID', problems, { cause: parsed.error });
   }
   const peer = parsed.data;
-  const self = parseNodeConfig(raw);
+  // As the node reads it: with the environment, the key seed possibly in a file or a variable.
+  const self = resolveNodeConfig(raw, file, io.env);
   if (peer.address === self.address) throw new ParleyError('CONFIG_INVALID', 'a node cannot be its own peer');
 
   const peers = Array.isArray(raw['peers'])
@@ -58,7 +59,7 @@ export function runPeerAdd(options: PeerAddOptions, io: CliIo): number {
   const retired = formerKeys.length > 0 ? { retiredPublicKeys: formerKeys } : {};
   // The file keeps what was given (no defaults written out), with the address in channel form.
   const next = { ...raw, peers: [...kept, { ...entry, address: peer.address, ...retired }] };
-  parseNodeConfig(next);
+  resolveNodeConfig(next, file, io.env);
 
   // Replaced atomically and flushed to disk before the command exits 0.
   writeFileDurably(file, `${JSON.stringify(next, null, 2)}\n`, {
