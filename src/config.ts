@@ -2,97 +2,23 @@
  * The node's configuration: one strict schema (every section refuses unknown keys, with a "did
  * you mean" hint), checked in one pass that lists every problem (docs/configuration.md).
  *
- * To add a setting: add its key to its section's `section({ … })` shape below (with its doc
- * comment and default), and a row to docs/configuration.md. A new section is a new
- * `section({ … })` under `NodeConfig`. An environment override goes in {@link ENV_OVERRIDES}
- * (and is then known, not warned about).
+ * To add a setting: add its key to its section's `section({ … })` shape below, with its type,
+ * default and `.describe()` text, then run `npm run docs` (docs/configuration.md is generated
+ * from this schema). Its `PARLEY_*` environment variable comes from its path
+ * (`src/config/settings.ts`). A new section is a new `section({ … })` under `NodeConfig`.
  */
 import { isIP } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { readSeedFile, setPath } from './config/env.js';
 import { readJsonObject } from './config/json-file.js';
+import { Address, Hex32, isObjectPayload, PeerConfig } from './config/peer.js';
+import { envName, envValue, type Setting, settingsOf } from './config/settings.js';
 import { section } from './config/strict.js';
 import { ParleyError } from './errors.js';
-import { resolveHealthOptions } from './health/options.js';
-import { channelAddress } from './protocol/index.js';
+import { DEFAULT_HEALTH_OPTIONS, resolveHealthOptions } from './health/options.js';
 import { MAX_CHANNEL_MAX_FRAME_BYTES } from './transport/defaults.js';
 import { ListenLimits } from './transport/listen-limits.js';
-import { isLoopbackUrl } from './transport/loopback.js';
-
-const Hex32 = z.string().regex(/^[0-9a-f]{64}$/, 'expected 32 bytes as 64 lowercase hex characters');
-
-const Address = z.string().transform((text, ctx) => {
-  try {
-    return channelAddress(text);
-  } catch {
-    ctx.addIssue({ code: 'custom', message: `not a bech32 account address: ${text}` });
-    return z.NEVER;
-  }
-});
-
-/**
- * For a cross-field check: run it whenever the value is an object, even with problems in its
- * fields, so one pass lists every problem (the check reads its fields loosely).
- */
-function isObjectPayload(payload: { value: unknown }): boolean {
-  return typeof payload.value === 'object' && payload.value !== null && !Array.isArray(payload.value);
-}
-
-/** A configured counterparty. */
-export const PeerConfig = section({
-  address: Address,
-  /** Its compliance key: raw Ed25519 public key, hex. */
-  publicKey: Hex32,
-  /**
-   * The keys it used before `publicKey` (a key rotation), newest first: what it signed with
-   * them stays verifiable (signed histories in a resync, commands signed before the rotation).
-   * Its hello must be signed with `publicKey`. Leave out a key that leaked. @default []
-   */
-  retiredPublicKeys: z.array(Hex32).default([]),
-  /**
-   * `ws`: Parley's WebSocket channel. `lip1-http`: LIP-1 v1 over HTTP, for a counterparty
-   * that runs the LIP-1 reference or its kin (no heartbeats, no resync). @default 'ws'
-   */
-  transport: z.enum(['ws', 'lip1-http']).default('ws'),
-  /**
-   * `ws`: its channel endpoint (`ws://` / `wss://`); omit for a peer that only dials us.
-   * `lip1-http`: its base URL (`http://` / `https://`), required: commands go to
-   * `<url>/v1/<me>/<peer>/command`.
-   */
-  url: z.string().optional(),
-}).superRefine(
-  (peer, ctx) => {
-    const problem = peerUrlProblem(peer);
-    if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['url'], message: problem });
-  },
-  { when: isObjectPayload },
-);
-export type PeerConfig = z.infer<typeof PeerConfig>;
-
-/**
- * What is wrong with a peer's URL for its transport, or undefined. Reads its input loosely (it
- * runs on input that may have other problems).
- */
-function peerUrlProblem(peer: { transport?: unknown; url?: unknown }): string | undefined {
-  const transport = peer.transport ?? 'ws';
-  const url = typeof peer.url === 'string' ? peer.url : undefined;
-  if (peer.url !== undefined && url === undefined) return undefined; // its type error is reported
-  if (transport === 'ws') {
-    if (url === undefined) return undefined;
-    if (!/^wss?:\/\/[^/]/.test(url)) return 'expected a ws:// or wss:// URL';
-    // The node never dials plain ws off this machine (TRANSPORT_INSECURE at every dial).
-    if (url.startsWith('ws://') && !isLoopbackUrl(url)) return 'plain ws:// only on loopback (use wss://)';
-    return undefined;
-  }
-  if (transport !== 'lip1-http') return undefined;
-  if (!/^https?:\/\/[^/]/.test(url ?? '')) return 'a lip1-http peer needs an http:// or https:// URL';
-  // Commands and their answers travel in the clear, and an answer pairs with its request by an
-  // unsigned header only: plain HTTP on loopback only (a TLS proxy in front of a plain
-  // reference, say).
-  if (url?.startsWith('http://') && !isLoopbackUrl(url))
-    return 'plain http:// only on loopback (use https://)';
-  return undefined;
-}
 
 /** A host name (or IP literal) a browser may reach the node by: no scheme, no port. */
 const HostName = z
@@ -106,19 +32,69 @@ const HostName = z
   );
 
 /** The health section: the failure detector's ranges between fields are checked here too. */
+const health = <T extends z.ZodType>(key: keyof typeof DEFAULT_HEALTH_OPTIONS, schema: T, text: string) =>
+  schema.meta({ description: text, default: DEFAULT_HEALTH_OPTIONS[key] });
 const HealthSection = section({
-  heartbeatIntervalMs: z.number().int().positive(),
-  suspectPhi: z.number().positive(),
-  downPhi: z.number().positive(),
-  minStdDevMs: z.number().positive(),
-  acceptablePauseMs: z.number().min(0),
-  maxSampleSize: z.number().int().min(2),
-  divergeAfterHeartbeats: z.number().int().positive(),
-  closeOnDown: z.boolean(),
-  startupGraceMs: z.number().int().positive(),
-  historyRetentionMs: z.number().int().min(0),
-  peerBehindAfterWaits: z.number().int().min(1),
-  peerBehindAfterRuns: z.number().int().min(1),
+  heartbeatIntervalMs: health(
+    'heartbeatIntervalMs',
+    z.number().int().positive(),
+    'heartbeat period on every channel, both ways, ms',
+  ),
+  suspectPhi: health(
+    'suspectPhi',
+    z.number().positive(),
+    'phi from which the peer is `suspect` (≈ 2.3 s after its last heartbeat with the defaults)',
+  ),
+  downPhi: health(
+    'downPhi',
+    z.number().positive(),
+    'phi from which the peer is `down`, at least `suspectPhi` (≈ 3.1 s with the defaults)',
+  ),
+  minStdDevMs: health(
+    'minStdDevMs',
+    z.number().positive(),
+    'failure detector: floor of the heartbeat inter-arrival standard deviation, ms',
+  ),
+  acceptablePauseMs: health(
+    'acceptablePauseMs',
+    z.number().min(0),
+    'failure detector: a pause this long is expected (added to the mean interval), ms',
+  ),
+  maxSampleSize: health(
+    'maxSampleSize',
+    z.number().int().min(2),
+    'failure detector: inter-arrival samples kept per channel',
+  ),
+  divergeAfterHeartbeats: health(
+    'divergeAfterHeartbeats',
+    z.number().int().positive(),
+    'quiet heartbeats with different open-object digests before `diverged` (and a resync); while they still differ, raised again after 10 times as many each time, at most every 3,600',
+  ),
+  closeOnDown: health(
+    'closeOnDown',
+    z.boolean(),
+    'drop the connection of a `down` peer (1001), so that a half-open one is replaced',
+  ),
+  startupGraceMs: health(
+    'startupGraceMs',
+    z.number().int().positive(),
+    'a peer never heard from since start is `down` after this long, ms',
+  ),
+  historyRetentionMs: health(
+    'historyRetentionMs',
+    z.number().int().min(0),
+    "delete health history older than this (ms), at start and hourly; 0 keeps it all. The peers' epoch records (`epoch_seen`, `peer_state_lost`) and the `command_abandoned` records are always kept",
+  ),
+  peerBehindAfterWaits: health(
+    'peerBehindAfterWaits',
+    z.number().int().min(1),
+    '`wait` answers to one command of mine from a `lip1-http` peer after which the peer is `peer_behind` (docs/operations.md)',
+  ),
+  peerBehindAfterRuns: health(
+    'peerBehindAfterRuns',
+    z.number().int().min(1),
+    'over ws: resync runs that ended while a command of mine was still answered `wait`, after which the peer is `peer_behind`',
+  ),
 })
   .partial()
   .superRefine(
@@ -138,58 +114,91 @@ const HealthSection = section({
   );
 
 /** A node's configuration (file + environment), validated before anything starts. */
-export const NodeConfig = section({
-  /** This VASP's on-chain account (bech32; the zero-subaddress form names the channels). */
-  address: Address,
-  /** The compliance key's Ed25519 seed, hex. Keep the file private. */
-  privateKeySeed: Hex32,
-  /**
-   * The public keys this node signed with before (a key rotation), newest first: its own old
-   * signatures in the histories its counterparties push back stay verifiable. @default []
-   */
-  retiredPublicKeys: z.array(Hex32).default([]),
-  /** `file:<path>` (SQLite, the default) or `postgresql://…`. */
-  database: z.string().min(1).default('file:parley.db'),
-  /** Store knobs (docs/storage.md). */
+const NodeConfigShape = section({
+  address: Address.describe(
+    "this VASP's on-chain account, bech32; its zero-subaddress form names the channels",
+  ),
+  privateKeySeed: Hex32.optional().describe(
+    'the Ed25519 compliance key seed, hex. Give it here, in `PARLEY_PRIVATE_KEY_SEED`, or in a file (`privateKeySeedFile`) so that the configuration file holds no secret: exactly one of the two settings',
+  ),
+  privateKeySeedFile: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "a file holding the compliance key seed (64 hex characters; surrounding whitespace ignored), relative to the configuration file. Keep it readable by the node's user only",
+    ),
+  retiredPublicKeys: z
+    .array(Hex32)
+    .default([])
+    .describe(
+      "this node's earlier public keys (hex, newest first), after a key rotation: its old signatures in the histories its counterparties push back still verify",
+    ),
+  database: z
+    .string()
+    .min(1)
+    .default('file:parley.db')
+    .describe(
+      '`file:<path>` (SQLite, WAL, `synchronous=FULL`; a relative path is beside the configuration file) or `postgresql://…` (docs/storage.md)',
+    ),
   storage: section({
-    /**
-     * SQLite: WAL pages (4 KiB) between checkpoints. Larger writes faster, and needs that much
-     * room on the volume (twice, at most, for the WAL file). @default 1000
-     */
-    walCheckpointPages: z.number().int().min(100).max(1_000_000).default(1000),
+    walCheckpointPages: z
+      .number()
+      .int()
+      .min(100)
+      .max(1_000_000)
+      .default(1000)
+      .describe(
+        'SQLite: WAL pages (4 KiB) between checkpoints. Larger writes faster, and needs that much room on the volume (twice, at most, for the WAL file; docs/storage.md)',
+      ),
   }).prefault({}),
   listen: section({
-    host: z.string().default('127.0.0.1'),
-    port: z.number().int().min(0).max(65535).default(7100),
-    /** wss: PEM files. Without them the channel is plain ws, allowed on loopback only. */
-    tls: section({ certFile: z.string(), keyFile: z.string() }).optional(),
-    /** Plain ws on a non-loopback address (behind a TLS-terminating proxy, say). */
-    allowInsecure: z.boolean().default(false),
-    /** Handshake slots and deadline, HTTP timeouts, connection cap (docs/security.md). */
+    host: z
+      .string()
+      .default('127.0.0.1')
+      .describe('address the channel endpoint (`/parley/v1`) and the HTTP routes listen on'),
+    port: z.number().int().min(0).max(65535).default(7100).describe('their port (0: any free port)'),
+    tls: section({
+      certFile: z.string().describe('wss: the certificate chain, PEM file'),
+      keyFile: z.string().describe('wss: its private key, PEM file'),
+    })
+      .optional()
+      .describe('serve `wss://`; without it the channel is plain `ws://`, allowed on loopback only'),
+    allowInsecure: z
+      .boolean()
+      .default(false)
+      .describe('plain `ws://` on a non-loopback address (behind a TLS-terminating proxy, say)'),
     limits: ListenLimits.prefault({}),
   }).prefault({}),
-  peers: z.array(PeerConfig).default([]),
-  /** Largest channel frame, bytes (before authentication: 4096 whatever this is). @default 1048576, at most 16 MiB */
+  peers: z
+    .array(PeerConfig)
+    .default([])
+    .describe('the counterparties (`peers[].…` below); from the environment, the whole list as JSON'),
   maxFrameBytes: z
     .number()
     .int()
     .min(1024)
     .max(MAX_CHANNEL_MAX_FRAME_BYTES)
-    .default(1024 * 1024),
-  /** First retransmission delay of a command without a final response. */
-  retransmitMs: z.number().int().positive().default(2000),
-  /**
-   * Heartbeat and failure-detector knobs (`src/health/options.ts` has the defaults and what
-   * they give). Ranges between the fields are checked when the node starts.
-   */
+    .default(1024 * 1024)
+    .describe(
+      'largest accepted channel frame, bytes, at most 16 MiB (before authentication 4096 whatever this is); larger ones get `parsing_error` / close 1009',
+    ),
+  retransmitMs: z
+    .number()
+    .int()
+    .positive()
+    .default(2000)
+    .describe('first resend delay of a command without a final response, ms'),
   health: HealthSection.default({}),
-  /** Resync knobs. */
   sync: section({
-    /**
-     * Keep finished resync runs this long (ms); older ones are deleted at start and every
-     * hour. 0 keeps them all. @default 0
-     */
-    runHistoryRetentionMs: z.number().int().min(0).default(0),
+    runHistoryRetentionMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe(
+        'delete resync runs that finished longer ago than this (ms), at start and hourly; 0 keeps them all. A run still going is never deleted',
+      ),
   }).prefault({}),
   /**
    * Several replicas of this VASP on one database (PostgreSQL): each channel is served by the
@@ -197,15 +206,28 @@ export const NodeConfig = section({
    * Absent: this node serves every channel (one node per VASP and database).
    */
   replica: section({
-    /**
-     * This replica's id, unique among the VASP's replicas (env `PARLEY_REPLICA_ID`).
-     * @default `<hostname>-<pid>-<random>`
-     */
-    id: z.string().min(1).max(128).optional(),
-    /** A channel's lease lapses this long after its owner's last renewal. @default 15000 */
-    leaseTtlMs: z.number().int().min(100).default(15_000),
-    /** How often an owner renews its leases and a standby tries to take lapsed ones. @default 5000 */
-    renewMs: z.number().int().positive().default(5_000),
+    id: z
+      .string()
+      .min(1)
+      .max(128)
+      .optional()
+      .describe(
+        'run as one of several replicas of this VASP on one database (docs/replicas.md), with this id, unique among them. Setting any `replica` key turns replica mode on; without an id, `<hostname>-<pid>-<random>`',
+      ),
+    leaseTtlMs: z
+      .number()
+      .int()
+      .min(100)
+      .default(15_000)
+      .describe("a channel's lease lapses this long after its owner's last renewal, ms"),
+    renewMs: z
+      .number()
+      .int()
+      .positive()
+      .default(5_000)
+      .describe(
+        'how often an owner renews its leases and a standby tries to take lapsed ones, ms; at most a third of `leaseTtlMs`',
+      ),
   })
     .refine(
       (r) =>
@@ -218,50 +240,87 @@ export const NodeConfig = section({
     )
     .optional(),
   dashboard: section({
-    /** Serve the (read-only) dashboard to clients that are not on this machine. */
-    allowRemote: z.boolean().default(false),
+    allowRemote: z
+      .boolean()
+      .default(false)
+      .describe(
+        'serve the read-only dashboard to clients off this machine (put it behind your own authentication); a request relayed by a proxy (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`) counts as off this machine',
+      ),
   }).prefault({}),
-  /**
-   * Host names (or IP addresses) a browser may reach this node by, besides loopback names and
-   * IP literals: the dashboard, socket.io, the status and admin routes refuse a request whose
-   * Host or Origin names another site (DNS rebinding). @default []
-   */
-  allowedHosts: z.array(HostName).default([]),
-  /** `/healthz`, `/healthz/history`, `/metrics`: clients on this machine, and these. */
+  allowedHosts: z
+    .array(HostName)
+    .default([])
+    .describe(
+      'host names (or IP addresses) a browser may reach this node by, besides loopback names and IP literals: the dashboard, socket.io, status and admin routes refuse a request whose Host or Origin names another site (403, DNS rebinding)',
+    ),
   status: section({
-    /** Serve them to every client (behind your own authentication). */
-    allowRemote: z.boolean().default(false),
-    /** Serve them to a client sending `Authorization: Bearer <token>`. */
-    token: z.string().min(16, 'at least 16 characters').optional(),
+    allowRemote: z
+      .boolean()
+      .default(false)
+      .describe(
+        'serve `/healthz`, `/healthz/history` and `/metrics` to every client (behind your own authentication)',
+      ),
+    token: z
+      .string()
+      .min(16, 'at least 16 characters')
+      .optional()
+      .describe(
+        'serve those routes to a client off this machine (a Prometheus scraper, a readiness probe) sending `Authorization: Bearer <token>`, 16 characters or more; others get 401 `STATUS_UNAUTHORIZED` (docs/security.md)',
+      ),
   }).prefault({}),
+});
+
+/**
+ * A node's configuration (file + environment), validated before anything starts. The key seed
+ * comes from `privateKeySeed` or from the file `privateKeySeedFile` names (read here, relative
+ * to the working directory; `loadNodeConfig` makes it relative to the configuration file).
+ */
+export const NodeConfig = NodeConfigShape.superRefine(
+  (config, ctx) => {
+    const inline = config.privateKeySeed !== undefined;
+    const file = config.privateKeySeedFile !== undefined;
+    if (inline === file) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['privateKeySeed'],
+        message: inline
+          ? 'give privateKeySeed or privateKeySeedFile, not both'
+          : 'missing: give privateKeySeed (or PARLEY_PRIVATE_KEY_SEED) or privateKeySeedFile (or PARLEY_PRIVATE_KEY_SEED_FILE)',
+      });
+    }
+  },
+  { when: isObjectPayload },
+).transform(({ privateKeySeedFile, ...config }, ctx) => {
+  if (privateKeySeedFile === undefined) return { ...config, privateKeySeed: config.privateKeySeed! };
+  const seed = readSeedFile(privateKeySeedFile);
+  if (seed.ok) return { ...config, privateKeySeed: seed.seed };
+  ctx.addIssue({
+    code: 'custom',
+    path: ['privateKeySeedFile'],
+    message: seed.problem,
+    input: privateKeySeedFile,
+  });
+  return z.NEVER;
 });
 export type NodeConfig = z.infer<typeof NodeConfig>;
 export type NodeConfigInput = z.input<typeof NodeConfig>;
 
-/** An environment variable that overrides one setting. */
-interface EnvOverride {
-  name: string;
-  /** The setting's path in the configuration. */
-  path: readonly string[];
-  /** The text as the setting's value. @default the text */
-  parse?: (text: string) => unknown;
-}
+/**
+ * Every setting of the configuration, with its `PARLEY_*` variable (its path in SCREAMING_SNAKE:
+ * `listen.port` → `PARLEY_LISTEN_PORT`), from the schema (docs/configuration.md).
+ */
+export const SETTINGS: readonly Setting[] = settingsOf(NodeConfigShape);
 
-/** The environment overrides, applied over the file's values (empty ones are ignored). */
-export const ENV_OVERRIDES: readonly EnvOverride[] = [
-  { name: 'PARLEY_DATABASE', path: ['database'] },
-  { name: 'PARLEY_HOST', path: ['listen', 'host'] },
-  {
-    name: 'PARLEY_PORT',
-    path: ['listen', 'port'],
-    parse: (text) => (/^\d{1,5}$/.test(text) ? Number(text) : text),
-  },
-  // Turns replica mode on with that id.
-  { name: 'PARLEY_REPLICA_ID', path: ['replica', 'id'] },
-  { name: 'PARLEY_STATUS_TOKEN', path: ['status', 'token'] },
-];
+/** Shorter names kept from earlier versions, for the settings they name. */
+export const ENV_ALIASES: Readonly<Record<string, readonly string[]>> = {
+  PARLEY_HOST: ['listen', 'host'],
+  PARLEY_PORT: ['listen', 'port'],
+};
 
-/** `PARLEY_*` variables read elsewhere than the node's configuration (the CLI). */
+/** Settings given in two ways: the environment giving one drops the file's other. */
+const EITHER_OR: ReadonlyArray<readonly [string, string]> = [['privateKeySeed', 'privateKeySeedFile']];
+
+/** `PARLEY_*` variables read elsewhere than the node's configuration (the CLI, the tests). */
 const OTHER_PARLEY_ENV = ['PARLEY_ADMIN_TOKEN', 'PARLEY_TEST_KILL_AFTER_ACKS'];
 
 /**
@@ -269,7 +328,11 @@ const OTHER_PARLEY_ENV = ['PARLEY_ADMIN_TOKEN', 'PARLEY_TEST_KILL_AFTER_ACKS'];
  * `parley start` warns about them (`unknown_env`); they are not refused.
  */
 export function unknownParleyEnv(env: NodeJS.ProcessEnv): string[] {
-  const known = new Set([...ENV_OVERRIDES.map((o) => o.name), ...OTHER_PARLEY_ENV]);
+  const known = new Set([
+    ...SETTINGS.flatMap((s) => (s.env === null ? [] : [s.env])),
+    ...Object.keys(ENV_ALIASES),
+    ...OTHER_PARLEY_ENV,
+  ]);
   return Object.keys(env)
     .filter((name) => name.startsWith('PARLEY_') && !known.has(name))
     .sort();
@@ -279,7 +342,11 @@ export function unknownParleyEnv(env: NodeJS.ProcessEnv): string[] {
 function problemsOf(error: z.ZodError, fromEnv: ReadonlyMap<string, string> = new Map()): string[] {
   return error.issues.map((issue) => {
     const path = issue.path.map(String).join('.');
-    const env = fromEnv.get(path);
+    // The variable that gave this setting, or the part of the configuration it is in (`PARLEY_PEERS`).
+    let env: string | undefined;
+    for (const [setting, name] of fromEnv) {
+      if (path === setting || path.startsWith(`${setting}.`)) env = name;
+    }
     return `${path || '(root)'}: ${issue.message}${env !== undefined ? ` (from ${env})` : ''}`;
   });
 }
@@ -295,36 +362,60 @@ export function parseNodeConfig(input: unknown, fromEnv?: ReadonlyMap<string, st
   return parsed.data;
 }
 
-/** `raw` with the environment overrides applied, and which setting came from which variable. */
-function applyEnv(
+/**
+ * `raw` with the environment's settings applied (every setting has its `PARLEY_*` variable;
+ * empty ones are ignored), and which setting came from which variable.
+ */
+export function applyEnv(
   raw: Record<string, unknown>,
   env: NodeJS.ProcessEnv,
 ): { input: Record<string, unknown>; fromEnv: Map<string, string> } {
   const input: Record<string, unknown> = { ...raw };
   const fromEnv = new Map<string, string>();
-  for (const { name, path, parse } of ENV_OVERRIDES) {
+  const byPath = new Map(SETTINGS.map((s) => [s.path.join('.'), s]));
+  const given: Array<[string, readonly string[]]> = [
+    ...Object.entries(ENV_ALIASES),
+    ...SETTINGS.flatMap((s): Array<[string, readonly string[]]> => (s.env === null ? [] : [[s.env, s.path]])),
+  ];
+  for (const [name, path] of given) {
     const text = env[name];
-    if (text === undefined || text === '') continue;
-    let parent = input;
-    for (const key of path.slice(0, -1)) {
-      const child = parent[key] ?? {};
-      if (typeof child !== 'object' || child === null || Array.isArray(child)) break;
-      parent[key] = { ...(child as Record<string, unknown>) };
-      parent = parent[key] as Record<string, unknown>;
-    }
-    parent[path.at(-1)!] = parse ? parse(text) : text;
+    const setting = byPath.get(path.join('.'));
+    if (text === undefined || text === '' || setting === undefined) continue;
+    setPath(input, path, envValue(setting, text));
     fromEnv.set(path.join('.'), name);
+    for (const pair of EITHER_OR) {
+      const other = pair.find((key) => key !== path[0]);
+      if (path.length === 1 && pair.includes(path[0]!) && other && !fromEnv.has(other)) delete input[other];
+    }
   }
   return { input, fromEnv };
 }
 
 /**
- * Reads a JSON configuration file and applies the environment overrides ({@link ENV_OVERRIDES}).
- * A relative SQLite path is resolved against the file's directory.
+ * Reads a JSON configuration file and applies the environment's settings ({@link SETTINGS}).
+ * A relative SQLite path and a relative `privateKeySeedFile` are resolved against the file's
+ * directory.
  * @throws CONFIG_INVALID: every problem at once; a JSON syntax error with its line and column
  */
 export function loadNodeConfig(file: string, env: NodeJS.ProcessEnv = process.env): NodeConfig {
-  const { input, fromEnv } = applyEnv(readJsonObject(file), env);
+  return resolveNodeConfig(readJsonObject(file), file, env);
+}
+
+/**
+ * The configuration that the file `file` holding `raw` gives with the environment `env`: what
+ * {@link loadNodeConfig} returns, for a content about to be written there (`parley peer add`).
+ * @throws CONFIG_INVALID with every problem listed
+ */
+export function resolveNodeConfig(
+  raw: Record<string, unknown>,
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+): NodeConfig {
+  const { input, fromEnv } = applyEnv(raw, env);
+  const keyFile = input['privateKeySeedFile'];
+  if (typeof keyFile === 'string' && keyFile !== '' && !isAbsolute(keyFile)) {
+    input['privateKeySeedFile'] = resolve(dirname(file), keyFile);
+  }
   const config = parseNodeConfig(input, fromEnv);
   if (config.database.startsWith('file:')) {
     const path = config.database.slice('file:'.length);
@@ -332,3 +423,5 @@ export function loadNodeConfig(file: string, env: NodeJS.ProcessEnv = process.en
   }
   return config;
 }
+
+export { envName, PeerConfig };

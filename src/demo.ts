@@ -86,6 +86,7 @@ function demoConfig(nodes: readonly DemoNode[], self: DemoNode): NodeConfigInput
       .filter((peer) => peer !== self)
       .map((peer) => ({
         address: peer.identity.address,
+        name: peer.identity.name,
         publicKey: peer.identity.publicKeyHex,
         // The lower one dials: one connection per pair, and a restarted node is redialled.
         ...(nodes.indexOf(peer) > index ? { url: `ws://127.0.0.1:${peer.port}/parley/v1` } : {}),

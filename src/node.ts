@@ -102,6 +102,8 @@ export interface PayInput {
 
 export interface ChannelSnapshot {
   peer: string;
+  /** The peer's name (config `peers[].name`), or its address; every row of `status()` has it. */
+  name?: string;
   state: 'disconnected' | 'connected' | 'closed';
   inflight: number;
   openObjects: number;
@@ -520,7 +522,9 @@ async function serve(
       }),
     );
   }
-  const metrics = createNodeMetrics({ node: me, monitor: health, channels: [...channels.values()] });
+  const peerNames = new Map(config.peers.map((p) => [p.address, p.name ?? p.address]));
+  const metricsDeps = { node: me, monitor: health, channels: [...channels.values()], peerNames };
+  const metrics = createNodeMetrics({ ...metricsDeps, resync$: base.resync });
   registerHealthRoutes(router, {
     access: {
       allowRemote: config.status.allowRemote,
@@ -578,7 +582,7 @@ async function serve(
     emit: (event) => events.next(event),
     subs,
   });
-  return { router, metrics, stopStoreReport, peerHosts, server, connectOut, disconnectOut };
+  return { router, metrics, stopStoreReport, peerHosts, server, connectOut, disconnectOut, peerNames };
 }
 
 type NodeParts = NodeBase & PeerChannels & Awaited<ReturnType<typeof serve>> & { store: ParleyStore };
@@ -641,7 +645,7 @@ function createNodeServer(
 /** The node's API over its parts; `close` stops them (once). */
 function nodeFacade(parts: NodeParts, keeper: LeaseKeeper | undefined, close: () => Promise<void>): VaspNode {
   const { me, epoch, store, router, server, health, storeWritability, events, resync } = parts;
-  const { channels, cores, syncs, syncStore, abandons } = parts;
+  const { channels, cores, syncs, syncStore, abandons, peerNames } = parts;
   const node: VaspNode = {
     address: me,
     replicaId: parts.replicaId,
@@ -706,6 +710,7 @@ function nodeFacade(parts: NodeParts, keeper: LeaseKeeper | undefined, close: ()
         const peer = await store.getPeer(channel.peer);
         out.push({
           peer: channel.peer,
+          name: peerNames.get(channel.peer) ?? channel.peer,
           state: channel.connection ? 'connected' : 'disconnected',
           inflight: channel.inflight,
           openObjects: await store.countOpenObjects(channel.peer),

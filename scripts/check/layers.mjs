@@ -37,7 +37,8 @@ export const MAY_IMPORT = {
     'business',
     'refusal-reports',
   ],
-  dashboard: ['http', 'errors'],
+  // Types only from channel, health, sync, business and replica: the events it shows.
+  dashboard: ['http', 'errors', 'channel', 'health', 'sync', 'business', 'replica'],
   admin: ['errors', 'http', 'protocol', 'node', 'channel', 'health', 'store'],
   config: ['errors', 'protocol', 'transport', 'health'],
   node: '*',

@@ -36,6 +36,8 @@ const PeerBehind = z.object({
 export const ChannelStatus = z
   .object({
     peer: z.string(),
+    /** The peer's name (config `peers[].name`), or its address. */
+    name: z.string().optional(),
     state: z.enum(['disconnected', 'connected', 'closed']),
     inflight: z.number().int(),
     openObjects: z.number().int(),

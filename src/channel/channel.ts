@@ -36,7 +36,7 @@ export type ChannelState = 'disconnected' | 'connected' | 'closed';
 /** Events of a channel, for logs, metrics and the dashboard. */
 export type ChannelEvent =
   | { type: 'connected'; peer: string; dialed: boolean }
-  | { type: 'disconnected'; peer: string; code: number; reason: string }
+  | { type: 'disconnected'; peer: string; closeCode: number; reason: string }
   | { type: 'retransmit'; peer: string; cid: string; attempt: number }
   | { type: 'command_final'; peer: string; cid: string; status: 'success' | 'failure'; code: string | null }
   | {
@@ -418,7 +418,7 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
     connectionOpen = false;
     sendQueue.length = 0;
     if (!closed) status.next('disconnected');
-    events.next({ type: 'disconnected', peer, code, reason });
+    events.next({ type: 'disconnected', peer, closeCode: code, reason });
   }
 
   function submit(input: CommandInput): SubmittedCommand {

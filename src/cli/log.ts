@@ -31,6 +31,20 @@ export function createJsonLogger(
 }
 
 /**
+ * `logger` with the peer's configured name beside its address: a line whose `peer` field names
+ * a peer with a `peers[].name` gets `peerName` as well.
+ */
+export function withPeerNames(logger: JsonLogger, names: ReadonlyMap<string, string>): JsonLogger {
+  return {
+    log(level, event, fields = {}) {
+      const peer = fields['peer'];
+      const name = typeof peer === 'string' ? names.get(peer) : undefined;
+      logger.log(level, event, name === undefined ? fields : { ...fields, peerName: name });
+    },
+  };
+}
+
+/**
  * How loud a node event is: connection changes, finals of my commands and resync runs at info,
  * per-command detail (queued, received, retransmitted) and resync progress at debug, failures at warn, forks and business errors
  * (which need an operator) at error. Kinds added later log at info.

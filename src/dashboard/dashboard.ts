@@ -18,12 +18,19 @@ import {
 import type { Duplex } from 'node:stream';
 import { asyncScheduler, interval, type SchedulerLike, type Subscription } from 'rxjs';
 import { Server as SocketIoServer } from 'socket.io';
-import { type HostOriginPolicy, isAllowedHostOrigin } from '../http/host-origin.js';
+import { type HostOriginPolicy, hostOriginProblem } from '../http/host-origin.js';
 import { readQuery, sendQueryProblems } from '../http/query.js';
 import { type HttpRouter, isLocalRequest } from '../http/router.js';
 import { type ClientToServerEvents, DASHBOARD_SOCKET_PATH, type ServerToClientEvents } from './events.js';
 import { createDashboardModel, type DashboardModel, type DashboardModelOptions } from './model.js';
-import { type DashboardSource, readHealthEvent, readHealthSnapshot, readResyncEvent } from './sources.js';
+import {
+  type DashboardSource,
+  healthInputs,
+  isDashboardEvent,
+  pastRunInput,
+  resyncInput,
+  snapshotInput,
+} from './sources.js';
 
 export interface DashboardOptions extends DashboardModelOptions, HostOriginPolicy {
   /** Deltas are pushed at most this often (changes in between are batched). @default 250 */
@@ -69,11 +76,15 @@ export interface Dashboard {
 /** Path of the page. */
 export const DASHBOARD_PATH = '/dashboard/';
 
+/** The favicon (linked from the page, so a browser does not ask for `/favicon.ico`). */
+const FAVICON = 'favicon.svg';
+
 const ASSETS: Record<string, string> = {
   'index.html': 'text/html; charset=utf-8',
   'app.js': 'text/javascript; charset=utf-8',
   'chart.js': 'text/javascript; charset=utf-8',
   'style.css': 'text/css; charset=utf-8',
+  [FAVICON]: 'image/svg+xml',
 };
 
 const CSP = [
@@ -91,11 +102,6 @@ function loadAssets(): Map<string, Buffer> {
   const dir = new URL('./public/', import.meta.url);
   return new Map(Object.keys(ASSETS).map((name) => [name, readFileSync(new URL(name, dir))]));
 }
-
-/** Health- and resync-looking events that a node may put on `events$` instead of own streams. */
-const HEALTH_TYPES =
-  /^(healthy|suspect|down|peer_state_lost|diverged|peer_behind|heartbeat|health[_.].*|state_lost)$/;
-const RESYNC_TYPES = /^resync[_.]/;
 
 /**
  * Serves the dashboard on a node: `GET /` redirects to `/dashboard/`, the page's assets are
@@ -126,8 +132,13 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
   );
 
   // The Host/Origin rules of every browser-reachable route, then who: this machine, or anyone.
-  const allowed = (req: IncomingMessage): boolean =>
-    isAllowedHostOrigin(req, options) && (allowRemote || isLocalRequest(req));
+  // A refused request is told why (the page's 403 body, socket.io's error message).
+  const refusal = (req: IncomingMessage): string | undefined => {
+    const problem = hostOriginProblem(req, options);
+    if (problem !== undefined) return `HTTP_HOST_NOT_ALLOWED: ${problem}`;
+    if (allowRemote || isLocalRequest(req)) return undefined;
+    return 'the dashboard answers clients on this machine only (dashboard.allowRemote: serve others, behind your own authentication)';
+  };
 
   // socket.io on a private server that never listens; see the file comment.
   const engineHost = createServer((_req, res) => {
@@ -140,15 +151,24 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
     transports: ['polling', 'websocket'],
     // Read-only: nothing a client sends is acted on, so keep what it may send small.
     maxHttpBufferSize: 4096,
-    allowRequest: (req, callback) => callback(null, allowed(req)),
+    allowRequest: (req, callback) => {
+      const why = refusal(req);
+      callback(why ?? null, why === undefined);
+    },
   });
   const restoreUpgrades = routeUpgrades(
     deps.httpServer,
     (req) => (req.url ?? '').startsWith(DASHBOARD_SOCKET_PATH),
     (req, socket, head) => {
       // engine.io refuses with 400; a refused Host or Origin is a 403, as on every other route.
-      if (allowed(req)) engineHost.emit('upgrade', req, socket, head);
-      else socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      const why = refusal(req);
+      if (why === undefined) engineHost.emit('upgrade', req, socket, head);
+      else {
+        const body = `403 Forbidden: ${why}\n`;
+        socket.end(
+          `HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        );
+      }
     },
   );
 
@@ -160,7 +180,8 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
   router.route('/', (req, res, url) => url.pathname === '/' && redirect(req, res, DASHBOARD_PATH));
   router.route(DASHBOARD_PATH.slice(0, -1), (req, res) => redirect(req, res, DASHBOARD_PATH));
   router.route(DASHBOARD_PATH, (req, res, url) => {
-    if (!allowed(req)) return status(res, 403);
+    const why = refusal(req);
+    if (why !== undefined) return status(res, 403, why);
     if (req.method !== 'GET' && req.method !== 'HEAD') return status(res, 405);
     const query = readQuery(url, {});
     if (!query.ok) return sendQueryProblems(res, query.problems);
@@ -178,43 +199,7 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
     return true;
   });
 
-  const subs: Subscription[] = [];
-  subs.push(
-    source.events$.subscribe({
-      next: (event) => {
-        // A node may put health and resync events on `events$` as well as on their own
-        // streams: read them from one place only.
-        if (HEALTH_TYPES.test(event.type)) {
-          if (!source.health$) for (const h of readHealthEvent(event)) model.health(h);
-        } else if (RESYNC_TYPES.test(event.type)) {
-          const r = source.resync$ ? undefined : readResyncEvent(event);
-          if (r) model.resync(r);
-        } else model.nodeEvent(event);
-      },
-      error: () => undefined,
-    }),
-  );
-  if (source.health$) {
-    subs.push(
-      source.health$.subscribe({
-        next: (event) => {
-          for (const h of readHealthEvent(event)) model.health(h);
-        },
-        error: () => undefined,
-      }),
-    );
-  }
-  if (source.resync$) {
-    subs.push(
-      source.resync$.subscribe({
-        next: (event) => {
-          const r = readResyncEvent(event);
-          if (r) model.resync(r);
-        },
-        error: () => undefined,
-      }),
-    );
-  }
+  const subs: Subscription[] = follow(source, model);
 
   let closed = false;
   let refreshing: Promise<void> | undefined;
@@ -254,26 +239,19 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
           return; // the monitor is closing
         }
         const at = clock.now();
-        for (const row of rows) {
-          const input = readHealthSnapshot(row, at);
-          if (input) model.health(input);
-        }
+        for (const row of rows) model.health(snapshotInput(row, at));
         // LIP-1 HTTP channels have no heartbeat snapshot: the condition is sampled on its own.
         const behind = monitor.peerBehind?.snapshot();
         if (behind) model.peerBehind(behind);
       }),
     );
   }
-  // The resync runs of earlier node runs, so the history survives a restart.
-  if (source.resyncRuns) {
-    void source
-      .resyncRuns(undefined, options.resyncRuns ?? 50)
-      .then((records) => {
-        if (closed) return;
-        model.pastResyncRuns(records.flatMap((r) => readResyncEvent(r) ?? []));
-      })
-      .catch(() => undefined);
-  }
+  loadHistory(
+    source,
+    model,
+    { resyncRuns: options.resyncRuns ?? 50, nowMs: (deps.clock ?? Date).now() },
+    () => closed,
+  );
   // A first status read, so the table has every configured channel before anyone connects.
   void refresh();
 
@@ -313,11 +291,96 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
   return dashboard;
 }
 
+/** Feeds the node's event streams to the model; returns what stops them. */
+function follow(source: DashboardSource, model: DashboardModel): Subscription[] {
+  const subs: Subscription[] = [];
+  subs.push(
+    source.events$.subscribe({
+      next: (event) => {
+        if (!isDashboardEvent(event)) return;
+        const type = event.type;
+        if (type === 'resync_started' || type === 'resync_progress' || type === 'resync_finished') {
+          // A node puts the runs on `events$` and on `resync$`: read them from one place only.
+          const run = source.resync$ ? undefined : resyncInput(event);
+          if (run) model.resync(run);
+        } else model.nodeEvent(event);
+      },
+      error: () => undefined,
+    }),
+  );
+  if (source.health$) {
+    subs.push(
+      source.health$.subscribe({
+        next: (event) => {
+          for (const h of healthInputs(event)) model.health(h);
+        },
+        error: () => undefined,
+      }),
+    );
+  }
+  if (source.resync$) {
+    subs.push(
+      source.resync$.subscribe({
+        next: (event) => {
+          const run = resyncInput(event);
+          if (run) model.resync(run);
+        },
+        error: () => undefined,
+      }),
+    );
+  }
+  return subs;
+}
+
+/**
+ * Loads what happened before this node run: the persisted resync runs, and the state losses of
+ * the last 24 hours (the summary's tile counts them).
+ */
+function loadHistory(
+  source: DashboardSource,
+  model: DashboardModel,
+  options: { resyncRuns: number; nowMs: number },
+  closed: () => boolean,
+): void {
+  // The resync runs of earlier node runs, so the history survives a restart.
+  if (source.resyncRuns) {
+    void source
+      .resyncRuns(undefined, options.resyncRuns)
+      .then((records) => {
+        if (closed()) return;
+        model.pastResyncRuns(records.map(pastRunInput));
+      })
+      .catch(() => undefined);
+  }
+  // The state losses of the last 24 hours, earlier node runs' included, for the summary.
+  const history = source.health?.history?.bind(source.health);
+  if (history) {
+    const since = options.nowMs - 24 * 3600_000;
+    void history({ kinds: ['peer_state_lost'], limit: 100 })
+      .then((records) => {
+        if (closed()) return;
+        model.pastStateLosses(
+          records.filter((r) => r.atMs >= since).map((r) => ({ peer: r.peer, atMs: r.atMs })),
+        );
+      })
+      .catch(() => undefined); // the store may be closing: the live events still count
+  }
+}
+
 const LIVE = 'live';
 
-function status(res: ServerResponse, code: number): true {
+/** An empty answer, or with `why` as a plain-text body (`403 Forbidden: <why>`). */
+function status(res: ServerResponse, code: number, why?: string): true {
   res.statusCode = code;
-  res.end();
+  if (why === undefined) {
+    res.end();
+    return true;
+  }
+  const body = `${code} Forbidden: ${why}\n`;
+  res.setHeader('content-type', 'text/plain; charset=utf-8');
+  res.setHeader('content-length', Buffer.byteLength(body));
+  res.setHeader('x-content-type-options', 'nosniff');
+  res.end(body);
   return true;
 }
 

@@ -43,7 +43,10 @@ export const ChannelHealth = z.object({
   /** Latest suspicion level of the accrual detector, null before the first heartbeat. */
   phi: z.number().nonnegative().nullable(),
   lastHeartbeatAtMs: Ms.nullable(),
-  /** The peer came back with a different store epoch; cleared when a resync completes. */
+  /**
+   * The peer came back with a different store epoch; cleared when a resync completes (the
+   * summary's state-lost tile keeps counting it for 24 hours: `stateLosses`).
+   */
   peerStateLost: z.boolean(),
   /** Open-object digests differ after in-flight commands settled; cleared by a completed resync. */
   diverged: z.boolean(),
@@ -82,6 +85,8 @@ export type ResyncRunView = z.infer<typeof ResyncRunView>;
 export const ChannelView = z.object({
   /** The peer's channel address (bech32, zero subaddress). */
   peer: z.string().min(1),
+  /** Its name (config `peers[].name`), or its address. */
+  name: z.string().min(1),
   connection: ConnectionState,
   /** When the current connection was attached, null while disconnected. */
   connectedSinceMs: Ms.nullable(),
@@ -143,6 +148,10 @@ export const LogEntry = z.object({
 });
 export type LogEntry = z.infer<typeof LogEntry>;
 
+/** A `peer_state_lost` event: a counterparty came back with a new store epoch. */
+export const StateLoss = z.object({ peer: z.string(), atMs: Ms });
+export type StateLoss = z.infer<typeof StateLoss>;
+
 export const NodeInfo = z.object({
   address: z.string(),
   epoch: z.string(),
@@ -179,6 +188,11 @@ export const DashboardSnapshot = z.object({
   log: z.array(LogEntry),
   /** Latest resync runs, oldest first, at most `limits.resyncRuns`. */
   resyncRuns: z.array(ResyncRunView),
+  /**
+   * The state losses of the last 24 hours (this node run's and, from the health history, the
+   * earlier ones), oldest first, at most 100: the summary counts them and shows the last one.
+   */
+  stateLosses: z.array(StateLoss),
   limits: z.object({ sampleWindowMs: Ms, logSize: Count, resyncRuns: Count, deltaIntervalMs: Ms }),
 });
 export type DashboardSnapshot = z.infer<typeof DashboardSnapshot>;
@@ -196,6 +210,8 @@ export const DashboardDelta = z.object({
   log: z.array(LogEntry),
   /** Started or updated resync runs, whole. */
   resyncRuns: z.array(ResyncRunView),
+  /** New state losses, oldest first. */
+  stateLosses: z.array(StateLoss),
 });
 export type DashboardDelta = z.infer<typeof DashboardDelta>;
 

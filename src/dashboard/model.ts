@@ -17,14 +17,9 @@ import {
   type NodeInfo,
   type ResyncRunView,
   type Sample,
+  type StateLoss,
 } from './events.js';
-import type {
-  ChannelStatusLike,
-  HealthInput,
-  NodeEventLike,
-  PeerBehindLike,
-  ResyncInput,
-} from './sources.js';
+import type { DashboardChannelStatus, DashboardNodeEvent, HealthInput, ResyncInput } from './sources.js';
 
 export interface DashboardModelOptions {
   /** Keep RTT / phi samples this long. @default 180000 */
@@ -48,11 +43,13 @@ export interface DashboardModelDeps {
 }
 
 export interface DashboardModel {
-  nodeEvent(event: NodeEventLike): void;
-  status(rows: readonly ChannelStatusLike[]): void;
+  nodeEvent(event: DashboardNodeEvent): void;
+  status(rows: readonly DashboardChannelStatus[]): void;
   health(input: HealthInput): void;
   /** Which channels are `peer_behind` now (every other one is not). */
-  peerBehind(rows: readonly PeerBehindLike[]): void;
+  peerBehind(rows: readonly { peer: string; commands: number; sinceMs: number }[]): void;
+  /** State losses of earlier node runs (from the health history): counted for 24 hours, not logged. */
+  pastStateLosses(losses: readonly StateLoss[]): void;
   resync(input: ResyncInput): void;
   /** Runs of earlier node runs (finished): listed, never logged, never clear a channel's flags. */
   pastResyncRuns(inputs: readonly ResyncInput[]): void;
@@ -64,6 +61,10 @@ export interface DashboardModel {
 
 const short = (address: string): string =>
   address.length > 16 ? `${address.slice(0, 8)}…${address.slice(-6)}` : address;
+
+/** The state losses the summary counts: the last 24 hours, at most this many. */
+const STATE_LOSS_WINDOW_MS = 24 * 3600_000;
+const MAX_STATE_LOSSES = 100;
 
 export function createDashboardModel(
   options: DashboardModelOptions,
@@ -88,12 +89,29 @@ export function createDashboardModel(
   let newLog: LogEntry[] = [];
   let seq = 0;
   let logId = 0;
+  let stateLosses: StateLoss[] = [];
+  let newStateLosses: StateLoss[] = [];
+  /** The peer's name once a status row gave it, else a short form of its address. */
+  const label = (peer: string): string => {
+    const name = channels.get(peer)?.name;
+    return name !== undefined && name !== peer ? name : short(peer);
+  };
+  function addStateLoss(loss: StateLoss, fresh: boolean): void {
+    stateLosses.push(loss);
+    stateLosses.sort((a, b) => a.atMs - b.atMs);
+    pruneStateLosses(clock.now());
+    if (fresh) newStateLosses.push(loss);
+  }
+  function pruneStateLosses(nowMs: number): void {
+    stateLosses = stateLosses.filter((l) => l.atMs >= nowMs - STATE_LOSS_WINDOW_MS).slice(-MAX_STATE_LOSSES);
+  }
 
   function channel(peer: string): ChannelView {
     let row = channels.get(peer);
     if (!row) {
       row = {
         peer,
+        name: peer,
         connection: 'disconnected',
         connectedSinceMs: null,
         peerEpoch: null,
@@ -144,7 +162,7 @@ export function createDashboardModel(
     input: Extract<HealthInput, { type: 'peer_behind' | 'peer_behind_cleared' }>,
     at: number,
   ): void {
-    const peer = short(input.peer);
+    const peer = label(input.peer);
     if (input.type === 'peer_behind') {
       row.peerBehind = { commands: input.commands, sinceMs: at };
       const cids = input.cids.join(', ');
@@ -201,15 +219,14 @@ export function createDashboardModel(
     h.sinceMs = atMs;
     const phi = h.phi === null || state === 'healthy' ? '' : ` (phi ${h.phi.toFixed(1)})`;
     const why = cause ? ` after ${cause}` : '';
-    append(row.peer, state, HEALTH_LEVEL[state], `${short(row.peer)}: ${from} → ${state}${why}${phi}`, atMs);
+    append(row.peer, state, HEALTH_LEVEL[state], `${label(row.peer)}: ${from} → ${state}${why}${phi}`, atMs);
   }
 
   return {
     nodeEvent(event) {
-      if (event.peer === undefined) return;
       const at = clock.now();
       const row = channel(event.peer);
-      const peer = short(event.peer);
+      const peer = label(event.peer);
       switch (event.type) {
         case 'connected':
           row.connection = 'connected';
@@ -218,13 +235,13 @@ export function createDashboardModel(
             event.peer,
             'connected',
             'info',
-            `channel to ${peer} connected (${event['dialed'] ? 'dialed' : 'accepted'})`,
+            `channel to ${peer} connected (${event.dialed ? 'dialed' : 'accepted'})`,
             at,
           );
           break;
         case 'disconnected': {
-          const code = typeof event['code'] === 'number' ? event['code'] : 0;
-          const reason = typeof event['reason'] === 'string' ? event['reason'] : '';
+          const code = event.closeCode;
+          const reason = event.reason;
           row.connection = row.connection === 'closed' ? 'closed' : 'disconnected';
           row.connectedSinceMs = null;
           row.lastDisconnect = { code, reason, atMs: at };
@@ -243,79 +260,25 @@ export function createDashboardModel(
           break;
         case 'command_final':
           row.commandsSent++;
-          if (event['status'] === 'failure') {
+          if (event.status === 'failure') {
             row.commandFailures++;
-            append(event.peer, 'command_failed', 'warn', `my command failed: ${String(event['code'])}`, at);
+            append(event.peer, 'command_failed', 'warn', `my command failed: ${event.code}`, at);
           }
           break;
         case 'command_received':
           row.commandsReceived++;
-          if (event['status'] === 'failure') {
+          if (event.status === 'failure') {
             row.commandFailures++;
-            append(event.peer, 'command_refused', 'warn', `refused a command: ${String(event['code'])}`, at);
+            append(event.peer, 'command_refused', 'warn', `refused a command: ${event.code}`, at);
           }
           break;
-        case 'fork':
-          append(event.peer, 'fork', 'warn', `fork on command ${String(event['cid'])}`, at);
-          break;
-        case 'frame_refused':
-          row.commandFailures++;
-          append(event.peer, 'frame_refused', 'error', `frame refused: ${String(event['code'])}`, at);
-          break;
-        case 'business_error':
-          append(event.peer, 'business_error', 'error', `business error: ${String(event['message'])}`, at);
-          break;
-        case 'command_failed':
-          append(
-            event.peer,
-            'command_failed',
-            'warn',
-            `business: command failed: ${String(event['code'])}`,
-            at,
-          );
-          break;
-        case 'history_rejected':
-          append(
-            event.peer,
-            'history_rejected',
-            'error',
-            `resync: history of ${String(event['referenceId'])} refused: ${String(event['code'])}`,
-            at,
-          );
-          break;
-        case 'fork_lost':
-          append(
-            event.peer,
-            'fork_lost',
-            'warn',
-            `resync: my branch of ${String(event['referenceId'])} lost to ${peer}'s`,
-            at,
-          );
-          break;
-        case 'fork_won':
-          append(
-            event.peer,
-            'fork_won',
-            'info',
-            `resync: my branch of ${String(event['referenceId'])} won`,
-            at,
-          );
-          break;
-        case 'lease_acquired':
-          append(event.peer, 'lease_acquired', 'info', `this replica serves the channel to ${peer} now`, at);
-          break;
-        case 'lease_lost':
-          append(
-            event.peer,
-            'lease_lost',
-            'warn',
-            `this replica no longer serves the channel to ${peer} (${String(event['reason'])})`,
-            at,
-          );
-          break;
-        default:
-          // Successful reactions, rebuilt objects (counted by the resync run) and other routine events only change counters elsewhere.
-          return;
+        default: {
+          // Events that only make a log line (and count a refused frame).
+          if (event.type === 'frame_refused') row.commandFailures++;
+          const line = logLine(event, peer);
+          if (line === undefined) return; // routine: counted elsewhere, or not shown
+          append(event.peer, line.kind, line.level, line.message, at);
+        }
       }
       touch(event.peer);
     },
@@ -324,13 +287,14 @@ export function createDashboardModel(
       for (const s of rows) {
         const row = channel(s.peer);
         const key = () =>
-          `${row.connection}|${row.inflight}|${row.openObjects}|${row.peerEpoch}|${row.lease}`;
+          `${row.name}|${row.connection}|${row.inflight}|${row.openObjects}|${row.peerEpoch}|${row.lease}`;
         const before = key();
         if (s.state !== row.connection) {
           row.connection = s.state;
           if (s.state !== 'connected') row.connectedSinceMs = null;
           else row.connectedSinceMs ??= clock.now();
         }
+        row.name = s.name ?? s.peer;
         row.inflight = s.inflight;
         row.openObjects = s.openObjects;
         row.peerEpoch = s.peerEpoch;
@@ -351,25 +315,29 @@ export function createDashboardModel(
         return;
       }
       const h = health(row, at);
-      const peer = short(input.peer);
+      const peer = label(input.peer);
       switch (input.type) {
         case 'state':
           if (input.phi !== undefined) h.phi = input.phi;
           stateEventAt.set(input.peer, at);
           setState(row, h, input.state, at, input.cause);
+          if (input.state === 'down' || input.state === 'unknown') {
+            h.rttMs = null;
+            h.srttMs = null;
+          }
           break;
         case 'snapshot': {
           const lastEvent = stateEventAt.get(input.peer);
           if (lastEvent === undefined || at - lastEvent > SNAPSHOT_DEFERS_MS) {
             setState(row, h, input.state, input.sinceMs ?? at);
           }
+          // A silent peer's last RTT says nothing about now: no RTT while it is not live.
+          const live = input.state === 'healthy' || input.state === 'suspect';
           h.phi = input.phi;
-          h.rttMs = input.rttMs;
-          h.srttMs = input.srttMs;
+          h.rttMs = live ? input.rttMs : null;
+          h.srttMs = live ? input.srttMs : null;
           if (input.silentMs != null) h.lastHeartbeatAtMs = at - input.silentMs;
           if (input.diverged !== undefined) h.diverged = input.diverged;
-          // A silent peer's last RTT says nothing about now: no RTT point while it is not healthy.
-          const live = input.state === 'healthy' || input.state === 'suspect';
           addSample({ peer: input.peer, atMs: at, rttMs: live ? input.rttMs : null, phi: input.phi });
           break;
         }
@@ -383,6 +351,7 @@ export function createDashboardModel(
           break;
         case 'peer_state_lost': {
           h.peerStateLost = true;
+          addStateLoss({ peer: input.peer, atMs: at }, true);
           if (input.epoch !== null) row.peerEpoch = input.epoch;
           const epochs = `${input.previousEpoch?.slice(0, 8) ?? '?'} → ${input.epoch?.slice(0, 8) ?? '?'}`;
           append(input.peer, 'peer_state_lost', 'error', `${peer} lost its state (epoch ${epochs})`, at);
@@ -462,7 +431,7 @@ export function createDashboardModel(
       if (input.error !== undefined) run.error = input.error;
       if (input.outcome !== undefined) run.outcome = input.outcome;
       if (input.status !== undefined) run.status = input.status;
-      const peer = short(input.peer);
+      const peer = label(input.peer);
       if (isNew)
         append(input.peer, 'resync_started', 'info', `resync with ${peer} started (${run.reason})`, at);
       if (wasRunning && run.status !== 'running') {
@@ -546,8 +515,19 @@ export function createDashboardModel(
       }
     },
 
+    pastStateLosses(losses) {
+      const known = new Set(stateLosses.map((l) => `${l.peer}|${l.atMs}`));
+      for (const loss of losses) {
+        const key = `${loss.peer}|${loss.atMs}`;
+        if (known.has(key)) continue;
+        known.add(key);
+        addStateLoss(loss, true);
+      }
+    },
+
     snapshot() {
       const now = clock.now();
+      pruneStateLosses(now);
       const samples: Sample[] = [];
       for (const list of series.values()) {
         prune(list, now);
@@ -565,6 +545,7 @@ export function createDashboardModel(
         samples,
         log: [...log],
         resyncRuns: [...runs.values()].map((r) => ({ ...r })),
+        stateLosses: stateLosses.map((l) => ({ ...l })),
         limits: { sampleWindowMs, logSize, resyncRuns: maxRuns, deltaIntervalMs },
       };
     },
@@ -574,7 +555,8 @@ export function createDashboardModel(
         dirtyChannels.size === 0 &&
         newSamples.length === 0 &&
         newLog.length === 0 &&
-        dirtyRuns.size === 0
+        dirtyRuns.size === 0 &&
+        newStateLosses.length === 0
       ) {
         return undefined;
       }
@@ -591,7 +573,9 @@ export function createDashboardModel(
           const run = runs.get(id);
           return run ? [{ ...run }] : [];
         }),
+        stateLosses: newStateLosses,
       };
+      newStateLosses = [];
       dirtyChannels.clear();
       dirtyRuns.clear();
       newSamples = [];
@@ -610,4 +594,35 @@ function copyRow(row: ChannelView): ChannelView {
     ...(health ? { health: { ...health } } : {}),
     ...(resync ? { resync: { ...resync } } : {}),
   };
+}
+
+/** The log line of a node event that only makes one, or undefined for a routine event. */
+function logLine(
+  event: DashboardNodeEvent,
+  peer: string,
+): { kind: string; level: LogLevel; message: string } | undefined {
+  const line = (level: LogLevel, message: string) => ({ kind: event.type, level, message });
+  switch (event.type) {
+    case 'fork':
+      return line('warn', `fork on command ${event.cid}`);
+    case 'frame_refused':
+      return line('error', `frame refused: ${event.code}`);
+    case 'business_error':
+      return line('error', `business error: ${event.message}`);
+    case 'command_failed':
+      return line('warn', `business: command failed: ${event.code}`);
+    case 'history_rejected':
+      return line('error', `resync: history of ${event.referenceId} refused: ${event.code}`);
+    case 'fork_lost':
+      return line('warn', `resync: my branch of ${event.referenceId} lost to ${peer}'s`);
+    case 'fork_won':
+      return line('info', `resync: my branch of ${event.referenceId} won`);
+    case 'lease_acquired':
+      return line('info', `this replica serves the channel to ${peer} now`);
+    case 'lease_lost':
+      return line('warn', `this replica no longer serves the channel to ${peer} (${event.reason})`);
+    default:
+      // Successful reactions, rebuilt objects (counted by the resync run) and other routine events.
+      return undefined;
+  }
 }

@@ -1,22 +1,67 @@
 /**
- * What the dashboard reads from a node, and the adapters that turn the health monitor's and the
- * resync engine's events into the dashboard's inputs. This file is the one place that knows
- * their shapes: the model and the wire contract (`events.ts`) stay the same when they change.
+ * What the dashboard reads from a node, typed with the node's own event types (channel,
+ * business, replica, resync and health events), and the translation of each into the model's
+ * inputs. The model and the wire contract (`events.ts`) stay the same when an event gains a
+ * field; an event kind added to a union is a type error in the switches below until handled.
  */
 import type { Observable } from 'rxjs';
+import type { BusinessEvent } from '../business/driver.js';
+import type { ChannelEvent } from '../channel/channel.js';
+import type { PeerBehindSnapshot } from '../health/peer-behind.js';
+import type { HealthHistoryQuery, HealthRecord } from '../health/ports.js';
+import type { ChannelHealthSnapshot, HealthEvent } from '../health/status.js';
+import type { LeaseEvent } from '../replica/lease-keeper.js';
+import type { ResyncRunRecord } from '../sync/ports.js';
+import type { ResyncEvent } from '../sync/resync.js';
 import type { HealthState, LogLevel, ResyncStatus } from './events.js';
 
-/** A channel event of the node (`ChannelEvent | BusinessEvent` from `node.ts`), structurally. */
-export interface NodeEventLike {
-  type: string;
-  /** Absent for a node-wide event (an upkeep task), which the dashboard does not show. */
-  peer?: string;
-  [key: string]: unknown;
+/** The node events the dashboard shows (or counts). */
+export type DashboardNodeEvent = ChannelEvent | BusinessEvent | LeaseEvent | ResyncEvent;
+
+/** A node event of another kind (transport, upkeep, store): not shown. */
+export interface OtherNodeEvent {
+  readonly type: string;
+}
+
+const SHOWN: Record<DashboardNodeEvent['type'], true> = {
+  connected: true,
+  disconnected: true,
+  retransmit: true,
+  command_final: true,
+  command_received: true,
+  fork: true,
+  command_waiting: true,
+  command_dropped: true,
+  command_queued: true,
+  frame_refused: true,
+  reacted: true,
+  command_failed: true,
+  recovered: true,
+  business_error: true,
+  lease_acquired: true,
+  lease_lost: true,
+  lease_error: true,
+  resync_started: true,
+  resync_progress: true,
+  resync_finished: true,
+  object_rebuilt: true,
+  history_rejected: true,
+  fork_lost: true,
+  fork_won: true,
+  sync_frame_failed: true,
+  resync_backoff: true,
+};
+
+/** Whether a node event is one the dashboard knows. */
+export function isDashboardEvent(event: DashboardNodeEvent | OtherNodeEvent): event is DashboardNodeEvent {
+  return Object.hasOwn(SHOWN, event.type);
 }
 
 /** One row of `node.status()`. */
-export interface ChannelStatusLike {
+export interface DashboardChannelStatus {
   peer: string;
+  /** The peer's name (config `peers[].name`); its address when absent. */
+  name?: string;
   state: 'disconnected' | 'connected' | 'closed';
   inflight: number;
   openObjects: number;
@@ -24,50 +69,32 @@ export interface ChannelStatusLike {
   lease?: 'owner' | 'standby';
 }
 
-/** One channel's health at one moment (`ChannelHealthSnapshot` of `src/health`), structurally. */
-export interface HealthSnapshotLike {
-  peer: string;
-  state: string;
-  sinceMs?: number;
-  phi: number | null;
-  rttMs: number | null;
-  srttMs?: number | null;
-  silentMs?: number | null;
-  peerEpoch?: string | null;
-  diverged?: boolean;
-}
-
-/** A channel whose peer is `peer_behind` (`PeerBehindSnapshot` of `src/health`), structurally. */
-export interface PeerBehindLike {
-  peer: string;
-  commands: number;
-  sinceMs: number;
-}
-
 /** The parts of a `VaspNode` the dashboard reads (it never writes). */
 export interface DashboardSource {
   readonly address: string;
   readonly epoch: string;
   readonly url: string;
-  /** Channel and business events (hot). */
-  readonly events$: Observable<NodeEventLike>;
+  /** Channel, business, replica and resync events (hot); other kinds are ignored. */
+  readonly events$: Observable<DashboardNodeEvent | OtherNodeEvent>;
   /** Current per-channel state (polled while a dashboard client is connected). */
-  status(): Promise<readonly ChannelStatusLike[]>;
+  status(): Promise<readonly DashboardChannelStatus[]>;
   /** Health monitor events (hot), when the node runs one. */
-  readonly health$?: Observable<unknown>;
+  readonly health$?: Observable<HealthEvent>;
   /**
    * The health monitor, when the node runs one: its snapshots are sampled for the RTT / phi
    * series (phi rises between heartbeats, so it is sampled, not only read from events).
    */
   readonly health?: {
-    snapshot(): readonly HealthSnapshotLike[];
+    snapshot(): readonly ChannelHealthSnapshot[];
     /** The channels whose peer is `peer_behind` now (sampled with the snapshots). */
-    readonly peerBehind?: { snapshot(): readonly PeerBehindLike[] };
+    readonly peerBehind?: { snapshot(): readonly PeerBehindSnapshot[] };
+    /** The persisted history (the state losses of the last 24 hours, on start). */
+    history?(query?: HealthHistoryQuery): Promise<HealthRecord[]>;
   };
   /** Resync runs and their progress (hot), when the node runs resync. */
-  readonly resync$?: Observable<unknown>;
+  readonly resync$?: Observable<ResyncEvent>;
   /** Persisted resync runs, newest first: the runs of earlier node runs, shown on start. */
-  resyncRuns?(peer?: string, limit?: number): Promise<readonly unknown[]>;
+  resyncRuns?(peer?: string, limit?: number): Promise<readonly ResyncRunRecord[]>;
 }
 
 /** A normalised health fact about one channel. */
@@ -120,106 +147,34 @@ export interface ResyncInput {
   error?: string | null;
 }
 
-type Rec = Record<string, unknown>;
+const short = (epoch: string | null): string => (epoch === null ? '?' : epoch.slice(0, 8));
 
-const isRecord = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
-const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
-const num = (v: unknown): number | undefined =>
-  typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'bigint' ? Number(v) : undefined;
-const time = (v: unknown): number | undefined => (v instanceof Date ? v.getTime() : num(v));
-
-function pick<T>(r: Rec, keys: readonly string[], read: (v: unknown) => T | undefined): T | undefined {
-  for (const k of keys) {
-    const v = read(r[k]);
-    if (v !== undefined) return v;
-  }
-  return undefined;
-}
-
-const HEALTH_STATES = new Set<string>(['unknown', 'healthy', 'suspect', 'down']);
-const asHealthState = (v: unknown): HealthState | undefined =>
-  typeof v === 'string' && HEALTH_STATES.has(v) ? (v as HealthState) : undefined;
-
-const atOf = (r: Rec): number | undefined =>
-  pick(r, ['atMs', 'at', 'timestampMs', 'timeMs', 'createdAtMs', 'createdAt', 'nowMs'], time);
-const kindOf = (r: Rec): string => pick(r, ['type', 'kind', 'event', 'name'], str) ?? 'event';
-
-const short = (v: unknown): string => (typeof v === 'string' ? v.slice(0, 8) : '?');
-
-/**
- * Reads one health monitor event (`HealthEvent` of `src/health/status.ts`: `transition`,
- * `epoch_seen`, `peer_state_lost`, `zombie_refused`, `epoch_reset`, `diverged`, `converged`,
- * `heartbeat_refused`), and, more loosely, any `{ peer, state|to, rttMs?, phi? }` record.
- * Returns every fact it carries; an event with no peer gives nothing.
- */
-export function readHealthEvent(raw: unknown): HealthInput[] {
-  if (!isRecord(raw)) return [];
-  const peer = pick(raw, ['peer', 'address', 'channel'], str);
-  if (peer === undefined) return [];
-  const kind = pick(raw, ['kind', 'type', 'event', 'name'], str) ?? 'event';
-  const at = atOf(raw);
-  const base = at === undefined ? { peer } : { peer, atMs: at };
-  const rtt = pick(raw, ['rttMs', 'rtt_ms', 'rtt', 'roundTripMs'], num);
-  const phi = pick(raw, ['phi', 'suspicion'], num);
-  const message = pick(raw, ['message', 'reason', 'detail'], str);
-
-  switch (kind) {
-    case 'transition': {
-      const state = pick(raw, ['to', 'toState', 'state'], asHealthState);
-      if (state === undefined) return [];
-      const cause = str(raw['cause']);
-      return [
-        { type: 'state', ...base, state, ...(phi !== undefined ? { phi } : {}), ...(cause ? { cause } : {}) },
-      ];
-    }
+/** The facts of one health monitor event. */
+export function healthInputs(event: HealthEvent): HealthInput[] {
+  const base = { peer: event.peer, atMs: event.atMs };
+  switch (event.kind) {
+    case 'transition':
+      return [{ type: 'state', ...base, state: event.to, phi: event.phi, cause: event.cause }];
     case 'peer_state_lost':
+      return [{ type: 'peer_state_lost', ...base, previousEpoch: event.previousEpoch, epoch: event.epoch }];
+    case 'diverged':
       return [
-        {
-          type: 'peer_state_lost',
-          ...base,
-          previousEpoch: pick(raw, ['previousEpoch', 'storedEpoch', 'oldEpoch'], str) ?? null,
-          epoch: pick(raw, ['epoch', 'newEpoch', 'peerEpoch'], str) ?? null,
-        },
+        { type: 'diverged', ...base, message: `${event.local.count} open here, ${event.remote.count} there` },
       ];
-    case 'diverged': {
-      const local = isRecord(raw['local']) ? raw['local'] : undefined;
-      const remote = isRecord(raw['remote']) ? raw['remote'] : undefined;
-      const counts =
-        local && remote
-          ? `${num(local['count']) ?? '?'} open here, ${num(remote['count']) ?? '?'} there`
-          : message;
-      return [{ type: 'diverged', ...base, ...(counts ? { message: counts } : {}) }];
-    }
     case 'converged':
       return [{ type: 'converged', ...base }];
     case 'peer_behind':
-      return [
-        {
-          type: 'peer_behind',
-          ...base,
-          commands: num(raw['commands']) ?? 1,
-          cids: Array.isArray(raw['cids'])
-            ? raw['cids'].filter((c): c is string => typeof c === 'string')
-            : [],
-        },
-      ];
+      return [{ type: 'peer_behind', ...base, commands: event.commands, cids: event.cids }];
     case 'peer_behind_cleared':
-      return [
-        {
-          type: 'peer_behind_cleared',
-          ...base,
-          final: num(raw['final']) ?? 0,
-          abandoned: num(raw['abandoned']) ?? 0,
-        },
-      ];
+      return [{ type: 'peer_behind_cleared', ...base, final: event.final, abandoned: event.abandoned }];
     case 'command_abandoned':
       return [
         {
           type: 'other',
           ...base,
-          kind,
+          kind: event.kind,
           level: 'warn',
-          message: `command ${String(raw['cid'])} (${String(raw['referenceId'])}) abandoned by the operator`,
+          message: `command ${event.cid} (${event.referenceId}) abandoned by the operator`,
         },
       ];
     case 'epoch_seen':
@@ -227,9 +182,9 @@ export function readHealthEvent(raw: unknown): HealthInput[] {
         {
           type: 'other',
           ...base,
-          kind,
+          kind: event.kind,
           level: 'info',
-          message: `first contact, epoch ${short(raw['epoch'])}`,
+          message: `first contact, epoch ${short(event.epoch)}`,
         },
       ];
     case 'zombie_refused':
@@ -237,9 +192,9 @@ export function readHealthEvent(raw: unknown): HealthInput[] {
         {
           type: 'other',
           ...base,
-          kind,
+          kind: event.kind,
           level: 'warn',
-          message: `refused a connection with replaced epoch ${short(raw['epoch'])}`,
+          message: `refused a connection with replaced epoch ${short(event.epoch)}`,
         },
       ];
     case 'epoch_reset':
@@ -247,9 +202,9 @@ export function readHealthEvent(raw: unknown): HealthInput[] {
         {
           type: 'other',
           ...base,
-          kind,
+          kind: event.kind,
           level: 'warn',
-          message: `operator reinstated epoch ${short(raw['epoch'])} (replacing ${short(raw['previousEpoch'])})`,
+          message: `operator reinstated epoch ${short(event.epoch)} (replacing ${short(event.previousEpoch)})`,
         },
       ];
     case 'heartbeat_refused':
@@ -257,122 +212,85 @@ export function readHealthEvent(raw: unknown): HealthInput[] {
         {
           type: 'other',
           ...base,
-          kind,
+          kind: event.kind,
           level: 'error',
-          message: `heartbeat refused: ${String(raw['code'])} (close ${String(raw['closeCode'])})`,
+          message: `heartbeat refused: ${event.code} (close ${event.closeCode})`,
         },
       ];
   }
-
-  // Anything else: a state, a sample, or just a fact to log.
-  const out: HealthInput[] = [];
-  const state = pick(raw, ['to', 'state', 'status', 'health'], asHealthState) ?? asHealthState(kind);
-  if (kind.includes('state_lost')) {
-    out.push({
-      type: 'peer_state_lost',
-      ...base,
-      previousEpoch: null,
-      epoch: pick(raw, ['epoch'], str) ?? null,
-    });
-  } else if (state !== undefined) {
-    out.push({ type: 'state', ...base, state, ...(phi !== undefined ? { phi } : {}) });
-  } else if (rtt === undefined && phi === undefined) {
-    out.push({ type: 'other', ...base, kind, level: 'info', message: message ?? kind });
-  }
-  if (rtt !== undefined || phi !== undefined) {
-    out.push({ type: 'sample', ...base, rttMs: rtt ?? null, phi: phi ?? null });
-  }
-  return out;
 }
 
-/** Reads one channel's health snapshot; `undefined` when it is not one. */
-export function readHealthSnapshot(raw: HealthSnapshotLike, atMs: number): HealthInput | undefined {
-  const state = asHealthState(raw.state);
-  if (state === undefined || typeof raw.peer !== 'string') return undefined;
+/** One channel's health snapshot as a model input. */
+export function snapshotInput(s: ChannelHealthSnapshot, atMs: number): HealthInput {
   return {
     type: 'snapshot',
-    peer: raw.peer,
+    peer: s.peer,
     atMs,
-    state,
-    ...(raw.sinceMs !== undefined ? { sinceMs: raw.sinceMs } : {}),
-    phi: num(raw.phi) ?? null,
-    rttMs: num(raw.rttMs) ?? null,
-    srttMs: num(raw.srttMs) ?? null,
-    silentMs: num(raw.silentMs) ?? null,
-    ...(raw.diverged !== undefined ? { diverged: raw.diverged } : {}),
+    state: s.state,
+    sinceMs: s.sinceMs,
+    phi: s.phi,
+    rttMs: s.rttMs,
+    srttMs: s.srttMs,
+    silentMs: s.silentMs,
+    diverged: s.diverged,
   };
 }
 
-const RESYNC_STATUS: Record<string, ResyncStatus> = {
-  in_sync: 'completed',
-  repaired: 'completed',
-  partial: 'completed',
-  running: 'running',
-  started: 'running',
-  start: 'running',
-  progress: 'running',
-  completed: 'completed',
-  complete: 'completed',
-  done: 'completed',
-  finished: 'completed',
-  ok: 'completed',
-  success: 'completed',
-  failed: 'failed',
-  failure: 'failed',
-  error: 'failed',
-  aborted: 'failed',
-};
+/** How a run's outcome reads on the dashboard. */
+function statusOf(outcome: string | null | undefined): ResyncStatus {
+  return outcome === 'failed' || outcome === 'aborted' ? 'failed' : 'completed';
+}
 
-/**
- * Reads one resync event: a run id (`runId`/`id`), the peer, and whichever of status, phase,
- * progress (`done`/`total`) and counters it carries. An event without run id and peer gives
- * `undefined`.
- */
-export function readResyncEvent(raw: unknown): ResyncInput | undefined {
-  if (!isRecord(raw)) return undefined;
-  const nested = isRecord(raw['run']) ? raw['run'] : undefined;
-  const r: Rec = nested ? { ...nested, ...raw } : raw;
-  const peer = pick(r, ['peer', 'address', 'channel'], str);
-  const detail = isRecord(r['detail']) ? r['detail'] : undefined;
-  const idRaw = r['runId'] ?? detail?.['runId'] ?? r['id'] ?? nested?.['id'];
-  const id = typeof idRaw === 'number' || typeof idRaw === 'bigint' ? String(idRaw) : str(idRaw);
-  if (peer === undefined || id === undefined) return undefined;
-  const kind = kindOf(r);
-  const statusWord = pick(r, ['status', 'outcome', 'phase', 'type', 'kind'], (v) =>
-    typeof v === 'string' ? RESYNC_STATUS[v.replace(/^resync[_.-]?/, '')] : undefined,
-  );
-  const progress = isRecord(r['progress']) ? r['progress'] : {};
-  const out: ResyncInput = { id, peer };
-  const at = atOf(r);
-  if (at !== undefined) out.atMs = at;
-  const startedAt = time(r['startedAtMs']) ?? time(r['startedAt']);
-  if (startedAt !== undefined) out.startedAtMs = startedAt;
-  const finishedAt = time(r['finishedAtMs']) ?? time(r['finishedAt']);
-  if (finishedAt !== undefined) out.finishedAtMs = finishedAt;
-  const reason = pick(r, ['reason', 'trigger', 'cause'], str);
-  if (reason !== undefined) out.reason = reason;
-  if (statusWord !== undefined) out.status = statusWord;
-  const outcome = str(r['outcome']);
-  if (outcome !== undefined) out.outcome = outcome;
-  const phase = pick(r, ['phase', 'step', 'stage'], str);
-  if (phase !== undefined && RESYNC_STATUS[phase] === undefined) out.phase = phase;
-  const done = pick(progress, ['done', 'processed', 'completed'], num) ?? pick(r, ['done', 'processed'], num);
-  if (done !== undefined) out.done = done;
-  const total = pick(progress, ['total', 'of'], num) ?? pick(r, ['total', 'differences'], num);
-  if (total !== undefined) out.total = total;
-  for (const key of ['objectsSent', 'objectsReceived', 'bytesSent', 'bytesReceived', 'rounds'] as const) {
-    const v = pick(progress, [key], num) ?? pick(r, [key], num);
-    if (v !== undefined) out[key] = v;
+/** The run update a resync event carries, or undefined for an event about no run. */
+export function resyncInput(event: ResyncEvent): ResyncInput | undefined {
+  if (
+    event.type !== 'resync_started' &&
+    event.type !== 'resync_progress' &&
+    event.type !== 'resync_finished'
+  ) {
+    return undefined;
   }
-  const error = pick(
-    r,
-    ['error', 'errorCode', 'code'],
-    (v) => str(v) ?? (isRecord(v) ? (str(v['code']) ?? str(v['message'])) : undefined),
-  );
-  if (error !== undefined) {
-    out.error = error;
-    out.status ??= 'failed';
-  }
-  if (out.status === undefined && kind.includes('start')) out.status = 'running';
-  return out;
+  const input: ResyncInput = {
+    id: event.runId,
+    peer: event.peer,
+    atMs: event.atMs,
+    reason: event.reason,
+    phase: event.phase,
+    done: event.done,
+    total: event.total,
+    objectsSent: event.objectsSent,
+    objectsReceived: event.objectsReceived,
+    bytesSent: event.bytesSent,
+    bytesReceived: event.bytesReceived,
+    rounds: event.rounds,
+  };
+  if (event.type === 'resync_started') input.startedAtMs = event.atMs;
+  if (event.type === 'resync_finished') {
+    input.status = event.error !== undefined ? 'failed' : statusOf(event.outcome);
+    input.outcome = event.outcome ?? null;
+    input.finishedAtMs = event.atMs;
+    if (event.error !== undefined) input.error = event.error;
+  } else input.status = 'running';
+  return input;
+}
+
+/** A persisted run (of an earlier node run) as a model input. */
+export function pastRunInput(run: ResyncRunRecord): ResyncInput {
+  const runId = run.detail['runId'];
+  const error = run.detail['error'];
+  return {
+    id: typeof runId === 'string' ? runId : String(run.id),
+    peer: run.peer,
+    reason: run.reason,
+    startedAtMs: run.startedAtMs,
+    finishedAtMs: run.finishedAtMs,
+    status: run.outcome === null ? 'running' : statusOf(run.outcome),
+    outcome: run.outcome,
+    objectsSent: run.objectsSent,
+    objectsReceived: run.objectsReceived,
+    bytesSent: run.bytesSent,
+    bytesReceived: run.bytesReceived,
+    rounds: run.rounds,
+    ...(typeof error === 'string' ? { error } : {}),
+  };
 }

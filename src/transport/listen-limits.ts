@@ -20,26 +20,43 @@ const ms = () => z.number().int().positive();
 
 export const ListenLimits = z
   .object({
-    /** The whole handshake (upgrade to confirm), so the hello too, within this. @default 5000, at most 5000 */
-    handshakeTimeoutMs: ms().max(MAX_HANDSHAKE_TIMEOUT_MS).default(DEFAULT_HANDSHAKE_TIMEOUT_MS),
-    /** Handshakes in progress at once; more upgrades get 503. @default 256 */
-    maxPendingHandshakes: z.number().int().positive().default(DEFAULT_MAX_PENDING_HANDSHAKES),
-    /** Of those, from one remote address (an IPv6 /64). @default 8 */
+    handshakeTimeoutMs: ms()
+      .max(MAX_HANDSHAKE_TIMEOUT_MS)
+      .default(DEFAULT_HANDSHAKE_TIMEOUT_MS)
+      .describe('the whole handshake (upgrade to confirm), so the hello too, within this, ms (at most 5000)'),
+    maxPendingHandshakes: z
+      .number()
+      .int()
+      .positive()
+      .default(DEFAULT_MAX_PENDING_HANDSHAKES)
+      .describe('handshakes in progress at once; more upgrades get 503'),
     maxPendingHandshakesPerAddress: z
       .number()
       .int()
       .positive()
-      .default(DEFAULT_MAX_PENDING_HANDSHAKES_PER_ADDRESS),
-    /** Of those, kept for the hosts of configured peers (their URLs' addresses). @default 32 */
-    reservedHandshakes: z.number().int().min(0).default(DEFAULT_RESERVED_HANDSHAKES),
-    /** HTTP: the request head within this, or 408. @default 10000 */
-    headersTimeoutMs: ms().default(DEFAULT_HEADERS_TIMEOUT_MS),
-    /** HTTP: the whole request within this, or 408 (answers that wait are not counted). @default 30000 */
-    requestTimeoutMs: ms().default(DEFAULT_REQUEST_TIMEOUT_MS),
-    /** HTTP: idle keep-alive connections close after this. @default 5000 */
-    keepAliveTimeoutMs: ms().default(DEFAULT_KEEP_ALIVE_TIMEOUT_MS),
-    /** TCP connections at once (channels included); more are dropped at accept. @default 4096 */
-    maxConnections: z.number().int().positive().default(DEFAULT_MAX_CONNECTIONS),
+      .default(DEFAULT_MAX_PENDING_HANDSHAKES_PER_ADDRESS)
+      .describe('of those, from one remote address (an IPv6 /64)'),
+    reservedHandshakes: z
+      .number()
+      .int()
+      .min(0)
+      .default(DEFAULT_RESERVED_HANDSHAKES)
+      .describe("of those, kept for the hosts of configured peers (their URLs' addresses)"),
+    headersTimeoutMs: ms()
+      .default(DEFAULT_HEADERS_TIMEOUT_MS)
+      .describe('HTTP: the request head within this (ms), or 408'),
+    requestTimeoutMs: ms()
+      .default(DEFAULT_REQUEST_TIMEOUT_MS)
+      .describe('HTTP: the whole request within this (ms), or 408 (answers that wait are not counted)'),
+    keepAliveTimeoutMs: ms()
+      .default(DEFAULT_KEEP_ALIVE_TIMEOUT_MS)
+      .describe('HTTP: idle keep-alive connections close after this, ms'),
+    maxConnections: z
+      .number()
+      .int()
+      .positive()
+      .default(DEFAULT_MAX_CONNECTIONS)
+      .describe('TCP connections at once (channels included); more are dropped at accept'),
   })
   .strict()
   .superRefine((limits, ctx) => {

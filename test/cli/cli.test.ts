@@ -352,7 +352,7 @@ describe('CLI pieces', () => {
 
   it('logs connection changes and finals at info, per-frame detail at debug, forks at error', () => {
     expect(nodeEventLevel({ type: 'connected', peer: 'p', dialed: true })).toBe('info');
-    expect(nodeEventLevel({ type: 'disconnected', peer: 'p', code: 1001, reason: '' })).toBe('info');
+    expect(nodeEventLevel({ type: 'disconnected', peer: 'p', closeCode: 1001, reason: '' })).toBe('info');
     expect(
       nodeEventLevel({ type: 'command_final', peer: 'p', cid: 'c', status: 'success', code: null }),
     ).toBe('info');

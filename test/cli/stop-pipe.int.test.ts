@@ -91,7 +91,7 @@ describe('parley start with its stdout on a pipe whose reader exits first', () =
   ): Promise<void> {
     expect(await run.nodeExited, run.stderr()).toEqual({ code: 0, signal: null });
     // The peer was told the node is going away (1001), not dropped (1006).
-    expect((await nextFromB('disconnected', mark))['code']).toBe(1001);
+    expect((await nextFromB('disconnected', mark))['closeCode']).toBe(1001);
     // The database was closed: SQLite removes its -wal and -shm files on the last close.
     const db = join(root.path, 'a', 'parley.db');
     expect(existsSync(db)).toBe(true);

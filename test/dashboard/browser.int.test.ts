@@ -70,6 +70,17 @@ describe.skipIf(!HAVE_CHROMIUM)(
       const address = demo.byName('alice').identity.address;
       expect(await page.textContent('#node-address')).toContain(address.slice(0, 8));
       expect(await page.textContent('#sum-healthy')).toBe('2');
+      // Peers by their configured names, not truncated addresses; the page has its icon.
+      expect(await page.textContent(`${row('bob')} td:nth-child(1)`)).toBe('bob');
+      expect(await page.getAttribute(`${row('carol')}`, 'data-name')).toBe('carol');
+      expect(await page.locator('#legend').textContent()).toContain('bob');
+      const icon = await page.getAttribute('link[rel="icon"]', 'href');
+      const favicon = await page.request.get(new URL(icon!, page.url()).toString());
+      expect(favicon.status()).toBe(200);
+      expect(favicon.headers()['content-type']).toBe('image/svg+xml');
+      // The columns a person may not read at once are explained.
+      expect(await page.getAttribute('th:has-text("Sent / recv")', 'title')).toMatch(/final outcomes/);
+      expect(await page.textContent('#columns-note')).toContain('down above 8');
     });
 
     it('updates the table and the RTT / phi charts live', async () => {
@@ -95,6 +106,10 @@ describe.skipIf(!HAVE_CHROMIUM)(
       expect(Date.now() - t0).toBeLessThan(DOWN_BUDGET_MS);
       await page.waitForSelector(`#log li[data-kind="down"][data-peer="${carol}"]`);
       expect(await page.textContent('#sum-down')).toBe('1');
+      // No stale RTT or φ for a channel that is down: φ reads "down", the RTT is empty.
+      expect(await page.textContent(`${row('carol')} td:nth-child(5)`)).toBe('down');
+      expect(await page.textContent(`${row('carol')} td:nth-child(4)`)).toBe('—');
+      expect(await page.textContent(`#log li[data-kind="down"][data-peer="${carol}"]`)).toContain('carol: ');
     });
 
     it('shows a wiped peer as peer_state_lost, then a resync run that completes', async () => {
@@ -116,6 +131,14 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await expect.poll(completedSinceRestart, { timeout: 60_000, interval: 250 }).toBeGreaterThan(0);
       await page.waitForSelector(`${row('carol')}[data-health="healthy"][data-state-lost="false"]`);
       await page.waitForSelector(`#log li[data-kind="resync_completed"][data-peer="${carol}"]`);
+      // The state-lost tile still counts it (the last 24 hours) once the resync completed,
+      // with the time and the name of the last one; and so does a page loaded afterwards.
+      expect(await page.textContent('#sum-lost')).toBe('1');
+      expect(await page.getAttribute('#sum-lost-last', 'data-peer')).toBe(carol);
+      expect(await page.textContent('#sum-lost-last')).toMatch(/^last \d\d:\d\d:\d\d · carol$/);
+      await page.reload();
+      await page.waitForSelector('#link[data-state="live"]');
+      await expect.poll(() => page.textContent('#sum-lost'), { timeout: 10_000 }).toBe('1');
     });
   },
 );

@@ -10,9 +10,10 @@ import { connectDashboard, type DashboardClient } from './client.js';
 function get(
   port: number,
   path: string,
+  headers: Record<string, string> = {},
 ): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method: 'GET' }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'GET', headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
@@ -180,5 +181,24 @@ describe('dashboard socket.io contract, against two running nodes on 127.0.0.1',
     const disconnected = new Promise<string>((resolve) => dash.socket.once('disconnect', resolve));
     await nodeA.close();
     expect(await disconnected).toMatch(/disconnect|close/);
+  });
+
+  it('tells a refused request why, on the page and on socket.io, and serves its favicon', async () => {
+    const [nodeA] = await pair();
+    const page = await get(nodeA.port, '/dashboard/', { host: 'evil.example' });
+    expect(page.status).toBe(403);
+    expect(page.headers['content-type']).toBe('text/plain; charset=utf-8');
+    expect(page.body).toBe(
+      '403 Forbidden: HTTP_HOST_NOT_ALLOWED: Host "evil.example" is not this node (add it to allowedHosts)\n',
+    );
+    const io = await get(nodeA.port, '/socket.io/?EIO=4&transport=polling', {
+      origin: 'http://evil.example',
+    });
+    expect(io.status).toBe(403);
+    expect(io.body).toContain('Origin \\"http://evil.example\\" is another site');
+    const icon = await get(nodeA.port, '/dashboard/favicon.svg');
+    expect(icon.status).toBe(200);
+    expect(icon.headers['content-type']).toBe('image/svg+xml');
+    expect(icon.body).toMatch(/^<svg /);
   });
 });

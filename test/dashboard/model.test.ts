@@ -1,9 +1,69 @@
 import { describe, expect, it } from 'vitest';
 import { DashboardDelta, DashboardSnapshot } from '../../src/dashboard/events.js';
 import { createDashboardModel } from '../../src/dashboard/model.js';
-import { readHealthEvent, readHealthSnapshot, readResyncEvent } from '../../src/dashboard/sources.js';
+import {
+  healthInputs,
+  isDashboardEvent,
+  pastRunInput,
+  resyncInput,
+  snapshotInput,
+} from '../../src/dashboard/sources.js';
+import type { ChannelHealthSnapshot, HealthEvent } from '../../src/health/status.js';
+import type { ResyncRunRecord } from '../../src/sync/ports.js';
+import type { ResyncEvent } from '../../src/sync/resync.js';
 
 const PEER = 'lbr1pgfpyysjzgfpyysjzgfpyysjzggqqqqqqqqqqqqqxjt54z';
+
+const readHealthEvent = (event: HealthEvent) => healthInputs(event);
+
+/** A health snapshot of PEER with `fields` over quiet defaults. */
+function healthSnapshot(fields: Partial<ChannelHealthSnapshot>): ChannelHealthSnapshot {
+  return {
+    peer: PEER,
+    state: 'healthy',
+    sinceMs: 0,
+    connected: true,
+    connectionId: 'c',
+    phi: 0,
+    rttMs: null,
+    srttMs: null,
+    silentMs: null,
+    heartbeatsSent: 0,
+    heartbeatsReceived: 0,
+    peerEpoch: null,
+    local: { count: 0, digest: '' },
+    remote: null,
+    localInflight: 0,
+    remoteInflight: null,
+    diverged: false,
+    ...fields,
+  } as ChannelHealthSnapshot;
+}
+
+/** A resync run event of PEER with `fields` over zero counters. */
+function runEvent(
+  type: 'resync_started' | 'resync_progress' | 'resync_finished',
+  runId: string,
+  fields: Partial<Extract<ResyncEvent, { role: unknown }>> = {},
+): ResyncEvent {
+  return {
+    type,
+    peer: PEER,
+    runId,
+    role: 'leader',
+    reason: 'peer_state_lost',
+    phase: 'list',
+    done: 0,
+    total: 0,
+    objectsSent: 0,
+    objectsReceived: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    rounds: 0,
+    atMs: 0,
+    ...fields,
+  } as ResyncEvent;
+}
 
 function setup(options: { logSize?: number } = {}) {
   let now = 1_000_000;
@@ -79,14 +139,20 @@ describe('dashboard model', () => {
     for (const input of readHealthEvent({
       kind: 'command_abandoned',
       peer: PEER,
+      atMs: at(),
       cid: 'c1',
       referenceId: 'r1',
+      readVersion: null,
+      writeVersion: 'v1',
+      code: 'COMMAND_ABANDONED',
+      requestJws: 'jws',
     })) {
       model.health(input);
     }
     for (const input of readHealthEvent({
       kind: 'peer_behind_cleared',
       peer: PEER,
+      atMs: at(),
       final: 1,
       abandoned: 1,
     })) {
@@ -121,7 +187,9 @@ describe('dashboard model', () => {
       { peer: PEER, state: 'connected', inflight: 0, openObjects: 0, peerEpoch: 'e1', lease: 'owner' },
     ]);
     model.nodeEvent({ type: 'lease_lost', peer: PEER, owner: 'eu-1', reason: 'taken_over' });
-    model.nodeEvent({ type: 'upkeep_failed', task: 'prune_resync_runs', code: 'STORE_UNAVAILABLE' });
+    // A node-wide event is not one the dashboard shows (the server filters it out).
+    expect(isDashboardEvent({ type: 'upkeep_failed' })).toBe(false);
+    expect(isDashboardEvent({ type: 'lease_lost' })).toBe(true);
     const delta = DashboardDelta.parse(model.takeDelta());
     expect(delta.channels).toHaveLength(1);
     expect(delta.channels[0]).toMatchObject({ lease: 'owner', connection: 'connected' });
@@ -145,7 +213,7 @@ describe('dashboard model', () => {
 
   it('logs health transitions at their level and flags a lost peer state until a resync completes', () => {
     const { model, advance, at } = setup();
-    const events = [
+    const events: HealthEvent[] = [
       {
         kind: 'transition',
         peer: PEER,
@@ -197,27 +265,23 @@ describe('dashboard model', () => {
     expect(delta.channels[0]?.health).toMatchObject({ state: 'down', phi: 8.1, peerStateLost: true });
     expect(delta.channels[0]?.peerEpoch).toBe('bbbbbbbb22');
 
-    const started = readResyncEvent({
-      type: 'resync_started',
-      runId: 'r1',
-      peer: PEER,
-      reason: 'peer_state_lost',
-    });
-    model.resync(started!);
-    model.resync(readResyncEvent({ type: 'resync_progress', runId: 'r1', peer: PEER, done: 3, total: 10 })!);
+    model.resync(resyncInput(runEvent('resync_started', 'r1', { atMs: at() }))!);
+    model.resync(resyncInput(runEvent('resync_progress', 'r1', { done: 3, total: 10, atMs: at() }))!);
     const running = DashboardDelta.parse(model.takeDelta());
     expect(running.resyncRuns[0]).toMatchObject({ id: 'r1', status: 'running', done: 3, total: 10 });
     expect(running.channels[0]?.resync).toMatchObject({ status: 'running' });
 
     model.resync(
-      readResyncEvent({
-        id: 'r1',
-        peer: PEER,
-        outcome: 'repaired',
-        objectsSent: 10,
-        rounds: 4,
-        finishedAtMs: at(),
-      })!,
+      resyncInput(
+        runEvent('resync_finished', 'r1', {
+          outcome: 'repaired',
+          done: 3,
+          total: 10,
+          objectsSent: 10,
+          rounds: 4,
+          atMs: at(),
+        }),
+      )!,
     );
     const done = DashboardDelta.parse(model.takeDelta());
     expect(done.resyncRuns[0]).toMatchObject({
@@ -229,15 +293,14 @@ describe('dashboard model', () => {
     expect(done.channels[0]?.health?.peerStateLost).toBe(false);
     expect(done.log.map((e) => e.kind)).toEqual(['resync_completed']);
     expect(DashboardSnapshot.parse(model.snapshot()).resyncRuns).toHaveLength(1);
+    // The summary still counts the state loss, with its time, after the resync completed.
+    expect(DashboardSnapshot.parse(model.snapshot()).stateLosses).toEqual([{ peer: PEER, atMs: 1_009_000 }]);
   });
 
-  it('samples phi and RTT from health snapshots; no RTT point while the peer is down', () => {
+  it('samples phi and RTT from health snapshots; no RTT (point or value) while the peer is down', () => {
     const { model, advance, at } = setup();
-    const snap = (state: string, phi: number, rttMs: number | null) =>
-      readHealthSnapshot(
-        { peer: PEER, state, sinceMs: at(), phi, rttMs, srttMs: rttMs, silentMs: 100 },
-        at(),
-      )!;
+    const snap = (state: 'healthy' | 'down', phi: number, rttMs: number | null) =>
+      snapshotInput(healthSnapshot({ state, sinceMs: at(), phi, rttMs, srttMs: rttMs, silentMs: 100 }), at());
     model.health(snap('healthy', 0.1, 1.5));
     advance(500);
     model.health(snap('healthy', 0.4, 1.7));
@@ -251,7 +314,8 @@ describe('dashboard model', () => {
     ]);
     expect(snapshot.channels[0]?.health).toMatchObject({
       state: 'down',
-      rttMs: 1.7,
+      rttMs: null,
+      srttMs: null,
       lastHeartbeatAtMs: at() - 100,
     });
     // Samples older than the window are dropped.
@@ -270,10 +334,11 @@ describe('dashboard model', () => {
         to: 'healthy',
         cause: 'connected',
         phi: 0,
+        silentMs: null,
       })[0]!,
     );
     advance(100);
-    model.health(readHealthSnapshot({ peer: PEER, state: 'healthy', phi: 0, rttMs: 1 }, at())!);
+    model.health(snapshotInput(healthSnapshot({ state: 'healthy', phi: 0, rttMs: 1 }), at()));
     model.health(
       readHealthEvent({
         kind: 'transition',
@@ -283,6 +348,7 @@ describe('dashboard model', () => {
         to: 'down',
         cause: 'silence',
         phi: 9,
+        silentMs: 3000,
       })[0]!,
     );
     const log = model.takeDelta()!.log.map((e) => e.kind);
@@ -291,10 +357,8 @@ describe('dashboard model', () => {
 
   it('lists the persisted runs of earlier node runs before its own, without logging them', () => {
     const { model, at } = setup();
-    model.resync(
-      readResyncEvent({ type: 'resync_started', runId: 'live', peer: PEER, reason: 'connect', atMs: at() })!,
-    );
-    const record = (id: number, runId: string, startedAtMs: number) => ({
+    model.resync(resyncInput(runEvent('resync_started', 'live', { reason: 'connect', atMs: at() }))!);
+    const record = (id: number, runId: string, startedAtMs: number): ResyncRunRecord => ({
       id,
       peer: PEER,
       reason: 'peer_state_lost',
@@ -309,7 +373,7 @@ describe('dashboard model', () => {
       detail: { runId, role: 'leader' },
     });
     const records = [record(2, 'b', at() - 5000), record(1, 'a', at() - 9000), record(3, 'live', at())];
-    model.pastResyncRuns(records.flatMap((r) => readResyncEvent(r) ?? []));
+    model.pastResyncRuns(records.map(pastRunInput));
     const snapshot = DashboardSnapshot.parse(model.snapshot());
     expect(snapshot.resyncRuns.map((r) => [r.id, r.status])).toEqual([
       ['a', 'completed'],
@@ -335,26 +399,53 @@ describe('dashboard model', () => {
 
 describe('reading health and resync events', () => {
   it('reads every health event kind of the monitor', () => {
-    const kinds = (e: Record<string, unknown>) =>
-      readHealthEvent({ peer: PEER, atMs: 1, ...e }).map((i) => i.type);
-    expect(kinds({ kind: 'transition', from: 'healthy', to: 'suspect', cause: 'silence', phi: 2 })).toEqual([
-      'state',
-    ]);
-    expect(kinds({ kind: 'peer_state_lost', previousEpoch: 'a', epoch: 'b' })).toEqual(['peer_state_lost']);
+    const base = { peer: PEER, atMs: 1 };
+    const kinds = (e: HealthEvent) => healthInputs(e).map((i) => i.type);
     expect(
-      kinds({ kind: 'diverged', local: { count: 1, digest: 'x' }, remote: { count: 2, digest: 'y' } }),
+      kinds({
+        ...base,
+        kind: 'transition',
+        from: 'healthy',
+        to: 'suspect',
+        cause: 'silence',
+        phi: 2,
+        silentMs: 1,
+      }),
+    ).toEqual(['state']);
+    expect(
+      kinds({ ...base, kind: 'peer_state_lost', previousEpoch: 'a', epoch: 'b', source: 'hello' }),
+    ).toEqual(['peer_state_lost']);
+    expect(
+      kinds({
+        ...base,
+        kind: 'diverged',
+        local: { count: 1, digest: 'x' },
+        remote: { count: 2, digest: 'y' },
+        heartbeats: 3,
+      } as HealthEvent),
     ).toEqual(['diverged']);
-    expect(kinds({ kind: 'converged' })).toEqual(['converged']);
-    expect(kinds({ kind: 'epoch_seen', epoch: 'a', source: 'hello' })).toEqual(['other']);
-    expect(kinds({ kind: 'zombie_refused', epoch: 'a', currentEpoch: 'b' })).toEqual(['other']);
-    expect(kinds({ kind: 'heartbeat_refused', code: 'X', closeCode: 4400 })).toEqual(['other']);
-    expect(kinds({ type: 'heartbeat', rttMs: 1.2, phi: 0.3 })).toEqual(['sample']);
-    expect(readHealthEvent({ kind: 'transition', to: 'healthy' })).toEqual([]); // no peer
-    expect(readHealthEvent('nonsense')).toEqual([]);
+    expect(kinds({ ...base, kind: 'converged', summary: { count: 1, digest: 'x' } } as HealthEvent)).toEqual([
+      'converged',
+    ]);
+    expect(kinds({ ...base, kind: 'epoch_seen', epoch: 'a', source: 'hello' })).toEqual(['other']);
+    expect(
+      kinds({
+        ...base,
+        kind: 'zombie_refused',
+        epoch: 'a',
+        currentEpoch: 'b',
+        source: 'hello',
+        connectionId: 'c',
+        suppressed: 0,
+      }),
+    ).toEqual(['other']);
+    expect(
+      kinds({ ...base, kind: 'heartbeat_refused', code: 'X', closeCode: 4400, connectionId: 'c' }),
+    ).toEqual(['other']);
   });
 
   it('reads a persisted resync run record', () => {
-    const record = {
+    const record: ResyncRunRecord = {
       id: 7,
       peer: PEER,
       reason: 'peer_state_lost',
@@ -368,12 +459,65 @@ describe('reading health and resync events', () => {
       rounds: 2,
       detail: { error: 'SYNC_TIMEOUT' },
     };
-    expect(readResyncEvent(record)).toMatchObject({
+    expect(pastRunInput(record)).toMatchObject({
       id: '7',
       status: 'failed',
       outcome: 'failed',
       rounds: 2,
+      error: 'SYNC_TIMEOUT',
     });
-    expect(readResyncEvent({ peer: PEER })).toBeUndefined();
+    expect(resyncInput({ type: 'fork_won', peer: PEER, referenceId: 'r' })).toBeUndefined();
+  });
+});
+
+describe('peer names and the state-lost tile', () => {
+  it('names the peer by its configured name in the rows and the log', () => {
+    const { model, at } = setup();
+    model.status([
+      { peer: PEER, name: 'VASP B', state: 'connected', inflight: 0, openObjects: 0, peerEpoch: null },
+    ]);
+    for (const input of readHealthEvent({
+      kind: 'transition',
+      peer: PEER,
+      atMs: at(),
+      from: 'unknown',
+      to: 'healthy',
+      cause: 'connected',
+      phi: 0,
+      silentMs: null,
+    })) {
+      model.health(input);
+    }
+    const delta = DashboardDelta.parse(model.takeDelta());
+    expect(delta.channels[0]).toMatchObject({ peer: PEER, name: 'VASP B' });
+    expect(delta.log[0]!.message).toBe('VASP B: unknown → healthy after connected');
+  });
+
+  it('counts the state losses of the last 24 hours, earlier runs included, and forgets older ones', () => {
+    const { model, advance, at } = setup();
+    advance(2 * 3600_000);
+    model.pastStateLosses([
+      { peer: PEER, atMs: at() - 3600_000 },
+      { peer: PEER, atMs: at() - 3600_000 }, // the same record twice: counted once
+    ]);
+    for (const input of readHealthEvent({
+      kind: 'peer_state_lost',
+      peer: PEER,
+      atMs: at(),
+      previousEpoch: 'a',
+      epoch: 'b',
+      source: 'hello',
+    })) {
+      model.health(input);
+    }
+    expect(DashboardDelta.parse(model.takeDelta()).stateLosses).toHaveLength(2);
+    expect(DashboardSnapshot.parse(model.snapshot()).stateLosses.map((l) => l.atMs)).toEqual([
+      at() - 3600_000,
+      at(),
+    ]);
+    advance(23 * 3600_000 + 1);
+    expect(model.snapshot().stateLosses.map((l) => l.atMs)).toEqual([at() - 23 * 3600_000 - 1]);
+    advance(3600_000);
+    expect(model.snapshot().stateLosses).toEqual([]);
   });
 });

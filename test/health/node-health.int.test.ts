@@ -249,7 +249,7 @@ describe('node health over real sockets', () => {
       'zombie: disconnected',
     );
     expect(await refused).toMatchObject({ epoch: epoch1, currentEpoch: b2.epoch, source: 'hello' });
-    expect(await closedWith).toMatchObject({ code: 4412 });
+    expect(await closedWith).toMatchObject({ closeCode: 4412 });
 
     await nodeA.health.flush();
     const kinds = (await nodeA.health.history({ peer: b.address })).map((r) => r.kind).reverse();

@@ -124,7 +124,7 @@ node.events$.subscribe((event) => {
       });
       break;
     case 'disconnected':
-      emit({ t: 'disc', peer: event.peer, code: event.code, reason: event.reason });
+      emit({ t: 'disc', peer: event.peer, code: event.closeCode, reason: event.reason });
       break;
     case 'command_queued':
       if (!quiet) emit({ t: 'queued', cid: event.cid, ref: event.referenceId });

@@ -106,7 +106,7 @@ describe('redialing a peer', () => {
     const backOnA = next(restarted.events$, (e) => e.type === 'connected', 'A connected after its restart');
     await Promise.all([backOnB, backOnA]);
 
-    expect(seen.find((e) => e.type === 'disconnected')).toMatchObject({ code: 1001 });
+    expect(seen.find((e) => e.type === 'disconnected')).toMatchObject({ closeCode: 1001 });
     const redials = seen.filter((e): e is Redial => e.type === 'redial');
     expect(redials.length).toBeGreaterThanOrEqual(6);
     for (const r of redials) {

@@ -52,7 +52,7 @@ describe('a history larger than a frame (real sockets, SQLite files)', () => {
     });
     const disconnects: number[] = [];
     leader.events$.subscribe((e) => {
-      if (e.type === 'disconnected') disconnects.push(e.code);
+      if (e.type === 'disconnected') disconnects.push(e.closeCode);
     });
 
     const before = (await leader.resyncRuns(undefined, 1))[0]?.id ?? 0;

@@ -3,7 +3,7 @@ import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { addressProblem } from '../../admin/address-text.js';
 import { readJsonObject } from '../../config/json-file.js';
-import { PeerConfig, parseNodeConfig } from '../../config.js';
+import { PeerConfig, resolveNodeConfig } from '../../config.js';
 import { ParleyError } from '../../errors.js';
 import { channelAddress } from '../../protocol/index.js';
 import { connectToConfigNode } from '../admin-client.js';
@@ -45,7 +45,8 @@ export function runPeerAdd(options: PeerAddOptions, io: CliIo): number {
     throw new ParleyError('CONFIG_INVALID', problems, { cause: parsed.error });
   }
   const peer = parsed.data;
-  const self = parseNodeConfig(raw);
+  // As the node reads it: with the environment, the key seed possibly in a file or a variable.
+  const self = resolveNodeConfig(raw, file, io.env);
   if (peer.address === self.address) throw new ParleyError('CONFIG_INVALID', 'a node cannot be its own peer');
 
   const peers = Array.isArray(raw['peers'])
@@ -65,7 +66,7 @@ export function runPeerAdd(options: PeerAddOptions, io: CliIo): number {
   const retired = formerKeys.length > 0 ? { retiredPublicKeys: formerKeys } : {};
   // The file keeps what was given (no defaults written out), with the address in channel form.
   const next = { ...raw, peers: [...kept, { ...entry, address: peer.address, ...retired }] };
-  parseNodeConfig(next);
+  resolveNodeConfig(next, file, io.env);
 
   // Replaced atomically and flushed to disk before the command exits 0.
   writeFileDurably(file, `${JSON.stringify(next, null, 2)}\n`, {
@@ -94,12 +95,7 @@ function safeChannelAddress(text: string): string | undefined {
 export async function runPeerList(options: { config: string; json?: boolean }, io: CliIo): Promise<number> {
   const file = resolve(io.cwd, options.config);
   const raw = readJsonObject(file);
-  const config = parseNodeConfig(raw);
-  const names = new Map<string, string>();
-  for (const p of Array.isArray(raw['peers']) ? (raw['peers'] as Array<Record<string, unknown>>) : []) {
-    const address = typeof p['address'] === 'string' ? safeChannelAddress(p['address']) : undefined;
-    if (address !== undefined && typeof p['name'] === 'string') names.set(address, p['name']);
-  }
+  const config = resolveNodeConfig(raw, file, io.env);
   // The live state only when the config's own node answers (nothing else is asked).
   const live = readLiveRuntimeFile(file)
     ? await connectToConfigNode(file, io.env).then(
@@ -111,7 +107,7 @@ export async function runPeerList(options: { config: string; json?: boolean }, i
     const channel = live?.get(p.address);
     return {
       address: p.address,
-      ...(names.has(p.address) ? { name: names.get(p.address) } : {}),
+      ...(p.name !== undefined ? { name: p.name } : {}),
       transport: p.transport ?? 'ws',
       url: p.url ?? null,
       ...(channel ? { state: channel.state, health: channel.health?.state ?? null } : {}),
@@ -156,7 +152,7 @@ export function runPeerRemove(options: { config: string; address: string }, io: 
     throw new ParleyError('CONFIG_INVALID', `${address} is not a peer in ${file} (\`parley peer list\`)`);
   }
   const next = { ...raw, peers: kept };
-  parseNodeConfig(next);
+  resolveNodeConfig(next, file, io.env);
   writeFileDurably(file, `${JSON.stringify(next, null, 2)}\n`, {
     mode: statSync(file).mode & 0o777,
     replace: true,

@@ -16,6 +16,7 @@ import {
   type LogLevel,
   logHealthEvent,
   logNodeEvent,
+  withPeerNames,
 } from '../log.js';
 import { readLiveRuntimeFile, removeRuntimeFile, writeRuntimeFile } from '../runtime-file.js';
 import { packageVersion } from '../version.js';
@@ -112,9 +113,13 @@ export async function runStart(options: StartOptions, io: CliIo, deps: StartDeps
         value: io.env[KILL_AFTER_ACKS_ENV],
       });
     }
-    const events = node.events$.subscribe((event) => logNodeEvent(logger, event));
+    const named = withPeerNames(
+      logger,
+      new Map(config.peers.flatMap((p) => (p.name ? [[p.address, p.name]] : []))),
+    );
+    const events = node.events$.subscribe((event) => logNodeEvent(named, event));
     const health$ = healthEventsOf(node);
-    if (health$) events.add(health$.subscribe((event) => logHealthEvent(logger, event)));
+    if (health$) events.add(health$.subscribe((event) => logHealthEvent(named, event)));
     // A new admin token per run, readable only through the 0600 runtime file.
     const adminToken = randomBytes(32).toString('hex');
     registerAdminRoutes(node, {

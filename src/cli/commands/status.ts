@@ -25,8 +25,11 @@ export function formatStatus(node: AdminStatus): string {
   const leases = node.channels.some((c) => c.lease !== undefined);
   // A peer that is `peer_behind`: commands of mine stuck there (docs/operations.md, "Peer behind").
   const behind = node.channels.some((c) => c.peerBehind !== undefined);
+  // Named peers (config `peers[].name`): their names beside the addresses.
+  const named = node.channels.some((c) => c.name !== undefined && c.name !== c.peer);
   const header = [
     'PEER',
+    ...(named ? ['NAME'] : []),
     'STATE',
     'HEALTH',
     'RTT',
@@ -38,6 +41,7 @@ export function formatStatus(node: AdminStatus): string {
   ];
   const rows = node.channels.map((c) => [
     c.peer,
+    ...(named ? [c.name ?? '-'] : []),
     c.state,
     c.health?.state ?? '-',
     // No RTT for a channel that is down: the last one measured would be stale.

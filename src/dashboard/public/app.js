@@ -18,7 +18,9 @@
     samples: new Map(),
     log: [],
     runs: new Map(),
+    stateLosses: [],
   };
+  const DAY_MS = 24 * 3600_000;
 
   const short = (a) => (a && a.length > 16 ? `${a.slice(0, 8)}…${a.slice(-6)}` : a || '');
   const pad = (n) => String(n).padStart(2, '0');
@@ -34,6 +36,20 @@
     return PALETTE[(i < 0 ? peers.length : i) % PALETTE.length];
   };
   const healthOf = (row) => (row.health ? row.health.state : row.connection);
+  /** The peer's configured name, or a short form of its address. */
+  const nameOf = (peer) => {
+    const row = state.channels.get(peer);
+    return row && row.name && row.name !== peer ? row.name : short(peer);
+  };
+  /** φ as a person reads it: capped at the down threshold, none for a down channel. */
+  const phiText = (c) => {
+    const phi = c.health ? c.health.phi : null;
+    if (c.health && c.health.state === 'down') return 'down';
+    if (phi === null || phi === undefined) return '—';
+    const down = state.thresholds.downPhi;
+    if (down && phi > down) return `> ${down}`;
+    return phi.toFixed(2);
+  };
 
   function td(text, className) {
     const cell = document.createElement('td');
@@ -102,6 +118,7 @@
     state.log = [];
     addLog(s.log);
     state.runs = new Map(s.resyncRuns.map((r) => [r.id, r]));
+    state.stateLosses = s.stateLosses.slice();
     document.body.dataset.snapshot = String(s.seq);
     schedule();
   }
@@ -114,6 +131,7 @@
     addSamples(d.samples);
     addLog(d.log);
     for (const r of d.resyncRuns) state.runs.set(r.id, r);
+    state.stateLosses.push(...d.stateLosses);
     document.body.dataset.seq = String(d.seq);
     schedule();
   }
@@ -137,7 +155,7 @@
       healthy: count((r) => h(r) === 'healthy' || h(r) === 'connected'),
       suspect: count((r) => h(r) === 'suspect'),
       down: count((r) => h(r) === 'down' || h(r) === 'disconnected' || h(r) === 'closed'),
-      lost: count((r) => r.health?.peerStateLost),
+      lost: state.stateLosses.filter((l) => l.atMs >= now() - DAY_MS).length,
       resync: [...state.runs.values()].filter((r) => r.status === 'running').length,
     };
     for (const [key, value] of Object.entries(values)) {
@@ -145,6 +163,12 @@
       document.querySelector(`[data-tile="${key}"]`).dataset.zero = String(value === 0);
     }
     $('no-health').hidden = state.features.health;
+    const recent = state.stateLosses.filter((l) => l.atMs >= now() - DAY_MS);
+    const last = recent[recent.length - 1];
+    $('sum-lost-last').textContent = last ? `last ${clock(last.atMs)} · ${nameOf(last.peer)}` : 'none';
+    $('sum-lost-last').dataset.peer = last ? last.peer : '';
+    if (state.thresholds.downPhi) $('phi-caption').textContent = `Suspicion φ (down above ${state.thresholds.downPhi}; drawn up to ${state.thresholds.downPhi * 1.25})`;
+    if (state.thresholds.downPhi) $('phi-head').title = `Suspicion φ of the failure detector: suspect above ${state.thresholds.suspectPhi}, down above ${state.thresholds.downPhi}`;
   }
 
   function renderChannels() {
@@ -162,8 +186,9 @@
         const sw = document.createElement('span');
         sw.className = 'swatch';
         sw.style.background = colorOf(c.peer);
-        peer.append(sw, short(c.peer));
+        peer.append(sw, nameOf(c.peer));
         peer.title = c.peer;
+        tr.dataset.name = c.name || c.peer;
         const healthCell = td(undefined, 'health');
         healthCell.append(badge(health));
         if (c.health?.peerStateLost) healthCell.append(flag('peer_state_lost', 'peer_state_lost'));
@@ -181,8 +206,8 @@
         if (c.lease === 'standby') link.append(' ', flag('standby', 'standby'));
         if (c.connection !== 'connected' && c.lastDisconnect) link.title = `${c.lastDisconnect.code} ${c.lastDisconnect.reason} at ${clock(c.lastDisconnect.atMs)}`;
         else if (c.connectedSinceMs) link.title = `since ${clock(c.connectedSinceMs)}`;
-        const rtt = c.health?.rttMs;
-        const phi = c.health?.phi;
+        const live = c.health ? c.health.state === 'healthy' || c.health.state === 'suspect' : false;
+        const rtt = live ? c.health.rttMs : null;
         const resync = td(undefined, 'resync');
         if (c.resync) {
           resync.append(badge(c.resync.status), ' ', progress(c.resync));
@@ -193,12 +218,14 @@
           healthCell,
           link,
           td(rtt === null || rtt === undefined ? '—' : rtt.toFixed(1), 'num'),
-          td(phi === null || phi === undefined ? '—' : phi.toFixed(2), 'num'),
+          Object.assign(td(phiText(c), 'num'), { title: c.health && c.health.phi !== null ? `φ ${c.health.phi.toFixed(2)}` : '' }),
           td(c.peerEpoch ? c.peerEpoch.slice(0, 12) : '—'),
           td(String(c.openObjects), 'num'),
           td(String(c.inflight), 'num'),
           td(String(c.retransmits), 'num'),
-          td(`${c.commandsSent} / ${c.commandsReceived}`, 'num'),
+          Object.assign(td(`${c.commandsSent} / ${c.commandsReceived}`, 'num'), {
+            title: `${c.commandsSent} of my commands got their final outcome; ${c.commandsReceived} of the peer's were committed here`,
+          }),
           resync,
         );
         return tr;
@@ -231,7 +258,8 @@
       windowMs: CHART_WINDOW_MS,
       thresholds,
       minMax: 1,
-      cap: state.thresholds.downPhi ? state.thresholds.downPhi * 1.5 : 12,
+      // Capped just above the down threshold: a dead peer's φ grows without bound.
+      cap: state.thresholds.downPhi ? state.thresholds.downPhi * 1.25 : 10,
       emptyText: empty,
     });
     $('legend').replaceChildren(
@@ -240,7 +268,7 @@
         const sw = document.createElement('span');
         sw.className = 'swatch';
         sw.style.background = colorOf(peer);
-        item.append(sw, short(peer));
+        item.append(sw, nameOf(peer));
         return item;
       }),
     );
@@ -265,7 +293,7 @@
         const took = (r.finishedAtMs ?? now()) - r.startedAtMs;
         tr.append(
           Object.assign(td(`#${r.id.slice(0, 8)}`), { title: r.id }),
-          td(short(r.peer)),
+          td(nameOf(r.peer)),
           td(r.reason),
           status,
           prog,
