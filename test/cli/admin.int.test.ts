@@ -119,6 +119,8 @@ describe('admin routes on a real node (loopback HTTP, SQLite files)', () => {
       channels: [
         {
           peer: b.address,
+          // No `peers[].name` configured: the address names it.
+          name: b.address,
           state: 'connected',
           inflight: 0,
           openObjects: 0,
