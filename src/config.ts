@@ -137,6 +137,46 @@ const HealthSection = section({
     { when: isObjectPayload },
   );
 
+/** An HTTP(S) URL of the VASP's own systems: plain http on loopback only (KYC travels there). */
+const BackofficeUrl = z
+  .string()
+  .refine((url) => /^https?:\/\/[^/]/.test(url), 'expected an http:// or https:// URL')
+  .refine(
+    (url) => !url.startsWith('http://') || isLoopbackUrl(url),
+    'plain http:// only on loopback (use https://)',
+  );
+
+/** Where a payment's decisions come from (docs/backoffice.md). */
+const BusinessSection = section({
+  /** `auto`: the automatic demo business. `webhook`: the back office at `url` decides. @default 'auto' */
+  kind: z.enum(['auto', 'webhook']).default('auto'),
+  /** The back office's URL (every request is a signed POST to it). Required for `webhook`. */
+  url: BackofficeUrl.optional(),
+  /** A file holding the shared HMAC secret (at least 32 characters). Required for `webhook`. */
+  secretFile: z.string().min(1).optional(),
+  /** The secret's id, sent as `kid` in every signature. @default 'k1' */
+  keyId: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/)
+    .default('k1'),
+  /** Longest wait for one answer; ms. @default 5000 */
+  timeoutMs: z.number().int().positive().default(5000),
+  /** First wait before a question is asked again (doubled each time, up to `retryMaxMs`); ms. @default 500 */
+  retryBaseMs: z.number().int().positive().default(500),
+  /** @default 30000 */
+  retryMaxMs: z.number().int().positive().default(30_000),
+  /** How far a signature's timestamp may be from now; ms. @default 300000 */
+  replayWindowMs: z.number().int().positive().default(300_000),
+}).superRefine(
+  (b, ctx) => {
+    if (b.kind !== 'webhook') return;
+    for (const key of ['url', 'secretFile'] as const)
+      if (b[key] === undefined)
+        ctx.addIssue({ code: 'custom', path: [key], message: 'required for kind webhook' });
+  },
+  { when: isObjectPayload },
+);
+
 /** A node's configuration (file + environment), validated before anything starts. */
 export const NodeConfig = section({
   /** This VASP's on-chain account (bech32; the zero-subaddress form names the channels). */
@@ -227,6 +267,8 @@ export const NodeConfig = section({
    * Host or Origin names another site (DNS rebinding). @default []
    */
   allowedHosts: z.array(HostName).default([]),
+  /** The decisions of payments: the automatic business, or the back office over HTTP. */
+  business: BusinessSection.prefault({}),
   /** `/healthz`, `/healthz/history`, `/metrics`: clients on this machine, and these. */
   status: section({
     /** Serve them to every client (behind your own authentication). */
@@ -330,5 +372,7 @@ export function loadNodeConfig(file: string, env: NodeJS.ProcessEnv = process.en
     const path = config.database.slice('file:'.length);
     if (!isAbsolute(path)) config.database = `file:${resolve(dirname(file), path)}`;
   }
+  const { business } = config;
+  if (business.secretFile !== undefined) business.secretFile = resolve(dirname(file), business.secretFile);
   return config;
 }

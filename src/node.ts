@@ -12,7 +12,7 @@ import {
   type Observable,
   type SchedulerLike,
   Subject,
-  type Subscription,
+  Subscription,
   throwError,
   timeout,
 } from 'rxjs';
@@ -24,7 +24,7 @@ import {
 } from './business/driver.js';
 import {
   type BusinessContext,
-  createAutoBusiness,
+  createConfiguredBusiness,
   createPaymentObject,
   validateIncoming,
 } from './business/index.js';
@@ -251,7 +251,6 @@ async function startNode(
   undo: Array<() => unknown>,
 ): Promise<VaspNode> {
   const me = config.address;
-  const business = deps.business ?? createAutoBusiness();
   const { epoch } = await store.identity();
   // Several replicas on one database: from here on, this replica writes a channel's commands
   // only while it holds that channel's lease (the store fences every such write).
@@ -271,6 +270,7 @@ async function startNode(
 
   const events = new Subject<NodeEvent>();
   const subs: Subscription[] = [];
+  const business = deps.business ?? selectBusiness(config, { undo, subs, health: () => health });
   // What the peers (or anyone) sent that was refused: rate-limited, never one line per frame.
   const refusals = createRefusalReports({
     emit: (event) => events.next(event),
@@ -924,6 +924,22 @@ const MAX_REFUSED_HELLO_KEYS = 1000;
 const OPEN_CHANNEL_TO_TIMEOUT_MS = 5_000;
 
 /** A replica id unique enough among a VASP's replicas when none is configured. */
+/**
+ * The business `config.business` selects; stopped with the node (or by `undo`), and its back
+ * office's answers and failures go to the health monitor's `backoffice_unreachable` condition.
+ */
+function selectBusiness(
+  config: NodeConfig,
+  wire: { undo: Array<() => unknown>; subs: Subscription[]; health: () => HealthMonitor },
+): BusinessContext {
+  const configured = createConfiguredBusiness(config.business);
+  wire.undo.push(() => configured.close());
+  const reports = new Subscription(() => configured.close());
+  reports.add(configured.reports$?.subscribe((r) => wire.health().backoffice.report(r)));
+  wire.subs.push(reports);
+  return configured.business;
+}
+
 function defaultReplicaId(): string {
   return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }

@@ -54,6 +54,7 @@ export type AdminNode = Pick<VaspNode, 'address' | 'epoch' | 'url' | 'http' | 'c
     readonly health?: {
       snapshot(): readonly AdminHealthSnapshot[];
       readonly peerBehind?: { snapshot(): readonly AdminPeerBehind[] };
+      readonly backoffice?: { snapshot(): readonly AdminBackoffice[] };
       resetEpoch?(
         peer: string,
         epoch: string,
@@ -69,6 +70,14 @@ export interface AdminPeerBehind {
   sinceMs: number;
   commands: number;
   cids: string[];
+}
+
+/** A channel whose payments wait for an unanswering back office (`backoffice_unreachable`). */
+export interface AdminBackoffice {
+  peer: string;
+  sinceMs: number;
+  requests: number;
+  error: string;
 }
 
 /** The store's writability in `GET /admin/status`. */
@@ -95,6 +104,8 @@ export interface AdminStatus {
   /** Absent from nodes that do not probe their store. */
   store?: AdminStoreStatus;
   channels: AdminChannelStatus[];
+  /** Present while payments wait for the back office (docs/backoffice.md). */
+  backoffice?: AdminBackoffice[];
 }
 
 /** What the admin routes report (the CLI writes these as JSON log lines). */
@@ -244,12 +255,14 @@ async function status(node: AdminNode, res: ServerResponse): Promise<true> {
     };
   });
   const store = node.storeWritability?.snapshot();
+  const backoffice = node.health?.backoffice?.snapshot() ?? [];
   const body: AdminStatus = {
     address: node.address,
     epoch: node.epoch,
     url: node.url,
     ...(store ? { store: { store: store.store, code: store.code, sinceMs: store.sinceMs } } : {}),
     channels,
+    ...(backoffice.length > 0 ? { backoffice: [...backoffice] } : {}),
   };
   return sendJson(res, 200, body);
 }

@@ -101,6 +101,7 @@ export function healthEventLevel(event: HealthEventLike): LogLevel {
     case 'heartbeat_refused':
     case 'peer_behind':
     case 'command_abandoned':
+    case 'backoffice_unreachable':
       return 'warn';
     default:
       return 'info';

@@ -30,6 +30,43 @@ export interface NodeMetricsDeps {
   channels: readonly Channel[];
 }
 
+/** Per channel, the conditions that hold commands or payments: `peer_behind`, `backoffice_unreachable`. */
+function conditionGauges(registers: Registry[], monitor: HealthMonitor, channels: readonly Channel[]): void {
+  new Gauge({
+    name: 'parley_channel_peer_behind',
+    help: 'Whether the peer is peer_behind: commands of this node stuck there (answered wait, no resync helps)',
+    labelNames: ['peer'],
+    registers,
+    collect() {
+      this.reset();
+      const behind = new Map(monitor.peerBehind.snapshot().map((b) => [b.peer, b.commands]));
+      for (const channel of channels) this.set({ peer: channel.peer }, behind.has(channel.peer) ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'parley_channel_backoffice_unreachable',
+    help: 'Whether payments on this channel wait for a back office that does not answer (webhook business)',
+    labelNames: ['peer'],
+    registers,
+    collect() {
+      this.reset();
+      const waiting = new Set((monitor.backoffice?.snapshot() ?? []).map((b) => b.peer));
+      for (const channel of channels) this.set({ peer: channel.peer }, waiting.has(channel.peer) ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'parley_channel_stuck_commands',
+    help: 'Commands of this node stuck at a peer_behind peer (until final or abandoned)',
+    labelNames: ['peer'],
+    registers,
+    collect() {
+      this.reset();
+      const behind = new Map(monitor.peerBehind.snapshot().map((b) => [b.peer, b.commands]));
+      for (const channel of channels) this.set({ peer: channel.peer }, behind.get(channel.peer) ?? 0);
+    },
+  });
+}
+
 export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
   const { monitor, channels } = deps;
   const registry = new Registry();
@@ -155,28 +192,7 @@ export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
       for (const s of snapshots()) this.set({ peer: s.peer }, s.diverged ? 1 : 0);
     },
   });
-  new Gauge({
-    name: 'parley_channel_peer_behind',
-    help: 'Whether the peer is peer_behind: commands of this node stuck there (answered wait, no resync helps)',
-    labelNames: ['peer'],
-    registers,
-    collect() {
-      this.reset();
-      const behind = new Map(monitor.peerBehind.snapshot().map((b) => [b.peer, b.commands]));
-      for (const channel of channels) this.set({ peer: channel.peer }, behind.has(channel.peer) ? 1 : 0);
-    },
-  });
-  new Gauge({
-    name: 'parley_channel_stuck_commands',
-    help: 'Commands of this node stuck at a peer_behind peer (until final or abandoned)',
-    labelNames: ['peer'],
-    registers,
-    collect() {
-      this.reset();
-      const behind = new Map(monitor.peerBehind.snapshot().map((b) => [b.peer, b.commands]));
-      for (const channel of channels) this.set({ peer: channel.peer }, behind.get(channel.peer) ?? 0);
-    },
-  });
+  conditionGauges(registers, monitor, channels);
   new Gauge({
     name: 'parley_health_persist_failures',
     help: 'Health events that could not be written to the store',
