@@ -177,6 +177,39 @@ const BusinessSection = section({
   { when: isObjectPayload },
 );
 
+/** Events for the back office (docs/backoffice.md, "Events"). */
+const EventsSection = section({
+  /** Record events (durable, in the transaction of their change): `GET /admin/events` streams them. @default false */
+  enabled: z.boolean().default(false),
+  /** Deliver them, signed, to this receiver (turns recording on). */
+  url: BackofficeUrl.optional(),
+  /** The HMAC secret of the webhook (as `business.secretFile`). Required with `url`. */
+  secretFile: z.string().min(1).optional(),
+  /** @default 'k1' */
+  keyId: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/)
+    .default('k1'),
+  /** @default 5000 */
+  timeoutMs: z.number().int().positive().default(5000),
+  /** First wait before an event is sent again (doubled, up to `retryMaxMs`); ms. @default 500 */
+  retryBaseMs: z.number().int().positive().default(500),
+  /** @default 60000 */
+  retryMaxMs: z.number().int().positive().default(60_000),
+  /** Delivered events are kept this long (a pull consumer resumes within it); ms. @default 7 days */
+  retentionMs: z
+    .number()
+    .int()
+    .positive()
+    .default(7 * 24 * 3600_000),
+}).superRefine(
+  (e, ctx) => {
+    if (e.url !== undefined && e.secretFile === undefined)
+      ctx.addIssue({ code: 'custom', path: ['secretFile'], message: 'required with url' });
+  },
+  { when: isObjectPayload },
+);
+
 /** A node's configuration (file + environment), validated before anything starts. */
 export const NodeConfig = section({
   /** This VASP's on-chain account (bech32; the zero-subaddress form names the channels). */
@@ -269,6 +302,7 @@ export const NodeConfig = section({
   allowedHosts: z.array(HostName).default([]),
   /** The decisions of payments: the automatic business, or the back office over HTTP. */
   business: BusinessSection.prefault({}),
+  events: EventsSection.prefault({}),
   /** `/healthz`, `/healthz/history`, `/metrics`: clients on this machine, and these. */
   status: section({
     /** Serve them to every client (behind your own authentication). */
@@ -372,7 +406,7 @@ export function loadNodeConfig(file: string, env: NodeJS.ProcessEnv = process.en
     const path = config.database.slice('file:'.length);
     if (!isAbsolute(path)) config.database = `file:${resolve(dirname(file), path)}`;
   }
-  const { business } = config;
-  if (business.secretFile !== undefined) business.secretFile = resolve(dirname(file), business.secretFile);
+  for (const part of [config.business, config.events])
+    if (part.secretFile !== undefined) part.secretFile = resolve(dirname(file), part.secretFile);
   return config;
 }

@@ -87,6 +87,8 @@ export const ErrorCode = {
   BUSINESS_INVALID_NEXT_VERSION: { close: null, retryable: false, lip1: null },
   // the back office (webhook business) gave no valid answer: the step waits and is asked again
   BUSINESS_BACKOFFICE_UNREACHABLE: { close: null, retryable: true, lip1: null },
+  // GET /admin/events on a node that records no events (config events.enabled / events.url)
+  EVENTS_DISABLED: { close: null, retryable: false, lip1: null },
   // admin routes (src/admin): no token, or not this node's
   ADMIN_UNAUTHORIZED: { close: null, retryable: false, lip1: null },
   // status routes (/healthz, /metrics) from off this machine without the status token

@@ -39,6 +39,7 @@ import { type ChannelCore, createChannelCore } from './channel/channel-core.js';
 import { type NodeConfig, type NodeConfigInput, parseNodeConfig } from './config.js';
 import { createDashboard } from './dashboard/dashboard.js';
 import { isParleyError, ParleyError } from './errors.js';
+import { type EventDelivery, eventsRecorded, startConfiguredEvents } from './events/index.js';
 import { type AbandonedCommand, abandonCommand } from './health/abandon.js';
 import {
   createHealthMonitor,
@@ -161,6 +162,8 @@ export interface VaspNode {
   readonly channels: readonly Channel[];
   /** Every channel's and the business layer's events (hot). */
   readonly events$: Observable<NodeEvent>;
+  /** The back-office events (docs/backoffice.md, "Events"), when `config.events` records them. */
+  readonly backofficeEvents?: EventDelivery;
   /**
    * Every channel's health events (hot): state transitions, `peer_state_lost`, `diverged`,
    * refused zombies and heartbeats. Each is also persisted (`health.history()`).
@@ -228,6 +231,7 @@ export async function createVaspNode(
   const store = await openStore({
     url: config.database,
     walCheckpointPages: config.storage.walCheckpointPages,
+    groupCommit: { events: eventsRecorded(config.events) },
   });
   // A node that fails to start (its port is taken, its store fails) leaves nothing behind: what
   // it started so far is stopped, newest first, and the store closed.
@@ -281,7 +285,7 @@ async function startNode(
   const channels = new Map<string, Channel>();
   const drivers = new Map<string, BusinessDriver>();
   const syncs = new Map<string, ChannelSync>();
-  const syncStore = createSyncRepository(store);
+  const syncStore = createSyncRepository(store, { events: eventsRecorded(config.events) });
   const abandons = createAbandonRepository(store);
   // No run of this process has started yet: a run without an outcome was left by a process that
   // stopped in its middle. (With several replicas, a channel's are ended by the replica that
@@ -306,7 +310,7 @@ async function startNode(
   const health = createHealthMonitor(healthOptions, {
     me,
     epoch,
-    store: createHealthRepository(store),
+    store: createHealthRepository(store, { events: eventsRecorded(config.events) }),
     peers: store,
   });
   undo.push(() => health.close());
@@ -909,7 +913,7 @@ async function startNode(
     },
     { source: node, httpServer: server.httpServer, router },
   );
-  return node;
+  return Object.assign(node, wireEvents(config, { store, me, epoch, channels, events, subs, undo }));
 }
 
 /** Shortest time between two `command_waiting` runs of one object. */
@@ -924,6 +928,32 @@ const MAX_REFUSED_HELLO_KEYS = 1000;
 const OPEN_CHANNEL_TO_TIMEOUT_MS = 5_000;
 
 /** A replica id unique enough among a VASP's replicas when none is configured. */
+/**
+ * The back-office events `config.events` asks for: fed by every node event (a commit, say),
+ * delivered for the channels this replica serves, stopped with the node (or by `undo`).
+ */
+function wireEvents(
+  config: NodeConfig,
+  wire: {
+    store: ParleyStore;
+    me: string;
+    epoch: string;
+    channels: ReadonlyMap<string, Channel>;
+    events: Observable<NodeEvent>;
+    subs: Subscription[];
+    undo: Array<() => unknown>;
+  },
+): { backofficeEvents?: EventDelivery } {
+  const owned = () => [...wire.channels.values()].filter((c) => !c.suspended).map((c) => c.peer);
+  const delivery = startConfiguredEvents(config.events, { ...wire, owned });
+  if (!delivery) return {};
+  wire.undo.push(() => delivery.close());
+  const kicks = wire.events.subscribe(() => delivery.kick());
+  kicks.add(() => void delivery.close());
+  wire.subs.push(kicks);
+  return { backofficeEvents: delivery };
+}
+
 /**
  * The business `config.business` selects; stopped with the node (or by `undo`), and its back
  * office's answers and failures go to the health monitor's `backoffice_unreachable` condition.

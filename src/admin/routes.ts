@@ -34,6 +34,7 @@ import type { ChannelSnapshot, VaspNode } from '../node.js';
 import { channelAddress } from '../protocol/index.js';
 import { registerAbandonRoute } from './abandon.js';
 import { ackFailpoint } from './ack-failpoint.js';
+import { registerEventStream } from './events-stream.js';
 import { AdminPayRequest, type RequestIssue, requestIssues } from './pay-request.js';
 import { sendRefusal } from './refusal.js';
 
@@ -50,7 +51,7 @@ export interface AdminHealthSnapshot {
  * the routes do not depend on the health module (nodes without one show no health column).
  */
 export type AdminNode = Pick<VaspNode, 'address' | 'epoch' | 'url' | 'http' | 'channels' | 'pay' | 'status'> &
-  Partial<Pick<VaspNode, 'abandonCommand'>> & {
+  Partial<Pick<VaspNode, 'abandonCommand' | 'backofficeEvents'>> & {
     readonly health?: {
       snapshot(): readonly AdminHealthSnapshot[];
       readonly peerBehind?: { snapshot(): readonly AdminPeerBehind[] };
@@ -369,6 +370,7 @@ export function registerAdminRoutes(node: AdminNode, options: AdminRoutesOptions
     );
   }
 
+  registerEventStream(node, { isTrusted, ...(options.token !== undefined ? { token: options.token } : {}) });
   node.http.route(ADMIN_PREFIX, async (req, res, url) => {
     if (!isTrusted(req)) {
       req.resume();
