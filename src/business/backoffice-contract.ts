@@ -75,10 +75,25 @@ export function backofficeJsonSchemas(): Record<string, unknown> {
   };
 }
 
-/** The idempotency key of a question: the same for the same payment version, type and node. */
+/** JSON with the keys of every object sorted: the same text for equal values, whatever their key order. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * The idempotency key of a question: the same for the same payment version, type and node (a
+ * live reaction and its recovery after a restart ask with the same key).
+ */
 export function requestId(type: BackofficeRequest['type'], me: string, payment: PaymentObject): string {
   const hash = createHash('sha256')
-    .update(`${type}\n${me}\n${JSON.stringify(payment)}`)
+    .update(`${type}\n${me}\n${canonicalJson(payment)}`)
     .digest('hex');
   return `${type}:${payment.reference_id}:${hash.slice(0, 32)}`;
 }

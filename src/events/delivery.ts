@@ -110,13 +110,8 @@ export function createEventDelivery(
 
   /** Webhook: undelivered events of the owned channels, in id order. */
   async function webhookLoop(): Promise<void> {
-    let pruneAt = 0;
     while (!closed) {
       try {
-        if (scheduler.now() >= pruneAt) {
-          pruneAt = scheduler.now() + 3600_000;
-          await deps.repo.prune(scheduler.now() - retentionMs);
-        }
         const owned = deps.owned();
         const page = await deps.repo.pending(owned, PAGE);
         if (page.length === 0) {
@@ -135,16 +130,29 @@ export function createEventDelivery(
     }
   }
 
-  /** Feed: every event once, in id order. */
+  /**
+   * Feed: every event once, in id order. Without a webhook an event counts as delivered once
+   * read (it is kept `retentionMs` for pull consumers). Prunes old delivered events hourly.
+   */
   async function feedLoop(): Promise<void> {
     let last = await deps.repo.lastId().catch(() => 0);
+    let pruneAt = 0;
     while (!closed) {
       try {
+        if (scheduler.now() >= pruneAt) {
+          pruneAt = scheduler.now() + 3600_000;
+          await deps.repo.prune(scheduler.now() - retentionMs);
+        }
         const page = await deps.repo.after(last, PAGE);
         for (const row of page) {
           last = row.id;
           events.next(eventBody(row, deps.me, deps.epoch));
         }
+        if (!options.url)
+          await deps.repo.markDelivered(
+            page.map((row) => row.id),
+            scheduler.now(),
+          );
         if (page.length < PAGE) await feedIdle.wait();
       } catch {
         await sleep(retryBaseMs);

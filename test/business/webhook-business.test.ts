@@ -219,3 +219,23 @@ describe('backoffice_unreachable tracker', () => {
     tracker.close();
   });
 });
+
+describe('requestId', () => {
+  it('is the same for the same payment whatever its key order, and differs per version and type', async () => {
+    const { requestId } = await import('../../src/business/index.js');
+    const p = created();
+    const reverse = (v: unknown): unknown =>
+      v !== null && typeof v === 'object' && !Array.isArray(v)
+        ? Object.fromEntries(
+            Object.entries(v)
+              .reverse()
+              .map(([k, x]) => [k, reverse(x)]),
+          )
+        : v;
+    const reordered = reverse(p) as PaymentObject;
+    expect(JSON.stringify(reordered)).not.toBe(JSON.stringify(p));
+    expect(requestId('decide', me, reordered)).toBe(requestId('decide', me, p));
+    expect(requestId('check_recipient_signature', me, p)).not.toBe(requestId('decide', me, p));
+    expect(requestId('decide', me, { ...p, description: 'x' })).not.toBe(requestId('decide', me, p));
+  });
+});

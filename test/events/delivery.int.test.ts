@@ -13,7 +13,7 @@ import type { VaspNode } from '../../src/node.js';
 import { writeSecret } from '../business/backoffice-process.js';
 import { createNodeDatabase } from '../helpers/node-process.js';
 import { nodeConfig, startNode, tempDir, testIdentity, until } from '../helpers/nodes.js';
-import { type Receiver, type Received, startReceiver } from './receiver.js';
+import { type Received, type Receiver, startReceiver } from './receiver.js';
 
 describe('events for the back office (two real nodes, a real receiver)', () => {
   const cleanups: Array<() => Promise<void> | void> = [];

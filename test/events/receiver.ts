@@ -18,7 +18,10 @@ export interface Receiver {
 }
 
 /** Answers `status(n)` to its n-th request (1-based); 401 to a request with a bad signature. */
-export async function startReceiver(secret: Buffer, status: (n: number) => number = () => 200): Promise<Receiver> {
+export async function startReceiver(
+  secret: Buffer,
+  status: (n: number) => number = () => 200,
+): Promise<Receiver> {
   const received: Received[] = [];
   const changed = changes();
   const server: Server = createServer((req: IncomingMessage, res) => {

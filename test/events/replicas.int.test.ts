@@ -28,13 +28,18 @@ describe('events with several replicas of one VASP', () => {
     const secret = Buffer.from(readFileSync(secretFile, 'utf8').trim());
     const rx1 = await startReceiver(secret);
     const rx2 = await startReceiver(secret);
-    cleanups.push(() => rx1.close(), () => rx2.close());
+    cleanups.push(
+      () => rx1.close(),
+      () => rx2.close(),
+    );
     const [dbA, dbB] = [await createNodeDatabase(), await createNodeDatabase()];
     cleanups.push(dbA.dispose, dbB.dispose);
     const a = testIdentity(0x75);
     const b = testIdentity(0x76);
     const standbyPort = await freePort();
-    const nodeB = await startNode(nodeConfig(b, dbB.url, [{ identity: a, url: `ws://127.0.0.1:${standbyPort}` }]));
+    const nodeB = await startNode(
+      nodeConfig(b, dbB.url, [{ identity: a, url: `ws://127.0.0.1:${standbyPort}` }]),
+    );
     cleanups.push(() => nodeB.close());
     const replica = async (id: string, url: string, port = 0): Promise<VaspNode> => {
       const config: NodeConfigInput = {
