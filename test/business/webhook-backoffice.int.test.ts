@@ -27,6 +27,7 @@ describe('the webhook business with the example back office (Python) between two
     a: TestIdentity,
     b: TestIdentity,
     business: { a?: NodeConfigInput['business']; b?: NodeConfigInput['business'] },
+    events?: NodeConfigInput['events'],
   ): Promise<[VaspNode, VaspNode]> {
     const [dbA, dbB] = [await createNodeDatabase(), await createNodeDatabase()];
     cleanups.push(dbA.dispose, dbB.dispose);
@@ -35,6 +36,7 @@ describe('the webhook business with the example back office (Python) between two
     const nodeA = await startNode({
       ...nodeConfig(a, dbA.url, [{ identity: b, url: nodeB.url }]),
       business: business.a,
+      events,
     });
     cleanups.push(() => nodeA.close());
     return [nodeA, nodeB];
@@ -63,10 +65,13 @@ describe('the webhook business with the example back office (Python) between two
     const secretFile = writeSecret(dir.path);
     const office = await startBackoffice({ secretFile });
     cleanups.push(() => office.stop());
-    const [nodeA, nodeB] = await pair(testIdentity(0x61), testIdentity(0x62), {
-      a: webhook(office.url, secretFile),
-      b: webhook(office.url, secretFile),
-    });
+    const [nodeA, nodeB] = await pair(
+      testIdentity(0x61),
+      testIdentity(0x62),
+      { a: webhook(office.url, secretFile), b: webhook(office.url, secretFile) },
+      // A's events go to the same back office.
+      { url: `${office.url}events`, secretFile, retryBaseMs: 20 },
+    );
 
     const { referenceId, outcome$ } = nodeA.pay({ to: nodeB.address, amount: 250, currency: 'TIK' });
     expect((await firstValueFrom(outcome$)).status).toBe('success');
@@ -81,6 +86,27 @@ describe('the webhook business with the example back office (Python) between two
     const asked = office.lines.filter((l) => 'answered' in l).map((l) => l['answered']);
     expect(asked.filter((t) => t === 'decide')).toHaveLength(4);
     expect(asked.filter((t) => t === 'check_recipient_signature').length).toBeGreaterThanOrEqual(1);
+    // The back office received A's signed events for the payment, the last one final.
+    type Event = { type: string; payment?: { reference_id: string } } | undefined;
+    await nextMatch(
+      office.lines$,
+      (l) => {
+        const e = l['event'] as Event;
+        return e?.type === 'payment_final' && e.payment?.reference_id === referenceId;
+      },
+      'the payment_final event at the back office',
+    );
+    const types = office.lines
+      .map((l) => l['event'] as Event)
+      .filter((e) => e?.payment?.reference_id === referenceId)
+      .map((e) => e!.type);
+    expect(types).toEqual([
+      'payment_created',
+      'payment_updated',
+      'payment_updated',
+      'payment_updated',
+      'payment_final',
+    ]);
   });
 
   it('aborts with the LIP-1 code the back office gives', async () => {
