@@ -39,7 +39,12 @@ import { type ChannelCore, createChannelCore } from './channel/channel-core.js';
 import { type NodeConfig, type NodeConfigInput, parseNodeConfig } from './config.js';
 import { createDashboard } from './dashboard/dashboard.js';
 import { isParleyError, ParleyError } from './errors.js';
-import { type EventDelivery, eventsRecorded, startConfiguredEvents } from './events/index.js';
+import {
+  type DeliveryFailure,
+  type EventDelivery,
+  eventsRecorded,
+  startConfiguredEvents,
+} from './events/index.js';
 import { type AbandonedCommand, abandonCommand } from './health/abandon.js';
 import {
   createHealthMonitor,
@@ -101,7 +106,9 @@ export type NodeEvent =
   | UpkeepEvent
   | TransportEvent
   | StoreWritabilityEvent
-  | Lip1RequestRefused;
+  | Lip1RequestRefused
+  /** An event for the back office was not acknowledged by its receiver; sent again after `retryInMs`. */
+  | ({ type: 'event_delivery_failed' } & DeliveryFailure);
 
 /**
  * A connection that failed before it became a channel: a dial of mine (the peer unreachable, or
@@ -939,7 +946,7 @@ function wireEvents(
     me: string;
     epoch: string;
     channels: ReadonlyMap<string, Channel>;
-    events: Observable<NodeEvent>;
+    events: Subject<NodeEvent>;
     subs: Subscription[];
     undo: Array<() => unknown>;
   },
@@ -949,6 +956,7 @@ function wireEvents(
   if (!delivery) return {};
   wire.undo.push(() => delivery.close());
   const kicks = wire.events.subscribe(() => delivery.kick());
+  kicks.add(delivery.failures$.subscribe((f) => wire.events.next({ type: 'event_delivery_failed', ...f })));
   kicks.add(() => void delivery.close());
   wire.subs.push(kicks);
   return { backofficeEvents: delivery };

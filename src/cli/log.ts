@@ -60,6 +60,7 @@ export function nodeEventLevel(event: NodeEvent): LogLevel {
     case 'handshake_refused':
     case 'store_unwritable':
     case 'lip1_request_refused':
+    case 'event_delivery_failed':
       return 'warn';
     case 'fork':
     case 'business_error':

@@ -33,13 +33,15 @@ export interface EventDeliveryOptions {
   readonly scheduler?: SchedulerLike;
 }
 
-/** A failed delivery attempt (for logs). */
-export interface DeliveryFailure {
+/** A failed delivery attempt (logged at warn as a node event, `event_delivery_failed`). */
+export type DeliveryFailure = {
   readonly id: string;
+  /** The channel of the event: its later events wait behind it. */
+  readonly peer: string;
   readonly attempts: number;
   readonly error: string;
   readonly retryInMs: number;
-}
+};
 
 export interface EventDelivery {
   /** New events may be in the table (a commit, a health record). */
@@ -101,7 +103,7 @@ export function createEventDelivery(
         return true;
       } catch (err) {
         const retryInMs = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.min(attempt - 1, 30));
-        failures.next({ id: body.id, attempts: attempt, error: messageOf(err), retryInMs });
+        failures.next({ id: body.id, peer: body.peer, attempts: attempt, error: messageOf(err), retryInMs });
         await sleep(retryInMs);
       }
     }

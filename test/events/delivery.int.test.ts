@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { registerAdminRoutes } from '../../src/admin/routes.js';
 import type { NodeConfigInput } from '../../src/config.js';
 import type { EventBody } from '../../src/events/index.js';
-import type { VaspNode } from '../../src/node.js';
+import type { NodeEvent, VaspNode } from '../../src/node.js';
 import { writeSecret } from '../business/backoffice-process.js';
 import { createNodeDatabase } from '../helpers/node-process.js';
 import { nodeConfig, startNode, tempDir, testIdentity, until } from '../helpers/nodes.js';
@@ -45,6 +45,10 @@ describe('events for the back office (two real nodes, a real receiver)', () => {
     const nodeA = await startNode({ ...nodeConfig(a, dbA.url, [{ identity: b, url: nodeB.url }]), events });
     cleanups.push(() => nodeA.close());
     registerAdminRoutes(nodeA, { isTrusted: () => true });
+    const failures: NodeEvent[] = [];
+    nodeA.events$.subscribe((e) => {
+      if (e.type === 'event_delivery_failed') failures.push(e);
+    });
 
     const refs: string[] = [];
     for (let i = 0; i < 6; i++) {
@@ -84,6 +88,9 @@ describe('events for the back office (two real nodes, a real receiver)', () => {
     }
     expect(rx.received.some((r) => r.status !== 200)).toBe(true);
     expect(rx.received.length).toBeGreaterThan(byId.size); // some were sent again
+    // Each failed attempt is a node event (logged at warn).
+    expect(failures.length).toBe(rx.received.filter((r) => r.status !== 200).length);
+    expect(failures[0]).toMatchObject({ attempts: 1, error: 'the receiver answered HTTP 503' });
 
     // Per payment: the first delivery of each event is in commit order, nothing missing.
     for (const ref of refs) {
