@@ -19,6 +19,7 @@ import { ParleyError } from './errors.js';
 import { DEFAULT_HEALTH_OPTIONS, resolveHealthOptions } from './health/options.js';
 import { MAX_CHANNEL_MAX_FRAME_BYTES } from './transport/defaults.js';
 import { ListenLimits } from './transport/listen-limits.js';
+import { isLoopbackUrl } from './transport/loopback.js';
 
 /** A host name (or IP literal) a browser may reach the node by: no scheme, no port. */
 const HostName = z
@@ -112,6 +113,114 @@ const HealthSection = section({
     },
     { when: isObjectPayload },
   );
+
+/** An HTTP(S) URL of the VASP's own systems: plain http on loopback only (KYC travels there). */
+const BackofficeUrl = z
+  .string()
+  .refine((url) => /^https?:\/\/[^/]/.test(url), 'expected an http:// or https:// URL')
+  .refine(
+    (url) => !url.startsWith('http://') || isLoopbackUrl(url),
+    'plain http:// only on loopback (use https://)',
+  );
+
+/** Where a payment's decisions come from (docs/backoffice.md). */
+const BusinessSection = section({
+  kind: z
+    .enum(['auto', 'webhook'])
+    .default('auto')
+    .describe('`auto`: the automatic demo business; `webhook`: the back office at `url` decides'),
+  url: BackofficeUrl.optional().describe(
+    "the back office's URL (every request is a signed POST to it). Required for `webhook`.",
+  ),
+  secretFile: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('a file holding the shared HMAC secret (at least 32 characters). Required for `webhook`.'),
+  keyId: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/)
+    .default('k1')
+    .describe("the secret's id, sent as `kid` in every signature."),
+  timeoutMs: z.number().int().positive().default(5000).describe('longest wait for one answer; ms.'),
+  retryBaseMs: z
+    .number()
+    .int()
+    .positive()
+    .default(500)
+    .describe('first wait before a question is asked again (doubled each time, up to `retryMaxMs`); ms.'),
+  retryMaxMs: z
+    .number()
+    .int()
+    .positive()
+    .default(30_000)
+    .describe('the longest wait between two askings of a question; ms'),
+  replayWindowMs: z
+    .number()
+    .int()
+    .positive()
+    .default(300_000)
+    .describe("how far a signature's timestamp may be from now; ms."),
+}).superRefine(
+  (b, ctx) => {
+    if (b.kind !== 'webhook') return;
+    for (const key of ['url', 'secretFile'] as const)
+      if (b[key] === undefined)
+        ctx.addIssue({ code: 'custom', path: [key], message: 'required for kind webhook' });
+  },
+  { when: isObjectPayload },
+);
+
+/** Events for the back office (docs/backoffice.md, "Events"). */
+const EventsSection = section({
+  enabled: z
+    .boolean()
+    .default(false)
+    .describe(
+      'record events (durable, in the transaction of their change): `GET /admin/events` streams them.',
+    ),
+  url: BackofficeUrl.optional().describe('deliver them, signed, to this receiver (turns recording on).'),
+  secretFile: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('the HMAC secret of the webhook (as `business.secretFile`). Required with `url`.'),
+  keyId: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/)
+    .default('k1')
+    .describe("the secret's id, sent as `kid` in every event's signature"),
+  timeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .default(5000)
+    .describe('longest wait for the receiver to answer one event; ms'),
+  retryBaseMs: z
+    .number()
+    .int()
+    .positive()
+    .default(500)
+    .describe('first wait before an event is sent again (doubled, up to `retryMaxMs`); ms.'),
+  retryMaxMs: z
+    .number()
+    .int()
+    .positive()
+    .default(60_000)
+    .describe('the longest wait between two attempts to send an event; ms'),
+  retentionMs: z
+    .number()
+    .int()
+    .positive()
+    .default(7 * 24 * 3600_000)
+    .describe('delivered events are kept this long (a pull consumer resumes within it); ms.'),
+}).superRefine(
+  (e, ctx) => {
+    if (e.url !== undefined && e.secretFile === undefined)
+      ctx.addIssue({ code: 'custom', path: ['secretFile'], message: 'required with url' });
+  },
+  { when: isObjectPayload },
+);
 
 /** A node's configuration (file + environment), validated before anything starts. */
 const NodeConfigShape = section({
@@ -253,6 +362,10 @@ const NodeConfigShape = section({
     .describe(
       'host names (or IP addresses) a browser may reach this node by, besides loopback names and IP literals: the dashboard, socket.io, status and admin routes refuse a request whose Host or Origin names another site (403, DNS rebinding)',
     ),
+  business: BusinessSection.prefault({}).describe(
+    'the decisions of payments: the automatic business, or the back office over HTTP (docs/backoffice.md)',
+  ),
+  events: EventsSection.prefault({}).describe('events for the back office (docs/backoffice.md, "Events")'),
   status: section({
     allowRemote: z
       .boolean()
@@ -421,6 +534,8 @@ export function resolveNodeConfig(
     const path = config.database.slice('file:'.length);
     if (!isAbsolute(path)) config.database = `file:${resolve(dirname(file), path)}`;
   }
+  for (const part of [config.business, config.events])
+    if (part.secretFile !== undefined) part.secretFile = resolve(dirname(file), part.secretFile);
   return config;
 }
 

@@ -165,6 +165,10 @@ export const ErrorCode = {
   BUSINESS_INVALID_INPUT: { close: null, retryable: false, lip1: null },
   /** the business produced a version the rules forbid */
   BUSINESS_INVALID_NEXT_VERSION: { close: null, retryable: false, lip1: null },
+  /** the back office (webhook business) gave no valid answer in time; the step waits and is asked again (docs/backoffice.md) */
+  BUSINESS_BACKOFFICE_UNREACHABLE: { close: null, retryable: true, lip1: null },
+  /** `GET /admin/events` on a node that records no events (HTTP 404; config `events.enabled` or `events.url`) */
+  EVENTS_DISABLED: { close: null, retryable: false, lip1: null },
   // admin routes (src/admin): no token, or not this node's
   /** an admin request without this run's token, or with another, or with an API key that is unknown, revoked or wrong (HTTP 401) */
   ADMIN_UNAUTHORIZED: { close: null, retryable: false, lip1: null },

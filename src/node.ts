@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { type Observable, type SchedulerLike, Subject, type Subscription } from 'rxjs';
 import type { BusinessDriverOptions, BusinessEvent } from './business/driver.js';
-import { type BusinessContext, createAutoBusiness, createPaymentObject } from './business/index.js';
+import { type BusinessContext, createPaymentObject } from './business/index.js';
 import { createOpenChannelTo } from './business/open-channel-to.js';
 import {
   type Channel,
@@ -19,6 +19,7 @@ import {
 import { type NodeConfig, type NodeConfigInput, parseNodeConfig } from './config.js';
 import { createDashboard } from './dashboard/dashboard.js';
 import { isParleyError, ParleyError } from './errors.js';
+import { type EventDelivery, eventsRecorded } from './events/index.js';
 import { type AbandonedCommand, abandonCommand } from './health/abandon.js';
 import {
   createHealthMonitor,
@@ -35,6 +36,7 @@ import {
   type StoreWritabilityOptions,
 } from './health/index.js';
 import { createHttpRouter, type HttpRouter } from './http/router.js';
+import { type EventDeliveryFailed, selectBusiness, wireEvents } from './node/back-office.js';
 import { createAdopt, createOutbound, type DialEvent } from './peer/connections.js';
 import { createPeerChannels, type PeerChannels } from './peer/peer-channels.js';
 import { CloseCode } from './protocol/close-codes.js';
@@ -76,7 +78,8 @@ export type NodeEvent =
   | UpkeepEvent
   | TransportEvent
   | StoreWritabilityEvent
-  | Lip1RequestRefused;
+  | Lip1RequestRefused
+  | EventDeliveryFailed;
 
 /**
  * A connection that failed before it became a channel: a dial of mine (the peer unreachable, or
@@ -128,6 +131,8 @@ export interface VaspNode {
   readonly channels: readonly Channel[];
   /** Every channel's and the business layer's events (hot). */
   readonly events$: Observable<NodeEvent>;
+  /** The back-office events (docs/backoffice.md, "Events"), when `config.events` records them. */
+  readonly backofficeEvents?: EventDelivery;
   /**
    * Every channel's health events (hot): state transitions, `peer_state_lost`, `diverged`,
    * refused zombies and heartbeats. Each is also persisted (`health.history()`).
@@ -195,6 +200,7 @@ export async function createVaspNode(
   const store = await openStore({
     url: config.database,
     walCheckpointPages: config.storage.walCheckpointPages,
+    groupCommit: { events: eventsRecorded(config.events) },
   });
   // A node that fails to start (its port is taken, its store fails) leaves nothing behind: what
   // it started so far is stopped, newest first, and the store closed.
@@ -320,7 +326,7 @@ async function startNode(
     },
     { source: node, httpServer: served.server.httpServer, router: served.router },
   );
-  return node;
+  return Object.assign(node, wireEvents(config, { ...parts, undo }));
 }
 
 /**
@@ -335,7 +341,6 @@ async function openBase(
   undo: Array<() => unknown>,
 ) {
   const me = config.address;
-  const business = deps.business ?? createAutoBusiness();
   const { epoch } = await store.identity();
   // Several replicas on one database: from here on, this replica writes a channel's commands
   // only while it holds that channel's lease (the store fences every such write).
@@ -355,13 +360,14 @@ async function openBase(
 
   const events = new Subject<NodeEvent>();
   const subs: Subscription[] = [];
+  const business = deps.business ?? selectBusiness(config, { undo, subs, health: () => health });
   // What the peers (or anyone) sent that was refused: rate-limited, never one line per frame.
   const refusals = createRefusalReports({
     emit: (event) => events.next(event),
     ...(deps.reportScheduler ? { scheduler: deps.reportScheduler } : {}),
   });
   undo.push(() => refusals.close());
-  const syncStore = createSyncRepository(store);
+  const syncStore = createSyncRepository(store, { events: eventsRecorded(config.events) });
   const abandons = createAbandonRepository(store);
   // No run of this process has started yet: a run without an outcome was left by a process that
   // stopped in its middle. (With several replicas, a channel's are ended by the replica that
@@ -386,7 +392,7 @@ async function openBase(
   const health = createHealthMonitor(healthOptions, {
     me,
     epoch,
-    store: createHealthRepository(store),
+    store: createHealthRepository(store, { events: eventsRecorded(config.events) }),
     peers: store,
   });
   undo.push(() => health.close());

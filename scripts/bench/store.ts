@@ -11,7 +11,8 @@
  * synchronous_commit=on; without an explicit engine argument an unreachable server is skipped.
  * Prints one JSON line per result on stdout, progress on stderr; about 20 s in all.
  * Knobs: PARLEY_BENCH_MS (measured time per engine, default 7000), PARLEY_BENCH_CALLERS (256),
- * PARLEY_BENCH_FENCED=1 (as one of several replicas: every batch checks the channel's lease).
+ * PARLEY_BENCH_FENCED=1 (as one of several replicas: every batch checks the channel's lease),
+ * PARLEY_BENCH_EVENTS=1 (every commit writes its back-office event, `events.url` set).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -26,6 +27,7 @@ const RUN_MS = Number(process.env['PARLEY_BENCH_MS'] ?? 7000);
 const WARMUP_MS = 1000;
 const CALLERS = Number(process.env['PARLEY_BENCH_CALLERS'] ?? 256);
 const FENCED = process.env['PARLEY_BENCH_FENCED'] === '1';
+const EVENTS = process.env['PARLEY_BENCH_EVENTS'] === '1';
 const PG_URL = process.env['TEST_PG_URL'] || 'postgresql://postgres@127.0.0.1:5432/postgres';
 const PEER = 'pdm1qbenchpeer000000000000000000';
 const REQUEST_JWS = `eyJhbGciOiJFZERTQSJ9.${'x'.repeat(1400)}.${'s'.repeat(86)}`;
@@ -109,7 +111,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function bench(engine: StoreEngine, url: string, durability: Record<string, string>): Promise<void> {
-  const store = await openStore({ url });
+  const store = await openStore({ url, groupCommit: { events: EVENTS } });
   try {
     if (FENCED) {
       const leases = createLeaseRepository(store, { owner: 'bench' });
@@ -124,6 +126,7 @@ async function bench(engine: StoreEngine, url: string, durability: Record<string
       callers: CALLERS,
       maxBatch: DEFAULT_MAX_BATCH,
       fenced: FENCED,
+      events: EVENTS,
       durationMs: Math.round(ms),
       ...durability,
     };

@@ -26,6 +26,7 @@ export const MAY_IMPORT = {
   health: ['errors', 'protocol', 'store', 'channel', 'transport', 'http', 'event-loop', 'keyed-throttle'],
   business: ['errors', 'protocol', 'objects', 'store', 'channel', 'event-loop'],
   replica: ['errors', 'store'],
+  events: ['errors', 'protocol', 'objects', 'store', 'business'],
   peer: [
     'errors',
     'protocol',
@@ -39,7 +40,7 @@ export const MAY_IMPORT = {
   ],
   // Types only from channel, health, sync, business and replica: the events it shows.
   dashboard: ['http', 'errors', 'channel', 'health', 'sync', 'business', 'replica'],
-  admin: ['errors', 'http', 'protocol', 'node', 'channel', 'health', 'store'],
+  admin: ['errors', 'http', 'protocol', 'node', 'channel', 'health', 'store', 'events'],
   config: ['errors', 'protocol', 'transport', 'health'],
   node: '*',
   index: '*',

@@ -53,10 +53,14 @@ function operation(op: AdminOperation): Json {
     },
     ...op.responses,
   };
-  for (const [status, { description, schema }] of Object.entries(all)) {
+  for (const [status, answer] of Object.entries(all)) {
+    const { description, schema } = answer;
+    const mediaType: string =
+      'mediaType' in answer && typeof answer.mediaType === 'string' ? answer.mediaType : 'application/json';
+    const fallback = mediaType === 'application/json' ? { type: 'object' } : { type: 'string' };
     responses[status] = {
       description,
-      content: { 'application/json': { schema: schema === null ? { type: 'object' } : schemaRef(schema) } },
+      content: { [mediaType]: { schema: schema === null ? fallback : schemaRef(schema) } },
     };
   }
   return {

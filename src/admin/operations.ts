@@ -44,7 +44,7 @@ export interface AdminOperation {
   query: Record<string, QueryDoc>;
   body?: z.ZodType;
   /** Schema per status; `null`: the answer is a JSON document described in `description`. */
-  responses: Record<number, { description: string; schema: z.ZodType | null }>;
+  responses: Record<number, { description: string; schema: z.ZodType | null; mediaType?: string }>;
 }
 
 export type OperationId =
@@ -57,7 +57,8 @@ export type OperationId =
   | 'listApiKeys'
   | 'createApiKey'
   | 'revokeApiKey'
-  | 'getOpenApi';
+  | 'getOpenApi'
+  | 'streamEvents';
 
 const error = (description: string) => ({ description, schema: ErrorBody });
 const BODY_REFUSALS = {
@@ -239,6 +240,25 @@ export const ADMIN_OPERATIONS: readonly AdminOperation[] = [
     summary: 'This document',
     query: {},
     responses: { 200: { description: 'the OpenAPI 3.1 document of the admin API', schema: null } },
+  },
+  {
+    id: 'streamEvents',
+    method: 'GET',
+    path: '/admin/events',
+    scope: 'read',
+    summary:
+      'The back-office events as Server-Sent Events, from `after` (or `Last-Event-ID`), then live (docs/backoffice.md)',
+    query: {
+      after: { type: 'integer', minimum: 0, description: 'replay the kept events after this sequence first' },
+    },
+    responses: {
+      200: {
+        description: 'a stream of `id: <sequence>`, `event: <type>`, `data: <event body>` records',
+        schema: null,
+        mediaType: 'text/event-stream',
+      },
+      404: error('this node records no events (`EVENTS_DISABLED`)'),
+    },
   },
 ];
 

@@ -12,6 +12,7 @@
  *   docs/security.md "Peer epoch reset"); `400 HEALTH_EPOCH_UNKNOWN` when it is not one.
  * - `GET|POST /admin/api-keys`, `POST /admin/api-keys/<id>/revoke` (`api-keys.ts`)
  * - `GET /admin/openapi.json`
+ * - `GET /admin/events`: the back-office events as Server-Sent Events (`events-stream.ts`)
  *
  * Errors are `{ error: ErrorCode, message, … }`. A refused request changes nothing.
  * docs/acknowledgements.md lists when each answer is given.
@@ -35,6 +36,7 @@ import { ackFailpoint } from './ack-failpoint.js';
 import { safeChannelAddress } from './address-text.js';
 import { type ApiKeyEvent, createApiKey, listApiKeys, revokeApiKey } from './api-keys.js';
 import { callerOf } from './caller.js';
+import { streamEvents } from './events-stream.js';
 import { jsonBody, methodNotAllowed, sendError } from './http-body.js';
 import { adminOpenApi } from './openapi.js';
 import { matchOperation, type OperationId } from './operations.js';
@@ -56,10 +58,11 @@ export interface AdminHealthSnapshot {
  * the routes do not depend on the health module (nodes without one show no health column).
  */
 export type AdminNode = Pick<VaspNode, 'address' | 'epoch' | 'url' | 'http' | 'channels' | 'pay' | 'status'> &
-  Partial<Pick<VaspNode, 'abandonCommand' | 'store'>> & {
+  Partial<Pick<VaspNode, 'abandonCommand' | 'store' | 'backofficeEvents'>> & {
     readonly health?: {
       snapshot(): readonly AdminHealthSnapshot[];
       readonly peerBehind?: { snapshot(): readonly AdminPeerBehind[] };
+      readonly backoffice?: { snapshot(): readonly AdminBackoffice[] };
       resetEpoch?(
         peer: string,
         epoch: string,
@@ -70,6 +73,14 @@ export type AdminNode = Pick<VaspNode, 'address' | 'epoch' | 'url' | 'http' | 'c
   };
 
 /** A channel whose peer is `peer_behind`: commands of mine stuck there (docs/operations.md). */
+/** A channel whose payments wait for an unanswering back office (`backoffice_unreachable`). */
+export interface AdminBackoffice {
+  peer: string;
+  sinceMs: number;
+  requests: number;
+  error: string;
+}
+
 export interface AdminPeerBehind {
   peer: string;
   sinceMs: number;
@@ -105,6 +116,8 @@ export interface AdminStatus {
   /** Absent from nodes that do not probe their store. */
   store?: AdminStoreStatus;
   channels: AdminChannelStatus[];
+  /** Present while payments wait for the back office (docs/backoffice.md). */
+  backoffice?: AdminBackoffice[];
 }
 
 /** What the admin routes report (the CLI writes these as JSON log lines). */
@@ -215,12 +228,14 @@ async function status(node: AdminNode, res: ServerResponse): Promise<true> {
     };
   });
   const store = node.storeWritability?.snapshot();
+  const backoffice = node.health?.backoffice?.snapshot() ?? [];
   const body: AdminStatus = {
     address: node.address,
     epoch: node.epoch,
     url: node.url,
     ...(store ? { store: { store: store.store, code: store.code, sinceMs: store.sinceMs } } : {}),
     channels,
+    ...(backoffice.length > 0 ? { backoffice: [...backoffice] } : {}),
   };
   return sendJson(res, 200, body);
 }
@@ -283,10 +298,16 @@ export const ADMIN_HANDLERS: Record<OperationId, Handler> = {
       ? revokeApiKey(d.apiKeys, d.log, params['id'] ?? '', res)
       : Promise.resolve(unavailable(res, 'API keys')),
   getOpenApi: async (d, _req, res) => sendJson(res, 200, adminOpenApi(d.options.version ?? '0.0.0')),
+  streamEvents: (d, req, res, url) => streamEvents(d.node.backofficeEvents, req, res, url),
 };
 
 /** The routes that read their own query (the others take none). */
-const OWN_QUERY: ReadonlySet<OperationId> = new Set<OperationId>(['pay', 'listPayments', 'getPayment']);
+const OWN_QUERY: ReadonlySet<OperationId> = new Set<OperationId>([
+  'pay',
+  'listPayments',
+  'getPayment',
+  'streamEvents',
+]);
 
 /** The payments view and API keys over the node's store, when it has one made by `openStore`. */
 function storeRepositories(node: AdminNode): { payments?: PaymentsReader; apiKeys?: ApiKeyStore } {

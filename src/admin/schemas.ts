@@ -69,6 +69,12 @@ export const NodeStatus = z
       })
       .optional(),
     channels: z.array(ChannelStatus),
+    /** Present while payments wait for the back office (`backoffice_unreachable`, docs/backoffice.md). */
+    backoffice: z
+      .array(
+        z.object({ peer: z.string(), sinceMs: z.number(), requests: z.number().int(), error: z.string() }),
+      )
+      .optional(),
   })
   .register(adminSchemas, { id: 'NodeStatus' });
 

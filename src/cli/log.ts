@@ -74,6 +74,7 @@ export function nodeEventLevel(event: NodeEvent): LogLevel {
     case 'handshake_refused':
     case 'store_unwritable':
     case 'lip1_request_refused':
+    case 'event_delivery_failed':
       return 'warn';
     case 'fork':
     case 'business_error':
@@ -115,6 +116,7 @@ export function healthEventLevel(event: HealthEventLike): LogLevel {
     case 'heartbeat_refused':
     case 'peer_behind':
     case 'command_abandoned':
+    case 'backoffice_unreachable':
       return 'warn';
     default:
       return 'info';

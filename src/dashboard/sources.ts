@@ -177,6 +177,26 @@ export function healthInputs(event: HealthEvent): HealthInput[] {
           message: `command ${event.cid} (${event.referenceId}) abandoned by the operator`,
         },
       ];
+    case 'backoffice_unreachable':
+      return [
+        {
+          type: 'other',
+          ...base,
+          kind: event.kind,
+          level: 'warn',
+          message: `the back office does not answer (${event.failures} failures: ${event.error}); payments wait`,
+        },
+      ];
+    case 'backoffice_reachable':
+      return [
+        {
+          type: 'other',
+          ...base,
+          kind: event.kind,
+          level: 'info',
+          message: `the back office answers again (after ${Math.round(event.unreachableMs / 1000)} s)`,
+        },
+      ];
     case 'epoch_seen':
       return [
         {

@@ -12,6 +12,7 @@
 import {
   asyncScheduler,
   filter,
+  merge,
   type Observable,
   type SchedulerLike,
   Subject,
@@ -25,6 +26,7 @@ import { createKeyedThrottle } from '../keyed-throttle.js';
 import type { OpenObjectsSummary } from '../protocol/channel-frames.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import type { Connection } from '../transport/types.js';
+import { type BackofficeTracker, createBackofficeTracker } from './backoffice.js';
 import { type ChannelHealth, createChannelHealth } from './channel-health.js';
 import { createEpochGuard } from './epoch-guard.js';
 import { type EpochResetResult, epochResetEvent, epochResetRecord, mayReinstate } from './epoch-reset.js';
@@ -107,6 +109,8 @@ export interface HealthMonitor {
    * has it watch each channel); its events are persisted and streamed on `health$`.
    */
   readonly peerBehind: PeerBehindTracker;
+  /** The `backoffice_unreachable` condition (the webhook business reports to it); persisted and streamed. */
+  readonly backoffice: BackofficeTracker;
   /**
    * Streams an event its maker already wrote to the history, in the same transaction as what it
    * records (`command_abandoned`): not written again.
@@ -143,6 +147,20 @@ export function toHealthRecord(event: HealthEvent): NewHealthRecord {
     delete detail['to'];
   }
   return { peer, atMs, kind, fromState, toState, detail };
+}
+
+/** Persists and streams the events of the condition trackers (`peer_behind`, `backoffice_unreachable`). */
+function relay(
+  source: Observable<HealthEvent>,
+  persist: (write: () => Promise<void>) => void,
+  store: HealthStore,
+  sink: Subject<HealthEvent>,
+): Subscription {
+  return source.subscribe((event) => {
+    const record = toHealthRecord(event);
+    persist(() => store.append([record]));
+    sink.next(event);
+  });
 }
 
 export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorDeps): HealthMonitor {
@@ -232,13 +250,8 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
   }
 
   const peerBehind = createPeerBehindTracker(resolved, { scheduler });
-  subs.push(
-    peerBehind.events$.subscribe((event) => {
-      const record = toHealthRecord(event);
-      persist(() => deps.store.append([record]));
-      events.next(event);
-    }),
-  );
+  const backoffice = createBackofficeTracker({}, { scheduler });
+  subs.push(relay(merge(peerBehind.events$, backoffice.events$), persist, deps.store, events));
 
   const health$ = events.asObservable();
   /** peer → the subscriptions of its monitor */
@@ -326,6 +339,7 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
     },
     health$,
     peerBehind,
+    backoffice,
     announce(event) {
       if (!closing) events.next(event);
     },
@@ -346,7 +360,7 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
     close() {
       closing ??= (async () => {
         for (const m of monitors.values()) m.close();
-        peerBehind.close();
+        for (const tracker of [peerBehind, backoffice]) tracker.close();
         for (const s of subs) s.unsubscribe();
         for (const s of channelSubs.values()) s.unsubscribe();
         events.complete();

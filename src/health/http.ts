@@ -4,7 +4,8 @@
  * - `GET /healthz`: every channel's health as JSON; HTTP 503 when a configured peer is `down` or
  *   this node's store cannot write (`store: unwritable`, `store-writability.ts`), 200 otherwise
  *   (`status` is `ok`, or `degraded` while a peer is `suspect`, `unknown`, its open objects
- *   diverged, or it is `peer_behind`: commands of mine stuck there, in `peerBehind`).
+ *   diverged, or it is `peer_behind`: commands of mine stuck there, in `peerBehind`; or while
+ *   payments wait for an unanswering back office, in `backoffice`).
  * - `GET /livez`: this node alone (its process answers and its store answers a read within
  *   {@link LIVEZ_STORE_TIMEOUT_MS}, and has not stayed unwritable with room on its volume for a
  *   minute): 200, or 503 with the store's error code. A liveness probe
@@ -29,6 +30,7 @@ import { isParleyError, ParleyError } from '../errors.js';
 import { type HostOriginPolicy, hostOriginProblem } from '../http/host-origin.js';
 import { intParam, readQuery, repeated, sendQueryProblems, stringParam } from '../http/query.js';
 import { type HttpRouter, hasBearerToken, isLocalRequest, sendJson } from '../http/router.js';
+import type { BackofficeSnapshot } from './backoffice.js';
 import type { HealthMonitor } from './health-monitor.js';
 import type { NodeMetrics } from './metrics.js';
 import type { PeerBehindSnapshot } from './peer-behind.js';
@@ -72,6 +74,8 @@ export interface HealthzBody {
   channels: ChannelHealthSnapshot[];
   /** Channels whose peer is `peer_behind` (commands stuck; LIP-1 HTTP channels included). */
   peerBehind: PeerBehindSnapshot[];
+  /** Channels whose payments wait for an unanswering back office (`backoffice_unreachable`). */
+  backoffice?: BackofficeSnapshot[];
 }
 
 /** The `/healthz` answer for a set of snapshots. */
@@ -80,10 +84,14 @@ export function healthz(
   channels: ChannelHealthSnapshot[],
   peerBehind: PeerBehindSnapshot[] = [],
   store?: StoreWritabilitySnapshot,
+  backoffice: BackofficeSnapshot[] = [],
 ): { httpStatus: number; body: HealthzBody } {
   const unwritable = store?.store === 'unwritable';
   const down = unwritable || channels.some((c) => c.state === 'down');
-  const degraded = peerBehind.length > 0 || channels.some((c) => c.state !== 'healthy' || c.diverged);
+  const degraded =
+    peerBehind.length > 0 ||
+    backoffice.length > 0 ||
+    channels.some((c) => c.state !== 'healthy' || c.diverged);
   const rounded = channels.map((c) => ({ ...c, phi: Math.round(c.phi * 1000) / 1000 }));
   return {
     httpStatus: down ? 503 : 200,
@@ -100,6 +108,7 @@ export function healthz(
         : {}),
       channels: rounded,
       peerBehind,
+      ...(backoffice.length > 0 ? { backoffice } : {}),
     },
   };
 }
@@ -173,6 +182,7 @@ export function registerHealthRoutes(router: HttpRouter, deps: HealthRoutesDeps)
       deps.monitor.snapshot(),
       deps.monitor.peerBehind.snapshot(),
       deps.storeWritability?.snapshot(),
+      deps.monitor.backoffice?.snapshot(),
     );
     res.setHeader('cache-control', 'no-store');
     return sendJson(res, httpStatus, body);

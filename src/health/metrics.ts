@@ -27,6 +27,8 @@ const HEALTH_EVENT_KINDS = Object.keys({
   converged: true,
   peer_behind: true,
   peer_behind_cleared: true,
+  backoffice_unreachable: true,
+  backoffice_reachable: true,
   command_abandoned: true,
   heartbeat_refused: true,
 } satisfies Record<HealthEventKind, true>) as HealthEventKind[];
@@ -300,6 +302,17 @@ function registerConditionGauges(
       this.reset();
       const behind = new Map(monitor.peerBehind.snapshot().map((b) => [b.peer, b.commands]));
       for (const channel of channels) this.set(who(channel.peer), behind.has(channel.peer) ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'parley_channel_backoffice_unreachable',
+    help: 'Whether payments on this channel wait for a back office that does not answer (webhook business)',
+    labelNames: ['peer', 'peer_name'],
+    registers,
+    collect() {
+      this.reset();
+      const waiting = new Set((monitor.backoffice?.snapshot() ?? []).map((b) => b.peer));
+      for (const channel of channels) this.set(who(channel.peer), waiting.has(channel.peer) ? 1 : 0);
     },
   });
   new Gauge({

@@ -147,6 +147,20 @@ export type HealthEvent =
       requestJws: string;
     })
   | (Base & {
+      /**
+       * A payment on this channel waits for the back office (the webhook business): it failed to
+       * answer one question `failures` times (docs/backoffice.md). Cleared by `backoffice_reachable`.
+       */
+      kind: 'backoffice_unreachable';
+      failures: number;
+      error: string;
+    })
+  | (Base & {
+      /** The back office answered a question about this channel again, after `unreachableMs`. */
+      kind: 'backoffice_reachable';
+      unreachableMs: number;
+    })
+  | (Base & {
       /** A heartbeat broke a rule of PROTOCOL.md §8.3; the connection was closed with `closeCode`. */
       kind: 'heartbeat_refused';
       code: string;

@@ -17,6 +17,14 @@ export interface HeadChange {
   added: number;
 }
 
+/** A back-office event a commit writes (`webhook_event`), one per command. */
+export interface PlannedEvent {
+  peer: string;
+  referenceId: string;
+  cid: string;
+  kind: 'payment_created' | 'payment_updated' | 'payment_final' | 'command_failed';
+}
+
 /** Everything one transaction writes for a group of `commit()` calls, in commit order. */
 export interface CommitPlan {
   commands: CommandRecord[];
@@ -25,6 +33,8 @@ export interface CommitPlan {
   heads: HeadChange[];
   /** `(peer, cid)` of outbox rows to delete. */
   settled: Array<{ peer: string; cid: string }>;
+  /** Back-office events, when the store records them (`GroupCommitOptions.events`). */
+  events: PlannedEvent[];
 }
 
 const DIRECTIONS: ReadonlySet<string> = new Set(['outbound', 'inbound']);
@@ -113,14 +123,18 @@ export function validateCommit(items: readonly CommitItem[]): ParleyError | unde
  * not the version written just before it for the same object); the caller then commits the calls
  * one by one so that each gets its own verdict.
  */
-export function planCommits(calls: ReadonlyArray<readonly CommitItem[]>): CommitPlan | undefined {
-  const plan: CommitPlan = { commands: [], versions: [], heads: [], settled: [] };
+export function planCommits(
+  calls: ReadonlyArray<readonly CommitItem[]>,
+  options: { events?: boolean } = {},
+): CommitPlan | undefined {
+  const plan: CommitPlan = { commands: [], versions: [], heads: [], settled: [], events: [] };
   const heads = new Map<string, HeadChange>();
   for (const items of calls) {
     for (const item of items) {
       const c = item.command;
       plan.commands.push(c);
       if (item.settlesOutbox === true) plan.settled.push({ peer: c.peer, cid: c.cid });
+      if (options.events === true) plan.events.push(eventOf(item));
       const v = item.version;
       if (v === undefined) continue;
       plan.versions.push({ version: v, cid: c.cid });
@@ -146,6 +160,21 @@ export function planCommits(calls: ReadonlyArray<readonly CommitItem[]>): Commit
     }
   }
   return plan;
+}
+
+/** The back-office event of one committed command. */
+function eventOf(item: CommitItem): PlannedEvent {
+  const c = item.command;
+  const v = item.version;
+  const kind =
+    v === undefined
+      ? 'command_failed'
+      : !v.open
+        ? 'payment_final'
+        : c.readVersion === null
+          ? 'payment_created'
+          : 'payment_updated';
+  return { peer: c.peer, referenceId: c.referenceId, cid: c.cid, kind };
 }
 
 /**

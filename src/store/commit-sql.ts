@@ -113,6 +113,14 @@ const HEAD_MOVE_COLUMNS: readonly Column[] = [
 
 const KEY_COLUMNS: readonly Column[] = [col('peer'), col('cid')];
 
+const EVENT_COLUMNS: readonly Column[] = [
+  col('peer'),
+  col('reference_id'),
+  col('cid'),
+  col('kind'),
+  col('created_at', 'datetime'),
+];
+
 const OUTBOX_COLUMNS: readonly Column[] = [
   col('peer'),
   col('cid'),
@@ -203,7 +211,7 @@ function headMoves(d: Dialect, moves: readonly HeadChange[], now: Date): WriteSt
 
 /**
  * The statements of one commit transaction, in order: signed-log rows, versions, new heads,
- * moved heads, settled outbox rows.
+ * moved heads, settled outbox rows, back-office events (one multi-row insert, when recorded).
  */
 export function commitStatements(d: Dialect, plan: CommitPlan, now: Date): WriteStatement[] {
   const out: WriteStatement[] = [];
@@ -285,6 +293,19 @@ export function commitStatements(d: Dialect, plan: CommitPlan, now: Date): Write
         true,
         (values) => `DELETE FROM outbox WHERE (peer, cid) IN (VALUES ${values})`,
         () => ({ onConflict: 'STORE_DUPLICATE_COMMAND' }),
+      ),
+    );
+  }
+  if (plan.events.length > 0) {
+    out.push(
+      ...chunked(
+        d,
+        'event',
+        EVENT_COLUMNS,
+        plan.events.map((e) => [e.peer, e.referenceId, e.cid, e.kind, now]),
+        false,
+        (values) => `INSERT INTO webhook_event (${names(EVENT_COLUMNS)}) VALUES ${values}`,
+        () => ({ onConflict: 'STORE_VERSION_CONFLICT' }),
       ),
     );
   }

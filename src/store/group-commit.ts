@@ -58,6 +58,11 @@ export interface GroupCommitOptions {
    * @default 256
    */
   maxBatch?: number;
+  /**
+   * Write a back-office event (`webhook_event`) for every committed command, in the same
+   * transaction (docs/backoffice.md, "Events"). @default false
+   */
+  events?: boolean;
 }
 
 /** Default of {@link GroupCommitOptions.maxBatch}. */
@@ -125,6 +130,7 @@ export class GroupCommitQueue {
   readonly #writer: BatchWriter;
   readonly #dialect: Dialect;
   readonly #maxBatch: number;
+  readonly #events: boolean;
   #queue: Job[] = [];
   #draining = false;
   #closed = false;
@@ -135,6 +141,7 @@ export class GroupCommitQueue {
     this.#writer = writer;
     this.#dialect = dialect;
     this.#maxBatch = resolveMaxBatch(options);
+    this.#events = options.events === true;
   }
 
   /** Queues validated commit items; resolves once they are durable. */
@@ -221,7 +228,10 @@ export class GroupCommitQueue {
     if (first.kind === 'commit') {
       const jobs = batch as CommitJob[];
       await this.#writeGroup(jobs, (group) => {
-        const plan = planCommits(group.map((j) => j.items));
+        const plan = planCommits(
+          group.map((j) => j.items),
+          { events: this.#events },
+        );
         return plan && commitStatements(this.#dialect, plan, new Date());
       });
       return;

@@ -12,6 +12,7 @@ import {
   KEPT_HISTORY_KINDS,
   type NewHealthRecord,
 } from '../health/ports.js';
+import { eventInsert, type NewChannelEvent } from './event-repository.js';
 import { PrismaStore } from './prisma-store.js';
 import type { ParleyStore } from './types.js';
 
@@ -29,11 +30,25 @@ function parseDetail(text: string): Record<string, unknown> {
   }
 }
 
+/** The back-office event a health record causes (docs/backoffice.md, "Events"), if any. */
+export function channelEventOf(r: NewHealthRecord): NewChannelEvent | undefined {
+  const kind =
+    r.kind === 'transition'
+      ? r.toState === 'down' || r.toState === 'healthy'
+        ? `peer_${r.toState}`
+        : undefined
+      : r.kind === 'peer_state_lost' || r.kind === 'peer_behind'
+        ? r.kind
+        : undefined;
+  return kind === undefined ? undefined : { peer: r.peer, kind, detail: r.detail, atMs: r.atMs };
+}
+
 /**
- * The health history of `store` (a store made by `openStore`).
+ * The health history of `store` (a store made by `openStore`). With `events`, a record that is a
+ * back-office event (peer down / healthy / state lost / behind) writes it in the same transaction.
  * @throws ParleyError `STORE_INVALID_INPUT` for another `ParleyStore` implementation.
  */
-export function createHealthRepository(store: ParleyStore): HealthStore {
+export function createHealthRepository(store: ParleyStore, options: { events?: boolean } = {}): HealthStore {
   if (!(store instanceof PrismaStore)) {
     throw new ParleyError('STORE_INVALID_INPUT', 'the health repository needs a store made by openStore');
   }
@@ -50,9 +65,15 @@ export function createHealthRepository(store: ParleyStore): HealthStore {
         detail: JSON.stringify(r.detail),
         createdAt: new Date(r.atMs),
       }));
+      const events = options.events ? records.flatMap((r) => channelEventOf(r) ?? []) : [];
       await db.exclusive(async () => {
         try {
-          await db.prisma.healthEvent.createMany({ data });
+          if (events.length === 0) await db.prisma.healthEvent.createMany({ data });
+          else
+            await db.prisma.$transaction([
+              db.prisma.healthEvent.createMany({ data }),
+              db.prisma.webhookEvent.createMany({ data: eventInsert(events) }),
+            ]);
         } catch (err) {
           throw new ParleyError('STORE_UNAVAILABLE', 'cannot write health events', { cause: err });
         }

@@ -90,7 +90,10 @@ function backendFor(options: OpenStoreOptions): StoreBackend {
  * unreachable), `STORE_MIGRATION_FAILED`.
  */
 export async function openStore(options: OpenStoreOptions): Promise<ParleyStore> {
-  const groupCommit = { maxBatch: resolveMaxBatch(options.groupCommit) };
+  const groupCommit = {
+    maxBatch: resolveMaxBatch(options.groupCommit),
+    events: options.groupCommit?.events === true,
+  };
   const backend = backendFor(options);
   let connections: StoreConnections | undefined;
   try {

@@ -8,6 +8,7 @@ import type { ReplacedBranch, ResyncRunRecord, SyncStore } from '../sync/ports.j
 import { planCommits, validateCommit } from './commit-plan.js';
 import { commitStatements, type WriteStatement, writeStatement } from './commit-sql.js';
 import type { ParamType } from './dialect.js';
+import { eventInsert } from './event-repository.js';
 import { outboxRecordOf, PrismaStore, type StoreInternals } from './prisma-store.js';
 import type { CommandRecord, Direction, OutboxRecord, ParleyStore } from './types.js';
 
@@ -24,7 +25,11 @@ function parseDetail(text: string): Record<string, unknown> {
  * The sync repository of a store opened by `openStore`.
  * @throws ParleyError `STORE_INVALID_INPUT` for a store of another implementation.
  */
-export function createSyncRepository(store: ParleyStore): SyncStore {
+/**
+ * With `events`, a finished run writes the back-office event `resync_finished` in the same
+ * transaction (docs/backoffice.md, "Events").
+ */
+export function createSyncRepository(store: ParleyStore, options: { events?: boolean } = {}): SyncStore {
   if (!(store instanceof PrismaStore)) {
     throw new ParleyError('STORE_INVALID_INPUT', 'the sync repository needs a store opened by openStore');
   }
@@ -49,7 +54,7 @@ export function createSyncRepository(store: ParleyStore): SyncStore {
       return db.exclusive(() => replaceBranch(store, db, { peer, referenceId, keep, items }));
     },
 
-    ...createRunRepository(db),
+    ...createRunRepository(db, options.events === true),
   };
 }
 
@@ -188,6 +193,7 @@ async function replaceBranch(
 /** The resync run history over the `resync_run` table. */
 function createRunRepository(
   db: StoreInternals,
+  events: boolean,
 ): Pick<SyncStore, 'startRun' | 'finishRun' | 'endInterruptedRuns' | 'pruneRuns' | 'runs'> {
   const { prisma } = db;
   return {
@@ -211,7 +217,24 @@ function createRunRepository(
       return db.exclusive(async () => {
         // A run is ended once: one already ended elsewhere (a replica that took the channel over
         // ended its former owner's runs `aborted`) keeps that record.
-        await prisma.resyncRun.updateMany({
+        const run = events
+          ? await prisma.resyncRun.findFirst({ where: { id, outcome: null }, select: { peer: true } })
+          : null;
+        const event = run
+          ? [
+              prisma.webhookEvent.createMany({
+                data: eventInsert([
+                  {
+                    peer: run.peer,
+                    kind: 'resync_finished',
+                    detail: { runId: id, ...end },
+                    atMs: end.finishedAtMs,
+                  },
+                ]),
+              }),
+            ]
+          : [];
+        const finish = prisma.resyncRun.updateMany({
           where: { id, outcome: null },
           data: {
             finishedAt: new Date(end.finishedAtMs),
@@ -224,6 +247,7 @@ function createRunRepository(
             detail: JSON.stringify(end.detail),
           },
         });
+        await prisma.$transaction([finish, ...event]);
       });
     },
 

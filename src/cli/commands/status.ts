@@ -69,6 +69,10 @@ export function formatStatus(node: AdminStatus): string {
           `store  UNWRITABLE (${node.store.code ?? 'STORE_UNAVAILABLE'} since ${new Date(node.store.sinceMs ?? 0).toISOString()})`,
         ]
       : []),
+    ...(node.backoffice ?? []).map(
+      (b) =>
+        `backoffice_unreachable ${b.peer}: payments wait since ${new Date(b.sinceMs).toISOString()} (${b.error})`,
+    ),
     '',
     ...(rows.length === 0
       ? ['no peers configured (add one with `parley peer add`)']
