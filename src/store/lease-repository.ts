@@ -12,9 +12,10 @@
  * `UPDATE` of the lease row, so a takeover waits for a batch in flight to commit, and the new
  * owner reads that batch.
  *
- * Expiry is measured by the replicas' clocks (the `nowMs` callers pass): keep them in sync (NTP)
- * and the TTL well above their skew. Safety does not depend on it (the token does); only how
- * soon a lapsed lease is taken over does.
+ * Expiry is set and judged by one clock for all replicas: on PostgreSQL the database's
+ * (`clock_timestamp()`), so a replica whose clock runs ahead does not see a live owner's lease
+ * as lapsed; on SQLite (replicas on one machine) the `nowMs` callers pass. Safety does not depend
+ * on the clock (the token does); only how soon a lapsed lease is taken over does.
  */
 import { randomBytes } from 'node:crypto';
 import { ParleyError } from '../errors.js';
@@ -28,7 +29,7 @@ import type { ParleyStore } from './types.js';
 export interface ChannelLeaseRecord {
   peer: string;
   owner: string;
-  /** Milliseconds since the epoch, by the owner's clock. */
+  /** Milliseconds since the epoch, by the lease clock (PostgreSQL's on PostgreSQL). */
   expiresAtMs: number;
   updatedAtMs: number;
 }
@@ -38,14 +39,16 @@ export interface LeaseRepository {
   /** This replica's id (the `owner` of the leases it takes). */
   readonly owner: string;
   /**
-   * Takes the lease of `peer` until `nowMs + ttlMs` if it is free, lapsed at `nowMs`, or already
-   * this replica's (a restarted replica with the same id takes its lease back at once), with a
-   * new token. Returns whether this replica holds it now.
+   * Takes the lease of `peer` for `ttlMs` if it is free, lapsed, or already this replica's (a
+   * restarted replica with the same id takes its lease back at once), with a new token. Returns
+   * whether this replica holds it now. "Now" is the lease clock's: `nowMs` with the `caller`
+   * clock, the database's time otherwise (`nowMs` unused).
    */
   acquire(peer: string, nowMs: number, ttlMs: number): Promise<boolean>;
   /**
-   * Extends a lease this replica holds to `nowMs + ttlMs`. Returns false (and forgets the lease)
-   * when another replica took it over, or this replica does not hold it.
+   * Extends a lease this replica holds to now + `ttlMs` (by the lease clock, as `acquire`).
+   * Returns false (and forgets the lease) when another replica took it over, or this replica
+   * does not hold it.
    */
   renew(peer: string, nowMs: number, ttlMs: number): Promise<boolean>;
   /** Gives the lease up at once (another replica may take it at its next attempt). */
@@ -58,6 +61,16 @@ export interface LeaseRepository {
 
 const MAX_OWNER_LENGTH = 128;
 
+/**
+ * Which clock sets and judges lease expiry. `database`: PostgreSQL's `clock_timestamp()` (one
+ * clock for every replica, whatever their own clocks say); on SQLite, whose replicas share one
+ * machine, the same as `caller`. `caller`: the `nowMs` passed to `acquire` and `renew`.
+ */
+export type LeaseClock = 'database' | 'caller';
+
+/** PostgreSQL's time now, in milliseconds since the epoch (it moves within a transaction). */
+const PG_NOW_MS = '(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint';
+
 /** How long a lease statement waits for a lease row another transaction holds (PostgreSQL). */
 export const LEASE_LOCK_TIMEOUT_MS = 100;
 
@@ -66,7 +79,10 @@ export const LEASE_LOCK_TIMEOUT_MS = 100;
  * write of a channel's commands to this store needs this replica to hold that channel's lease.
  * @throws ParleyError `STORE_INVALID_INPUT` for another store implementation or a bad owner id.
  */
-export function createLeaseRepository(store: ParleyStore, options: { owner: string }): LeaseRepository {
+export function createLeaseRepository(
+  store: ParleyStore,
+  options: { owner: string /** @default 'database' */; clock?: LeaseClock },
+): LeaseRepository {
   if (!(store instanceof PrismaStore)) {
     throw new ParleyError('STORE_INVALID_INPUT', 'the lease repository needs a store made by openStore');
   }
@@ -81,6 +97,29 @@ export function createLeaseRepository(store: ParleyStore, options: { owner: stri
 
   db.setFence((peers) => fenceStatements(d, owner, tokens, peers));
   const lockTimeout = lockTimeoutStatements(d);
+  const dbClock = (options.clock ?? 'database') === 'database' && d.engine === 'postgresql';
+  /**
+   * "Now" and "now + ttl" in a lease statement: the SQL of each and its parameters (none for
+   * "now" on the database clock). `updated_at` is a timestamp (UTC), from the same clock.
+   */
+  const clock = (nowMs: number, ttlMs: number) =>
+    dbClock
+      ? {
+          ms: () => PG_NOW_MS,
+          msArgs: [],
+          expires: (p: () => string) => `${PG_NOW_MS} + ${p()}`,
+          expiresArgs: [[ttlMs, 'int'] as const],
+          at: () => "(clock_timestamp() AT TIME ZONE 'UTC')",
+          atArgs: [],
+        }
+      : {
+          ms: (p: () => string) => p(),
+          msArgs: [[nowMs, 'int'] as const],
+          expires: (p: () => string) => p(),
+          expiresArgs: [[nowMs + ttlMs, 'int'] as const],
+          at: (p: () => string) => p(),
+          atArgs: [[new Date(nowMs), 'datetime'] as const],
+        };
 
   /** Runs one conditional statement; false when it touched no row. */
   function conditional(statement: WriteStatement): Promise<boolean> {
@@ -99,22 +138,23 @@ export function createLeaseRepository(store: ParleyStore, options: { owner: stri
     owner,
     async acquire(peer, nowMs, ttlMs) {
       const token = randomBytes(16).toString('hex');
+      const t = clock(nowMs, ttlMs);
       const acquired = await conditional(
         writeStatement(
           d,
           (p) =>
             'INSERT INTO channel_lease (peer, owner, token, expires_at, updated_at) ' +
-            `VALUES (${p()}, ${p()}, ${p()}, ${p()}, ${p()}) ON CONFLICT (peer) DO UPDATE SET ` +
+            `VALUES (${p()}, ${p()}, ${p()}, ${t.expires(p)}, ${t.at(p)}) ON CONFLICT (peer) DO UPDATE SET ` +
             'owner = excluded.owner, token = excluded.token, expires_at = excluded.expires_at, ' +
-            `updated_at = excluded.updated_at WHERE channel_lease.expires_at <= ${p()} ` +
+            `updated_at = excluded.updated_at WHERE channel_lease.expires_at <= ${t.ms(p)} ` +
             `OR channel_lease.owner = ${p()}`,
           [
             [peer, 'string'],
             [owner, 'string'],
             [token, 'string'],
-            [nowMs + ttlMs, 'int'],
-            [new Date(nowMs), 'datetime'],
-            [nowMs, 'int'],
+            ...t.expiresArgs,
+            ...t.atArgs,
+            ...t.msArgs,
             [owner, 'string'],
           ],
           'STORE_LEASE_LOST',
@@ -128,17 +168,14 @@ export function createLeaseRepository(store: ParleyStore, options: { owner: stri
     async renew(peer, nowMs, ttlMs) {
       const token = tokens.get(peer);
       if (token === undefined) return false;
+      const t = clock(nowMs, ttlMs);
       const renewed = await conditional(
         writeStatement(
           d,
           (p) =>
-            `UPDATE channel_lease SET expires_at = ${p()}, updated_at = ${p()} WHERE peer = ${p()} AND token = ${p()}`,
-          [
-            [nowMs + ttlMs, 'int'],
-            [new Date(nowMs), 'datetime'],
-            [peer, 'string'],
-            [token, 'string'],
-          ],
+            `UPDATE channel_lease SET expires_at = ${t.expires(p)}, updated_at = ${t.at(p)} ` +
+            `WHERE peer = ${p()} AND token = ${p()}`,
+          [...t.expiresArgs, ...t.atArgs, [peer, 'string'], [token, 'string']],
           'STORE_LEASE_LOST',
           1,
         ),
