@@ -18,6 +18,7 @@
  * on the clock (the token does); only how soon a lapsed lease is taken over does.
  */
 import { randomBytes } from 'node:crypto';
+import { type Observable, Subject } from 'rxjs';
 import { ParleyError } from '../errors.js';
 import { StoreConflict } from './batch-writer.js';
 import { type WriteStatement, writeStatement } from './commit-sql.js';
@@ -57,6 +58,11 @@ export interface LeaseRepository {
   holds(peer: string): boolean;
   /** Every lease row, by peer. */
   leases(): Promise<ChannelLeaseRecord[]>;
+  /**
+   * The channels whose writes the fence refused although this replica held their lease (another
+   * replica took it over): each lease is forgotten at once, before its next renewal would tell.
+   */
+  readonly fenced$: Observable<string>;
 }
 
 const MAX_OWNER_LENGTH = 128;
@@ -95,31 +101,24 @@ export function createLeaseRepository(
   /** peer → the token of the lease this replica holds */
   const tokens = new Map<string, string>();
 
-  db.setFence((peers) => fenceStatements(d, owner, tokens, peers));
+  const fenced = new Subject<string>();
+  db.setFence(
+    Object.assign((peers: ReadonlySet<string>) => fenceStatements(d, owner, tokens, peers), {
+      refused(peers: ReadonlySet<string>, err: ParleyError): ParleyError {
+        // One channel: its lease is gone. (A write of several does not say which one was refused.)
+        const [peer] = peers;
+        if (peers.size === 1 && peer !== undefined && tokens.delete(peer)) fenced.next(peer);
+        const names = [...peers].sort().join(', ');
+        return new ParleyError(
+          'STORE_LEASE_LOST',
+          `another replica of this VASP owns the channel to ${names} now (this replica's lease was taken over); nothing was stored`,
+          { cause: err },
+        );
+      },
+    }),
+  );
   const lockTimeout = lockTimeoutStatements(d);
   const dbClock = (options.clock ?? 'database') === 'database' && d.engine === 'postgresql';
-  /**
-   * "Now" and "now + ttl" in a lease statement: the SQL of each and its parameters (none for
-   * "now" on the database clock). `updated_at` is a timestamp (UTC), from the same clock.
-   */
-  const clock = (nowMs: number, ttlMs: number) =>
-    dbClock
-      ? {
-          ms: () => PG_NOW_MS,
-          msArgs: [],
-          expires: (p: () => string) => `${PG_NOW_MS} + ${p()}`,
-          expiresArgs: [[ttlMs, 'int'] as const],
-          at: () => "(clock_timestamp() AT TIME ZONE 'UTC')",
-          atArgs: [],
-        }
-      : {
-          ms: (p: () => string) => p(),
-          msArgs: [[nowMs, 'int'] as const],
-          expires: (p: () => string) => p(),
-          expiresArgs: [[nowMs + ttlMs, 'int'] as const],
-          at: (p: () => string) => p(),
-          atArgs: [[new Date(nowMs), 'datetime'] as const],
-        };
 
   /** Runs one conditional statement; false when it touched no row. */
   function conditional(statement: WriteStatement): Promise<boolean> {
@@ -138,7 +137,7 @@ export function createLeaseRepository(
     owner,
     async acquire(peer, nowMs, ttlMs) {
       const token = randomBytes(16).toString('hex');
-      const t = clock(nowMs, ttlMs);
+      const t = leaseClock(dbClock, nowMs, ttlMs);
       const acquired = await conditional(
         writeStatement(
           d,
@@ -168,7 +167,7 @@ export function createLeaseRepository(
     async renew(peer, nowMs, ttlMs) {
       const token = tokens.get(peer);
       if (token === undefined) return false;
-      const t = clock(nowMs, ttlMs);
+      const t = leaseClock(dbClock, nowMs, ttlMs);
       const renewed = await conditional(
         writeStatement(
           d,
@@ -202,6 +201,7 @@ export function createLeaseRepository(
       );
     },
     holds: (peer) => tokens.has(peer),
+    fenced$: fenced.asObservable(),
     leases: () =>
       db.read(async () => {
         const rows = await db.prisma.channelLease.findMany({ orderBy: { peer: 'asc' } });
@@ -213,6 +213,30 @@ export function createLeaseRepository(
         }));
       }),
   };
+}
+
+/**
+ * "Now" and "now + ttl" in a lease statement: the SQL of each and its parameters (none for
+ * "now" on the database clock). `updated_at` is a timestamp (UTC), from the same clock.
+ */
+function leaseClock(dbClock: boolean, nowMs: number, ttlMs: number) {
+  return dbClock
+    ? {
+        ms: () => PG_NOW_MS,
+        msArgs: [],
+        expires: (p: () => string) => `${PG_NOW_MS} + ${p()}`,
+        expiresArgs: [[ttlMs, 'int'] as const],
+        at: () => "(clock_timestamp() AT TIME ZONE 'UTC')",
+        atArgs: [],
+      }
+    : {
+        ms: (p: () => string) => p(),
+        msArgs: [[nowMs, 'int'] as const],
+        expires: (p: () => string) => p(),
+        expiresArgs: [[nowMs + ttlMs, 'int'] as const],
+        at: (p: () => string) => p(),
+        atArgs: [[new Date(nowMs), 'datetime'] as const],
+      };
 }
 
 /**

@@ -42,6 +42,7 @@ function tracked(repo: LeaseRepository) {
     release: (peer) => track(() => repo.release(peer)),
     holds: (peer) => repo.holds(peer),
     leases: () => repo.leases(),
+    fenced$: repo.fenced$,
   };
   return { leases, pending, state, unhang };
 }
