@@ -202,10 +202,15 @@ export const NodeConfig = section({
      * @default `<hostname>-<pid>-<random>`
      */
     id: z.string().min(1).max(128).optional(),
-    /** A channel's lease lapses this long after its owner's last renewal. @default 15000 */
-    leaseTtlMs: z.number().int().min(100).default(15_000),
-    /** How often an owner renews its leases and a standby tries to take lapsed ones. @default 5000 */
-    renewMs: z.number().int().positive().default(5_000),
+    /**
+     * A channel's lease lapses this long after its owner's last renewal (by PostgreSQL's clock).
+     * With the default renewal, a dead owner's channels are served again within about 5 s, and
+     * an owner stalled for 1 s keeps them (docs/replicas.md, `npm run bench -- failover`).
+     * @default 3000
+     */
+    leaseTtlMs: z.number().int().min(100).default(3_000),
+    /** How often an owner renews its leases and a standby tries to take lapsed ones. @default 500 */
+    renewMs: z.number().int().positive().default(500),
   })
     .refine(
       (r) =>
