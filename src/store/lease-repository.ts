@@ -138,12 +138,22 @@ export function createLeaseRepository(
     async acquire(peer, nowMs, ttlMs) {
       const token = randomBytes(16).toString('hex');
       const t = leaseClock(dbClock, nowMs, ttlMs);
+      const pg = d.engine === 'postgresql';
+      // Typed for PostgreSQL, which cannot infer the parameters' types in a SELECT list.
+      const as = (sql: string, type: string): string => (pg ? `CAST(${sql} AS ${type})` : sql);
       const acquired = await conditional(
         writeStatement(
           d,
+          // The row of a live lease (another owner's, not lapsed) is only read, not locked: the
+          // upsert, which would lock it for the rest of this transaction, does not even start.
+          // A standby's attempt thus never delays the owner's renewal or its fenced writes.
           (p) =>
             'INSERT INTO channel_lease (peer, owner, token, expires_at, updated_at) ' +
-            `VALUES (${p()}, ${p()}, ${p()}, ${t.expires(p)}, ${t.at(p)}) ON CONFLICT (peer) DO UPDATE SET ` +
+            `SELECT ${as(p(), 'TEXT')}, ${as(p(), 'TEXT')}, ${as(p(), 'TEXT')}, ` +
+            `${as(t.expires(p), 'BIGINT')}, ${as(t.at(p), 'TIMESTAMP(3)')} ` +
+            `WHERE NOT EXISTS (SELECT 1 FROM channel_lease WHERE peer = ${p()} ` +
+            `AND expires_at > ${t.ms(p)} AND owner <> ${p()}) ` +
+            'ON CONFLICT (peer) DO UPDATE SET ' +
             'owner = excluded.owner, token = excluded.token, expires_at = excluded.expires_at, ' +
             `updated_at = excluded.updated_at WHERE channel_lease.expires_at <= ${t.ms(p)} ` +
             `OR channel_lease.owner = ${p()}`,
@@ -153,6 +163,9 @@ export function createLeaseRepository(
             [token, 'string'],
             ...t.expiresArgs,
             ...t.atArgs,
+            [peer, 'string'],
+            ...t.msArgs,
+            [owner, 'string'],
             ...t.msArgs,
             [owner, 'string'],
           ],
