@@ -77,8 +77,14 @@ export type LeaseClock = 'database' | 'caller';
 /** PostgreSQL's time now, in milliseconds since the epoch (it moves within a transaction). */
 const PG_NOW_MS = '(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint';
 
-/** How long a lease statement waits for a lease row another transaction holds (PostgreSQL). */
-export const LEASE_LOCK_TIMEOUT_MS = 100;
+/**
+ * How long a lease statement waits for a lease row another transaction holds (PostgreSQL): the
+ * owner's own commit in flight (its fence touches the row until it commits), or a replica frozen
+ * in the middle of one, whose row may stay locked until its connection dies. The statement then
+ * fails (`STORE_UNAVAILABLE`) and is tried again at the next round. It runs off the write queue,
+ * so waiting delays nothing else of this replica.
+ */
+export const LEASE_LOCK_TIMEOUT_MS = 1_000;
 
 /**
  * The lease repository of `store` (made by `openStore`) for replica `owner`. From now on, every
@@ -117,14 +123,26 @@ export function createLeaseRepository(
       },
     }),
   );
-  const lockTimeout = lockTimeoutStatements(d);
   const dbClock = (options.clock ?? 'database') === 'database' && d.engine === 'postgresql';
 
-  /** Runs one conditional statement; false when it touched no row. */
+  /**
+   * Runs one conditional statement; false when it touched no row. On PostgreSQL it runs on a
+   * connection of its own, not behind this store's queued writes: a renewal must not wait for
+   * the commits in flight (seconds on a busy machine) and let the lease lapse meanwhile.
+   */
   function conditional(statement: WriteStatement): Promise<boolean> {
+    if (d.engine === 'postgresql') {
+      return db.read(async () => {
+        const [, rows] = await db.prisma.$transaction([
+          db.prisma.$executeRawUnsafe(`SET LOCAL lock_timeout = ${LEASE_LOCK_TIMEOUT_MS}`),
+          db.prisma.$executeRawUnsafe(statement.sql, ...statement.args),
+        ]);
+        return statement.expectRows === undefined || rows === statement.expectRows;
+      });
+    }
     return db.exclusive(async () => {
       try {
-        await db.writeBatch([...lockTimeout, statement]);
+        await db.writeBatch([statement]);
         return true;
       } catch (err) {
         if (err instanceof StoreConflict) return false;
@@ -287,22 +305,4 @@ function fenceStatements(
     );
   }
   return out;
-}
-
-/**
- * The statements a lease write starts with. PostgreSQL: a lease statement waits at most this long for the row lock. A replica frozen in
- * the middle of a fenced transaction holds that lock; waiting for it would stall this store's
- * writer (every channel of this replica) until the frozen connection dies. The statement fails
- * instead (`STORE_UNAVAILABLE`) and is tried again at the next round.
- */
-function lockTimeoutStatements(d: Dialect): WriteStatement[] {
-  if (d.engine !== 'postgresql') return [];
-  return [
-    {
-      sql: `SET LOCAL lock_timeout = ${LEASE_LOCK_TIMEOUT_MS}`,
-      args: [],
-      argTypes: [],
-      onConflict: 'STORE_LEASE_LOST',
-    },
-  ];
 }
