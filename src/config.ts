@@ -327,13 +327,15 @@ const NodeConfigShape = section({
       .number()
       .int()
       .min(100)
-      .default(15_000)
-      .describe("a channel's lease lapses this long after its owner's last renewal, ms"),
+      .default(3_000)
+      .describe(
+        "a channel's lease lapses this long after its owner's last renewal, ms, by PostgreSQL's clock. With the default renewal a dead owner's channels are served again within about 5 s, and an owner stalled for 1 s keeps them (docs/replicas.md, `npm run bench -- failover`)",
+      ),
     renewMs: z
       .number()
       .int()
       .positive()
-      .default(5_000)
+      .default(500)
       .describe(
         'how often an owner renews its leases and a standby tries to take lapsed ones, ms; at most a third of `leaseTtlMs`',
       ),

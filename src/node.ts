@@ -3,9 +3,7 @@
  * WebSocket server and dialers, and the business layer into one running VASP node.
  */
 
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { type Observable, type SchedulerLike, Subject, type Subscription } from 'rxjs';
 import type { BusinessDriverOptions, BusinessEvent } from './business/driver.js';
 import { type BusinessContext, createPaymentObject } from './business/index.js';
@@ -50,7 +48,8 @@ import {
 } from './protocol/index.js';
 import { acceptingRetiredKeys, createVerifyPool } from './protocol/verify-pool.js';
 import { createRefusalReports, type Lip1RequestRefused } from './refusal-reports.js';
-import { createLeaseKeeper, type LeaseEvent, type LeaseKeeper } from './replica/lease-keeper.js';
+import type { LeaseEvent, LeaseKeeper } from './replica/lease-keeper.js';
+import { type ChannelServing, defaultReplicaId, notOwner, startChannelServing } from './replica/takeover.js';
 import { createAbandonRepository } from './store/abandon-repository.js';
 import { createHealthRepository } from './store/health-repository.js';
 import { createLeaseRepository } from './store/lease-repository.js';
@@ -232,89 +231,61 @@ async function startNode(
   const served = await serve(config, { store, myKey }, base, peers, { resyncOnConnect, undo });
   const { connectOut, disconnectOut } = served;
 
-  let keeper: LeaseKeeper | undefined;
-  /** The lease changes being handled, one at a time (`close()` waits for them). */
-  let leaseChanges: Promise<void> = Promise.resolve();
-  /** peer → how many times its lease was taken or lost: a takeover goes on only while unchanged. */
-  const leaseTerms = new Map<string, number>();
   // Started from here on: stopped again if the node fails to start after all.
   undo.push(() =>
     Promise.all([...directory.keys()].map((peer) => disconnectOut(peer, 1001, 'node closing'))),
   );
-  if (leases && config.replica) {
-    const owned = createLeaseKeeper(config.replica, { leases, peers: [...directory.keys()] });
-    keeper = owned;
-    undo.push(() => owned.close());
-    // One change at a time: a channel is taken over (state reloaded from the store, then served)
-    // or given up (no longer served) before the next change is handled.
-    subs.push(
-      owned.events$.subscribe((event) => {
-        events.next(event);
-        if (event.type === 'lease_error') return;
-        const term = (leaseTerms.get(event.peer) ?? 0) + 1;
-        leaseTerms.set(event.peer, term);
-        leaseChanges = leaseChanges.then(() => onLeaseChange(owned, event, term)).catch(() => undefined);
-      }),
-    );
-  } else {
+  let closing: Promise<void> | undefined;
+  const replicas =
+    leases && config.replica
+      ? startChannelServing(
+          config.replica,
+          { leases, peers: [...directory.keys()] },
+          {
+            closing: () => closing !== undefined,
+            emit: (event) => events.next(event),
+            async giveUp(peer) {
+              // The live connection is closed with 4421 first, then the dialer or link goes.
+              health.removeChannel(peer);
+              channels
+                .get(peer)!
+                .suspend(
+                  new ParleyError(
+                    'CHANNEL_CLOSED',
+                    `another replica serves the channel to ${peer} now; the command stays in the outbox`,
+                  ),
+                );
+              await disconnectOut(peer, CloseCode.NOT_OWNER, NOT_OWNER_REASON);
+            },
+            async load(peer, current) {
+              // The former owner's runs of this channel ended with it; its commands are in the
+              // outbox, and it may have seen a new epoch of the peer.
+              await syncStore.endInterruptedRuns(Date.now(), peer);
+              await cores.get(peer)!.reload();
+              if (current() && directory.get(peer)!.transport !== 'lip1-http')
+                await health.addChannel(channels.get(peer)!, cores.get(peer)!);
+            },
+            unwatch: (peer) => health.removeChannel(peer),
+            serve(peer) {
+              channels.get(peer)!.resume();
+              connectOut(directory.get(peer)!);
+              void drivers
+                .get(peer)!
+                .recover()
+                .catch(() => undefined);
+            },
+          },
+        )
+      : undefined;
+  if (replicas) undo.push(() => replicas.keeper.close());
+  else {
     for (const peer of directory.values()) connectOut(peer);
     for (const driver of drivers.values()) void driver.recover().catch(() => undefined);
   }
 
-  async function onLeaseChange(
-    owned: LeaseKeeper,
-    event: Exclude<LeaseEvent, { type: 'lease_error' }>,
-    term: number,
-  ): Promise<void> {
-    if (closing !== undefined) return;
-    const peer = directory.get(event.peer)!;
-    const channel = channels.get(event.peer)!;
-    if (event.type === 'lease_lost') {
-      // The live connection is closed with 4421 first, then the dialer or link goes.
-      health.removeChannel(event.peer);
-      channel.suspend(
-        new ParleyError(
-          'CHANNEL_CLOSED',
-          `another replica serves the channel to ${event.peer} now; the command stays in the outbox`,
-        ),
-      );
-      await disconnectOut(event.peer, CloseCode.NOT_OWNER, NOT_OWNER_REASON);
-      return;
-    }
-    // Still ours since this acquisition, and the node still running? (The lease may have gone,
-    // and even come back, meanwhile: then the later change redoes the takeover.)
-    const current = (): boolean =>
-      closing === undefined && owned.owns(event.peer) && leaseTerms.get(event.peer) === term;
-    try {
-      // The former owner's runs of this channel ended with it; its commands are in the outbox,
-      // and it may have seen a new epoch of the peer.
-      await syncStore.endInterruptedRuns(Date.now(), event.peer);
-      await cores.get(event.peer)!.reload();
-      // Watched from now on (its epoch history read again: the former owner may have seen a new one).
-      if (current() && peer.transport !== 'lip1-http')
-        await health.addChannel(channel, cores.get(event.peer)!);
-    } catch {
-      // Not served, so not kept: given back for any replica (this one too) to take next round.
-      health.removeChannel(event.peer);
-      if (current()) await owned.release(event.peer);
-      return;
-    }
-    if (!current()) {
-      health.removeChannel(event.peer);
-      return;
-    }
-    channel.resume();
-    connectOut(peer);
-    void drivers
-      .get(event.peer)!
-      .recover()
-      .catch(() => undefined);
-  }
-
-  let closing: Promise<void> | undefined;
   const parts: NodeParts = { ...base, ...peers, ...served, store };
-  const node = nodeFacade(parts, keeper, () => {
-    closing ??= closeNode(parts, { dashboard, leaseChanges: () => leaseChanges, keeper });
+  const node = nodeFacade(parts, replicas?.keeper, () => {
+    closing ??= closeNode(parts, { dashboard, replicas });
     return closing;
   });
   // The live dashboard at /dashboard/ (socket.io on the same port), read-only.
@@ -744,12 +715,10 @@ async function closeNode(
   parts: NodeParts,
   {
     dashboard,
-    leaseChanges,
-    keeper,
+    replicas,
   }: {
     dashboard: { close(): Promise<void> };
-    leaseChanges: () => Promise<void>;
-    keeper: LeaseKeeper | undefined;
+    replicas: ChannelServing | undefined;
   },
 ): Promise<void> {
   const { store, metrics, health, storeWritability, stopStoreReport, directory, disconnectOut, server } =
@@ -762,7 +731,7 @@ async function closeNode(
   storeWritability.close();
   stopStoreReport();
   // No channel is taken over or given up from here on.
-  await leaseChanges();
+  await replicas?.settled();
   // Answers the LIP-1 HTTP requests still waiting (503), so the server can close.
   await Promise.all([...directory.keys()].map((peer) => disconnectOut(peer, 1001, 'node closing')));
   await server.close();
@@ -772,23 +741,11 @@ async function closeNode(
   await Promise.all([...syncs.values()].map((sync) => sync.close()));
   for (const channel of channels.values()) await channel.close();
   // Every write is done: the leases go, for another replica to take at once.
-  await keeper?.close();
+  await replicas?.keeper.close();
   for (const s of subs) s.unsubscribe();
   refusals.close();
   resync.complete();
   events.complete();
   await verifyPool.close();
   await store.close();
-}
-
-/** A replica id unique enough among a VASP's replicas when none is configured. */
-function defaultReplicaId(): string {
-  return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-}
-
-function notOwner(
-  peer: string,
-  code: 'STORE_LEASE_LOST' | 'TRANSPORT_NOT_OWNER' = 'STORE_LEASE_LOST',
-): ParleyError {
-  return new ParleyError(code, `another replica of this VASP owns the channel to ${peer} now`);
 }

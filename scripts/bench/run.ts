@@ -3,6 +3,10 @@
  * Each benchmark is `scripts/bench/NAME.ts` and prints one JSON line per result on stdout
  * (progress on stderr), e.g.
  * {"bench":"store","metric":"commits_per_s","value":12345,"unit":"1/s","params":{...}}
+ *
+ * `failover` (replicas on PostgreSQL, the owner killed and paused) runs for minutes: its loaded
+ * run lasts `--duration` seconds (300 by default); `npm run bench -- failover --duration 60` for
+ * a shorter one.
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';

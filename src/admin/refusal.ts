@@ -52,5 +52,8 @@ export function sendRefusal(res: ServerResponse, err: unknown, extra: Record<str
   const message = err instanceof Error ? err.message : String(err);
   const status = refusalStatus(code);
   if (status === 503) res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+  // Another replica owns the channel (this one learnt it from the store's fence): answered as a
+  // standby answers, naming nothing that was not stored.
+  if (code === 'STORE_LEASE_LOST') return sendJson(res, status, { error: code, message });
   return sendJson(res, status, { ...extra, error: code, message });
 }

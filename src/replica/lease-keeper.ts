@@ -3,6 +3,7 @@
  * renews the leases it holds and tries to take the others, and reports each change. A standby
  * replica thus takes a channel over within `leaseTtlMs + renewMs` of its owner's last renewal.
  *
+ * A lease whose write the store's fence refused (another replica took it over) is lost at once.
  * A lease this replica could not renew in time (its store was unreachable) is given up when it
  * lapses by this replica's clock: by then another replica may own the channel. Safety does not
  * rest on this (the store's write fence does), but a replica that keeps serving a channel it
@@ -118,6 +119,9 @@ export function createLeaseKeeper(options: LeaseOptions, deps: LeaseKeeperDeps):
     }
   }
 
+  // A write the store's fence refused: taken over, known now rather than at the next renewal.
+  const fencedSub = leases.fenced$.subscribe((peer) => lost(peer, 'taken_over'));
+
   /** The round in flight (a round still running when the next is due makes that one a no-op). */
   let round: Promise<unknown> = Promise.resolve();
   const rounds: Subscription = timer(0, renewMs, scheduler)
@@ -144,6 +148,7 @@ export function createLeaseKeeper(options: LeaseOptions, deps: LeaseKeeperDeps):
       closing ??= (async () => {
         closed = true;
         rounds.unsubscribe();
+        fencedSub.unsubscribe();
         await round.catch(() => undefined);
         for (const peer of [...held.keys()]) await giveUp(peer, 'released');
         events.complete();

@@ -87,7 +87,10 @@ export function resolveMaxBatch(options: GroupCommitOptions = {}): number {
  * The statements that make a write of these channels fail unless this replica still owns them.
  * @throws ParleyError `STORE_LEASE_LOST` for a channel this replica does not hold.
  */
-export type WriteFence = (peers: ReadonlySet<string>) => WriteStatement[];
+export type WriteFence = ((peers: ReadonlySet<string>) => WriteStatement[]) & {
+  /** Told that the fence refused a write of `peers` (their lease is gone); returns the error its callers get. */
+  refused?: (peers: ReadonlySet<string>, err: ParleyError) => ParleyError;
+};
 
 interface Pending {
   resolve(value: unknown): void;
@@ -167,6 +170,13 @@ export class GroupCommitQueue {
   /** The fence's statements for `peers` (none without a fence). @throws ParleyError `STORE_LEASE_LOST` */
   fenceFor(peers: ReadonlySet<string>): WriteStatement[] {
     return this.#fence === undefined || peers.size === 0 ? [] : this.#fence(peers);
+  }
+
+  /** The error a caller of a failed write of `peers` gets (a refusal of the fence is the fence's to word). */
+  callerError(err: unknown, peers: ReadonlySet<string>): ParleyError {
+    const e = toCallerError(err);
+    const refused = this.#fence?.refused;
+    return e.code === 'STORE_LEASE_LOST' && refused && peers.size > 0 ? refused(peers, e) : e;
   }
 
   /** Refuses new writes and resolves when every queued write has settled. Idempotent. */
@@ -271,7 +281,7 @@ export class GroupCommitQueue {
         return;
       } catch (err) {
         if (!(err instanceof StoreConflict) || jobs.length === 1) {
-          for (const job of jobs) job.reject(toCallerError(err));
+          for (const job of jobs) job.reject(this.callerError(err, peersOf([job])));
           return;
         }
       }
@@ -283,7 +293,7 @@ export class GroupCommitQueue {
         await this.#writer.write(alone);
         job.resolve(undefined);
       } catch (err) {
-        job.reject(toCallerError(err));
+        job.reject(this.callerError(err, peersOf([job])));
       }
     }
   }

@@ -12,11 +12,13 @@
  * `UPDATE` of the lease row, so a takeover waits for a batch in flight to commit, and the new
  * owner reads that batch.
  *
- * Expiry is measured by the replicas' clocks (the `nowMs` callers pass): keep them in sync (NTP)
- * and the TTL well above their skew. Safety does not depend on it (the token does); only how
- * soon a lapsed lease is taken over does.
+ * Expiry is set and judged by one clock for all replicas: on PostgreSQL the database's
+ * (`clock_timestamp()`), so a replica whose clock runs ahead does not see a live owner's lease
+ * as lapsed; on SQLite (replicas on one machine) the `nowMs` callers pass. Safety does not depend
+ * on the clock (the token does); only how soon a lapsed lease is taken over does.
  */
 import { randomBytes } from 'node:crypto';
+import { type Observable, Subject } from 'rxjs';
 import { ParleyError } from '../errors.js';
 import { StoreConflict } from './batch-writer.js';
 import { type WriteStatement, writeStatement } from './commit-sql.js';
@@ -28,7 +30,7 @@ import type { ParleyStore } from './types.js';
 export interface ChannelLeaseRecord {
   peer: string;
   owner: string;
-  /** Milliseconds since the epoch, by the owner's clock. */
+  /** Milliseconds since the epoch, by the lease clock (PostgreSQL's on PostgreSQL). */
   expiresAtMs: number;
   updatedAtMs: number;
 }
@@ -38,14 +40,16 @@ export interface LeaseRepository {
   /** This replica's id (the `owner` of the leases it takes). */
   readonly owner: string;
   /**
-   * Takes the lease of `peer` until `nowMs + ttlMs` if it is free, lapsed at `nowMs`, or already
-   * this replica's (a restarted replica with the same id takes its lease back at once), with a
-   * new token. Returns whether this replica holds it now.
+   * Takes the lease of `peer` for `ttlMs` if it is free, lapsed, or already this replica's (a
+   * restarted replica with the same id takes its lease back at once), with a new token. Returns
+   * whether this replica holds it now. "Now" is the lease clock's: `nowMs` with the `caller`
+   * clock, the database's time otherwise (`nowMs` unused).
    */
   acquire(peer: string, nowMs: number, ttlMs: number): Promise<boolean>;
   /**
-   * Extends a lease this replica holds to `nowMs + ttlMs`. Returns false (and forgets the lease)
-   * when another replica took it over, or this replica does not hold it.
+   * Extends a lease this replica holds to now + `ttlMs` (by the lease clock, as `acquire`).
+   * Returns false (and forgets the lease) when another replica took it over, or this replica
+   * does not hold it.
    */
   renew(peer: string, nowMs: number, ttlMs: number): Promise<boolean>;
   /** Gives the lease up at once (another replica may take it at its next attempt). */
@@ -54,19 +58,43 @@ export interface LeaseRepository {
   holds(peer: string): boolean;
   /** Every lease row, by peer. */
   leases(): Promise<ChannelLeaseRecord[]>;
+  /**
+   * The channels whose writes the fence refused although this replica held their lease (another
+   * replica took it over): each lease is forgotten at once, before its next renewal would tell.
+   */
+  readonly fenced$: Observable<string>;
 }
 
 const MAX_OWNER_LENGTH = 128;
 
-/** How long a lease statement waits for a lease row another transaction holds (PostgreSQL). */
-export const LEASE_LOCK_TIMEOUT_MS = 100;
+/**
+ * Which clock sets and judges lease expiry. `database`: PostgreSQL's `clock_timestamp()` (one
+ * clock for every replica, whatever their own clocks say); on SQLite, whose replicas share one
+ * machine, the same as `caller`. `caller`: the `nowMs` passed to `acquire` and `renew`.
+ */
+export type LeaseClock = 'database' | 'caller';
+
+/** PostgreSQL's time now, in milliseconds since the epoch (it moves within a transaction). */
+const PG_NOW_MS = '(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint';
+
+/**
+ * How long a lease statement waits for a lease row another transaction holds (PostgreSQL): the
+ * owner's own commit in flight (its fence touches the row until it commits), or a replica frozen
+ * in the middle of one, whose row may stay locked until its connection dies. The statement then
+ * fails (`STORE_UNAVAILABLE`) and is tried again at the next round. It runs off the write queue,
+ * so waiting delays nothing else of this replica.
+ */
+export const LEASE_LOCK_TIMEOUT_MS = 1_000;
 
 /**
  * The lease repository of `store` (made by `openStore`) for replica `owner`. From now on, every
  * write of a channel's commands to this store needs this replica to hold that channel's lease.
  * @throws ParleyError `STORE_INVALID_INPUT` for another store implementation or a bad owner id.
  */
-export function createLeaseRepository(store: ParleyStore, options: { owner: string }): LeaseRepository {
+export function createLeaseRepository(
+  store: ParleyStore,
+  options: { owner: string /** @default 'database' */; clock?: LeaseClock },
+): LeaseRepository {
   if (!(store instanceof PrismaStore)) {
     throw new ParleyError('STORE_INVALID_INPUT', 'the lease repository needs a store made by openStore');
   }
@@ -79,14 +107,42 @@ export function createLeaseRepository(store: ParleyStore, options: { owner: stri
   /** peer → the token of the lease this replica holds */
   const tokens = new Map<string, string>();
 
-  db.setFence((peers) => fenceStatements(d, owner, tokens, peers));
-  const lockTimeout = lockTimeoutStatements(d);
+  const fenced = new Subject<string>();
+  db.setFence(
+    Object.assign((peers: ReadonlySet<string>) => fenceStatements(d, owner, tokens, peers), {
+      refused(peers: ReadonlySet<string>, err: ParleyError): ParleyError {
+        // One channel: its lease is gone. (A write of several does not say which one was refused.)
+        const [peer] = peers;
+        if (peers.size === 1 && peer !== undefined && tokens.delete(peer)) fenced.next(peer);
+        const names = [...peers].sort().join(', ');
+        return new ParleyError(
+          'STORE_LEASE_LOST',
+          `another replica of this VASP owns the channel to ${names} now (this replica's lease was taken over); nothing was stored`,
+          { cause: err },
+        );
+      },
+    }),
+  );
+  const dbClock = (options.clock ?? 'database') === 'database' && d.engine === 'postgresql';
 
-  /** Runs one conditional statement; false when it touched no row. */
+  /**
+   * Runs one conditional statement; false when it touched no row. On PostgreSQL it runs on a
+   * connection of its own, not behind this store's queued writes: a renewal must not wait for
+   * the commits in flight (seconds on a busy machine) and let the lease lapse meanwhile.
+   */
   function conditional(statement: WriteStatement): Promise<boolean> {
+    if (d.engine === 'postgresql') {
+      return db.read(async () => {
+        const [, rows] = await db.prisma.$transaction([
+          db.prisma.$executeRawUnsafe(`SET LOCAL lock_timeout = ${LEASE_LOCK_TIMEOUT_MS}`),
+          db.prisma.$executeRawUnsafe(statement.sql, ...statement.args),
+        ]);
+        return statement.expectRows === undefined || rows === statement.expectRows;
+      });
+    }
     return db.exclusive(async () => {
       try {
-        await db.writeBatch([...lockTimeout, statement]);
+        await db.writeBatch([statement]);
         return true;
       } catch (err) {
         if (err instanceof StoreConflict) return false;
@@ -100,26 +156,7 @@ export function createLeaseRepository(store: ParleyStore, options: { owner: stri
     async acquire(peer, nowMs, ttlMs) {
       const token = randomBytes(16).toString('hex');
       const acquired = await conditional(
-        writeStatement(
-          d,
-          (p) =>
-            'INSERT INTO channel_lease (peer, owner, token, expires_at, updated_at) ' +
-            `VALUES (${p()}, ${p()}, ${p()}, ${p()}, ${p()}) ON CONFLICT (peer) DO UPDATE SET ` +
-            'owner = excluded.owner, token = excluded.token, expires_at = excluded.expires_at, ' +
-            `updated_at = excluded.updated_at WHERE channel_lease.expires_at <= ${p()} ` +
-            `OR channel_lease.owner = ${p()}`,
-          [
-            [peer, 'string'],
-            [owner, 'string'],
-            [token, 'string'],
-            [nowMs + ttlMs, 'int'],
-            [new Date(nowMs), 'datetime'],
-            [nowMs, 'int'],
-            [owner, 'string'],
-          ],
-          'STORE_LEASE_LOST',
-          1,
-        ),
+        acquireStatement(d, { peer, owner, token }, leaseClock(dbClock, nowMs, ttlMs)),
       );
       if (acquired) tokens.set(peer, token);
       else tokens.delete(peer);
@@ -128,17 +165,14 @@ export function createLeaseRepository(store: ParleyStore, options: { owner: stri
     async renew(peer, nowMs, ttlMs) {
       const token = tokens.get(peer);
       if (token === undefined) return false;
+      const t = leaseClock(dbClock, nowMs, ttlMs);
       const renewed = await conditional(
         writeStatement(
           d,
           (p) =>
-            `UPDATE channel_lease SET expires_at = ${p()}, updated_at = ${p()} WHERE peer = ${p()} AND token = ${p()}`,
-          [
-            [nowMs + ttlMs, 'int'],
-            [new Date(nowMs), 'datetime'],
-            [peer, 'string'],
-            [token, 'string'],
-          ],
+            `UPDATE channel_lease SET expires_at = ${t.expires(p)}, updated_at = ${t.at(p)} ` +
+            `WHERE peer = ${p()} AND token = ${p()}`,
+          [...t.expiresArgs, ...t.atArgs, [peer, 'string'], [token, 'string']],
           'STORE_LEASE_LOST',
           1,
         ),
@@ -165,6 +199,7 @@ export function createLeaseRepository(store: ParleyStore, options: { owner: stri
       );
     },
     holds: (peer) => tokens.has(peer),
+    fenced$: fenced.asObservable(),
     leases: () =>
       db.read(async () => {
         const rows = await db.prisma.channelLease.findMany({ orderBy: { peer: 'asc' } });
@@ -176,6 +211,77 @@ export function createLeaseRepository(store: ParleyStore, options: { owner: stri
         }));
       }),
   };
+}
+
+/**
+ * Takes `peer`'s lease for `owner` with `token` when it is free, lapsed, or already this owner's.
+ * The row of a live lease (another owner's, not lapsed) is only read, not locked: the upsert,
+ * which would lock it for the rest of this transaction, does not even start. A standby's attempt
+ * thus never delays the owner's renewal or its fenced writes.
+ */
+function acquireStatement(
+  d: Dialect,
+  lease: { peer: string; owner: string; token: string },
+  t: ReturnType<typeof leaseClock>,
+): WriteStatement {
+  const { peer, owner, token } = lease;
+  const pg = d.engine === 'postgresql';
+  // Typed for PostgreSQL, which cannot infer the parameters' types in a SELECT list.
+  const as = (sql: string, type: string): string => (pg ? `CAST(${sql} AS ${type})` : sql);
+  return writeStatement(
+    d,
+    // The row of a live lease (another owner's, not lapsed) is only read, not locked: the
+    // upsert, which would lock it for the rest of this transaction, does not even start.
+    // A standby's attempt thus never delays the owner's renewal or its fenced writes.
+    (p) =>
+      'INSERT INTO channel_lease (peer, owner, token, expires_at, updated_at) ' +
+      `SELECT ${as(p(), 'TEXT')}, ${as(p(), 'TEXT')}, ${as(p(), 'TEXT')}, ` +
+      `${as(t.expires(p), 'BIGINT')}, ${as(t.at(p), 'TIMESTAMP(3)')} ` +
+      `WHERE NOT EXISTS (SELECT 1 FROM channel_lease WHERE peer = ${p()} ` +
+      `AND expires_at > ${t.ms(p)} AND owner <> ${p()}) ` +
+      'ON CONFLICT (peer) DO UPDATE SET ' +
+      'owner = excluded.owner, token = excluded.token, expires_at = excluded.expires_at, ' +
+      `updated_at = excluded.updated_at WHERE channel_lease.expires_at <= ${t.ms(p)} ` +
+      `OR channel_lease.owner = ${p()}`,
+    [
+      [peer, 'string'],
+      [owner, 'string'],
+      [token, 'string'],
+      ...t.expiresArgs,
+      ...t.atArgs,
+      [peer, 'string'],
+      ...t.msArgs,
+      [owner, 'string'],
+      ...t.msArgs,
+      [owner, 'string'],
+    ],
+    'STORE_LEASE_LOST',
+    1,
+  );
+}
+
+/**
+ * "Now" and "now + ttl" in a lease statement: the SQL of each and its parameters (none for
+ * "now" on the database clock). `updated_at` is a timestamp (UTC), from the same clock.
+ */
+function leaseClock(dbClock: boolean, nowMs: number, ttlMs: number) {
+  return dbClock
+    ? {
+        ms: () => PG_NOW_MS,
+        msArgs: [],
+        expires: (p: () => string) => `${PG_NOW_MS} + ${p()}`,
+        expiresArgs: [[ttlMs, 'int'] as const],
+        at: () => "(clock_timestamp() AT TIME ZONE 'UTC')",
+        atArgs: [],
+      }
+    : {
+        ms: (p: () => string) => p(),
+        msArgs: [[nowMs, 'int'] as const],
+        expires: (p: () => string) => p(),
+        expiresArgs: [[nowMs + ttlMs, 'int'] as const],
+        at: (p: () => string) => p(),
+        atArgs: [[new Date(nowMs), 'datetime'] as const],
+      };
 }
 
 /**
@@ -213,22 +319,4 @@ function fenceStatements(
     );
   }
   return out;
-}
-
-/**
- * The statements a lease write starts with. PostgreSQL: a lease statement waits at most this long for the row lock. A replica frozen in
- * the middle of a fenced transaction holds that lock; waiting for it would stall this store's
- * writer (every channel of this replica) until the frozen connection dies. The statement fails
- * instead (`STORE_UNAVAILABLE`) and is tried again at the next round.
- */
-function lockTimeoutStatements(d: Dialect): WriteStatement[] {
-  if (d.engine !== 'postgresql') return [];
-  return [
-    {
-      sql: `SET LOCAL lock_timeout = ${LEASE_LOCK_TIMEOUT_MS}`,
-      args: [],
-      argTypes: [],
-      onConflict: 'STORE_LEASE_LOST',
-    },
-  ];
 }

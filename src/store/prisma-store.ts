@@ -252,7 +252,11 @@ export class PrismaStore implements ParleyStore {
       },
       writeBatch: async (statements, peers) => {
         const fence = peers === undefined ? [] : this.#queue.fenceFor(peers);
-        await this.#connections.hot.write([...fence, ...statements]);
+        await this.#connections.hot.write([...fence, ...statements]).catch((err: unknown) => {
+          // The fence hears of its refusal; the caller gets the error as thrown.
+          if (peers !== undefined) this.#queue.callerError(err, peers);
+          throw err;
+        });
       },
       setFence: (fence) => this.#queue.setFence(fence),
     };

@@ -39,7 +39,7 @@ describe('node configuration: health, sync and dashboard settings', () => {
   it('takes the replica settings from the file, the id also from PARLEY_REPLICA_ID, and refuses contradicting timings', () => {
     const base = nodeConfig(testIdentity(1), 'file:x.db', []);
     expect(parseNodeConfig(base).replica).toBeUndefined();
-    expect(parseNodeConfig({ ...base, replica: {} }).replica).toEqual({ leaseTtlMs: 15_000, renewMs: 5_000 });
+    expect(parseNodeConfig({ ...base, replica: {} }).replica).toEqual({ leaseTtlMs: 3_000, renewMs: 500 });
     const dir = tempDir();
     dirs.push(dir);
     const file = join(dir.path, 'parley.json');
@@ -53,8 +53,8 @@ describe('node configuration: health, sync and dashboard settings', () => {
     writeFileSync(file, JSON.stringify(base));
     expect(loadNodeConfig(file, { PARLEY_REPLICA_ID: 'eu-2' }).replica).toEqual({
       id: 'eu-2',
-      leaseTtlMs: 15_000,
-      renewMs: 5_000,
+      leaseTtlMs: 3_000,
+      renewMs: 500,
     });
     for (const replica of [
       { leaseTtlMs: 1_000, renewMs: 600 },

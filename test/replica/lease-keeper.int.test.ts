@@ -9,7 +9,7 @@ import { ParleyError } from '../../src/errors.js';
 import { createLeaseKeeper, type LeaseEvent, type LeaseKeeper } from '../../src/replica/lease-keeper.js';
 import { createLeaseRepository, type LeaseRepository } from '../../src/store/lease-repository.js';
 import { virtualTime } from '../health/fakes.js';
-import { createStoreFixture, PEER, type StoreFixture } from '../helpers/store.js';
+import { commandItem, createStoreFixture, PEER, type StoreFixture } from '../helpers/store.js';
 
 const TTL = 3_000;
 const RENEW = 1_000;
@@ -42,6 +42,7 @@ function tracked(repo: LeaseRepository) {
     release: (peer) => track(() => repo.release(peer)),
     holds: (peer) => repo.holds(peer),
     leases: () => repo.leases(),
+    fenced$: repo.fenced$,
   };
   return { leases, pending, state, unhang };
 }
@@ -59,7 +60,8 @@ describe('lease keeper (virtual time, SQLite)', () => {
     fx = await createStoreFixture('sqlite');
     const time = virtualTime();
     const replica = async (owner: string) => {
-      const repo = tracked(createLeaseRepository(await fx!.open(), { owner }));
+      const store = await fx!.open();
+      const repo = tracked(createLeaseRepository(store, { owner }));
       const events: LeaseEvent[] = [];
       const keeper = createLeaseKeeper(
         { leaseTtlMs: TTL, renewMs: RENEW },
@@ -72,7 +74,7 @@ describe('lease keeper (virtual time, SQLite)', () => {
       keepers.push(keeper);
       keeper.events$.subscribe((e) => events.push(e));
       const errors = () => events.filter((e) => e.type === 'lease_error');
-      return { keeper, events, errors, ...repo };
+      return { keeper, events, errors, store, ...repo };
     };
     const replicas = [await replica('a'), await replica('b')];
     /** Advances the clock and waits until both keepers finished the rounds it started (but hung calls). */
@@ -155,6 +157,28 @@ describe('lease keeper (virtual time, SQLite)', () => {
     await advance(RENEW);
     expect(owner.keeper.owns(PEER)).toBe(false);
     expect(owner.events.at(-1)).toMatchObject({ type: 'lease_lost', reason: 'taken_over' });
+    expect(standby.keeper.owns(PEER)).toBe(false);
+  });
+
+  it('an owner whose write the fence refuses loses the lease at once, before its next renewal', async () => {
+    const { a, b, advance } = await setup();
+    await advance(0);
+    const [owner, standby] = a.keeper.owns(PEER) ? [a, b] : [b, a];
+    await owner.store.commit([commandItem({ cid: 'c1', referenceId: 'r1', write: 'v1' })]);
+    await fx!.exec(`UPDATE channel_lease SET owner = 'z', token = 'other'`);
+    // No time passes: only the refused write can tell it.
+    await expect(
+      owner.store.commit([commandItem({ cid: 'c2', referenceId: 'r1', read: 'v1', write: 'v2' })]),
+    ).rejects.toMatchObject({ code: 'STORE_LEASE_LOST', message: expect.stringMatching(/another replica/) });
+    expect(owner.keeper.owns(PEER)).toBe(false);
+    expect(owner.events.at(-1)).toEqual({
+      type: 'lease_lost',
+      peer: PEER,
+      owner: owner.leases.owner,
+      reason: 'taken_over',
+    });
+    await advance(RENEW);
+    expect(owner.events.filter((e) => e.type === 'lease_lost')).toHaveLength(1);
     expect(standby.keeper.owns(PEER)).toBe(false);
   });
 

@@ -51,8 +51,8 @@ function describeLeases(engine: StoreEngine): void {
 
     it('gives a free lease to one replica, and a lapsed one to the next, with a new token', async () => {
       const [s1, s2] = await twoReplicas();
-      const a = createLeaseRepository(s1, { owner: 'a' });
-      const b = createLeaseRepository(s2, { owner: 'b' });
+      const a = createLeaseRepository(s1, { owner: 'a', clock: 'caller' });
+      const b = createLeaseRepository(s2, { owner: 'b', clock: 'caller' });
 
       expect(await a.acquire(PEER, 10_000, TTL)).toBe(true);
       expect(await b.acquire(PEER, 10_500, TTL)).toBe(false); // held until 11,000
@@ -75,15 +75,15 @@ function describeLeases(engine: StoreEngine): void {
 
     it('lets a released lease go at once, and a replica take its own lease back after a restart', async () => {
       const [s1, s2] = await twoReplicas();
-      const a = createLeaseRepository(s1, { owner: 'a' });
-      const b = createLeaseRepository(s2, { owner: 'b' });
+      const a = createLeaseRepository(s1, { owner: 'a', clock: 'caller' });
+      const b = createLeaseRepository(s2, { owner: 'b', clock: 'caller' });
       expect(await a.acquire(PEER, 10_000, TTL)).toBe(true);
       await a.release(PEER);
       expect(a.holds(PEER)).toBe(false);
       expect(await b.acquire(PEER, 10_001, TTL)).toBe(true);
 
       // Replica b restarts (a new repository, same id) before its lease lapsed.
-      const b2 = createLeaseRepository(s2, { owner: 'b' });
+      const b2 = createLeaseRepository(s2, { owner: 'b', clock: 'caller' });
       expect(await b2.acquire(PEER, 10_002, TTL)).toBe(true);
       // The earlier incarnation's token is dead: it cannot renew.
       expect(await b.renew(PEER, 10_003, TTL)).toBe(false);
@@ -91,8 +91,8 @@ function describeLeases(engine: StoreEngine): void {
 
     it('fences writes: a replica writes a channel only while it holds its lease, and nothing after a takeover', async () => {
       const [s1, s2] = await twoReplicas();
-      const a = createLeaseRepository(s1, { owner: 'a' });
-      const b = createLeaseRepository(s2, { owner: 'b' });
+      const a = createLeaseRepository(s1, { owner: 'a', clock: 'caller' });
+      const b = createLeaseRepository(s2, { owner: 'b', clock: 'caller' });
 
       // No lease yet: refused before anything is written.
       expect(await rejection(s1.commit([commandItem({ cid: 'c0', referenceId: 'r0', write: 'v1' })]))).toBe(
@@ -179,8 +179,8 @@ describe.skipIf(!HAVE_PG)('with PostgreSQL (TEST_PG_URL)', () => {
     it('a takeover waits for the owner batch in flight, and the new owner sees what it wrote', async () => {
       fx = await createStoreFixture('postgresql');
       const [s1, s2] = [await fx.open(), await fx.open()];
-      const a = createLeaseRepository(s1, { owner: 'a' });
-      const b = createLeaseRepository(s2, { owner: 'b' });
+      const a = createLeaseRepository(s1, { owner: 'a', clock: 'caller' });
+      const b = createLeaseRepository(s2, { owner: 'b', clock: 'caller' });
       expect(await a.acquire(PEER, 10_000, TTL)).toBe(true);
       const batch = await heldBatch(await tokenOf());
 
@@ -205,8 +205,8 @@ describe.skipIf(!HAVE_PG)('with PostgreSQL (TEST_PG_URL)', () => {
     it('a lease attempt does not wait for a frozen batch: it fails, and succeeds once the batch is gone', async () => {
       fx = await createStoreFixture('postgresql');
       const [s1, s2] = [await fx.open(), await fx.open()];
-      const a = createLeaseRepository(s1, { owner: 'a' });
-      const b = createLeaseRepository(s2, { owner: 'b' });
+      const a = createLeaseRepository(s1, { owner: 'a', clock: 'caller' });
+      const b = createLeaseRepository(s2, { owner: 'b', clock: 'caller' });
       expect(await a.acquire(PEER, 10_000, TTL)).toBe(true);
       expect(await b.acquire(OTHER, 10_000, TTL)).toBe(true);
       const batch = await heldBatch(await tokenOf());
