@@ -7,7 +7,7 @@
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Subscription } from 'rxjs';
-import type { Channel } from '../channel/channel.js';
+import type { CountedChannel } from './channel-ports.js';
 import type { HealthMonitor } from './health-monitor.js';
 import { HEALTH_STATES } from './status.js';
 
@@ -27,7 +27,7 @@ export interface NodeMetricsDeps {
   /** This node's address (the `node` label). */
   node: string;
   monitor: HealthMonitor;
-  channels: readonly Channel[];
+  channels: readonly CountedChannel[];
 }
 
 export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
