@@ -21,7 +21,6 @@ export const ALLOWED = {
   'src/sync/resync.ts#createChannelSync': { lines: 1235, why: TO_SPLIT },
   'src/node.ts#startNode': { lines: 668, why: TO_SPLIT },
   'src/dashboard/model.ts#createDashboardModel': { lines: 535, why: TO_SPLIT },
-  'src/transport/ws-server.ts#createChannelServer': { lines: 269, why: TO_SPLIT },
   'src/dashboard/dashboard.ts#createDashboard': { lines: 210, why: TO_SPLIT },
   'src/health/metrics.ts#createNodeMetrics': { lines: 219, why: TO_SPLIT },
   'src/transport/lip1-http.ts#createLip1HttpLink': { lines: 204, why: TO_SPLIT },
