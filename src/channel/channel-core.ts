@@ -177,6 +177,11 @@ export interface ChannelCore {
   dropPending(cid: string): boolean;
 }
 
+/**
+ * Composes one channel's core: the receiving side (`receiving.ts`), the sending side
+ * (`sending.ts`) and the open-object digest (`open-objects.ts`), over one serial queue, object
+ * cache and commit pipe (`core-context.ts`).
+ */
 export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCoreDeps): ChannelCore {
   const { me, peer } = options;
   const { store } = deps;
