@@ -9,11 +9,10 @@
  * command or not, and a late response to it is refused as unknown.
  */
 
-import type { Channel } from '../channel/channel.js';
-import type { ChannelCore } from '../channel/channel-core.js';
 import { ParleyError } from '../errors.js';
 import type { AbandonStore } from '../store/abandon-repository.js';
 import type { ParleyStore } from '../store/types.js';
+import type { AbandonChannel, AbandonCore } from './channel-ports.js';
 import { toHealthRecord } from './health-monitor.js';
 import type { HealthEvent } from './status.js';
 
@@ -28,7 +27,7 @@ export interface AbandonedCommand {
 
 export interface AbandonDeps {
   /** Every channel of the node, with its core. */
-  channels(): Iterable<{ channel: Channel; core: ChannelCore }>;
+  channels(): Iterable<{ channel: AbandonChannel; core: AbandonCore }>;
   store: Pick<ParleyStore, 'findCommand' | 'outbox'>;
   abandons: AbandonStore;
   /** Streams the (already persisted) `command_abandoned` event: the health monitor's `announce`. */

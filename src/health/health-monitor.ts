@@ -20,17 +20,16 @@ import {
   share,
   timer,
 } from 'rxjs';
-import type { Channel } from '../channel/channel.js';
 import { ParleyError } from '../errors.js';
-import { createKeyedThrottle } from '../keyed-throttle.js';
-import type { OpenObjectsSummary } from '../protocol/channel-frames.js';
+import { createKeyedThrottle, type KeyedThrottle } from '../keyed-throttle.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import type { Connection } from '../transport/types.js';
 import { type BackofficeTracker, createBackofficeTracker } from './backoffice.js';
 import { type ChannelHealth, createChannelHealth } from './channel-health.js';
-import { createEpochGuard } from './epoch-guard.js';
+import type { MonitoredChannel, SummarySource } from './channel-ports.js';
+import { createEpochGuard, type EpochGuard } from './epoch-guard.js';
 import { type EpochResetResult, epochResetEvent, epochResetRecord, mayReinstate } from './epoch-reset.js';
-import { type HealthOptions, resolveHealthOptions } from './options.js';
+import { type HealthOptions, type ResolvedHealthOptions, resolveHealthOptions } from './options.js';
 import { createPeerBehindTracker, type PeerBehindTracker } from './peer-behind.js';
 import type {
   HealthHistoryQuery,
@@ -70,15 +69,12 @@ export interface HealthMonitorDeps {
   onPersistError?(err: unknown): void;
 }
 
-/** What the monitor needs of a channel's core. */
-export interface SummarySource {
-  openSummary(): OpenObjectsSummary;
-}
+export type { SummarySource } from './channel-ports.js';
 
 /** The health of a node's channels. */
 export interface HealthMonitor {
   /** Starts monitoring `channel` (reads the peer's epoch history first). */
-  addChannel(channel: Channel, core: SummarySource): Promise<ChannelHealth>;
+  addChannel(channel: MonitoredChannel, core: SummarySource): Promise<ChannelHealth>;
   /**
    * Stops monitoring a channel (this replica no longer serves it): no more heartbeats, events or
    * history for it, and it leaves `snapshot()` (so `/healthz` does not count it). Idempotent.
@@ -149,100 +145,86 @@ export function toHealthRecord(event: HealthEvent): NewHealthRecord {
   return { peer, atMs, kind, fromState, toState, detail };
 }
 
-/** Persists and streams the events of the condition trackers (`peer_behind`, `backoffice_unreachable`). */
-function relay(
-  source: Observable<HealthEvent>,
-  persist: (write: () => Promise<void>) => void,
-  store: HealthStore,
-  sink: Subject<HealthEvent>,
-): Subscription {
-  return source.subscribe((event) => {
-    const record = toHealthRecord(event);
-    persist(() => store.append([record]));
-    sink.next(event);
-  });
+/** What the functions of a health monitor share. */
+interface MonitorParts {
+  readonly deps: HealthMonitorDeps;
+  readonly resolved: ResolvedHealthOptions;
+  readonly scheduler: SchedulerLike;
+  readonly guard: EpochGuard;
+  readonly monitors: Map<string, ChannelHealth>;
+  readonly channels: Map<string, MonitoredChannel>;
+  /** peer → the subscriptions of its monitor */
+  readonly channelSubs: Map<string, Subscription>;
+  readonly zombieRecords: KeyedThrottle;
+  readonly events: Subject<HealthEvent>;
+  readonly twoWay: Subject<Connection>;
+  readonly history: HistoryWriter;
+}
+
+/** The health history, written in order, one write at a time, off the event path. */
+interface HistoryWriter {
+  persist(write: () => Promise<void>): void;
+  /** Persists `event` (queued in order), then streams it. */
+  record(event: HealthEvent): void;
+  /** Resolves when every write queued so far is done (or failed). */
+  flush(): Promise<void>;
+  readonly failures: number;
+}
+
+function createHistoryWriter(deps: HealthMonitorDeps, events: Subject<HealthEvent>): HistoryWriter {
+  let tail: Promise<void> = Promise.resolve();
+  let failures = 0;
+  const persist = (write: () => Promise<void>): void => {
+    tail = tail.then(write).catch((err: unknown) => {
+      failures++;
+      deps.onPersistError?.(err);
+    });
+  };
+  return {
+    persist,
+    record(event) {
+      const record = toHealthRecord(event);
+      persist(() => deps.store.append([record]));
+      events.next(event);
+    },
+    flush: () => tail,
+    get failures() {
+      return failures;
+    },
+  };
 }
 
 export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorDeps): HealthMonitor {
   const resolved = resolveHealthOptions(options);
   const scheduler = deps.scheduler ?? asyncScheduler;
-  const guard = createEpochGuard();
-  const monitors = new Map<string, ChannelHealth>();
-  const channels = new Map<string, Channel>();
-  const zombieRecords = createKeyedThrottle({
-    intervalMs: ZOMBIE_RECORD_INTERVAL_MS,
-    maxKeys: 1000,
-    now: () => scheduler.now(),
-  });
   const events = new Subject<HealthEvent>();
-  const twoWay = new Subject<Connection>();
+  const m: MonitorParts = {
+    deps,
+    resolved,
+    scheduler,
+    guard: createEpochGuard(),
+    monitors: new Map(),
+    channels: new Map(),
+    channelSubs: new Map(),
+    zombieRecords: createKeyedThrottle({
+      intervalMs: ZOMBIE_RECORD_INTERVAL_MS,
+      maxKeys: 1000,
+      now: () => scheduler.now(),
+    }),
+    events,
+    twoWay: new Subject<Connection>(),
+    history: createHistoryWriter(deps, events),
+  };
+  const { monitors, history } = m;
   const subs: Subscription[] = [];
-  let tail: Promise<void> = Promise.resolve();
-  let persistFailures = 0;
   let closing: Promise<void> | undefined;
-
-  /** Persistence runs in order, one write at a time, off the event path. */
-  function persist(write: () => Promise<void>): void {
-    tail = tail.then(write).catch((err: unknown) => {
-      persistFailures++;
-      deps.onPersistError?.(err);
-    });
-  }
-
-  function judge(peer: string, epoch: string, source: EpochSource, connection: Connection): boolean {
-    const health = monitors.get(peer);
-    if (!health) return true;
-    const atMs = scheduler.now();
-    const verdict = guard.admit(peer, epoch);
-    switch (verdict.kind) {
-      case 'current':
-        return true;
-      case 'first':
-        health.record({ kind: 'epoch_seen', peer, atMs, epoch, source });
-        persist(() => deps.peers.setPeerEpoch(peer, epoch));
-        return true;
-      case 'new':
-        health.record({
-          kind: 'peer_state_lost',
-          peer,
-          atMs,
-          previousEpoch: verdict.previous,
-          epoch,
-          source,
-        });
-        persist(() => deps.peers.setPeerEpoch(peer, epoch));
-        return true;
-      case 'superseded': {
-        // Recorded at most once a minute per peer and epoch, and the newest records kept only:
-        // a zombie (or whoever holds the key) redialing cannot grow the history without bound.
-        const suppressed = zombieRecords.pass(`${peer} ${epoch}`);
-        if (suppressed !== undefined) {
-          health.record({
-            kind: 'zombie_refused',
-            peer,
-            atMs,
-            epoch,
-            currentEpoch: verdict.current,
-            source,
-            connectionId: connection.id,
-            suppressed,
-          });
-          persist(async () => {
-            await deps.store.trim(peer, 'zombie_refused', ZOMBIE_RECORDS_KEPT);
-          });
-        }
-        connection.close(CloseCode.SUPERSEDED_EPOCH, 'superseded store epoch');
-        return false;
-      }
-    }
-  }
 
   // Old health history is deleted at start and every hour, in the persist queue (after the
   // appends before it).
   if (resolved.historyRetentionMs > 0) {
     subs.push(
       timer(0, PRUNE_EVERY_MS, scheduler).subscribe(() => {
-        persist(async () => {
+        history.persist(async () => {
           await deps.store.prune(scheduler.now() - resolved.historyRetentionMs);
         });
       }),
@@ -251,56 +233,18 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
 
   const peerBehind = createPeerBehindTracker(resolved, { scheduler });
   const backoffice = createBackofficeTracker({}, { scheduler });
-  subs.push(relay(merge(peerBehind.events$, backoffice.events$), persist, deps.store, events));
+  subs.push(merge(peerBehind.events$, backoffice.events$).subscribe((event) => history.record(event)));
 
   const health$ = events.asObservable();
-  /** peer → the subscriptions of its monitor */
-  const channelSubs = new Map<string, Subscription>();
-  const monitor: HealthMonitor = {
-    async addChannel(channel, core) {
-      const peer = channel.peer;
-      // Read at every add: a channel re-added after another replica served it may have a new epoch.
-      const [history, stored] = await Promise.all([deps.store.epochs(peer), deps.peers.getPeer(peer)]);
-      guard.load(peer, history, stored?.epoch ?? null);
-      const health = createChannelHealth(resolved, {
-        me: deps.me,
-        peer,
-        myEpoch: deps.epoch,
-        scheduler,
-        summary: () => core.openSummary(),
-        inflight: () => channel.inflight,
-        checkEpoch: (epoch, source, connection) => judge(peer, epoch, source, connection),
-        peerEpoch: () => guard.current(peer),
-      });
-      monitors.set(peer, health);
-      channels.set(peer, channel);
-      const channelSub = new Subscription();
-      channelSubs.set(peer, channelSub);
-      channelSub.add(
-        health.health$.subscribe((event) => {
-          // Persisted first (queued in order), then streamed.
-          const record = toHealthRecord(event);
-          persist(() => deps.store.append([record]));
-          events.next(event);
-        }),
-      );
-      channelSub.add(health.twoWay$.subscribe((connection) => twoWay.next(connection)));
-      channelSub.add(
-        channel.events$.subscribe((event) => {
-          if (event.type === 'connected' && channel.connection) health.attach(channel.connection);
-        }),
-      );
-      // A connection attached before monitoring started.
-      if (channel.connection) health.attach(channel.connection);
-      return health;
-    },
+  return {
+    addChannel: (channel, core) => addChannel(m, channel, core),
     removeChannel(peer) {
       peerBehind.forget(peer);
-      channelSubs.get(peer)?.unsubscribe();
-      channelSubs.delete(peer);
+      m.channelSubs.get(peer)?.unsubscribe();
+      m.channelSubs.delete(peer);
       monitors.get(peer)?.close();
       monitors.delete(peer);
-      channels.delete(peer);
+      m.channels.delete(peer);
     },
     channel(peer) {
       return monitors.get(peer);
@@ -308,31 +252,9 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
     get channels() {
       return [...monitors.values()];
     },
-    async resetEpoch(peer, epoch) {
-      if (!monitors.has(peer)) throw new ParleyError('HEALTH_EPOCH_UNKNOWN', `${peer} is not a channel here`);
-      if (!mayReinstate(guard, peer, epoch)) return { peer, epoch, previousEpoch: epoch, changed: false };
-      const event = epochResetEvent(peer, epoch, guard.current(peer), scheduler.now(), 'admin');
-      // Stored before it takes effect (and before the caller is answered), in the history's order.
-      await new Promise<void>((resolve, reject) => {
-        persist(async () => {
-          try {
-            await deps.store.append([epochResetRecord(event)]);
-            await deps.peers.setPeerEpoch(peer, epoch);
-            resolve();
-          } catch (err) {
-            reject(err);
-            throw err;
-          }
-        });
-      });
-      guard.reinstate(peer, epoch);
-      events.next(event);
-      const live = channels.get(peer)?.connection;
-      if (live && live.peerEpoch !== epoch) live.close(CloseCode.SUPERSEDED_EPOCH, 'superseded store epoch');
-      return { peer, epoch, previousEpoch: event.previousEpoch, changed: true };
-    },
+    resetEpoch: (peer, epoch) => resetEpoch(m, peer, epoch),
     admit(connection) {
-      return judge(connection.peer, connection.peerEpoch, 'hello', connection);
+      return judge(m, connection.peer, connection.peerEpoch, 'hello', connection);
     },
     onControlFrame(frame, type, connection) {
       if (type === 'Heartbeat') monitors.get(connection.peer)?.receive(frame, connection);
@@ -344,31 +266,146 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
       if (!closing) events.next(event);
     },
     resyncTriggers$: health$.pipe(filter(isResyncTrigger), share()),
-    twoWay$: twoWay.asObservable(),
+    twoWay$: m.twoWay.asObservable(),
     snapshot() {
-      return [...monitors.values()].map((m) => m.snapshot());
+      return [...monitors.values()].map((h) => h.snapshot());
     },
     history(query) {
       return deps.store.history(query);
     },
-    flush() {
-      return tail;
-    },
+    flush: () => history.flush(),
     get persistFailures() {
-      return persistFailures;
+      return history.failures;
     },
     close() {
       closing ??= (async () => {
-        for (const m of monitors.values()) m.close();
+        for (const h of monitors.values()) h.close();
         for (const tracker of [peerBehind, backoffice]) tracker.close();
         for (const s of subs) s.unsubscribe();
-        for (const s of channelSubs.values()) s.unsubscribe();
+        for (const s of m.channelSubs.values()) s.unsubscribe();
         events.complete();
-        twoWay.complete();
-        await tail;
+        m.twoWay.complete();
+        await history.flush();
       })();
       return closing;
     },
   };
-  return monitor;
+}
+
+async function addChannel(
+  m: MonitorParts,
+  channel: MonitoredChannel,
+  core: SummarySource,
+): Promise<ChannelHealth> {
+  const { deps, guard } = m;
+  const peer = channel.peer;
+  // Read at every add: a channel re-added after another replica served it may have a new epoch.
+  const [history, stored] = await Promise.all([deps.store.epochs(peer), deps.peers.getPeer(peer)]);
+  guard.load(peer, history, stored?.epoch ?? null);
+  const health = createChannelHealth(m.resolved, {
+    me: deps.me,
+    peer,
+    myEpoch: deps.epoch,
+    scheduler: m.scheduler,
+    summary: () => core.openSummary(),
+    inflight: () => channel.inflight,
+    checkEpoch: (epoch, source, connection) => judge(m, peer, epoch, source, connection),
+    peerEpoch: () => guard.current(peer),
+  });
+  m.monitors.set(peer, health);
+  m.channels.set(peer, channel);
+  const channelSub = new Subscription();
+  m.channelSubs.set(peer, channelSub);
+  // Persisted first (queued in order), then streamed.
+  channelSub.add(health.health$.subscribe((event) => m.history.record(event)));
+  channelSub.add(health.twoWay$.subscribe((connection) => m.twoWay.next(connection)));
+  channelSub.add(
+    channel.events$.subscribe((event) => {
+      if (event.type === 'connected' && channel.connection) health.attach(channel.connection);
+    }),
+  );
+  // A connection attached before monitoring started.
+  if (channel.connection) health.attach(channel.connection);
+  return health;
+}
+
+/** The epoch guard's verdict on an epoch the peer presents, recorded; false when the connection is refused. */
+function judge(
+  m: MonitorParts,
+  peer: string,
+  epoch: string,
+  source: EpochSource,
+  connection: Connection,
+): boolean {
+  const { deps } = m;
+  const health = m.monitors.get(peer);
+  if (!health) return true;
+  const atMs = m.scheduler.now();
+  const verdict = m.guard.admit(peer, epoch);
+  switch (verdict.kind) {
+    case 'current':
+      return true;
+    case 'first':
+      health.record({ kind: 'epoch_seen', peer, atMs, epoch, source });
+      m.history.persist(() => deps.peers.setPeerEpoch(peer, epoch));
+      return true;
+    case 'new':
+      health.record({
+        kind: 'peer_state_lost',
+        peer,
+        atMs,
+        previousEpoch: verdict.previous,
+        epoch,
+        source,
+      });
+      m.history.persist(() => deps.peers.setPeerEpoch(peer, epoch));
+      return true;
+    case 'superseded': {
+      // Recorded at most once a minute per peer and epoch, and the newest records kept only:
+      // a zombie (or whoever holds the key) redialing cannot grow the history without bound.
+      const suppressed = m.zombieRecords.pass(`${peer} ${epoch}`);
+      if (suppressed !== undefined) {
+        health.record({
+          kind: 'zombie_refused',
+          peer,
+          atMs,
+          epoch,
+          currentEpoch: verdict.current,
+          source,
+          connectionId: connection.id,
+          suppressed,
+        });
+        m.history.persist(async () => {
+          await deps.store.trim(peer, 'zombie_refused', ZOMBIE_RECORDS_KEPT);
+        });
+      }
+      connection.close(CloseCode.SUPERSEDED_EPOCH, 'superseded store epoch');
+      return false;
+    }
+  }
+}
+
+async function resetEpoch(m: MonitorParts, peer: string, epoch: string): Promise<EpochResetResult> {
+  const { deps, guard } = m;
+  if (!m.monitors.has(peer)) throw new ParleyError('HEALTH_EPOCH_UNKNOWN', `${peer} is not a channel here`);
+  if (!mayReinstate(guard, peer, epoch)) return { peer, epoch, previousEpoch: epoch, changed: false };
+  const event = epochResetEvent(peer, epoch, guard.current(peer), m.scheduler.now(), 'admin');
+  // Stored before it takes effect (and before the caller is answered), in the history's order.
+  await new Promise<void>((resolve, reject) => {
+    m.history.persist(async () => {
+      try {
+        await deps.store.append([epochResetRecord(event)]);
+        await deps.peers.setPeerEpoch(peer, epoch);
+        resolve();
+      } catch (err) {
+        reject(err);
+        throw err;
+      }
+    });
+  });
+  guard.reinstate(peer, epoch);
+  m.events.next(event);
+  const live = m.channels.get(peer)?.connection;
+  if (live && live.peerEpoch !== epoch) live.close(CloseCode.SUPERSEDED_EPOCH, 'superseded store epoch');
+  return { peer, epoch, previousEpoch: event.previousEpoch, changed: true };
 }

@@ -7,8 +7,8 @@
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Observable, Subscription } from 'rxjs';
-import type { Channel } from '../channel/channel.js';
 import { SyncOutcome } from '../protocol/sync-frames.js';
+import type { CountedChannel } from './channel-ports.js';
 import type { HealthMonitor } from './health-monitor.js';
 import { HEALTH_STATES, type HealthEventKind } from './status.js';
 
@@ -56,7 +56,7 @@ export interface NodeMetricsDeps {
   /** This node's address (the `node` label). */
   node: string;
   monitor: HealthMonitor;
-  channels: readonly Channel[];
+  channels: readonly CountedChannel[];
   /**
    * The operator's name of each peer (config `peers[].name`), by address: every per-peer series
    * carries it as `peer_name` (the address when a peer has no name).

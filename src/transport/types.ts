@@ -4,10 +4,11 @@ import type { Observable } from 'rxjs';
 export type ConnectionState = 'open' | 'closing' | 'closed';
 
 /**
- * One authenticated, live connection to a peer: the handshake is done, both sides proved
- * their keys, and the peer is the one in the directory. Each frame is one compact JWS text.
+ * What the signed handshake established about a connection: who the peer is (it proved its
+ * key, and it is the one in the directory), its store epoch and summary, and this connection's
+ * identity and secret.
  */
-export interface Connection {
+export interface AuthenticatedSession {
   /** The peer's address (bech32, zero subaddress). */
   readonly peer: string;
   /** The peer's store epoch, from its hello / hello-ack. */
@@ -26,10 +27,14 @@ export interface Connection {
    * connections of the same dialer (the newer one wins, see `connection-registry.ts`).
    */
   readonly dialedAtMs: number;
-  /** `open` until either side starts closing. */
-  readonly state: ConnectionState;
   /** A per-connection secret agreed in the signed handshake (for heartbeat MACs), hex. */
   readonly sessionSecret: string;
+}
+
+/** The pipe under a connection: text frames in and out, with backpressure, and its close. */
+export interface FramePipe {
+  /** `open` until either side starts closing. */
+  readonly state: ConnectionState;
   /**
    * Incoming frames (hot). Completes when the connection closes; never errors.
    */
@@ -52,6 +57,13 @@ export interface Connection {
   readonly closed: Promise<{ code: number; reason: string; byPeer?: boolean }>;
   /** Idempotent. */
   close(code: number, reason: string): void;
+}
+
+/**
+ * One authenticated, live connection to a peer: the handshake is done, both sides proved
+ * their keys, and the peer is the one in the directory. Each frame is one compact JWS text.
+ */
+export interface Connection extends AuthenticatedSession, FramePipe {
   /**
    * A transport that pairs each request with its response (the LIP-1 HTTP transport: one HTTP
    * request, one answer) takes the channel's response to `request` here instead of as a frame.

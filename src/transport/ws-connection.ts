@@ -1,5 +1,6 @@
 /**
- * The `Connection` over an authenticated `ws` WebSocket (after the handshake).
+ * The `Connection` over an authenticated `ws` WebSocket (after the handshake): the session the
+ * handshake established on top of the WebSocket's frame pipe (`createWsPipe`).
  *
  * - `frames$` is hot. Frames that arrive before the first subscription are kept (the socket is
  *   paused when they exceed the high-water mark) and delivered to the first subscriber, so a
@@ -17,7 +18,7 @@ import { CloseCode, isSendableCloseCode, ObservedCloseCode } from '../protocol/i
 import { closeReason } from './close-errors.js';
 import type { HandshakeResult } from './handshake.js';
 import { sizeOf, textOf } from './handshake-reader.js';
-import type { Connection, ConnectionState } from './types.js';
+import type { AuthenticatedSession, Connection, ConnectionState, FramePipe } from './types.js';
 
 /** Default high-water mark of a connection's send buffer, in bytes. */
 export const DEFAULT_HIGH_WATER_MARK_BYTES = 4 * 1024 * 1024;
@@ -58,6 +59,37 @@ export function createWsConnection(
   options: ConnectionOptions = {},
   pending: readonly string[] = [],
 ): Connection {
+  return sessionOver(info, createWsPipe(ws, options, pending));
+}
+
+/** A connection: `session` (what the handshake established) over `pipe`. */
+export function sessionOver(session: AuthenticatedSession, pipe: FramePipe): Connection {
+  return {
+    ...session,
+    frames$: pipe.frames$,
+    closed: pipe.closed,
+    get state() {
+      return pipe.state;
+    },
+    get bufferedAmount() {
+      return pipe.bufferedAmount;
+    },
+    send: (frame) => pipe.send(frame),
+    writable: () => pipe.writable(),
+    close: (code, reason) => pipe.close(code, reason),
+  };
+}
+
+/**
+ * The frame pipe of an open WebSocket: text frames in and out with backpressure, and its close.
+ *
+ * @param pending - frames that arrived before the pipe was made, in order.
+ */
+export function createWsPipe(
+  ws: WebSocket,
+  options: ConnectionOptions = {},
+  pending: readonly string[] = [],
+): FramePipe {
   const highWaterMark = options.highWaterMarkBytes ?? DEFAULT_HIGH_WATER_MARK_BYTES;
   const lowWaterMark = Math.min(options.lowWaterMarkBytes ?? DEFAULT_LOW_WATER_MARK_BYTES, highWaterMark);
   const frames = new Subject<string>();
@@ -155,7 +187,6 @@ export function createWsConnection(
   });
 
   return {
-    ...info,
     frames$,
     closed,
     get state() {

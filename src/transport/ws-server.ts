@@ -2,7 +2,8 @@
  * The channel server: accepts WebSocket upgrades on an HTTP(S) server, runs the acceptor side
  * of the handshake (PROTOCOL.md §5.2) and emits each authenticated `Connection`.
  *
- * The only server-side file that imports `ws`. It uses `noServer` + `handleUpgrade`, so the
+ * With `ws-acceptor.ts` (the handshake on each accepted socket), the only server-side files that
+ * import `ws`. It uses `noServer` + `handleUpgrade`, so the
  * channel can share a port with other HTTP endpoints (`/healthz`, `/metrics`): either pass
  * `onRequest`, or `attach()` the channel to a server of your own.
  */
@@ -10,16 +11,9 @@ import type { Server as HttpServer, IncomingMessage, RequestListener } from 'nod
 import type { Duplex } from 'node:stream';
 import { Server as TlsServer } from 'node:tls';
 import { type Observable, Subject } from 'rxjs';
-import { type ServerOptions, type WebSocket, WebSocketServer } from 'ws';
+import { type ServerOptions, WebSocketServer } from 'ws';
 import { ParleyError } from '../errors.js';
-import {
-  CloseCode,
-  MAX_HANDSHAKE_FRAME_BYTES,
-  type PrivateKey,
-  type PublicKey,
-  publicKeyFromHex,
-} from '../protocol/index.js';
-import { asParleyError, isRefusal } from './close-errors.js';
+import { MAX_HANDSHAKE_FRAME_BYTES, type PrivateKey } from '../protocol/index.js';
 import {
   DEFAULT_CHANNEL_MAX_FRAME_BYTES,
   DEFAULT_CHANNEL_PATH,
@@ -30,15 +24,13 @@ import {
   DEFAULT_MAX_PENDING_HANDSHAKES_PER_ADDRESS,
   DEFAULT_RESERVED_HANDSHAKES,
 } from './defaults.js';
-import { buildAck, checkConfirm, checkHello, type LocalState } from './handshake.js';
-import { createHandshakeReader, type HandshakeReader } from './handshake-reader.js';
+import type { LocalState } from './handshake.js';
 import { createLimitedServer, type HttpServerLimits } from './http-server.js';
 import { isLoopbackHost } from './loopback.js';
 import { createPreauthSlots, plainAddress } from './preauth-slots.js';
-import { createNonceCache } from './replay-cache.js';
 import type { Connection, PeerEntry } from './types.js';
-import { type ConnectionOptions, createWsConnection } from './ws-connection.js';
-import { setMaxPayload } from './ws-payload-limit.js';
+import { createAcceptor } from './ws-acceptor.js';
+import type { ConnectionOptions } from './ws-connection.js';
 
 /** User knobs of {@link createChannelServer}. */
 export interface ChannelServerOptions extends ConnectionOptions {
@@ -163,6 +155,56 @@ function checkPositive(name: string, value: number): number {
   return value;
 }
 
+/** The options checked, with their defaults. */
+function resolveLimits(options: ChannelServerOptions) {
+  const maxFrameBytes = checkPositive(
+    'maxFrameBytes',
+    options.maxFrameBytes ?? DEFAULT_CHANNEL_MAX_FRAME_BYTES,
+  );
+  const timeoutMs = checkPositive(
+    'handshakeTimeoutMs',
+    options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  );
+  const maxSkewMs = checkPositive('helloMaxSkewMs', options.helloMaxSkewMs ?? DEFAULT_HELLO_MAX_SKEW_MS);
+  const maxPending = checkPositive(
+    'maxPendingHandshakes',
+    options.maxPendingHandshakes ?? DEFAULT_MAX_PENDING_HANDSHAKES,
+  );
+  const maxPerAddress = checkPositive(
+    'maxPendingHandshakesPerAddress',
+    options.maxPendingHandshakesPerAddress ?? DEFAULT_MAX_PENDING_HANDSHAKES_PER_ADDRESS,
+  );
+  const reserved = Math.min(options.reservedHandshakes ?? DEFAULT_RESERVED_HANDSHAKES, maxPending);
+  const closeTimeout = checkPositive('closeTimeoutMs', options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
+  return { maxFrameBytes, timeoutMs, maxSkewMs, maxPending, maxPerAddress, reserved, closeTimeout };
+}
+
+/** Starts `httpServer` listening; `port()` is the bound port once `listening` resolved. */
+function listen(
+  httpServer: HttpServer,
+  host: string,
+  configuredPort: number,
+): { listening: Promise<void>; port(): number } {
+  let port = configuredPort;
+  const listening = new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => {
+      reject(new ParleyError('TRANSPORT_LISTEN_FAILED', `cannot listen on ${host}:${port}`, { cause: err }));
+    };
+    httpServer.once('error', onError);
+    httpServer.listen(port, host, () => {
+      httpServer.off('error', onError);
+      // After listen, errors of the listening socket are not actionable here; never crash on them.
+      httpServer.on('error', () => {});
+      const address = httpServer.address();
+      if (typeof address === 'object' && address !== null) port = address.port;
+      resolve();
+    });
+  });
+  // A caller that never awaits `listening` must not get an unhandled rejection.
+  listening.catch(() => {});
+  return { listening, port: () => port };
+}
+
 /**
  * Creates a channel server and starts listening (await `listening`).
  *
@@ -177,137 +219,33 @@ export function createChannelServer(options: ChannelServerOptions, deps: Channel
   if (options.tls === undefined && !allowInsecure && !isLoopbackHost(host)) {
     throw new ParleyError('TRANSPORT_INSECURE', `plain ws on ${host} needs tls or allowInsecure`);
   }
-  const maxFrameBytes = checkPositive(
-    'maxFrameBytes',
-    options.maxFrameBytes ?? DEFAULT_CHANNEL_MAX_FRAME_BYTES,
-  );
-  const timeoutMs = checkPositive(
-    'handshakeTimeoutMs',
-    options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
-  );
-  const maxSkewMs = checkPositive('helloMaxSkewMs', options.helloMaxSkewMs ?? DEFAULT_HELLO_MAX_SKEW_MS);
-  const maxPending = checkPositive(
-    'maxPendingHandshakes',
-    options.maxPendingHandshakes ?? DEFAULT_MAX_PENDING_HANDSHAKES,
-  );
+  const limits = resolveLimits(options);
   const slots = createPreauthSlots({
-    maxTotal: maxPending,
-    maxPerAddress: checkPositive(
-      'maxPendingHandshakesPerAddress',
-      options.maxPendingHandshakesPerAddress ?? DEFAULT_MAX_PENDING_HANDSHAKES_PER_ADDRESS,
-    ),
-    reserved: Math.min(options.reservedHandshakes ?? DEFAULT_RESERVED_HANDSHAKES, maxPending),
+    maxTotal: limits.maxPending,
+    maxPerAddress: limits.maxPerAddress,
+    reserved: limits.reserved,
     isReserved: (address) => deps.isReservedAddress?.(address) ?? false,
   });
-  const closeTimeout = checkPositive('closeTimeoutMs', options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
-  const clock = deps.clock ?? Date;
-
-  const nonces = createNonceCache({ windowMs: maxSkewMs });
-  const keys = new Map<string, PublicKey>();
   // `closeTimeout` exists in ws 8.23 but not yet in @types/ws.
   const wsOptions: ServerOptions & { closeTimeout: number } = {
     noServer: true,
     // Before authentication only handshake frames: a larger frame is refused from its header
     // (1009), before its payload is buffered. Raised to `maxFrameBytes` once the hello verifies.
-    maxPayload: Math.min(MAX_HANDSHAKE_FRAME_BYTES, maxFrameBytes),
+    maxPayload: Math.min(MAX_HANDSHAKE_FRAME_BYTES, limits.maxFrameBytes),
     perMessageDeflate: false,
     clientTracking: false,
-    closeTimeout,
+    closeTimeout: limits.closeTimeout,
   };
   const wss = new WebSocketServer(wsOptions);
   const connections = new Subject<Connection>();
   const failures = new Subject<HandshakeFailure>();
-  const handshakes = new Set<HandshakeReader>();
-  const live = new Set<Connection>();
-  const sockets = new Set<Promise<void>>();
   const detachers = new Set<() => void>();
   let closing: Promise<void> | undefined;
-
-  async function keyOf(address: string): Promise<PublicKey | undefined> {
-    let entry: PeerEntry | undefined;
-    try {
-      entry = await deps.directory(address);
-    } catch (err) {
-      throw asParleyError(err, 'TRANSPORT_INTERNAL_ERROR', 'directory lookup failed');
-    }
-    if (entry === undefined || entry.address !== address) return undefined;
-    const hex = entry.publicKeyHex.toLowerCase();
-    let key = keys.get(hex);
-    if (key === undefined) {
-      try {
-        key = publicKeyFromHex(hex);
-      } catch {
-        return undefined; // a directory entry with a broken key authenticates nobody
-      }
-      keys.set(hex, key);
-    }
-    return key;
-  }
-
-  async function localStateOf(peer: string): Promise<LocalState> {
-    try {
-      return await deps.localState(peer);
-    } catch (err) {
-      // A refusal (not the owner, the business refuses this peer, …) keeps its own close code.
-      if (isRefusal(err)) throw err;
-      throw new ParleyError('TRANSPORT_INTERNAL_ERROR', 'local state unavailable', { cause: err });
-    }
-  }
-
-  async function accept(
-    ws: WebSocket,
-    remoteAddress: string | undefined,
-    release: () => void,
-  ): Promise<void> {
-    if (closing !== undefined) {
-      release();
-      ws.on('error', () => {}); // 'close' follows; nothing else to do with this socket
-      ws.close(CloseCode.GOING_AWAY, 'server shutting down');
-      return;
-    }
-    sockets.add(trackClose(ws));
-    // Frames queued while a handshake step runs stay few: the socket pauses past two frames.
-    const reader = createHandshakeReader(ws, { timeoutMs, maxQueuedBytes: 2 * MAX_HANDSHAKE_FRAME_BYTES });
-    handshakes.add(reader);
-    try {
-      const helloJws = await reader.next();
-      const accepted = await checkHello(helloJws, {
-        me: deps.me,
-        keyOf,
-        nowMs: clock.now(),
-        maxSkewMs,
-        nonces,
-      });
-      reader.check();
-      // The hello verifies with a configured peer's key: from the ack on, the peer may send
-      // channel frames (right after its confirm), which may be up to the channel's limit.
-      setMaxPayload(ws, maxFrameBytes);
-      const local = await localStateOf(accepted.hello.from);
-      reader.check();
-      const ack = await buildAck({ me: deps.me, myKey: deps.myKey, local }, accepted, clock.now());
-      reader.check();
-      ws.send(ack.jws);
-      await checkConfirm(await reader.next(), accepted, ack.frame);
-      reader.check();
-      const connection = createWsConnection(ws, ack.result, options, reader.detach());
-      live.add(connection);
-      void connection.closed.then(() => live.delete(connection));
-      connections.next(connection);
-    } catch (err) {
-      const error = asParleyError(err, 'TRANSPORT_INTERNAL_ERROR', 'handshake failed unexpectedly');
-      reader.fail(error);
-      failures.next({ error, remoteAddress });
-    } finally {
-      handshakes.delete(reader);
-      release();
-    }
-  }
-
-  function trackClose(ws: WebSocket): Promise<void> {
-    const done = new Promise<void>((resolve) => ws.once('close', () => resolve()));
-    void done.then(() => sockets.delete(done));
-    return done;
-  }
+  const acceptor = createAcceptor({ ...limits, connection: options }, deps, {
+    connections,
+    failures,
+    closing: () => closing !== undefined,
+  });
 
   function upgradeHandler(servedPath: string, ownServer: boolean) {
     return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -338,7 +276,7 @@ export function createChannelServer(options: ChannelServerOptions, deps: Channel
       socket.once('close', slot.release);
       socket.on('error', () => {}); // until ws takes the socket over; ws adds its own handling
       wss.handleUpgrade(req, socket, head, (ws) => {
-        void accept(ws, remoteAddress, slot.release);
+        void acceptor.accept(ws, remoteAddress, slot.release);
       });
     };
   }
@@ -356,23 +294,7 @@ export function createChannelServer(options: ChannelServerOptions, deps: Channel
     onRequest,
   );
   httpServer.on('upgrade', upgradeHandler(path, true));
-  let port = options.port ?? 0;
-  const listening = new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => {
-      reject(new ParleyError('TRANSPORT_LISTEN_FAILED', `cannot listen on ${host}:${port}`, { cause: err }));
-    };
-    httpServer.once('error', onError);
-    httpServer.listen(port, host, () => {
-      httpServer.off('error', onError);
-      // After listen, errors of the listening socket are not actionable here; never crash on them.
-      httpServer.on('error', () => {});
-      const address = httpServer.address();
-      if (typeof address === 'object' && address !== null) port = address.port;
-      resolve();
-    });
-  });
-  // A caller that never awaits `listening` must not get an unhandled rejection.
-  listening.catch(() => {});
+  const { listening, port } = listen(httpServer, host, options.port ?? 0);
   const urlHost = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 
   async function shutdown(): Promise<void> {
@@ -383,11 +305,9 @@ export function createChannelServer(options: ChannelServerOptions, deps: Channel
       else resolve();
     });
     httpServer.closeIdleConnections();
-    const goingAway = new ParleyError('TRANSPORT_GOING_AWAY', 'server shutting down');
-    for (const reader of handshakes) reader.fail(goingAway);
-    for (const connection of live) connection.close(CloseCode.GOING_AWAY, 'server shutting down');
+    acceptor.goAway();
     // Every socket ends within closeTimeoutMs: ws drops a peer that does not answer the close.
-    await Promise.all(sockets);
+    await acceptor.socketsClosed();
     httpServer.closeAllConnections();
     await stopped;
     connections.complete();
@@ -397,10 +317,10 @@ export function createChannelServer(options: ChannelServerOptions, deps: Channel
   const server: ChannelServer = {
     listening,
     get port() {
-      return port;
+      return port();
     },
     get url() {
-      return `${options.tls ? 'wss' : 'ws'}://${urlHost}:${port}${path}`;
+      return `${options.tls ? 'wss' : 'ws'}://${urlHost}:${port()}${path}`;
     },
     httpServer,
     connections$: connections.asObservable(),
