@@ -15,6 +15,8 @@ export type AnswerKey =
   | { kind: 'begin'; runId: string }
   | { kind: 'list'; runId: string }
   | { kind: 'push'; runId: string; seq: number }
+  | { kind: 'sketch'; runId: string }
+  | { kind: 'resolve'; runId: string }
   | { kind: 'object'; requestId: string }
   | { kind: 'history'; requestId: string };
 
@@ -53,7 +55,7 @@ export interface Correlator {
   settle(key: AnswerKey, frame: SyncFrame, bytes?: number): boolean;
   /** Rejects every answer waited for. */
   abortAll(err: ParleyError): void;
-  /** Rejects what a run of this node waits for (its begin, list pages and pushes). */
+  /** Rejects what a run of this node waits for (its begin, list pages, symbols, keys and pushes). */
   abortRun(runId: string, err: ParleyError): void;
 }
 
@@ -78,6 +80,8 @@ function keyOf(key: AnswerKey): string {
   switch (key.kind) {
     case 'begin':
     case 'list':
+    case 'sketch':
+    case 'resolve':
       return `${key.kind}:${key.runId}`;
     case 'push':
       return `push:${key.runId}:${key.seq}`;
@@ -209,11 +213,7 @@ export function createCorrelator(deps: CorrelatorDeps): Correlator {
     ask,
     settle,
     abortAll: (err) => abortWhere(err, () => true),
-    abortRun: (runId, err) =>
-      abortWhere(
-        err,
-        (k) => (k.kind === 'begin' || k.kind === 'list' || k.kind === 'push') && k.runId === runId,
-      ),
+    abortRun: (runId, err) => abortWhere(err, (k) => 'runId' in k && k.runId === runId),
   };
 }
 

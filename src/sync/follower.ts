@@ -5,6 +5,7 @@
  */
 import { isParleyError, ParleyError } from '../errors.js';
 import type { OpenObjectsSummary } from '../protocol/channel-frames.js';
+import { type CodedSymbols, encodeSymbols } from '../protocol/riblt.js';
 import type {
   ObjectHistory,
   SyncBegin,
@@ -18,6 +19,7 @@ import type {
 import { applyHistories } from './apply.js';
 import type { SyncContext } from './context.js';
 import { historyBytes, readHistory, sendable } from './histories.js';
+import { FIRST_SYMBOLS, followerSketch } from './riblt-method.js';
 import type { RunState } from './run-record.js';
 import { sameSummary } from './summary.js';
 import type { SyncLink } from './types.js';
@@ -58,8 +60,11 @@ export async function answerBegin(
   state.beginning.add(frame.run_id);
   let started: RunState;
   let mine: OpenObjectsSummary;
+  let sketch: CodedSymbols | undefined;
   try {
     mine = await ctx.summary();
+    // The coded symbols as of this summary: every answer of the run reads this copy.
+    if (frame.method === 'riblt') sketch = followerSketch(frame.open_objects, mine);
     started = await ctx.runs.start(frame.run_id, 'follower', frame.reason);
   } finally {
     state.beginning.delete(frame.run_id);
@@ -67,12 +72,21 @@ export async function answerBegin(
   ctx.runs.touch(started);
   started.counters.bytesReceived += bytes;
   started.counters.rounds++;
+  if (sketch) {
+    started.sketch = sketch;
+    started.method = 'riblt';
+  }
   await ctx.correlator.send(
-    { _ObjectType: 'SyncBeginAck', run_id: frame.run_id, open_objects: mine },
+    {
+      _ObjectType: 'SyncBeginAck',
+      run_id: frame.run_id,
+      open_objects: mine,
+      ...(sketch ? { sketch: encodeSymbols(sketch, 0, FIRST_SYMBOLS) } : {}),
+    },
     started.counters,
   );
   // Equal summaries: the leader stops here too, without another frame.
-  if (frame.method === 'list' && sameSummary(frame.open_objects, mine))
+  if (frame.method !== 'scoped' && sameSummary(frame.open_objects, mine))
     await ctx.runs.finish(started, 'in_sync');
 }
 
@@ -270,6 +284,8 @@ export function failedHere(ctx: SyncContext, frame: SyncFrame, err: unknown): vo
   const aboutRun =
     frame._ObjectType === 'SyncBegin' ||
     frame._ObjectType === 'SyncListRequest' ||
+    frame._ObjectType === 'SyncSketchRequest' ||
+    frame._ObjectType === 'SyncResolve' ||
     (frame._ObjectType === 'SyncHistory' && frame.request_id === null);
   if (requestId === null && !(aboutRun && runId !== null)) return;
   void ctx.correlator

@@ -15,6 +15,7 @@ import {
   type FollowerState,
 } from './follower.js';
 import type { Leader } from './leader.js';
+import { answerResolve, answerSketchRequest } from './riblt-method.js';
 import type { RunState } from './run-record.js';
 
 /** Handles a verified frame `bytes` long; what it does for a follower's run is tracked by that run. */
@@ -54,6 +55,16 @@ async function dispatch(
       return answerListRequest(ctx, frame, run);
     case 'SyncGetObject':
       return answerGetObject(ctx, frame);
+    case 'SyncSketchRequest':
+      return answerSketchRequest(ctx, frame, run);
+    case 'SyncResolve':
+      return answerResolve(ctx, frame, run);
+    case 'SyncSketch':
+      correlator.settle({ kind: 'sketch', runId: frame.run_id }, frame);
+      return;
+    case 'SyncResolved':
+      correlator.settle({ kind: 'resolve', runId: frame.run_id }, frame);
+      return;
     case 'SyncGetHistory':
       return answerHistory(ctx, follower, frame, run);
     case 'SyncHistory':

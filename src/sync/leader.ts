@@ -6,11 +6,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { isParleyError, ParleyError } from '../errors.js';
+import type { OpenObjectsSummary } from '../protocol/channel-frames.js';
+import { openObjectsSketchOf } from '../protocol/heartbeat-frames.js';
 import { MAX_SYNC_PAGE, type SyncBeginAck, type SyncOutcome } from '../protocol/sync-frames.js';
 import type { SyncContext } from './context.js';
 import type { Difference } from './differences.js';
 import { listMethod, type ReconcileMethod, scopedMethod } from './methods.js';
 import { repairBatch } from './repair.js';
+import { ribltMethod } from './riblt-method.js';
 import { createRunBackoff, isPeerStoreFailure, type RunBackoff } from './run-backoff.js';
 import { type RunState, runResult } from './run-record.js';
 import { sameSummary } from './summary.js';
@@ -105,6 +108,21 @@ export function createLeader(ctx: SyncContext): Leader {
   };
 }
 
+/**
+ * How this run finds its differences: `scoped` for named objects; `riblt` when the peer's hello
+ * names it, this node allows it and `mine` came from an open-objects digest (its symbols are
+ * copied now, with the summary); else `list`.
+ */
+function methodFor(ctx: SyncContext, scope: Set<string> | null, mine: OpenObjectsSummary): ReconcileMethod {
+  if (scope) return scopedMethod(ctx, scope);
+  const sketch = openObjectsSketchOf(mine);
+  const allowed = ctx.options.methods ?? ['riblt', 'list'];
+  if (sketch && allowed.includes('riblt') && ctx.link()?.peerSyncMethods?.includes('riblt')) {
+    return ribltMethod(ctx, sketch, sketch.symbols.snapshot());
+  }
+  return listMethod(ctx);
+}
+
 /** Waits out the store-failure backoff and the peer's runs here, then checks the link. */
 async function readyToLead(ctx: SyncContext, state: LeaderState, reason: string): Promise<void> {
   const abortIfClosed = (): void => {
@@ -146,7 +164,12 @@ function sendEnd(ctx: SyncContext, run: RunState, outcome: SyncOutcome): Promise
 }
 
 /** The differences the method finds, repaired in batches of `batchObjects`, at most `window` in flight. */
-async function repairAll(ctx: SyncContext, run: RunState, method: ReconcileMethod): Promise<void> {
+async function repairAll(
+  ctx: SyncContext,
+  run: RunState,
+  method: ReconcileMethod,
+  ack: SyncBeginAck,
+): Promise<void> {
   const { batchObjects, window } = ctx.limits;
   const inflight = new Set<Promise<void>>();
   let failure: unknown;
@@ -168,7 +191,7 @@ async function repairAll(ctx: SyncContext, run: RunState, method: ReconcileMetho
     inflight.add(tracked);
     if (inflight.size >= window) await Promise.race(inflight);
   };
-  for await (const diff of method.differences(run)) {
+  for await (const diff of method.differences(run, ack)) {
     if (failure) break;
     if (ctx.closed()) throw new ParleyError('SYNC_ABORTED', 'closed');
     run.total++;
@@ -189,8 +212,8 @@ async function lead(
   await readyToLead(ctx, state, reason);
   const run = await ctx.runs.start(newId(), 'leader', reason);
   try {
-    const method = scope ? scopedMethod(ctx, scope) : listMethod(ctx);
     const mine = await ctx.summary();
+    const method = methodFor(ctx, scope, mine);
     const ack = await ctx.correlator.ask<SyncBeginAck>(
       { kind: 'begin', runId: run.runId },
       {
@@ -210,7 +233,7 @@ async function lead(
     }
     run.phase = 'compare';
     ctx.runs.emit('resync_progress', run);
-    await repairAll(ctx, run, method);
+    await repairAll(ctx, run, method, ack);
     // `repaired` only when every difference ended with an outcome, none of them rejected.
     const outcome: SyncOutcome =
       run.total === 0

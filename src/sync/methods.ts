@@ -1,9 +1,17 @@
 /**
  * Reconciliation methods (PROTOCOL.md §7.3): how the leader of a run finds the objects whose
  * heads differ, once the two summaries differ. `list` pages through the follower's open objects
- * and merges them with this node's; `scoped` asks for each named object.
+ * and merges them with this node's; `scoped` asks for each named object; `riblt` peels coded
+ * symbols (`riblt-method.ts`).
  */
-import type { SyncBegin, SyncEntry, SyncList, SyncMethod, SyncObject } from '../protocol/sync-frames.js';
+import type {
+  SyncBegin,
+  SyncBeginAck,
+  SyncEntry,
+  SyncList,
+  SyncMethod,
+  SyncObject,
+} from '../protocol/sync-frames.js';
 import type { SyncContext } from './context.js';
 import {
   checkedPage,
@@ -21,8 +29,8 @@ export interface ReconcileMethod {
   readonly name: SyncMethod;
   /** What the `SyncBegin` says beyond its method and the summary. */
   begin(): Pick<SyncBegin, 'reference_ids'>;
-  /** The differences, in byte order of reference id. */
-  differences(run: RunState): AsyncGenerator<Difference>;
+  /** The differences, in byte order of reference id, once the follower answered the begin with `ack`. */
+  differences(run: RunState, ack: SyncBeginAck): AsyncGenerator<Difference>;
 }
 
 /** The follower's open objects page by page, merged with this node's. */

@@ -5,6 +5,7 @@
  */
 import { type SchedulerLike, type Subject, type Subscription, timer } from 'rxjs';
 import { ParleyError } from '../errors.js';
+import type { CodedSymbols } from '../protocol/riblt.js';
 import type { ApplyOutcome, SyncOutcome } from '../protocol/sync-frames.js';
 import type { ResyncCounters, ResyncRole, SyncStore } from './ports.js';
 import type { ResyncEvent, ResyncRunResult } from './types.js';
@@ -31,6 +32,12 @@ export interface RunState {
    * object): the run is `partial`, and another run follows.
    */
   unsettled: string[];
+  /** How the differences were found (`riblt→list`: the coded symbols fell back to `list`). */
+  method?: string;
+  /** The leader's bytes (both ways) and rounds until the differences were known (`riblt`). */
+  reconcile?: { bytes: number; rounds: number };
+  /** A follower's coded symbols as of the run's begin (method `riblt`). */
+  sketch?: CodedSymbols;
   /** A follower's run: ends `aborted` when the leader sends nothing for a while (see `touch`). */
   idle?: Subscription;
   /**
@@ -96,6 +103,8 @@ function endDetail(run: RunState, error?: string): Record<string, unknown> {
   return {
     runId: run.runId,
     role: run.role,
+    ...(run.method ? { method: run.method } : {}),
+    ...(run.reconcile ? { reconcile: run.reconcile } : {}),
     differences: run.total,
     rejected: run.rejected,
     forks: run.forks,

@@ -19,6 +19,8 @@ export interface SyncLink {
   readonly state: 'open' | 'closing' | 'closed';
   readonly closed: Promise<unknown>;
   close(code: number, reason: string): void;
+  /** The reconciliation methods the peer announced in its hello (absent: `list` only). */
+  readonly peerSyncMethods?: readonly string[];
 }
 
 /** Resync progress and facts, for logs, the dashboard and the business layer (hot stream). */
@@ -102,6 +104,12 @@ export interface ChannelSyncOptions {
   maxPushHoldBytes?: number;
   /** How long to wait for an answer. @default 30000 */
   responseTimeoutMs?: number;
+  /**
+   * The reconciliation methods this node leads runs with, when the peer speaks them: `riblt`
+   * (coded symbols, PROTOCOL.md §7.3.1) needs the summary of an open-objects digest
+   * (`createOpenObjectsDigest`); otherwise, and as its fallback, `list`. @default ['riblt', 'list']
+   */
+  methods?: ReadonlyArray<'riblt' | 'list'>;
   /** The wait before a run after runs the peer's store failed (`run-backoff.ts`). */
   storeFailureBackoff?: RunBackoffOptions;
 }
