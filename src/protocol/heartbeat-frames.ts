@@ -227,7 +227,7 @@ export function openObjectKey(referenceId: string, headVersion: string): ItemKey
 export interface OpenObjectsSketch {
   /** The live symbols (take a `snapshot()` to keep them as of now). */
   readonly symbols: CodedSymbols;
-  /** The open reference ids whose SHA-256 starts with `hi`. */
+  /** The open reference ids whose hash (`refHash`) is `hi`. */
   refsOf(hi: number): readonly string[];
 }
 
@@ -242,8 +242,8 @@ export function openObjectsSketchOf(summary: OpenObjectsSummary): OpenObjectsSke
  * The order-independent digest of a set of open objects `(reference_id, head version)`
  * (PROTOCOL.md §8.2): the sum of their terms mod 2^256, 64 lowercase hex. A sum, not a XOR, so
  * that a pair counted twice by mistake does not cancel out. Maintained incrementally: adding
- * and removing a pair costs two SHA-256 (the term, and the reference id's for the coded
- * symbols, which it keeps up to date as well: {@link openObjectsSketchOf}).
+ * and removing a pair costs one SHA-256 (the term), plus a MurmurHash3 of the reference id and
+ * about 13 updates of the coded symbols it keeps up to date as well ({@link openObjectsSketchOf}).
  */
 export interface OpenObjectsDigest {
   add(referenceId: string, headVersion: string): void;
@@ -257,7 +257,7 @@ export function createOpenObjectsDigest(): OpenObjectsDigest {
   let sum = 0n;
   let count = 0;
   const symbols = new CodedSymbols(SKETCH_SYMBOLS);
-  /** Reference ids by the first 4 bytes of their SHA-256 (a bucket of several on a collision). */
+  /** Reference ids by their hash (`refHash`; a bucket of several on a collision). */
   const refs = new Map<number, string | string[]>();
   const sketch: OpenObjectsSketch = {
     symbols,

@@ -3,9 +3,9 @@
  * Reconciliation", SIGCOMM 2024) over the open objects of a channel, as resync's `riblt` method
  * uses them (PROTOCOL.md §7.3.1). Pure: no I/O, no timers.
  *
- * An item is an open object `(reference_id, head)`, hashed to a 64-bit key: the first 4 bytes
- * of SHA-256(reference_id) (`hi`, so that two heads of one object can be paired) and the first
- * 4 bytes of the object's digest term SHA-256(canonical JSON `[reference_id, head]`) (`lo`).
+ * An item is an open object `(reference_id, head)`, hashed to a 64-bit key: MurmurHash3 of the
+ * reference id (`hi`, so that two heads of one object can be paired) and the first 4 bytes of
+ * the object's digest term SHA-256(canonical JSON `[reference_id, head]`) (`lo`).
  * Coded symbol `i` is the XOR of the keys and of the key checksums of the items mapped to it,
  * and their count; every item maps to symbol 0, and to symbol `i` with probability about
  * 1 / (1 + i/2), by a sequence of indices drawn from its key. A node keeps the first
@@ -14,8 +14,6 @@
  * item at a time (a symbol with a count of ±1 and a checksum that matches its key). The
  * difference is whole once symbol 0 is empty.
  */
-import { createHash } from 'node:crypto';
-
 /** Coded symbols kept per set: the most a run may ask for. */
 export const SKETCH_SYMBOLS = 1024;
 /** Bytes of one coded symbol on the wire: key (8), checksum (8), count mod 2^16 (2). */
@@ -23,15 +21,46 @@ export const SYMBOL_BYTES = 18;
 
 /** An item's 64-bit key, as two unsigned 32-bit halves. */
 export interface ItemKey {
-  /** First 4 bytes of SHA-256(reference_id), big-endian. */
+  /** MurmurHash3 (x86, 32-bit, seed 0) of the UTF-8 reference id. */
   hi: number;
   /** First 4 bytes of SHA-256(canonical JSON `[reference_id, head]`), big-endian. */
   lo: number;
 }
 
-/** `hi` of an item key: the first 4 bytes of SHA-256 of the reference id. */
+/**
+ * `hi` of an item key: MurmurHash3 (x86, 32-bit, seed 0) of the UTF-8 bytes of the reference id.
+ * Not a cryptographic hash: it runs on every commit that moves a head (a SHA-256 there cost
+ * more than the rest of the upkeep), and ids made to collide only make their own channel's
+ * keys ambiguous, which the `lo` half and the stored head settle.
+ */
 export function refHash(referenceId: string): number {
-  return createHash('sha256').update(referenceId, 'utf8').digest().readUInt32BE(0);
+  let ascii = true;
+  for (let i = 0; i < referenceId.length && ascii; i++) ascii = referenceId.charCodeAt(i) < 0x80;
+  const bytes: ArrayLike<number> = ascii ? { length: referenceId.length } : Buffer.from(referenceId, 'utf8');
+  const at = ascii ? (i: number) => referenceId.charCodeAt(i) : (i: number) => bytes[i]!;
+  const n = bytes.length;
+  let h = 0;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    let k = at(i) | (at(i + 1) << 8) | (at(i + 2) << 16) | (at(i + 3) << 24);
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  const rest = n - i;
+  if (rest > 0) {
+    let k = at(i);
+    if (rest > 1) k ^= at(i + 1) << 8;
+    if (rest > 2) k ^= at(i + 2) << 16;
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    h ^= k;
+  }
+  return fmix32(h ^ n);
 }
 
 /** MurmurHash3's 32-bit finaliser. */

@@ -17,6 +17,7 @@ import {
   encodeSymbols,
   type ItemKey,
   peel,
+  refHash,
   SKETCH_SYMBOLS,
 } from '../../src/protocol/riblt.js';
 
@@ -102,6 +103,12 @@ describe('riblt over open-objects digests', () => {
       }),
       { numRuns: 30 },
     );
+  });
+
+  it('hashes reference ids with MurmurHash3 (x86, 32-bit, seed 0)', () => {
+    expect(refHash('')).toBe(0);
+    expect(refHash('hello')).toBe(0x248bfa47);
+    expect(refHash('The quick brown fox jumps over the lazy dog')).toBe(0x2e4ff723);
   });
 
   it('removing what was added leaves the symbols of the set without it', () => {
