@@ -11,6 +11,8 @@
  * threads of the rebuilt node. CPU time per rebuilt object (`rebuild_cpu_ms_per_object`) is the
  * figure to compare on a shared machine; wall-clock rates carry the load average (`load1`).
  *
+ * First, the reconciliation phase alone by method (`reconcile_*`, `sketch_build_ms`: `_reconcile.ts`).
+ *
  * Run: `npm run bench -- resync` (or `npx tsx scripts/bench/resync.ts`).
  * Env: `PARLEY_BENCH_RESYNC_N` (default `10000,100000`), `PARLEY_BENCH_RESYNC_STEPS` (commands per
  * object for n ≤ 10,000; default 4, the longest chain of a payment that is still open; larger n
@@ -63,6 +65,7 @@ import {
   waitForLine,
 } from '../../test/helpers/node-process.js';
 import { memoryLink, serialExclusive } from '../../test/sync/in-memory.js';
+import { benchReconcile, benchUpkeep } from './_reconcile.js';
 
 /**
  * Largest n whose 100 %-missing case runs (a full rebuild of 100,000 objects takes minutes on a
@@ -596,6 +599,15 @@ async function benchTwoProcesses(
   }
 }
 
+/**
+ * The reconciliation phase by method (`_reconcile.ts`): n from `PARLEY_BENCH_RESYNC_RECONCILE_N`
+ * (default `10000,100000,1000000`), d from `PARLEY_BENCH_RESYNC_RECONCILE_D` (default
+ * `0,1,10,100,1000`), `list` beside `riblt` up to `PARLEY_BENCH_RESYNC_RECONCILE_LIST_MAX_N`
+ * (default 100000). `PARLEY_BENCH_RESYNC_RECONCILE=0` skips it, `=only` runs only it.
+ */
+const RECONCILE = process.env['PARLEY_BENCH_RESYNC_RECONCILE'] ?? '1';
+const numbers = (name: string, fallback: string): number[] =>
+  (process.env[name] ?? fallback).split(',').map(Number);
 const sizes = (process.env['PARLEY_BENCH_RESYNC_N'] ?? '10000,100000').split(',').map(Number);
 const steps = Number(process.env['PARLEY_BENCH_RESYNC_STEPS'] ?? 4);
 const dir = mkdtempSync(join(tmpdir(), 'parley-bench-resync-'));
@@ -605,7 +617,18 @@ const dir = mkdtempSync(join(tmpdir(), 'parley-bench-resync-'));
  */
 let pool: VerifyPool | undefined;
 try {
-  for (const n of sizes) {
+  if (RECONCILE !== '0') {
+    benchUpkeep(report, 100_000);
+    await benchReconcile(
+      report,
+      progress,
+      dir,
+      numbers('PARLEY_BENCH_RESYNC_RECONCILE_N', '10000,100000,1000000'),
+      numbers('PARLEY_BENCH_RESYNC_RECONCILE_D', '0,1,10,100,1000'),
+      Number(process.env['PARLEY_BENCH_RESYNC_RECONCILE_LIST_MAX_N'] ?? 100_000),
+    );
+  }
+  for (const n of RECONCILE === 'only' ? [] : sizes) {
     progress(`resync bench: n=${n}`);
     await benchN(n, n <= 10_000 ? steps : 1, dir);
   }

@@ -56,6 +56,9 @@ export const OpenObjectsSummary = z.object({
 });
 export type OpenObjectsSummary = z.infer<typeof OpenObjectsSummary>;
 
+/** The resync reconciliation methods this build speaks, as its hello announces them (PROTOCOL.md §7.3). */
+export const SYNC_METHODS: readonly string[] = ['list', 'riblt'];
+
 const helloFields = {
   from: FrameAddress,
   to: FrameAddress,
@@ -63,6 +66,8 @@ const helloFields = {
   /** The sender's store epoch: a random id made when its database was created. */
   epoch: z.string().min(1).max(128),
   open_objects: OpenObjectsSummary,
+  /** The resync reconciliation methods the sender speaks (PROTOCOL.md §7.3); absent: `list` only. */
+  sync_methods: z.array(z.string().min(1).max(32)).max(16).optional(),
   /** 32 fresh random bytes; the receiver signs them back. */
   nonce: Hex32,
   /** The sender's clock, milliseconds since the Unix epoch. */

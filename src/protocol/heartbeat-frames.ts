@@ -20,6 +20,7 @@ import { z } from 'zod';
 import { ParleyError } from '../errors.js';
 import { OpenObjectsSummary } from './channel-frames.js';
 import { canonicalJson } from './codec.js';
+import { CodedSymbols, type ItemKey, refHash, SKETCH_SYMBOLS } from './riblt.js';
 
 /** What every heartbeat frame starts with (the format's name and version, then a space). */
 export const HEARTBEAT_FRAME_PREFIX = 'hb1 ';
@@ -201,19 +202,48 @@ export function createHeartbeatCodec(sessionSecretHex: string): HeartbeatCodec {
 
 const MOD_256 = 1n << 256n;
 
+/** SHA-256 of the canonical JSON `[reference_id, version]`: the digest term's bytes (§8.2). */
+function termHash(referenceId: string, headVersion: string): Buffer {
+  return createHash('sha256')
+    .update(canonicalJson([referenceId, headVersion]), 'utf8')
+    .digest();
+}
+
 /** The digest term of one open object (§8.2): SHA-256 of the canonical JSON `[reference_id, version]`, as an integer. */
 export function openObjectTerm(referenceId: string, headVersion: string): bigint {
-  const hash = createHash('sha256')
-    .update(canonicalJson([referenceId, headVersion]), 'utf8')
-    .digest('hex');
-  return BigInt(`0x${hash}`);
+  return BigInt(`0x${termHash(referenceId, headVersion).toString('hex')}`);
+}
+
+/** The key of an open object in the coded symbols (`riblt.ts`): its reference id's hash, and its term's. */
+export function openObjectKey(referenceId: string, headVersion: string): ItemKey {
+  return { hi: refHash(referenceId), lo: termHash(referenceId, headVersion).readUInt32BE(0) };
+}
+
+/**
+ * The coded symbols of a set of open objects (PROTOCOL.md §7.3.1), kept by its digest: the
+ * first {@link SKETCH_SYMBOLS} symbols, and which reference ids hash to a key's `hi` (to turn
+ * decoded keys back into objects without reading the whole set).
+ */
+export interface OpenObjectsSketch {
+  /** The live symbols (take a `snapshot()` to keep them as of now). */
+  readonly symbols: CodedSymbols;
+  /** The open reference ids whose hash (`refHash`) is `hi`. */
+  refsOf(hi: number): readonly string[];
+}
+
+const SKETCH = Symbol('open-objects sketch');
+
+/** The coded symbols behind a summary that {@link createOpenObjectsDigest} made, if it did. */
+export function openObjectsSketchOf(summary: OpenObjectsSummary): OpenObjectsSketch | undefined {
+  return (summary as { [SKETCH]?: OpenObjectsSketch })[SKETCH];
 }
 
 /**
  * The order-independent digest of a set of open objects `(reference_id, head version)`
  * (PROTOCOL.md §8.2): the sum of their terms mod 2^256, 64 lowercase hex. A sum, not a XOR, so
  * that a pair counted twice by mistake does not cancel out. Maintained incrementally: adding
- * and removing a pair costs one SHA-256.
+ * and removing a pair costs one SHA-256 (the term), plus a MurmurHash3 of the reference id and
+ * about 13 updates of the coded symbols it keeps up to date as well ({@link openObjectsSketchOf}).
  */
 export interface OpenObjectsDigest {
   add(referenceId: string, headVersion: string): void;
@@ -226,26 +256,54 @@ export interface OpenObjectsDigest {
 export function createOpenObjectsDigest(): OpenObjectsDigest {
   let sum = 0n;
   let count = 0;
+  const symbols = new CodedSymbols(SKETCH_SYMBOLS);
+  /** Reference ids by their hash (`refHash`; a bucket of several on a collision). */
+  const refs = new Map<number, string | string[]>();
+  const sketch: OpenObjectsSketch = {
+    symbols,
+    refsOf(hi) {
+      const bucket = refs.get(hi);
+      return bucket === undefined ? [] : typeof bucket === 'string' ? [bucket] : bucket;
+    },
+  };
   /** The summary is read on every heartbeat and changes only on commits: keep it (frozen). */
   let cached: OpenObjectsSummary | undefined;
+  function toggle(referenceId: string, headVersion: string, sign: 1 | -1): void {
+    const term = termHash(referenceId, headVersion);
+    const value = BigInt(`0x${term.toString('hex')}`);
+    sum = (sum + (sign === 1 ? value : MOD_256 - value)) % MOD_256;
+    count += sign;
+    const hi = refHash(referenceId);
+    symbols.toggle(hi, term.readUInt32BE(0), sign);
+    const bucket = refs.get(hi);
+    if (sign === 1) {
+      if (bucket === undefined) refs.set(hi, referenceId);
+      else if (typeof bucket === 'string') refs.set(hi, [bucket, referenceId]);
+      else bucket.push(referenceId);
+    } else if (bucket === referenceId) refs.delete(hi);
+    else if (Array.isArray(bucket)) {
+      const at = bucket.indexOf(referenceId);
+      if (at >= 0) bucket.splice(at, 1);
+      if (bucket.length === 1) refs.set(hi, bucket[0]!);
+    }
+    cached = undefined;
+  }
   return {
-    add(referenceId, headVersion) {
-      sum = (sum + openObjectTerm(referenceId, headVersion)) % MOD_256;
-      count++;
-      cached = undefined;
-    },
-    remove(referenceId, headVersion) {
-      sum = (sum - openObjectTerm(referenceId, headVersion) + MOD_256) % MOD_256;
-      count--;
-      cached = undefined;
-    },
+    add: (referenceId, headVersion) => toggle(referenceId, headVersion, 1),
+    remove: (referenceId, headVersion) => toggle(referenceId, headVersion, -1),
     clear() {
       sum = 0n;
       count = 0;
+      symbols.clear();
+      refs.clear();
       cached = undefined;
     },
     summary() {
-      cached ??= Object.freeze({ count, digest: sum.toString(16).padStart(64, '0') });
+      if (cached === undefined) {
+        const made = { count, digest: sum.toString(16).padStart(64, '0') };
+        Object.defineProperty(made, SKETCH, { value: sketch, enumerable: false });
+        cached = Object.freeze(made);
+      }
       return cached;
     },
   };

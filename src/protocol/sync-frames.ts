@@ -10,6 +10,10 @@
  *       ◀──────────────── SyncBeginAck {summary}   equal summaries: done (2 frames)
  *       ── SyncListRequest {after, limit} ───────▶   (method `list`: one page per round)
  *       ◀──────────── SyncList {entries, next}
+ *       ── SyncSketchRequest {from, to} ─────────▶   (method `riblt`: coded symbols, see
+ *       ◀──────────── SyncSketch {symbols}            §7.3.1, then the keys the leader
+ *       ── SyncResolve {keys} ───────────────────▶    cannot place itself)
+ *       ◀──────────── SyncResolved {entries}
  *       ── SyncHistory {objects} (push) ─────────▶
  *       ◀──────────── SyncApplied {results}
  *       ── SyncGetHistory {wants} (fetch) ───────▶
@@ -42,8 +46,11 @@ const Address = z.string().min(1).max(128);
 const Jws = z.string().min(1);
 const Count = z.int().min(0);
 
-/** How a run compares the two open-object sets. Room for a set-reconciliation method later. */
-export const SyncMethod = z.enum(['list', 'scoped']);
+/**
+ * How a run compares the two open-object sets: `list` pages, `scoped` named objects, `riblt`
+ * rateless coded symbols (§7.3.1; only with a peer whose hello names it in `sync_methods`).
+ */
+export const SyncMethod = z.enum(['list', 'scoped', 'riblt']);
 export type SyncMethod = z.infer<typeof SyncMethod>;
 
 /** Leader → follower: starts a run. `scoped` runs compare only `reference_ids`. */
@@ -57,11 +64,22 @@ export const SyncBegin = z.object({
 });
 export type SyncBegin = z.infer<typeof SyncBegin>;
 
-/** Follower → leader: its own summary. Equal summaries end the run with nothing else sent. */
+/** Coded symbols (`riblt.ts`, 18 bytes each) or item keys (8 bytes each), base64url. */
+const Coded = z
+  .string()
+  .max(24 * 1024)
+  .regex(/^[A-Za-z0-9_-]*$/, 'base64url');
+
+/**
+ * Follower → leader: its own summary. Equal summaries end the run with nothing else sent.
+ * Method `riblt`, summaries that differ, both sets non-empty: `sketch` holds the follower's
+ * first coded symbols (§7.3.1); without it the leader compares by `list`.
+ */
 export const SyncBeginAck = z.object({
   _ObjectType: z.literal('SyncBeginAck'),
   run_id: RunId,
   open_objects: OpenObjectsSummary,
+  sketch: Coded.optional(),
 });
 export type SyncBeginAck = z.infer<typeof SyncBeginAck>;
 
@@ -86,6 +104,40 @@ export const SyncList = z.object({
   next: ReferenceId.nullable(),
 });
 export type SyncList = z.infer<typeof SyncList>;
+
+/** Leader → follower (method `riblt`): the follower's coded symbols `[from, to)`, as of its `SyncBegin`. */
+export const SyncSketchRequest = z.object({
+  _ObjectType: z.literal('SyncSketchRequest'),
+  run_id: RunId,
+  from: z.int().min(0).max(4096),
+  to: z.int().min(1).max(4096),
+});
+export type SyncSketchRequest = z.infer<typeof SyncSketchRequest>;
+
+/** Follower → leader: coded symbols from `from` on (none: it has none to give; the leader lists). */
+export const SyncSketch = z.object({
+  _ObjectType: z.literal('SyncSketch'),
+  run_id: RunId,
+  from: z.int().min(0).max(4096),
+  symbols: Coded,
+});
+export type SyncSketch = z.infer<typeof SyncSketch>;
+
+/** Leader → follower (method `riblt`): the follower's open objects behind these decoded keys. */
+export const SyncResolve = z.object({
+  _ObjectType: z.literal('SyncResolve'),
+  run_id: RunId,
+  keys: Coded,
+});
+export type SyncResolve = z.infer<typeof SyncResolve>;
+
+/** Follower → leader: the open objects it found for the keys (a key it cannot place is left out). */
+export const SyncResolved = z.object({
+  _ObjectType: z.literal('SyncResolved'),
+  run_id: RunId,
+  entries: z.array(SyncEntry).max(MAX_SYNC_PAGE),
+});
+export type SyncResolved = z.infer<typeof SyncResolved>;
 
 /** Network read: the current state of one object. */
 export const SyncGetObject = z.object({
@@ -226,6 +278,10 @@ export const SyncFrame = z.discriminatedUnion('_ObjectType', [
   SyncBeginAck,
   SyncListRequest,
   SyncList,
+  SyncSketchRequest,
+  SyncSketch,
+  SyncResolve,
+  SyncResolved,
   SyncGetObject,
   SyncObject,
   SyncGetHistory,

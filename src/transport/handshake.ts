@@ -10,6 +10,7 @@
  *       ── ChannelHelloConfirm(echo nonce_a) ─▶ checkConfirm
  */
 import { ParleyError } from '../errors.js';
+import { SYNC_METHODS } from '../protocol/channel-frames.js';
 import {
   CHANNEL_PROTOCOL_VERSION,
   type ChannelHello,
@@ -43,6 +44,8 @@ export interface HandshakeResult {
   peer: string;
   peerEpoch: string;
   peerSummary: OpenObjectsSummary;
+  /** The resync methods the peer's hello names (`list` only when it names none). */
+  peerSyncMethods?: readonly string[];
   dialed: boolean;
   id: string;
   dialedAtMs: number;
@@ -85,6 +88,7 @@ function helloFieldsOf(self: HandshakeSelf, to: string, nowMs: number, ephemeral
     protocol_version: CHANNEL_PROTOCOL_VERSION,
     epoch: self.local.epoch,
     open_objects: { count: self.local.openObjects.count, digest: self.local.openObjects.digest },
+    sync_methods: [...SYNC_METHODS],
     nonce: newHandshakeNonce(),
     timestamp_ms: Math.trunc(nowMs),
     ephemeral_key: ephemeral.publicKeyHex,
@@ -145,6 +149,7 @@ export async function checkAck(
       peer: peer.address,
       peerEpoch: ack.epoch,
       peerSummary: ack.open_objects,
+      peerSyncMethods: ack.sync_methods ?? ['list'],
       dialed: true,
       id: handshakeConnectionId(hello.frame.nonce, ack.nonce),
       dialedAtMs: hello.frame.timestamp_ms,
@@ -224,6 +229,7 @@ export async function buildAck(
       peer: hello.from,
       peerEpoch: hello.epoch,
       peerSummary: hello.open_objects,
+      peerSyncMethods: hello.sync_methods ?? ['list'],
       dialed: false,
       id: handshakeConnectionId(hello.nonce, frame.nonce),
       dialedAtMs: hello.timestamp_ms,

@@ -15,6 +15,8 @@ export interface AuthenticatedSession {
   readonly peerEpoch: string;
   /** Open-object summary the peer announced in the handshake. */
   readonly peerSummary: { count: number; digest: string };
+  /** The resync methods the peer's hello named (PROTOCOL.md §7.3); absent: `list` only. */
+  readonly peerSyncMethods?: readonly string[];
   /** Whether this side dialed (true) or accepted (false) the connection. */
   readonly dialed: boolean;
   /**
