@@ -118,6 +118,12 @@ export const ErrorCode = {
   // `parley peer reset-epoch`: the epoch is not one this node replaced for that peer
   /** `parley peer reset-epoch`: the epoch is not one this node replaced for that peer (nothing written) */
   HEALTH_EPOCH_UNKNOWN: { close: null, retryable: false, lip1: null },
+  // a failure of this node's own that carries no code (a bug, an error from a library)
+  /**
+   * an unexpected failure of this node's own, not caused by the request (a bug, an uncoded error from a
+   * library): HTTP 500, and the code of such a failure in events and logs
+   */
+  INTERNAL: { close: null, retryable: false, lip1: null },
   // configuration and identities
   /** the configuration is refused, with every problem listed (docs/configuration.md; exit 2) */
   CONFIG_INVALID: { close: null, retryable: false, lip1: null },
