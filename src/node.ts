@@ -233,7 +233,9 @@ async function startNode(
 
   // Started from here on: stopped again if the node fails to start after all.
   undo.push(() =>
-    Promise.all([...directory.keys()].map((peer) => disconnectOut(peer, 1001, 'node closing'))),
+    Promise.all(
+      [...directory.keys()].map((peer) => disconnectOut(peer, CloseCode.GOING_AWAY, 'node closing')),
+    ),
   );
   let closing: Promise<void> | undefined;
   const replicas =
@@ -733,7 +735,9 @@ async function closeNode(
   // No channel is taken over or given up from here on.
   await replicas?.settled();
   // Answers the LIP-1 HTTP requests still waiting (503), so the server can close.
-  await Promise.all([...directory.keys()].map((peer) => disconnectOut(peer, 1001, 'node closing')));
+  await Promise.all(
+    [...directory.keys()].map((peer) => disconnectOut(peer, CloseCode.GOING_AWAY, 'node closing')),
+  );
   await server.close();
   peerHosts.close();
   for (const driver of drivers.values()) driver.close();

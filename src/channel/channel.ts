@@ -228,7 +228,10 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
       const now = life.value;
       if (now.kind === 'closed') return;
       sweep.unsubscribe();
-      stopServing(p, 1001, 'channel closed', channelClosed, { kind: 'closed', suspended: isSuspended(now) });
+      stopServing(p, CloseCode.GOING_AWAY, 'channel closed', channelClosed, {
+        kind: 'closed',
+        suspended: isSuspended(now),
+      });
       await core.drain();
       p.commands.complete();
       outcomes.complete();
@@ -242,14 +245,14 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
 function attach(p: ChannelParts, next: Connection): void {
   const now = p.life.value;
   if (now.kind === 'closed') {
-    next.close(1001, 'channel closed');
+    next.close(CloseCode.GOING_AWAY, 'channel closed');
     return;
   }
   if (now.kind === 'suspended') {
     next.close(CloseCode.NOT_OWNER, NOT_OWNER_REASON);
     return;
   }
-  if (now.kind === 'live') detach(p, 1000, 'replaced', IDLE);
+  if (now.kind === 'live') detach(p, CloseCode.NORMAL, 'replaced', IDLE);
   const isCurrent = (): boolean => {
     const at = p.life.value;
     return at.kind === 'live' && at.connection === next;

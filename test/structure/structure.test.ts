@@ -68,6 +68,21 @@ describe('the dependency rule', () => {
       'src/store/repo.ts: "store" may not import "channel" (../channel/channel.js)',
     ]);
   });
+
+  it('lets the error catalog import the close codes (a leaf), and nothing else of the protocol', () => {
+    const root = tree({
+      'src/errors.ts': [
+        "import { CloseCode } from './protocol/close-codes.js';",
+        "import { decode } from './protocol/codec.js';",
+        'export const x = [CloseCode, decode];',
+      ].join('\n'),
+      'src/protocol/close-codes.ts': "import { x } from '../errors.js';\nexport const CloseCode = { x };\n",
+    });
+    expect(checkLayers(root).sort()).toEqual([
+      'src/errors.ts: "errors" may not import "protocol" (./protocol/codec.js)',
+      'src/protocol/close-codes.ts: a leaf file imports nothing (../errors.js)',
+    ]);
+  });
 });
 
 describe('the function-size rule', () => {
