@@ -15,6 +15,7 @@ export const MAY_IMPORT = {
   'event-loop': [],
   'keyed-throttle': [],
   'report-throttle': [],
+  util: [],
   'refusal-reports': ['channel', 'transport', 'report-throttle'],
   http: [],
   protocol: ['errors'],
@@ -51,9 +52,10 @@ export const MAY_IMPORT = {
 
 /**
  * Leaf files (they import nothing) that any part may import: `errors.ts` names its close codes
- * through `CloseCode`, which lives with the protocol (PROTOCOL.md §6).
+ * through `CloseCode`, which lives with the protocol (PROTOCOL.md §6); every part hands the
+ * promises nobody awaits to `util/background.ts`.
  */
-export const LEAVES = ['protocol/close-codes'];
+export const LEAVES = ['protocol/close-codes', 'util/background'];
 
 /** Packages with I/O that only the named parts may import (a pure part imports none of them). */
 export const ONLY_IN = {

@@ -17,6 +17,7 @@ import {
 import { isParleyError, ParleyError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import type { Connection } from '../transport/types.js';
+import { observed } from '../util/background.js';
 import type { ChannelCore, CommandInput } from './channel-core.js';
 import type {
   ChannelEvent,
@@ -386,7 +387,7 @@ function submit(p: ChannelParts, input: CommandInput): SubmittedCommand {
   const queued = sequenced.then(({ cid, referenceId }): QueuedCommand => ({ cid, referenceId }));
   // The outcome stream carries a refusal too: a caller that only wants the outcome must not
   // get an unhandled rejection for `queued`.
-  queued.catch(() => undefined);
+  observed(queued);
   return { referenceId: input.payment.reference_id, queued, outcome$: result.asObservable() };
 }
 

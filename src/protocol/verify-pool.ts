@@ -25,6 +25,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { type ErrorCode, ParleyError } from '../errors.js';
+import { observed, settled } from '../util/background.js';
 import { verifyJws, verifyJwsAsync } from './jws.js';
 import type { PrivateKey, PublicKey } from './keys.js';
 
@@ -187,7 +188,8 @@ export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
     if (at >= 0) threads.splice(at, 1);
     for (const job of thread.jobs.values()) job.reject(err);
     thread.jobs.clear();
-    void thread.worker.terminate().catch(() => undefined);
+    // A worker that fails to stop has failed already: its jobs are rejected above.
+    observed(thread.worker.terminate());
   }
 
   function spawn(): Thread {
@@ -267,7 +269,7 @@ export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
       for (let i = 0; i < items.length; i += per) {
         const part = send(items.slice(i, i + per));
         // One rejection rejects the call; the other parts' (the same close) are handled here.
-        part.catch(() => undefined);
+        observed(part);
         parts.push(part);
       }
       return (await Promise.all(parts)).flat();
@@ -280,7 +282,8 @@ export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
             job.reject(new ParleyError('SYNC_ABORTED', 'verify pool closed'));
           t.jobs.clear();
         }
-        await Promise.all(all.map((t) => t.worker.terminate().catch(() => undefined)));
+        // Closing: a worker that fails to stop is gone either way.
+        await Promise.all(all.map((t) => settled(t.worker.terminate())));
       })();
       return closed;
     },

@@ -15,6 +15,7 @@ import { asyncScheduler, Subject } from 'rxjs';
 import { isParleyError, ParleyError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { type SyncHistory, type SyncObject, verifySyncFrame } from '../protocol/sync-frames.js';
+import { observed, settled } from '../util/background.js';
 import type { SyncContext } from './context.js';
 import { syncLimits } from './context.js';
 import { createCorrelator } from './correlator.js';
@@ -132,9 +133,9 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
       // the parts of one answer, and a run's frames, keep the peer's order.
       const verified = verifySyncFrame(jws, deps.peerKey, deps.frameVerifier ?? deps.verifier);
       // Its failure is handled on its turn below (not "unhandled" while earlier frames wait).
-      verified.catch(() => undefined);
+      observed(verified);
       const turn = inbound.then(() => verified);
-      inbound = turn.catch(() => undefined);
+      inbound = settled(turn);
       turn.then(
         (frame) => {
           if (closed || from !== link) return;
