@@ -244,7 +244,7 @@ export function createRunRecords(deps: RunRecordDeps): RunRecords {
   /**
    * Waits while a run the peer leads is in progress here. Both sides repairing the same set at
    * once only duplicates the work: a wiped node's `diverged` run would fetch objects the peer's
-   * run is about to push (measured: 9 % of a 100,000-object rebuild moved twice), and the
+   * run is about to push (part of a rebuild moved twice: docs/benchmarks.md), and the
    * peer's push then finds them `known`. Once the peer's run ends, this one usually finds equal
    * summaries. A peer's run that sent nothing for `responseTimeoutMs` does not hold this one back.
    */
