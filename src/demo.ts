@@ -22,6 +22,7 @@ import type { NodeConfigInput } from './config.js';
 import { prepareDemoDir } from './demo-dir.js';
 import { createVaspNode, type VaspNode } from './node.js';
 import { encodeAddress, generatePrivateKey } from './protocol/index.js';
+import { observed } from './util/background.js';
 
 export interface DemoIdentity {
   name: string;
@@ -439,7 +440,7 @@ export async function main(argv: string[]): Promise<number> {
         n.node ? resyncDone(n.node, carol, 120_000) : Promise.reject(new Error('down')),
       ),
     );
-    repaired.catch(() => undefined);
+    observed(repaired); // awaited below, after carol restarts
     say('restarting carol with an empty database (new store epoch)');
     await demo.start('carol');
     try {

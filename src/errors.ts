@@ -8,16 +8,18 @@
  * The `/** … *\/` line above each code is its meaning: docs/errors.md is generated from them
  * (`npm run docs`), and a code without one fails the docs test.
  */
+import { CloseCode } from './protocol/close-codes.js';
+
 export const ErrorCode = {
   // protocol: frames that cannot be accepted
   /** a frame exceeded the size limit */
-  PROTOCOL_FRAME_TOO_LARGE: { close: 1009, retryable: false, lip1: 'parsing_error' },
+  PROTOCOL_FRAME_TOO_LARGE: { close: CloseCode.FRAME_TOO_LARGE, retryable: false, lip1: 'parsing_error' },
   /** the frame is not a compact JWS */
-  PROTOCOL_NOT_JWS: { close: 4400, retryable: false, lip1: 'invalid_signature' },
+  PROTOCOL_NOT_JWS: { close: CloseCode.BAD_FRAME, retryable: false, lip1: 'invalid_signature' },
   /** the signature does not verify with the sender's key */
-  PROTOCOL_BAD_SIGNATURE: { close: 4401, retryable: false, lip1: 'invalid_signature' },
+  PROTOCOL_BAD_SIGNATURE: { close: CloseCode.BAD_SIGNATURE, retryable: false, lip1: 'invalid_signature' },
   /** the payload is not a valid LIP-1 object */
-  PROTOCOL_MALFORMED_FRAME: { close: 4400, retryable: false, lip1: 'parsing_error' },
+  PROTOCOL_MALFORMED_FRAME: { close: CloseCode.BAD_FRAME, retryable: false, lip1: 'parsing_error' },
   /** a known cid with a different command */
   PROTOCOL_CID_CONFLICT: { close: null, retryable: false, lip1: 'conflict' },
   /** retry later (unknown or locked dependency) */
@@ -53,20 +55,20 @@ export const ErrorCode = {
   COMMAND_ALREADY_FINAL: { close: null, retryable: false, lip1: null },
   // channel handshake: mutual authentication (PROTOCOL.md §5)
   /** handshake: address or key not in the directory (close 4403) */
-  AUTH_UNKNOWN_PEER: { close: 4403, retryable: false, lip1: null },
+  AUTH_UNKNOWN_PEER: { close: CloseCode.UNKNOWN_PEER, retryable: false, lip1: null },
   /** handshake: a hello that does not verify (close 4401) */
-  AUTH_BAD_SIGNATURE: { close: 4401, retryable: false, lip1: null },
+  AUTH_BAD_SIGNATURE: { close: CloseCode.BAD_SIGNATURE, retryable: false, lip1: null },
   /** handshake: a hello nonce seen before (close 4410) */
-  AUTH_REPLAYED_HELLO: { close: 4410, retryable: true, lip1: null },
+  AUTH_REPLAYED_HELLO: { close: CloseCode.REPLAYED_HELLO, retryable: true, lip1: null },
   /** handshake: a hello outside the time window (close 4411) */
-  AUTH_STALE_HELLO: { close: 4411, retryable: true, lip1: null },
+  AUTH_STALE_HELLO: { close: CloseCode.STALE_HELLO, retryable: true, lip1: null },
   /** handshake: protocol version not supported (close 4426) */
-  AUTH_UNSUPPORTED_VERSION: { close: 4426, retryable: false, lip1: null },
+  AUTH_UNSUPPORTED_VERSION: { close: CloseCode.UNSUPPORTED_VERSION, retryable: false, lip1: null },
   /** handshake: not completed in time (close 4408) */
-  AUTH_HANDSHAKE_TIMEOUT: { close: 4408, retryable: true, lip1: null },
+  AUTH_HANDSHAKE_TIMEOUT: { close: CloseCode.HANDSHAKE_TIMEOUT, retryable: true, lip1: null },
   // a heartbeat whose HMAC does not verify with the session secret (PROTOCOL.md §8)
   /** a heartbeat whose MAC does not verify with the session secret */
-  AUTH_BAD_MAC: { close: 4401, retryable: false, lip1: null },
+  AUTH_BAD_MAC: { close: CloseCode.BAD_SIGNATURE, retryable: false, lip1: null },
   // WebSocket transport (PROTOCOL.md §6)
   /** plain ws on a non-loopback address without `allowInsecure` */
   TRANSPORT_INSECURE: { close: null, retryable: false, lip1: null },
@@ -75,18 +77,18 @@ export const ErrorCode = {
   /** dialing a peer (or the admin routes) failed */
   TRANSPORT_CONNECT_FAILED: { close: null, retryable: true, lip1: null },
   /** a binary WebSocket frame (close 1003) */
-  TRANSPORT_UNSUPPORTED_DATA: { close: 1003, retryable: false, lip1: null },
+  TRANSPORT_UNSUPPORTED_DATA: { close: CloseCode.UNSUPPORTED_DATA, retryable: false, lip1: null },
   /** a second connection for the same VASP pair (close 4409) */
-  TRANSPORT_DUPLICATE_CONNECTION: { close: 4409, retryable: true, lip1: null },
+  TRANSPORT_DUPLICATE_CONNECTION: { close: CloseCode.DUPLICATE_CONNECTION, retryable: true, lip1: null },
   // several replicas of one VASP: another replica owns this channel (try it, or later)
   /** several replicas: the replica dialed does not own this channel now (close 4421); retried with backoff */
-  TRANSPORT_NOT_OWNER: { close: 4421, retryable: true, lip1: null },
+  TRANSPORT_NOT_OWNER: { close: CloseCode.NOT_OWNER, retryable: true, lip1: null },
   /** the connection is closed */
   TRANSPORT_CLOSED: { close: null, retryable: true, lip1: null },
   /** the peer is shutting down (close 1001) */
-  TRANSPORT_GOING_AWAY: { close: 1001, retryable: true, lip1: null },
+  TRANSPORT_GOING_AWAY: { close: CloseCode.GOING_AWAY, retryable: true, lip1: null },
   /** our own state failed while serving a connection (close 1011) */
-  TRANSPORT_INTERNAL_ERROR: { close: 1011, retryable: true, lip1: null },
+  TRANSPORT_INTERNAL_ERROR: { close: CloseCode.INTERNAL_ERROR, retryable: true, lip1: null },
   // resync (PROTOCOL.md §7): a refused history is answered with a SyncError frame, never stored
   /** resync: a request or response in a peer's history does not verify; nothing of it stored */
   SYNC_BAD_SIGNATURE: { close: null, retryable: false, lip1: null },
@@ -114,10 +116,16 @@ export const ErrorCode = {
    * zombie fencing: a peer presents an epoch older than one already seen (close 4412; `parley peer reset-
    * epoch` after a hostile hello)
    */
-  HEALTH_SUPERSEDED_EPOCH: { close: 4412, retryable: false, lip1: null },
+  HEALTH_SUPERSEDED_EPOCH: { close: CloseCode.SUPERSEDED_EPOCH, retryable: false, lip1: null },
   // `parley peer reset-epoch`: the epoch is not one this node replaced for that peer
   /** `parley peer reset-epoch`: the epoch is not one this node replaced for that peer (nothing written) */
   HEALTH_EPOCH_UNKNOWN: { close: null, retryable: false, lip1: null },
+  // a failure of this node's own that carries no code (a bug, an error from a library)
+  /**
+   * an unexpected failure of this node's own, not caused by the request (a bug, an uncoded error from a
+   * library): HTTP 500, and the code of such a failure in events and logs
+   */
+  INTERNAL: { close: null, retryable: false, lip1: null },
   // configuration and identities
   /** the configuration is refused, with every problem listed (docs/configuration.md; exit 2) */
   CONFIG_INVALID: { close: null, retryable: false, lip1: null },
@@ -133,11 +141,11 @@ export const ErrorCode = {
   DEMO_DIR_REFUSED: { close: null, retryable: false, lip1: null },
   // store
   /** the store cannot be reached or cannot write now (a full disk, a lost database connection); retried */
-  STORE_UNAVAILABLE: { close: 1011, retryable: true, lip1: null },
+  STORE_UNAVAILABLE: { close: CloseCode.INTERNAL_ERROR, retryable: true, lip1: null },
   /** the database schema could not be brought up to date at open */
   STORE_MIGRATION_FAILED: { close: null, retryable: false, lip1: null },
   /** the store holds something it never should (a broken chain in the signed log): stop and investigate */
-  STORE_INVARIANT_BROKEN: { close: 1011, retryable: false, lip1: null },
+  STORE_INVARIANT_BROKEN: { close: CloseCode.INTERNAL_ERROR, retryable: false, lip1: null },
   /** a (peer, cid) already in the signed log */
   STORE_DUPLICATE_COMMAND: { close: null, retryable: false, lip1: null },
   /** a version would be consumed twice (no forks inside one store) */
@@ -160,7 +168,7 @@ export const ErrorCode = {
    * at each hello, dial and LIP-1 HTTP request): its hello is refused with 4403, nothing is dialed, a LIP-1
    * HTTP request gets 401
    */
-  BUSINESS_NOT_AUTHORIZED: { close: 4403, retryable: false, lip1: null },
+  BUSINESS_NOT_AUTHORIZED: { close: CloseCode.UNKNOWN_PEER, retryable: false, lip1: null },
   /** a payment request with invalid fields (admin/CLI `pay`) */
   BUSINESS_INVALID_INPUT: { close: null, retryable: false, lip1: null },
   /** the business produced a version the rules forbid */
@@ -200,7 +208,7 @@ export const ErrorCode = {
    * a browser-reachable route asked with a `Host` or `Origin` naming another site (HTTP 403; `allowedHosts`)
    */
   HTTP_HOST_NOT_ALLOWED: { close: null, retryable: false, lip1: null },
-} as const satisfies Record<string, { close: number | null; retryable: boolean; lip1: string | null }>;
+} as const satisfies Record<string, { close: CloseCode | null; retryable: boolean; lip1: string | null }>;
 export type ErrorCode = keyof typeof ErrorCode;
 
 /** The one error class Parley throws. Tests assert `code`, never the message. */

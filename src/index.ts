@@ -7,6 +7,7 @@ export type { NodeConfig, NodeConfigInput, PeerConfig } from './config.js';
 export { loadNodeConfig, parseNodeConfig } from './config.js';
 export { ErrorCode, isParleyError, ParleyError } from './errors.js';
 export type {
+  BackgroundFailed,
   ChannelSnapshot,
   NodeDeps,
   NodeEvent,

@@ -16,7 +16,7 @@ import {
 } from './channel/channel.js';
 import { type NodeConfig, type NodeConfigInput, parseNodeConfig } from './config.js';
 import { createDashboard } from './dashboard/dashboard.js';
-import { isParleyError, ParleyError } from './errors.js';
+import { type ErrorCode, isParleyError, ParleyError } from './errors.js';
 import { type EventDelivery, eventsRecorded } from './events/index.js';
 import { type AbandonedCommand, abandonCommand } from './health/abandon.js';
 import {
@@ -67,6 +67,7 @@ import { createPeerHosts, type PeerHosts } from './transport/peer-hosts.js';
 import { type HandshakeRefused, reportRefusedHellos } from './transport/refused-hellos.js';
 import type { PeerEntry } from './transport/types.js';
 import { type ChannelServer, createChannelServer } from './transport/ws-server.js';
+import { background, type ReportFailure, settled } from './util/background.js';
 
 /** Everything a node reports, for logs, metrics and the dashboard. */
 export type NodeEvent =
@@ -75,6 +76,7 @@ export type NodeEvent =
   | ResyncEvent
   | LeaseEvent
   | UpkeepEvent
+  | BackgroundFailed
   | TransportEvent
   | StoreWritabilityEvent
   | Lip1RequestRefused
@@ -89,6 +91,18 @@ export type TransportEvent = DialEvent | HandshakeRefused;
 
 /** A periodic upkeep task failed (the store was unreachable, say); it runs again at its next turn. */
 export type UpkeepEvent = { type: 'upkeep_failed'; task: 'prune_resync_runs'; code: string };
+
+/**
+ * Work nobody awaits failed (`src/util/background.ts`): `task` says what was being done (e.g.
+ * `recover`, `reload_summary`, `take_over_channel`), `peer` the channel it was for.
+ */
+export type BackgroundFailed = {
+  type: 'background_failed';
+  task: string;
+  peer?: string;
+  code: ErrorCode;
+  message: string;
+};
 
 /** A payment to start. */
 export interface PayInput {
@@ -207,10 +221,8 @@ export async function createVaspNode(
   try {
     return await startNode(config, healthOptions, deps, { store, myKey }, undo);
   } catch (err) {
-    for (const stop of undo.reverse())
-      await Promise.resolve()
-        .then(stop)
-        .catch(() => undefined);
+    // Each stopped either way: the start's own error is the one thrown.
+    for (const stop of undo.reverse()) await settled(Promise.resolve().then(stop));
     throw err;
   }
 }
@@ -233,7 +245,9 @@ async function startNode(
 
   // Started from here on: stopped again if the node fails to start after all.
   undo.push(() =>
-    Promise.all([...directory.keys()].map((peer) => disconnectOut(peer, 1001, 'node closing'))),
+    Promise.all(
+      [...directory.keys()].map((peer) => disconnectOut(peer, CloseCode.GOING_AWAY, 'node closing')),
+    ),
   );
   let closing: Promise<void> | undefined;
   const replicas =
@@ -244,6 +258,7 @@ async function startNode(
           {
             closing: () => closing !== undefined,
             emit: (event) => events.next(event),
+            report: base.report,
             async giveUp(peer) {
               // The live connection is closed with 4421 first, then the dialer or link goes.
               health.removeChannel(peer);
@@ -269,10 +284,7 @@ async function startNode(
             serve(peer) {
               channels.get(peer)!.resume();
               connectOut(directory.get(peer)!);
-              void drivers
-                .get(peer)!
-                .recover()
-                .catch(() => undefined);
+              void background(drivers.get(peer)!.recover(), 'recover', base.report, peer);
             },
           },
         )
@@ -280,7 +292,7 @@ async function startNode(
   if (replicas) undo.push(() => replicas.keeper.close());
   else {
     for (const peer of directory.values()) connectOut(peer);
-    for (const driver of drivers.values()) void driver.recover().catch(() => undefined);
+    for (const [peer, driver] of drivers) void background(driver.recover(), 'recover', base.report, peer);
   }
 
   const parts: NodeParts = { ...base, ...peers, ...served, store };
@@ -330,6 +342,14 @@ async function openBase(
   }
 
   const events = new Subject<NodeEvent>();
+  const report: ReportFailure = (task, error, peer) =>
+    events.next({
+      type: 'background_failed',
+      task,
+      ...(peer === undefined ? {} : { peer }),
+      code: isParleyError(error) ? error.code : 'INTERNAL',
+      message: error instanceof Error ? error.message : String(error),
+    });
   const subs: Subscription[] = [];
   const business = deps.business ?? selectBusiness(config, { undo, subs, health: () => health });
   // What the peers (or anyone) sent that was refused: rate-limited, never one line per frame.
@@ -382,6 +402,7 @@ async function openBase(
     leases,
     directory,
     events,
+    report,
     subs,
     refusals,
     syncStore,
@@ -425,6 +446,7 @@ function openPeers(
       health,
       refusals: base.refusals,
       events,
+      report: base.report,
       resync: base.resync,
       subs,
       undo,
@@ -519,6 +541,7 @@ async function serve(
     me,
     registry: metrics.registry,
     history: createHealthRepository(store),
+    report: base.report,
   });
   undo.push(stopStoreReport);
   // Handshake slots kept for the peers this node knows the hosts of (docs/security.md).
@@ -733,7 +756,9 @@ async function closeNode(
   // No channel is taken over or given up from here on.
   await replicas?.settled();
   // Answers the LIP-1 HTTP requests still waiting (503), so the server can close.
-  await Promise.all([...directory.keys()].map((peer) => disconnectOut(peer, 1001, 'node closing')));
+  await Promise.all(
+    [...directory.keys()].map((peer) => disconnectOut(peer, CloseCode.GOING_AWAY, 'node closing')),
+  );
   await server.close();
   peerHosts.close();
   for (const driver of drivers.values()) driver.close();

@@ -15,6 +15,7 @@ export const MAY_IMPORT = {
   'event-loop': [],
   'keyed-throttle': [],
   'report-throttle': [],
+  util: [],
   'refusal-reports': ['channel', 'transport', 'report-throttle'],
   http: [],
   protocol: ['errors'],
@@ -49,6 +50,13 @@ export const MAY_IMPORT = {
   cli: '*',
 };
 
+/**
+ * Leaf files (they import nothing) that any part may import: `errors.ts` names its close codes
+ * through `CloseCode`, which lives with the protocol (PROTOCOL.md §6); every part hands the
+ * promises nobody awaits to `util/background.ts`.
+ */
+export const LEAVES = ['protocol/close-codes', 'util/background'];
+
 /** Packages with I/O that only the named parts may import (a pure part imports none of them). */
 export const ONLY_IN = {
   ws: ['transport'],
@@ -82,6 +90,11 @@ function partOf(srcDir, file) {
   return rest.length > 0 ? first : first.replace(/\.(ts|mts|js|mjs)$/, '');
 }
 
+function isLeaf(srcDir, path) {
+  const rel = relative(srcDir, path).replace(/\.(ts|mts|js|mjs)$/, '');
+  return LEAVES.some((leaf) => rel === leaf.split('/').join(sep));
+}
+
 const IMPORT =
   /^\s*(import|export)\s+(type\s+)?[^'"]*?\bfrom\s+['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm;
 
@@ -95,6 +108,10 @@ export function check(root) {
     const where = relative(root, file);
     for (const m of text.matchAll(IMPORT)) {
       const spec = m[3] ?? m[4] ?? m[5];
+      if (isLeaf(srcDir, file)) {
+        problems.push(`${where}: a leaf file imports nothing (${spec})`);
+        continue;
+      }
       if (spec.startsWith('.')) {
         const target = resolve(dirname(file), spec);
         const to = partOf(srcDir, target);
@@ -106,6 +123,7 @@ export function check(root) {
         }
         if (allowed === '*' || allowed.includes(to)) continue;
         if (/[\\/]ports(\.js|\.ts)?$/.test(target)) continue;
+        if (isLeaf(srcDir, target)) continue;
         problems.push(`${where}: "${from}" may not import "${to}" (${spec})`);
         continue;
       }

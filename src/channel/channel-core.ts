@@ -9,6 +9,7 @@ import {
 } from '../protocol/index.js';
 import type { JwsVerifier } from '../protocol/verify-pool.js';
 import type { CommandRecord, ParleyStore } from '../store/types.js';
+import { background, type ReportFailure, unreported } from '../util/background.js';
 import { decodeStoredPayment } from './command-parts.js';
 import { createCommitPipe } from './commit-pipe.js';
 import type { CoreContext } from './core-context.js';
@@ -57,6 +58,8 @@ export interface ChannelCoreDeps {
    * `verify-batcher.ts`). @default WebCrypto on this thread's libuv pool, one job per frame
    */
   verifier?: JwsVerifier;
+  /** Where a background task's failure goes (the node's `background_failed`). */
+  report?: ReportFailure;
 }
 
 /** What happened to an incoming request. */
@@ -194,7 +197,12 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
     // the store. Pending outgoing commands are durable in the outbox and reload from it.
     receiver.forget();
     cache.clear();
-    void queue.run(sender.reloadPending).catch(() => undefined);
+    void background(
+      queue.run(sender.reloadPending),
+      'reload_pending',
+      deps.report ?? unreported,
+      options.peer,
+    );
   });
   const ctx: CoreContext = {
     me,

@@ -17,6 +17,7 @@ import {
 import { isParleyError, ParleyError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import type { Connection } from '../transport/types.js';
+import { observed } from '../util/background.js';
 import type { ChannelCore, CommandInput } from './channel-core.js';
 import type {
   ChannelEvent,
@@ -228,7 +229,10 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
       const now = life.value;
       if (now.kind === 'closed') return;
       sweep.unsubscribe();
-      stopServing(p, 1001, 'channel closed', channelClosed, { kind: 'closed', suspended: isSuspended(now) });
+      stopServing(p, CloseCode.GOING_AWAY, 'channel closed', channelClosed, {
+        kind: 'closed',
+        suspended: isSuspended(now),
+      });
       await core.drain();
       p.commands.complete();
       outcomes.complete();
@@ -242,14 +246,14 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
 function attach(p: ChannelParts, next: Connection): void {
   const now = p.life.value;
   if (now.kind === 'closed') {
-    next.close(1001, 'channel closed');
+    next.close(CloseCode.GOING_AWAY, 'channel closed');
     return;
   }
   if (now.kind === 'suspended') {
     next.close(CloseCode.NOT_OWNER, NOT_OWNER_REASON);
     return;
   }
-  if (now.kind === 'live') detach(p, 1000, 'replaced', IDLE);
+  if (now.kind === 'live') detach(p, CloseCode.NORMAL, 'replaced', IDLE);
   const isCurrent = (): boolean => {
     const at = p.life.value;
     return at.kind === 'live' && at.connection === next;
@@ -383,7 +387,7 @@ function submit(p: ChannelParts, input: CommandInput): SubmittedCommand {
   const queued = sequenced.then(({ cid, referenceId }): QueuedCommand => ({ cid, referenceId }));
   // The outcome stream carries a refusal too: a caller that only wants the outcome must not
   // get an unhandled rejection for `queued`.
-  queued.catch(() => undefined);
+  observed(queued);
   return { referenceId: input.payment.reference_id, queued, outcome$: result.asObservable() };
 }
 

@@ -1,5 +1,6 @@
 import { ParleyError } from '../errors.js';
 import type { CommitItem, ParleyStore } from '../store/types.js';
+import { observed, settled } from '../util/background.js';
 
 /**
  * Hands a channel's decided commands to the store in decision order, as group commits: while
@@ -87,11 +88,11 @@ export function createCommitPipe(
     push(item) {
       const done = new Promise<void>((resolve, reject) => {
         // A rejected item must not surface as an unhandled rejection before the loop reads it.
-        item.catch(() => undefined);
+        observed(item);
         queue.push({ item, resolve, reject });
         if (!running) void loop();
       });
-      last = done.catch(() => undefined);
+      last = settled(done);
       return done;
     },
     get depth() {

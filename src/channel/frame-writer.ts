@@ -1,3 +1,4 @@
+import { CloseCode } from '../protocol/close-codes.js';
 import type { Connection } from '../transport/types.js';
 
 /**
@@ -48,7 +49,7 @@ export function createFrameWriter(
         // socket could not write (each is in the durable outbox and tracked here anyway).
         if (sendQueue.length >= maxQueuedFrames && !connection.answer) {
           // The peer does not read what it asks for: never buffer without bound.
-          connection.close(1008, 'peer is not reading');
+          connection.close(CloseCode.POLICY_VIOLATION, 'peer is not reading');
           return;
         }
         sendQueue.push(frame);

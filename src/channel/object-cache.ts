@@ -1,5 +1,6 @@
 import type { PaymentObject } from '../protocol/index.js';
 import type { ParleyStore } from '../store/types.js';
+import { observed } from '../util/background.js';
 
 /** One version of a shared object as the channel sees it. */
 export interface VersionState {
@@ -101,11 +102,12 @@ export function createObjectCache(
           const load$ = load(referenceId);
           pending = load$;
           loading.set(referenceId, load$);
-          load$
-            .finally(() => {
+          // Its failure reaches the callers through `pending`.
+          observed(
+            load$.finally(() => {
               if (loading.get(referenceId) === load$) loading.delete(referenceId);
-            })
-            .catch(() => undefined);
+            }),
+          );
         }
         const state = await pending;
         // Cleared while loading (a failed commit, a resync that rewrote history): read again.

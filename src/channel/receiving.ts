@@ -10,6 +10,7 @@ import {
   signJwsAsync,
 } from '../protocol/index.js';
 import type { CommandRecord, CommitItem } from '../store/types.js';
+import { observed, settled } from '../util/background.js';
 import { canonicalDigest } from './canonical.js';
 import type { HandledRequest, ValidateCommand } from './channel-core.js';
 import { payloadOf, readOf, versionRecord, writeOf } from './command-parts.js';
@@ -125,7 +126,7 @@ async function protocolError(
 /** Loads the object a request writes into the cache; errors surface later, inside `decide`. */
 async function prefetch(s: ReceiveState, request: CommandRequestObject): Promise<void> {
   const [entry] = Object.entries(request.command._writes);
-  if (entry) await s.ctx.cache.get(entry[0]).catch(() => undefined);
+  if (entry) await settled(s.ctx.cache.get(entry[0]));
 }
 
 /** Replay or `conflict` for a cid decided before (in memory or in the store); undefined for a new one. */
@@ -369,7 +370,7 @@ async function commitDecision(
   // durable, never before (a response is released only after its commit); if the commit
   // fails, the resend gets `wait` as this request does.
   const durable = committed.then(() => record.responseJws);
-  durable.catch(() => undefined);
+  observed(durable);
   remember(s, request.cid, { request, response: durable });
   try {
     await committed;

@@ -12,6 +12,7 @@ import {
   verifyJwsAsync,
 } from '../protocol/index.js';
 import type { CommandRecord, CommitItem, OutboxRecord } from '../store/types.js';
+import { settled } from '../util/background.js';
 import type { CommandInput, OutgoingCommand, ResponseOutcome } from './channel-core.js';
 import { readOf, versionRecord, writeOf } from './command-parts.js';
 import type { CoreContext } from './core-context.js';
@@ -135,7 +136,8 @@ async function registerNow(
   const referenceId = write.referenceId;
   const readVersion = readOf(request)?.version ?? null;
   // Load the object before taking the queue: a store read inside it would serialise them all.
-  await ctx.lookups.run(() => ctx.cache.get(referenceId).catch(() => undefined));
+  // (A failed load fails again, and is answered, in `checkAndLock`.)
+  await ctx.lookups.run(() => settled(ctx.cache.get(referenceId)));
   await ctx.queue.run(() => checkAndLock(s, request));
   let seal: () => void = () => undefined;
   const sealed = new Promise<void>((resolve) => {

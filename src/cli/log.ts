@@ -70,6 +70,7 @@ export function nodeEventLevel(event: NodeEvent): LogLevel {
     case 'lease_lost':
     case 'lease_error':
     case 'upkeep_failed':
+    case 'background_failed':
     case 'dial_failed':
     case 'handshake_refused':
     case 'store_unwritable':

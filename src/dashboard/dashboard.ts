@@ -21,6 +21,7 @@ import { Server as SocketIoServer } from 'socket.io';
 import { type HostOriginPolicy, hostOriginProblem } from '../http/host-origin.js';
 import { readQuery, sendQueryProblems } from '../http/query.js';
 import { type HttpRouter, isLocalRequest } from '../http/router.js';
+import { observed, settled } from '../util/background.js';
 import { type ClientToServerEvents, DASHBOARD_SOCKET_PATH, type ServerToClientEvents } from './events.js';
 import { createDashboardModel, type DashboardModel, type DashboardModelOptions } from './model.js';
 import {
@@ -204,15 +205,15 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
   let closed = false;
   let refreshing: Promise<void> | undefined;
   const refresh = (): Promise<void> => {
-    refreshing ??= source
-      .status()
-      .then((rows) => {
+    // A failed read changes nothing shown: the store may be closing, and the next poll tries
+    // again.
+    refreshing ??= settled(
+      source.status().then((rows) => {
         if (!closed) model.status(rows);
-      })
-      .catch(() => undefined) // the store may be closing; the next poll tries again
-      .finally(() => {
-        refreshing = undefined;
-      });
+      }),
+    ).finally(() => {
+      refreshing = undefined;
+    });
     return refreshing;
   };
   const flush = (): void => {
@@ -279,7 +280,7 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
         closed = true;
         for (const s of subs) s.unsubscribe();
         restoreUpgrades();
-        await io.close().catch(() => undefined);
+        await settled(io.close()); // closing either way
         await refreshing;
       })();
       return closing;
@@ -344,26 +345,27 @@ function loadHistory(
 ): void {
   // The resync runs of earlier node runs, so the history survives a restart.
   if (source.resyncRuns) {
-    void source
-      .resyncRuns(undefined, options.resyncRuns)
-      .then((records) => {
+    // The store may be closing: the live events still count.
+    observed(
+      source.resyncRuns(undefined, options.resyncRuns).then((records) => {
         if (closed()) return;
         model.pastResyncRuns(records.map(pastRunInput));
-      })
-      .catch(() => undefined);
+      }),
+    );
   }
   // The state losses of the last 24 hours, earlier node runs' included, for the summary.
   const history = source.health?.history?.bind(source.health);
   if (history) {
     const since = options.nowMs - 24 * 3600_000;
-    void history({ kinds: ['peer_state_lost'], limit: 100 })
-      .then((records) => {
+    // The store may be closing: the live events still count.
+    observed(
+      history({ kinds: ['peer_state_lost'], limit: 100 }).then((records) => {
         if (closed()) return;
         model.pastStateLosses(
           records.filter((r) => r.atMs >= since).map((r) => ({ peer: r.peer, atMs: r.atMs })),
         );
-      })
-      .catch(() => undefined); // the store may be closing: the live events still count
+      }),
+    );
   }
 }
 

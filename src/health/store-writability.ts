@@ -15,6 +15,7 @@
 import { Gauge, type Registry } from 'prom-client';
 import { asyncScheduler, type Observable, type SchedulerLike, Subject, type Subscription, timer } from 'rxjs';
 import type { WriteProbe } from '../store/types.js';
+import { background, type ReportFailure } from '../util/background.js';
 import type { HealthStore } from './ports.js';
 
 /** Knobs of {@link createStoreWritability}. */
@@ -141,7 +142,7 @@ export function createStoreWritability(
  */
 export function reportStoreWritability(
   writability: StoreWritability,
-  deps: { me: string; registry: Registry; history: HealthStore },
+  deps: { me: string; registry: Registry; history: HealthStore; report: ReportFailure },
 ): () => void {
   new Gauge({
     name: 'parley_store_writable',
@@ -153,18 +154,18 @@ export function reportStoreWritability(
   });
   const sub = writability.events$.subscribe((event) => {
     if (event.type !== 'store_writable') return;
-    deps.history
-      .append([
-        {
-          peer: deps.me,
-          kind: 'store_unwritable',
-          fromState: 'unwritable',
-          toState: 'ok',
-          detail: { code: event.code, unwritableMs: event.unwritableMs },
-          atMs: event.atMs,
-        },
-      ])
-      .catch(() => undefined); // the event and the log have it; the history is best effort
+    const recorded = deps.history.append([
+      {
+        peer: deps.me,
+        kind: 'store_unwritable',
+        fromState: 'unwritable',
+        toState: 'ok',
+        detail: { code: event.code, unwritableMs: event.unwritableMs },
+        atMs: event.atMs,
+      },
+    ]);
+    // The event and the log have it; a history that misses it is reported.
+    void background(recorded, 'record_store_writable', deps.report);
   });
   return () => sub.unsubscribe();
 }

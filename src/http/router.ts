@@ -10,7 +10,8 @@ export type RouteHandler = (
 
 /**
  * The node's plain-HTTP surface (health, metrics, admin, dashboard) on the channel server's
- * port. Each part registers its routes; unknown paths get 404, handler failures 500.
+ * port. Each part registers its routes; unknown paths get 404, handler failures
+ * `500 INTERNAL`.
  */
 export interface HttpRouter {
   /** Register a handler for an exact path, or for every path under a prefix ending in `/`. */
@@ -33,8 +34,10 @@ export function createHttpRouter(): HttpRouter {
       res.statusCode = 404;
       res.end();
     })().catch(() => {
-      if (!res.headersSent) res.statusCode = 500;
-      res.end();
+      // A handler that threw instead of answering: the coded `INTERNAL` answer (src/errors.ts),
+      // without the error's text (these routes face peers and browsers too).
+      if (res.headersSent) res.end();
+      else sendJson(res, 500, { error: 'INTERNAL', message: 'an unexpected failure of this node' });
     });
   };
   return {

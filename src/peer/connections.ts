@@ -36,7 +36,7 @@ export function createAdopt(deps: AdoptDeps): (connection: Connection) => void {
   return (connection: Connection): void => {
     const channel = channels.get(connection.peer);
     if (!channel) {
-      connection.close(4403, 'unknown peer');
+      connection.close(CloseCode.UNKNOWN_PEER, 'unknown peer');
       return;
     }
     if (channel.suspended) {

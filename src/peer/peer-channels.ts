@@ -29,6 +29,7 @@ import {
 } from '../sync/resync.js';
 import { watchResyncTriggers } from '../sync/triggers.js';
 import type { PeerEntry } from '../transport/types.js';
+import { background, type ReportFailure } from '../util/background.js';
 
 /** Every peer's channel and its parts, by peer address. */
 export interface PeerChannels {
@@ -66,6 +67,8 @@ export interface PeerChannelDeps {
   resync: Observer<ResyncEvent>;
   /** Every subscription made, ended by the node's close. */
   subs: Subscription[];
+  /** Where a background task's failure goes (the node's `background_failed`). */
+  report: ReportFailure;
   /** What to stop if the node fails to start after all. */
   undo: Array<() => unknown>;
   /**
@@ -109,6 +112,7 @@ async function addPeerChannel(
         validateIncoming({ payment, previous, origin, me, business }),
       // Live frames: the current keys only (a retired key may have leaked).
       verifier: deps.liveVerifier,
+      report: deps.report,
     },
   );
   await core.init();
@@ -123,7 +127,13 @@ async function addPeerChannel(
       store: deps.syncStore,
       summary: async () => core.openSummary(),
       exclusive: (fn) => core.exclusive(fn),
-      afterApply: () => core.exclusive(() => core.reloadSummary()),
+      afterApply: () =>
+        background(
+          core.exclusive(() => core.reloadSummary()),
+          'reload_summary',
+          deps.report,
+          peer.address,
+        ),
       isPending: (cid) => core.isPending(cid),
       dropPending: (cid) => core.dropPending(cid),
       verifier: deps.historyVerifier,
@@ -185,6 +195,7 @@ async function addPeerChannel(
       driver,
       peerBehind: health.peerBehind,
       waitsBeforeResync: WAITS_BEFORE_RESYNC,
+      report: deps.report,
     }),
   );
 }

@@ -3,8 +3,8 @@
  *
  * A heartbeat needs authenticity, not non-repudiation: it is MACed with HMAC-SHA256 keyed by
  * the connection's session secret (§5.3), not signed with Ed25519 (a signature per heartbeat
- * costs ~19 % of a core at 1,000 channels, a MAC a few µs). So it is **not** a JWS; it is one
- * text frame
+ * costs far more than a MAC at many channels: docs/benchmarks.md). So it is **not** a JWS; it
+ * is one text frame
  *
  *     hb1 <mac> <payload>
  *
@@ -62,8 +62,8 @@ export function isHeartbeatFrame(frame: string): boolean {
 /**
  * The {@link Heartbeat} schema, checked by hand: the same rules as the zod schema (which stays
  * the reference, and the tests hold the two together), without its allocations. Heartbeats run
- * at 1 Hz per channel both ways, so at 1,000 channels this is on the hot path; zod plus the
- * generic canonical JSON writer cost about 20 µs per frame, this about 1 µs. Returns a fresh
+ * at 1 Hz per channel both ways, so with many channels this is on the hot path, and zod plus the
+ * generic canonical JSON writer cost many times this check (docs/benchmarks.md). Returns a fresh
  * object with only the schema's members (unknown members are dropped, as zod does), or
  * undefined.
  */

@@ -6,14 +6,14 @@
  *
  * Why threads and not WebCrypto. `verifyJwsAsync` (WebCrypto) does run on the libuv pool, but
  * each signature is one job created, dispatched and settled on the event loop (a promise, a
- * copy of the bytes, argument normalisation): measured, that costs the main thread about a
- * third of what the verification itself costs, on the same cores. Here one message carries
+ * copy of the bytes, argument normalisation), and that costs the main thread a good part of
+ * what the verification itself costs, on the same cores. Here one message carries
  * hundreds of pairs and comes back with their payloads; the parsing of the JWS and the base64
  * and UTF-8 decoding of its payload happen in the thread as well.
  *
  * A signature by one of the pool's own `signers` (this node's key: half of every history it
  * is sent) is checked by signing the same bytes again and comparing: Ed25519 signing is
- * deterministic (RFC 8032 §5.1.6) and costs about a third of a verification. Only a signature
+ * deterministic (RFC 8032 §5.1.6) and cheaper than a verification. Only a signature
  * that differs is then verified, so the answer is the verification's in every case (a valid
  * signature made with another nonce, by another signer implementation, still passes) and only
  * its cost changes. The comparison is constant-time, and nothing of the signature computed here
@@ -25,6 +25,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { type ErrorCode, ParleyError } from '../errors.js';
+import { observed, settled } from '../util/background.js';
 import { verifyJws, verifyJwsAsync } from './jws.js';
 import type { PrivateKey, PublicKey } from './keys.js';
 
@@ -187,7 +188,8 @@ export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
     if (at >= 0) threads.splice(at, 1);
     for (const job of thread.jobs.values()) job.reject(err);
     thread.jobs.clear();
-    void thread.worker.terminate().catch(() => undefined);
+    // A worker that fails to stop has failed already: its jobs are rejected above.
+    observed(thread.worker.terminate());
   }
 
   function spawn(): Thread {
@@ -267,7 +269,7 @@ export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
       for (let i = 0; i < items.length; i += per) {
         const part = send(items.slice(i, i + per));
         // One rejection rejects the call; the other parts' (the same close) are handled here.
-        part.catch(() => undefined);
+        observed(part);
         parts.push(part);
       }
       return (await Promise.all(parts)).flat();
@@ -280,7 +282,8 @@ export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
             job.reject(new ParleyError('SYNC_ABORTED', 'verify pool closed'));
           t.jobs.clear();
         }
-        await Promise.all(all.map((t) => t.worker.terminate().catch(() => undefined)));
+        // Closing: a worker that fails to stop is gone either way.
+        await Promise.all(all.map((t) => settled(t.worker.terminate())));
       })();
       return closed;
     },

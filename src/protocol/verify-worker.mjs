@@ -6,7 +6,7 @@
  *
  * Plain JavaScript with `node:crypto` only, so the same file runs under tsx, vitest and plain
  * node with no loader in the thread (a TypeScript worker would need tsx registered inside it:
- * ~0.5 s and ~30 MB more per thread, and a loader path that differs per runner).
+ * slower to start and larger per thread, and a loader path that differs per runner).
  *
  * It implements only the two protected headers seen on the wire (`{"alg":"EdDSA"}` as Parley
  * sends it, and the reference's empty header), with exactly the rules of `jws.ts`: three
@@ -18,8 +18,9 @@
  *
  * A signature by a key of `workerData.signers` (`{ hex, key: KeyObject }[]`, the node's own) is
  * first compared, in constant time, with the signature this thread makes over the same bytes
- * (Ed25519 signing is deterministic and, for inputs up to 32 KiB, about three times cheaper than
- * verifying); only when they differ, or for a larger input, is it verified. A match is a valid signature, so the answer is always `verify`'s.
+ * (Ed25519 signing is deterministic and, for inputs up to 32 KiB, cheaper than verifying); only
+ * when they differ, or for a larger input, is it verified. A match is a valid signature, so the
+ * answer is always `verify`'s.
  *
  * Message in: `{ id, keys: string[] (raw public keys, hex), jws: string[], keyOf: number[] }`.
  * Message out: `{ id, payloads: (string | null)[], codes: (string | null)[] }`; a code is one of

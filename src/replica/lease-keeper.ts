@@ -22,6 +22,7 @@ import {
 } from 'rxjs';
 import { isParleyError } from '../errors.js';
 import type { LeaseRepository } from '../store/lease-repository.js';
+import { settled } from '../util/background.js';
 
 /** Lease timing. */
 export interface LeaseOptions {
@@ -149,7 +150,7 @@ export function createLeaseKeeper(options: LeaseOptions, deps: LeaseKeeperDeps):
         closed = true;
         rounds.unsubscribe();
         fencedSub.unsubscribe();
-        await round.catch(() => undefined);
+        await settled(round); // each lease's failure is reported by the round (`lease_error`)
         for (const peer of [...held.keys()]) await giveUp(peer, 'released');
         events.complete();
       })();

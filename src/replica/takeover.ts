@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ParleyError } from '../errors.js';
 import type { LeaseRepository } from '../store/lease-repository.js';
+import { background, type ReportFailure } from '../util/background.js';
 import { createLeaseKeeper, type LeaseEvent, type LeaseKeeper, type LeaseOptions } from './lease-keeper.js';
 
 /** What the node does to a channel when its lease comes or goes. */
@@ -35,6 +36,8 @@ export interface ChannelServingPorts {
   unwatch(peer: string): void;
   /** Serves `peer`: the channel resumed, the peer dialed, open payments taken up again. */
   serve(peer: string): void;
+  /** Where a lease change that failed to be handled goes (the node's `background_failed`). */
+  report: ReportFailure;
 }
 
 export interface ChannelServing {
@@ -86,7 +89,12 @@ export function startChannelServing(
     if (event.type === 'lease_error') return;
     const term = (terms.get(event.peer) ?? 0) + 1;
     terms.set(event.peer, term);
-    changes = changes.then(() => onChange(event, term)).catch(() => undefined);
+    changes = background(
+      changes.then(() => onChange(event, term)),
+      event.type === 'lease_lost' ? 'give_up_channel' : 'take_over_channel',
+      ports.report,
+      event.peer,
+    );
   });
 
   return { keeper, settled: () => changes };

@@ -3,28 +3,19 @@
  * `commit()` calls (and `enqueue()` calls) are written together in one transaction, and each
  * caller resolves only once that transaction is durable.
  *
- * Why this shape. Options measured on the 2-core box, 20,000 commits (log + version + head
- * rows) of new objects in batches of 256, SQLite WAL + synchronous=FULL / PostgreSQL
- * synchronous_commit=on:
- *
- * | approach                                                            | SQLite  | PostgreSQL |
- * |---------------------------------------------------------------------|---------|------------|
- * | Prisma interactive `$transaction`, one `$executeRawUnsafe` per row  | 2.8k/s  | n/a        |
- * | Prisma interactive `$transaction`, multi-row `$executeRawUnsafe`    | 10.2k/s | 7.9k/s     |
- * | driver adapter transaction, one statement per row                   | 12.2k/s | 2.7k/s     |
- * | driver adapter transaction, multi-row statements (chosen)           | 22.6k/s | 10.4k/s    |
- * | (reference: raw better-sqlite3, cached prepared statements)         | 37.5k/s | n/a        |
- *
- * So the hot path writes multi-row statements (`commit-sql.ts`), one fsync per batch and a few
- * statements per batch whatever its size, through the engine's {@link BatchWriter}
+ * Why this shape. Of the ways to write a batch (Prisma interactive transactions, driver adapter
+ * transactions; one statement per row or multi-row statements), multi-row statements through
+ * the driver adapter wrote the most commits per second on both engines (the comparison is in
+ * docs/benchmarks.md, "Measurements behind design choices"). So the hot path writes multi-row
+ * statements (`commit-sql.ts`), one fsync per batch and a few statements per batch whatever its
+ * size, through the engine's {@link BatchWriter}
  * (`hot-path.ts`): on SQLite a writer thread with its own connection and cached prepared
  * statements (`sqlite-writer.ts`, so that neither a batch nor a checkpoint blocks the event
  * loop), on PostgreSQL the pg driver adapter with named prepared statements. Reads through
  * PrismaClient or the hot reads use other connections and see a batch only once it committed.
  *
- * On the store benchmark (`scripts/bench/store.ts`: 256 callers each extending its own object,
- * LIP-1-sized JWS and payments) SQLite is bound by the database itself, not by this layer: each
- * commit inserts at random places of four indexes, i.e. about 16 KB of WAL per commit.
+ * SQLite is bound by the database itself, not by this layer: each commit inserts at random
+ * places of four indexes (docs/benchmarks.md).
  *
  * Other writes (peers, epochs, attempts) are rare; they use typed Prisma queries, run as
  * exclusive jobs of this queue so that no two writers ever wait on each other's lock inside one

@@ -2,10 +2,10 @@
  * The store's hot path below Prisma: the group-commit writer and the point reads a channel makes
  * for every command (a cid lookup, an object's versions, its head).
  *
- * Why not PrismaClient here. Profiled on the channel benchmark, one typed `findUnique` costs
- * 0.13–0.38 ms of CPU (query plan interpretation, result mapping, a statement prepared anew on
- * every call) where the same read on a cached prepared statement costs a few microseconds; with
- * three such reads per command they were a quarter of the receiving node's CPU. PrismaClient
+ * Why not PrismaClient here. One typed `findUnique` costs far more CPU (query plan
+ * interpretation, result mapping, a statement prepared anew on every call) than the same read on
+ * a cached prepared statement, and with three such reads per command they were a large share of
+ * the receiving node's CPU (docs/benchmarks.md). PrismaClient
  * stays for everything else (rare writes, listings, the sync and health repositories, Studio).
  *
  * Each engine gives a {@link HotPath}: `sqlite-direct.ts` (better-sqlite3, synchronous, on the

@@ -79,8 +79,8 @@ const CONNECTION_PRAGMAS = ['PRAGMA synchronous = FULL', 'PRAGMA foreign_keys = 
  * cache keeps those index pages in memory.
  *
  * The WAL is checkpointed every `walPages` pages (docs/storage.md). A larger value lets a
- * checkpoint write each hot page once for many batches (10000 pages, ~40 MB, measured about 1.4x
- * the throughput of 1000), but the WAL grows that large between checkpoints: on a volume smaller
+ * checkpoint write each hot page once for many batches (more write throughput:
+ * docs/benchmarks.md), but the WAL grows that large between checkpoints: on a volume smaller
  * than that it fills the disk before its first checkpoint. After a checkpoint resets it, the WAL
  * file is cut back to twice that size.
  */

@@ -3,8 +3,8 @@
  *
  * better-sqlite3 is synchronous: on the main thread a batch blocks the event loop from BEGIN to
  * the fsync of COMMIT (milliseconds for a few hundred rows of signed JWS), and so does every WAL
- * checkpoint. Measured on the channel benchmark, a sending node spent about a third of its main
- * thread there while frames, signatures and heartbeats waited. Here the writer's connection lives
+ * checkpoint, and a sending node spent a large part of its main thread there while frames,
+ * signatures and heartbeats waited (docs/benchmarks.md). Here the writer's connection lives
  * in a worker thread: the main thread hands a batch over (one message, parameters already in
  * SQLite's types) and keeps working until the batch is durable.
  *

@@ -16,6 +16,7 @@ import type {
   SyncHistory,
   SyncListRequest,
 } from '../protocol/sync-frames.js';
+import { observed, settled } from '../util/background.js';
 import { applyHistories } from './apply.js';
 import type { SyncContext } from './context.js';
 import { historyBytes, readHistory, sendable } from './histories.js';
@@ -142,7 +143,7 @@ export function answerHistory(
   // The connection it was asked on: once another replaced it, nobody waits for the answer.
   const origin = ctx.link();
   const turn = state.answering.then(() => streamHistory(ctx, frame, run, origin));
-  state.answering = turn.catch(() => undefined);
+  state.answering = settled(turn);
   return turn;
 }
 
@@ -241,7 +242,7 @@ export async function applyPush(
   ctx.reporter.applied(batch, frame.run_id, run);
   // Stored outside any run here (its end came first): the digest is reloaded now.
   if (!run && batch.stored.length > 0 && ctx.deps.afterApply && !ctx.closed()) {
-    await ctx.deps.afterApply().catch(() => undefined);
+    await settled(ctx.deps.afterApply()); // the node's afterApply reports its own failure
   }
   if (frame.run_id === null) {
     if (batch.error !== undefined) throw batch.error;
@@ -288,14 +289,15 @@ export function failedHere(ctx: SyncContext, frame: SyncFrame, err: unknown): vo
     frame._ObjectType === 'SyncResolve' ||
     (frame._ObjectType === 'SyncHistory' && frame.request_id === null);
   if (requestId === null && !(aboutRun && runId !== null)) return;
-  void ctx.correlator
-    .send({
+  // Best effort: the link may be what failed, and the failure is reported above.
+  observed(
+    ctx.correlator.send({
       _ObjectType: 'SyncError',
       request_id: requestId,
       run_id: runId,
       reference_id: frame._ObjectType === 'SyncGetObject' ? frame.reference_id : null,
       code,
       message: `${code}: the request could not be answered here`,
-    })
-    .catch(() => undefined);
+    }),
+  );
 }

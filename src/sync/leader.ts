@@ -9,6 +9,7 @@ import { isParleyError, ParleyError } from '../errors.js';
 import type { OpenObjectsSummary } from '../protocol/channel-frames.js';
 import { openObjectsSketchOf } from '../protocol/heartbeat-frames.js';
 import { MAX_SYNC_PAGE, type SyncBeginAck, type SyncOutcome } from '../protocol/sync-frames.js';
+import { observed, settled } from '../util/background.js';
 import type { SyncContext } from './context.js';
 import type { Difference } from './differences.js';
 import { listMethod, type ReconcileMethod, scopedMethod } from './methods.js';
@@ -62,7 +63,7 @@ export function createLeader(ctx: SyncContext): Leader {
     followUp(scope) {
       if (ctx.closed() || state.followUps >= MAX_FOLLOW_UPS) return;
       state.followUps++;
-      schedule('incomplete', scope ? [...scope] : undefined).catch(() => undefined);
+      observed(schedule('incomplete', scope ? [...scope] : undefined)); // a run reports its own end
     },
   };
 
@@ -88,12 +89,10 @@ export function createLeader(ctx: SyncContext): Leader {
     };
     if (!active) return start(reason, wanted);
     const entry = { reason, scope: wanted } as Queued;
-    entry.promise = active
-      .catch(() => undefined)
-      .then(() => {
-        queued = undefined;
-        return start(entry.reason, entry.scope);
-      });
+    entry.promise = settled(active).then(() => {
+      queued = undefined;
+      return start(entry.reason, entry.scope);
+    });
     queued = entry;
     return entry.promise;
   }
@@ -149,8 +148,9 @@ async function readyToLead(ctx: SyncContext, state: LeaderState, reason: string)
 
 /** Tells the follower the run is over, with its outcome (best effort). */
 function sendEnd(ctx: SyncContext, run: RunState, outcome: SyncOutcome): Promise<void> {
-  return ctx.correlator
-    .send(
+  // Best effort: the link may be what failed; the run's end is recorded either way.
+  return settled(
+    ctx.correlator.send(
       {
         _ObjectType: 'SyncEnd',
         run_id: run.runId,
@@ -159,8 +159,8 @@ function sendEnd(ctx: SyncContext, run: RunState, outcome: SyncOutcome): Promise
         objects_received: run.counters.objectsReceived,
       },
       run.counters,
-    )
-    .catch(() => undefined);
+    ),
+  );
 }
 
 /** The differences the method finds, repaired in batches of `batchObjects`, at most `window` in flight. */

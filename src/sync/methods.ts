@@ -12,6 +12,7 @@ import type {
   SyncMethod,
   SyncObject,
 } from '../protocol/sync-frames.js';
+import { observed } from '../util/background.js';
 import type { SyncContext } from './context.js';
 import {
   checkedPage,
@@ -51,7 +52,7 @@ export function listMethod(ctx: SyncContext): ReconcileMethod {
         // A prefetched page is awaited only when the merge reaches it: a run that stops first
         // (the link closed, a batch failed) never awaits it, and its rejection must not go
         // unhandled (that ends the process). Whoever awaits it still gets the rejection.
-        page.catch(() => undefined);
+        observed(page);
         return page;
       };
       const local = localCursor((after, limit) => ctx.store.openObjects(ctx.peer, after, limit), pageSize);

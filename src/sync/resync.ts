@@ -13,7 +13,9 @@
 import { randomBytes } from 'node:crypto';
 import { asyncScheduler, Subject } from 'rxjs';
 import { isParleyError, ParleyError } from '../errors.js';
+import { CloseCode } from '../protocol/close-codes.js';
 import { type SyncHistory, type SyncObject, verifySyncFrame } from '../protocol/sync-frames.js';
+import { observed, settled } from '../util/background.js';
 import type { SyncContext } from './context.js';
 import { syncLimits } from './context.js';
 import { createCorrelator } from './correlator.js';
@@ -131,9 +133,9 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
       // the parts of one answer, and a run's frames, keep the peer's order.
       const verified = verifySyncFrame(jws, deps.peerKey, deps.frameVerifier ?? deps.verifier);
       // Its failure is handled on its turn below (not "unhandled" while earlier frames wait).
-      verified.catch(() => undefined);
+      observed(verified);
       const turn = inbound.then(() => verified);
-      inbound = turn.catch(() => undefined);
+      inbound = settled(turn);
       turn.then(
         (frame) => {
           if (closed || from !== link) return;
@@ -144,9 +146,10 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
         (err: unknown) => {
           // The frame itself is bad: the peer's fault, and the connection's end. (A verifier
           // that stopped, at close, is neither.)
-          if (isParleyError(err, 'PROTOCOL_BAD_SIGNATURE')) from.close(4401, 'sync frame signature');
+          if (isParleyError(err, 'PROTOCOL_BAD_SIGNATURE'))
+            from.close(CloseCode.BAD_SIGNATURE, 'sync frame signature');
           else if (isParleyError(err, 'PROTOCOL_MALFORMED_FRAME') || isParleyError(err, 'PROTOCOL_NOT_JWS')) {
-            from.close(4400, 'bad sync frame');
+            from.close(CloseCode.BAD_FRAME, 'bad sync frame');
           }
         },
       );

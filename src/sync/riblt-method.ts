@@ -42,8 +42,9 @@ export const FIRST_SYMBOLS = 64;
 /** Each request asks for this many times the symbols so far. */
 const GROWTH = 4;
 /**
- * Symbols needed per differing pair, about (1.35–1.5 measured at 150 pairs, more for a few): a
- * run whose estimate needs more than {@link SKETCH_SYMBOLS} falls back to `list` at once.
+ * Symbols needed per differing pair, about (a little above the measured ones:
+ * docs/benchmarks.md): a run whose estimate needs more than {@link SKETCH_SYMBOLS} falls back to
+ * `list` at once.
  */
 const OVERHEAD = 1.6;
 

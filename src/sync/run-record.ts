@@ -7,6 +7,7 @@ import { type SchedulerLike, type Subject, type Subscription, timer } from 'rxjs
 import { ParleyError } from '../errors.js';
 import type { CodedSymbols } from '../protocol/riblt.js';
 import type { ApplyOutcome, SyncOutcome } from '../protocol/sync-frames.js';
+import { settled } from '../util/background.js';
 import type { ResyncCounters, ResyncRole, SyncStore } from './ports.js';
 import type { ResyncEvent, ResyncRunResult } from './types.js';
 
@@ -201,16 +202,18 @@ export function createRunRecords(deps: RunRecordDeps): RunRecords {
     // At close the summary is not reloaded: the channel is going away (and its receiving order
     // may never run again).
     if (run.counters.objectsReceived > 0 && deps.afterApply && !deps.closed()) {
-      await deps.afterApply().catch(() => undefined);
+      await settled(deps.afterApply()); // the node's afterApply reports its own failure
     }
-    await store
-      .finishRun(run.recordId, {
+    // The run's record is best effort once the store is closing (a run left without an outcome
+    // is ended at the next start); the event below carries the outcome either way.
+    await settled(
+      store.finishRun(run.recordId, {
         ...run.counters,
         finishedAtMs: scheduler.now(),
         outcome,
         detail: endDetail(run, error),
-      })
-      .catch(() => undefined); // the run's record is best effort once the store is closing
+      }),
+    );
     emit('resync_finished', run, error ? { outcome, error } : { outcome });
   }
 
@@ -241,7 +244,7 @@ export function createRunRecords(deps: RunRecordDeps): RunRecords {
   /**
    * Waits while a run the peer leads is in progress here. Both sides repairing the same set at
    * once only duplicates the work: a wiped node's `diverged` run would fetch objects the peer's
-   * run is about to push (measured: 9 % of a 100,000-object rebuild moved twice), and the
+   * run is about to push (part of a rebuild moved twice: docs/benchmarks.md), and the
    * peer's push then finds them `known`. Once the peer's run ends, this one usually finds equal
    * summaries. A peer's run that sent nothing for `responseTimeoutMs` does not hold this one back.
    */

@@ -9,6 +9,7 @@ import type { Channel } from '../channel/channel.js';
 import { ParleyError } from '../errors.js';
 import { createKeyedThrottle } from '../keyed-throttle.js';
 import type { Connection } from '../transport/types.js';
+import { background, observed, type ReportFailure } from '../util/background.js';
 import type { ChannelSync } from './resync.js';
 
 /** Shortest time between two `command_waiting` runs of one object. */
@@ -36,6 +37,8 @@ export interface ChannelResyncTriggers {
   peerBehind: { runEnded(peer: string): void };
   /** At this many `wait` answers to a command (then every tenth), a resync of its object runs. */
   waitsBeforeResync: number;
+  /** Where a follow-up's failure goes (the node's `background_failed`). */
+  report: ReportFailure;
 }
 
 /** Runs one channel's resyncs on what its commands meet, and follows each run up; until unsubscribed. */
@@ -48,7 +51,8 @@ export function watchResyncTriggers(deps: ChannelResyncTriggers): Subscription[]
     // proposer; a resync of that object pushes the missing versions when it is.
     channel.commands$.subscribe((incoming) => {
       if (incoming.status === 'failure' && incoming.code === 'used_dependencies') {
-        sync.run('used_dependencies', [incoming.record.referenceId]).catch(() => undefined);
+        // A run reports its own end (`resync_finished`).
+        observed(sync.run('used_dependencies', [incoming.record.referenceId]));
       }
     }),
     // A command the peer keeps answering `wait` reads a version it lacks (it lost state, or
@@ -59,7 +63,7 @@ export function watchResyncTriggers(deps: ChannelResyncTriggers): Subscription[]
       if (event.type !== 'command_waiting') return;
       if (event.waits !== deps.waitsBeforeResync && event.waits % 10 !== 0) return;
       if (waitingRuns.pass(event.referenceId) === undefined) return;
-      sync.run('command_waiting', [event.referenceId]).catch(() => undefined);
+      observed(sync.run('command_waiting', [event.referenceId])); // a run reports its own end
     }),
     sync.events$.subscribe((event) => {
       if (event.type === 'resync_finished') {
@@ -68,7 +72,8 @@ export function watchResyncTriggers(deps: ChannelResyncTriggers): Subscription[]
         // rebuilt here may be waiting for my business layer's next step. (After a run that
         // moved nothing, resending them at once would only defeat their backoff.)
         if (event.objectsSent > 0 || event.objectsReceived > 0) channel.retransmitNow();
-        if (event.objectsReceived > 0) void driver.recover().catch(() => undefined);
+        if (event.objectsReceived > 0)
+          void background(driver.recover(), 'recover_after_resync', deps.report, peer);
       } else if (event.type === 'fork_lost') {
         for (const cid of event.droppedPending) {
           channel.abandon(
@@ -99,14 +104,12 @@ export function runHealthTriggers(
   return triggers$.subscribe((trigger) => {
     // A new epoch shows at the hello, where the dialer's run on connect already covers it.
     if (trigger.kind === 'peer_state_lost' && options.onConnect) return;
-    syncs
-      .get(trigger.peer)
-      ?.run(trigger.kind)
-      .catch(() => undefined);
+    const target = syncs.get(trigger.peer);
+    if (target) observed(target.run(trigger.kind)); // a run reports its own end
   });
 }
 
 /** Resync on every (re)connect, led by the side that dialed (PROTOCOL.md §7). */
 export function runOnConnect(sync: Pick<ChannelSync, 'run'>, connection: Pick<Connection, 'dialed'>): void {
-  if (connection.dialed) sync.run('connect').catch(() => undefined);
+  if (connection.dialed) observed(sync.run('connect')); // a run reports its own end
 }

@@ -14,6 +14,7 @@ import { type Observable, Subject } from 'rxjs';
 import { type ServerOptions, WebSocketServer } from 'ws';
 import { ParleyError } from '../errors.js';
 import { MAX_HANDSHAKE_FRAME_BYTES, type PrivateKey } from '../protocol/index.js';
+import { observed, settled } from '../util/background.js';
 import {
   DEFAULT_CHANNEL_MAX_FRAME_BYTES,
   DEFAULT_CHANNEL_PATH,
@@ -201,7 +202,7 @@ function listen(
     });
   });
   // A caller that never awaits `listening` must not get an unhandled rejection.
-  listening.catch(() => {});
+  observed(listening);
   return { listening, port: () => port };
 }
 
@@ -299,7 +300,7 @@ export function createChannelServer(options: ChannelServerOptions, deps: Channel
 
   async function shutdown(): Promise<void> {
     for (const detach of detachers) detach();
-    await listening.catch(() => {});
+    await settled(listening); // a failure to listen was the caller's to handle
     const stopped = new Promise<void>((resolve) => {
       if (httpServer.listening) httpServer.close(() => resolve());
       else resolve();

@@ -15,7 +15,7 @@ function documentedCodes(): Set<string> {
   for (const line of text.split('\n')) {
     const first = /^\|([^|]*)\|/.exec(line)?.[1];
     if (first === undefined) continue;
-    for (const m of first.matchAll(/`([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)`/g)) codes.add(m[1]!);
+    for (const m of first.matchAll(/`([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*)`/g)) codes.add(m[1]!);
   }
   return codes;
 }

@@ -4,6 +4,8 @@
  * it runs (its clock is not the one that judges expiry), and a lease that is not renewed does
  * lapse by the database's clock.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { BehaviorSubject, filter, firstValueFrom, type Observable } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLeaseKeeper, type LeaseEvent, type LeaseKeeper } from '../../src/replica/lease-keeper.js';
 import { createLeaseRepository, type LeaseRepository } from '../../src/store/lease-repository.js';
@@ -34,8 +36,8 @@ describe.skipIf(!HAVE_PG)('lease expiry by the database clock (PostgreSQL)', () 
     const start = async (owner: string, scheduler: typeof time.scheduler) => {
       const repo = createLeaseRepository(await fx!.open(), { owner });
       /** Lease calls answered so far (a round's call has landed once this moved). */
-      const calls = { done: 0 };
-      const count = <T>(p: Promise<T>): Promise<T> => p.finally(() => calls.done++);
+      const calls = new BehaviorSubject(0);
+      const count = <T>(p: Promise<T>): Promise<T> => p.finally(() => calls.next(calls.value + 1));
       const leases: LeaseRepository = {
         ...repo,
         owner,
@@ -53,13 +55,15 @@ describe.skipIf(!HAVE_PG)('lease expiry by the database clock (PostgreSQL)', () 
     };
 
     const owner = await start('owner', time.scheduler);
+    const acquired = firstValueFrom(owner.keeper.events$.pipe(filter((e) => e.type === 'lease_acquired')));
     time.advance(0);
-    await waitFor(() => owner.keeper.owns(PEER));
+    await acquired;
+    expect(owner.keeper.owns(PEER)).toBe(true);
     const standby = await start('ahead', skewed);
     for (let i = 1; i <= 10; i++) {
       time.advance(RENEW);
       // This round's renewal and attempt to take the lease have both been answered.
-      await waitFor(() => owner.calls.done >= i + 1 && standby.calls.done >= i);
+      await Promise.all([reached(owner.calls, i + 1), reached(standby.calls, i)]);
     }
     await standby.keeper.close();
     // Its last attempts were judged by the database: the owner still holds the lease.
@@ -79,22 +83,28 @@ describe.skipIf(!HAVE_PG)('lease expiry by the database clock (PostgreSQL)', () 
     expect(await a.acquire(PEER, 0, 300)).toBe(true);
     expect(await b.acquire(PEER, Date.now() + 3_600_000, 300)).toBe(false);
     const [row] = await fx.query<{ expires_at: string; db_now: string }>(
-      'SELECT expires_at, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint AS db_now FROM channel_lease',
+      `SELECT expires_at, ${PG_NOW_MS} AS db_now FROM channel_lease`,
     );
     const left = Number(row!.expires_at) - Number(row!.db_now);
     expect(left).toBeGreaterThan(0);
     expect(left).toBeLessThanOrEqual(300);
-    // Not renewed: b takes it once the database's clock passed the expiry.
-    await waitFor(() => b.acquire(PEER, 0, 300));
+    // Not renewed: b takes it once the database's clock passed the expiry (waited for on that
+    // clock, inside the database).
+    await fx.query(`SELECT pg_sleep(GREATEST(0, expires_at - ${PG_NOW_MS} + 1) / 1000.0) FROM channel_lease`);
+    expect(await b.acquire(PEER, 0, 300)).toBe(true);
     expect(await a.renew(PEER, Date.now(), 300)).toBe(false);
   });
 });
 
-/** Polls `check` until it holds (bounded: a failure names the budget). */
-async function waitFor(check: () => boolean | Promise<boolean>, budgetMs = 10_000): Promise<void> {
-  const end = Date.now() + budgetMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`condition not reached within ${budgetMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+/** PostgreSQL's clock in epoch milliseconds, as the lease repository reads it. */
+const PG_NOW_MS = '(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint';
+
+/**
+ * Resolves once the count of answered lease calls reaches `n`, and the round that made the call
+ * has ended (its remaining steps are promise callbacks, all run before the next turn): a tick
+ * during a round would be skipped.
+ */
+async function reached(calls: Observable<number>, n: number): Promise<void> {
+  await firstValueFrom(calls.pipe(filter((done) => done >= n)));
+  await nextTurn();
 }

@@ -11,9 +11,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as sizes from '../../scripts/check/function-size.mjs';
 // @ts-expect-error: plain ESM scripts without declarations
 import * as layers from '../../scripts/check/layers.mjs';
+// @ts-expect-error: plain ESM scripts without declarations
+import * as swallowed from '../../scripts/check/swallowed.mjs';
 import { repoRoot } from '../cli/helpers.js';
 
 const checkLayers = layers.check as (root: string) => string[];
+const checkSwallowed = swallowed.check as (root: string) => string[];
 const checkSizes = sizes.check as (
   root: string,
   allowed?: Record<string, { lines: number; why: string }>,
@@ -68,6 +71,21 @@ describe('the dependency rule', () => {
       'src/store/repo.ts: "store" may not import "channel" (../channel/channel.js)',
     ]);
   });
+
+  it('lets the error catalog import the close codes (a leaf), and nothing else of the protocol', () => {
+    const root = tree({
+      'src/errors.ts': [
+        "import { CloseCode } from './protocol/close-codes.js';",
+        "import { decode } from './protocol/codec.js';",
+        'export const x = [CloseCode, decode];',
+      ].join('\n'),
+      'src/protocol/close-codes.ts': "import { x } from '../errors.js';\nexport const CloseCode = { x };\n",
+    });
+    expect(checkLayers(root).sort()).toEqual([
+      'src/errors.ts: "errors" may not import "protocol" (./protocol/codec.js)',
+      'src/protocol/close-codes.ts: a leaf file imports nothing (../errors.js)',
+    ]);
+  });
 });
 
 describe('the function-size rule', () => {
@@ -90,5 +108,35 @@ describe('the function-size rule', () => {
     expect(problems[0]).toMatch(/src\/a\.ts#long .* is 162 lines/);
     expect(problems[1]).toMatch(/src\/b\.ts#grown .* grew to 172 lines/);
     expect(problems[2]).toMatch(/src\/b\.ts#short is no longer over 150 lines/);
+  });
+});
+
+describe('the rule against silenced promises', () => {
+  it('holds on this checkout', () => {
+    expect(checkSwallowed(repoRoot)).toEqual([]);
+  });
+
+  it('fails on a catch that drops the error, and lets the named helpers through', () => {
+    const root = tree({
+      'src/a.ts': [
+        'export async function a(p: Promise<void>) {',
+        '  p.catch(() => undefined);',
+        '  await p.catch(() => {});',
+        '}',
+      ].join('\n'),
+      'src/b.ts': [
+        "import { background, observed, settled } from './util/background.js';",
+        'export async function b(p: Promise<void>) {',
+        '  observed(p);',
+        "  void background(p, 'task', () => undefined);",
+        '  await settled(p);',
+        '  await p.catch((err: unknown) => console.error(err));',
+        '}',
+      ].join('\n'),
+    });
+    const problems = checkSwallowed(root);
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toMatch(/^src\/a\.ts:2: /);
+    expect(problems[1]).toMatch(/^src\/a\.ts:3: /);
   });
 });

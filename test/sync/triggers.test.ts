@@ -1,16 +1,17 @@
-import { Subject } from 'rxjs';
+import { firstValueFrom, Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { ChannelEvent, IncomingCommand } from '../../src/channel/channel.js';
 import type { ResyncEvent } from '../../src/sync/resync.js';
 import { runHealthTriggers, runOnConnect, watchResyncTriggers } from '../../src/sync/triggers.js';
 
 /** A channel, a resync and a driver made of subjects and call logs. */
-function rig() {
+function rig(options: { recoverFails?: boolean } = {}) {
   const commands = new Subject<IncomingCommand>();
   const channelEvents = new Subject<ChannelEvent>();
   const syncEvents = new Subject<ResyncEvent>();
   const runs: Array<{ reason: string; scope?: readonly string[] }> = [];
   const calls: string[] = [];
+  const failures = new Subject<string>();
   const sync = {
     events$: syncEvents.asObservable(),
     run: (reason: string, scope?: readonly string[]) => {
@@ -28,19 +29,23 @@ function rig() {
       abandon: (cid, error) => calls.push(`abandon ${cid} ${(error as { code?: string }).code}`),
     },
     driver: {
-      recover: async () => calls.push('recover'),
+      recover: async () => {
+        calls.push('recover');
+        if (options.recoverFails) throw new Error('store down');
+      },
       forkLost: async (fork) => {
         calls.push(`forkLost ${fork.referenceId} ${fork.droppedPending.join(',')}`);
       },
     },
     peerBehind: { runEnded: (peer) => calls.push(`runEnded ${peer}`) },
     waitsBeforeResync: 3,
+    report: (task, error, peer) => failures.next(`${task} ${peer} ${(error as Error).message}`),
   });
   const waiting = (referenceId: string, waits: number) =>
     channelEvents.next({ type: 'command_waiting', peer: 'peer-b', cid: 'c', referenceId, waits });
   const finished = (objectsSent: number, objectsReceived: number) =>
     syncEvents.next({ type: 'resync_finished', objectsSent, objectsReceived } as unknown as ResyncEvent);
-  return { commands, syncEvents, runs, calls, subs, waiting, finished };
+  return { commands, syncEvents, runs, calls, failures, subs, waiting, finished };
 }
 
 describe('resync triggers', () => {
@@ -83,6 +88,13 @@ describe('resync triggers', () => {
       'retransmitNow',
       'recover',
     ]);
+  });
+
+  it('reports a recovery after a run that fails (background_failed at the node)', async () => {
+    const r = rig({ recoverFails: true });
+    const failure = firstValueFrom(r.failures);
+    r.finished(0, 1);
+    expect(await failure).toBe('recover_after_resync peer-b store down');
   });
 
   it('ends my commands on a lost fork with SYNC_FORK_LOST and tells the driver', () => {
