@@ -235,7 +235,7 @@ async function startNode(
   undo: Array<() => unknown>,
 ): Promise<VaspNode> {
   const base = await openBase(config, healthOptions, deps, { store, myKey }, undo);
-  const { leases, directory, events, subs, syncStore, health } = base;
+  const { leases, directory, events, syncStore, health } = base;
   const peers = await openPeers(config, deps, base, { store, myKey }, undo);
   const { cores, channels, drivers } = peers;
   const resyncOnConnect = deps.sync?.onConnect ?? true;
