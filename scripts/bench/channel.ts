@@ -23,7 +23,11 @@
  * - `cpu_ms_per_command`: CPU time of both node processes per pipelined command (robust when
  *   the machine is shared: wall-clock rates are not), against `crypto_cpu_ms_per_command`;
  * - `sqlite_commit_p50_ms`: one durable SQLite commit (WAL, synchronous=FULL) on this disk; a
- *   one-at-a-time round trip needs three in a row (outbox, the peer's log, my log).
+ *   one-at-a-time round trip needs three in a row (outbox, the peer's log, my log);
+ * - `rtt_floor_ms` = 3 × `sqlite_commit_p50_ms` + `crypto_cpu_ms_per_command` (the three commits
+ *   in series and the command's two signs and two verifies), and `rtt_p50_ratio_to_floor`;
+ * - `settled_payments_ratio`: `settled_payments_per_s` ÷ (`crypto_and_store_limit_commands_per_s`
+ *   / 5), a payment being five commands.
  *
  * Every line's params carry the machine and its load average: on a shared machine the wall-clock
  * figures say more about the neighbours than about Parley.
@@ -303,7 +307,10 @@ try {
 
   progress('durable SQLite commit latency');
   const commits = sqliteCommitMs(dir);
-  report('sqlite_commit_p50_ms', percentile(commits, 50), 'ms', { samples: commits.length });
+  const commitP50 = percentile(commits, 50);
+  report('sqlite_commit_p50_ms', commitP50, 'ms', { samples: commits.length });
+  const rttFloor = 3 * commitP50 + cpuSecondsPerCommand * 1000;
+  report('rtt_floor_ms', rttFloor, 'ms', { formula: '3 * sqlite_commit_p50 + 2/sign + 2/verify' });
 
   progress("a command's durable writes alone (both stores in this process)");
   const storeMs = await storeCpuMsPerCommand(dir);
@@ -332,7 +339,11 @@ try {
   const params = { commands: COMMANDS, durability: 'sqlite synchronous=FULL, WAL', processes: 2 };
   report('commands_per_s', commandsPerS, '1/s', params);
   report('commands_ratio_to_crypto_limit', commandsPerS / cryptoLimit, 'ratio', params);
-  report('commands_ratio_to_crypto_and_store_limit', commandsPerS / floorLimit, 'ratio', params);
+  report('commands_ratio_to_crypto_and_store_limit', commandsPerS / floorLimit, 'ratio', {
+    ...params,
+    commands_per_s: Math.round(commandsPerS),
+    limit: Math.round(floorLimit),
+  });
   report('cpu_ms_per_command', cpuPerCommand, 'ms', { ...params, both_processes: true });
 
   progress(`${RTT_SAMPLES} creates one at a time`);
@@ -341,6 +352,10 @@ try {
   const sorted = [...rtt.samples].sort((x, y) => x - y);
   report('rtt_p50_ms', percentile(sorted, 50), 'ms', { samples: sorted.length });
   report('rtt_p99_ms', percentile(sorted, 99), 'ms', { samples: sorted.length });
+  report('rtt_p50_ratio_to_floor', percentile(sorted, 50) / rttFloor, 'ratio', {
+    rtt_p50_ms: percentile(sorted, 50),
+    rtt_floor_ms: Math.round(rttFloor * 1000) / 1000,
+  });
   progress('stopping');
   await inert.close();
   pairs.pop();
@@ -357,9 +372,12 @@ try {
     'batch',
   );
   if (settled.failures > 0) throw new Error(`${settled.failures} payments failed`);
-  report('settled_payments_per_s', (settled.count * 1000) / settled.ms, '1/s', {
-    payments: PAYMENTS,
-    commands_per_payment: 5,
+  const settledPerS = (settled.count * 1000) / settled.ms;
+  report('settled_payments_per_s', settledPerS, '1/s', { payments: PAYMENTS, commands_per_payment: 5 });
+  report('settled_payments_ratio', settledPerS / (floorLimit / 5), 'ratio', {
+    formula: 'settled_payments_per_s / (crypto_and_store_limit_commands_per_s / 5)',
+    settled_payments_per_s: Math.round(settledPerS),
+    limit_payments_per_s: Math.round(floorLimit / 5),
   });
   report('cpu_ms_per_settled_payment', ((await pairCpuMs(auto)) - settleCpuBefore) / settled.count, 'ms', {
     payments: PAYMENTS,

@@ -94,7 +94,7 @@ const progress = (text: string): void => void process.stderr.write(`${text}\n`);
 function report(metric: string, value: number, unit: string, params: Record<string, unknown>): void {
   const load1 = Math.round((loadavg()[0] ?? 0) * 100) / 100;
   process.stdout.write(
-    `${JSON.stringify({ bench: 'resync', metric, value: Math.round(value * 100) / 100, unit, params: { ...params, ...machine, load1 } })}\n`,
+    `${JSON.stringify({ bench: 'resync', metric, value: value < 10 ? Math.round(value * 1000) / 1000 : Math.round(value * 100) / 100, unit, params: { ...params, ...machine, load1 } })}\n`,
   );
 }
 
@@ -276,6 +276,18 @@ function deriveB(pathA: string, pathB: string, a: Party, missing: 'all' | number
   }
 }
 
+/** `pool_signatures_per_s` of the current dataset, measured in this run before its rebuilds. */
+let poolSignaturesPerS = Number.NaN;
+
+/** `rebuild_ratio_to_pool`: a rebuild's signatures verified per second against the pool alone. */
+function reportRatioToPool(signaturesPerS: number, params: Record<string, unknown>): void {
+  report('rebuild_ratio_to_pool', signaturesPerS / poolSignaturesPerS, 'ratio', {
+    ...params,
+    rebuild_signatures_verified_per_s: Math.round(signaturesPerS),
+    pool_signatures_per_s: Math.round(poolSignaturesPerS),
+  });
+}
+
 async function benchN(n: number, steps: number, dir: string): Promise<void> {
   const a = party(0x41);
   const b = party(0x42);
@@ -361,7 +373,8 @@ async function benchN(n: number, steps: number, dir: string): Promise<void> {
       );
       const t0 = performance.now();
       await pool.verifyMany(checks);
-      report('pool_signatures_per_s', checks.length / ((performance.now() - t0) / 1000), '1/s', {
+      poolSignaturesPerS = checks.length / ((performance.now() - t0) / 1000);
+      report('pool_signatures_per_s', poolSignaturesPerS, '1/s', {
         threads: pool.threads,
         signatures: checks.length,
       });
@@ -441,6 +454,7 @@ async function benchN(n: number, steps: number, dir: string): Promise<void> {
     if (c.missing === 'all') {
       report('rebuild_objects_per_s', run.objectsSent / s, '1/s', params);
       report('rebuild_signatures_verified_per_s', (run.objectsSent * sigsPerObject) / s, '1/s', params);
+      reportRatioToPool((run.objectsSent * sigsPerObject) / s, params);
       // Both sides and the verifying threads: how many of the machine's cores the run kept busy,
       // and the CPU time per rebuilt object (robust on a shared machine, where wall clock is not).
       const cpuMs = (cpu.user + cpu.system) / 1000;
@@ -588,6 +602,7 @@ async function benchTwoProcesses(
     );
     report('rebuild_objects_per_s', n / s, '1/s', params);
     report('rebuild_signatures_verified_per_s', (n * sigsPerObject) / s, '1/s', params);
+    reportRatioToPool((n * sigsPerObject) / s, params);
     report('rebuild_cpu_ms_per_object', (cpuA1 - cpuA0 + cpuB1 - cpuB0) / n, 'ms', params);
     report('rebuilt_node_cpu_ms_per_object', (cpuB1 - cpuB0) / n, 'ms', params);
   } finally {
