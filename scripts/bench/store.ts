@@ -119,6 +119,8 @@ function percentile(sorted: number[], p: number): number {
 
 /** Commits per second of the last `bench()` run (for the ratio to the raw baseline). */
 let lastCommitsPerS = 0;
+/** CPU microseconds per commit of the last `bench()` run. */
+let lastCpuUsPerCommit = 0;
 
 async function bench(engine: StoreEngine, url: string, durability: Record<string, string>): Promise<void> {
   const store = await openStore({ url, groupCommit: { events: EVENTS } });
@@ -145,7 +147,8 @@ async function bench(engine: StoreEngine, url: string, durability: Record<string
     lastCommitsPerS = (commits / ms) * 1000;
     report('commits_per_s', lastCommitsPerS, '1/s', params);
     // CPU per commit says what the store costs even on a busy machine (wall-clock rates do not).
-    report('cpu_us_per_commit', cpuUs / commits, 'us', params);
+    lastCpuUsPerCommit = cpuUs / commits;
+    report('cpu_us_per_commit', lastCpuUsPerCommit, 'us', params);
     report('commit_latency_p50_ms', percentile(latenciesMs, 50), 'ms', params);
     report('commit_latency_p99_ms', percentile(latenciesMs, 99), 'ms', params);
   } finally {
@@ -157,7 +160,7 @@ async function benchSqlite(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'parley-bench-'));
   try {
     await bench('sqlite', `file:${join(dir, 'bench.db')}`, { journal: 'WAL', synchronous: 'FULL' });
-    const storeRate = lastCommitsPerS;
+    const [storeRate, storeCpuUs] = [lastCommitsPerS, lastCpuUsPerCommit];
     // The raw baseline on a fresh file with the same schema (migrated by opening a store).
     const rawPath = join(dir, 'raw.db');
     await (await openStore({ url: `file:${rawPath}` })).close();
@@ -175,6 +178,10 @@ async function benchSqlite(): Promise<void> {
     };
     report('raw_same_rows_commits_per_s', rawRate, '1/s', params);
     report('raw_cpu_us_per_commit', raw.cpuUs / raw.commits, 'us', params);
+    report('cpu_ratio_to_raw', raw.cpuUs / raw.commits / storeCpuUs, 'ratio', {
+      ...params,
+      formula: 'raw_cpu_us_per_commit / cpu_us_per_commit',
+    });
     report('commits_ratio_to_raw', storeRate / rawRate, 'ratio', {
       ...params,
       commits_per_s: Math.round(storeRate),
