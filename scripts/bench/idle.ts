@@ -10,7 +10,9 @@
  *
  * Without dist/ (no build) it says so and runs the TypeScript sources through tsx
  * (`bin/parley.js` in a checkout), whose loader adds to the figure: `params.runner` tells which.
- * `PARLEY_BENCH_IDLE_RUNNER=tsx` forces the tsx run. Linux only (/proc).
+ * `PARLEY_BENCH_IDLE_RUNNER=tsx` forces the tsx run. `PARLEY_BENCH_IDLE_RESTART=1` measures the
+ * node's second start instead (its database already migrated: no schema engine loaded).
+ * Linux only (/proc).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -22,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 
 const WAIT_S = Number(process.env['PARLEY_BENCH_IDLE_WAIT_S'] ?? 60);
 const SAMPLE_S = Number(process.env['PARLEY_BENCH_IDLE_SAMPLE_S'] ?? 30);
+const RESTART = process.env['PARLEY_BENCH_IDLE_RESTART'] === '1';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dist = join(root, 'dist', 'cli', 'main.js');
 const runner = process.env['PARLEY_BENCH_IDLE_RUNNER'] === 'tsx' || !existsSync(dist) ? 'tsx' : 'dist';
@@ -134,6 +137,13 @@ try {
   addPeer(b, a);
   addPeer(c, a);
   await Promise.all([start(b, 0, children), start(c, 0, children)]);
+  if (RESTART) {
+    const first = await start(a, 2, children);
+    const exited = new Promise((resolve) => first.once('exit', resolve));
+    first.kill('SIGTERM');
+    await exited;
+    children.pop();
+  }
   const node = await start(a, 2, children);
   progress(`node up with 2 peers (pid ${node.pid}); ${WAIT_S} s of heartbeats`);
   await new Promise((resolve) => setTimeout(resolve, WAIT_S * 1000));
@@ -147,6 +157,7 @@ try {
     runner,
     peers: 2,
     config: 'parley init defaults',
+    start: RESTART ? 'second (database migrated before)' : 'first (fresh database, migrations applied)',
     wait_s: WAIT_S,
     sample_s: SAMPLE_S,
     samples: samples.length,
