@@ -23,7 +23,14 @@
  * - `cpu_ms_per_command`: CPU time of both node processes per pipelined command (robust when
  *   the machine is shared: wall-clock rates are not), against `crypto_cpu_ms_per_command`;
  * - `sqlite_commit_p50_ms`: one durable SQLite commit (WAL, synchronous=FULL) on this disk; a
- *   one-at-a-time round trip needs three in a row (outbox, the peer's log, my log).
+ *   one-at-a-time round trip needs three in a row (outbox, the peer's log, my log);
+ * - `rtt_floor_ms` = 3 × `sqlite_commit_p50_ms` + `crypto_cpu_ms_per_command` (the three commits
+ *   in series and the command's two signs and two verifies), and `rtt_p50_ratio_to_floor`;
+ * - `settled_payments_ratio`: `settled_payments_per_s` ÷ (`crypto_and_store_limit_commands_per_s`
+ *   / 5), a payment being five commands;
+ * - `crypto_cpu_time_ms_per_command` (the crypto from CPU time, not from wall-clock rates),
+ *   `cpu_ratio_to_crypto_and_store` and `settled_cpu_ratio`: the same ratios from CPU time
+ *   alone, which the load of a shared machine changes least.
  *
  * Every line's params carry the machine and its load average: on a shared machine the wall-clock
  * figures say more about the neighbours than about Parley.
@@ -69,27 +76,36 @@ function progress(message: string): void {
   process.stderr.write(`[bench channel +${s}s] ${message}\n`);
 }
 
-/** Ed25519 sign and verify rates of node:crypto on this thread (one core). */
-function cryptoRates(): { signPerS: number; verifyPerS: number } {
+/**
+ * Ed25519 sign and verify rates of node:crypto on this thread (one core), and the CPU time
+ * each operation took (steadier than the rates when other work shares the cores).
+ */
+function cryptoRates(): { signPerS: number; verifyPerS: number; signCpuMs: number; verifyCpuMs: number } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   // About the size of a PaymentCommand request's JWS signing input.
   const data = Buffer.from('e'.repeat(1400));
   const signature = sign(null, data, privateKey);
-  const rate = (fn: () => void): number => {
+  const rate = (fn: () => void): { perS: number; cpuMs: number } => {
     for (let i = 0; i < 200; i++) fn();
     let n = 0;
     const start = performance.now();
+    const cpu = process.cpuUsage();
     let now = start;
     while (now - start < 1000) {
       for (let i = 0; i < 50; i++) fn();
       n += 50;
       now = performance.now();
     }
-    return (n * 1000) / (now - start);
+    const used = process.cpuUsage(cpu);
+    return { perS: (n * 1000) / (now - start), cpuMs: (used.user + used.system) / 1000 / n };
   };
+  const signed = rate(() => sign(null, data, privateKey));
+  const verified = rate(() => verify(null, data, publicKey, signature));
   return {
-    signPerS: rate(() => sign(null, data, privateKey)),
-    verifyPerS: rate(() => verify(null, data, publicKey, signature)),
+    signPerS: signed.perS,
+    verifyPerS: verified.perS,
+    signCpuMs: signed.cpuMs,
+    verifyCpuMs: verified.cpuMs,
   };
 }
 
@@ -290,7 +306,7 @@ const budget = setTimeout(() => {
 budget.unref();
 try {
   progress('crypto limit (node:crypto Ed25519, one core)');
-  const { signPerS, verifyPerS } = cryptoRates();
+  const { signPerS, verifyPerS, signCpuMs, verifyCpuMs } = cryptoRates();
   report('sign_per_s_per_core', signPerS, '1/s', { alg: 'Ed25519', bytes: 1400 });
   report('verify_per_s_per_core', verifyPerS, '1/s', { alg: 'Ed25519', bytes: 1400 });
   // Per command: two signs and two verifies (request and response), on whichever core.
@@ -300,10 +316,16 @@ try {
     formula: 'cores / (2/sign + 2/verify)',
   });
   report('crypto_cpu_ms_per_command', cpuSecondsPerCommand * 1000, 'ms', { formula: '2/sign + 2/verify' });
+  // The same from CPU time rather than wall-clock rates (a shared machine inflates the rates' inverse).
+  const cryptoCpuTimeMs = 2 * signCpuMs + 2 * verifyCpuMs;
+  report('crypto_cpu_time_ms_per_command', cryptoCpuTimeMs, 'ms', { formula: '2 sign + 2 verify, CPU time' });
 
   progress('durable SQLite commit latency');
   const commits = sqliteCommitMs(dir);
-  report('sqlite_commit_p50_ms', percentile(commits, 50), 'ms', { samples: commits.length });
+  const commitP50 = percentile(commits, 50);
+  report('sqlite_commit_p50_ms', commitP50, 'ms', { samples: commits.length });
+  const rttFloor = 3 * commitP50 + cpuSecondsPerCommand * 1000;
+  report('rtt_floor_ms', rttFloor, 'ms', { formula: '3 * sqlite_commit_p50 + 2/sign + 2/verify' });
 
   progress("a command's durable writes alone (both stores in this process)");
   const storeMs = await storeCpuMsPerCommand(dir);
@@ -332,8 +354,16 @@ try {
   const params = { commands: COMMANDS, durability: 'sqlite synchronous=FULL, WAL', processes: 2 };
   report('commands_per_s', commandsPerS, '1/s', params);
   report('commands_ratio_to_crypto_limit', commandsPerS / cryptoLimit, 'ratio', params);
-  report('commands_ratio_to_crypto_and_store_limit', commandsPerS / floorLimit, 'ratio', params);
+  report('commands_ratio_to_crypto_and_store_limit', commandsPerS / floorLimit, 'ratio', {
+    ...params,
+    commands_per_s: Math.round(commandsPerS),
+    limit: Math.round(floorLimit),
+  });
   report('cpu_ms_per_command', cpuPerCommand, 'ms', { ...params, both_processes: true });
+  // CPU time against CPU time: what the load of a shared machine changes least.
+  report('cpu_ratio_to_crypto_and_store', (cryptoCpuTimeMs + storeMs) / cpuPerCommand, 'ratio', {
+    formula: '(crypto_cpu_time_ms_per_command + store_cpu_ms_per_command) / cpu_ms_per_command',
+  });
 
   progress(`${RTT_SAMPLES} creates one at a time`);
   await ask<RttLine>(inert.a, { op: 'rtt', to: inert.b.address, count: 50 }, 'rtt');
@@ -341,6 +371,10 @@ try {
   const sorted = [...rtt.samples].sort((x, y) => x - y);
   report('rtt_p50_ms', percentile(sorted, 50), 'ms', { samples: sorted.length });
   report('rtt_p99_ms', percentile(sorted, 99), 'ms', { samples: sorted.length });
+  report('rtt_p50_ratio_to_floor', percentile(sorted, 50) / rttFloor, 'ratio', {
+    rtt_p50_ms: Math.round(percentile(sorted, 50) * 1000) / 1000,
+    rtt_floor_ms: Math.round(rttFloor * 1000) / 1000,
+  });
   progress('stopping');
   await inert.close();
   pairs.pop();
@@ -357,13 +391,17 @@ try {
     'batch',
   );
   if (settled.failures > 0) throw new Error(`${settled.failures} payments failed`);
-  report('settled_payments_per_s', (settled.count * 1000) / settled.ms, '1/s', {
-    payments: PAYMENTS,
-    commands_per_payment: 5,
+  const settledPerS = (settled.count * 1000) / settled.ms;
+  report('settled_payments_per_s', settledPerS, '1/s', { payments: PAYMENTS, commands_per_payment: 5 });
+  report('settled_payments_ratio', settledPerS / (floorLimit / 5), 'ratio', {
+    formula: 'settled_payments_per_s / (crypto_and_store_limit_commands_per_s / 5)',
+    settled_payments_per_s: Math.round(settledPerS),
+    limit_payments_per_s: Math.round(floorLimit / 5),
   });
-  report('cpu_ms_per_settled_payment', ((await pairCpuMs(auto)) - settleCpuBefore) / settled.count, 'ms', {
-    payments: PAYMENTS,
-    both_processes: true,
+  const cpuPerPayment = ((await pairCpuMs(auto)) - settleCpuBefore) / settled.count;
+  report('cpu_ms_per_settled_payment', cpuPerPayment, 'ms', { payments: PAYMENTS, both_processes: true });
+  report('settled_cpu_ratio', (5 * (cryptoCpuTimeMs + storeMs)) / cpuPerPayment, 'ratio', {
+    formula: '5 * (crypto_cpu_time_ms_per_command + store_cpu_ms_per_command) / cpu_ms_per_settled_payment',
   });
 } finally {
   for (const pair of pairs) await pair.close().catch(() => undefined);

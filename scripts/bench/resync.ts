@@ -94,7 +94,7 @@ const progress = (text: string): void => void process.stderr.write(`${text}\n`);
 function report(metric: string, value: number, unit: string, params: Record<string, unknown>): void {
   const load1 = Math.round((loadavg()[0] ?? 0) * 100) / 100;
   process.stdout.write(
-    `${JSON.stringify({ bench: 'resync', metric, value: Math.round(value * 100) / 100, unit, params: { ...params, ...machine, load1 } })}\n`,
+    `${JSON.stringify({ bench: 'resync', metric, value: value < 10 ? Math.round(value * 1000) / 1000 : Math.round(value * 100) / 100, unit, params: { ...params, ...machine, load1 } })}\n`,
   );
 }
 
@@ -276,6 +276,36 @@ function deriveB(pathA: string, pathB: string, a: Party, missing: 'all' | number
   }
 }
 
+/** `pool_signatures_per_s` of the current dataset, measured in this run before its rebuilds. */
+let poolSignaturesPerS = Number.NaN;
+/** CPU time per signature of that measure (all threads of this process). */
+let poolCpuMsPerSignature = Number.NaN;
+
+/**
+ * `rebuild_cpu_ratio_to_pool`: the pool's CPU per signature against a rebuild's CPU per
+ * signature (both sides): steadier than the rates when other work shares the cores.
+ */
+function reportCpuRatioToPool(
+  cpuMsPerObject: number,
+  sigsPerObject: number,
+  params: Record<string, unknown>,
+): void {
+  report('rebuild_cpu_ratio_to_pool', poolCpuMsPerSignature / (cpuMsPerObject / sigsPerObject), 'ratio', {
+    ...params,
+    rebuild_cpu_ms_per_signature: Math.round((cpuMsPerObject / sigsPerObject) * 1000) / 1000,
+    pool_cpu_ms_per_signature: Math.round(poolCpuMsPerSignature * 1000) / 1000,
+  });
+}
+
+/** `rebuild_ratio_to_pool`: a rebuild's signatures verified per second against the pool alone. */
+function reportRatioToPool(signaturesPerS: number, params: Record<string, unknown>): void {
+  report('rebuild_ratio_to_pool', signaturesPerS / poolSignaturesPerS, 'ratio', {
+    ...params,
+    rebuild_signatures_verified_per_s: Math.round(signaturesPerS),
+    pool_signatures_per_s: Math.round(poolSignaturesPerS),
+  });
+}
+
 async function benchN(n: number, steps: number, dir: string): Promise<void> {
   const a = party(0x41);
   const b = party(0x42);
@@ -360,8 +390,13 @@ async function benchN(n: number, steps: number, dir: string): Promise<void> {
         }),
       );
       const t0 = performance.now();
+      const cpu0 = process.cpuUsage();
       await pool.verifyMany(checks);
-      report('pool_signatures_per_s', checks.length / ((performance.now() - t0) / 1000), '1/s', {
+      poolSignaturesPerS = checks.length / ((performance.now() - t0) / 1000);
+      const cpu = process.cpuUsage(cpu0);
+      poolCpuMsPerSignature = (cpu.user + cpu.system) / 1000 / checks.length;
+      report('pool_cpu_ms_per_signature', poolCpuMsPerSignature, 'ms', { threads: pool.threads });
+      report('pool_signatures_per_s', poolSignaturesPerS, '1/s', {
         threads: pool.threads,
         signatures: checks.length,
       });
@@ -441,11 +476,13 @@ async function benchN(n: number, steps: number, dir: string): Promise<void> {
     if (c.missing === 'all') {
       report('rebuild_objects_per_s', run.objectsSent / s, '1/s', params);
       report('rebuild_signatures_verified_per_s', (run.objectsSent * sigsPerObject) / s, '1/s', params);
+      reportRatioToPool((run.objectsSent * sigsPerObject) / s, params);
       // Both sides and the verifying threads: how many of the machine's cores the run kept busy,
       // and the CPU time per rebuilt object (robust on a shared machine, where wall clock is not).
       const cpuMs = (cpu.user + cpu.system) / 1000;
       report('rebuild_cpu_cores_busy', cpuMs / 1000 / s, 'cores', params);
       report('rebuild_cpu_ms_per_object', cpuMs / run.objectsSent, 'ms', params);
+      reportCpuRatioToPool(cpuMs / run.objectsSent, sigsPerObject, params);
     }
     await sa.close();
     await sb.close();
@@ -588,7 +625,9 @@ async function benchTwoProcesses(
     );
     report('rebuild_objects_per_s', n / s, '1/s', params);
     report('rebuild_signatures_verified_per_s', (n * sigsPerObject) / s, '1/s', params);
+    reportRatioToPool((n * sigsPerObject) / s, params);
     report('rebuild_cpu_ms_per_object', (cpuA1 - cpuA0 + cpuB1 - cpuB0) / n, 'ms', params);
+    reportCpuRatioToPool((cpuA1 - cpuA0 + cpuB1 - cpuB0) / n, sigsPerObject, params);
     report('rebuilt_node_cpu_ms_per_object', (cpuB1 - cpuB0) / n, 'ms', params);
   } finally {
     await procA?.stop();

@@ -13,15 +13,19 @@
  * Knobs: PARLEY_BENCH_MS (measured time per engine, default 7000), PARLEY_BENCH_CALLERS (256),
  * PARLEY_BENCH_FENCED=1 (as one of several replicas: every batch checks the channel's lease),
  * PARLEY_BENCH_EVENTS=1 (every commit writes its back-office event, `events.url` set).
+ *
+ * On SQLite the same run also measures `raw_same_rows_commits_per_s`: better-sqlite3 alone writing
+ * the same rows with the same pragmas and batching (`_raw-sqlite.ts`), and `commits_ratio_to_raw`.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { DEFAULT_MAX_BATCH, openStore } from '../../src/store/index.js';
 import { createLeaseRepository } from '../../src/store/lease-repository.js';
 import type { CommitItem, ParleyStore, StoreEngine } from '../../src/store/types.js';
+import { rawSqliteCommits } from './_raw-sqlite.js';
 
 const RUN_MS = Number(process.env['PARLEY_BENCH_MS'] ?? 7000);
 const WARMUP_MS = 1000;
@@ -40,9 +44,12 @@ function progress(message: string): void {
   process.stderr.write(`[bench store] ${message}\n`);
 }
 
+const load1 = (): number => Math.round((loadavg()[0] ?? 0) * 100) / 100;
+
 function report(metric: string, value: number, unit: string, params: Record<string, unknown>): void {
+  const rounded = value < 10 ? Math.round(value * 1000) / 1000 : Math.round(value * 100) / 100;
   process.stdout.write(
-    `${JSON.stringify({ bench: 'store', metric, value: Math.round(value * 100) / 100, unit, params: { ...params, ...machine } })}\n`,
+    `${JSON.stringify({ bench: 'store', metric, value: rounded, unit, params: { ...params, ...machine, load1: load1() } })}\n`,
   );
 }
 
@@ -110,6 +117,11 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 }
 
+/** Commits per second of the last `bench()` run (for the ratio to the raw baseline). */
+let lastCommitsPerS = 0;
+/** CPU microseconds per commit of the last `bench()` run. */
+let lastCpuUsPerCommit = 0;
+
 async function bench(engine: StoreEngine, url: string, durability: Record<string, string>): Promise<void> {
   const store = await openStore({ url, groupCommit: { events: EVENTS } });
   try {
@@ -132,9 +144,11 @@ async function bench(engine: StoreEngine, url: string, durability: Record<string
     };
     latenciesMs.sort((a, b) => a - b);
     progress(`${engine}: ${commits} commits in ${Math.round(ms)} ms`);
-    report('commits_per_s', (commits / ms) * 1000, '1/s', params);
+    lastCommitsPerS = (commits / ms) * 1000;
+    report('commits_per_s', lastCommitsPerS, '1/s', params);
     // CPU per commit says what the store costs even on a busy machine (wall-clock rates do not).
-    report('cpu_us_per_commit', cpuUs / commits, 'us', params);
+    lastCpuUsPerCommit = cpuUs / commits;
+    report('cpu_us_per_commit', lastCpuUsPerCommit, 'us', params);
     report('commit_latency_p50_ms', percentile(latenciesMs, 50), 'ms', params);
     report('commit_latency_p99_ms', percentile(latenciesMs, 99), 'ms', params);
   } finally {
@@ -146,6 +160,32 @@ async function benchSqlite(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'parley-bench-'));
   try {
     await bench('sqlite', `file:${join(dir, 'bench.db')}`, { journal: 'WAL', synchronous: 'FULL' });
+    const [storeRate, storeCpuUs] = [lastCommitsPerS, lastCpuUsPerCommit];
+    // The raw baseline on a fresh file with the same schema (migrated by opening a store).
+    const rawPath = join(dir, 'raw.db');
+    await (await openStore({ url: `file:${rawPath}` })).close();
+    progress(
+      `sqlite raw: better-sqlite3 alone, batches of ${CALLERS}, ${WARMUP_MS} ms warm-up + ${RUN_MS} ms`,
+    );
+    const raw = rawSqliteCommits(rawPath, item, CALLERS, WARMUP_MS, RUN_MS);
+    const rawRate = (raw.commits / raw.ms) * 1000;
+    const params = {
+      engine: 'sqlite',
+      callers: CALLERS,
+      batch: CALLERS,
+      journal: 'WAL',
+      synchronous: 'FULL',
+    };
+    report('raw_same_rows_commits_per_s', rawRate, '1/s', params);
+    report('raw_cpu_us_per_commit', raw.cpuUs / raw.commits, 'us', params);
+    report('cpu_ratio_to_raw', raw.cpuUs / raw.commits / storeCpuUs, 'ratio', {
+      ...params,
+      formula: 'raw_cpu_us_per_commit / cpu_us_per_commit',
+    });
+    report('commits_ratio_to_raw', storeRate / rawRate, 'ratio', {
+      ...params,
+      commits_per_s: Math.round(storeRate),
+    });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -12,6 +12,25 @@ import { type ErrorCode, ParleyError } from '../errors.js';
 const BASE64URL_RE = /^[A-Za-z0-9_-]*$/;
 const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+/** The 6-bit value of a base64url character (the alphabet checked before). */
+function sextet(code: number): number {
+  if (code >= 97) return code - 71; // a–z: 26–51
+  if (code >= 65) return code === 95 ? 63 : code - 65; // A–Z: 0–25, `_`: 63
+  return code === 45 ? 62 : code + 4; // `-`: 62, 0–9: 52–61
+}
+
+/**
+ * Whether the last character of strict-alphabet base64url of this length leaves its unused low
+ * bits zero (RFC 4648 §3.5): 4 bits when the length is 2 mod 4, 2 bits when 3 mod 4, none
+ * otherwise. Decoding then re-encoding gives back exactly such a text, and only such a text.
+ */
+function canonicalTail(text: string): boolean {
+  const rest = text.length % 4;
+  if (rest < 2) return true;
+  const last = sextet(text.charCodeAt(text.length - 1));
+  return (last & (rest === 2 ? 0x0f : 0x03)) === 0;
+}
+
 /** Encodes bytes as unpadded base64url. */
 export function base64UrlEncode(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
@@ -33,9 +52,9 @@ export function isBase64Url(text: string): boolean {
  */
 export function tryBase64UrlDecode(text: string): Uint8Array | undefined {
   if (typeof text !== 'string' || text.length % 4 === 1 || !BASE64URL_RE.test(text)) return undefined;
+  // Canonical form: non-zero padding bits would decode to the same bytes as the zero ones.
+  if (!canonicalTail(text)) return undefined;
   const bytes = Buffer.from(text, 'base64url');
-  // Canonical form: re-encoding must give back the exact input (rejects non-zero padding bits).
-  if (bytes.toString('base64url') !== text) return undefined;
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 

@@ -5,7 +5,6 @@ import { randomBytes } from 'node:crypto';
 import { ParleyError } from '../errors.js';
 import type { StoreClient } from './client.js';
 import { type GroupCommitOptions, resolveMaxBatch } from './group-commit.js';
-import { postgresqlBackend } from './postgresql-backend.js';
 import { PrismaStore } from './prisma-store.js';
 import { DEFAULT_WAL_CHECKPOINT_PAGES, sqliteBackend } from './sqlite-backend.js';
 import type { StoreBackend, StoreConnections } from './store-backend.js';
@@ -58,7 +57,11 @@ async function ensureIdentity(prisma: StoreClient): Promise<StoreIdentity> {
   return { epoch: row.epoch, createdAtMs: row.createdAt.getTime() };
 }
 
-function backendFor(options: OpenStoreOptions): StoreBackend {
+/**
+ * The backend of the URL's engine. The PostgreSQL backend (pg, its Prisma adapter) is loaded
+ * only for a PostgreSQL URL: a SQLite node never loads it.
+ */
+async function backendFor(options: OpenStoreOptions): Promise<StoreBackend> {
   const target = parseStoreUrl(options.url);
   if (target.engine === 'sqlite') {
     const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
@@ -78,6 +81,7 @@ function backendFor(options: OpenStoreOptions): StoreBackend {
   if (!Number.isSafeInteger(maxConnections) || maxConnections < 2) {
     throw new ParleyError('CONFIG_INVALID', `maxConnections must be an integer >= 2, got ${maxConnections}`);
   }
+  const { postgresqlBackend } = await import('./postgresql-backend.js');
   return postgresqlBackend(target.url, { maxConnections });
 }
 
@@ -94,7 +98,7 @@ export async function openStore(options: OpenStoreOptions): Promise<ParleyStore>
     maxBatch: resolveMaxBatch(options.groupCommit),
     events: options.groupCommit?.events === true,
   };
-  const backend = backendFor(options);
+  const backend = await backendFor(options);
   let connections: StoreConnections | undefined;
   try {
     return await backend.withInitLock(async () => {
