@@ -1,5 +1,5 @@
 /**
- * The live dashboard: a read-only socket.io server on the node's HTTP port (next to the
+ * The live dashboard: a read-only socket.io server (live state pushed, payments read on request) on the node's HTTP port (next to the
  * channel endpoint and `/healthz`) plus the web page that shows it. The only importer of
  * `socket.io` in `src/`.
  *
@@ -22,7 +22,13 @@ import { type HostOriginPolicy, hostOriginProblem } from '../http/host-origin.js
 import { readQuery, sendQueryProblems } from '../http/query.js';
 import { type HttpRouter, isLocalRequest } from '../http/router.js';
 import { type ClientToServerEvents, DASHBOARD_SOCKET_PATH, type ServerToClientEvents } from './events.js';
-import { createDashboardModel, type DashboardModel, type DashboardModelOptions } from './model.js';
+import {
+  createDashboardModel,
+  type DashboardModel,
+  type DashboardModelDeps,
+  type DashboardModelOptions,
+} from './model.js';
+import { type DashboardPayments, servePayments } from './payments.js';
 import {
   type DashboardSource,
   healthInputs,
@@ -57,6 +63,8 @@ export interface DashboardDeps {
   router: HttpRouter;
   /** @default Date */
   clock?: { now(): number };
+  /** The payments view (the admin API's); without it the page's payments section says so. */
+  payments?: DashboardPayments;
   /** Drives the delta and status-poll timers. @default asyncScheduler */
   scheduler?: SchedulerLike;
 }
@@ -83,6 +91,7 @@ const ASSETS: Record<string, string> = {
   'index.html': 'text/html; charset=utf-8',
   'app.js': 'text/javascript; charset=utf-8',
   'chart.js': 'text/javascript; charset=utf-8',
+  'payments.js': 'text/javascript; charset=utf-8',
   'style.css': 'text/css; charset=utf-8',
   [FAVICON]: 'image/svg+xml',
 };
@@ -116,20 +125,7 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
   const scheduler = deps.scheduler ?? asyncScheduler;
   const { source, router } = deps;
   const assets = loadAssets();
-  const model = createDashboardModel(
-    { ...options, deltaIntervalMs },
-    {
-      node: { address: source.address, epoch: source.epoch, url: source.url },
-      features: {
-        health: source.health$ !== undefined || source.health !== undefined,
-        resync: source.resync$ !== undefined,
-      },
-      ...(options.thresholds
-        ? { thresholds: { suspectPhi: options.thresholds.suspectPhi, downPhi: options.thresholds.downPhi } }
-        : {}),
-      ...(deps.clock ? { clock: deps.clock } : {}),
-    },
-  );
+  const model = createDashboardModel({ ...options, deltaIntervalMs }, modelDeps(options, deps));
 
   // The Host/Origin rules of every browser-reachable route, then who: this machine, or anyone.
   // A refused request is told why (the page's 403 body, socket.io's error message).
@@ -256,6 +252,7 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
   void refresh();
 
   io.on('connection', (socket) => {
+    servePayments(socket, deps.payments);
     void (async () => {
       await refresh();
       if (closed || !socket.connected) return;
@@ -289,6 +286,23 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
     },
   };
   return dashboard;
+}
+
+/** What the model knows of the node: who it is, which parts it has, its thresholds. */
+function modelDeps(options: DashboardOptions, deps: DashboardDeps): DashboardModelDeps {
+  const { source } = deps;
+  return {
+    node: { address: source.address, epoch: source.epoch, url: source.url },
+    features: {
+      health: source.health$ !== undefined || source.health !== undefined,
+      resync: source.resync$ !== undefined,
+      payments: deps.payments !== undefined,
+    },
+    ...(options.thresholds
+      ? { thresholds: { suspectPhi: options.thresholds.suspectPhi, downPhi: options.thresholds.downPhi } }
+      : {}),
+    ...(deps.clock ? { clock: deps.clock } : {}),
+  };
 }
 
 /** Feeds the node's event streams to the model; returns what stops them. */

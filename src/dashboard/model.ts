@@ -36,7 +36,8 @@ export interface DashboardModelOptions {
 
 export interface DashboardModelDeps {
   node: Omit<NodeInfo, 'startedAtMs'>;
-  features: Features;
+  /** `payments` defaults to false. */
+  features: Omit<Features, 'payments'> & { payments?: boolean };
   thresholds?: HealthThresholds;
   /** @default Date */
   clock?: { now(): number };
@@ -539,7 +540,7 @@ export function createDashboardModel(
         seq,
         atMs: now,
         node: { ...node },
-        features: { ...deps.features },
+        features: { ...deps.features, payments: deps.features.payments ?? false },
         thresholds: { ...thresholds },
         channels: [...channels.values()].map(copyRow),
         samples,

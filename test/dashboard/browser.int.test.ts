@@ -2,8 +2,17 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { z } from 'zod';
+import { registerAdminRoutes } from '../../src/admin/routes.js';
+import type {
+  PaymentDetail as PaymentDetailSchema,
+  PaymentList as PaymentListSchema,
+} from '../../src/admin/schemas.js';
 import { type Demo, startDemo } from '../../src/demo.js';
 import { nodeConfig, startNode, tempDir, testIdentity, until } from '../helpers/nodes.js';
+
+type PaymentList = z.infer<typeof PaymentListSchema>;
+type PaymentDetail = z.infer<typeof PaymentDetailSchema>;
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -96,6 +105,87 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await expect.poll(points, { timeout: 20_000 }).toBeGreaterThan(before);
       expect(await page.locator('#chart-rtt path.series').count()).toBe(2);
       expect(Number(await page.textContent(`${row('bob')} td:nth-child(4)`))).toBeGreaterThanOrEqual(0);
+    });
+
+    it('lists payments with filters and shows one with its sides and whole signed history, as the admin API does', async () => {
+      const alice = demo.byName('alice');
+      const bob = demo.byName('bob').identity.address;
+      // The admin API on the same node, to compare with (the page reads through the same functions).
+      registerAdminRoutes(alice.node!, { isTrusted: () => true });
+      const api = async <T>(path: string): Promise<T> => {
+        const res = await fetch(`http://127.0.0.1:${alice.port}${path}`);
+        expect(res.status).toBe(200);
+        return (await res.json()) as T;
+      };
+      const list = async (query: string) => (await api<PaymentList>(`/admin/payments?${query}`)).payments;
+      await expect
+        .poll(() => demo.payments.final + demo.payments.failed, { timeout: 20_000 })
+        .toBe(demo.payments.started);
+      expect(await page.getAttribute('#payments-section', 'data-available')).toBe('true');
+
+      // Filter: the channel to bob, open and closed.
+      await page.selectOption('#payment-filters select[name="peer"]', bob);
+      await page.click('#payment-filters button[type="submit"]');
+      const expected = await list(`peer=${bob}&limit=50`);
+      expect(expected.length).toBeGreaterThanOrEqual(3);
+      const shown = async (): Promise<string[]> =>
+        (
+          await page
+            .locator('#payments tbody tr')
+            .evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-ref') ?? ''))
+        ).sort();
+      await expect.poll(shown, { timeout: 10_000 }).toEqual(expected.map((p) => p.referenceId).sort());
+      expect(await page.locator(`#payments tbody tr:not([data-peer="${bob}"])`).count()).toBe(0);
+      expect(await page.textContent('#payments tbody tr td:nth-child(2)')).toBe('bob');
+
+      // A time range with no payment in it.
+      await page.fill('#payment-filters input[name="since"]', '2099-01-01T00:00:00');
+      await page.click('#payment-filters button[type="submit"]');
+      await page.waitForSelector('#payments-note:has-text("No payment matches")');
+      expect(await page.locator('#payments tbody tr').count()).toBe(0);
+      await page.fill('#payment-filters input[name="since"]', '');
+      await page.selectOption('#payment-filters select[name="state"]', 'closed');
+      await page.click('#payment-filters button[type="submit"]');
+      const closed = await list(`peer=${bob}&state=closed&limit=50`);
+      await expect.poll(shown, { timeout: 10_000 }).toEqual(closed.map((p) => p.referenceId).sort());
+      await page.selectOption('#payment-filters select[name="state"]', '');
+      await page.click('#payment-filters button[type="submit"]');
+      await expect.poll(shown, { timeout: 10_000 }).toEqual(expected.map((p) => p.referenceId).sort());
+
+      // The detail: the object, each side's status, every request and response JWS.
+      const ref = expected[0]!.referenceId;
+      await page.click(`#payments tbody tr[data-ref="${ref}"]`);
+      await page.waitForSelector(`#payment-detail[data-ref="${ref}"]`);
+      const detailOf = () => api<PaymentDetail>(`/admin/payments/${encodeURIComponent(ref)}?peer=${bob}`);
+      await expect
+        .poll(
+          async () =>
+            (await page.locator('#payment-history li').count()) === (await detailOf()).history.length,
+          {
+            timeout: 10_000,
+          },
+        )
+        .toBe(true);
+      const detail = await detailOf();
+      const signed = detail.history[0]!;
+      const first = page.locator('#payment-history li').first();
+      expect(await first.getAttribute('data-cid')).toBe(signed.cid);
+      expect(await first.locator('pre[data-part="request"]').textContent()).toBe(signed.requestJws);
+      expect(await first.locator('pre[data-part="response"]').textContent()).toBe(signed.responseJws);
+      await expect
+        .poll(async () => [
+          await page.getAttribute('#payment-sides tr[data-side="sender"]', 'data-status'),
+          await page.getAttribute('#payment-sides tr[data-side="receiver"]', 'data-status'),
+        ])
+        .toEqual([(await detailOf()).summary.senderStatus, (await detailOf()).summary.receiverStatus]);
+      expect(await page.textContent('#payment-sides tr[data-side="sender"] td:first-child')).toBe(
+        'sender (me)',
+      );
+      expect(JSON.parse((await page.textContent('#payment-object')) ?? '')).toMatchObject({
+        reference_id: ref,
+      });
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.locator('#payments-section').screenshot({ path: join(ARTIFACTS, 'dashboard-payments.png') });
     });
 
     it(`shows a stopped peer as down within the detection budget (${DOWN_BUDGET_MS} ms)`, async () => {

@@ -121,13 +121,22 @@
     state.stateLosses = s.stateLosses.slice();
     document.body.dataset.snapshot = String(s.seq);
     schedule();
+    window.ParleyPayments.started(s.features);
   }
 
   function onDelta(d) {
     if (d.seq <= state.seq) return; // already in the snapshot
     state.seq = d.seq;
     state.offsetMs = d.atMs - Date.now();
-    for (const c of d.channels) state.channels.set(c.peer, c);
+    // Payments moved when a channel's command counts or open objects did.
+    const moved = (c) => `${c.commandsSent}|${c.commandsReceived}|${c.openObjects}|${c.name}`;
+    let paymentsMoved = false;
+    for (const c of d.channels) {
+      const before = state.channels.get(c.peer);
+      if (!before || moved(before) !== moved(c)) paymentsMoved = true;
+      state.channels.set(c.peer, c);
+    }
+    if (paymentsMoved) window.ParleyPayments.changed();
     addSamples(d.samples);
     addLog(d.log);
     for (const r of d.resyncRuns) state.runs.set(r.id, r);
@@ -356,6 +365,12 @@
   socket.on('connect', () => setLink('live', 'live'));
   socket.on('disconnect', () => setLink('reconnecting', 'node unreachable — reconnecting…'));
   socket.on('connect_error', () => setLink('reconnecting', 'node unreachable — reconnecting…'));
+  window.ParleyPayments.attach({
+    socket,
+    nameOf,
+    clock,
+    peers: () => [...state.channels.keys()].sort(),
+  });
   socket.on('snapshot', onSnapshot);
   socket.on('delta', onDelta);
 })();
