@@ -228,17 +228,7 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
     subs.push(
       interval(sampleIntervalMs, scheduler).subscribe(() => {
         if (tick++ % 4 !== 0 && io.engine.clientsCount === 0) return;
-        let rows: ReturnType<typeof monitor.snapshot>;
-        try {
-          rows = monitor.snapshot();
-        } catch {
-          return; // the monitor is closing
-        }
-        const at = clock.now();
-        for (const row of rows) model.health(snapshotInput(row, at));
-        // LIP-1 HTTP channels have no heartbeat snapshot: the condition is sampled on its own.
-        const behind = monitor.peerBehind?.snapshot();
-        if (behind) model.peerBehind(behind);
+        sampleHealth(monitor, model, clock.now());
       }),
     );
   }
@@ -286,6 +276,28 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
     },
   };
   return dashboard;
+}
+
+/** One sample of the health monitor: every channel's snapshot and the sampled conditions. */
+function sampleHealth(
+  monitor: NonNullable<DashboardSource['health']>,
+  model: DashboardModel,
+  atMs: number,
+): void {
+  let rows: ReturnType<typeof monitor.snapshot>;
+  try {
+    rows = monitor.snapshot();
+  } catch {
+    return; // the monitor is closing
+  }
+  for (const row of rows) model.health(snapshotInput(row, atMs));
+  // LIP-1 HTTP channels have no heartbeat snapshot: the conditions are sampled on their own.
+  const behind = monitor.peerBehind?.snapshot();
+  if (behind) model.peerBehind(behind);
+  const backoffice = monitor.backoffice?.snapshot();
+  if (backoffice) model.backoffice(backoffice);
+  const undeliverable = monitor.eventsDelivery?.snapshot();
+  if (undeliverable) model.eventsDelivery(undeliverable);
 }
 
 /** What the model knows of the node: who it is, which parts it has, its thresholds. */

@@ -119,6 +119,19 @@ export const ChannelView = z.object({
    * abandoned (`parley command abandon`).
    */
   peerBehind: z.object({ commands: Count, sinceMs: Ms }).optional(),
+  /**
+   * Present while the channel is `backoffice_unreachable`: payments on it wait for the VASP's
+   * back office, which has not answered (docs/backoffice.md). Cleared by its next valid answer.
+   */
+  backoffice: z
+    .object({
+      sinceMs: Ms,
+      /** Questions that failed so far. */
+      requests: Count,
+      /** The last failure, in words. */
+      error: z.string(),
+    })
+    .optional(),
   /** Absent when the node runs no health monitor. */
   health: ChannelHealth.optional(),
   /** The current or latest resync run of this channel; absent before the first one. */
@@ -182,6 +195,19 @@ export const HealthThresholds = z.object({
 });
 export type HealthThresholds = z.infer<typeof HealthThresholds>;
 
+/**
+ * A condition of the node itself (not of one channel) that needs a person, under the name of
+ * its Prometheus alert (ops/parley-alerts.yml): `events_undeliverable` (`ParleyEventsUndeliverable`).
+ */
+export const NodeCondition = z.object({
+  kind: z.string().min(1),
+  alert: z.string().min(1),
+  severity: z.enum(['critical', 'warning']),
+  sinceMs: Ms,
+  message: z.string(),
+});
+export type NodeCondition = z.infer<typeof NodeCondition>;
+
 /** Event `snapshot`: the whole picture, sent once per connection. */
 export const DashboardSnapshot = z.object({
   version: z.literal(DASHBOARD_CONTRACT_VERSION),
@@ -203,6 +229,8 @@ export const DashboardSnapshot = z.object({
    * earlier ones), oldest first, at most 100: the summary counts them and shows the last one.
    */
   stateLosses: z.array(StateLoss),
+  /** The node's own conditions now (none: an empty list). */
+  conditions: z.array(NodeCondition),
   limits: z.object({ sampleWindowMs: Ms, logSize: Count, resyncRuns: Count, deltaIntervalMs: Ms }),
 });
 export type DashboardSnapshot = z.infer<typeof DashboardSnapshot>;
@@ -222,6 +250,8 @@ export const DashboardDelta = z.object({
   resyncRuns: z.array(ResyncRunView),
   /** New state losses, oldest first. */
   stateLosses: z.array(StateLoss),
+  /** The node's conditions, whole, when they changed. */
+  conditions: z.array(NodeCondition).optional(),
 });
 export type DashboardDelta = z.infer<typeof DashboardDelta>;
 

@@ -188,6 +188,47 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await page.locator('#payments-section').screenshot({ path: join(ARTIFACTS, 'dashboard-payments.png') });
     });
 
+    it('shows backoffice_unreachable on the channel and the alerting state in words, until cleared', async () => {
+      const health = demo.byName('alice').node!.health;
+      const bob = demo.byName('bob').identity.address;
+      await page.waitForSelector('#alerts[data-state="ok"]');
+      expect(await page.isVisible('#no-alerts')).toBe(true);
+      // What the webhook business reports when the back office does not answer one question.
+      for (let i = 0; i < 3; i++)
+        health.backoffice.report({ peer: bob, ok: false, id: 'q1', error: 'no answer within 5000 ms' });
+      await page.waitForSelector(`${row('bob')} [data-flag="backoffice_unreachable"]`);
+      await page.waitForSelector(`#log li[data-kind="backoffice_unreachable"][data-peer="${bob}"]`);
+      expect(await page.textContent('#sum-backoffice')).toBe('1');
+      const alert = `#alert-list li[data-alert="ParleyBackofficeUnreachable"][data-peer="${bob}"]`;
+      await page.waitForSelector(alert);
+      expect(await page.getAttribute('#alerts', 'data-state')).toBe('critical');
+      expect(await page.textContent(alert)).toContain(
+        'The back office does not answer for payments with bob',
+      );
+      // The node's back-office events stop moving: a node condition, under its alert's name.
+      for (let i = 0; i < 5; i++)
+        health.eventsDelivery.report({
+          peer: bob,
+          ok: false,
+          id: 'ev-1',
+          error: 'the receiver answered HTTP 503',
+        });
+      await page.waitForSelector('#alert-list li[data-alert="ParleyEventsUndeliverable"]');
+      expect(await page.textContent('#alert-list li[data-alert="ParleyEventsUndeliverable"]')).toContain(
+        'every later event waits behind ev-1 (bob)',
+      );
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.locator('header').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(ARTIFACTS, 'dashboard-alerts.png'), fullPage: false });
+      // Answered again: cleared everywhere.
+      health.backoffice.report({ peer: bob, ok: true, id: 'q1' });
+      health.eventsDelivery.report({ peer: bob, ok: true, id: 'ev-1' });
+      await page.waitForSelector('#alerts[data-state="ok"]');
+      expect(await page.locator(`${row('bob')} [data-flag="backoffice_unreachable"]`).count()).toBe(0);
+      expect(await page.textContent('#sum-backoffice')).toBe('0');
+      await page.waitForSelector(`#log li[data-kind="backoffice_reachable"][data-peer="${bob}"]`);
+    });
+
     it(`shows a stopped peer as down within the detection budget (${DOWN_BUDGET_MS} ms)`, async () => {
       const carol = demo.byName('carol').identity.address;
       const t0 = Date.now();
@@ -196,6 +237,10 @@ describe.skipIf(!HAVE_CHROMIUM)(
       expect(Date.now() - t0).toBeLessThan(DOWN_BUDGET_MS);
       await page.waitForSelector(`#log li[data-kind="down"][data-peer="${carol}"]`);
       expect(await page.textContent('#sum-down')).toBe('1');
+      await page.waitForSelector(`#alert-list li[data-alert="ParleyPeerDown"][data-peer="${carol}"]`);
+      expect(await page.textContent(`#alert-list li[data-alert="ParleyPeerDown"]`)).toContain(
+        'carol is down',
+      );
       // No stale RTT or φ for a channel that is down: φ reads "down", the RTT is empty.
       expect(await page.textContent(`${row('carol')} td:nth-child(5)`)).toBe('down');
       expect(await page.textContent(`${row('carol')} td:nth-child(4)`)).toBe('—');

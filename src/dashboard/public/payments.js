@@ -11,6 +11,8 @@ window.ParleyPayments = (() => {
   let rows = [];
   let refreshTimer = null;
 
+  /** A long reference id by its ends (its tail tells payments of one sender apart). */
+  const shortRef = (ref) => (ref.length > 30 ? `${ref.slice(0, 8)}…${ref.slice(-18)}` : ref);
   function cell(text, className) {
     const td = document.createElement('td');
     if (className) td.className = className;
@@ -85,7 +87,7 @@ window.ParleyPayments = (() => {
         const peer = cell(page.nameOf(p.peer));
         peer.title = p.peer;
         tr.append(
-          Object.assign(cell(p.referenceId), { title: p.referenceId }),
+          Object.assign(cell(shortRef(p.referenceId)), { title: p.referenceId }),
           peer,
           cell(p.myRole || '—'),
           withBadge(p.myStatus),
