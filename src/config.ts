@@ -96,6 +96,11 @@ const HealthSection = section({
     z.number().int().min(1),
     'over ws: resync runs that ended while a command of mine was still answered `wait`, after which the peer is `peer_behind`',
   ),
+  eventsUndeliverableAfterFailures: health(
+    'eventsUndeliverableAfterFailures',
+    z.number().int().min(1),
+    'failed deliveries of back-office events in a row after which the node is `events_undeliverable` (cleared by the next delivered event; docs/operations.md)',
+  ),
 })
   .partial()
   .superRefine(

@@ -5,6 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import { type Observable, type SchedulerLike, Subject, type Subscription } from 'rxjs';
+import { storePaymentsView } from './admin/payments.js';
 import type { BusinessDriverOptions, BusinessEvent } from './business/driver.js';
 import { type BusinessContext, createPaymentObject } from './business/index.js';
 import { createOpenChannelTo } from './business/open-channel-to.js';
@@ -300,14 +301,21 @@ async function startNode(
     closing ??= closeNode(parts, { dashboard, replicas });
     return closing;
   });
-  // The live dashboard at /dashboard/ (socket.io on the same port), read-only.
+  // The live dashboard at /dashboard/ (socket.io on the same port), read-only; its payments view
+  // answers as the admin API does.
+  const payments = storePaymentsView(store, config.address);
   const dashboard = createDashboard(
     {
       thresholds: resolveHealthOptions(healthOptions),
       allowRemote: config.dashboard.allowRemote,
       allowedHosts: config.allowedHosts,
     },
-    { source: node, httpServer: served.server.httpServer, router: served.router },
+    {
+      source: node,
+      httpServer: served.server.httpServer,
+      router: served.router,
+      ...(payments ? { payments } : {}),
+    },
   );
   return Object.assign(node, wireEvents(config, { ...parts, undo }));
 }

@@ -9,13 +9,15 @@
  *   its whole signed history (every request and response JWS as they crossed the wire).
  */
 import type { ServerResponse } from 'node:http';
-import { enumParam, intParam, readQuery, sendQueryProblems, stringParam } from '../http/query.js';
+import { isParleyError } from '../errors.js';
+import { enumParam, intParam, readQuery, stringParam } from '../http/query.js';
 import { sendJson } from '../http/router.js';
 import { channelAddress } from '../protocol/index.js';
+import { createPaymentsQuery } from '../store/payments-query.js';
+import type { ParleyStore } from '../store/types.js';
 import { addressProblem, safeChannelAddress } from './address-text.js';
-import { sendError } from './http-body.js';
 import type { PaymentCursor, PaymentHeadRow, PaymentsReader } from './ports.js';
-import { sendRefusal } from './refusal.js';
+import { RETRY_AFTER_SECONDS, refusalStatus } from './refusal.js';
 import { PaymentStatus, type PaymentSummary } from './schemas.js';
 
 type Summary = import('zod').infer<typeof PaymentSummary>;
@@ -118,20 +120,43 @@ export function summarize(
   return { summary, payment };
 }
 
-/** `GET /admin/payments`. */
-export async function listPayments(
-  payments: PaymentsReader,
-  me: string,
-  res: ServerResponse,
-  url: URL,
-): Promise<true> {
+/** An answer of the payments view: the HTTP status and JSON body the admin routes send. */
+export interface PaymentsAnswer {
+  status: number;
+  body: unknown;
+  /** A 503: the client may retry after `RETRY_AFTER_SECONDS`. */
+  retryAfter?: true;
+}
+
+function queryProblems(problems: readonly string[]): PaymentsAnswer {
+  return { status: 400, body: { error: 'HTTP_INVALID_QUERY', message: problems.join('; '), problems } };
+}
+
+function refusal(err: unknown): PaymentsAnswer {
+  const code = isParleyError(err) ? err.code : 'INTERNAL';
+  const message = err instanceof Error ? err.message : String(err);
+  const status = refusalStatus(code);
+  return { status, body: { error: code, message }, ...(status === 503 ? { retryAfter: true as const } : {}) };
+}
+
+/** Sends an answer as the admin routes do. */
+export function sendPaymentsAnswer(res: ServerResponse, answer: PaymentsAnswer): true {
+  if (answer.retryAfter) res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+  return sendJson(res, answer.status, answer.body);
+}
+
+/**
+ * A page of payments (`GET /admin/payments`, and the dashboard's payments view): the same
+ * query parameters, the same answers.
+ */
+export async function pagePayments(payments: PaymentsReader, me: string, url: URL): Promise<PaymentsAnswer> {
   const query = readQuery(url, PAYMENTS_QUERY);
-  if (!query.ok) return sendQueryProblems(res, query.problems);
+  if (!query.ok) return queryProblems(query.problems);
   const q = query.values;
   const sinceMs = q.since === undefined ? undefined : parseTime(q.since);
   const untilMs = q.until === undefined ? undefined : parseTime(q.until);
   if (sinceMs !== undefined && untilMs !== undefined && sinceMs >= untilMs) {
-    return sendQueryProblems(res, ['since: must be before until']);
+    return queryProblems(['since: must be before until']);
   }
   const limit = q.limit ?? DEFAULT_LIMIT;
   const keep = (s: Summary): boolean =>
@@ -147,24 +172,83 @@ export async function listPayments(
   let after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
   const out: Summary[] = [];
   let scanned = 0;
+  const page = (next?: PaymentCursor): PaymentsAnswer => ({
+    status: 200,
+    body: next ? { payments: out, nextCursor: encodeCursor(next) } : { payments: out },
+  });
   try {
     for (;;) {
       const batch = limit + 1;
       const rows = await payments.heads({ ...base, ...(after ? { after } : {}), limit: batch });
       for (const row of rows) {
         // A full page, and another row after it: the next page starts after the last one taken.
-        if (out.length === limit)
-          return sendJson(res, 200, { payments: out, nextCursor: encodeCursor(after!) });
+        if (out.length === limit) return page(after!);
         after = { updatedAtMs: row.updatedAtMs, peer: row.peer, referenceId: row.referenceId };
         scanned += 1;
         const { summary } = summarize(row, me);
         if (keep(summary)) out.push(summary);
       }
-      if (rows.length < batch) return sendJson(res, 200, { payments: out });
-      if (scanned >= MAX_SCAN) return sendJson(res, 200, { payments: out, nextCursor: encodeCursor(after!) });
+      if (rows.length < batch) return page();
+      if (scanned >= MAX_SCAN) return page(after!);
     }
   } catch (err) {
-    return sendRefusal(res, err);
+    return refusal(err);
+  }
+}
+
+/** `GET /admin/payments`. */
+export async function listPayments(
+  payments: PaymentsReader,
+  me: string,
+  res: ServerResponse,
+  url: URL,
+): Promise<true> {
+  return sendPaymentsAnswer(res, await pagePayments(payments, me, url));
+}
+
+/**
+ * One payment with its object and whole signed history (`GET /admin/payments/<referenceId>`,
+ * and the dashboard's payment detail).
+ */
+export async function readPayment(
+  payments: PaymentsReader,
+  me: string,
+  referenceId: string,
+  url: URL,
+): Promise<PaymentsAnswer> {
+  const query = readQuery(url, PAYMENT_QUERY);
+  if (!query.ok) return queryProblems(query.problems);
+  const peer = query.values.peer === undefined ? undefined : channelAddress(query.values.peer);
+  try {
+    const heads = await payments.find(referenceId, peer);
+    if (heads.length === 0) {
+      const message = `no payment ${referenceId}${peer ? ` with ${peer}` : ''}`;
+      return { status: 404, body: { error: 'PAYMENT_UNKNOWN', message } };
+    }
+    if (heads.length > 1) {
+      const peers = heads.map((h) => h.peer).join(', ');
+      return queryProblems([
+        `peer: required: ${referenceId} names a payment on ${heads.length} channels (${peers})`,
+      ]);
+    }
+    const head = heads[0]!;
+    const [history, pending] = await Promise.all([
+      payments.history(head.peer, head.referenceId),
+      payments.pending(head.peer, head.referenceId),
+    ]);
+    const { summary, payment } = summarize(head, me);
+    const body = {
+      summary,
+      payment,
+      history: history.map(({ createdAtMs, ...c }) => ({ ...c, at: new Date(createdAtMs).toISOString() })),
+      pending: pending.map(({ createdAtMs, ...c }) => ({
+        ...c,
+        queuedAt: new Date(createdAtMs).toISOString(),
+      })),
+    };
+    return { status: 200, body };
+  } catch (err) {
+    return refusal(err);
   }
 }
 
@@ -176,41 +260,36 @@ export async function showPayment(
   res: ServerResponse,
   url: URL,
 ): Promise<true> {
-  const query = readQuery(url, PAYMENT_QUERY);
-  if (!query.ok) return sendQueryProblems(res, query.problems);
-  const peer = query.values.peer === undefined ? undefined : channelAddress(query.values.peer);
+  return sendPaymentsAnswer(res, await readPayment(payments, me, referenceId, url));
+}
+
+/**
+ * The payments view over a store's reader, for the dashboard: `list` takes the query of
+ * `GET /admin/payments`, `show` the reference id and the query of `GET /admin/payments/<ref>`.
+ */
+export function createPaymentsView(
+  payments: PaymentsReader,
+  me: string,
+): {
+  list(query: URLSearchParams): Promise<PaymentsAnswer>;
+  show(referenceId: string, query: URLSearchParams): Promise<PaymentsAnswer>;
+} {
+  const url = (query: URLSearchParams): URL => new URL(`http://localhost/admin/payments?${query}`);
+  return {
+    list: (query) => pagePayments(payments, me, url(query)),
+    show: (referenceId, query) => readPayment(payments, me, referenceId, url(query)),
+  };
+}
+
+/** The payments view over a node's store, or undefined when the store was not made by `openStore`. */
+export function storePaymentsView(
+  store: ParleyStore,
+  me: string,
+): ReturnType<typeof createPaymentsView> | undefined {
   try {
-    const heads = await payments.find(referenceId, peer);
-    if (heads.length === 0) {
-      return sendError(
-        res,
-        404,
-        'PAYMENT_UNKNOWN',
-        `no payment ${referenceId}${peer ? ` with ${peer}` : ''}`,
-      );
-    }
-    if (heads.length > 1) {
-      const peers = heads.map((h) => h.peer).join(', ');
-      return sendQueryProblems(res, [
-        `peer: required: ${referenceId} names a payment on ${heads.length} channels (${peers})`,
-      ]);
-    }
-    const head = heads[0]!;
-    const [history, pending] = await Promise.all([
-      payments.history(head.peer, head.referenceId),
-      payments.pending(head.peer, head.referenceId),
-    ]);
-    const { summary, payment } = summarize(head, me);
-    return sendJson(res, 200, {
-      summary,
-      payment,
-      history: history.map(({ createdAtMs, ...c }) => ({ ...c, at: new Date(createdAtMs).toISOString() })),
-      pending: pending.map(({ createdAtMs, ...c }) => ({
-        ...c,
-        queuedAt: new Date(createdAtMs).toISOString(),
-      })),
-    });
+    return createPaymentsView(createPaymentsQuery(store), me);
   } catch (err) {
-    return sendRefusal(res, err);
+    if (isParleyError(err, 'STORE_INVALID_INPUT')) return undefined;
+    throw err;
   }
 }

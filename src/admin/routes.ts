@@ -63,6 +63,7 @@ export type AdminNode = Pick<VaspNode, 'address' | 'epoch' | 'url' | 'http' | 'c
       snapshot(): readonly AdminHealthSnapshot[];
       readonly peerBehind?: { snapshot(): readonly AdminPeerBehind[] };
       readonly backoffice?: { snapshot(): readonly AdminBackoffice[] };
+      readonly eventsDelivery?: { snapshot(): readonly AdminEventsUndeliverable[] };
       resetEpoch?(
         peer: string,
         epoch: string,
@@ -78,6 +79,15 @@ export interface AdminBackoffice {
   peer: string;
   sinceMs: number;
   requests: number;
+  error: string;
+}
+
+/** The back-office events stopped moving (`events_undeliverable`). */
+export interface AdminEventsUndeliverable {
+  peer: string;
+  eventId: string;
+  sinceMs: number;
+  failures: number;
   error: string;
 }
 
@@ -118,6 +128,8 @@ export interface AdminStatus {
   channels: AdminChannelStatus[];
   /** Present while payments wait for the back office (docs/backoffice.md). */
   backoffice?: AdminBackoffice[];
+  /** Present while the back-office events stopped moving (docs/backoffice.md, "Events"). */
+  eventsUndeliverable?: AdminEventsUndeliverable[];
 }
 
 /** What the admin routes report (the CLI writes these as JSON log lines). */
@@ -229,6 +241,7 @@ async function status(node: AdminNode, res: ServerResponse): Promise<true> {
   });
   const store = node.storeWritability?.snapshot();
   const backoffice = node.health?.backoffice?.snapshot() ?? [];
+  const undeliverable = node.health?.eventsDelivery?.snapshot() ?? [];
   const body: AdminStatus = {
     address: node.address,
     epoch: node.epoch,
@@ -236,6 +249,7 @@ async function status(node: AdminNode, res: ServerResponse): Promise<true> {
     ...(store ? { store: { store: store.store, code: store.code, sinceMs: store.sinceMs } } : {}),
     channels,
     ...(backoffice.length > 0 ? { backoffice: [...backoffice] } : {}),
+    ...(undeliverable.length > 0 ? { eventsUndeliverable: [...undeliverable] } : {}),
   };
   return sendJson(res, 200, body);
 }

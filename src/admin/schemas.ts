@@ -75,6 +75,21 @@ export const NodeStatus = z
         z.object({ peer: z.string(), sinceMs: z.number(), requests: z.number().int(), error: z.string() }),
       )
       .optional(),
+    /**
+     * Present while the back-office events stopped moving (`events_undeliverable`): their
+     * receiver refused `failures` deliveries in a row; later events wait behind `eventId`.
+     */
+    eventsUndeliverable: z
+      .array(
+        z.object({
+          peer: z.string(),
+          eventId: z.string(),
+          sinceMs: z.number(),
+          failures: z.number().int(),
+          error: z.string(),
+        }),
+      )
+      .optional(),
   })
   .register(adminSchemas, { id: 'NodeStatus' });
 

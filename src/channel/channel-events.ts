@@ -1,5 +1,7 @@
 /** The values a channel streams and gives back (re-exported by `channel.ts`). */
 import type { Observable } from 'rxjs';
+import { channelAddress } from '../protocol/address.js';
+import type { CommandRequestObject, PaymentStatus } from '../protocol/lip1.js';
 import type { RequestOutcome, ResponseOutcome } from './channel-core.js';
 
 /** An incoming command, emitted after it is durable. */
@@ -16,7 +18,21 @@ export type ChannelEvent =
   | { type: 'connected'; peer: string; dialed: boolean }
   | { type: 'disconnected'; peer: string; closeCode: number; reason: string }
   | { type: 'retransmit'; peer: string; cid: string; attempt: number }
-  | { type: 'command_final'; peer: string; cid: string; status: 'success' | 'failure'; code: string | null }
+  /**
+   * A command of mine got its final response. `referenceId` names the payment; `myStatus` and
+   * `theirStatus` are the two sides' statuses the command wrote (null for a failure, which
+   * writes nothing, or when a side is not recognised).
+   */
+  | {
+      type: 'command_final';
+      peer: string;
+      cid: string;
+      referenceId: string;
+      status: 'success' | 'failure';
+      code: string | null;
+      myStatus: PaymentStatus | null;
+      theirStatus: PaymentStatus | null;
+    }
   | {
       type: 'command_received';
       peer: string;
@@ -73,4 +89,31 @@ export interface SubmittedCommand {
    * SYNC_FORK_LOST when resync dropped it (its object's other branch won a fork).
    */
   outcome$: Observable<CommandOutcome>;
+}
+
+/**
+ * The statuses a successful command of mine wrote, seen from my side: the side whose account is
+ * on the peer's channel is theirs, the other one mine. Null when nothing was written.
+ */
+export function writtenStatuses(
+  peer: string,
+  request: CommandRequestObject,
+  status: 'success' | 'failure',
+): { myStatus: PaymentStatus | null; theirStatus: PaymentStatus | null } {
+  if (status !== 'success') return { myStatus: null, theirStatus: null };
+  const { sender, receiver } = request.command.payment;
+  const onPeer = (address: string): boolean | undefined => {
+    try {
+      return channelAddress(address) === peer;
+    } catch {
+      return undefined; // not an address: which side is whose is unknown
+    }
+  };
+  const senderThere = onPeer(sender.address);
+  const receiverThere = onPeer(receiver.address);
+  if (senderThere === true && receiverThere === false)
+    return { myStatus: receiver.status.status, theirStatus: sender.status.status };
+  if (senderThere === false && receiverThere === true)
+    return { myStatus: sender.status.status, theirStatus: receiver.status.status };
+  return { myStatus: null, theirStatus: null };
 }

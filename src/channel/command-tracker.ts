@@ -1,7 +1,7 @@
 import { ReplaySubject, type SchedulerLike, type Subject } from 'rxjs';
 import { isParleyError } from '../errors.js';
 import type { OutgoingCommand, ResponseOutcome } from './channel-core.js';
-import type { ChannelEvent, CommandOutcome } from './channel-events.js';
+import { type ChannelEvent, type CommandOutcome, writtenStatuses } from './channel-events.js';
 import type { FrameWriter } from './frame-writer.js';
 
 export interface TrackerOptions {
@@ -116,8 +116,10 @@ export function createCommandTracker(
           type: 'command_final',
           peer,
           cid: outcome.cid,
+          referenceId: t?.command.referenceId ?? outcome.request.command.payment.reference_id,
           status: outcome.status,
           code: outcome.code,
+          ...writtenStatuses(peer, outcome.request, outcome.status),
         });
         deps.outcomes.next(outcome);
         if (t) {

@@ -118,6 +118,7 @@ export function healthEventLevel(event: HealthEventLike): LogLevel {
     case 'peer_behind':
     case 'command_abandoned':
     case 'backoffice_unreachable':
+    case 'events_undeliverable':
       return 'warn';
     default:
       return 'info';

@@ -1,5 +1,5 @@
 /**
- * The live dashboard: a read-only socket.io server on the node's HTTP port (next to the
+ * The live dashboard: a read-only socket.io server (live state pushed, payments read on request) on the node's HTTP port (next to the
  * channel endpoint and `/healthz`) plus the web page that shows it. The only importer of
  * `socket.io` in `src/`.
  *
@@ -23,7 +23,13 @@ import { readQuery, sendQueryProblems } from '../http/query.js';
 import { type HttpRouter, isLocalRequest } from '../http/router.js';
 import { observed, settled } from '../util/background.js';
 import { type ClientToServerEvents, DASHBOARD_SOCKET_PATH, type ServerToClientEvents } from './events.js';
-import { createDashboardModel, type DashboardModel, type DashboardModelOptions } from './model.js';
+import {
+  createDashboardModel,
+  type DashboardModel,
+  type DashboardModelDeps,
+  type DashboardModelOptions,
+} from './model.js';
+import { type DashboardPayments, servePayments } from './payments.js';
 import {
   type DashboardSource,
   healthInputs,
@@ -58,6 +64,8 @@ export interface DashboardDeps {
   router: HttpRouter;
   /** @default Date */
   clock?: { now(): number };
+  /** The payments view (the admin API's); without it the page's payments section says so. */
+  payments?: DashboardPayments;
   /** Drives the delta and status-poll timers. @default asyncScheduler */
   scheduler?: SchedulerLike;
 }
@@ -84,6 +92,7 @@ const ASSETS: Record<string, string> = {
   'index.html': 'text/html; charset=utf-8',
   'app.js': 'text/javascript; charset=utf-8',
   'chart.js': 'text/javascript; charset=utf-8',
+  'payments.js': 'text/javascript; charset=utf-8',
   'style.css': 'text/css; charset=utf-8',
   [FAVICON]: 'image/svg+xml',
 };
@@ -117,20 +126,7 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
   const scheduler = deps.scheduler ?? asyncScheduler;
   const { source, router } = deps;
   const assets = loadAssets();
-  const model = createDashboardModel(
-    { ...options, deltaIntervalMs },
-    {
-      node: { address: source.address, epoch: source.epoch, url: source.url },
-      features: {
-        health: source.health$ !== undefined || source.health !== undefined,
-        resync: source.resync$ !== undefined,
-      },
-      ...(options.thresholds
-        ? { thresholds: { suspectPhi: options.thresholds.suspectPhi, downPhi: options.thresholds.downPhi } }
-        : {}),
-      ...(deps.clock ? { clock: deps.clock } : {}),
-    },
-  );
+  const model = createDashboardModel({ ...options, deltaIntervalMs }, modelDeps(options, deps));
 
   // The Host/Origin rules of every browser-reachable route, then who: this machine, or anyone.
   // A refused request is told why (the page's 403 body, socket.io's error message).
@@ -233,17 +229,7 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
     subs.push(
       interval(sampleIntervalMs, scheduler).subscribe(() => {
         if (tick++ % 4 !== 0 && io.engine.clientsCount === 0) return;
-        let rows: ReturnType<typeof monitor.snapshot>;
-        try {
-          rows = monitor.snapshot();
-        } catch {
-          return; // the monitor is closing
-        }
-        const at = clock.now();
-        for (const row of rows) model.health(snapshotInput(row, at));
-        // LIP-1 HTTP channels have no heartbeat snapshot: the condition is sampled on its own.
-        const behind = monitor.peerBehind?.snapshot();
-        if (behind) model.peerBehind(behind);
+        sampleHealth(monitor, model, clock.now());
       }),
     );
   }
@@ -257,6 +243,7 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
   void refresh();
 
   io.on('connection', (socket) => {
+    servePayments(socket, deps.payments);
     void (async () => {
       await refresh();
       if (closed || !socket.connected) return;
@@ -290,6 +277,45 @@ export function createDashboard(options: DashboardOptions, deps: DashboardDeps):
     },
   };
   return dashboard;
+}
+
+/** One sample of the health monitor: every channel's snapshot and the sampled conditions. */
+function sampleHealth(
+  monitor: NonNullable<DashboardSource['health']>,
+  model: DashboardModel,
+  atMs: number,
+): void {
+  let rows: ReturnType<typeof monitor.snapshot>;
+  try {
+    rows = monitor.snapshot();
+  } catch {
+    return; // the monitor is closing
+  }
+  for (const row of rows) model.health(snapshotInput(row, atMs));
+  // LIP-1 HTTP channels have no heartbeat snapshot: the conditions are sampled on their own.
+  const behind = monitor.peerBehind?.snapshot();
+  if (behind) model.peerBehind(behind);
+  const backoffice = monitor.backoffice?.snapshot();
+  if (backoffice) model.backoffice(backoffice);
+  const undeliverable = monitor.eventsDelivery?.snapshot();
+  if (undeliverable) model.eventsDelivery(undeliverable);
+}
+
+/** What the model knows of the node: who it is, which parts it has, its thresholds. */
+function modelDeps(options: DashboardOptions, deps: DashboardDeps): DashboardModelDeps {
+  const { source } = deps;
+  return {
+    node: { address: source.address, epoch: source.epoch, url: source.url },
+    features: {
+      health: source.health$ !== undefined || source.health !== undefined,
+      resync: source.resync$ !== undefined,
+      payments: deps.payments !== undefined,
+    },
+    ...(options.thresholds
+      ? { thresholds: { suspectPhi: options.thresholds.suspectPhi, downPhi: options.thresholds.downPhi } }
+      : {}),
+    ...(deps.clock ? { clock: deps.clock } : {}),
+  };
 }
 
 /** Feeds the node's event streams to the model; returns what stops them. */

@@ -6,6 +6,11 @@
  * `deltaIntervalMs` with what changed since the previous one. A client that reconnects gets a
  * fresh snapshot; deltas whose `seq` is not above the snapshot's are stale and can be dropped.
  *
+ * The payments view is asked for: a client emits `payments` (a query) or `payment` (a reference
+ * id) with an acknowledgement callback, and gets the answer of `GET /admin/payments` or
+ * `GET /admin/payments/<ref>` (`PaymentsAnswer`: the HTTP status and the same JSON body,
+ * documented in `/admin/openapi.json`). Nothing a client sends changes anything.
+ *
  * Health and resync parts are optional: a node without a health monitor (or without resync)
  * sends channel rows without `health` (or `resync`), and `features` says which parts exist.
  */
@@ -114,6 +119,19 @@ export const ChannelView = z.object({
    * abandoned (`parley command abandon`).
    */
   peerBehind: z.object({ commands: Count, sinceMs: Ms }).optional(),
+  /**
+   * Present while the channel is `backoffice_unreachable`: payments on it wait for the VASP's
+   * back office, which has not answered (docs/backoffice.md). Cleared by its next valid answer.
+   */
+  backoffice: z
+    .object({
+      sinceMs: Ms,
+      /** Questions that failed so far. */
+      requests: Count,
+      /** The last failure, in words. */
+      error: z.string(),
+    })
+    .optional(),
   /** Absent when the node runs no health monitor. */
   health: ChannelHealth.optional(),
   /** The current or latest resync run of this channel; absent before the first one. */
@@ -162,7 +180,12 @@ export const NodeInfo = z.object({
 export type NodeInfo = z.infer<typeof NodeInfo>;
 
 /** Which optional parts this node provides. */
-export const Features = z.object({ health: z.boolean(), resync: z.boolean() });
+export const Features = z.object({
+  health: z.boolean(),
+  resync: z.boolean(),
+  /** The payments view answers (the node's store has one). */
+  payments: z.boolean(),
+});
 export type Features = z.infer<typeof Features>;
 
 /** Detector thresholds, for the phi chart's guide lines (null when unknown). */
@@ -171,6 +194,19 @@ export const HealthThresholds = z.object({
   downPhi: z.number().positive().nullable(),
 });
 export type HealthThresholds = z.infer<typeof HealthThresholds>;
+
+/**
+ * A condition of the node itself (not of one channel) that needs a person, under the name of
+ * its Prometheus alert (ops/parley-alerts.yml): `events_undeliverable` (`ParleyEventsUndeliverable`).
+ */
+export const NodeCondition = z.object({
+  kind: z.string().min(1),
+  alert: z.string().min(1),
+  severity: z.enum(['critical', 'warning']),
+  sinceMs: Ms,
+  message: z.string(),
+});
+export type NodeCondition = z.infer<typeof NodeCondition>;
 
 /** Event `snapshot`: the whole picture, sent once per connection. */
 export const DashboardSnapshot = z.object({
@@ -193,6 +229,8 @@ export const DashboardSnapshot = z.object({
    * earlier ones), oldest first, at most 100: the summary counts them and shows the last one.
    */
   stateLosses: z.array(StateLoss),
+  /** The node's own conditions now (none: an empty list). */
+  conditions: z.array(NodeCondition),
   limits: z.object({ sampleWindowMs: Ms, logSize: Count, resyncRuns: Count, deltaIntervalMs: Ms }),
 });
 export type DashboardSnapshot = z.infer<typeof DashboardSnapshot>;
@@ -212,6 +250,8 @@ export const DashboardDelta = z.object({
   resyncRuns: z.array(ResyncRunView),
   /** New state losses, oldest first. */
   stateLosses: z.array(StateLoss),
+  /** The node's conditions, whole, when they changed. */
+  conditions: z.array(NodeCondition).optional(),
 });
 export type DashboardDelta = z.infer<typeof DashboardDelta>;
 
@@ -228,5 +268,45 @@ export interface ServerToClientEvents {
   delta: (delta: DashboardDelta) => void;
 }
 
-/** socket.io typed events, client → server: none, the dashboard is read-only. */
-export type ClientToServerEvents = Record<never, never>;
+const QueryText = z.string().max(200);
+
+/** Client request `payments`: the query parameters of `GET /admin/payments`, as text. */
+export const PaymentsQuery = z
+  .object({
+    peer: QueryText,
+    state: QueryText,
+    status: QueryText,
+    myStatus: QueryText,
+    theirStatus: QueryText,
+    since: QueryText,
+    until: QueryText,
+    limit: QueryText,
+    cursor: QueryText,
+  })
+  .partial()
+  .strict();
+export type PaymentsQuery = z.infer<typeof PaymentsQuery>;
+
+/** Client request `payment`: one payment by reference id (and channel, when ambiguous). */
+export const PaymentRequest = z
+  .object({ referenceId: z.string().min(1).max(200), peer: QueryText.optional() })
+  .strict();
+export type PaymentRequest = z.infer<typeof PaymentRequest>;
+
+/**
+ * The answer to a payments request: the status and body `GET /admin/payments[/<ref>]` answers
+ * (`PaymentList`, `PaymentDetail` or `ErrorBody` of `/admin/openapi.json`).
+ */
+export interface PaymentsAnswer {
+  status: number;
+  body: unknown;
+}
+
+/**
+ * socket.io typed events, client → server: the payments view's reads (answered by
+ * acknowledgement); nothing a client sends changes the node.
+ */
+export interface ClientToServerEvents {
+  payments: (query: PaymentsQuery, ack: (answer: PaymentsAnswer) => void) => void;
+  payment: (request: PaymentRequest, ack: (answer: PaymentsAnswer) => void) => void;
+}

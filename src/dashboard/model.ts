@@ -3,6 +3,8 @@
  * channel rows, RTT / phi series, an event log and resync runs, and hands out a snapshot or the
  * delta since the last one. Pure and synchronous; time comes from the injected clock.
  */
+
+import type { EventsDeliverySnapshot } from '../health/events-delivery.js';
 import {
   type ChannelHealth,
   type ChannelView,
@@ -19,6 +21,7 @@ import {
   type Sample,
   type StateLoss,
 } from './events.js';
+import { createModelConditions } from './model-conditions.js';
 import type { DashboardChannelStatus, DashboardNodeEvent, HealthInput, ResyncInput } from './sources.js';
 
 export interface DashboardModelOptions {
@@ -36,7 +39,8 @@ export interface DashboardModelOptions {
 
 export interface DashboardModelDeps {
   node: Omit<NodeInfo, 'startedAtMs'>;
-  features: Features;
+  /** `payments` defaults to false. */
+  features: Omit<Features, 'payments'> & { payments?: boolean };
   thresholds?: HealthThresholds;
   /** @default Date */
   clock?: { now(): number };
@@ -46,6 +50,10 @@ export interface DashboardModel {
   nodeEvent(event: DashboardNodeEvent): void;
   status(rows: readonly DashboardChannelStatus[]): void;
   health(input: HealthInput): void;
+  /** Which channels are `backoffice_unreachable` now (every other one is not). */
+  backoffice(rows: readonly { peer: string; sinceMs: number; requests: number; error: string }[]): void;
+  /** The node's back-office events while they stopped moving (`events_undeliverable`), else none. */
+  eventsDelivery(rows: readonly EventsDeliverySnapshot[]): void;
   /** Which channels are `peer_behind` now (every other one is not). */
   peerBehind(rows: readonly { peer: string; commands: number; sinceMs: number }[]): void;
   /** State losses of earlier node runs (from the health history): counted for 24 hours, not logged. */
@@ -133,6 +141,7 @@ export function createDashboardModel(
   function touch(peer: string): void {
     dirtyChannels.add(peer);
   }
+  const conditions = createModelConditions({ channels, channel, label, append, touch });
 
   function health(row: ChannelView, atMs: number): ChannelHealth {
     row.health ??= {
@@ -154,26 +163,6 @@ export function createDashboardModel(
     if (log.length > logSize) log.splice(0, log.length - logSize);
     newLog.push(entry);
     if (newLog.length > logSize) newLog.splice(0, newLog.length - logSize);
-  }
-
-  /** `peer_behind` / `peer_behind_cleared`: the row's condition and a log line (no health row: LIP-1 HTTP has none). */
-  function behindEvent(
-    row: ChannelView,
-    input: Extract<HealthInput, { type: 'peer_behind' | 'peer_behind_cleared' }>,
-    at: number,
-  ): void {
-    const peer = label(input.peer);
-    if (input.type === 'peer_behind') {
-      row.peerBehind = { commands: input.commands, sinceMs: at };
-      const cids = input.cids.join(', ');
-      const message = `${peer} is behind: ${input.commands} command(s) answered \`wait\` with no progress (${cids}); \`parley command abandon <cid>\` ends one`;
-      append(input.peer, 'peer_behind', 'warn', message, at);
-    } else {
-      delete row.peerBehind;
-      const message = `${peer} is no longer behind (${input.final} final, ${input.abandoned} abandoned)`;
-      append(input.peer, 'peer_behind_cleared', 'info', message, at);
-    }
-    touch(input.peer);
   }
 
   function addSample(sample: Sample): void {
@@ -309,11 +298,11 @@ export function createDashboardModel(
 
     health(input) {
       const at = input.atMs ?? clock.now();
-      const row = channel(input.peer);
-      if (input.type === 'peer_behind' || input.type === 'peer_behind_cleared') {
-        behindEvent(row, input, at);
+      if (conditions.handles(input)) {
+        conditions.event(input, at);
         return;
       }
+      const row = channel(input.peer);
       const h = health(row, at);
       const peer = label(input.peer);
       switch (input.type) {
@@ -378,20 +367,9 @@ export function createDashboardModel(
       touch(input.peer);
     },
 
-    peerBehind(rows) {
-      const now = new Map(rows.map((r) => [r.peer, r]));
-      for (const r of rows) {
-        const row = channel(r.peer);
-        if (row.peerBehind?.commands === r.commands && row.peerBehind.sinceMs === r.sinceMs) continue;
-        row.peerBehind = { commands: r.commands, sinceMs: r.sinceMs };
-        touch(r.peer);
-      }
-      for (const [peer, row] of channels) {
-        if (row.peerBehind === undefined || now.has(peer)) continue;
-        delete row.peerBehind;
-        touch(peer);
-      }
-    },
+    backoffice: (rows) => conditions.backoffice(rows),
+    eventsDelivery: (rows) => conditions.eventsDelivery(rows),
+    peerBehind: (rows) => conditions.peerBehind(rows),
 
     resync(input) {
       const at = input.atMs ?? clock.now();
@@ -539,24 +517,27 @@ export function createDashboardModel(
         seq,
         atMs: now,
         node: { ...node },
-        features: { ...deps.features },
+        features: { ...deps.features, payments: deps.features.payments ?? false },
         thresholds: { ...thresholds },
         channels: [...channels.values()].map(copyRow),
         samples,
         log: [...log],
         resyncRuns: [...runs.values()].map((r) => ({ ...r })),
         stateLosses: stateLosses.map((l) => ({ ...l })),
+        conditions: conditions.node(),
         limits: { sampleWindowMs, logSize, resyncRuns: maxRuns, deltaIntervalMs },
       };
     },
 
     takeDelta() {
+      const nodeChange = conditions.takeNodeChange();
       if (
         dirtyChannels.size === 0 &&
         newSamples.length === 0 &&
         newLog.length === 0 &&
         dirtyRuns.size === 0 &&
-        newStateLosses.length === 0
+        newStateLosses.length === 0 &&
+        nodeChange === undefined
       ) {
         return undefined;
       }
@@ -574,6 +555,7 @@ export function createDashboardModel(
           return run ? [{ ...run }] : [];
         }),
         stateLosses: newStateLosses,
+        ...(nodeChange ? { conditions: nodeChange } : {}),
       };
       newStateLosses = [];
       dirtyChannels.clear();
@@ -586,11 +568,12 @@ export function createDashboardModel(
 }
 
 function copyRow(row: ChannelView): ChannelView {
-  const { health, resync, lastDisconnect, peerBehind, ...rest } = row;
+  const { health, resync, lastDisconnect, peerBehind, backoffice, ...rest } = row;
   return {
     ...rest,
     lastDisconnect: lastDisconnect ? { ...lastDisconnect } : null,
     ...(peerBehind ? { peerBehind: { ...peerBehind } } : {}),
+    ...(backoffice ? { backoffice: { ...backoffice } } : {}),
     ...(health ? { health: { ...health } } : {}),
     ...(resync ? { resync: { ...resync } } : {}),
   };

@@ -7,6 +7,8 @@
 import type { Observable } from 'rxjs';
 import type { BusinessEvent } from '../business/driver.js';
 import type { ChannelEvent } from '../channel/channel.js';
+import type { BackofficeSnapshot } from '../health/backoffice.js';
+import type { EventsDeliverySnapshot } from '../health/events-delivery.js';
 import type { PeerBehindSnapshot } from '../health/peer-behind.js';
 import type { HealthHistoryQuery, HealthRecord } from '../health/ports.js';
 import type { ChannelHealthSnapshot, HealthEvent } from '../health/status.js';
@@ -88,6 +90,10 @@ export interface DashboardSource {
     snapshot(): readonly ChannelHealthSnapshot[];
     /** The channels whose peer is `peer_behind` now (sampled with the snapshots). */
     readonly peerBehind?: { snapshot(): readonly PeerBehindSnapshot[] };
+    /** The channels whose payments wait for an unanswering back office now (sampled too). */
+    readonly backoffice?: { snapshot(): readonly BackofficeSnapshot[] };
+    /** The node's back-office events, while they stopped moving (sampled too). */
+    readonly eventsDelivery?: { snapshot(): readonly EventsDeliverySnapshot[] };
     /** The persisted history (the state losses of the last 24 hours, on start). */
     history?(query?: HealthHistoryQuery): Promise<HealthRecord[]>;
   };
@@ -124,6 +130,8 @@ export type HealthInput =
   | { type: 'converged'; peer: string; atMs?: number }
   | { type: 'peer_behind'; peer: string; atMs?: number; commands: number; cids: string[] }
   | { type: 'peer_behind_cleared'; peer: string; atMs?: number; final: number; abandoned: number }
+  | { type: 'backoffice_unreachable'; peer: string; atMs?: number; failures: number; error: string }
+  | { type: 'backoffice_reachable'; peer: string; atMs?: number; unreachableMs: number }
   | { type: 'other'; peer: string; atMs?: number; kind: string; level: LogLevel; message: string };
 
 /** A normalised update of one resync run (missing fields keep their previous value). */
@@ -178,23 +186,27 @@ export function healthInputs(event: HealthEvent): HealthInput[] {
         },
       ];
     case 'backoffice_unreachable':
+      return [{ type: 'backoffice_unreachable', ...base, failures: event.failures, error: event.error }];
+    case 'backoffice_reachable':
+      return [{ type: 'backoffice_reachable', ...base, unreachableMs: event.unreachableMs }];
+    case 'events_undeliverable':
       return [
         {
           type: 'other',
           ...base,
           kind: event.kind,
-          level: 'warn',
-          message: `the back office does not answer (${event.failures} failures: ${event.error}); payments wait`,
+          level: 'error',
+          message: `the back-office events stopped: ${event.failures} deliveries in a row failed (${event.error}); later events wait behind ${event.eventId}`,
         },
       ];
-    case 'backoffice_reachable':
+    case 'events_deliverable':
       return [
         {
           type: 'other',
           ...base,
           kind: event.kind,
           level: 'info',
-          message: `the back office answers again (after ${Math.round(event.unreachableMs / 1000)} s)`,
+          message: `the back-office events move again (after ${Math.round(event.undeliverableMs / 1000)} s)`,
         },
       ];
     case 'epoch_seen':

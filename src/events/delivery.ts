@@ -4,7 +4,8 @@
  *
  * - webhook: each event POSTed, signed (`parley-signature`, as the back-office requests), one at
  *   a time in id order, so in order per payment; retried after a failure with backoff (injected
- *   scheduler) until a 2xx, then marked delivered. At least once: an event delivered but not yet
+ *   scheduler) until a 2xx, then marked delivered. Each attempt is reported (`failures$`,
+ *   `delivered$`): failures in a row become the node's `events_undeliverable` condition. At least once: an event delivered but not yet
  *   marked (a crash, a takeover) is delivered again, with the same `id`.
  * - With replicas, only the events of the channels this replica serves (`owned`) are delivered:
  *   the replica that takes a channel over goes on from that channel's oldest undelivered event.
@@ -50,6 +51,8 @@ export interface EventDelivery {
   readonly events$: Observable<EventBody>;
   /** Failed webhook attempts (hot). */
   readonly failures$: Observable<DeliveryFailure>;
+  /** Events the receiver took (hot): a failure followed by one of these is over. */
+  readonly delivered$: Observable<{ readonly id: string; readonly peer: string }>;
   /** Events after `id` (a `sequence`), oldest first, at most `limit`. */
   after(sequence: number, limit: number): Promise<EventBody[]>;
   close(): Promise<void>;
@@ -75,6 +78,7 @@ export function createEventDelivery(
   const retentionMs = options.retentionMs ?? 7 * 24 * 3600_000;
   const events = new Subject<EventBody>();
   const failures = new Subject<DeliveryFailure>();
+  const delivered = new Subject<{ readonly id: string; readonly peer: string }>();
   const timers = new Set<Subscription>();
   let closed = false;
   let stop: () => void = () => undefined;
@@ -100,6 +104,7 @@ export function createEventDelivery(
     for (let attempt = 1; !closed; attempt++) {
       try {
         await postEvent(options, body, { timeoutMs, scheduler, inflight });
+        delivered.next({ id: body.id, peer: body.peer });
         return true;
       } catch (err) {
         const retryInMs = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.min(attempt - 1, 30));
@@ -174,6 +179,7 @@ export function createEventDelivery(
     },
     events$: events.asObservable(),
     failures$: failures.asObservable(),
+    delivered$: delivered.asObservable(),
     async after(sequence, limit) {
       return (await deps.repo.after(sequence, limit)).map((row) => eventBody(row, deps.me, deps.epoch));
     },
@@ -189,6 +195,7 @@ export function createEventDelivery(
       await Promise.allSettled(loops);
       events.complete();
       failures.complete();
+      delivered.complete();
     },
   };
 }

@@ -29,6 +29,7 @@ import { type ChannelHealth, createChannelHealth } from './channel-health.js';
 import type { MonitoredChannel, SummarySource } from './channel-ports.js';
 import { createEpochGuard, type EpochGuard } from './epoch-guard.js';
 import { type EpochResetResult, epochResetEvent, epochResetRecord, mayReinstate } from './epoch-reset.js';
+import { createEventsDeliveryTracker, type EventsDeliveryTracker } from './events-delivery.js';
 import { type HealthOptions, type ResolvedHealthOptions, resolveHealthOptions } from './options.js';
 import { createPeerBehindTracker, type PeerBehindTracker } from './peer-behind.js';
 import type {
@@ -107,6 +108,8 @@ export interface HealthMonitor {
   readonly peerBehind: PeerBehindTracker;
   /** The `backoffice_unreachable` condition (the webhook business reports to it); persisted and streamed. */
   readonly backoffice: BackofficeTracker;
+  /** The `events_undeliverable` condition (the event delivery reports to it); persisted and streamed. */
+  readonly eventsDelivery: EventsDeliveryTracker;
   /**
    * Streams an event its maker already wrote to the history, in the same transaction as what it
    * records (`command_abandoned`): not written again.
@@ -233,7 +236,15 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
 
   const peerBehind = createPeerBehindTracker(resolved, { scheduler });
   const backoffice = createBackofficeTracker({}, { scheduler });
-  subs.push(merge(peerBehind.events$, backoffice.events$).subscribe((event) => history.record(event)));
+  const eventsDelivery = createEventsDeliveryTracker(
+    { undeliverableAfterFailures: resolved.eventsUndeliverableAfterFailures },
+    { scheduler },
+  );
+  subs.push(
+    merge(peerBehind.events$, backoffice.events$, eventsDelivery.events$).subscribe((event) =>
+      history.record(event),
+    ),
+  );
 
   const health$ = events.asObservable();
   return {
@@ -262,6 +273,7 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
     health$,
     peerBehind,
     backoffice,
+    eventsDelivery,
     announce(event) {
       if (!closing) events.next(event);
     },
@@ -280,7 +292,7 @@ export function createHealthMonitor(options: HealthOptions, deps: HealthMonitorD
     close() {
       closing ??= (async () => {
         for (const h of monitors.values()) h.close();
-        for (const tracker of [peerBehind, backoffice]) tracker.close();
+        for (const tracker of [peerBehind, backoffice, eventsDelivery]) tracker.close();
         for (const s of subs) s.unsubscribe();
         for (const s of m.channelSubs.values()) s.unsubscribe();
         events.complete();

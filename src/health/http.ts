@@ -31,6 +31,7 @@ import { type HostOriginPolicy, hostOriginProblem } from '../http/host-origin.js
 import { intParam, readQuery, repeated, sendQueryProblems, stringParam } from '../http/query.js';
 import { type HttpRouter, hasBearerToken, isLocalRequest, sendJson } from '../http/router.js';
 import type { BackofficeSnapshot } from './backoffice.js';
+import type { EventsDeliverySnapshot } from './events-delivery.js';
 import type { HealthMonitor } from './health-monitor.js';
 import type { NodeMetrics } from './metrics.js';
 import type { PeerBehindSnapshot } from './peer-behind.js';
@@ -76,6 +77,8 @@ export interface HealthzBody {
   peerBehind: PeerBehindSnapshot[];
   /** Channels whose payments wait for an unanswering back office (`backoffice_unreachable`). */
   backoffice?: BackofficeSnapshot[];
+  /** Present while the back-office events stopped moving (`events_undeliverable`). */
+  eventsUndeliverable?: EventsDeliverySnapshot[];
 }
 
 /** The `/healthz` answer for a set of snapshots. */
@@ -85,12 +88,14 @@ export function healthz(
   peerBehind: PeerBehindSnapshot[] = [],
   store?: StoreWritabilitySnapshot,
   backoffice: BackofficeSnapshot[] = [],
+  eventsUndeliverable: EventsDeliverySnapshot[] = [],
 ): { httpStatus: number; body: HealthzBody } {
   const unwritable = store?.store === 'unwritable';
   const down = unwritable || channels.some((c) => c.state === 'down');
   const degraded =
     peerBehind.length > 0 ||
     backoffice.length > 0 ||
+    eventsUndeliverable.length > 0 ||
     channels.some((c) => c.state !== 'healthy' || c.diverged);
   const rounded = channels.map((c) => ({ ...c, phi: Math.round(c.phi * 1000) / 1000 }));
   return {
@@ -109,6 +114,7 @@ export function healthz(
       channels: rounded,
       peerBehind,
       ...(backoffice.length > 0 ? { backoffice } : {}),
+      ...(eventsUndeliverable.length > 0 ? { eventsUndeliverable } : {}),
     },
   };
 }
@@ -183,6 +189,7 @@ export function registerHealthRoutes(router: HttpRouter, deps: HealthRoutesDeps)
       deps.monitor.peerBehind.snapshot(),
       deps.storeWritability?.snapshot(),
       deps.monitor.backoffice?.snapshot(),
+      deps.monitor.eventsDelivery?.snapshot(),
     );
     res.setHeader('cache-control', 'no-store');
     return sendJson(res, httpStatus, body);

@@ -29,6 +29,8 @@ const HEALTH_EVENT_KINDS = Object.keys({
   peer_behind_cleared: true,
   backoffice_unreachable: true,
   backoffice_reachable: true,
+  events_undeliverable: true,
+  events_deliverable: true,
   command_abandoned: true,
   heartbeat_refused: true,
 } satisfies Record<HealthEventKind, true>) as HealthEventKind[];
@@ -313,6 +315,14 @@ function registerConditionGauges(
       this.reset();
       const waiting = new Set((monitor.backoffice?.snapshot() ?? []).map((b) => b.peer));
       for (const channel of channels) this.set(who(channel.peer), waiting.has(channel.peer) ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'parley_events_undeliverable',
+    help: 'Whether the back-office events stopped moving: their receiver refused the last deliveries in a row (events_undeliverable)',
+    registers,
+    collect() {
+      this.set((monitor.eventsDelivery?.snapshot().length ?? 0) > 0 ? 1 : 0);
     },
   });
   new Gauge({

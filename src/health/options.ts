@@ -46,6 +46,11 @@ export interface HealthOptions {
    * which the peer is `peer_behind`. @default 2
    */
   peerBehindAfterRuns?: number;
+  /**
+   * Failed deliveries of back-office events in a row after which the node is
+   * `events_undeliverable` (the next delivered event clears it). @default 5
+   */
+  eventsUndeliverableAfterFailures?: number;
 }
 
 /** Every option filled in. */
@@ -65,6 +70,7 @@ export const DEFAULT_HEALTH_OPTIONS: ResolvedHealthOptions = {
   historyRetentionMs: 0,
   peerBehindAfterWaits: 3,
   peerBehindAfterRuns: 2,
+  eventsUndeliverableAfterFailures: 5,
 };
 
 /**
@@ -93,7 +99,11 @@ export function resolveHealthOptions(options: HealthOptions = {}): ResolvedHealt
   if (!(Number.isInteger(o.divergeAfterHeartbeats) && o.divergeAfterHeartbeats >= 1)) {
     problems.push('divergeAfterHeartbeats must be an integer >= 1');
   }
-  for (const name of ['peerBehindAfterWaits', 'peerBehindAfterRuns'] as const) {
+  for (const name of [
+    'peerBehindAfterWaits',
+    'peerBehindAfterRuns',
+    'eventsUndeliverableAfterFailures',
+  ] as const) {
     if (!(Number.isInteger(o[name]) && o[name] >= 1)) problems.push(`${name} must be an integer >= 1`);
   }
   if (problems.length > 0) throw new ParleyError('CONFIG_INVALID', `health: ${problems.join('; ')}`);

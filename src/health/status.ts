@@ -161,6 +161,23 @@ export type HealthEvent =
       unreachableMs: number;
     })
   | (Base & {
+      /**
+       * The back-office events stopped moving: the receiver refused (or did not answer)
+       * `failures` attempts in a row; every later event waits behind `eventId`, an event of this
+       * channel (docs/backoffice.md, "Events"). A node condition. Cleared by `events_deliverable`.
+       */
+      kind: 'events_undeliverable';
+      eventId: string;
+      failures: number;
+      error: string;
+    })
+  | (Base & {
+      /** The receiver took an event again (`eventId`), after `undeliverableMs`. */
+      kind: 'events_deliverable';
+      eventId: string;
+      undeliverableMs: number;
+    })
+  | (Base & {
       /** A heartbeat broke a rule of PROTOCOL.md §8.3; the connection was closed with `closeCode`. */
       kind: 'heartbeat_refused';
       code: string;

@@ -45,6 +45,8 @@ export function wireEvents<E extends { type: string }>(
     events: Subject<E | EventDeliveryFailed>;
     subs: Subscription[];
     undo: Array<() => unknown>;
+    /** Its `events_undeliverable` condition hears every attempt. */
+    health: Pick<HealthMonitor, 'eventsDelivery'>;
   },
 ): { backofficeEvents?: EventDelivery } {
   const owned = () => [...wire.channels.values()].filter((c) => !c.suspended).map((c) => c.peer);
@@ -52,7 +54,13 @@ export function wireEvents<E extends { type: string }>(
   if (!delivery) return {};
   wire.undo.push(() => delivery.close());
   const kicks = wire.events.subscribe(() => delivery.kick());
-  kicks.add(delivery.failures$.subscribe((f) => wire.events.next({ type: 'event_delivery_failed', ...f })));
+  kicks.add(
+    delivery.failures$.subscribe((f) => {
+      wire.events.next({ type: 'event_delivery_failed', ...f });
+      wire.health.eventsDelivery.report({ ok: false, peer: f.peer, id: f.id, error: f.error });
+    }),
+  );
+  kicks.add(delivery.delivered$.subscribe((d) => wire.health.eventsDelivery.report({ ok: true, ...d })));
   kicks.add(() => void delivery.close());
   wire.subs.push(kicks);
   return { backofficeEvents: delivery };

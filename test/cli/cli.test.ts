@@ -354,11 +354,29 @@ describe('CLI pieces', () => {
     expect(nodeEventLevel({ type: 'connected', peer: 'p', dialed: true })).toBe('info');
     expect(nodeEventLevel({ type: 'disconnected', peer: 'p', closeCode: 1001, reason: '' })).toBe('info');
     expect(
-      nodeEventLevel({ type: 'command_final', peer: 'p', cid: 'c', status: 'success', code: null }),
+      nodeEventLevel({
+        type: 'command_final',
+        peer: 'p',
+        cid: 'c',
+        status: 'success',
+        code: null,
+        referenceId: 'ref',
+        myStatus: null,
+        theirStatus: null,
+      }),
     ).toBe('info');
-    expect(nodeEventLevel({ type: 'command_final', peer: 'p', cid: 'c', status: 'failure', code: 'x' })).toBe(
-      'warn',
-    );
+    expect(
+      nodeEventLevel({
+        type: 'command_final',
+        peer: 'p',
+        cid: 'c',
+        status: 'failure',
+        code: 'x',
+        referenceId: 'ref',
+        myStatus: null,
+        theirStatus: null,
+      }),
+    ).toBe('warn');
     expect(
       nodeEventLevel({ type: 'command_received', peer: 'p', cid: 'c', status: 'success', code: null }),
     ).toBe('debug');

@@ -2,8 +2,17 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { z } from 'zod';
+import { registerAdminRoutes } from '../../src/admin/routes.js';
+import type {
+  PaymentDetail as PaymentDetailSchema,
+  PaymentList as PaymentListSchema,
+} from '../../src/admin/schemas.js';
 import { type Demo, startDemo } from '../../src/demo.js';
 import { nodeConfig, startNode, tempDir, testIdentity, until } from '../helpers/nodes.js';
+
+type PaymentList = z.infer<typeof PaymentListSchema>;
+type PaymentDetail = z.infer<typeof PaymentDetailSchema>;
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -98,6 +107,128 @@ describe.skipIf(!HAVE_CHROMIUM)(
       expect(Number(await page.textContent(`${row('bob')} td:nth-child(4)`))).toBeGreaterThanOrEqual(0);
     });
 
+    it('lists payments with filters and shows one with its sides and whole signed history, as the admin API does', async () => {
+      const alice = demo.byName('alice');
+      const bob = demo.byName('bob').identity.address;
+      // The admin API on the same node, to compare with (the page reads through the same functions).
+      registerAdminRoutes(alice.node!, { isTrusted: () => true });
+      const api = async <T>(path: string): Promise<T> => {
+        const res = await fetch(`http://127.0.0.1:${alice.port}${path}`);
+        expect(res.status).toBe(200);
+        return (await res.json()) as T;
+      };
+      const list = async (query: string) => (await api<PaymentList>(`/admin/payments?${query}`)).payments;
+      await expect
+        .poll(() => demo.payments.final + demo.payments.failed, { timeout: 20_000 })
+        .toBe(demo.payments.started);
+      expect(await page.getAttribute('#payments-section', 'data-available')).toBe('true');
+
+      // Filter: the channel to bob, open and closed.
+      await page.selectOption('#payment-filters select[name="peer"]', bob);
+      await page.click('#payment-filters button[type="submit"]');
+      const expected = await list(`peer=${bob}&limit=50`);
+      expect(expected.length).toBeGreaterThanOrEqual(3);
+      const shown = async (): Promise<string[]> =>
+        (
+          await page
+            .locator('#payments tbody tr')
+            .evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-ref') ?? ''))
+        ).sort();
+      await expect.poll(shown, { timeout: 10_000 }).toEqual(expected.map((p) => p.referenceId).sort());
+      expect(await page.locator(`#payments tbody tr:not([data-peer="${bob}"])`).count()).toBe(0);
+      expect(await page.textContent('#payments tbody tr td:nth-child(2)')).toBe('bob');
+
+      // A time range with no payment in it.
+      await page.fill('#payment-filters input[name="since"]', '2099-01-01T00:00:00');
+      await page.click('#payment-filters button[type="submit"]');
+      await page.waitForSelector('#payments-note:has-text("No payment matches")');
+      expect(await page.locator('#payments tbody tr').count()).toBe(0);
+      await page.fill('#payment-filters input[name="since"]', '');
+      await page.selectOption('#payment-filters select[name="state"]', 'closed');
+      await page.click('#payment-filters button[type="submit"]');
+      const closed = await list(`peer=${bob}&state=closed&limit=50`);
+      await expect.poll(shown, { timeout: 10_000 }).toEqual(closed.map((p) => p.referenceId).sort());
+      await page.selectOption('#payment-filters select[name="state"]', '');
+      await page.click('#payment-filters button[type="submit"]');
+      await expect.poll(shown, { timeout: 10_000 }).toEqual(expected.map((p) => p.referenceId).sort());
+
+      // The detail: the object, each side's status, every request and response JWS.
+      const ref = expected[0]!.referenceId;
+      await page.click(`#payments tbody tr[data-ref="${ref}"]`);
+      await page.waitForSelector(`#payment-detail[data-ref="${ref}"]`);
+      const detailOf = () => api<PaymentDetail>(`/admin/payments/${encodeURIComponent(ref)}?peer=${bob}`);
+      await expect
+        .poll(
+          async () =>
+            (await page.locator('#payment-history li').count()) === (await detailOf()).history.length,
+          {
+            timeout: 10_000,
+          },
+        )
+        .toBe(true);
+      const detail = await detailOf();
+      const signed = detail.history[0]!;
+      const first = page.locator('#payment-history li').first();
+      expect(await first.getAttribute('data-cid')).toBe(signed.cid);
+      expect(await first.locator('pre[data-part="request"]').textContent()).toBe(signed.requestJws);
+      expect(await first.locator('pre[data-part="response"]').textContent()).toBe(signed.responseJws);
+      await expect
+        .poll(async () => [
+          await page.getAttribute('#payment-sides tr[data-side="sender"]', 'data-status'),
+          await page.getAttribute('#payment-sides tr[data-side="receiver"]', 'data-status'),
+        ])
+        .toEqual([(await detailOf()).summary.senderStatus, (await detailOf()).summary.receiverStatus]);
+      expect(await page.textContent('#payment-sides tr[data-side="sender"] td:first-child')).toBe(
+        'sender (me)',
+      );
+      expect(JSON.parse((await page.textContent('#payment-object')) ?? '')).toMatchObject({
+        reference_id: ref,
+      });
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.locator('#payments-section').screenshot({ path: join(ARTIFACTS, 'dashboard-payments.png') });
+    });
+
+    it('shows backoffice_unreachable on the channel and the alerting state in words, until cleared', async () => {
+      const health = demo.byName('alice').node!.health;
+      const bob = demo.byName('bob').identity.address;
+      await page.waitForSelector('#alerts[data-state="ok"]');
+      expect(await page.isVisible('#no-alerts')).toBe(true);
+      // What the webhook business reports when the back office does not answer one question.
+      for (let i = 0; i < 3; i++)
+        health.backoffice.report({ peer: bob, ok: false, id: 'q1', error: 'no answer within 5000 ms' });
+      await page.waitForSelector(`${row('bob')} [data-flag="backoffice_unreachable"]`);
+      await page.waitForSelector(`#log li[data-kind="backoffice_unreachable"][data-peer="${bob}"]`);
+      expect(await page.textContent('#sum-backoffice')).toBe('1');
+      const alert = `#alert-list li[data-alert="ParleyBackofficeUnreachable"][data-peer="${bob}"]`;
+      await page.waitForSelector(alert);
+      expect(await page.getAttribute('#alerts', 'data-state')).toBe('critical');
+      expect(await page.textContent(alert)).toContain(
+        'The back office does not answer for payments with bob',
+      );
+      // The node's back-office events stop moving: a node condition, under its alert's name.
+      for (let i = 0; i < 5; i++)
+        health.eventsDelivery.report({
+          peer: bob,
+          ok: false,
+          id: 'ev-1',
+          error: 'the receiver answered HTTP 503',
+        });
+      await page.waitForSelector('#alert-list li[data-alert="ParleyEventsUndeliverable"]');
+      expect(await page.textContent('#alert-list li[data-alert="ParleyEventsUndeliverable"]')).toContain(
+        'every later event waits behind ev-1 (bob)',
+      );
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.locator('header').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(ARTIFACTS, 'dashboard-alerts.png'), fullPage: false });
+      // Answered again: cleared everywhere.
+      health.backoffice.report({ peer: bob, ok: true, id: 'q1' });
+      health.eventsDelivery.report({ peer: bob, ok: true, id: 'ev-1' });
+      await page.waitForSelector('#alerts[data-state="ok"]');
+      expect(await page.locator(`${row('bob')} [data-flag="backoffice_unreachable"]`).count()).toBe(0);
+      expect(await page.textContent('#sum-backoffice')).toBe('0');
+      await page.waitForSelector(`#log li[data-kind="backoffice_reachable"][data-peer="${bob}"]`);
+    });
+
     it(`shows a stopped peer as down within the detection budget (${DOWN_BUDGET_MS} ms)`, async () => {
       const carol = demo.byName('carol').identity.address;
       const t0 = Date.now();
@@ -106,6 +237,10 @@ describe.skipIf(!HAVE_CHROMIUM)(
       expect(Date.now() - t0).toBeLessThan(DOWN_BUDGET_MS);
       await page.waitForSelector(`#log li[data-kind="down"][data-peer="${carol}"]`);
       expect(await page.textContent('#sum-down')).toBe('1');
+      await page.waitForSelector(`#alert-list li[data-alert="ParleyPeerDown"][data-peer="${carol}"]`);
+      expect(await page.textContent(`#alert-list li[data-alert="ParleyPeerDown"]`)).toContain(
+        'carol is down',
+      );
       // No stale RTT or φ for a channel that is down: φ reads "down", the RTT is empty.
       expect(await page.textContent(`${row('carol')} td:nth-child(5)`)).toBe('down');
       expect(await page.textContent(`${row('carol')} td:nth-child(4)`)).toBe('—');

@@ -2,8 +2,10 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { firstValueFrom } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DASHBOARD_CONTRACT_VERSION } from '../../src/dashboard/events.js';
+import { createPaymentsView } from '../../src/admin/payments.js';
+import { DASHBOARD_CONTRACT_VERSION, type PaymentsAnswer } from '../../src/dashboard/events.js';
 import type { VaspNode } from '../../src/node.js';
+import { createPaymentsQuery } from '../../src/store/payments-query.js';
 import { nodeConfig, startNode, tempDir, testIdentity } from '../helpers/nodes.js';
 import { connectDashboard, type DashboardClient } from './client.js';
 
@@ -114,6 +116,46 @@ describe('dashboard socket.io contract, against two running nodes on 127.0.0.1',
     expect(await nodeA.store.countOpenObjects(nodeB.address)).toBeLessThanOrEqual(1); // only our payment
   });
 
+  it('answers payments requests as the admin API does, bad input with a coded 400, and changes nothing', async () => {
+    const [nodeA, nodeB] = await pair();
+    const dash = client(nodeA.port, ['websocket']);
+    expect((await dash.snapshot).features.payments).toBe(true);
+    const { outcome$ } = nodeA.pay({ to: nodeB.address, amount: 7, currency: 'TIK' });
+    await firstValueFrom(outcome$);
+    const raw = dash.socket as unknown as {
+      emitWithAck(name: string, ...args: unknown[]): Promise<PaymentsAnswer>;
+    };
+    const view = createPaymentsView(createPaymentsQuery(nodeA.store), nodeA.address);
+    // Once the business has taken the payment to its end, nothing changes between two reads.
+    const closed = new URLSearchParams({ peer: nodeB.address, state: 'closed' });
+    await expect
+      .poll(async () => ((await view.list(closed)).body as { payments: unknown[] }).payments.length, {
+        timeout: 20_000,
+      })
+      .toBe(1);
+    const list = await raw.emitWithAck('payments', { peer: nodeB.address, state: 'closed' });
+    expect(list).toEqual(await view.list(closed));
+    const page = list.body as { payments: Array<{ referenceId: string }> };
+    expect(page.payments).toHaveLength(1);
+    const ref = page.payments[0]!.referenceId;
+    const one = await raw.emitWithAck('payment', { referenceId: ref });
+    expect(one.status).toBe(200);
+    expect(one).toEqual(await view.show(ref, new URLSearchParams()));
+    expect((one.body as { history: unknown[] }).history.length).toBeGreaterThan(0);
+    // Refused, coded, nothing changed; the client stays connected.
+    const bad = await raw.emitWithAck('payments', { state: 'sideways', extra: 'x' });
+    expect(bad.status).toBe(400);
+    expect((bad.body as { error: string }).error).toBe('HTTP_INVALID_QUERY');
+    const badFilter = await raw.emitWithAck('payments', { state: 'sideways' });
+    expect((badFilter.body as { error: string }).error).toBe('HTTP_INVALID_QUERY');
+    const unknown = await raw.emitWithAck('payment', { referenceId: 'no-such-ref' });
+    expect(unknown.status).toBe(404);
+    expect((unknown.body as { error: string }).error).toBe('PAYMENT_UNKNOWN');
+    expect((await raw.emitWithAck('payment', 42)).status).toBe(400);
+    expect(dash.socket.connected).toBe(true);
+    expect(await nodeA.store.countOpenObjects(nodeB.address)).toBe(0);
+  });
+
   it('serves the page, its assets and the socket.io client from the node; the channel still works', async () => {
     const [nodeA, nodeB] = await pair();
     const root = await get(nodeA.port, '/');
@@ -127,6 +169,7 @@ describe('dashboard socket.io contract, against two running nodes on 127.0.0.1',
     for (const asset of [
       '/dashboard/app.js',
       '/dashboard/chart.js',
+      '/dashboard/payments.js',
       '/dashboard/style.css',
       '/socket.io/socket.io.min.js',
     ]) {

@@ -86,7 +86,16 @@ describe('dashboard model', () => {
     model.status([{ peer: PEER, state: 'disconnected', inflight: 0, openObjects: 0, peerEpoch: null }]);
     model.nodeEvent({ type: 'connected', peer: PEER, dialed: true });
     model.nodeEvent({ type: 'retransmit', peer: PEER, cid: 'c1', attempt: 2 });
-    model.nodeEvent({ type: 'command_final', peer: PEER, cid: 'c1', status: 'success', code: null });
+    model.nodeEvent({
+      type: 'command_final',
+      peer: PEER,
+      cid: 'c1',
+      status: 'success',
+      code: null,
+      referenceId: 'ref',
+      myStatus: null,
+      theirStatus: null,
+    });
     model.nodeEvent({ type: 'command_received', peer: PEER, cid: 'c2', status: 'failure', code: 'x' });
     const delta = DashboardDelta.parse(model.takeDelta());
     expect(delta.seq).toBe(1);

@@ -24,7 +24,16 @@ function setup(transport: 'ws' | 'lip1-http', options = {}) {
   const wait = (cid: string, waits: number) =>
     channel.next({ type: 'command_waiting', peer: PEER, cid, referenceId: `ref-${cid}`, waits });
   const final = (cid: string) =>
-    channel.next({ type: 'command_final', peer: PEER, cid, status: 'success', code: null });
+    channel.next({
+      type: 'command_final',
+      peer: PEER,
+      cid,
+      status: 'success',
+      code: null,
+      referenceId: `ref-${cid}`,
+      myStatus: null,
+      theirStatus: null,
+    });
   const dropped = (cid: string) =>
     channel.next({ type: 'command_dropped', peer: PEER, cid, code: 'COMMAND_ABANDONED' });
   const advance = (ms: number) => {

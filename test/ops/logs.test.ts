@@ -46,7 +46,16 @@ describe('log lines', () => {
       code: 'TRANSPORT_CONNECT_FAILED',
       message: 'x',
     });
-    logNodeEvent(logger, { type: 'command_final', peer: 'lbr1b', cid: 'c', status: 'failure', code: 'wait' });
+    logNodeEvent(logger, {
+      type: 'command_final',
+      peer: 'lbr1b',
+      cid: 'c',
+      status: 'failure',
+      code: 'wait',
+      referenceId: 'ref',
+      myStatus: null,
+      theirStatus: null,
+    });
     expect(lines[0]).toMatchObject({ event: 'disconnected', closeCode: 1001 });
     expect(lines[0]).not.toHaveProperty('code');
     for (const line of lines.slice(1)) expect(typeof line['code']).toBe('string');

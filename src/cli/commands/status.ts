@@ -73,6 +73,10 @@ export function formatStatus(node: AdminStatus): string {
       (b) =>
         `backoffice_unreachable ${b.peer}: payments wait since ${new Date(b.sinceMs).toISOString()} (${b.error})`,
     ),
+    ...(node.eventsUndeliverable ?? []).map(
+      (e) =>
+        `events_undeliverable: ${e.failures} deliveries in a row failed since ${new Date(e.sinceMs).toISOString()} (${e.error}); later events wait behind ${e.eventId}`,
+    ),
     '',
     ...(rows.length === 0
       ? ['no peers configured (add one with `parley peer add`)']

@@ -19,6 +19,7 @@
     log: [],
     runs: new Map(),
     stateLosses: [],
+    conditions: [],
   };
   const DAY_MS = 24 * 3600_000;
 
@@ -119,19 +120,30 @@
     addLog(s.log);
     state.runs = new Map(s.resyncRuns.map((r) => [r.id, r]));
     state.stateLosses = s.stateLosses.slice();
+    state.conditions = s.conditions.slice();
     document.body.dataset.snapshot = String(s.seq);
     schedule();
+    window.ParleyPayments.started(s.features);
   }
 
   function onDelta(d) {
     if (d.seq <= state.seq) return; // already in the snapshot
     state.seq = d.seq;
     state.offsetMs = d.atMs - Date.now();
-    for (const c of d.channels) state.channels.set(c.peer, c);
+    // Payments moved when a channel's command counts or open objects did.
+    const moved = (c) => `${c.commandsSent}|${c.commandsReceived}|${c.openObjects}|${c.name}`;
+    let paymentsMoved = false;
+    for (const c of d.channels) {
+      const before = state.channels.get(c.peer);
+      if (!before || moved(before) !== moved(c)) paymentsMoved = true;
+      state.channels.set(c.peer, c);
+    }
+    if (paymentsMoved) window.ParleyPayments.changed();
     addSamples(d.samples);
     addLog(d.log);
     for (const r of d.resyncRuns) state.runs.set(r.id, r);
     state.stateLosses.push(...d.stateLosses);
+    if (d.conditions) state.conditions = d.conditions.slice();
     document.body.dataset.seq = String(d.seq);
     schedule();
   }
@@ -157,6 +169,7 @@
       down: count((r) => h(r) === 'down' || h(r) === 'disconnected' || h(r) === 'closed'),
       lost: state.stateLosses.filter((l) => l.atMs >= now() - DAY_MS).length,
       resync: [...state.runs.values()].filter((r) => r.status === 'running').length,
+      backoffice: count((r) => Boolean(r.backoffice)),
     };
     for (const [key, value] of Object.entries(values)) {
       $(`sum-${key}`).textContent = String(value);
@@ -199,6 +212,12 @@
           f.title = `since ${clock(c.peerBehind.sinceMs)}: parley command abandon <cid>`;
           healthCell.append(f);
         }
+        // Payments on the channel wait for a back office that does not answer.
+        if (c.backoffice) {
+          const f = flag('backoffice_unreachable', 'backoffice_unreachable');
+          f.title = `since ${clock(c.backoffice.sinceMs)}: ${c.backoffice.requests} question(s) unanswered; ${c.backoffice.error}`;
+          healthCell.append(f);
+        }
         if (c.health) healthCell.title = `since ${clock(c.health.sinceMs)}`;
         const link = td();
         link.append(badge(c.connection));
@@ -229,6 +248,57 @@
           resync,
         );
         return tr;
+      }),
+    );
+  }
+
+  /**
+   * The conditions that need a person, in words, under the names of the Prometheus alerts
+   * (ops/parley-alerts.yml): from the channel rows and the node's own conditions.
+   */
+  function currentAlerts() {
+    const out = [];
+    const add = (name, severity, peer, since, text) => out.push({ name, severity, peer, since, text });
+    const lastRun = new Map();
+    for (const r of state.runs.values()) {
+      const prev = lastRun.get(r.peer);
+      if (!prev || prev.startedAtMs < r.startedAtMs) lastRun.set(r.peer, r);
+    }
+    for (const c of [...state.channels.values()].sort((a, b) => a.peer.localeCompare(b.peer))) {
+      const who = nameOf(c.peer);
+      if (c.health && c.health.state === 'down')
+        add('ParleyPeerDown', 'critical', c.peer, c.health.sinceMs, `${who} is down: no heartbeat; payments with it wait in the outbox.`);
+      if (c.backoffice)
+        add('ParleyBackofficeUnreachable', 'critical', c.peer, c.backoffice.sinceMs, `The back office does not answer for payments with ${who} (${c.backoffice.requests} question(s), last: ${c.backoffice.error}); they wait for its decisions.`);
+      if (c.health && c.health.peerStateLost)
+        add('ParleyPeerStateLost', 'warning', c.peer, null, `${who} lost its state (a new store epoch); a resync repairs the channel.`);
+      if (c.peerBehind)
+        add('ParleyPeerBehind', 'warning', c.peer, c.peerBehind.sinceMs, `${who} is behind: ${c.peerBehind.commands} command(s) stuck there; ask them, or parley command abandon <cid>.`);
+      if (c.health && c.health.diverged)
+        add('diverged', 'warning', c.peer, null, `The open objects with ${who} differ; a resync compares them.`);
+      const run = lastRun.get(c.peer);
+      if (run && run.status === 'failed')
+        add('ParleyResyncFailed', 'warning', c.peer, run.finishedAtMs, `The last resync with ${who} failed: ${run.error || 'unknown'}.`);
+    }
+    for (const n of state.conditions) add(n.alert, n.severity, null, n.sinceMs, n.message);
+    return out;
+  }
+
+  function renderAlerts() {
+    const alerts = currentAlerts();
+    $('alerts').dataset.state = alerts.length ? (alerts.some((a) => a.severity === 'critical') ? 'critical' : 'warning') : 'ok';
+    $('no-alerts').hidden = alerts.length > 0;
+    $('alert-list').replaceChildren(
+      ...alerts.map((a) => {
+        const li = document.createElement('li');
+        li.dataset.alert = a.name;
+        li.dataset.severity = a.severity;
+        if (a.peer) li.dataset.peer = a.peer;
+        const name = document.createElement('b');
+        name.textContent = a.name;
+        li.append(badge(a.severity), ' ', name, ` ${a.text}`);
+        if (a.since) li.append(Object.assign(document.createElement('small'), { textContent: ` since ${clock(a.since)}` }));
+        return li;
       }),
     );
   }
@@ -333,6 +403,7 @@
       pending = false;
       renderHeader();
       renderSummary();
+      renderAlerts();
       renderChannels();
       renderCharts();
       renderRuns();
@@ -356,6 +427,12 @@
   socket.on('connect', () => setLink('live', 'live'));
   socket.on('disconnect', () => setLink('reconnecting', 'node unreachable — reconnecting…'));
   socket.on('connect_error', () => setLink('reconnecting', 'node unreachable — reconnecting…'));
+  window.ParleyPayments.attach({
+    socket,
+    nameOf,
+    clock,
+    peers: () => [...state.channels.keys()].sort(),
+  });
   socket.on('snapshot', onSnapshot);
   socket.on('delta', onDelta);
 })();
