@@ -87,7 +87,9 @@ describe('a replica whose lease was taken while it still serves the channel', ()
     await until([nodeB], async () => nodeB.channel(a.address).connection === undefined, {
       timeoutMs: 10_000,
     });
-    expect(bEvents.filter((e) => e.type === 'disconnected')).toMatchObject([{ code: CloseCode.NOT_OWNER }]);
+    expect(bEvents.filter((e) => e.type === 'disconnected')).toMatchObject([
+      { closeCode: CloseCode.NOT_OWNER },
+    ]);
     expect(a1.channel(b.address).connection).toBeUndefined();
 
     // A standby started now answers the same, and a1 answers it from now on too.
