@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { HealthEvent } from '../../src/health/index.js';
 import type { VaspNode } from '../../src/node.js';
 import { CloseCode } from '../../src/protocol/close-codes.js';
-import { createNodeProcess, freePort, type NodeProcess, type TaggedLine } from '../helpers/node-process.js';
+import { createNodeProcess, freePort, type TaggedLine } from '../helpers/node-process.js';
 import { nodeConfig, startNode, type TestIdentity, testIdentity } from '../helpers/nodes.js';
 import { createStoreFixture, HAVE_PG, type StoreFixture } from '../helpers/store.js';
 
