@@ -163,9 +163,11 @@ export function createLeaseKeeper(options: LeaseOptions, deps: LeaseKeeperDeps):
       // keep this replica serving a channel whose lease lapsed.
       tap(dropLapsed),
       exhaustMap(() => {
-        // Renewals first: trying to take other leases may wait on their rows (a frozen owner).
+        // Renewals first: trying to take other leases may wait on their rows (a frozen owner),
+        // and a census may be slow on a busy database. Neither holds back the next renewals.
         const mine = peers.filter((peer) => held.has(peer));
-        round = Promise.all([...mine.map(keep), spread.heartbeat()]).then(() => spread.takeOthers());
+        round = Promise.all([...mine.map(keep), spread.heartbeat()]);
+        spread.afterRenewals(round);
         return from(round);
       }),
     )
@@ -217,6 +219,8 @@ function createSpreading(options: LeaseOptions, deps: LeaseKeeperDeps, k: Keeper
   /** Channels handed over: not taken back by this replica until then (ms; Infinity while releasing). */
   const excluded = new Map<string, number>();
   const handovers = new Set<Promise<void>>();
+  /** The step taking other leases, while it runs. */
+  let taking: Promise<void> | undefined;
 
   async function handOver(peer: string): Promise<void> {
     excluded.set(peer, Number.POSITIVE_INFINITY);
@@ -246,38 +250,49 @@ function createSpreading(options: LeaseOptions, deps: LeaseKeeperDeps, k: Keeper
       );
       return beat;
     },
-    async takeOthers(): Promise<void> {
-      const others = (): string[] => peers.filter((peer) => !k.held.has(peer) && !excluded.has(peer));
-      let census: ReplicaCensus | undefined;
-      if (replicas && (await beat)) census = await replicas.census(scheduler.now()).catch(() => undefined);
-      // Without a census (no registry, or the store failed), every lease is tried as before.
-      if (!census) {
-        await Promise.all(others().map(k.keep));
-        return;
-      }
-      const now = scheduler.now();
-      for (const [peer, untilMs] of excluded) if (now >= untilMs) excluded.delete(peer);
-      const plan = planSpread({
-        me: leases.owner,
-        peers,
-        held: new Set(k.held.keys()),
-        excluded: new Set(excluded.keys()),
-        census,
-        leaseTtlMs: options.leaseTtlMs,
+    /** Takes other leases once `renewals` are done, unless the previous such step still runs. */
+    afterRenewals(renewals: Promise<unknown>): void {
+      if (taking) return;
+      const step = renewals.then(takeOthers).catch(() => undefined);
+      taking = step;
+      void step.finally(() => {
+        if (taking === step) taking = undefined;
       });
-      if (plan.handOver !== undefined && now - lastMoveAtMs >= intervalMs && !k.closed()) {
-        lastMoveAtMs = now;
-        // Not awaited: giving the channel up must not hold back the next renewals.
-        const p = handOver(plan.handOver);
-        handovers.add(p);
-        void p.finally(() => handovers.delete(p));
-      }
-      await takeUpTo(plan.take, plan.share);
-      await Promise.all(plan.orphans.filter((peer) => !k.held.has(peer)).map(k.keep));
     },
     /** Resolves once the hand-overs under way are done. */
     async settled(): Promise<void> {
+      await taking;
       await Promise.all([...handovers]);
     },
   };
+
+  async function takeOthers(): Promise<void> {
+    const others = (): string[] => peers.filter((peer) => !k.held.has(peer) && !excluded.has(peer));
+    let census: ReplicaCensus | undefined;
+    if (replicas && (await beat)) census = await replicas.census(scheduler.now()).catch(() => undefined);
+    // Without a census (no registry, or the store failed), every lease is tried as before.
+    if (!census) {
+      await Promise.all(others().map(k.keep));
+      return;
+    }
+    const now = scheduler.now();
+    for (const [peer, untilMs] of excluded) if (now >= untilMs) excluded.delete(peer);
+    const plan = planSpread({
+      me: leases.owner,
+      peers,
+      held: new Set(k.held.keys()),
+      excluded: new Set(excluded.keys()),
+      census,
+      leaseTtlMs: options.leaseTtlMs,
+    });
+    if (plan.handOver !== undefined && now - lastMoveAtMs >= intervalMs && !k.closed()) {
+      lastMoveAtMs = now;
+      // Not awaited: giving the channel up must not hold back the next renewals.
+      const p = handOver(plan.handOver);
+      handovers.add(p);
+      void p.finally(() => handovers.delete(p));
+    }
+    await takeUpTo(plan.take, plan.share);
+    await Promise.all(plan.orphans.filter((peer) => !k.held.has(peer)).map(k.keep));
+  }
 }
