@@ -166,7 +166,7 @@ export function createLeaseKeeper(options: LeaseOptions, deps: LeaseKeeperDeps):
         // Renewals first: trying to take other leases may wait on their rows (a frozen owner),
         // and a census may be slow on a busy database. Neither holds back the next renewals.
         const mine = peers.filter((peer) => held.has(peer));
-        round = Promise.all([...mine.map(keep), spread.heartbeat()]);
+        round = Promise.all(mine.map(keep));
         spread.afterRenewals(round);
         return from(round);
       }),
@@ -214,7 +214,6 @@ function createSpreading(options: LeaseOptions, deps: LeaseKeeperDeps, k: Keeper
   const intervalMs = options.rebalanceIntervalMs ?? DEFAULT_REBALANCE_INTERVAL_MS;
   /** The renewal rounds the heartbeat may miss before this replica counts as gone. */
   const heartbeatTtlMs = options.leaseTtlMs - options.renewMs;
-  let beat: Promise<boolean> = Promise.resolve(false);
   let lastMoveAtMs = Number.NEGATIVE_INFINITY;
   /** Channels handed over: not taken back by this replica until then (ms; Infinity while releasing). */
   const excluded = new Map<string, number>();
@@ -241,15 +240,6 @@ function createSpreading(options: LeaseOptions, deps: LeaseKeeperDeps, k: Keeper
   }
 
   return {
-    /** Says this replica is live; resolves false when the store did not take it. */
-    heartbeat(): Promise<boolean> {
-      if (!replicas) return Promise.resolve(false);
-      beat = replicas.heartbeat(scheduler.now(), heartbeatTtlMs).then(
-        () => true,
-        () => false,
-      );
-      return beat;
-    },
     /** Takes other leases once `renewals` are done, unless the previous such step still runs. */
     afterRenewals(renewals: Promise<unknown>): void {
       if (taking) return;
@@ -269,6 +259,11 @@ function createSpreading(options: LeaseOptions, deps: LeaseKeeperDeps, k: Keeper
   async function takeOthers(): Promise<void> {
     const others = (): string[] => peers.filter((peer) => !k.held.has(peer) && !excluded.has(peer));
     let census: ReplicaCensus | undefined;
+    // This replica says it is live, then counts the live ones (none if the store failed).
+    const beat = replicas?.heartbeat(scheduler.now(), heartbeatTtlMs).then(
+      () => true,
+      () => false,
+    );
     if (replicas && (await beat)) census = await replicas.census(scheduler.now()).catch(() => undefined);
     // Without a census (no registry, or the store failed), every lease is tried as before.
     if (!census) {
