@@ -344,6 +344,14 @@ const NodeConfigShape = section({
       .describe(
         'how often an owner renews its leases and a standby tries to take lapsed ones, ms; at most a third of `leaseTtlMs`',
       ),
+    rebalanceIntervalMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(30_000)
+      .describe(
+        'channels are spread over the live replicas (each takes at most its share, `ceil(channels / live replicas)`); a replica holding at least 2 more than the least-loaded one hands one channel over (its peer is closed with 4421 and redials) at most once per this long, ms (docs/replicas.md)',
+      ),
   })
     .refine(
       (r) =>

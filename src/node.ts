@@ -55,6 +55,7 @@ import { createAbandonRepository } from './store/abandon-repository.js';
 import { createHealthRepository } from './store/health-repository.js';
 import { createLeaseRepository } from './store/lease-repository.js';
 import { openStore } from './store/open-store.js';
+import { createReplicaRegistry } from './store/replica-repository.js';
 import { createSyncRepository } from './store/sync-repository.js';
 import type { ParleyStore } from './store/types.js';
 import type { ResyncRunRecord } from './sync/ports.js';
@@ -255,7 +256,11 @@ async function startNode(
     leases && config.replica
       ? startChannelServing(
           config.replica,
-          { leases, peers: [...directory.keys()] },
+          {
+            leases,
+            peers: [...directory.keys()],
+            replicas: createReplicaRegistry(store, { id: leases.owner }),
+          },
           {
             closing: () => closing !== undefined,
             emit: (event) => events.next(event),

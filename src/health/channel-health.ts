@@ -230,7 +230,14 @@ function attach(h: HealthParts, connection: Connection): void {
     ticks: timer(0, h.o.heartbeatIntervalMs, h.scheduler).subscribe(() => sendHeartbeat(h, s)),
   };
   h.session = s;
-  void connection.closed.then(() => endSession(h, s));
+  void connection.closed.then((closed) => {
+    endSession(h, s);
+    // The peer handed the channel to another of its replicas (PROTOCOL.md §6.1), which connects
+    // in a moment: not a failure, so its silence is not judged for the startup grace.
+    if (closed.byPeer !== false && closed.code === CloseCode.NOT_OWNER && !h.closed) {
+      h.liveness.holdUntil(h.scheduler.now() + h.o.startupGraceMs);
+    }
+  });
   h.divergence.restart();
   h.remote = connection.peerSummary;
   h.remoteInflight = null;

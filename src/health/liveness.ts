@@ -19,6 +19,11 @@ export interface Liveness {
   heard(cause: TransitionCause, phi: number): void;
   /** Sets the next check after a heartbeat (or stops checking while down). */
   scheduleCheck(): void;
+  /**
+   * Judges no silence until `untilMs`: the peer handed the channel to another of its replicas
+   * (close 4421), which connects in a moment. Heard from again, the hold ends.
+   */
+  holdUntil(untilMs: number): void;
   /** Stops every timer. */
   close(): void;
 }
@@ -51,6 +56,8 @@ export function createLiveness(
   let checkAt = Number.POSITIVE_INFINITY;
   let cancelJudge: (() => void) | undefined;
   let closed = false;
+  /** No silence is judged before this (a hand-over under way). */
+  let holdUntilMs = Number.NEGATIVE_INFINITY;
 
   function transition(to: HealthState, cause: TransitionCause, phi: number): void {
     if (to === state) return;
@@ -92,7 +99,7 @@ export function createLiveness(
       checkAt = Number.POSITIVE_INFINITY;
       return;
     }
-    const at = detector.deadline(nextThreshold());
+    const at = Math.max(detector.deadline(nextThreshold()), holdUntilMs);
     if (check && checkAt <= at) return;
     check?.unsubscribe();
     checkAt = at;
@@ -102,7 +109,7 @@ export function createLiveness(
   function onTimer(): void {
     check = undefined;
     checkAt = Number.POSITIVE_INFINITY;
-    if (now() + DEADLINE_SLACK_MS < detector.deadline(nextThreshold())) {
+    if (now() + DEADLINE_SLACK_MS < Math.max(detector.deadline(nextThreshold()), holdUntilMs)) {
       scheduleCheck(); // a heartbeat moved the deadline
       return;
     }
@@ -131,9 +138,14 @@ export function createLiveness(
       return sinceMs;
     },
     heard(cause, phi) {
+      holdUntilMs = Number.NEGATIVE_INFINITY;
       if (state !== 'healthy') transition('healthy', cause, phi);
     },
     scheduleCheck,
+    holdUntil(untilMs) {
+      holdUntilMs = Math.max(holdUntilMs, untilMs);
+      scheduleCheck();
+    },
     close() {
       check?.unsubscribe();
       cancelJudge?.();

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ParleyError } from '../errors.js';
 import type { LeaseRepository } from '../store/lease-repository.js';
+import type { ReplicaRegistry } from '../store/replica-repository.js';
 import { background, type ReportFailure } from '../util/background.js';
 import { createLeaseKeeper, type LeaseEvent, type LeaseKeeper, type LeaseOptions } from './lease-keeper.js';
 
@@ -47,15 +48,25 @@ export interface ChannelServing {
   settled(): Promise<void>;
 }
 
-/** Keeps this replica's leases for `peers` and serves exactly the channels whose lease it holds. */
+/**
+ * Keeps this replica's leases for `peers` and serves exactly the channels whose lease it holds.
+ * With `replicas`, the channels are spread over the live replicas; a channel handed over to
+ * another is given up (closed with 4421, so its peer redials) before its lease is released.
+ */
 export function startChannelServing(
   options: LeaseOptions,
-  deps: { leases: LeaseRepository; peers: readonly string[] },
+  deps: { leases: LeaseRepository; peers: readonly string[]; replicas?: ReplicaRegistry },
   ports: ChannelServingPorts,
 ): ChannelServing {
-  const keeper = createLeaseKeeper(options, { leases: deps.leases, peers: deps.peers });
   /** The lease changes being handled, one at a time. */
   let changes: Promise<void> = Promise.resolve();
+  const keeper = createLeaseKeeper(options, {
+    leases: deps.leases,
+    peers: deps.peers,
+    ...(deps.replicas ? { replicas: deps.replicas } : {}),
+    // The `lease_lost` of a channel handed over is queued by then: its lease goes once it is given up.
+    handedOver: () => changes,
+  });
   /** peer → how many times its lease was taken or lost: a takeover goes on only while unchanged. */
   const terms = new Map<string, number>();
 

@@ -23,7 +23,7 @@ import { ParleyError } from '../errors.js';
 import { StoreConflict } from './batch-writer.js';
 import { type WriteStatement, writeStatement } from './commit-sql.js';
 import type { Dialect } from './dialect.js';
-import { PrismaStore } from './prisma-store.js';
+import { PrismaStore, type StoreInternals } from './prisma-store.js';
 import type { ParleyStore } from './types.js';
 
 /** A lease row as stored. */
@@ -52,8 +52,13 @@ export interface LeaseRepository {
    * does not hold it.
    */
   renew(peer: string, nowMs: number, ttlMs: number): Promise<boolean>;
-  /** Gives the lease up at once (another replica may take it at its next attempt). */
-  release(peer: string): Promise<void>;
+  /**
+   * Gives the lease up at once (another replica may take it at its next attempt). Without
+   * `nowMs` the row says it lapsed at 0 (free for anyone at once); with it, that it lapsed now
+   * by the lease clock (the database's on PostgreSQL), so that replicas spreading the channels
+   * can tell how long it has gone unserved (a hand-over: `src/replica/spread.ts`).
+   */
+  release(peer: string, nowMs?: number): Promise<void>;
   /** Whether this replica holds the lease of `peer`, as far as it knows. */
   holds(peer: string): boolean;
   /** Every lease row, by peer. */
@@ -75,7 +80,7 @@ const MAX_OWNER_LENGTH = 128;
 export type LeaseClock = 'database' | 'caller';
 
 /** PostgreSQL's time now, in milliseconds since the epoch (it moves within a transaction). */
-const PG_NOW_MS = '(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint';
+export const PG_NOW_MS = '(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint';
 
 /**
  * How long a lease statement waits for a lease row another transaction holds (PostgreSQL): the
@@ -125,31 +130,7 @@ export function createLeaseRepository(
   );
   const dbClock = (options.clock ?? 'database') === 'database' && d.engine === 'postgresql';
 
-  /**
-   * Runs one conditional statement; false when it touched no row. On PostgreSQL it runs on a
-   * connection of its own, not behind this store's queued writes: a renewal must not wait for
-   * the commits in flight (seconds on a busy machine) and let the lease lapse meanwhile.
-   */
-  function conditional(statement: WriteStatement): Promise<boolean> {
-    if (d.engine === 'postgresql') {
-      return db.read(async () => {
-        const [, rows] = await db.prisma.$transaction([
-          db.prisma.$executeRawUnsafe(`SET LOCAL lock_timeout = ${LEASE_LOCK_TIMEOUT_MS}`),
-          db.prisma.$executeRawUnsafe(statement.sql, ...statement.args),
-        ]);
-        return statement.expectRows === undefined || rows === statement.expectRows;
-      });
-    }
-    return db.exclusive(async () => {
-      try {
-        await db.writeBatch([statement]);
-        return true;
-      } catch (err) {
-        if (err instanceof StoreConflict) return false;
-        throw err;
-      }
-    });
-  }
+  const conditional = (statement: WriteStatement): Promise<boolean> => runLeaseStatement(db, statement);
 
   return {
     owner,
@@ -180,20 +161,20 @@ export function createLeaseRepository(
       if (!renewed && tokens.get(peer) === token) tokens.delete(peer);
       return renewed;
     },
-    async release(peer) {
+    async release(peer, nowMs) {
       const token = tokens.get(peer);
       if (token === undefined) return;
       tokens.delete(peer);
+      // Lapsed now: expiry set to "now" by the lease clock (a ttl of 0).
+      const t = leaseClock(dbClock, nowMs ?? 0, 0);
+      const at = nowMs !== undefined;
       await conditional(
         writeStatement(
           d,
           (p) =>
-            `UPDATE channel_lease SET expires_at = 0, updated_at = ${p()} WHERE peer = ${p()} AND token = ${p()}`,
-          [
-            [new Date(), 'datetime'],
-            [peer, 'string'],
-            [token, 'string'],
-          ],
+            `UPDATE channel_lease SET expires_at = ${at ? t.expires(p) : '0'}, updated_at = ${t.at(p)} ` +
+            `WHERE peer = ${p()} AND token = ${p()}`,
+          [...(at ? t.expiresArgs : []), ...t.atArgs, [peer, 'string'], [token, 'string']],
           'STORE_LEASE_LOST',
         ),
       );
@@ -261,10 +242,36 @@ function acquireStatement(
 }
 
 /**
+ * Runs one conditional lease statement; false when it touched no row. On PostgreSQL it runs on
+ * a connection of its own, not behind this store's queued writes: a renewal must not wait for
+ * the commits in flight (seconds on a busy machine) and let the lease lapse meanwhile.
+ */
+export function runLeaseStatement(db: StoreInternals, statement: WriteStatement): Promise<boolean> {
+  if (db.dialect.engine === 'postgresql') {
+    return db.read(async () => {
+      const [, rows] = await db.prisma.$transaction([
+        db.prisma.$executeRawUnsafe(`SET LOCAL lock_timeout = ${LEASE_LOCK_TIMEOUT_MS}`),
+        db.prisma.$executeRawUnsafe(statement.sql, ...statement.args),
+      ]);
+      return statement.expectRows === undefined || rows === statement.expectRows;
+    });
+  }
+  return db.exclusive(async () => {
+    try {
+      await db.writeBatch([statement]);
+      return true;
+    } catch (err) {
+      if (err instanceof StoreConflict) return false;
+      throw err;
+    }
+  });
+}
+
+/**
  * "Now" and "now + ttl" in a lease statement: the SQL of each and its parameters (none for
  * "now" on the database clock). `updated_at` is a timestamp (UTC), from the same clock.
  */
-function leaseClock(dbClock: boolean, nowMs: number, ttlMs: number) {
+export function leaseClock(dbClock: boolean, nowMs: number, ttlMs: number) {
   return dbClock
     ? {
         ms: () => PG_NOW_MS,

@@ -18,6 +18,7 @@
  *   {"t":"failed","ref","cid","code"}                       business driver: my command failed
  *   {"t":"conn","peer","id","dialed"} / {"t":"disc","peer","code","reason"}
  *   {"t":"health","peer","from","to","cause"}               a health transition of a channel
+ *   {"t":"lease","type","peer","reason"}                    a lease taken or lost (replicas)
  *   {"t":"status",…} / {"t":"batch",…} / {"t":"rtt",…}      answers to stdin requests
  *   {"t":"error","where","message"}                         anything unexpected
  *
@@ -125,6 +126,15 @@ node.events$.subscribe((event) => {
       break;
     case 'disconnected':
       emit({ t: 'disc', peer: event.peer, code: event.closeCode, reason: event.reason });
+      break;
+    case 'lease_acquired':
+    case 'lease_lost':
+      emit({
+        t: 'lease',
+        type: event.type,
+        peer: event.peer,
+        reason: event.type === 'lease_lost' ? event.reason : null,
+      });
       break;
     case 'command_queued':
       if (!quiet) emit({ t: 'queued', cid: event.cid, ref: event.referenceId });

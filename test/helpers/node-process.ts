@@ -99,6 +99,7 @@ export type ChildLine =
   | { t: 'failed'; ref: string; cid: string; code: string | null }
   | { t: 'conn'; peer: string; id: string | null; dialed: boolean }
   | { t: 'disc'; peer: string; code: number; reason: string }
+  | { t: 'lease'; type: 'lease_acquired' | 'lease_lost'; peer: string; reason: string | null }
   | { t: 'health'; peer: string; from: string; to: string; cause: string }
   | {
       t: 'status';

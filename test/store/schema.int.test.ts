@@ -36,6 +36,7 @@ describe('Prisma schemas', () => {
       ['bytesSent', 'Int'],
       ['bytesReceived', 'Int'],
       ['expiresAt', 'Int'],
+      ['expiresAt', 'Int'],
       ['id', 'Int'],
     ]);
     expect(marked(postgresql).map((l) => l.trim().split(/\s+/).slice(0, 2))).toEqual([
@@ -45,6 +46,7 @@ describe('Prisma schemas', () => {
       ['id', 'BigInt'],
       ['bytesSent', 'BigInt'],
       ['bytesReceived', 'BigInt'],
+      ['expiresAt', 'BigInt'],
       ['expiresAt', 'BigInt'],
       ['id', 'BigInt'],
     ]);
