@@ -266,13 +266,14 @@ async function repairPaced(
     }
     if (moved === 0) return;
     c.updatedAtMs = ctx.scheduler.now();
+    // Reported once durable: a restart resumes from at least what was reported.
     const snapshot = { ...c };
     saving = saving
       .then(() => save(snapshot))
+      .then(() => ctx.restore.leader(snapshot, 'running', moved))
       .catch((err: unknown) => {
         failure ??= err;
       });
-    ctx.restore.leader(c, 'running', moved);
   };
 
   const flush = async (batch: Difference[]): Promise<void> => {

@@ -101,6 +101,14 @@ export type ChildLine =
   | { t: 'disc'; peer: string; code: number; reason: string }
   | { t: 'health'; peer: string; from: string; to: string; cause: string }
   | {
+      t: 'restore';
+      peer: string;
+      role: 'leader' | 'follower';
+      state: 'running' | 'waiting' | 'finished';
+      moved: number;
+      after: string | null;
+    }
+  | {
       t: 'status';
       id: string | null;
       inflight: number;
