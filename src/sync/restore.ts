@@ -35,8 +35,11 @@ const RESTORE_WINDOW = 2;
 const newId = (): string => randomBytes(16).toString('hex');
 
 export interface Restorer {
-  /** Starts a restore from the beginning (one already going covers everything: it is returned). */
-  start(reason: string): Promise<RestoreStatus>;
+  /**
+   * Starts a restore from the beginning (a restore going goes on from the start): resolves once
+   * its cursor is durable, with `done` for its end.
+   */
+  begin(reason: string): Promise<{ status: RestoreStatus; done: Promise<RestoreStatus> }>;
   /** A new connection: a restore left unfinished goes on. */
   resume(): void;
 }
@@ -75,55 +78,62 @@ export function createRestorer(ctx: SyncContext, leader: Leader): Restorer {
   }
 
   async function loop(): Promise<RestoreStatus | undefined> {
-    const c = cursor ?? (await ctx.store.restoreCursor!(ctx.peer)) ?? undefined;
+    let c = cursor ?? (await ctx.store.restoreCursor!(ctx.peer)) ?? undefined;
     if (!c || c.finishedAtMs !== null) return ctx.restore.status();
     cursor = c;
     ctx.restore.leader(c, 'running', 0);
+    /** Leaves the loop: the cursor in memory goes, unless a new restore replaced it meanwhile. */
+    const stop = (at: RestoreCursor, state: 'waiting' | 'finished', error?: string): void => {
+      if (cursor === at) cursor = undefined;
+      ctx.restore.leader(at, state, 0, error);
+    };
     // Open objects first (they block business): each restore run waits for the runs of mine
     // going or queued (the run on connect, on `peer_state_lost`) and for the peer's runs here.
     let stalls = 0;
     for (;;) {
+      // A new restore started meanwhile (the peer lost its state again): from its cursor on.
+      if (cursor !== undefined && cursor !== c) {
+        c = cursor;
+        stalls = 0;
+      }
+      const at: RestoreCursor = c;
+      // Only the current restore's cursor is written (a replaced one's runs may still end).
+      const saveAt = (snapshot: RestoreCursor): Promise<void> =>
+        cursor === at ? save(snapshot) : Promise.resolve();
       let step: { finished: boolean; progressed: boolean };
       try {
         if (ctx.link() && !ctx.link()?.peerSyncMethods?.includes('restore')) {
           throw new ParleyError('SYNC_RESTORE_UNSUPPORTED', 'the peer does not speak restore');
         }
-        step = await leader.alone(c.reason, () => restoreRun(ctx, c, save));
+        step = await leader.alone(at.reason, () => restoreRun(ctx, at, saveAt));
       } catch (err) {
         const code = isParleyError(err) ? err.code : 'INTERNAL';
         const live = !ctx.closed() && ctx.link()?.state === 'open';
         if (live && code !== 'SYNC_RESTORE_UNSUPPORTED' && ++stalls < MAX_STALLS) continue;
-        cursor = undefined;
-        ctx.restore.leader(c, 'waiting', 0, code);
+        stop(at, 'waiting', code);
         throw err;
       }
+      if (cursor !== at) continue;
       if (step.finished) {
-        c.finishedAtMs = c.updatedAtMs = ctx.scheduler.now();
-        await save(c);
-        cursor = undefined;
-        ctx.restore.leader(c, 'finished', 0);
+        at.finishedAtMs = at.updatedAtMs = ctx.scheduler.now();
+        await save(at);
+        stop(at, 'finished');
         return ctx.restore.status();
       }
       stalls = step.progressed ? 0 : stalls + 1;
       if (stalls >= MAX_STALLS) {
-        cursor = undefined;
-        ctx.restore.leader(c, 'waiting', 0, 'SYNC_RESTORE_STALLED');
+        stop(at, 'waiting', 'SYNC_RESTORE_STALLED');
         throw new ParleyError('SYNC_RESTORE_STALLED', `no progress in ${MAX_STALLS} restore runs`);
       }
     }
   }
 
   return {
-    async start(reason) {
+    async begin(reason) {
       if (!supported(ctx)) throw new ParleyError('SYNC_RESTORE_UNSUPPORTED', 'this store cannot restore');
       if (ctx.closed()) throw new ParleyError('SYNC_ABORTED', 'closed');
-      if (driving !== undefined) {
-        // One going covers every closed object: its end is this one's.
-        const going = await driving.catch(() => undefined);
-        if (going?.state === 'finished') return going;
-      }
       const now = ctx.scheduler.now();
-      cursor = {
+      const fresh: RestoreCursor = {
         peer: ctx.peer,
         reason,
         after: null,
@@ -133,10 +143,19 @@ export function createRestorer(ctx: SyncContext, leader: Leader): Restorer {
         updatedAtMs: now,
         finishedAtMs: null,
       };
-      await save(cursor);
-      const status = await drive();
-      if (!status) throw new ParleyError('SYNC_ABORTED', 'the restore did not run');
-      return status;
+      // A restore going takes this one over at its next run (see `loop`); otherwise one starts.
+      const going = driving;
+      cursor = fresh;
+      await save(fresh);
+      ctx.restore.leader(fresh, 'running', 0);
+      const status = ctx.restore.status()!;
+      const after = going !== undefined ? going.catch(() => undefined).then(() => drive()) : drive();
+      const done = after.then((end) => {
+        if (!end) throw new ParleyError('SYNC_ABORTED', 'the restore did not run');
+        return end;
+      });
+      done.catch(() => undefined);
+      return { status, done };
     },
     resume() {
       if (!supported(ctx) || driving !== undefined || ctx.closed()) return;

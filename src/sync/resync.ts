@@ -173,7 +173,8 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
       );
     },
     run: (reason, scope) => leader.schedule(reason, scope),
-    restore: (reason) => restorer.start(reason),
+    restore: (reason) => restorer.begin(reason).then((begun) => begun.done),
+    startRestore: (reason) => restorer.begin(reason).then((begun) => begun.status),
     restoreStatus: () => ctx.restore.status(),
     async getObject(referenceId) {
       const id = newId();

@@ -230,6 +230,11 @@ export interface ChannelSync {
    *   SYNC_RESTORE_UNSUPPORTED when the peer or the store cannot restore
    */
   restore(reason: string): Promise<RestoreStatus>;
+  /**
+   * Starts the same restore and resolves once its cursor is durable (what an operator's request
+   * is answered with); progress on `restore$`. @throws SYNC_RESTORE_UNSUPPORTED, STORE_*
+   */
+  startRestore(reason: string): Promise<RestoreStatus>;
   /** The restore of this channel as this process last saw it (led here, or by the peer). */
   restoreStatus(): RestoreStatus | undefined;
   /** Network read: the peer's current state of an object. */

@@ -21,7 +21,7 @@ import { expectIdenticalSignedLogs } from './signed-logs.js';
 
 type RestoreLine = Extract<ChildLine, { t: 'restore' }>;
 
-const PAYMENTS = 150;
+const PAYMENTS = 100;
 /** P's restore pace: its batches of 50 start 2 s apart, so the kill lands between them. */
 const PACE = { PARLEY_SYNC_RESTORE_OBJECTS_PER_S: '25' };
 
@@ -35,7 +35,7 @@ describe(`a restore with either side SIGKILLed half way (${nodeTestEngine()})`, 
 
   for (const victim of ['P, the leader', 'W, the restored node'] as const) {
     it(`resumes from the cursor after ${victim} is killed and restarted, and completes`, {
-      timeout: 240_000,
+      timeout: 420_000,
     }, async () => {
       const [dbW, dbP] = [
         await createStoreFixture(nodeTestEngine()),
