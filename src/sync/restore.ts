@@ -52,9 +52,12 @@ interface RestoreLimits {
 
 function restoreLimits(ctx: SyncContext): RestoreLimits {
   const { options, limits } = ctx;
+  const perS = Math.max(1, options.restoreObjectsPerS ?? 1000);
   return {
-    perS: Math.max(1, options.restoreObjectsPerS ?? 1000),
-    batch: Math.max(1, Math.min(options.restoreBatchObjects ?? 50, limits.batchObjects)),
+    perS,
+    // At most 5 s of pace per batch: the follower's run hears from its leader well within its
+    // idle limit (twice the answer limit) however slow the pace.
+    batch: Math.max(1, Math.min(options.restoreBatchObjects ?? 50, limits.batchObjects, perS * 5)),
     runObjects: Math.max(1, options.restoreRunObjects ?? 5000),
   };
 }
