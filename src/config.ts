@@ -313,6 +313,14 @@ const NodeConfigShape = section({
       .describe(
         'delete resync runs that finished longer ago than this (ms), at start and hourly; 0 keeps them all. A run still going is never deleted',
       ),
+    restoreObjectsPerS: z
+      .number()
+      .int()
+      .min(1)
+      .default(1000)
+      .describe(
+        'most objects per second a closed-object restore this node leads moves to or from a peer (after the peer lost its state, or `parley resync --all`); its batches are paced to it so live commands are not held up',
+      ),
   }).prefault({}),
   /**
    * Several replicas of this VASP on one database (PostgreSQL): each channel is served by the

@@ -4,7 +4,7 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { type Observable, type SchedulerLike, Subject, type Subscription } from 'rxjs';
+import { merge, type Observable, type SchedulerLike, Subject, type Subscription } from 'rxjs';
 import { storePaymentsView } from './admin/payments.js';
 import type { BusinessDriverOptions, BusinessEvent } from './business/driver.js';
 import { type BusinessContext, createPaymentObject } from './business/index.js';
@@ -59,7 +59,13 @@ import { createReplicaRegistry } from './store/replica-repository.js';
 import { createSyncRepository } from './store/sync-repository.js';
 import type { ParleyStore } from './store/types.js';
 import type { ResyncRunRecord } from './sync/ports.js';
-import type { ChannelSync, ChannelSyncOptions, ResyncEvent, ResyncRunResult } from './sync/resync.js';
+import type {
+  ChannelSync,
+  ChannelSyncOptions,
+  RestoreEvent,
+  ResyncEvent,
+  ResyncRunResult,
+} from './sync/resync.js';
 import { pruneRunHistory } from './sync/run-history.js';
 import { runHealthTriggers } from './sync/triggers.js';
 import { createConnectionRegistry } from './transport/connection-registry.js';
@@ -76,6 +82,7 @@ export type NodeEvent =
   | ChannelEvent
   | BusinessEvent
   | ResyncEvent
+  | RestoreEvent
   | LeaseEvent
   | UpkeepEvent
   | BackgroundFailed
@@ -445,7 +452,7 @@ function openPeers(
       me: base.me,
       maxFrameBytes: config.maxFrameBytes,
       retransmitMs: config.retransmitMs,
-      sync: deps.sync,
+      sync: { restoreObjectsPerS: config.sync.restoreObjectsPerS, ...deps.sync },
       driver: deps.driver,
     },
     {
@@ -536,7 +543,8 @@ async function serve(
   }
   const peerNames = new Map(config.peers.map((p) => [p.address, p.name ?? p.address]));
   const metricsDeps = { node: me, monitor: health, channels: [...channels.values()], peerNames };
-  const metrics = createNodeMetrics({ ...metricsDeps, resync$: base.resync });
+  const restore$ = merge(...[...syncs.values()].map((sync) => sync.restore$));
+  const metrics = createNodeMetrics({ ...metricsDeps, resync$: base.resync, restore$ });
   registerHealthRoutes(router, {
     access: {
       allowRemote: config.status.allowRemote,

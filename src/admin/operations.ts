@@ -20,6 +20,8 @@ import {
   PayRequest,
   PeerEpochAnswer,
   PeerEpochRequest,
+  RestoreAnswer,
+  RestoreRequest,
 } from './schemas.js';
 
 /** Who may call a route: an API key with this scope (or the admin token); `admin`: the token only. */
@@ -52,6 +54,7 @@ export type OperationId =
   | 'pay'
   | 'resetPeerEpoch'
   | 'abandonCommand'
+  | 'restoreClosed'
   | 'listPayments'
   | 'getPayment'
   | 'listApiKeys'
@@ -147,6 +150,27 @@ export const ADMIN_OPERATIONS: readonly AdminOperation[] = [
       404: error('no command of this node has that cid (`COMMAND_UNKNOWN`)'),
       409: error('it is final already (`COMMAND_ALREADY_FINAL`)'),
       501: error('this node keeps no commands'),
+      ...STORE_REFUSALS,
+    },
+  },
+  {
+    id: 'restoreClosed',
+    method: 'POST',
+    path: '/admin/restore',
+    scope: 'admin',
+    summary:
+      'Reconcile the closed objects with a peer (`parley resync --all <peer>`): this node leads a restore (PROTOCOL.md §7.6) that pushes or fetches every closed object one side lacks',
+    query: {},
+    body: RestoreRequest,
+    responses: {
+      202: {
+        description: 'started: its cursor is durable; progress in the status and events',
+        schema: RestoreAnswer,
+      },
+      400: error('not a peer address (`BUSINESS_INVALID_INPUT`)'),
+      404: error('no channel to that peer (`CONFIG_INVALID`)'),
+      501: error('this node cannot restore (`SYNC_RESTORE_UNSUPPORTED`)'),
+      ...BODY_REFUSALS,
       ...STORE_REFUSALS,
     },
   },

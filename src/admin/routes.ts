@@ -10,6 +10,8 @@
  * - `POST /admin/peer-epoch` (JSON `{ peer, epoch }`) → `200 { peer, epoch, previousEpoch, changed }`
  *   once the peer's superseded `epoch` is its current one again (`parley peer reset-epoch`,
  *   docs/security.md "Peer epoch reset"); `400 HEALTH_EPOCH_UNKNOWN` when it is not one.
+ * - `POST /admin/restore` (JSON `{ peer }`, `restore.ts`) → reconciles the closed objects with a
+ *   peer (`parley resync --all`), answered `202` once the restore's cursor is durable
  * - `GET|POST /admin/api-keys`, `POST /admin/api-keys/<id>/revoke` (`api-keys.ts`)
  * - `GET /admin/openapi.json`
  * - `GET /admin/events`: the back-office events as Server-Sent Events (`events-stream.ts`)
@@ -24,6 +26,7 @@
  * clients anywhere with `Authorization: Bearer <API key>`, for the routes of the key's scopes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { z } from 'zod';
 import { isParleyError } from '../errors.js';
 import { type HostOriginPolicy, isAllowedHostOrigin } from '../http/host-origin.js';
 import { readQuery, sendQueryProblems } from '../http/query.js';
@@ -44,6 +47,8 @@ import { pay } from './pay.js';
 import { listPayments, showPayment } from './payments.js';
 import type { ApiKeyStore, PaymentsReader } from './ports.js';
 import { sendRefusal } from './refusal.js';
+import { restoreClosed } from './restore.js';
+import type { RestoreStatus as RestoreStatusSchema } from './schemas.js';
 
 /** The part of a channel's health snapshot (`src/health`) that the status shows. */
 export interface AdminHealthSnapshot {
@@ -58,7 +63,7 @@ export interface AdminHealthSnapshot {
  * the routes do not depend on the health module (nodes without one show no health column).
  */
 export type AdminNode = Pick<VaspNode, 'address' | 'epoch' | 'url' | 'http' | 'channels' | 'pay' | 'status'> &
-  Partial<Pick<VaspNode, 'abandonCommand' | 'store' | 'backofficeEvents'>> & {
+  Partial<Pick<VaspNode, 'abandonCommand' | 'store' | 'backofficeEvents' | 'sync'>> & {
     readonly health?: {
       snapshot(): readonly AdminHealthSnapshot[];
       readonly peerBehind?: { snapshot(): readonly AdminPeerBehind[] };
@@ -115,6 +120,8 @@ export interface AdminChannelStatus extends ChannelSnapshot {
   health?: { state: string; rttMs: number | null; phi: number | null };
   /** Present while the peer is `peer_behind` (LIP-1 HTTP channels too). */
   peerBehind?: AdminPeerBehind;
+  /** The channel's closed-object restore (PROTOCOL.md §7.6), once one ran or runs in this process. */
+  restore?: z.infer<typeof RestoreStatusSchema>;
 }
 
 /** The answer of `GET /admin/status`. */
@@ -139,6 +146,7 @@ export type AdminLogEntry =
   | { event: 'pay_queued'; referenceId: string; cid: string }
   | { event: 'pay_failed'; referenceId: string; code: string; message: string }
   | { event: 'command_abandoned'; peer: string; cid: string; referenceId: string }
+  | { event: 'restore_requested'; peer: string }
   | { event: 'epoch_reset'; peer: string; epoch: string; previousEpoch: string | null }
   | ApiKeyEvent;
 
@@ -220,6 +228,16 @@ function shownHealth(
   return { state: h.state, rttMs: down ? null : h.rttMs, phi: Number.isFinite(h.phi) ? h.phi : null };
 }
 
+/** The channel's restore, when the node has resync and one ran or runs. */
+function restoreOf(node: AdminNode, peer: string): { restore?: z.infer<typeof RestoreStatusSchema> } {
+  try {
+    const restore = node.sync?.(peer).restoreStatus();
+    return restore ? { restore } : {};
+  } catch {
+    return {};
+  }
+}
+
 /** `GET /admin/status`. */
 async function status(node: AdminNode, res: ServerResponse): Promise<true> {
   const health = new Map((node.health?.snapshot() ?? []).map((h) => [h.peer, h]));
@@ -237,6 +255,7 @@ async function status(node: AdminNode, res: ServerResponse): Promise<true> {
       ...channel,
       ...(h ? { health: shownHealth(channel, h) } : {}),
       ...(b ? { peerBehind: b } : {}),
+      ...restoreOf(node, channel.peer),
     };
   });
   const store = node.storeWritability?.snapshot();
@@ -293,6 +312,7 @@ export const ADMIN_HANDLERS: Record<OperationId, Handler> = {
       return sendError(res, 501, 'COMMAND_UNKNOWN', 'this node keeps no commands');
     return abandon(res, (cid) => abandonCommand.call(d.node, cid), params['cid'] ?? '', d.log);
   },
+  restoreClosed: (d, req, res) => restoreClosed(d.node, d.log, d.maxBodyBytes, req, res),
   listPayments: (d, _req, res, url) =>
     d.payments
       ? listPayments(d.payments, d.node.address, res, url)

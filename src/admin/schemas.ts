@@ -33,6 +33,35 @@ const PeerBehind = z.object({
   cids: z.array(z.string()),
 });
 
+/** Where a closed-object restore of a channel is (PROTOCOL.md §7.6, `RestoreStatus` of `src/sync`). */
+export const RestoreStatus = z
+  .object({
+    /** `leader`: this node leads it; `follower`: the peer restores this node. */
+    role: z.enum(['leader', 'follower']),
+    /** `peer_state_lost` or `on_demand`. */
+    reason: z.string(),
+    /** `waiting`: stopped (no link, or `error`); it resumes at the next connection. */
+    state: z.enum(['running', 'waiting', 'finished']),
+    compared: z.number().int(),
+    moved: z.number().int(),
+    /** The leader's cursor: every closed object up to it is settled. */
+    after: z.string().nullable(),
+    startedAtMs: z.number(),
+    atMs: z.number(),
+    error: z.string().optional(),
+  })
+  .register(adminSchemas, { id: 'RestoreStatus' });
+
+/** `POST /admin/restore`. */
+export const RestoreRequest = z
+  .strictObject({ peer: z.string().min(1).max(256) })
+  .register(adminSchemas, { id: 'RestoreRequest' });
+
+/** The answer of `POST /admin/restore`: the restore started (its cursor is durable). */
+export const RestoreAnswer = z
+  .object({ peer: z.string(), restore: RestoreStatus })
+  .register(adminSchemas, { id: 'RestoreAnswer' });
+
 export const ChannelStatus = z
   .object({
     peer: z.string(),
@@ -53,6 +82,8 @@ export const ChannelStatus = z
       })
       .optional(),
     peerBehind: PeerBehind.optional(),
+    /** The channel's closed-object restore, once one ran or runs in this process. */
+    restore: RestoreStatus.optional(),
   })
   .register(adminSchemas, { id: 'ChannelStatus' });
 

@@ -19,6 +19,7 @@ Commands:
   payment list / payment show <ref>  the running node's payments, one with its signed history
   apikey create|list|revoke  keys for the admin API from other machines (docs/api.md)
   command abandon  end a command of mine that a peer keeps answering \`wait\` (peer_behind)
+  resync --all <peer>  reconcile the closed objects with a peer (after restoring an old backup)
   check      check the node's database against its signed log
   demo       three VASP nodes on loopback with live dashboards: payments, a wiped node, resync
   frame      decode a LIP-1 frame (compact JWS); verify it when a key is given

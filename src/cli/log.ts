@@ -80,6 +80,9 @@ export function nodeEventLevel(event: NodeEvent): LogLevel {
     case 'fork':
     case 'business_error':
       return 'error';
+    // A restore's start or resumption at info, its batches at debug, a stop at warn.
+    case 'restore_progress':
+      return event.state === 'waiting' ? 'warn' : event.movedNow === 0 ? 'info' : 'debug';
     default:
       return 'info';
   }

@@ -1,11 +1,12 @@
 /**
  * The operator's commands over the admin API: `payment list|show`, `apikey create|list|revoke`,
- * `peer list|remove` (their specs; the work is in `commands/`).
+ * `peer list|remove`, `resync --all` (their specs; the work is in `commands/`).
  */
 import { CONFIG_OPTION, type CommandSpec, optional, required, str, type Values } from './args.js';
 import { runApiKeyCreate, runApiKeyList, runApiKeyRevoke } from './commands/apikey.js';
 import { runPaymentList, runPaymentShow } from './commands/payment.js';
 import { runPeerList, runPeerRemove } from './commands/peer.js';
+import { runResyncAll } from './commands/resync.js';
 import { UsageError } from './io.js';
 
 const EXIT =
@@ -30,6 +31,18 @@ Filters of list:
   --cursor <c>               the next page (printed after a full page)
 
 Options: --config <file>, --json (the API's answer), --url <admin url>, -h/--help
+
+${EXIT}
+`;
+
+export const RESYNC_HELP = `Usage: parley resync --all <peer bech32> --config <file> [--json]
+
+Reconciles the closed objects with a peer (POST /admin/restore, PROTOCOL.md §7.6): the running
+node leads a restore that compares both sides' closed objects page by page and pushes or fetches
+every signed history one side lacks, each verified before it is stored. For a node restored from
+an old backup (its epoch is the same, so the peer sees no state loss). Open objects are compared
+on every connection anyway. Exits 0 once the restore is durably started; it runs in the
+background at \`sync.restoreObjectsPerS\`, resumes after a restart, and \`parley status\` shows it.
 
 ${EXIT}
 `;
@@ -169,6 +182,25 @@ export const OPERATOR_COMMANDS: Record<string, CommandSpec> = {
         },
         io,
       ),
+  },
+  resync: {
+    help: RESYNC_HELP,
+    options: { ...CONFIG_OPTION, ...REMOTE, all: { type: 'boolean' } },
+    positionals: true,
+    run: (values, positionals, io) => {
+      if (values['all'] !== true) {
+        throw new UsageError('give --all: open objects are reconciled on every connection already');
+      }
+      return runResyncAll(
+        {
+          config: required(values, 'config'),
+          peer: one(positionals, 'peer address (bech32)'),
+          json: values['json'] === true,
+          ...optional(values, { url: 'url' }),
+        },
+        io,
+      );
+    },
   },
   'peer list': {
     help: PEER_LIST_HELP,

@@ -42,6 +42,15 @@ export interface ResyncRunEvent {
   outcome?: SyncOutcome | undefined;
 }
 
+/** A restore event (`RestoreEvent` of `src/sync`): who, which side, where it is, what it moved. */
+export interface RestoreProgressEvent {
+  type: string;
+  peer: string;
+  role: string;
+  state: string;
+  movedNow: number;
+}
+
 /** The metrics of one node. */
 export interface NodeMetrics {
   readonly registry: Registry;
@@ -66,6 +75,11 @@ export interface NodeMetricsDeps {
   peerNames?: ReadonlyMap<string, string>;
   /** The resync events: each `resync_finished` counts in `parley_resync_runs_total`. */
   resync$?: Observable<ResyncRunEvent>;
+  /**
+   * The closed-object restore events: objects moved count in `parley_restore_objects_total`;
+   * `parley_restore_in_progress` is 1 while a restore of the channel runs.
+   */
+  restore$?: Observable<RestoreProgressEvent>;
 }
 
 export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
@@ -109,6 +123,19 @@ export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
     registers,
   });
 
+  const restoreObjects = new Counter({
+    name: 'parley_restore_objects_total',
+    help: 'Objects a closed-object restore moved: leader = pushed to or fetched from the peer, follower = stored here from the peer',
+    labelNames: ['peer', 'peer_name', 'role'],
+    registers,
+  });
+  const restoreRunning = new Gauge({
+    name: 'parley_restore_in_progress',
+    help: '1 while a closed-object restore of the channel runs (led here or by the peer), else 0',
+    labelNames: ['peer', 'peer_name'],
+    registers,
+  });
+
   const subs: Subscription[] = [];
   for (const channel of channels) {
     const labels = who(channel.peer);
@@ -120,6 +147,8 @@ export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
     for (const kind of HEALTH_EVENT_KINDS) healthEvents.inc({ ...labels, kind }, 0);
     for (const to of HEALTH_STATES) transitions.inc({ ...labels, to }, 0);
     for (const outcome of SyncOutcome.options) resyncRuns.inc({ ...labels, outcome }, 0);
+    for (const role of ['leader', 'follower']) restoreObjects.inc({ ...labels, role }, 0);
+    restoreRunning.set(labels, 0);
     subs.push(
       channel.events$.subscribe((event) => {
         if (event.type === 'retransmit') retransmits.inc(labels);
@@ -144,6 +173,15 @@ export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
     subs.push(
       deps.resync$.subscribe((e) => {
         if (e.type === 'resync_finished' && e.outcome) resyncRuns.inc({ ...who(e.peer), outcome: e.outcome });
+      }),
+    );
+  }
+
+  if (deps.restore$) {
+    subs.push(
+      deps.restore$.subscribe((e) => {
+        if (e.movedNow > 0) restoreObjects.inc({ ...who(e.peer), role: e.role }, e.movedNow);
+        restoreRunning.set(who(e.peer), e.state === 'running' ? 1 : 0);
       }),
     );
   }

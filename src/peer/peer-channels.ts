@@ -25,6 +25,7 @@ import {
   type ChannelSync,
   type ChannelSyncOptions,
   createChannelSync,
+  type RestoreEvent,
   type ResyncEvent,
 } from '../sync/resync.js';
 import { watchResyncTriggers } from '../sync/triggers.js';
@@ -61,8 +62,8 @@ export interface PeerChannelDeps {
   historyVerifier: JwsVerifier;
   health: HealthMonitor;
   refusals: RefusalReports;
-  /** Where each channel's and driver's events go (subscribed as an observer). */
-  events: Observer<ChannelEvent | BusinessEvent>;
+  /** Where each channel's and driver's events, and its restore progress, go (subscribed as an observer). */
+  events: Observer<ChannelEvent | BusinessEvent | RestoreEvent>;
   /** Where each channel's resync events go (subscribed as an observer). */
   resync: Observer<ResyncEvent>;
   /** Every subscription made, ended by the node's close. */
@@ -188,6 +189,7 @@ async function addPeerChannel(
   subs.push(driver.events$.subscribe(events));
   subs.push(
     sync.events$.subscribe(deps.resync),
+    sync.restore$.subscribe(events),
     ...watchResyncTriggers({
       peer: peer.address,
       sync,

@@ -49,8 +49,10 @@ const Count = z.int().min(0);
 /**
  * How a run compares the two open-object sets: `list` pages, `scoped` named objects, `riblt`
  * rateless coded symbols (§7.3.1; only with a peer whose hello names it in `sync_methods`).
+ * `restore` compares the closed objects instead, by `list` pages from a cursor (§7.6; only with
+ * a peer whose hello names it).
  */
-export const SyncMethod = z.enum(['list', 'scoped', 'riblt']);
+export const SyncMethod = z.enum(['list', 'scoped', 'riblt', 'restore']);
 export type SyncMethod = z.infer<typeof SyncMethod>;
 
 /** Leader → follower: starts a run. `scoped` runs compare only `reference_ids`. */
@@ -258,6 +260,8 @@ export const SyncEnd = z.object({
   outcome: SyncOutcome,
   objects_sent: Count,
   objects_received: Count,
+  /** Method `restore` only (§7.6): true on the run that finished the whole restore. */
+  restore_done: z.boolean().optional(),
 });
 export type SyncEnd = z.infer<typeof SyncEnd>;
 

@@ -134,7 +134,7 @@ export function planCommits(
       const c = item.command;
       plan.commands.push(c);
       if (item.settlesOutbox === true) plan.settled.push({ peer: c.peer, cid: c.cid });
-      if (options.events === true) plan.events.push(eventOf(item));
+      if (options.events === true && item.restored !== true) plan.events.push(eventOf(item));
       const v = item.version;
       if (v === undefined) continue;
       plan.versions.push({ version: v, cid: c.cid });

@@ -10,6 +10,7 @@ import { commitStatements, type WriteStatement, writeStatement } from './commit-
 import type { ParamType } from './dialect.js';
 import { eventInsert } from './event-repository.js';
 import { outboxRecordOf, PrismaStore, type StoreInternals } from './prisma-store.js';
+import { createRestoreRepository } from './restore-repository.js';
 import type { CommandRecord, Direction, OutboxRecord, ParleyStore } from './types.js';
 
 function parseDetail(text: string): Record<string, unknown> {
@@ -55,6 +56,7 @@ export function createSyncRepository(store: ParleyStore, options: { events?: boo
     },
 
     ...createRunRepository(db, options.events === true),
+    ...createRestoreRepository(db),
   };
 }
 
@@ -226,7 +228,8 @@ function createRunRepository(
                 data: eventInsert([
                   {
                     peer: run.peer,
-                    kind: 'resync_finished',
+                    // A run of a closed-object restore (§7.6) is restore progress to the back office.
+                    kind: end.detail['method'] === 'restore' ? 'restore_progress' : 'resync_finished',
                     detail: { runId: id, ...end },
                     atMs: end.finishedAtMs,
                   },

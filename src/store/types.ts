@@ -56,6 +56,12 @@ export interface CommitItem {
   version?: VersionRecord;
   /** Delete the outbox row `(peer, command.cid)` in the same transaction. */
   settlesOutbox?: boolean;
+  /**
+   * Restored from the peer's signed record (a closed object, PROTOCOL.md §7.6): stored like any
+   * other, but no back-office payment event is written for it (it is restore progress, not a
+   * new payment).
+   */
+  restored?: boolean;
 }
 
 /** A command this node proposed that has no final response yet. */

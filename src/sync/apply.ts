@@ -31,6 +31,11 @@ export interface ApplyDeps {
   dropPending(cid: string): boolean;
   /** Checks the signatures of histories. @default WebCrypto on this thread (`inThreadVerifier`) */
   verifier?: JwsVerifier;
+  /**
+   * The histories restore closed objects (PROTOCOL.md §7.6): stored as `restored`, so that no
+   * back-office payment event is written for them. @default false
+   */
+  restored?: boolean;
 }
 
 /** A fork this node resolved by replacing its own losing branch. */
@@ -199,7 +204,7 @@ export async function applyHistories(
       out.results.push(result(ref, 'replaced', pushedHead));
     }
 
-    if (plain.length > 0) await commitPlain(plain, store, out);
+    if (plain.length > 0) await commitPlain(plain, deps, out);
   });
   return out;
 }
@@ -264,7 +269,11 @@ async function verifyCandidates(
 }
 
 /** Stores the histories that extend the local chain, in one commit; one by one if one conflicts. */
-async function commitPlain(plain: PlainApply[], store: ApplyDeps['store'], out: AppliedBatch): Promise<void> {
+async function commitPlain(plain: PlainApply[], deps: ApplyDeps, out: AppliedBatch): Promise<void> {
+  const { store } = deps;
+  if (deps.restored) {
+    for (const p of plain) p.items = p.items.map((item) => ({ ...item, restored: true }));
+  }
   try {
     await store.commit(plain.flatMap((p) => p.items));
     for (const p of plain) {

@@ -8,6 +8,7 @@ import type { ApplyDeps } from './apply.js';
 import type { Correlator } from './correlator.js';
 import type { HistorySides } from './histories.js';
 import type { SyncStore } from './ports.js';
+import type { RestoreTracker } from './restore-tracker.js';
 import type { RunRecords } from './run-record.js';
 import type { RunReporter } from './run-report.js';
 import { DEFAULT_SYNC_PAGE_SIZE } from './summary.js';
@@ -63,6 +64,8 @@ export interface SyncContext {
   correlator: Correlator;
   runs: RunRecords;
   reporter: RunReporter;
+  /** Where the channel's closed-object restore is (PROTOCOL.md §7.6). */
+  restore: RestoreTracker;
   /** This node's open-object summary with the peer. */
   summary(): Promise<OpenObjectsSummary>;
   /** The live link, if any. */

@@ -53,7 +53,10 @@ export function checkedPage(page: ListPage, after: string | null, limit: number)
  * The follower's entries, a page at a time: the first page is asked for at the first `peek`,
  * and each next one as soon as the page before it comes (it travels while that one is merged).
  */
-export function remoteCursor(fetchPage: (after: string | null) => Promise<ListPage>): Cursor<SyncEntry> {
+export function remoteCursor(
+  fetchPage: (after: string | null) => Promise<ListPage>,
+  from: string | null = null,
+): Cursor<SyncEntry> {
   let entries: SyncEntry[] = [];
   let at = 0;
   let started = false;
@@ -62,7 +65,7 @@ export function remoteCursor(fetchPage: (after: string | null) => Promise<ListPa
     async peek() {
       if (!started) {
         started = true;
-        pending = fetchPage(null);
+        pending = fetchPage(from);
       }
       while (at >= entries.length) {
         if (!pending) return undefined;
@@ -130,4 +133,27 @@ export async function* mergeDifferences(
       if (l!.headVersion !== r!.head) yield { ref: r!.reference_id, remote: r! };
     }
   }
+}
+
+/** A cursor over `items` already read. */
+export function arrayCursor<T>(items: readonly T[]): Cursor<T> {
+  let at = 0;
+  return {
+    peek: async () => items[at],
+    advance() {
+      at++;
+    },
+  };
+}
+
+/** `cursor` up to `upTo` (inclusive; null: to its end): what lies beyond it is never read. */
+export function boundedCursor(cursor: Cursor<SyncEntry>, upTo: string | null): Cursor<SyncEntry> {
+  return {
+    async peek() {
+      const entry = await cursor.peek();
+      if (entry === undefined || upTo === null) return entry;
+      return compareIds(entry.reference_id, upTo) <= 0 ? entry : undefined;
+    },
+    advance: () => cursor.advance(),
+  };
 }

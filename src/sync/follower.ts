@@ -77,6 +77,11 @@ export async function answerBegin(
     started.sketch = sketch;
     started.method = 'riblt';
   }
+  // A run of the peer's closed-object restore (§7.6): its list pages are of closed objects.
+  if (frame.method === 'restore') {
+    started.method = 'restore';
+    ctx.restore.followerBegan(frame.reason);
+  }
   await ctx.correlator.send(
     {
       _ObjectType: 'SyncBeginAck',
@@ -87,7 +92,7 @@ export async function answerBegin(
     started.counters,
   );
   // Equal summaries: the leader stops here too, without another frame.
-  if (frame.method !== 'scoped' && sameSummary(frame.open_objects, mine))
+  if (frame.method !== 'scoped' && frame.method !== 'restore' && sameSummary(frame.open_objects, mine))
     await ctx.runs.finish(started, 'in_sync');
 }
 
@@ -96,7 +101,10 @@ export async function answerListRequest(
   frame: SyncListRequest,
   run: RunState | undefined,
 ): Promise<void> {
-  const page = await ctx.store.openObjects(ctx.peer, frame.after, frame.limit);
+  const closed = run?.method === 'restore';
+  const page = closed
+    ? ((await ctx.store.closedObjects?.(ctx.peer, frame.after, frame.limit)) ?? [])
+    : await ctx.store.openObjects(ctx.peer, frame.after, frame.limit);
   const entries: SyncEntry[] = page.map((h) => ({
     reference_id: h.referenceId,
     head: h.headVersion,
@@ -238,8 +246,14 @@ export async function applyPush(
   }
   const objects = held ? [...held.objects, ...frame.objects] : frame.objects;
   const pushed = objects.filter((o) => o.kind !== 'missing' && o.kind !== 'yield');
-  const batch = await applyHistories(pushed, ctx.applyDeps);
+  // A restore's histories are stored as restored: no payment events (§7.6).
+  const restoring = run?.method === 'restore';
+  const batch = await applyHistories(
+    pushed,
+    restoring ? { ...ctx.applyDeps, restored: true } : ctx.applyDeps,
+  );
   ctx.reporter.applied(batch, frame.run_id, run);
+  if (restoring) ctx.restore.followerStored(batch.stored.length);
   // Stored outside any run here (its end came first): the digest is reloaded now.
   if (!run && batch.stored.length > 0 && ctx.deps.afterApply && !ctx.closed()) {
     await settled(ctx.deps.afterApply()); // the node's afterApply reports its own failure

@@ -74,7 +74,13 @@ async function dispatch(
       }
       return applyPush(ctx, follower, frame, bytes, run);
     case 'SyncEnd':
-      if (run && run.role === 'follower') await ctx.runs.finish(run, frame.outcome);
+      if (run && run.role === 'follower') {
+        await ctx.runs.finish(run, frame.outcome);
+        if (run.method === 'restore') {
+          const stopped = frame.outcome === 'failed' || frame.outcome === 'aborted';
+          ctx.restore.followerEnded(frame.restore_done === true, stopped);
+        }
+      }
       return;
     case 'SyncBeginAck':
       correlator.settle({ kind: 'begin', runId: frame.run_id }, frame);

@@ -30,6 +30,13 @@ export interface Leader {
   schedule(reason: string, scope: readonly string[] | undefined): Promise<ResyncRunResult>;
   /** The peer's `SyncError` about a run of this node as a whole: what it waits for fails now. */
   runFailedAtPeer(runId: string, code: string, err: ParleyError): void;
+  /**
+   * Runs `fn` (a run of this node's that is not a comparison of open objects: a restore run)
+   * once no other run of this node is going or queued, and the peer's runs here ended; runs
+   * requested meanwhile wait for it.
+   * @throws SYNC_ABORTED when closed or not connected
+   */
+  alone<T>(reason: string, fn: () => Promise<T>): Promise<T>;
 }
 
 interface LeaderState {
@@ -49,7 +56,7 @@ interface Queued {
 }
 
 export function createLeader(ctx: SyncContext): Leader {
-  let active: Promise<ResyncRunResult> | undefined;
+  let active: Promise<unknown> | undefined;
   let queued: Queued | undefined;
   const state: LeaderState = {
     backoff: createRunBackoff({ scheduler: ctx.scheduler, ...ctx.options.storeFailureBackoff }),
@@ -97,8 +104,27 @@ export function createLeader(ctx: SyncContext): Leader {
     return entry.promise;
   }
 
+  async function alone<T>(reason: string, fn: () => Promise<T>): Promise<T> {
+    // Wait until nothing of mine is going or queued (a run queued meanwhile goes first), then
+    // take the lane in the same turn, before anything else can.
+    for (let before = queued?.promise ?? active; before; before = queued?.promise ?? active) {
+      await settled(before);
+    }
+    const p = (async () => {
+      await readyToLead(ctx, state, reason);
+      return fn();
+    })();
+    const lane: Promise<unknown> = p.finally(() => {
+      if (active === lane) active = undefined;
+    });
+    observed(lane); // `p` is returned and awaited by the caller
+    active = lane;
+    return p;
+  }
+
   return {
     schedule,
+    alone,
     runFailedAtPeer(runId, code, err) {
       if (ctx.runs.get(runId)?.role !== 'leader') return;
       if (isPeerStoreFailure(code)) state.storeFailedRuns.add(runId);

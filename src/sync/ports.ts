@@ -39,10 +39,35 @@ export interface ReplacedBranch {
   droppedOutbox: OutboxRecord[];
 }
 
+/** Where the closed-object restore a node leads on a channel is (PROTOCOL.md §7.6), as persisted. */
+export interface RestoreCursor {
+  peer: string;
+  /** `peer_state_lost`, or `on_demand`. */
+  reason: string;
+  /** Every closed object up to this reference id (byte order) is settled; null: none yet. */
+  after: string | null;
+  /** Closed objects compared so far, and moved (pushed or fetched). */
+  compared: number;
+  moved: number;
+  startedAtMs: number;
+  updatedAtMs: number;
+  /** Set once the restore is over. */
+  finishedAtMs: number | null;
+}
+
 /** The storage port of `src/sync`. Every method may throw `STORE_*` errors. */
 export interface SyncStore {
   /** Open objects of a channel in byte order of `referenceId`, strictly after `after`. */
   openObjects(peer: string, after: string | null, limit: number): Promise<ObjectHead[]>;
+  /**
+   * Closed objects of a channel in byte order of `referenceId`, strictly after `after` (the
+   * restore, §7.6). Optional: a store without it neither leads nor feeds a restore.
+   */
+  closedObjects?(peer: string, after: string | null, limit: number): Promise<ObjectHead[]>;
+  /** The restore this node leads on a channel, if one was ever started. */
+  restoreCursor?(peer: string): Promise<RestoreCursor | null>;
+  /** Persists where the restore of a channel is (one row per channel, replaced). */
+  saveRestoreCursor?(cursor: RestoreCursor): Promise<void>;
   /** Heads (open or closed) of the named objects that exist. */
   heads(peer: string, referenceIds: readonly string[]): Promise<Map<string, ObjectHead>>;
   /** Every version of an object, in chain order. */

@@ -120,7 +120,9 @@ async function fetchAll(ctx: SyncContext, run: RunState, wants: SyncWant[]): Pro
         forcePush.push(sendable({ ...mine, kind: 'replace' }, ctx.limits.maxObjectBytes));
     }
   }
-  const batch = await applyHistories(objects, ctx.applyDeps);
+  // A restore's histories are stored as restored: no payment events (§7.6).
+  const deps = run.method === 'restore' ? { ...ctx.applyDeps, restored: true } : ctx.applyDeps;
+  const batch = await applyHistories(objects, deps);
   ctx.reporter.applied(batch, run.runId, run);
   // Every object asked for ends with an outcome here, or the run is not complete.
   unsettledOf(run, wants, batch.results);

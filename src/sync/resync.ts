@@ -22,10 +22,19 @@ import { createCorrelator } from './correlator.js';
 import { dropPushParts, failedHere, newFollowerState } from './follower.js';
 import { onFrame } from './inbound.js';
 import { createLeader } from './leader.js';
+import { createRestorer } from './restore.js';
+import { createRestoreTracker } from './restore-tracker.js';
 import { createRunRecords } from './run-record.js';
 import { createRunReporter } from './run-report.js';
 import { openObjectsSummary } from './summary.js';
-import type { ChannelSync, ChannelSyncDeps, ChannelSyncOptions, ResyncEvent, SyncLink } from './types.js';
+import type {
+  ChannelSync,
+  ChannelSyncDeps,
+  ChannelSyncOptions,
+  RestoreEvent,
+  ResyncEvent,
+  SyncLink,
+} from './types.js';
 import { verifyHistory } from './verify-history.js';
 
 export type { RunPhase } from './run-record.js';
@@ -33,6 +42,8 @@ export type {
   ChannelSync,
   ChannelSyncDeps,
   ChannelSyncOptions,
+  RestoreEvent,
+  RestoreStatus,
   ResyncEvent,
   ResyncRunResult,
   SyncLink,
@@ -45,6 +56,7 @@ function createContext(
   options: ChannelSyncOptions,
   deps: ChannelSyncDeps,
   io: { link(): SyncLink | undefined; closed(): boolean; whenClosed: Promise<void> },
+  restoreEvents: Subject<RestoreEvent>,
 ): SyncContext {
   const { me, peer, store } = deps;
   const scheduler = deps.scheduler ?? asyncScheduler;
@@ -80,6 +92,7 @@ function createContext(
       ...io,
     }),
     reporter: createRunReporter(peer, events),
+    restore: createRestoreTracker(peer, restoreEvents, scheduler),
     summary: deps.summary ?? (() => openObjectsSummary(store, peer, limits.pageSize)),
     ...io,
     nextSeq: () => seq++,
@@ -94,10 +107,13 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
   const whenClosed = new Promise<void>((resolve) => {
     markClosed = resolve;
   });
-  const ctx = createContext(options, deps, { link: () => link, closed: () => closed, whenClosed });
+  const restoreEvents = new Subject<RestoreEvent>();
+  const io = { link: () => link, closed: () => closed, whenClosed };
+  const ctx = createContext(options, deps, io, restoreEvents);
   const { correlator, runs, events } = ctx;
   const follower = newFollowerState();
   const leader = createLeader(ctx);
+  const restorer = createRestorer(ctx, leader);
   /** Verified frames are handled in the order they arrived (see `handleFrame`). */
   let inbound: Promise<unknown> = Promise.resolve();
 
@@ -108,11 +124,14 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
     for (const run of runs.all()) {
       if (run.role === 'follower') void runs.finish(run, 'aborted', 'SYNC_ABORTED');
     }
+    // The peer's restore of this node stops with the link (it resumes at the next one).
+    if (ctx.restore.status()?.state === 'running') ctx.restore.followerEnded(false, true);
   }
 
   const sync: ChannelSync = {
     peer: deps.peer,
     events$: events.asObservable(),
+    restore$: restoreEvents.asObservable(),
     attach(next) {
       if (closed) return;
       const previous = link;
@@ -125,6 +144,8 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
         link = undefined;
         linkGone();
       });
+      // A closed-object restore this node leads and left unfinished goes on (§7.6).
+      restorer.resume();
     },
     handleFrame(jws, from) {
       if (closed || from !== link) return;
@@ -155,6 +176,9 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
       );
     },
     run: (reason, scope) => leader.schedule(reason, scope),
+    restore: (reason) => restorer.begin(reason).then((begun) => begun.done),
+    startRestore: (reason) => restorer.begin(reason).then((begun) => begun.status),
+    restoreStatus: () => ctx.restore.status(),
     async getObject(referenceId) {
       const id = newId();
       return correlator.ask<SyncObject>(
@@ -191,6 +215,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
         // Only the run records are waited for (store writes): never the peer or the socket.
         await runs.closeAll();
         events.complete();
+        restoreEvents.complete();
       })();
       return closing;
     },

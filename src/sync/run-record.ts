@@ -141,6 +141,7 @@ function emitRun(
     role: run.role,
     reason: run.reason,
     phase: run.phase,
+    ...(run.method ? { method: run.method } : {}),
     done: run.done,
     total: run.total,
     ...run.counters,

@@ -49,7 +49,8 @@ export function createRunReporter(peer: string, events: Subject<ResyncEvent>): R
 
   return {
     applied(batch, runId, run) {
-      for (const s of batch.stored) {
+      // A restore's objects are restore progress, not rebuilt objects (PROTOCOL.md §7.6).
+      for (const s of run?.method === 'restore' ? [] : batch.stored) {
         events.next({ type: 'object_rebuilt', peer, referenceId: s.referenceId, from: s.from, head: s.head });
       }
       for (const r of batch.results) {

@@ -68,6 +68,8 @@ export function watchResyncTriggers(deps: ChannelResyncTriggers): Subscription[]
     sync.events$.subscribe((event) => {
       if (event.type === 'resync_finished') {
         deps.peerBehind.runEnded(peer);
+        // A restore run moves closed objects only: nothing to resend, nothing for my business.
+        if (event.method === 'restore') return;
         // Commands the peer answered `wait` (it lacked the version) may pass now, and objects
         // rebuilt here may be waiting for my business layer's next step. (After a run that
         // moved nothing, resending them at once would only defeat their backoff.)
@@ -94,14 +96,19 @@ export function watchResyncTriggers(deps: ChannelResyncTriggers): Subscription[]
 
 /**
  * Runs the resyncs the health monitor asks for (`peer_state_lost`, `diverged`) on the peer's
- * channel. With `onConnect`, a new epoch is left to the run on connect.
+ * channel. With `onConnect`, a new epoch is left to the run on connect. A peer that lost its
+ * state also gets its closed objects back: this node leads their restore (PROTOCOL.md §7.6).
  */
 export function runHealthTriggers(
   triggers$: Observable<{ kind: string; peer: string }>,
-  syncs: ReadonlyMap<string, Pick<ChannelSync, 'run'>>,
+  syncs: ReadonlyMap<string, Pick<ChannelSync, 'run'> & Partial<Pick<ChannelSync, 'restore'>>>,
   options: { onConnect: boolean },
 ): Subscription {
   return triggers$.subscribe((trigger) => {
+    if (trigger.kind === 'peer_state_lost') {
+      const sync = syncs.get(trigger.peer);
+      if (sync?.restore) observed(sync.restore('peer_state_lost')); // a restore reports its own state
+    }
     // A new epoch shows at the hello, where the dialer's run on connect already covers it.
     if (trigger.kind === 'peer_state_lost' && options.onConnect) return;
     const target = syncs.get(trigger.peer);

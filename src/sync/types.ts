@@ -32,6 +32,8 @@ export type ResyncEvent =
       role: ResyncRole;
       reason: string;
       phase: string;
+      /** How the differences are found (`list`, `riblt`, `restore`, …), once known. */
+      method?: string;
       /** Differences handled so far, and found so far (`total` grows while lists are compared). */
       done: number;
       total: number;
@@ -76,6 +78,39 @@ export type ResyncEvent =
    */
   | { type: 'resync_backoff'; peer: string; reason: string; delayMs: number; failures: number; atMs: number };
 
+/**
+ * Progress of a closed-object restore (PROTOCOL.md §7.6), at each settled batch, and its end
+ * (hot, on `ChannelSync.restore$` and the node's `events$`). `leader`: this node leads it (its
+ * cursor, counts of the whole restore); `follower`: the peer restores this node (what this node
+ * stored, counted since the restore began). Restored objects are reported here only: not as
+ * `object_rebuilt`, not as payment events.
+ */
+export interface RestoreEvent extends RestoreStatus {
+  type: 'restore_progress' | 'restore_finished';
+  peer: string;
+  /** Objects moved since the previous event of this restore. */
+  movedNow: number;
+}
+
+/** Where a closed-object restore of a channel is (PROTOCOL.md §7.6). */
+export interface RestoreStatus {
+  role: ResyncRole;
+  /** `peer_state_lost` or `on_demand`. */
+  reason: string;
+  /** `running`; `finished` once every closed object is compared; `waiting`: no link, resumes at the next. */
+  state: 'running' | 'waiting' | 'finished';
+  /** Closed objects compared (leader only; 0 on a follower). */
+  compared: number;
+  /** Objects moved: pushed or fetched by a leader, stored by a follower. */
+  moved: number;
+  /** The leader's cursor: every closed object up to it is settled (null: none yet). */
+  after: string | null;
+  startedAtMs: number;
+  atMs: number;
+  /** Why it stopped, when it is `waiting`. */
+  error?: string;
+}
+
 export interface ChannelSyncOptions {
   /** Entries per list page. @default 1000 */
   pageSize?: number;
@@ -112,6 +147,19 @@ export interface ChannelSyncOptions {
   methods?: ReadonlyArray<'riblt' | 'list'>;
   /** The wait before a run after runs the peer's store failed (`run-backoff.ts`). */
   storeFailureBackoff?: RunBackoffOptions;
+  /**
+   * Most objects per second a restore this node leads moves (pushes or fetches, PROTOCOL.md
+   * §7.6): its batches are paced to it, at most two in flight, so the channel's live traffic is
+   * not held up. @default 1000
+   */
+  restoreObjectsPerS?: number;
+  /** Closed objects per batch of a restore. @default 50 */
+  restoreBatchObjects?: number;
+  /**
+   * Closed objects compared per restore run: a restore is a series of runs, each resumable, with
+   * the channel's other runs between them. @default 5000
+   */
+  restoreRunObjects?: number;
 }
 
 export interface ChannelSyncDeps {
@@ -161,6 +209,8 @@ export interface ChannelSync {
   readonly peer: string;
   /** Progress and facts (hot). */
   readonly events$: Observable<ResyncEvent>;
+  /** Closed-object restore progress, led here or by the peer (hot). */
+  readonly restore$: Observable<RestoreEvent>;
   /** Use this link from now on (each (re)connect). */
   attach(link: SyncLink): void;
   /** An incoming sync frame (JWS) from `link`. */
@@ -171,6 +221,22 @@ export interface ChannelSync {
    * @throws SYNC_ABORTED when no link is attached or it closes during the run
    */
   run(reason: string, scope?: readonly string[]): Promise<ResyncRunResult>;
+  /**
+   * Leads a closed-object restore with the peer from the start (PROTOCOL.md §7.6): every closed
+   * object either side holds is compared, and the histories the other lacks are pushed or
+   * fetched, verified (§7.4). Persisted as it goes: after a restart of either side, the next
+   * connection resumes it. Resolves once it finished.
+   * @throws SYNC_ABORTED when the link goes first (it resumes at the next connection);
+   *   SYNC_RESTORE_UNSUPPORTED when the peer or the store cannot restore
+   */
+  restore(reason: string): Promise<RestoreStatus>;
+  /**
+   * Starts the same restore and resolves once its cursor is durable (what an operator's request
+   * is answered with); progress on `restore$`. @throws SYNC_RESTORE_UNSUPPORTED, STORE_*
+   */
+  startRestore(reason: string): Promise<RestoreStatus>;
+  /** The restore of this channel as this process last saw it (led here, or by the peer). */
+  restoreStatus(): RestoreStatus | undefined;
   /** Network read: the peer's current state of an object. */
   getObject(referenceId: string): Promise<SyncObject>;
   /**

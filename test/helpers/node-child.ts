@@ -19,6 +19,7 @@
  *   {"t":"conn","peer","id","dialed"} / {"t":"disc","peer","code","reason"}
  *   {"t":"health","peer","from","to","cause"}               a health transition of a channel
  *   {"t":"lease","type","peer","reason"}                    a lease taken or lost (replicas)
+ *   {"t":"restore","peer","role","state","moved","after"}    closed-object restore progress (§7.6)
  *   {"t":"status",…} / {"t":"batch",…} / {"t":"rtt",…}      answers to stdin requests
  *   {"t":"error","where","message"}                         anything unexpected
  *
@@ -141,6 +142,17 @@ node.events$.subscribe((event) => {
       break;
     case 'command_failed':
       emit({ t: 'failed', ref: event.referenceId, cid: event.cid, code: event.code });
+      break;
+    case 'restore_progress':
+    case 'restore_finished':
+      emit({
+        t: 'restore',
+        peer: event.peer,
+        role: event.role,
+        state: event.state,
+        moved: event.moved,
+        after: event.after,
+      });
       break;
     case 'business_error':
       emit({ t: 'error', where: 'business', ref: event.referenceId, message: event.message });

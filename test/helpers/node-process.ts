@@ -102,6 +102,14 @@ export type ChildLine =
   | { t: 'lease'; type: 'lease_acquired' | 'lease_lost'; peer: string; reason: string | null }
   | { t: 'health'; peer: string; from: string; to: string; cause: string }
   | {
+      t: 'restore';
+      peer: string;
+      role: 'leader' | 'follower';
+      state: 'running' | 'waiting' | 'finished';
+      moved: number;
+      after: string | null;
+    }
+  | {
       t: 'status';
       id: string | null;
       inflight: number;

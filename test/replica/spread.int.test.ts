@@ -66,7 +66,8 @@ describe.skipIf(!HAVE_PG)('channels spread over three replicas (PostgreSQL, proc
       r.lines$.subscribe((l) => {
         lines.push(l);
         if (l.line.t !== 'lease' || l.line.reason !== 'handed_over') return;
-        const m = (moves[stage] ??= {});
+        const m = moves[stage] ?? {};
+        moves[stage] = m;
         m[l.node] = (m[l.node] ?? 0) + 1;
       });
     }

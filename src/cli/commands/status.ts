@@ -19,6 +19,14 @@ export async function runStatus(options: StatusOptions, io: CliIo): Promise<numb
   return ExitCode.OK;
 }
 
+/** A channel's closed-object restore (PROTOCOL.md §7.6), one line. */
+function restoreLine(peer: string, r: NonNullable<AdminStatus['channels'][number]['restore']>): string {
+  const who = r.role === 'leader' ? `this node restores ${peer}` : `${peer} restores this node`;
+  const counts = r.role === 'leader' ? `${r.moved} moved of ${r.compared} compared` : `${r.moved} stored`;
+  const why = r.error ? ` (${r.error}; resumes at the next connection)` : '';
+  return `restore ${r.state}: ${who} (${r.reason}), ${counts}${why}`;
+}
+
 /** The human table of `parley status`. */
 export function formatStatus(node: AdminStatus): string {
   // Several replicas: which channels this replica serves (`owner`) and which it stands by for.
@@ -81,6 +89,7 @@ export function formatStatus(node: AdminStatus): string {
     ...(rows.length === 0
       ? ['no peers configured (add one with `parley peer add`)']
       : [line(header), ...rows.map(line)]),
+    ...node.channels.flatMap((c) => (c.restore ? ['', restoreLine(c.peer, c.restore)] : [])),
     ...node.channels.flatMap((c) =>
       c.peerBehind
         ? [

@@ -1,0 +1,343 @@
+/**
+ * The closed-object restore a node leads on one channel (PROTOCOL.md §7.6). After the peer lost
+ * its state (`peer_state_lost`), or on an operator's request, the leader compares the two sets
+ * of closed objects with the `list` pages of a `restore` run, from a persisted cursor, and
+ * pushes or fetches every history one side lacks (verified on arrival, §7.4). A restore is a
+ * series of runs of at most `restoreRunObjects` closed objects each (other runs go between
+ * them); its batches are paced to `restoreObjectsPerS`, at most two in flight. The cursor moves
+ * once every object up to it is settled, so a restart of either side resumes where it stood.
+ */
+import { randomBytes } from 'node:crypto';
+import { firstValueFrom, timer } from 'rxjs';
+import { isParleyError, ParleyError } from '../errors.js';
+import type { SyncBeginAck, SyncList, SyncOutcome } from '../protocol/sync-frames.js';
+import { observed, settled } from '../util/background.js';
+import type { SyncContext } from './context.js';
+import {
+  arrayCursor,
+  boundedCursor,
+  checkedPage,
+  type Difference,
+  type ListPage,
+  mergeDifferences,
+  remoteCursor,
+} from './differences.js';
+import type { Leader } from './leader.js';
+import type { RestoreCursor } from './ports.js';
+import { repairBatch } from './repair.js';
+import type { RunState } from './run-record.js';
+import type { RestoreStatus } from './types.js';
+
+/** Restore runs in a row that fail or settle nothing before the restore waits for the next connection. */
+const MAX_STALLS = 3;
+/** Batches of a restore in flight. */
+const RESTORE_WINDOW = 2;
+
+const newId = (): string => randomBytes(16).toString('hex');
+
+export interface Restorer {
+  /**
+   * Starts a restore from the beginning (a restore going goes on from the start): resolves once
+   * its cursor is durable, with `done` for its end.
+   */
+  begin(reason: string): Promise<{ status: RestoreStatus; done: Promise<RestoreStatus> }>;
+  /** A new connection: a restore left unfinished goes on. */
+  resume(): void;
+}
+
+interface RestoreLimits {
+  perS: number;
+  batch: number;
+  runObjects: number;
+}
+
+function restoreLimits(ctx: SyncContext): RestoreLimits {
+  const { options, limits } = ctx;
+  const perS = Math.max(1, options.restoreObjectsPerS ?? 1000);
+  return {
+    perS,
+    // At most 5 s of pace per batch: the follower's run hears from its leader well within its
+    // idle limit (twice the answer limit) however slow the pace.
+    batch: Math.max(1, Math.min(options.restoreBatchObjects ?? 50, limits.batchObjects, perS * 5)),
+    runObjects: Math.max(1, options.restoreRunObjects ?? 5000),
+  };
+}
+
+const supported = (ctx: SyncContext): boolean =>
+  ctx.store.closedObjects !== undefined &&
+  ctx.store.restoreCursor !== undefined &&
+  ctx.store.saveRestoreCursor !== undefined;
+
+export function createRestorer(ctx: SyncContext, leader: Leader): Restorer {
+  let driving: Promise<RestoreStatus | undefined> | undefined;
+  /** The cursor of the restore being driven (the store's row, kept up to date). */
+  let cursor: RestoreCursor | undefined;
+  const save = (c: RestoreCursor): Promise<void> => ctx.store.saveRestoreCursor!(c);
+
+  function drive(): Promise<RestoreStatus | undefined> {
+    driving ??= loop().finally(() => {
+      driving = undefined;
+    });
+    return driving;
+  }
+
+  async function loop(): Promise<RestoreStatus | undefined> {
+    let c = cursor ?? (await ctx.store.restoreCursor!(ctx.peer)) ?? undefined;
+    if (!c || c.finishedAtMs !== null) return ctx.restore.status();
+    cursor = c;
+    ctx.restore.leader(c, 'running', 0);
+    /** Leaves the loop: the cursor in memory goes, unless a new restore replaced it meanwhile. */
+    const stop = (at: RestoreCursor, state: 'waiting' | 'finished', error?: string): void => {
+      if (cursor === at) cursor = undefined;
+      ctx.restore.leader(at, state, 0, error);
+    };
+    // Open objects first (they block business): each restore run waits for the runs of mine
+    // going or queued (the run on connect, on `peer_state_lost`) and for the peer's runs here.
+    let stalls = 0;
+    for (;;) {
+      // A new restore started meanwhile (the peer lost its state again): from its cursor on.
+      if (cursor !== undefined && cursor !== c) {
+        c = cursor;
+        stalls = 0;
+      }
+      const at: RestoreCursor = c;
+      // Only the current restore's cursor is written (a replaced one's runs may still end).
+      const saveAt = (snapshot: RestoreCursor): Promise<void> =>
+        cursor === at ? save(snapshot) : Promise.resolve();
+      let step: { finished: boolean; progressed: boolean };
+      try {
+        if (ctx.link() && !ctx.link()?.peerSyncMethods?.includes('restore')) {
+          throw new ParleyError('SYNC_RESTORE_UNSUPPORTED', 'the peer does not speak restore');
+        }
+        step = await leader.alone(at.reason, () => restoreRun(ctx, at, saveAt));
+      } catch (err) {
+        const code = isParleyError(err) ? err.code : 'INTERNAL';
+        const live = !ctx.closed() && ctx.link()?.state === 'open';
+        if (live && code !== 'SYNC_RESTORE_UNSUPPORTED' && ++stalls < MAX_STALLS) continue;
+        stop(at, 'waiting', code);
+        throw err;
+      }
+      if (cursor !== at) continue;
+      if (step.finished) {
+        at.finishedAtMs = at.updatedAtMs = ctx.scheduler.now();
+        await save(at);
+        stop(at, 'finished');
+        return ctx.restore.status();
+      }
+      stalls = step.progressed ? 0 : stalls + 1;
+      if (stalls >= MAX_STALLS) {
+        stop(at, 'waiting', 'SYNC_RESTORE_STALLED');
+        throw new ParleyError('SYNC_RESTORE_STALLED', `no progress in ${MAX_STALLS} restore runs`);
+      }
+    }
+  }
+
+  return {
+    async begin(reason) {
+      if (!supported(ctx)) throw new ParleyError('SYNC_RESTORE_UNSUPPORTED', 'this store cannot restore');
+      if (ctx.closed()) throw new ParleyError('SYNC_ABORTED', 'closed');
+      const now = ctx.scheduler.now();
+      const fresh: RestoreCursor = {
+        peer: ctx.peer,
+        reason,
+        after: null,
+        compared: 0,
+        moved: 0,
+        startedAtMs: now,
+        updatedAtMs: now,
+        finishedAtMs: null,
+      };
+      // A restore going takes this one over at its next run (see `loop`); otherwise one starts.
+      const going = driving;
+      cursor = fresh;
+      await save(fresh);
+      ctx.restore.leader(fresh, 'running', 0);
+      const status = ctx.restore.status()!;
+      const after = going !== undefined ? settled(going).then(() => drive()) : drive();
+      const done = after.then((end) => {
+        if (!end) throw new ParleyError('SYNC_ABORTED', 'the restore did not run');
+        return end;
+      });
+      observed(done); // the caller awaits it
+      return { status, done };
+    },
+    resume() {
+      if (!supported(ctx) || driving !== undefined || ctx.closed()) return;
+      observed(drive()); // a restore reports its own state (restore_progress, `waiting` with its code)
+    },
+  };
+}
+
+/** The follower's closed objects from `after` on, a page at a time. */
+function closedPages(ctx: SyncContext, run: RunState, after: string | null) {
+  const { pageSize } = ctx.limits;
+  const fetchPage = (from: string | null): Promise<ListPage> => {
+    const page = ctx.correlator
+      .ask<SyncList>(
+        { kind: 'list', runId: run.runId },
+        { _ObjectType: 'SyncListRequest', run_id: run.runId, after: from, limit: pageSize },
+        run.counters,
+      )
+      .then((answer) => checkedPage(answer, from, pageSize));
+    // Prefetched: awaited only if the merge reaches it (see `listMethod`).
+    observed(page);
+    return page;
+  };
+  return remoteCursor(fetchPage, after);
+}
+
+/** Ends a restore run: `SyncEnd` to the follower (best effort), the run's record. */
+async function endRun(ctx: SyncContext, run: RunState, outcome: SyncOutcome, done: boolean, error?: string) {
+  if (ctx.link()?.state === 'open') {
+    await settled(
+      ctx.correlator.send(
+        {
+          _ObjectType: 'SyncEnd',
+          run_id: run.runId,
+          outcome,
+          objects_sent: run.counters.objectsSent,
+          objects_received: run.counters.objectsReceived,
+          restore_done: done,
+        },
+        run.counters,
+      ),
+    );
+  }
+  await ctx.runs.finish(run, outcome, error);
+}
+
+/**
+ * One restore run: the closed objects after the cursor up to this node's `runObjects`-th (all of
+ * the rest when fewer are left), compared and repaired, the cursor saved as batches settle.
+ */
+async function restoreRun(
+  ctx: SyncContext,
+  c: RestoreCursor,
+  save: (c: RestoreCursor) => Promise<void>,
+): Promise<{ finished: boolean; progressed: boolean }> {
+  const lim = restoreLimits(ctx);
+  const startAfter = c.after;
+  const run = await ctx.runs.start(newId(), 'leader', c.reason);
+  run.method = 'restore';
+  try {
+    await ctx.correlator.ask<SyncBeginAck>(
+      { kind: 'begin', runId: run.runId },
+      {
+        _ObjectType: 'SyncBegin',
+        run_id: run.runId,
+        method: 'restore',
+        reason: c.reason,
+        open_objects: await ctx.summary(),
+      },
+      run.counters,
+    );
+    const local = await ctx.store.closedObjects!(ctx.peer, c.after, lim.runObjects);
+    const upTo = local.length === lim.runObjects ? local[local.length - 1]!.referenceId : null;
+    const diffs = mergeDifferences(boundedCursor(closedPages(ctx, run, c.after), upTo), arrayCursor(local));
+    run.phase = 'repair';
+    ctx.runs.emit('resync_progress', run);
+    const held = new Set(local.map((h) => h.referenceId));
+    const { settledAll, peerOnly } = await repairPaced(ctx, run, diffs, c, save, lim, held);
+    c.compared += local.length + peerOnly;
+    if (settledAll && upTo !== null) c.after = upTo;
+    c.updatedAtMs = ctx.scheduler.now();
+    await save(c);
+    const finished = settledAll && upTo === null;
+    const outcome: SyncOutcome =
+      run.total === 0 ? 'in_sync' : run.rejected.length > 0 || !settledAll ? 'partial' : 'repaired';
+    await endRun(ctx, run, outcome, finished);
+    ctx.restore.leader(c, 'running', 0);
+    return { finished, progressed: finished || c.after !== startAfter };
+  } catch (err) {
+    const aborted = isParleyError(err, 'SYNC_ABORTED') || isParleyError(err, 'SYNC_TIMEOUT');
+    await endRun(ctx, run, aborted ? 'aborted' : 'failed', false, isParleyError(err) ? err.code : 'INTERNAL');
+    throw err;
+  }
+}
+
+/**
+ * Repairs the differences in batches of `lim.batch`, at most {@link RESTORE_WINDOW} in flight,
+ * started no faster than `lim.perS` objects a second. The cursor moves to a batch's last object
+ * once it and every batch before it settled with nothing left unsettled.
+ */
+async function repairPaced(
+  ctx: SyncContext,
+  run: RunState,
+  diffs: AsyncGenerator<Difference>,
+  c: RestoreCursor,
+  save: (c: RestoreCursor) => Promise<void>,
+  lim: RestoreLimits,
+  held: ReadonlySet<string>,
+): Promise<{ settledAll: boolean; peerOnly: number }> {
+  const startedAt = ctx.scheduler.now();
+  const order: Array<{ last: string; size: number; done: boolean }> = [];
+  const inflight = new Set<Promise<void>>();
+  let failure: unknown;
+  let frozen = false;
+  let started = 0;
+  let peerOnly = 0;
+  let saving: Promise<void> = Promise.resolve();
+
+  const settle = (): void => {
+    if (run.unsettled.length > 0) frozen = true;
+    let moved = 0;
+    while (!frozen && order[0]?.done) {
+      const b = order.shift()!;
+      c.after = b.last;
+      c.moved += b.size;
+      moved += b.size;
+    }
+    if (moved === 0) return;
+    c.updatedAtMs = ctx.scheduler.now();
+    // Reported once durable: a restart resumes from at least what was reported.
+    const snapshot = { ...c };
+    saving = saving
+      .then(() => save(snapshot))
+      .then(() => ctx.restore.leader(snapshot, 'running', moved))
+      .catch((err: unknown) => {
+        failure ??= err;
+      });
+  };
+
+  const flush = async (batch: Difference[]): Promise<void> => {
+    // Paced: this batch starts once the objects started so far are due at `perS`.
+    const due = startedAt + (started * 1000) / lim.perS - ctx.scheduler.now();
+    if (due > 0) await firstValueFrom(timer(due, ctx.scheduler));
+    started += batch.length;
+    const entry = { last: batch[batch.length - 1]!.ref, size: batch.length, done: false };
+    order.push(entry);
+    const p: Promise<void> = repairBatch(ctx, run, batch).then(
+      () => {
+        entry.done = true;
+        run.done += batch.length;
+        ctx.runs.emit('resync_progress', run);
+        settle();
+      },
+      (err: unknown) => {
+        failure ??= err;
+      },
+    );
+    const tracked = p.finally(() => inflight.delete(tracked));
+    inflight.add(tracked);
+    if (inflight.size >= RESTORE_WINDOW) await Promise.race(inflight);
+  };
+
+  let batch: Difference[] = [];
+  for await (const diff of diffs) {
+    if (failure) break;
+    if (ctx.closed()) throw new ParleyError('SYNC_ABORTED', 'closed');
+    run.total++;
+    if (diff.remote && !held.has(diff.ref)) peerOnly++;
+    batch.push(diff);
+    if (batch.length >= lim.batch) {
+      const full = batch;
+      batch = [];
+      await flush(full);
+    }
+  }
+  if (batch.length > 0 && !failure) await flush(batch);
+  await Promise.all(inflight);
+  await saving;
+  if (failure) throw failure;
+  return { settledAll: !frozen && run.unsettled.length === 0, peerOnly };
+}
