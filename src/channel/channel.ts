@@ -27,7 +27,7 @@ import type {
   QueuedCommand,
   SubmittedCommand,
 } from './channel-events.js';
-import { type CommandTracker, createCommandTracker } from './command-tracker.js';
+import { type CommandTracker, createCommandTracker, type InflightStates } from './command-tracker.js';
 import { frameKindOf } from './frame-kind.js';
 import { createFrameWriter, type FrameWriter } from './frame-writer.js';
 
@@ -39,6 +39,7 @@ export type {
   QueuedCommand,
   SubmittedCommand,
 } from './channel-events.js';
+export type { InflightStates } from './command-tracker.js';
 
 export interface ChannelOptions {
   /** Resend a command with no final response after this long (doubles per attempt, capped). @default 2000 */
@@ -90,6 +91,8 @@ export interface Channel {
   readonly connection: Connection | undefined;
   /** Commands in flight (sent or queued, no final response yet). */
   readonly inflight: number;
+  /** What the commands in flight wait on (a diagnosis of commands that stay in flight). */
+  readonly inflightStates: InflightStates;
   /** Send a control frame on the live connection; false if none or backpressured. */
   sendControl(frame: string): boolean;
   /**
@@ -203,6 +206,9 @@ export function createChannel(options: ChannelOptions, deps: ChannelDeps): Chann
     },
     get inflight() {
       return tracker.size;
+    },
+    get inflightStates() {
+      return tracker.states();
     },
     sendControl(frame) {
       const now = life.value;

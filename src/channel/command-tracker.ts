@@ -4,6 +4,26 @@ import type { OutgoingCommand, ResponseOutcome } from './channel-core.js';
 import { type ChannelEvent, type CommandOutcome, writtenStatuses } from './channel-events.js';
 import type { FrameWriter } from './frame-writer.js';
 
+/**
+ * What the commands tracked without a final response wait on, counted: the answer to "why is
+ * this command still in flight" when it stays so (`Channel.inflightStates`).
+ */
+export interface InflightStates {
+  /** Not written to any connection yet (no connection since it was queued). */
+  unsent: number;
+  /** Written, and no answer since its last write. */
+  unanswered: number;
+  /** The peer answered `wait` to its last write: resent after its backoff. */
+  waiting: number;
+  /**
+   * The peer answered it, but the answer could not end it here: a success on a version this
+   * node already consumed (a fork), or an answer to a command already final in the store.
+   */
+  unapplied: number;
+  /** How long the oldest written and unanswered one has been waiting for its answer, ms; null when none. */
+  oldestUnansweredMs: number | null;
+}
+
 export interface TrackerOptions {
   retransmitMs: number;
   retransmitCapMs: number;
@@ -30,6 +50,8 @@ export interface CommandTracker {
   /** LIP-1 HTTP: a request that got no usable answer goes out again after its backoff. */
   undelivered(cid: string): void;
   retransmitNow(): void;
+  /** What the tracked commands wait on. */
+  states(): InflightStates;
   abandon(cid: string, error: Error): void;
   /** Stops tracking every command; each outcome stream errors with `errorFor(cid)`. */
   dropAll(errorFor: (cid: string) => Error): void;
@@ -46,6 +68,8 @@ export interface Tracking {
   retry: boolean;
   /** How many times the peer answered `wait`. */
   waits: number;
+  /** What the peer answered since its last write (see {@link InflightStates}). */
+  answer: 'none' | 'wait' | 'unapplied';
   outcome: ReplaySubject<CommandOutcome>;
 }
 
@@ -81,6 +105,7 @@ export function createCommandTracker(
     }
     t.attempts++;
     t.retry = false;
+    t.answer = 'none';
     t.sentAt = now();
     t.nextAttemptAt = t.sentAt + backoff(t.attempts);
     if (t.attempts > 1) events.next({ type: 'retransmit', peer, cid: t.command.cid, attempt: t.attempts });
@@ -98,6 +123,7 @@ export function createCommandTracker(
           sentAt: 0,
           retry: false,
           waits: 0,
+          answer: 'none',
           outcome: new ReplaySubject<CommandOutcome>(1),
         };
         tracking.set(command.cid, t);
@@ -110,6 +136,7 @@ export function createCommandTracker(
     },
     finish(outcome) {
       const t = tracking.get(outcome.cid);
+      if (t && outcome.kind !== 'final') t.answer = outcome.kind === 'retry' ? 'wait' : 'unapplied';
       if (outcome.kind === 'final') {
         tracking.delete(outcome.cid);
         events.next({
@@ -175,6 +202,7 @@ export function createCommandTracker(
     retransmitNow() {
       for (const t of tracking.values()) t.nextAttemptAt = 0;
     },
+    states: () => statesOf(tracking.values(), now()),
     abandon(cid, error) {
       const t = tracking.get(cid);
       if (!t) return;
@@ -196,4 +224,24 @@ export function createCommandTracker(
       return tracking.size;
     },
   };
+}
+
+function statesOf(tracked: Iterable<Tracking>, t0: number): InflightStates {
+  const out: InflightStates = {
+    unsent: 0,
+    unanswered: 0,
+    waiting: 0,
+    unapplied: 0,
+    oldestUnansweredMs: null,
+  };
+  for (const t of tracked) {
+    if (t.attempts === 0) out.unsent++;
+    else if (t.answer === 'wait') out.waiting++;
+    else if (t.answer === 'unapplied') out.unapplied++;
+    else {
+      out.unanswered++;
+      out.oldestUnansweredMs = Math.max(out.oldestUnansweredMs ?? 0, t0 - t.sentAt);
+    }
+  }
+  return out;
 }

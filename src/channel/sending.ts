@@ -52,6 +52,12 @@ interface SendState {
    * nothing of the queue to finish.
    */
   readonly unsealed: Set<Promise<void>>;
+  /**
+   * Commands whose final response is applied in memory and whose commit is not settled yet: their
+   * outbox rows are still there, but they are no longer pending (a reload must not bring them
+   * back, or a resend of their response would be applied twice).
+   */
+  readonly settling: Set<string>;
 }
 
 export function createSender(
@@ -60,12 +66,24 @@ export function createSender(
   responses: ResponseOrder,
   enqueue: (record: OutboxRecord) => Promise<void>,
 ): Sender {
-  const s: SendState = { ctx, pending, responses, enqueue, registering: new Set(), unsealed: new Set() };
+  const s: SendState = {
+    ctx,
+    pending,
+    responses,
+    enqueue,
+    registering: new Set(),
+    unsealed: new Set(),
+    settling: new Set(),
+  };
   return {
     async reloadPending() {
-      pending.clear();
       const rows = await ctx.store.outbox(ctx.peer);
-      for (const row of rows) pending.addStored(row);
+      // A command still being registered is not in the outbox yet: it keeps its lock (its
+      // registration ends by storing it, or by releasing it).
+      const registering = [...pending.entries()].filter(([, p]) => p.requestJws === '');
+      pending.clear();
+      for (const row of rows) if (!s.settling.has(row.cid)) pending.addStored(row);
+      for (const [cid, p] of registering) if (!pending.has(cid)) pending.add(cid, p);
     },
     sequence: async (input) => register(s, requestOf(input), null),
     async sequenceSigned(requestJws) {
@@ -251,7 +269,7 @@ async function applyResponse(
   inMemory();
   if (applied.kind !== 'final') return { ...applied, cid };
   try {
-    await ctx.pipe.push(Promise.resolve(applied.item));
+    await ctx.pipe.push(Promise.resolve(applied.item)).finally(() => s.settling.delete(cid));
     if (applied.object) {
       const read = applied.pending.readVersion;
       ctx.openObjects.headMoved(
@@ -331,5 +349,6 @@ async function applyInMemory(
     object.inflight++;
   }
   s.pending.release(cid);
+  s.settling.add(cid);
   return { kind: 'final', item, pending, object };
 }

@@ -41,7 +41,7 @@ import { createInterface } from 'node:readline';
 import { lastValueFrom } from 'rxjs';
 import { registerAdminRoutes } from '../../src/admin/routes.js';
 import type { BusinessContext } from '../../src/business/index.js';
-import type { CommandOutcome, IncomingCommand } from '../../src/channel/channel.js';
+import type { CommandOutcome, IncomingCommand, InflightStates } from '../../src/channel/channel.js';
 import { loadNodeConfig } from '../../src/config.js';
 import { createVaspNode, type VaspNode } from '../../src/node.js';
 import { isFinal } from '../../src/objects/index.js';
@@ -203,12 +203,15 @@ async function handle(req: Request): Promise<void> {
       let inflight = 0;
       let open = 0;
       const connections: Record<string, string | null> = {};
+      /** What the commands in flight wait on, per channel with any (shown when a test times out). */
+      const waitingOn: Record<string, InflightStates> = {};
       for (const channel of node.channels) {
         inflight += channel.inflight;
+        if (channel.inflight > 0) waitingOn[channel.peer] = channel.inflightStates;
         open += await node.store.countOpenObjects(channel.peer);
         connections[channel.peer] = channel.connection?.id ?? null;
       }
-      emit({ t: 'status', id: req.id ?? null, inflight, open, pendingPays, connections });
+      emit({ t: 'status', id: req.id ?? null, inflight, open, pendingPays, connections, waitingOn });
       return;
     }
     case 'batch': {

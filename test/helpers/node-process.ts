@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { merge, type Observable, Subject } from 'rxjs';
+import type { InflightStates } from '../../src/channel/channel.js';
 import type { StoreEngine } from '../../src/store/types.js';
 import { nodeConfig, type TestIdentity } from './nodes.js';
 import { createStoreFixture, HAVE_PG } from './store.js';
@@ -116,6 +117,8 @@ export type ChildLine =
       open: number;
       pendingPays: number;
       connections: Record<string, string | null>;
+      /** What the commands in flight wait on, per channel with any (`Channel.inflightStates`). */
+      waitingOn?: Record<string, InflightStates>;
     }
   | { t: 'batch'; id: string | null; count: number; failures: number; ms: number }
   | { t: 'rtt'; id: string | null; samples: number[] }
