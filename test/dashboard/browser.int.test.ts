@@ -229,6 +229,27 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await page.waitForSelector(`#log li[data-kind="backoffice_reachable"][data-peer="${bob}"]`);
     });
 
+    it("shows a channel's closed-object restore in words on its row, and logs its start and end", async () => {
+      const bob = demo.byName('bob').identity.address;
+      // What `parley resync --all bob` asks: alice leads a restore of the closed objects.
+      await demo.byName('alice').node!.sync(bob).startRestore('on_demand');
+      const line = `${row('bob')} .restore`;
+      await page.waitForSelector(`${line}[data-restore="finished"]`, { timeout: 30_000 });
+      expect(await page.textContent(line)).toMatch(
+        /^restore finished \d\d:\d\d:\d\d, [\d,]+ objects restored, [\d,]+ compared \(led by this node\)$/,
+      );
+      await page.waitForSelector(`#log li[data-kind="restore_started"][data-peer="${bob}"]`);
+      const finished = `#log li[data-kind="restore_finished"][data-peer="${bob}"]`;
+      await page.waitForSelector(finished);
+      expect(await page.textContent(finished)).toContain(
+        'bob: closed-object restore finished (led by this node)',
+      );
+      // One line at the start and one at the end, not one per batch.
+      expect(await page.locator(`#log li[data-kind^="restore_"][data-peer="${bob}"]`).count()).toBe(2);
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.locator('#channels').screenshot({ path: join(ARTIFACTS, 'dashboard-restore.png') });
+    });
+
     it(`shows a stopped peer as down within the detection budget (${DOWN_BUDGET_MS} ms)`, async () => {
       const carol = demo.byName('carol').identity.address;
       const t0 = Date.now();
@@ -245,6 +266,17 @@ describe.skipIf(!HAVE_CHROMIUM)(
       expect(await page.textContent(`${row('carol')} td:nth-child(5)`)).toBe('down');
       expect(await page.textContent(`${row('carol')} td:nth-child(4)`)).toBe('—');
       expect(await page.textContent(`#log li[data-kind="down"][data-peer="${carol}"]`)).toContain('carol: ');
+
+      // A restore asked for while carol is down waits for the next connection, and says why.
+      await demo.byName('alice').node!.sync(carol).startRestore('on_demand');
+      const line = `${row('carol')} .restore[data-restore="waiting"]`;
+      await page.waitForSelector(line, { timeout: 30_000 });
+      expect(await page.textContent(line)).toMatch(
+        /^restore waiting: SYNC_[A-Z_]+ \(0 restored so far; it goes on at the next connection\)$/,
+      );
+      const waiting = `#log li[data-kind="restore_waiting"][data-peer="${carol}"]`;
+      await page.waitForSelector(waiting);
+      expect(await page.getAttribute(waiting, 'data-level')).toBe('warn');
     });
 
     it('shows a wiped peer as peer_state_lost, then a resync run that completes', async () => {
@@ -266,6 +298,8 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await expect.poll(completedSinceRestart, { timeout: 60_000, interval: 250 }).toBeGreaterThan(0);
       await page.waitForSelector(`${row('carol')}[data-health="healthy"][data-state-lost="false"]`);
       await page.waitForSelector(`#log li[data-kind="resync_completed"][data-peer="${carol}"]`);
+      // The closed-object restore that waited goes on (or a new one for the lost state) and ends.
+      await page.waitForSelector(`${row('carol')} .restore[data-restore="finished"]`, { timeout: 60_000 });
       // The state-lost tile still counts it (the last 24 hours) once the resync completed,
       // with the time and the name of the last one; and so does a page loaded afterwards.
       expect(await page.textContent('#sum-lost')).toBe('1');
