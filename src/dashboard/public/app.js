@@ -90,7 +90,8 @@
     const r = c.restore;
     const n = (x) => x.toLocaleString('en-US');
     const who = r.role === 'leader' ? 'led by this node' : `led by ${nameOf(c.peer)}`;
-    const compared = r.role === 'leader' ? `, ${n(r.compared)} compared` : '';
+    // The leader's compared count moves with its cursor, after the objects of a run settle.
+    const compared = r.role === 'leader' && r.compared > 0 ? `, ${n(r.compared)} compared` : '';
     const line = document.createElement('div');
     line.className = 'restore';
     line.dataset.restore = r.state;
