@@ -18,7 +18,7 @@ const TO_SPLIT =
 
 /** `path#name` → the length it may not grow past, and why it is still longer than the limit. */
 export const ALLOWED = {
-  'src/dashboard/model.ts#createDashboardModel': { lines: 492, why: TO_SPLIT },
+  'src/dashboard/model.ts#createDashboardModel': { lines: 490, why: TO_SPLIT },
   'src/dashboard/dashboard.ts#createDashboard': { lines: 160, why: TO_SPLIT },
   'src/transport/lip1-http.ts#createLip1HttpLink': { lines: 204, why: TO_SPLIT },
   'src/business/driver.ts#createBusinessDriver': { lines: 176, why: TO_SPLIT },

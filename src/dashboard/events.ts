@@ -86,6 +86,30 @@ export const ResyncRunView = z.object({
 });
 export type ResyncRunView = z.infer<typeof ResyncRunView>;
 
+/**
+ * The closed-object restore of a channel (PROTOCOL.md §7.6), the latest one this node run saw:
+ * led by this node (`leader`: it compares the closed objects and pushes or fetches what one side
+ * lacks) or by the peer (`follower`: what the peer's restore stored here).
+ */
+export const RestoreView = z.object({
+  /** `waiting`: stopped (no link, or stalled); it goes on at the next connection. */
+  state: z.enum(['running', 'waiting', 'finished']),
+  role: z.enum(['leader', 'follower']),
+  /** `peer_state_lost` or `on_demand` (`parley resync --all`). */
+  reason: z.string(),
+  /** Objects moved: pushed or fetched by this node as leader, stored here as follower. */
+  moved: Count,
+  /** Closed objects compared (0 when the peer leads). */
+  compared: Count,
+  startedAtMs: Ms,
+  /** The latest report of it. */
+  atMs: Ms,
+  /** Why it waits (an error code and its words), null otherwise. */
+  error: z.string().nullable(),
+  finishedAtMs: Ms.nullable(),
+});
+export type RestoreView = z.infer<typeof RestoreView>;
+
 /** One row of the channel table; a delta always carries whole rows. */
 export const ChannelView = z.object({
   /** The peer's channel address (bech32, zero subaddress). */
@@ -136,6 +160,8 @@ export const ChannelView = z.object({
   health: ChannelHealth.optional(),
   /** The current or latest resync run of this channel; absent before the first one. */
   resync: ResyncRunView.optional(),
+  /** The channel's closed-object restore; absent while none ran in this node run. */
+  restore: RestoreView.optional(),
 });
 export type ChannelView = z.infer<typeof ChannelView>;
 

@@ -22,6 +22,7 @@ import {
   type StateLoss,
 } from './events.js';
 import { createModelConditions } from './model-conditions.js';
+import { foldRestore } from './model-restore.js';
 import type { DashboardChannelStatus, DashboardNodeEvent, HealthInput, ResyncInput } from './sources.js';
 
 export interface DashboardModelOptions {
@@ -73,6 +74,13 @@ const short = (address: string): string =>
 /** The state losses the summary counts: the last 24 hours, at most this many. */
 const STATE_LOSS_WINDOW_MS = 24 * 3600_000;
 const MAX_STATE_LOSSES = 100;
+
+const HEALTH_LEVEL: Record<HealthState, LogLevel> = {
+  unknown: 'info',
+  healthy: 'info',
+  suspect: 'warn',
+  down: 'error',
+};
 
 export function createDashboardModel(
   options: DashboardModelOptions,
@@ -184,12 +192,6 @@ export function createDashboardModel(
     if (drop > 0) list.splice(0, drop);
   }
 
-  const HEALTH_LEVEL: Record<HealthState, LogLevel> = {
-    unknown: 'info',
-    healthy: 'info',
-    suspect: 'warn',
-    down: 'error',
-  };
   /** When each channel's last state event arrived (snapshots defer to events). */
   const stateEventAt = new Map<string, number>();
   /** Snapshots are sampled; a state event is never older than the snapshot that follows it. */
@@ -260,6 +262,10 @@ export function createDashboardModel(
             row.commandFailures++;
             append(event.peer, 'command_refused', 'warn', `refused a command: ${event.code}`, at);
           }
+          break;
+        case 'restore_progress':
+        case 'restore_finished':
+          foldRestore({ channel, label, append }, event, at);
           break;
         default: {
           // Events that only make a log line (and count a refused frame).
@@ -568,7 +574,7 @@ export function createDashboardModel(
 }
 
 function copyRow(row: ChannelView): ChannelView {
-  const { health, resync, lastDisconnect, peerBehind, backoffice, ...rest } = row;
+  const { health, resync, restore, lastDisconnect, peerBehind, backoffice, ...rest } = row;
   return {
     ...rest,
     lastDisconnect: lastDisconnect ? { ...lastDisconnect } : null,
@@ -576,6 +582,7 @@ function copyRow(row: ChannelView): ChannelView {
     ...(backoffice ? { backoffice: { ...backoffice } } : {}),
     ...(health ? { health: { ...health } } : {}),
     ...(resync ? { resync: { ...resync } } : {}),
+    ...(restore ? { restore: { ...restore } } : {}),
   };
 }
 

@@ -1,6 +1,6 @@
 /**
  * What the dashboard reads from a node, typed with the node's own event types (channel,
- * business, replica, resync and health events), and the translation of each into the model's
+ * business, replica, resync, restore and health events), and the translation of each into the model's
  * inputs. The model and the wire contract (`events.ts`) stay the same when an event gains a
  * field; an event kind added to a union is a type error in the switches below until handled.
  */
@@ -15,10 +15,11 @@ import type { ChannelHealthSnapshot, HealthEvent } from '../health/status.js';
 import type { LeaseEvent } from '../replica/lease-keeper.js';
 import type { ResyncRunRecord } from '../sync/ports.js';
 import type { ResyncEvent } from '../sync/resync.js';
+import type { RestoreEvent } from '../sync/types.js';
 import type { HealthState, LogLevel, ResyncStatus } from './events.js';
 
 /** The node events the dashboard shows (or counts). */
-export type DashboardNodeEvent = ChannelEvent | BusinessEvent | LeaseEvent | ResyncEvent;
+export type DashboardNodeEvent = ChannelEvent | BusinessEvent | LeaseEvent | ResyncEvent | RestoreEvent;
 
 /** A node event of another kind (transport, upkeep, store): not shown. */
 export interface OtherNodeEvent {
@@ -52,6 +53,8 @@ const SHOWN: Record<DashboardNodeEvent['type'], true> = {
   fork_won: true,
   sync_frame_failed: true,
   resync_backoff: true,
+  restore_progress: true,
+  restore_finished: true,
 };
 
 /** Whether a node event is one the dashboard knows. */
@@ -76,7 +79,7 @@ export interface DashboardSource {
   readonly address: string;
   readonly epoch: string;
   readonly url: string;
-  /** Channel, business, replica and resync events (hot); other kinds are ignored. */
+  /** Channel, business, replica, resync and restore events (hot); other kinds are ignored. */
   readonly events$: Observable<DashboardNodeEvent | OtherNodeEvent>;
   /** Current per-channel state (polled while a dashboard client is connected). */
   status(): Promise<readonly DashboardChannelStatus[]>;

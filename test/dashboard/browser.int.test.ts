@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { firstValueFrom } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { registerAdminRoutes } from '../../src/admin/routes.js';
@@ -9,6 +10,7 @@ import type {
   PaymentList as PaymentListSchema,
 } from '../../src/admin/schemas.js';
 import { type Demo, startDemo } from '../../src/demo.js';
+import { createVaspNode } from '../../src/node.js';
 import { nodeConfig, startNode, tempDir, testIdentity, until } from '../helpers/nodes.js';
 
 type PaymentList = z.infer<typeof PaymentListSchema>;
@@ -229,6 +231,27 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await page.waitForSelector(`#log li[data-kind="backoffice_reachable"][data-peer="${bob}"]`);
     });
 
+    it("shows a channel's closed-object restore in words on its row, and logs its start and end", async () => {
+      const bob = demo.byName('bob').identity.address;
+      // What `parley resync --all bob` asks: alice leads a restore of the closed objects.
+      await demo.byName('alice').node!.sync(bob).startRestore('on_demand');
+      const line = `${row('bob')} .restore`;
+      await page.waitForSelector(`${line}[data-restore="finished"]`, { timeout: 30_000 });
+      expect(await page.textContent(line)).toMatch(
+        /^restore finished \d\d:\d\d:\d\d, [\d,]+ objects restored(, [\d,]+ compared)? \(led by this node\)$/,
+      );
+      await page.waitForSelector(`#log li[data-kind="restore_started"][data-peer="${bob}"]`);
+      const finished = `#log li[data-kind="restore_finished"][data-peer="${bob}"]`;
+      await page.waitForSelector(finished);
+      expect(await page.textContent(finished)).toContain(
+        'bob: closed-object restore finished (led by this node)',
+      );
+      // One line at the start and one at the end, not one per batch.
+      expect(await page.locator(`#log li[data-kind^="restore_"][data-peer="${bob}"]`).count()).toBe(2);
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.locator('#channels').screenshot({ path: join(ARTIFACTS, 'dashboard-restore.png') });
+    });
+
     it(`shows a stopped peer as down within the detection budget (${DOWN_BUDGET_MS} ms)`, async () => {
       const carol = demo.byName('carol').identity.address;
       const t0 = Date.now();
@@ -245,6 +268,17 @@ describe.skipIf(!HAVE_CHROMIUM)(
       expect(await page.textContent(`${row('carol')} td:nth-child(5)`)).toBe('down');
       expect(await page.textContent(`${row('carol')} td:nth-child(4)`)).toBe('—');
       expect(await page.textContent(`#log li[data-kind="down"][data-peer="${carol}"]`)).toContain('carol: ');
+
+      // A restore asked for while carol is down waits for the next connection, and says why.
+      await demo.byName('alice').node!.sync(carol).startRestore('on_demand');
+      const line = `${row('carol')} .restore[data-restore="waiting"]`;
+      await page.waitForSelector(line, { timeout: 30_000 });
+      expect(await page.textContent(line)).toMatch(
+        /^restore waiting: SYNC_[A-Z_]+ \(0 restored so far; it goes on at the next connection\)$/,
+      );
+      const waiting = `#log li[data-kind="restore_waiting"][data-peer="${carol}"]`;
+      await page.waitForSelector(waiting);
+      expect(await page.getAttribute(waiting, 'data-level')).toBe('warn');
     });
 
     it('shows a wiped peer as peer_state_lost, then a resync run that completes', async () => {
@@ -266,6 +300,8 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await expect.poll(completedSinceRestart, { timeout: 60_000, interval: 250 }).toBeGreaterThan(0);
       await page.waitForSelector(`${row('carol')}[data-health="healthy"][data-state-lost="false"]`);
       await page.waitForSelector(`#log li[data-kind="resync_completed"][data-peer="${carol}"]`);
+      // The closed-object restore that waited goes on (or a new one for the lost state) and ends.
+      await page.waitForSelector(`${row('carol')} .restore[data-restore="finished"]`, { timeout: 60_000 });
       // The state-lost tile still counts it (the last 24 hours) once the resync completed,
       // with the time and the name of the last one; and so does a page loaded afterwards.
       expect(await page.textContent('#sum-lost')).toBe('1');
@@ -274,6 +310,60 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await page.reload();
       await page.waitForSelector('#link[data-state="live"]');
       await expect.poll(() => page.textContent('#sum-lost'), { timeout: 10_000 }).toBe('1');
+    });
+  },
+);
+
+describe.skipIf(!HAVE_CHROMIUM)(
+  `dashboard of a node restoring a wiped peer's closed objects in headless Chromium (${HAVE_CHROMIUM ? CHROMIUM : `SKIPPED: ${CHROMIUM} is not installed`})`,
+  () => {
+    const cleanups: Array<() => Promise<void> | void> = [];
+    afterAll(async () => {
+      for (const c of cleanups.splice(0).reverse()) await c();
+    });
+
+    it('shows the restore running with its count, then finished, in words', async () => {
+      const CLOSED = 8;
+      const dir = tempDir();
+      cleanups.push(() => dir.dispose());
+      const a = testIdentity(0x71);
+      const w = testIdentity(0x72);
+      // A slow restore (2 objects a second, 2 a batch): its progress is on the page for a while.
+      const nodeA = await createVaspNode(nodeConfig(a, `file:${join(dir.path, 'a.db')}`, [{ identity: w }]), {
+        sync: { restoreObjectsPerS: 2, restoreBatchObjects: 2 },
+      });
+      cleanups.push(() => nodeA.close());
+      const wConfig = (db: string) =>
+        nodeConfig(w, `file:${join(dir.path, db)}`, [{ identity: a, url: nodeA.url }]);
+      let nodeW = await startNode(wConfig('w1.db'));
+      cleanups.push(() => nodeW.close()); // whichever W is up at the end
+      for (let i = 0; i < CLOSED; i++)
+        await firstValueFrom(nodeA.pay({ to: w.address, amount: 10 + i, currency: 'TIK' }).outcome$);
+      // Every payment closed on both sides (the automatic businesses settle them).
+      const open = async () =>
+        (await nodeA.store.countOpenObjects(w.address)) + (await nodeW.store.countOpenObjects(a.address));
+      await until([nodeA, nodeW], async () => (await open()) === 0, { timeoutMs: 30_000 });
+      await nodeW.close();
+
+      const browser = await launch();
+      cleanups.push(() => browser.close());
+      const page = await browser.newPage({ viewport: { width: 1400, height: 600 } });
+      await page.goto(`http://127.0.0.1:${nodeA.port}/dashboard/`);
+      await page.waitForSelector('#link[data-state="live"]');
+      // W comes back with an empty database: A sees the lost state and leads the restore.
+      nodeW = await startNode(wConfig('w2.db'));
+      const line = `#channels tr[data-peer="${w.address}"] .restore`;
+      await expect
+        .poll(() => page.textContent(line), { timeout: 30_000, interval: 100 })
+        .toMatch(/^restoring closed objects: [1-9][\d,]* restored(, [\d,]+ compared)? \(led by this node\)$/);
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.locator('#channels').screenshot({ path: join(ARTIFACTS, 'dashboard-restore-running.png') });
+      await page.waitForSelector(`${line}[data-restore="finished"]`, { timeout: 60_000 });
+      expect(await page.textContent(line)).toMatch(
+        new RegExp(`^restore finished \\d\\d:\\d\\d:\\d\\d, ${CLOSED} objects restored, `),
+      );
+      await page.waitForSelector(`#log li[data-kind="restore_started"][data-peer="${w.address}"]`);
+      await page.waitForSelector(`#log li[data-kind="restore_finished"][data-peer="${w.address}"]`);
     });
   },
 );

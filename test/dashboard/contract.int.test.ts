@@ -101,6 +101,26 @@ describe('dashboard socket.io contract, against two running nodes on 127.0.0.1',
     expect(dash.violations).toEqual([]);
   });
 
+  it("carries a channel's closed-object restore on its row, in the schema, start to end", async () => {
+    const [nodeA, nodeB] = await pair();
+    const dash = client(nodeA.port, ['websocket']);
+    await dash.snapshot;
+    await firstValueFrom(nodeA.pay({ to: nodeB.address, amount: 5, currency: 'TIK' }).outcome$);
+    await dash.until((d) => d.channels.some((c) => c.connection === 'connected'));
+    const begun = await nodeA.sync(nodeB.address).startRestore('on_demand');
+    const done = await dash.until((d) =>
+      d.channels.some((c) => c.peer === nodeB.address && c.restore?.state === 'finished'),
+    );
+    expect(done.channels.find((c) => c.peer === nodeB.address)?.restore).toMatchObject({
+      role: 'leader',
+      reason: 'on_demand',
+      startedAtMs: begun.startedAtMs,
+      error: null,
+    });
+    await dash.until((d) => d.log.some((e) => e.kind === 'restore_finished' && e.peer === nodeB.address));
+    expect(dash.violations).toEqual([]);
+  });
+
   it('is read-only: whatever a client sends is ignored, and the client stays connected', async () => {
     const [nodeA, nodeB] = await pair();
     const dash = client(nodeA.port, ['websocket']);

@@ -11,6 +11,7 @@ import {
 import type { ChannelHealthSnapshot, HealthEvent } from '../../src/health/status.js';
 import type { ResyncRunRecord } from '../../src/sync/ports.js';
 import type { ResyncEvent } from '../../src/sync/resync.js';
+import type { RestoreEvent } from '../../src/sync/types.js';
 
 const PEER = 'lbr1pgfpyysjzgfpyysjzgfpyysjzggqqqqqqqqqqqqqxjt54z';
 
@@ -63,6 +64,25 @@ function runEvent(
     atMs: 0,
     ...fields,
   } as ResyncEvent;
+}
+
+/** A restore event of PEER: a leader's restore on demand, started at 5000, with `fields`. */
+function restoreEvent(fields: Partial<RestoreEvent>): RestoreEvent {
+  const state = fields.state ?? 'running';
+  return {
+    type: state === 'finished' ? 'restore_finished' : 'restore_progress',
+    peer: PEER,
+    role: 'leader',
+    reason: 'on_demand',
+    state,
+    compared: 0,
+    moved: 0,
+    after: null,
+    startedAtMs: 5_000,
+    atMs: 5_000,
+    movedNow: 0,
+    ...fields,
+  };
 }
 
 function setup(options: { logSize?: number } = {}) {
@@ -396,6 +416,65 @@ describe('dashboard model', () => {
     });
     expect(snapshot.log.map((e) => e.kind)).toEqual(['resync_started']);
     expect(snapshot.channels[0]?.resync?.id).toBe('live');
+  });
+
+  it("shows a channel's closed-object restore: started, each batch on the row only, waiting, going on, finished", () => {
+    const { model } = setup();
+    expect(isDashboardEvent(restoreEvent({}))).toBe(true);
+    model.status([{ peer: PEER, state: 'connected', inflight: 0, openObjects: 0, peerEpoch: null }]);
+    model.takeDelta();
+    model.nodeEvent(restoreEvent({}));
+    const started = DashboardDelta.parse(model.takeDelta());
+    expect(started.channels[0]?.restore).toEqual({
+      state: 'running',
+      role: 'leader',
+      reason: 'on_demand',
+      moved: 0,
+      compared: 0,
+      startedAtMs: 5_000,
+      atMs: 5_000,
+      error: null,
+      finishedAtMs: null,
+    });
+    expect(started.log.map((e) => [e.kind, e.level])).toEqual([['restore_started', 'info']]);
+    expect(started.log[0]!.message).toContain('led by this node');
+    // Batches move the row, not the log.
+    for (let i = 1; i <= 3; i++)
+      model.nodeEvent(restoreEvent({ moved: i * 50, compared: i * 400, atMs: 5_000 + i, movedNow: 50 }));
+    const batches = DashboardDelta.parse(model.takeDelta());
+    expect(batches.channels[0]?.restore).toMatchObject({ state: 'running', moved: 150, compared: 1200 });
+    expect(batches.log).toEqual([]);
+    // The link went: waiting with the reason, once (warn); then it goes on.
+    const error = 'SYNC_RESTORE_STALLED';
+    model.nodeEvent(restoreEvent({ state: 'waiting', moved: 150, compared: 1200, error, atMs: 6_000 }));
+    model.nodeEvent(restoreEvent({ state: 'waiting', moved: 150, compared: 1200, error, atMs: 6_001 }));
+    const waiting = DashboardDelta.parse(model.takeDelta());
+    expect(waiting.channels[0]?.restore).toMatchObject({ state: 'waiting', error });
+    expect(waiting.log.map((e) => [e.kind, e.level])).toEqual([['restore_waiting', 'warn']]);
+    expect(waiting.log[0]!.message).toContain(error);
+    model.nodeEvent(restoreEvent({ moved: 150, compared: 1200, atMs: 7_000 }));
+    const resumed = DashboardDelta.parse(model.takeDelta());
+    expect(resumed.channels[0]?.restore).toMatchObject({ state: 'running', error: null });
+    expect(resumed.log.map((e) => [e.kind, e.level])).toEqual([['restore_resumed', 'info']]);
+    model.nodeEvent(restoreEvent({ state: 'finished', moved: 5_000, compared: 9_000, atMs: 65_000 }));
+    const finished = DashboardDelta.parse(model.takeDelta());
+    expect(finished.channels[0]?.restore).toMatchObject({
+      state: 'finished',
+      moved: 5_000,
+      finishedAtMs: 65_000,
+      error: null,
+    });
+    expect(finished.log.map((e) => [e.kind, e.level])).toEqual([['restore_finished', 'info']]);
+    expect(finished.log[0]!.message).toContain('5,000 restored, 9,000 compared in 60 s');
+
+    // Then the peer restores this node: a new restore, its own start line, named by the peer.
+    model.nodeEvent(restoreEvent({ role: 'follower', reason: 'peer_state_lost', startedAtMs: 70_000 }));
+    model.nodeEvent(restoreEvent({ role: 'follower', startedAtMs: 70_000, moved: 20, movedNow: 20 }));
+    const follower = DashboardDelta.parse(model.takeDelta());
+    expect(follower.channels[0]?.restore).toMatchObject({ role: 'follower', moved: 20, finishedAtMs: null });
+    expect(follower.log.map((e) => e.kind)).toEqual(['restore_started']);
+    expect(follower.log[0]!.message).toContain('led by lbr1pgfp');
+    expect(DashboardSnapshot.parse(model.snapshot()).channels[0]?.restore).toMatchObject({ moved: 20 });
   });
 
   it('keeps the log bounded', () => {

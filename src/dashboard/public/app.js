@@ -85,6 +85,24 @@
     return wrap;
   }
 
+  /** The channel's closed-object restore (PROTOCOL.md §7.6) in words, under its resync run. */
+  function restoreLine(c) {
+    const r = c.restore;
+    const n = (x) => x.toLocaleString('en-US');
+    const who = r.role === 'leader' ? 'led by this node' : `led by ${nameOf(c.peer)}`;
+    // The leader's compared count moves with its cursor, after the objects of a run settle.
+    const compared = r.role === 'leader' && r.compared > 0 ? `, ${n(r.compared)} compared` : '';
+    const line = document.createElement('div');
+    line.className = 'restore';
+    line.dataset.restore = r.state;
+    line.dataset.role = r.role;
+    if (r.state === 'running') line.textContent = `restoring closed objects: ${n(r.moved)} restored${compared} (${who})`;
+    else if (r.state === 'waiting') line.textContent = `restore waiting: ${r.error || 'its run stopped'} (${n(r.moved)} restored so far; it goes on at the next connection)`;
+    else line.textContent = `restore finished ${clock(r.finishedAtMs ?? r.atMs)}, ${n(r.moved)} objects restored${compared} (${who})`;
+    line.title = `closed-object restore (${r.reason}), started ${clock(r.startedAtMs)}, last report ${clock(r.atMs)}`;
+    return line;
+  }
+
   // ---- state updates ---------------------------------------------------------------------
 
   function addSamples(samples) {
@@ -231,7 +249,8 @@
         if (c.resync) {
           resync.append(badge(c.resync.status), ' ', progress(c.resync));
           resync.dataset.status = c.resync.status;
-        } else resync.textContent = '—';
+        } else if (!c.restore) resync.textContent = '—';
+        if (c.restore) resync.append(restoreLine(c));
         tr.append(
           peer,
           healthCell,
