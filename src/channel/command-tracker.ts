@@ -116,16 +116,7 @@ export function createCommandTracker(
     track(command) {
       let t = tracking.get(command.cid);
       if (!t) {
-        t = {
-          command,
-          attempts: 0,
-          nextAttemptAt: 0,
-          sentAt: 0,
-          retry: false,
-          waits: 0,
-          answer: 'none',
-          outcome: new ReplaySubject<CommandOutcome>(1),
-        };
+        t = newTracking(command);
         tracking.set(command.cid, t);
       }
       return t;
@@ -223,6 +214,20 @@ export function createCommandTracker(
     get size() {
       return tracking.size;
     },
+  };
+}
+
+/** A command not yet written to any connection. */
+function newTracking(command: OutgoingCommand): Tracking {
+  return {
+    command,
+    attempts: 0,
+    nextAttemptAt: 0,
+    sentAt: 0,
+    retry: false,
+    waits: 0,
+    answer: 'none',
+    outcome: new ReplaySubject<CommandOutcome>(1),
   };
 }
 
