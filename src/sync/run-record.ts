@@ -1,7 +1,7 @@
 /**
- * The runs of one channel, as this node records them (PROTOCOL.md §7.6): each run, led here or
- * by the peer, is persisted when it starts and when it ends, and reported as `resync_*` events
- * meanwhile. A follower's run that hears nothing from its leader for a while ends `aborted`.
+ * The runs of one channel, as this node records them (PROTOCOL.md §7.3, step 4): each run, led
+ * here or by the peer, is persisted when it starts and when it ends, and reported as `resync_*`
+ * events meanwhile. A follower's run that hears nothing from its leader for a while ends `aborted`.
  */
 import { type SchedulerLike, type Subject, type Subscription, timer } from 'rxjs';
 import { ParleyError } from '../errors.js';
