@@ -33,19 +33,8 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { createAutoBusiness, createPaymentObject, nextPaymentVersion } from '../../src/business/index.js';
 import { isOpen } from '../../src/objects/index.js';
-import {
-  type CommandRequestObject,
-  encodeAddress,
-  encodeRequest,
-  encodeResponse,
-  generatePrivateKey,
-  isProtocolServer,
-  type PaymentObject,
-  type PrivateKey,
-  signJwsAsync,
-} from '../../src/protocol/index.js';
+import { isProtocolServer } from '../../src/protocol/index.js';
 import type { ObjectHistory } from '../../src/protocol/sync-frames.js';
 import {
   createVerifyPool,
@@ -55,7 +44,7 @@ import {
 } from '../../src/protocol/verify-pool.js';
 import { openStore } from '../../src/store/open-store.js';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
-import type { CommitItem, ParleyStore } from '../../src/store/types.js';
+import type { ParleyStore } from '../../src/store/types.js';
 import { type ChannelSync, createChannelSync, type SyncLink } from '../../src/sync/resync.js';
 import { commitItemsOf, verifyHistories } from '../../src/sync/verify-history.js';
 import {
@@ -66,6 +55,7 @@ import {
 } from '../../test/helpers/node-process.js';
 import { memoryLink, serialExclusive } from '../../test/sync/in-memory.js';
 import { benchReconcile, benchUpkeep } from './_reconcile.js';
+import { chainTemplate, type Party, party, signChain } from './_signed-chains.js';
 
 /**
  * Largest n whose 100 %-missing case runs (a full rebuild of 100,000 objects takes minutes on a
@@ -82,11 +72,6 @@ const IN_PROCESS = process.env['PARLEY_BENCH_RESYNC_IN_PROCESS'] !== '0';
 /** Which d cases run (comma-separated labels: `0,10,1%,100%`). Env `PARLEY_BENCH_RESYNC_D`; default all. */
 const CASES = process.env['PARLEY_BENCH_RESYNC_D']?.split(',') ?? null;
 
-interface Party {
-  address: string;
-  key: PrivateKey;
-}
-
 const machine = { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length };
 const progress = (text: string): void => void process.stderr.write(`${text}\n`);
 
@@ -95,119 +80,6 @@ function report(metric: string, value: number, unit: string, params: Record<stri
   const load1 = Math.round((loadavg()[0] ?? 0) * 100) / 100;
   process.stdout.write(
     `${JSON.stringify({ bench: 'resync', metric, value: value < 10 ? Math.round(value * 1000) / 1000 : Math.round(value * 100) / 100, unit, params: { ...params, ...machine, load1 } })}\n`,
-  );
-}
-
-const party = (byte: number): Party => ({
-  address: encodeAddress({ hrp: 'lbr', onchain: new Uint8Array(16).fill(byte) }),
-  key: generatePrivateKey(),
-});
-
-interface TemplateStep {
-  proposer: Party;
-  other: Party;
-  request: string;
-  response: string;
-  payment: PaymentObject;
-}
-
-/** One payment chain of `steps` commands, as encoded text with placeholders to rewrite. */
-async function template(
-  sender: Party,
-  receiver: Party,
-  steps: number,
-): Promise<{ ref: string; cids: string[]; steps: TemplateStep[] }> {
-  const business = createAutoBusiness();
-  let payment = createPaymentObject({
-    me: sender.address,
-    meSubaddressHex: '0000000000000001',
-    to: receiver.address,
-    toSubaddressHex: '0000000000000002',
-    amount: 100,
-    currency: 'TIK',
-    referenceSuffix: 'f'.repeat(32),
-  });
-  const ref = payment.reference_id;
-  const out: TemplateStep[] = [];
-  const cids: string[] = [];
-  let turn: [Party, Party] = [sender, receiver];
-  for (let i = 0; i < steps; i++) {
-    if (i > 0) {
-      const next = await nextPaymentVersion({ payment, me: turn[0].address, business });
-      if (!next) break;
-      payment = next;
-    }
-    const cid = `${i.toString(16).padStart(2, '0')}${'e'.repeat(30)}`;
-    const request: CommandRequestObject = {
-      _ObjectType: 'CommandRequestObject',
-      cid,
-      command_type: 'PaymentCommand',
-      command: {
-        _ObjectType: 'PaymentCommand',
-        _reads: i === 0 ? {} : { [ref]: cids[i - 1]! },
-        _writes: { [ref]: cid },
-        payment,
-      },
-    };
-    cids.push(cid);
-    out.push({
-      proposer: turn[0],
-      other: turn[1],
-      request: encodeRequest(request),
-      response: encodeResponse({ _ObjectType: 'CommandResponseObject', cid, status: 'success' }),
-      payment,
-    });
-    turn = [turn[1], turn[0]];
-  }
-  return { ref, cids, steps: out };
-}
-
-/** Signs one object's chain from the template with a fresh reference id and cids. */
-async function signObject(
-  t: Awaited<ReturnType<typeof template>>,
-  me: Party,
-  peer: Party,
-): Promise<CommitItem[]> {
-  const suffix = randomBytes(16).toString('hex');
-  const ref = t.ref.replace('f'.repeat(32), suffix);
-  const cids = t.cids.map(() => randomBytes(16).toString('hex'));
-  const rewrite = (text: string): string => {
-    let out = text.split(t.ref).join(ref);
-    t.cids.forEach((c, i) => {
-      out = out.split(c).join(cids[i]!);
-    });
-    return out;
-  };
-  return Promise.all(
-    t.steps.map(async (s, i): Promise<CommitItem> => {
-      const [request, response] = await Promise.all([
-        signJwsAsync(rewrite(s.request), s.proposer.key),
-        signJwsAsync(rewrite(s.response), s.other.key),
-      ]);
-      const payment = JSON.parse(rewrite(JSON.stringify(s.payment))) as PaymentObject;
-      return {
-        command: {
-          peer: peer.address,
-          cid: cids[i]!,
-          direction: s.proposer === me ? 'outbound' : 'inbound',
-          referenceId: ref,
-          readVersion: i === 0 ? null : cids[i - 1]!,
-          writeVersion: cids[i]!,
-          requestJws: request,
-          responseJws: response,
-          status: 'success',
-          errorCode: null,
-        },
-        version: {
-          peer: peer.address,
-          referenceId: ref,
-          version: cids[i]!,
-          previousVersion: i === 0 ? null : cids[i - 1]!,
-          payment: JSON.stringify(payment),
-          open: isOpen(payment),
-        },
-      };
-    }),
   );
 }
 
@@ -313,7 +185,7 @@ async function benchN(n: number, steps: number, dir: string): Promise<void> {
   pool = createVerifyPool({ signers: [b.key] });
   const pathA = join(dir, `a-${n}.db`);
   const pathB = join(dir, `b-${n}.db`);
-  const t = await template(a, b, steps);
+  const t = await chainTemplate(a, b, { steps, close: false });
   const sigsPerObject = t.steps.length * 2;
 
   // Build A's side.
@@ -323,7 +195,7 @@ async function benchN(n: number, steps: number, dir: string): Promise<void> {
   const chunk = 500;
   for (let i = 0; i < n; i += chunk) {
     const objects = await Promise.all(
-      Array.from({ length: Math.min(chunk, n - i) }, () => signObject(t, a, b)),
+      Array.from({ length: Math.min(chunk, n - i) }, () => signChain(t, a, b)),
     );
     await storeA.commit(objects.flat());
     if ((i / chunk) % 20 === 0) progress(`  built ${i + objects.length}/${n} objects`);
