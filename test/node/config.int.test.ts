@@ -39,22 +39,32 @@ describe('node configuration: health, sync and dashboard settings', () => {
   it('takes the replica settings from the file, the id also from PARLEY_REPLICA_ID, and refuses contradicting timings', () => {
     const base = nodeConfig(testIdentity(1), 'file:x.db', []);
     expect(parseNodeConfig(base).replica).toBeUndefined();
-    expect(parseNodeConfig({ ...base, replica: {} }).replica).toEqual({ leaseTtlMs: 3_000, renewMs: 500 });
+    expect(parseNodeConfig({ ...base, replica: {} }).replica).toEqual({
+      leaseTtlMs: 3_000,
+      renewMs: 500,
+      rebalanceIntervalMs: 30_000,
+    });
     const dir = tempDir();
     dirs.push(dir);
     const file = join(dir.path, 'parley.json');
     writeFileSync(file, JSON.stringify({ ...base, replica: { leaseTtlMs: 4_000, renewMs: 1_000 } }));
-    expect(loadNodeConfig(file, {}).replica).toEqual({ leaseTtlMs: 4_000, renewMs: 1_000 });
+    expect(loadNodeConfig(file, {}).replica).toEqual({
+      leaseTtlMs: 4_000,
+      renewMs: 1_000,
+      rebalanceIntervalMs: 30_000,
+    });
     expect(loadNodeConfig(file, { PARLEY_REPLICA_ID: 'eu-1' }).replica).toEqual({
       id: 'eu-1',
       leaseTtlMs: 4_000,
       renewMs: 1_000,
+      rebalanceIntervalMs: 30_000,
     });
     writeFileSync(file, JSON.stringify(base));
     expect(loadNodeConfig(file, { PARLEY_REPLICA_ID: 'eu-2' }).replica).toEqual({
       id: 'eu-2',
       leaseTtlMs: 3_000,
       renewMs: 500,
+      rebalanceIntervalMs: 30_000,
     });
     for (const replica of [
       { leaseTtlMs: 1_000, renewMs: 600 },
