@@ -48,9 +48,10 @@ export function servePayments(socket: DashboardSocket, payments: DashboardPaymen
   const answer = (ack: unknown, work: () => Promise<PaymentsAnswer>): void => {
     if (typeof ack !== 'function') return;
     void work()
-      .catch((err: unknown) => ({
+      .catch(() => ({
         status: 500,
-        body: { error: 'INTERNAL', message: err instanceof Error ? err.message : String(err) },
+        // No error text to the browser (as the admin router): the store's words stay here.
+        body: { error: 'INTERNAL', message: 'the payments could not be read' },
       }))
       .then((a) => (ack as (a: PaymentsAnswer) => void)(a));
   };

@@ -272,7 +272,10 @@ async function verifyCandidates(
 async function commitPlain(plain: PlainApply[], deps: ApplyDeps, out: AppliedBatch): Promise<void> {
   const { store } = deps;
   if (deps.restored) {
-    for (const p of plain) p.items = p.items.map((item) => ({ ...item, restored: true }));
+    // Only objects new here are restored; one this node held gets its payment events as usual.
+    for (const p of plain) {
+      if (p.from === null) p.items = p.items.map((item) => ({ ...item, restored: true }));
+    }
   }
   try {
     await store.commit(plain.flatMap((p) => p.items));

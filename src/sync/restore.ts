@@ -82,7 +82,9 @@ export function createRestorer(ctx: SyncContext, leader: Leader): Restorer {
   }
 
   async function loop(): Promise<RestoreStatus | undefined> {
-    let c = cursor ?? (await ctx.store.restoreCursor!(ctx.peer)) ?? undefined;
+    const read = cursor ?? (await ctx.store.restoreCursor!(ctx.peer)) ?? undefined;
+    // A restore begun during the read replaces the one read (its fresh cursor wins).
+    let c = cursor ?? read;
     if (!c || c.finishedAtMs !== null) return ctx.restore.status();
     cursor = c;
     ctx.restore.leader(c, 'running', 0);
@@ -120,7 +122,14 @@ export function createRestorer(ctx: SyncContext, leader: Leader): Restorer {
       if (cursor !== at) continue;
       if (step.finished) {
         at.finishedAtMs = at.updatedAtMs = ctx.scheduler.now();
-        await save(at);
+        try {
+          await save(at);
+        } catch (err) {
+          // Not finished on disk: the next connection resumes it (the last batches again).
+          at.finishedAtMs = null;
+          stop(at, 'waiting', isParleyError(err) ? err.code : 'INTERNAL');
+          throw err;
+        }
         stop(at, 'finished');
         return ctx.restore.status();
       }
