@@ -1,7 +1,8 @@
 /**
  * Signed payment chains for the benchmarks that fill a store directly: one chain is built once
  * as a template (encoded text with placeholder ids), then signed many times with fresh
- * reference ids and cids, each as the commit items a channel would have written.
+ * reference ids and cids, each as the commit items a channel would have written; and the two
+ * sides' channel syncs over an in-memory link.
  */
 import { randomBytes } from 'node:crypto';
 import { createAutoBusiness, createPaymentObject, nextPaymentVersion } from '../../src/business/index.js';
@@ -12,11 +13,16 @@ import {
   encodeRequest,
   encodeResponse,
   generatePrivateKey,
+  isProtocolServer,
   type PaymentObject,
   type PrivateKey,
   signJwsAsync,
 } from '../../src/protocol/index.js';
-import type { CommitItem } from '../../src/store/types.js';
+import type { JwsVerifier } from '../../src/protocol/verify-pool.js';
+import { createSyncRepository } from '../../src/store/sync-repository.js';
+import type { CommitItem, ParleyStore } from '../../src/store/types.js';
+import { type ChannelSync, createChannelSync, type SyncLink } from '../../src/sync/resync.js';
+import { memoryLink, serialExclusive } from '../../test/sync/in-memory.js';
 
 export interface Party {
   address: string;
@@ -148,4 +154,37 @@ export async function signChain(t: ChainTemplate, me: Party, peer: Party): Promi
       };
     }),
   );
+}
+
+/** The two sides' channel syncs over an in-memory link; `peerSyncMethods` as their hellos named. */
+export function wireSyncPair(
+  a: { me: Party; peer: Party; store: ParleyStore },
+  b: { me: Party; peer: Party; store: ParleyStore },
+  verifier: JwsVerifier,
+  peerSyncMethods?: string[],
+): { sa: ChannelSync; sb: ChannelSync } {
+  const make = (side: typeof a): ChannelSync =>
+    createChannelSync(
+      {},
+      {
+        me: side.me.address,
+        peer: side.peer.address,
+        myKey: side.me.key,
+        peerKey: side.peer.key.publicKey,
+        isServer: isProtocolServer(side.me.address, side.peer.address),
+        store: createSyncRepository(side.store),
+        exclusive: serialExclusive(),
+        isPending: () => false,
+        dropPending: () => false,
+        verifier,
+      },
+    );
+  const sa = make(a);
+  const sb = make(b);
+  const speaks = peerSyncMethods ? { peerSyncMethods } : {};
+  const la: SyncLink = { ...memoryLink((f) => sb.handleFrame(f, lb), setImmediate), ...speaks };
+  const lb: SyncLink = { ...memoryLink((f) => sa.handleFrame(f, la), setImmediate), ...speaks };
+  sa.attach(la);
+  sb.attach(lb);
+  return { sa, sb };
 }

@@ -1,50 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isProtocolServer } from '../../src/protocol/index.js';
-import { createVerifyPool, type JwsVerifier } from '../../src/protocol/verify-pool.js';
+import { createVerifyPool } from '../../src/protocol/verify-pool.js';
 import { openStore } from '../../src/store/open-store.js';
-import { createSyncRepository } from '../../src/store/sync-repository.js';
-import type { ParleyStore } from '../../src/store/types.js';
-import { type ChannelSync, createChannelSync, type SyncLink } from '../../src/sync/resync.js';
-import { memoryLink, serialExclusive } from '../../test/sync/in-memory.js';
-import { chainTemplate, type Party, party, signChain } from './_signed-chains.js';
+import { chainTemplate, party, signChain, wireSyncPair } from './_signed-chains.js';
 
 const N = Number(process.env['PARLEY_BENCH_RESTORE_N'] ?? 100_000);
 const machine = { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length };
 const progress = (text: string): void => void process.stderr.write(`${text}\n`);
-
-/** The two sides' channel syncs over an in-memory link whose hellos named `restore`. */
-function wire(
-  a: { me: Party; peer: Party; store: ParleyStore },
-  b: { me: Party; peer: Party; store: ParleyStore },
-  verifier: JwsVerifier,
-): { sa: ChannelSync; sb: ChannelSync } {
-  const make = (side: typeof a): ChannelSync =>
-    createChannelSync(
-      {},
-      {
-        me: side.me.address,
-        peer: side.peer.address,
-        myKey: side.me.key,
-        peerKey: side.peer.key.publicKey,
-        isServer: isProtocolServer(side.me.address, side.peer.address),
-        store: createSyncRepository(side.store),
-        exclusive: serialExclusive(),
-        isPending: () => false,
-        dropPending: () => false,
-        verifier,
-      },
-    );
-  const sa = make(a);
-  const sb = make(b);
-  const speaks = { peerSyncMethods: ['list', 'riblt', 'restore'] };
-  const la: SyncLink = { ...memoryLink((f) => sb.handleFrame(f, lb), setImmediate), ...speaks };
-  const lb: SyncLink = { ...memoryLink((f) => sa.handleFrame(f, la), setImmediate), ...speaks };
-  sa.attach(la);
-  sb.attach(lb);
-  return { sa, sb };
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'parley-bench-restore-'));
 const a = party(0x41);
@@ -61,7 +24,12 @@ try {
     await storeA.commit(objects.flat());
     if ((i / 500) % 20 === 0) progress(`  built ${i + objects.length}/${N} closed objects`);
   }
-  const { sa, sb } = wire({ me: a, peer: b, store: storeA }, { me: b, peer: a, store: storeB }, pool);
+  const { sa, sb } = wireSyncPair(
+    { me: a, peer: b, store: storeA },
+    { me: b, peer: a, store: storeB },
+    pool,
+    ['list', 'riblt', 'restore'],
+  );
   let last = 0;
   sa.restore$.subscribe((e) => {
     if (e.moved - last >= 5000) {

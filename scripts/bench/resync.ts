@@ -34,18 +34,10 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { isOpen } from '../../src/objects/index.js';
-import { isProtocolServer } from '../../src/protocol/index.js';
 import type { ObjectHistory } from '../../src/protocol/sync-frames.js';
-import {
-  createVerifyPool,
-  inThreadVerifier,
-  type JwsVerifier,
-  type VerifyPool,
-} from '../../src/protocol/verify-pool.js';
+import { createVerifyPool, inThreadVerifier, type VerifyPool } from '../../src/protocol/verify-pool.js';
 import { openStore } from '../../src/store/open-store.js';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
-import type { ParleyStore } from '../../src/store/types.js';
-import { type ChannelSync, createChannelSync, type SyncLink } from '../../src/sync/resync.js';
 import { commitItemsOf, verifyHistories } from '../../src/sync/verify-history.js';
 import {
   type ChildLine,
@@ -53,9 +45,8 @@ import {
   type NodeProcess,
   waitForLine,
 } from '../../test/helpers/node-process.js';
-import { memoryLink, serialExclusive } from '../../test/sync/in-memory.js';
 import { benchReconcile, benchUpkeep } from './_reconcile.js';
-import { chainTemplate, type Party, party, signChain } from './_signed-chains.js';
+import { chainTemplate, type Party, party, signChain, wireSyncPair } from './_signed-chains.js';
 
 /**
  * Largest n whose 100 %-missing case runs (a full rebuild of 100,000 objects takes minutes on a
@@ -81,36 +72,6 @@ function report(metric: string, value: number, unit: string, params: Record<stri
   process.stdout.write(
     `${JSON.stringify({ bench: 'resync', metric, value: value < 10 ? Math.round(value * 1000) / 1000 : Math.round(value * 100) / 100, unit, params: { ...params, ...machine, load1 } })}\n`,
   );
-}
-
-function wire(
-  a: { me: Party; peer: Party; store: ParleyStore },
-  b: { me: Party; peer: Party; store: ParleyStore },
-  verifier: JwsVerifier,
-): { sa: ChannelSync; sb: ChannelSync } {
-  const make = (side: typeof a): ChannelSync =>
-    createChannelSync(
-      {},
-      {
-        me: side.me.address,
-        peer: side.peer.address,
-        myKey: side.me.key,
-        peerKey: side.peer.key.publicKey,
-        isServer: isProtocolServer(side.me.address, side.peer.address),
-        store: createSyncRepository(side.store),
-        exclusive: serialExclusive(),
-        isPending: () => false,
-        dropPending: () => false,
-        verifier,
-      },
-    );
-  const sa = make(a);
-  const sb = make(b);
-  const la: SyncLink = memoryLink((f) => sb.handleFrame(f, lb), setImmediate);
-  const lb: SyncLink = memoryLink((f) => sa.handleFrame(f, la), setImmediate);
-  sa.attach(la);
-  sb.attach(lb);
-  return { sa, sb };
 }
 
 /** A copy of A's database as B's: channel key and directions swapped, `missing` objects removed. */
@@ -325,7 +286,11 @@ async function benchN(n: number, steps: number, dir: string): Promise<void> {
     storeA = await openStore({ url: `file:${pathA}` });
     const storeB = await openStore({ url: `file:${pathB}` });
     await storeB.upsertPeer({ address: a.address, publicKeyHex: a.key.publicKey.hex });
-    const { sa, sb } = wire({ me: a, peer: b, store: storeA }, { me: b, peer: a, store: storeB }, pool);
+    const { sa, sb } = wireSyncPair(
+      { me: a, peer: b, store: storeA },
+      { me: b, peer: a, store: storeB },
+      pool,
+    );
     progress(`  n=${n} d=${c.label}: resync…`);
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
