@@ -417,6 +417,11 @@ async function serve(
     node: { address: me, epoch },
     probeStore: () => store.getPeer(me),
     storeWritability,
+    restores: () =>
+      [...syncs].flatMap(([peer, sync]) => {
+        const restore = sync.restoreStatus();
+        return restore ? [{ peer, ...restore }] : [];
+      }),
   });
   subs.push(storeWritability.events$.subscribe((event) => events.next(event)));
   const stopStoreReport = reportStoreWritability(storeWritability, {

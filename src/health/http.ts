@@ -5,7 +5,8 @@
  *   this node's store cannot write (`store: unwritable`, `store-writability.ts`), 200 otherwise
  *   (`status` is `ok`, or `degraded` while a peer is `suspect`, `unknown`, its open objects
  *   diverged, or it is `peer_behind`: commands of mine stuck there, in `peerBehind`; or while
- *   payments wait for an unanswering back office, in `backoffice`).
+ *   payments wait for an unanswering back office, in `backoffice`; or while a closed-object
+ *   restore of this node runs, or any restore waits: every restore not finished is in `restores`).
  * - `GET /livez`: this node alone (its process answers and its store answers a read within
  *   {@link LIVEZ_STORE_TIMEOUT_MS}, and has not stayed unwritable with room on its volume for a
  *   minute): 200, or 503 with the store's error code. A liveness probe
@@ -38,6 +39,19 @@ import type { PeerBehindSnapshot } from './peer-behind.js';
 import type { ChannelHealthSnapshot } from './status.js';
 import type { StoreWritability, StoreWritabilitySnapshot } from './store-writability.js';
 
+/** Where a channel's closed-object restore is (`RestoreStatus` of `src/sync`, PROTOCOL.md §7.6). */
+export interface RestoreStatus {
+  role: 'leader' | 'follower';
+  reason: string;
+  state: 'running' | 'waiting' | 'finished';
+  compared: number;
+  moved: number;
+  after: string | null;
+  startedAtMs: number;
+  atMs: number;
+  error?: string;
+}
+
 /** Who may read `/healthz`, `/healthz/history` and `/metrics`, besides clients on this machine. */
 export interface StatusAccess extends HostOriginPolicy {
   /** Everyone (put the port behind your own authentication). @default false */
@@ -54,6 +68,8 @@ export interface HealthRoutesDeps {
   monitor: HealthMonitor;
   metrics: NodeMetrics;
   node: { address: string; epoch: string };
+  /** Each channel's closed-object restore that ran or runs in this process (PROTOCOL.md §7.6). */
+  restores?: () => RestoreSnapshot[];
   /** A cheap read of the node's store, for `/livez`; rejects when the store cannot answer. */
   probeStore?: () => Promise<unknown>;
   /** Whether the store can write (`/healthz`), and whether that is for `/livez` to report. */
@@ -62,6 +78,26 @@ export interface HealthRoutesDeps {
 
 /** How long `/livez` waits for the store's answer. */
 export const LIVEZ_STORE_TIMEOUT_MS = 2000;
+
+/** A channel's closed-object restore, as `/healthz` lists it. */
+export type RestoreSnapshot = RestoreStatus & { peer: string };
+
+/** What `/healthz` reports besides the channels' health. */
+export interface HealthzParts {
+  peerBehind?: PeerBehindSnapshot[];
+  store?: StoreWritabilitySnapshot | undefined;
+  backoffice?: BackofficeSnapshot[] | undefined;
+  eventsUndeliverable?: EventsDeliverySnapshot[] | undefined;
+  restores?: RestoreSnapshot[];
+}
+
+/**
+ * Whether a restore makes the node `degraded`: this node's own record is being restored (its
+ * closed objects are not all back yet), or a restore of either side waits (it cannot progress
+ * until the next connection, `error` says why).
+ */
+const restoreDegrades = (r: RestoreSnapshot): boolean =>
+  r.state === 'waiting' || (r.state === 'running' && r.role === 'follower');
 
 /** The `/healthz` body. */
 export interface HealthzBody {
@@ -79,23 +115,29 @@ export interface HealthzBody {
   backoffice?: BackofficeSnapshot[];
   /** Present while the back-office events stopped moving (`events_undeliverable`). */
   eventsUndeliverable?: EventsDeliverySnapshot[];
+  /**
+   * Present while a closed-object restore of a channel is not finished: `running` (this node
+   * leads it, or the peer restores this node) or `waiting` (stopped until the next connection;
+   * `error` says why). `degraded` while this node is being restored or a restore waits.
+   */
+  restores?: RestoreSnapshot[];
 }
 
 /** The `/healthz` answer for a set of snapshots. */
 export function healthz(
   node: { address: string; epoch: string },
   channels: ChannelHealthSnapshot[],
-  peerBehind: PeerBehindSnapshot[] = [],
-  store?: StoreWritabilitySnapshot,
-  backoffice: BackofficeSnapshot[] = [],
-  eventsUndeliverable: EventsDeliverySnapshot[] = [],
+  parts: HealthzParts = {},
 ): { httpStatus: number; body: HealthzBody } {
+  const { peerBehind = [], store, backoffice = [], eventsUndeliverable = [] } = parts;
+  const restores = (parts.restores ?? []).filter((r) => r.state !== 'finished');
   const unwritable = store?.store === 'unwritable';
   const down = unwritable || channels.some((c) => c.state === 'down');
   const degraded =
     peerBehind.length > 0 ||
     backoffice.length > 0 ||
     eventsUndeliverable.length > 0 ||
+    restores.some(restoreDegrades) ||
     channels.some((c) => c.state !== 'healthy' || c.diverged);
   const rounded = channels.map((c) => ({ ...c, phi: Math.round(c.phi * 1000) / 1000 }));
   return {
@@ -115,6 +157,7 @@ export function healthz(
       peerBehind,
       ...(backoffice.length > 0 ? { backoffice } : {}),
       ...(eventsUndeliverable.length > 0 ? { eventsUndeliverable } : {}),
+      ...(restores.length > 0 ? { restores } : {}),
     },
   };
 }
@@ -183,14 +226,13 @@ export function registerHealthRoutes(router: HttpRouter, deps: HealthRoutesDeps)
     if (refusedHostOrigin(req, res, access)) return true;
     if (!mayRead(req, access)) return unauthorized(res, access);
     if (refusedQuery(url, res)) return true;
-    const { httpStatus, body } = healthz(
-      deps.node,
-      deps.monitor.snapshot(),
-      deps.monitor.peerBehind.snapshot(),
-      deps.storeWritability?.snapshot(),
-      deps.monitor.backoffice?.snapshot(),
-      deps.monitor.eventsDelivery?.snapshot(),
-    );
+    const { httpStatus, body } = healthz(deps.node, deps.monitor.snapshot(), {
+      peerBehind: deps.monitor.peerBehind.snapshot(),
+      store: deps.storeWritability?.snapshot(),
+      backoffice: deps.monitor.backoffice?.snapshot(),
+      eventsUndeliverable: deps.monitor.eventsDelivery?.snapshot(),
+      ...(deps.restores ? { restores: deps.restores() } : {}),
+    });
     res.setHeader('cache-control', 'no-store');
     return sendJson(res, httpStatus, body);
   });

@@ -50,7 +50,7 @@ describe('store writability', () => {
     // The volume fills up: unwritable (for /healthz), but /livez stays up however long.
     answer = FULL;
     expect(await writability.probe()).toMatchObject({ store: 'unwritable', code: 'SQLITE_FULL', sinceMs: 0 });
-    expect(healthz({ address: 'n', epoch: 'e' }, [], [], writability.snapshot())).toMatchObject({
+    expect(healthz({ address: 'n', epoch: 'e' }, [], { store: writability.snapshot() })).toMatchObject({
       httpStatus: 503,
       body: { status: 'down', store: 'unwritable', storeCode: 'SQLITE_FULL' },
     });

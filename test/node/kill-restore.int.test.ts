@@ -83,7 +83,24 @@ describe(`a restore with either side SIGKILLed half way (${nodeTestEngine()})`, 
       expect(before.moved).toBeLessThan(PAYMENTS);
 
       const killed = victim.startsWith('P') ? p : w;
+      const survivor = killed === p ? w : p;
+      const stopped = waitForLine(
+        survivor.lines$,
+        (l): l is Extract<ChildLine, { t: 'restore' }> => l.t === 'restore' && l.state === 'waiting',
+        60_000,
+        'the restore waiting on the survivor',
+      );
       await killed.kill();
+      // The survivor's /healthz lists the restore that waits for the peer, and is not `ok`.
+      const waiting = await stopped;
+      const health = (await (await fetch(`http://127.0.0.1:${survivor.port}/healthz`)).json()) as {
+        status: string;
+        restores?: Array<{ peer: string; role: string; state: string }>;
+      };
+      expect(health.status).not.toBe('ok');
+      expect(health.restores).toEqual([
+        expect.objectContaining({ peer: killed.address, role: waiting.role, state: 'waiting' }),
+      ]);
       const [row] = await dbP.query<{ after: string | null; moved: number | string; finished_at: unknown }>(
         `SELECT "after", moved, finished_at FROM restore_cursor WHERE peer = '${idW.address}'`,
       );
