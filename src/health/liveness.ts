@@ -21,7 +21,10 @@ export interface Liveness {
   scheduleCheck(): void;
   /**
    * Judges no silence until `untilMs`: the peer handed the channel to another of its replicas
-   * (close 4421), which connects in a moment. Heard from again, the hold ends.
+   * (close 4421), which connects in a moment. Heard from again, the hold ends. One hold per
+   * heartbeat heard: a connection that closes with 4421 before its first heartbeat (a replica
+   * that accepts the handshake and hands the channel on again) gets none, so a peer whose
+   * replicas keep handing the channel round is judged on its silence like any other.
    */
   holdUntil(untilMs: number): void;
   /** Stops every timer. */
@@ -58,6 +61,8 @@ export function createLiveness(
   let closed = false;
   /** No silence is judged before this (a hand-over under way). */
   let holdUntilMs = Number.NEGATIVE_INFINITY;
+  /** A hold was granted since the last heartbeat heard. */
+  let holdSpent = false;
 
   function transition(to: HealthState, cause: TransitionCause, phi: number): void {
     if (to === state) return;
@@ -139,10 +144,13 @@ export function createLiveness(
     },
     heard(cause, phi) {
       holdUntilMs = Number.NEGATIVE_INFINITY;
+      if (cause === 'heartbeat') holdSpent = false;
       if (state !== 'healthy') transition('healthy', cause, phi);
     },
     scheduleCheck,
     holdUntil(untilMs) {
+      if (holdSpent) return;
+      holdSpent = true;
       holdUntilMs = Math.max(holdUntilMs, untilMs);
       scheduleCheck();
     },

@@ -81,4 +81,22 @@ describe('health of a channel handed over between replicas of the peer', () => {
     expect(at).toBeGreaterThan(0);
     expect(downs()).toHaveLength(1);
   });
+
+  it('goes down when each replica of the peer hands the channel on before its first heartbeat', async () => {
+    const { time, a, connect, downs } = setup();
+    const first = connect();
+    time.advance(10_000);
+    expect(a.state).toBe('healthy');
+    // A handshake, then 4421 at once, again and again: one hold at most, then silence is judged.
+    let next = first;
+    for (let i = 0; i < 4; i++) {
+      next.b.close();
+      next.link.b.close(CloseCode.NOT_OWNER, 'another replica owns this channel');
+      time.advance(10);
+      await settle();
+      time.advance(GRACE - 100);
+      next = connect();
+    }
+    expect(downs().length).toBeGreaterThan(0);
+  });
 });
