@@ -28,7 +28,7 @@ import { isParleyError } from '../errors.js';
 import type { LeaseRepository } from '../store/lease-repository.js';
 import type { ReplicaCensus, ReplicaRegistry } from '../store/replica-repository.js';
 import { settled } from '../util/background.js';
-import { planSpread } from './spread.js';
+import { planSpread, rowlessSince } from './spread.js';
 
 /** Lease timing. */
 export interface LeaseOptions {
@@ -216,6 +216,8 @@ function createSpreading(options: LeaseOptions, deps: LeaseKeeperDeps, k: Keeper
   /** The renewal rounds the heartbeat may miss before this replica counts as gone. */
   const heartbeatTtlMs = options.leaseTtlMs - options.renewMs;
   let lastMoveAtMs = Number.NEGATIVE_INFINITY;
+  /** Channels seen without a lease row, since when (census time): see `rowlessSince`. */
+  let rowless = new Map<string, number>();
   /** Channels handed over: not taken back by this replica until then (ms; Infinity while releasing). */
   const excluded = new Map<string, number>();
   const handovers = new Set<Promise<void>>();
@@ -280,6 +282,7 @@ function createSpreading(options: LeaseOptions, deps: LeaseKeeperDeps, k: Keeper
     }
     const now = scheduler.now();
     for (const [peer, untilMs] of excluded) if (now >= untilMs) excluded.delete(peer);
+    rowless = rowlessSince(peers, census, rowless);
     const plan = planSpread({
       me: leases.owner,
       peers,
@@ -287,6 +290,7 @@ function createSpreading(options: LeaseOptions, deps: LeaseKeeperDeps, k: Keeper
       excluded: new Set(excluded.keys()),
       census,
       leaseTtlMs: options.leaseTtlMs,
+      rowlessSinceMs: rowless,
     });
     if (plan.handOver !== undefined && now - lastMoveAtMs >= intervalMs && !k.closed()) {
       lastMoveAtMs = now;

@@ -6,8 +6,9 @@
  *   holds fewer than `ceil(N / R)`. The others, under their share, take the rest.
  * - **Orphans.** A lease that stayed free for `leaseTtlMs` (the replica meant to take it did
  *   not) is taken by any replica, whatever its share; so is a channel that never had a lease
- *   when no other live replica is under its share. No channel is left unserved for want of a
- *   replica with room.
+ *   when no other live replica is under its share, or once it stayed without one for
+ *   `leaseTtlMs` (the replicas under their share may not know it: a configuration rolled out to
+ *   some replicas only). No channel is left unserved for want of a replica with room.
  * - **Rebalancing.** A replica that holds more than `floor(N / R)` channels and at least 2 more
  *   than the least-loaded live replica hands one channel over (at most one per
  *   `rebalanceIntervalMs`, counted by the caller): it gives the channel up and releases its
@@ -41,6 +42,8 @@ export interface SpreadInput {
   excluded: ReadonlySet<string>;
   census: ReplicaCensus;
   leaseTtlMs: number;
+  /** Since when (census time) each channel without a lease row was seen without one. */
+  rowlessSinceMs?: ReadonlyMap<string, number>;
 }
 
 /** This replica's order of `peer` (higher first): a hash of both ids. */
@@ -69,8 +72,23 @@ export function loads(input: Pick<SpreadInput, 'me' | 'held' | 'census'>): Map<s
   return out;
 }
 
+/**
+ * The channels without a lease row in `census` (held by none), each since when: the earlier
+ * time from `before`, or now for one newly seen without a row.
+ */
+export function rowlessSince(
+  peers: readonly string[],
+  census: ReplicaCensus,
+  before: ReadonlyMap<string, number>,
+): Map<string, number> {
+  const rows = new Set(census.leases.map((l) => l.peer));
+  return new Map(
+    peers.filter((peer) => !rows.has(peer)).map((peer) => [peer, before.get(peer) ?? census.nowMs]),
+  );
+}
+
 export function planSpread(input: SpreadInput): SpreadPlan {
-  const { me, peers, held, excluded, census, leaseTtlMs } = input;
+  const { me, peers, held, excluded, census, leaseTtlMs, rowlessSinceMs } = input;
   const load = loads(input);
   const replicas = load.size;
   const share = Math.ceil(peers.length / replicas);
@@ -87,9 +105,9 @@ export function planSpread(input: SpreadInput): SpreadPlan {
     // restart with the same id takes it back at once).
     if (row && row.expiresAtMs > census.nowMs && row.owner !== me) continue;
     take.push(peer);
-    const unservedMs = row ? census.nowMs - row.expiresAtMs : 0;
+    const unservedMs = census.nowMs - (row ? row.expiresAtMs : (rowlessSinceMs?.get(peer) ?? census.nowMs));
     const mineStill = row !== undefined && row.owner === me && row.expiresAtMs > census.nowMs;
-    if (mineStill || (row ? unservedMs >= leaseTtlMs : !othersUnder)) orphans.push(peer);
+    if (mineStill || unservedMs >= leaseTtlMs || (!row && !othersUnder)) orphans.push(peer);
   }
 
   let handOver: string | undefined;

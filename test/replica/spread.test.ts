@@ -3,7 +3,13 @@
  * replica takes, and when it hands one over.
  */
 import { describe, expect, it } from 'vitest';
-import { loads, planSpread, preferenceOrder, type SpreadInput } from '../../src/replica/spread.js';
+import {
+  loads,
+  planSpread,
+  preferenceOrder,
+  rowlessSince,
+  type SpreadInput,
+} from '../../src/replica/spread.js';
 
 const NOW = 1_000_000;
 const TTL = 3_000;
@@ -100,5 +106,31 @@ describe('spreading channels over replicas', () => {
     const orders = ['a', 'b', 'c'].map((me) => preferenceOrder(me, PEERS).join());
     expect(new Set(orders).size).toBeGreaterThan(1);
     expect(preferenceOrder('a', PEERS)).toEqual(preferenceOrder('a', [...PEERS].reverse()));
+  });
+
+  it('takes a channel that stayed without a lease for the lease TTL, though another replica is under its share', () => {
+    // b is under its share but does not know p6 (a configuration rolled out to a only).
+    const owners = { p1: 'a', p2: 'a', p3: 'a', p4: 'b' };
+    const fresh = planSpread(input('a', ['a', 'b'], owners, { rowlessSinceMs: new Map([['p6', NOW - 10]]) }));
+    expect(fresh.orphans).not.toContain('p6');
+    const long = planSpread(input('a', ['a', 'b'], owners, { rowlessSinceMs: new Map([['p6', NOW - TTL]]) }));
+    expect(long.orphans).toContain('p6');
+    expect(long.orphans).not.toContain('p5');
+  });
+
+  it('remembers since when each channel has no lease row', () => {
+    const census = { nowMs: NOW, live: ['a'], leases: [{ peer: 'p1', owner: 'a', expiresAtMs: NOW + TTL }] };
+    const first = rowlessSince(
+      ['p1', 'p2', 'p3'],
+      census,
+      new Map([
+        ['p3', NOW - 500],
+        ['p1', NOW - 900],
+      ]),
+    );
+    expect([...first]).toEqual([
+      ['p2', NOW],
+      ['p3', NOW - 500],
+    ]);
   });
 });
