@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isParleyError } from '../errors.js';
 import { sendJson } from '../http/router.js';
 import type { VaspNode } from '../node.js';
-import { safeChannelAddress } from './address-text.js';
+import { addressProblem, safeChannelAddress } from './address-text.js';
 import { jsonBody, sendError } from './http-body.js';
 import { sendRefusal } from './refusal.js';
 
@@ -26,7 +26,11 @@ export async function restoreClosed(
   const { peer, ...rest } = (body.value ?? {}) as { peer?: unknown };
   const address = typeof peer === 'string' ? safeChannelAddress(peer) : undefined;
   if (address === undefined || Object.keys(rest).length > 0) {
-    return sendError(res, 400, 'BUSINESS_INVALID_INPUT', 'expected { peer: <address> }');
+    const problem =
+      typeof peer === 'string' && address === undefined
+        ? `peer ${addressProblem(peer)}`
+        : 'expected { peer: <address> } and nothing else';
+    return sendError(res, 400, 'BUSINESS_INVALID_INPUT', problem);
   }
   if (node.sync === undefined) {
     return sendError(res, 501, 'SYNC_RESTORE_UNSUPPORTED', 'this node has no resync');

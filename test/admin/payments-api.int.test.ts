@@ -296,4 +296,21 @@ describe('payments API (real nodes, real HTTP)', () => {
     expect(paid.status, JSON.stringify(paid.body)).toBe(202);
     expect((paid.body as { peer: { state: string } }).peer.state).toBe('connected');
   });
+
+  it('a restore asked for something that is not an address says what is wrong with it, and starts nothing', async () => {
+    const typo = await client.call({ method: 'POST', path: '/admin/restore', body: { peer: 'lbr1nobody' } });
+    expect(typo.status).toBe(400);
+    expect(typo.body).toMatchObject({ error: 'BUSINESS_INVALID_INPUT' });
+    expect((typo.body as { message: string }).message).toMatch(
+      /^peer "lbr1nobody" is not a Parley \/ LIP-5 address/,
+    );
+    const extra = await client.call({
+      method: 'POST',
+      path: '/admin/restore',
+      body: { peer: b.address, also: 1 },
+    });
+    expect(extra.status).toBe(400);
+    expect((extra.body as { message: string }).message).toContain('nothing else');
+    expect(a.sync(b.address).restoreStatus()).toBeUndefined();
+  });
 });
