@@ -94,6 +94,30 @@ export function logNodeEvent(logger: JsonLogger, event: NodeEvent): void {
   logger.log(nodeEventLevel(event), type, fields);
 }
 
+/** A peer's dial failures in a row with one code: every this many, one at warn again. */
+export const DIAL_FAILED_WARN_EVERY = 50;
+
+/**
+ * Logs a node's events as {@link logNodeEvent} does, but a peer's dial failures in a row with
+ * the same code at warn only the first time and every {@link DIAL_FAILED_WARN_EVERY}th, the
+ * others at debug, each with `repeats` (failures in a row so far): a peer down for an hour is one
+ * warning and a few reminders, not one per redial (its health transitions say it too). A
+ * connection, or another code, starts the count again.
+ */
+export function createNodeEventLog(logger: JsonLogger): (event: NodeEvent) => void {
+  const failing = new Map<string, { code: string; repeats: number }>();
+  return (event) => {
+    if (event.type === 'connected') failing.delete(event.peer);
+    if (event.type !== 'dial_failed') return logNodeEvent(logger, event);
+    const last = failing.get(event.peer);
+    const repeats = last?.code === event.code ? last.repeats + 1 : 1;
+    failing.set(event.peer, { code: event.code, repeats });
+    const { type, ...fields } = event;
+    const loud = repeats === 1 || repeats % DIAL_FAILED_WARN_EVERY === 0;
+    logger.log(loud ? 'warn' : 'debug', type, { ...fields, repeats });
+  };
+}
+
 /**
  * The shape of a health event (`src/health` `HealthEvent`) that the log relies on; the rest of
  * its fields are logged as they come.

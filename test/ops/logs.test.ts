@@ -4,7 +4,7 @@
  * `closeCode`, a number).
  */
 import { describe, expect, it } from 'vitest';
-import { createJsonLogger, logNodeEvent, withPeerNames } from '../../src/cli/log.js';
+import { createJsonLogger, createNodeEventLog, logNodeEvent, withPeerNames } from '../../src/cli/log.js';
 
 function capture() {
   const lines: Array<Record<string, unknown>> = [];
@@ -59,5 +59,23 @@ describe('log lines', () => {
     expect(lines[0]).toMatchObject({ event: 'disconnected', closeCode: 1001 });
     expect(lines[0]).not.toHaveProperty('code');
     for (const line of lines.slice(1)) expect(typeof line['code']).toBe('string');
+  });
+
+  it("give a peer's dial failures in a row one warning, reminders every 50th, the rest at debug", () => {
+    const { lines, logger } = capture();
+    const log = createNodeEventLog(logger);
+    const fail = (code: string) => log({ type: 'dial_failed', peer: 'lbr1b', code, message: 'x' });
+    for (let i = 0; i < 60; i++) fail('TRANSPORT_CONNECT_FAILED');
+    fail('TRANSPORT_HANDSHAKE_FAILED');
+    log({ type: 'connected', peer: 'lbr1b', dialed: true });
+    fail('TRANSPORT_HANDSHAKE_FAILED');
+    const warns = lines.filter((l) => l['level'] === 'warn');
+    expect(warns.map((l) => [l['code'], l['repeats']])).toEqual([
+      ['TRANSPORT_CONNECT_FAILED', 1],
+      ['TRANSPORT_CONNECT_FAILED', 50],
+      ['TRANSPORT_HANDSHAKE_FAILED', 1],
+      ['TRANSPORT_HANDSHAKE_FAILED', 1],
+    ]);
+    expect(lines.filter((l) => l['event'] === 'dial_failed' && l['level'] === 'debug')).toHaveLength(58);
   });
 });

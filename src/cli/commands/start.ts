@@ -11,11 +11,11 @@ import { adminUrlOf } from '../admin-client.js';
 import { type CliIo, ExitCode, exitCodeFor } from '../io.js';
 import {
   createJsonLogger,
+  createNodeEventLog,
   type HealthEventLike,
   type JsonLogger,
   type LogLevel,
   logHealthEvent,
-  logNodeEvent,
   withPeerNames,
 } from '../log.js';
 import { readLiveRuntimeFile, removeRuntimeFile, writeRuntimeFile } from '../runtime-file.js';
@@ -117,7 +117,7 @@ export async function runStart(options: StartOptions, io: CliIo, deps: StartDeps
       logger,
       new Map(config.peers.flatMap((p) => (p.name ? [[p.address, p.name]] : []))),
     );
-    const events = node.events$.subscribe((event) => logNodeEvent(named, event));
+    const events = node.events$.subscribe(createNodeEventLog(named));
     const health$ = healthEventsOf(node);
     if (health$) events.add(health$.subscribe((event) => logHealthEvent(named, event)));
     // A new admin token per run, readable only through the 0600 runtime file.
