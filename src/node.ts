@@ -600,6 +600,7 @@ function nodeFacade(parts: NodeParts, keeper: LeaseKeeper | undefined, close: ()
           name: peerNames.get(channel.peer) ?? channel.peer,
           state: channel.connection ? 'connected' : 'disconnected',
           inflight: channel.inflight,
+          inflightStates: channel.inflightStates,
           openObjects: await store.countOpenObjects(channel.peer),
           peerEpoch: peer?.epoch ?? null,
           // `owner` once this replica serves the channel (its state reloaded after a takeover).

@@ -62,6 +62,22 @@ export const RestoreAnswer = z
   .object({ peer: z.string(), restore: RestoreStatus })
   .register(adminSchemas, { id: 'RestoreAnswer' });
 
+/** This node's commands in flight on a channel by where each stands (`Channel.inflightStates`). */
+export const InflightStates = z
+  .object({
+    /** Not written to any connection yet. */
+    unsent: z.number().int(),
+    /** Written, and no answer since its last write. */
+    unanswered: z.number().int(),
+    /** The peer answered `wait`: resent after its backoff. */
+    waiting: z.number().int(),
+    /** Answered, but the answer could not end it here (a fork, or a command already final). */
+    unapplied: z.number().int(),
+    /** How long the oldest written and unanswered one has waited, ms; null when none. */
+    oldestUnansweredMs: z.number().nullable(),
+  })
+  .register(adminSchemas, { id: 'InflightStates' });
+
 export const ChannelStatus = z
   .object({
     peer: z.string(),
@@ -69,6 +85,7 @@ export const ChannelStatus = z
     name: z.string().optional(),
     state: z.enum(['disconnected', 'connected', 'closed']),
     inflight: z.number().int(),
+    inflightStates: InflightStates.optional(),
     openObjects: z.number().int(),
     peerEpoch: z.string().nullable(),
     lease: z.enum(['owner', 'standby']).optional(),

@@ -12,8 +12,8 @@ export type MonitoredChannel = Pick<Channel, 'peer' | 'inflight' | 'connection' 
 /** The open-object summary that heartbeats announce (`ChannelCore.openSummary`). */
 export type SummarySource = Pick<ChannelCore, 'openSummary'>;
 
-/** A channel whose commands the metrics count. */
-export type CountedChannel = Pick<Channel, 'peer' | 'events$'>;
+/** A channel whose commands the metrics count (and whose in-flight commands they sort by state). */
+export type CountedChannel = Pick<Channel, 'peer' | 'events$'> & Partial<Pick<Channel, 'inflightStates'>>;
 
 /** What abandoning a command needs of the channel that holds it. */
 export type AbandonChannel = Pick<Channel, 'peer' | 'suspended' | 'abandon'>;

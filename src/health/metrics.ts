@@ -313,6 +313,7 @@ function registerGauges(
       }
     },
   });
+  registerInflightGauges(registers, deps, who);
   new Gauge({
     name: 'parley_channel_diverged',
     help: 'Whether the open-object digests stayed different while no command was in flight',
@@ -324,6 +325,43 @@ function registerGauges(
     },
   });
   registerConditionGauges(registers, deps, who);
+}
+
+/** The gauges of my commands in flight, by where each stands (`Channel.inflightStates`). */
+function registerInflightGauges(
+  registers: Registry[],
+  deps: NodeMetricsDeps,
+  who: (peer: string) => { peer: string; peer_name: string },
+): void {
+  new Gauge({
+    name: 'parley_channel_inflight_commands_by_state',
+    help: 'Commands of mine in flight by where they stand: unsent (no connection since queued), unanswered (written, no answer since), waiting (the peer answered wait), unapplied (answered, but the answer could not end it here: a fork or a command already final)',
+    labelNames: ['peer', 'peer_name', 'state'],
+    registers,
+    collect() {
+      this.reset();
+      for (const channel of deps.channels) {
+        const states = channel.inflightStates;
+        if (states === undefined) continue;
+        for (const state of ['unsent', 'unanswered', 'waiting', 'unapplied'] as const) {
+          this.set({ ...who(channel.peer), state }, states[state]);
+        }
+      }
+    },
+  });
+  new Gauge({
+    name: 'parley_channel_oldest_unanswered_seconds',
+    help: 'How long the oldest command of mine written and unanswered has waited for its answer (0 when none)',
+    labelNames: ['peer', 'peer_name'],
+    registers,
+    collect() {
+      this.reset();
+      for (const channel of deps.channels) {
+        const states = channel.inflightStates;
+        if (states !== undefined) this.set(who(channel.peer), (states.oldestUnansweredMs ?? 0) / 1000);
+      }
+    },
+  });
 }
 
 /** The gauges of the conditions: peer behind, stuck commands, health persistence. */

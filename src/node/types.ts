@@ -6,6 +6,7 @@ import type { Observable, SchedulerLike } from 'rxjs';
 import type { BusinessDriverOptions, BusinessEvent } from '../business/driver.js';
 import type { BusinessContext } from '../business/index.js';
 import type { Channel, ChannelEvent, SubmittedCommand } from '../channel/channel.js';
+import type { InflightStates } from '../channel/command-tracker.js';
 import type { ErrorCode } from '../errors.js';
 import type { EventDelivery } from '../events/index.js';
 import type { AbandonedCommand } from '../health/abandon.js';
@@ -87,6 +88,8 @@ export interface ChannelSnapshot {
   name?: string;
   state: 'disconnected' | 'connected' | 'closed';
   inflight: number;
+  /** This node's commands in flight in this process by where each stands (`Channel.inflightStates`). */
+  inflightStates?: InflightStates;
   openObjects: number;
   peerEpoch: string | null;
   /** With several replicas: whether this replica owns the channel now (`standby`: another one may). */

@@ -475,6 +475,31 @@ describe('CLI pieces', () => {
     expect(rows).toContain('  end one with `parley command abandon <cid>` (docs/operations.md)');
   });
 
+  it('says when commands of mine were answered with an answer that cannot end them here', () => {
+    const states = { unsent: 0, unanswered: 0, waiting: 0, unapplied: 1, oldestUnansweredMs: null };
+    const rows = statusRows([
+      {
+        peer: 'lbr1peer',
+        state: 'connected',
+        inflight: 1,
+        inflightStates: states,
+        openObjects: 1,
+        peerEpoch: null,
+      },
+      {
+        peer: 'lbr1other',
+        state: 'connected',
+        inflight: 0,
+        inflightStates: { ...states, unapplied: 0 },
+        openObjects: 0,
+        peerEpoch: null,
+      },
+    ]);
+    expect(rows.filter((r) => r.startsWith('unapplied '))).toEqual([
+      expect.stringMatching(/^unapplied lbr1peer: 1 command\(s\) of mine answered by the peer/),
+    ]);
+  });
+
   it('adds a LEASE column for a replica', () => {
     const rows = statusRows([
       {

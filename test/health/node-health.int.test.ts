@@ -162,6 +162,8 @@ describe('node health over real sockets', () => {
     expect(text).toMatch(/parley_heartbeat_rtt_seconds\{/);
     expect(text).toMatch(/parley_channel_phi\{/);
     expect(text).toMatch(/parley_channel_inflight_commands\{/);
+    expect(text).toMatch(/parley_channel_inflight_commands_by_state\{[^}]*state="unapplied"[^}]*\} 0/);
+    expect(text).toMatch(/parley_channel_oldest_unanswered_seconds\{[^}]*\} 0/);
     expect(text).toMatch(/parley_channel_retransmits_total\{/);
     expect(text).toContain(`node="${a.address}"`);
   });

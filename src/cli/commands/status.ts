@@ -91,6 +91,14 @@ export function formatStatus(node: AdminStatus): string {
       : [line(header), ...rows.map(line)]),
     ...node.channels.flatMap((c) => (c.restore ? ['', restoreLine(c.peer, c.restore)] : [])),
     ...node.channels.flatMap((c) =>
+      (c.inflightStates?.unapplied ?? 0) > 0
+        ? [
+            '',
+            `unapplied ${c.peer}: ${c.inflightStates!.unapplied} command(s) of mine answered by the peer with an answer that cannot end them here (a fork, or a command already final); they stay in flight until abandoned (\`parley command abandon <cid>\`, docs/operations.md)`,
+          ]
+        : [],
+    ),
+    ...node.channels.flatMap((c) =>
       c.peerBehind
         ? [
             '',
