@@ -38,6 +38,7 @@ describe('ops/ alerting kit', () => {
     expect(alertNames().sort()).toEqual(
       [
         'ParleyBackofficeUnreachable',
+        'ParleyCommandsUnapplied',
         'ParleyEventsUndeliverable',
         'ParleyOutboxGrowing',
         'ParleyPeerBehind',
