@@ -8,14 +8,15 @@
  * once every object up to it is settled, so a restart of either side resumes where it stood.
  */
 import { randomBytes } from 'node:crypto';
-import { firstValueFrom, timer } from 'rxjs';
+import { firstValueFrom, from, race, takeUntil, timer } from 'rxjs';
 import { isParleyError, ParleyError } from '../errors.js';
-import type { SyncBeginAck, SyncList, SyncOutcome } from '../protocol/sync-frames.js';
+import type { SyncBeginAck, SyncEntry, SyncList, SyncOutcome } from '../protocol/sync-frames.js';
 import { observed, settled } from '../util/background.js';
 import type { SyncContext } from './context.js';
 import {
   arrayCursor,
   boundedCursor,
+  type Cursor,
   checkedPage,
   type Difference,
   type ListPage,
@@ -26,6 +27,7 @@ import type { Leader } from './leader.js';
 import type { RestoreCursor } from './ports.js';
 import { repairBatch } from './repair.js';
 import type { RunState } from './run-record.js';
+import { compareIds } from './summary.js';
 import type { RestoreStatus } from './types.js';
 
 /** Restore runs in a row that fail or settle nothing before the restore waits for the next connection. */
@@ -43,6 +45,11 @@ export interface Restorer {
   begin(reason: string): Promise<{ status: RestoreStatus; done: Promise<RestoreStatus> }>;
   /** A new connection: a restore left unfinished goes on. */
   resume(): void;
+  /**
+   * At the sync's close (after it is marked closed and its answers aborted): resolves once the
+   * restore loop ended, or after `boundMs` on the scheduler; the loop writes nothing once closed.
+   */
+  closed(boundMs: number): Promise<void>;
 }
 
 interface RestoreLimits {
@@ -72,20 +79,45 @@ export function createRestorer(ctx: SyncContext, leader: Leader): Restorer {
   let driving: Promise<RestoreStatus | undefined> | undefined;
   /** The cursor of the restore being driven (the store's row, kept up to date). */
   let cursor: RestoreCursor | undefined;
-  const save = (c: RestoreCursor): Promise<void> => ctx.store.saveRestoreCursor!(c);
+  // Nothing is written once the sync is closed (its close does not wait past its bound).
+  const save = (c: RestoreCursor): Promise<void> =>
+    ctx.closed()
+      ? Promise.reject(new ParleyError('SYNC_ABORTED', 'closed'))
+      : ctx.store.saveRestoreCursor!(c);
+
+  /** A connection came while the loop was going (it may be ending on the one before). */
+  let resumeAfter = false;
 
   function drive(): Promise<RestoreStatus | undefined> {
     driving ??= loop().finally(() => {
       driving = undefined;
+      if (!resumeAfter) return;
+      resumeAfter = false;
+      if (!ctx.closed() && ctx.link()?.state === 'open') observed(drive()); // reports its own state
     });
     return driving;
   }
 
   async function loop(): Promise<RestoreStatus | undefined> {
-    const read = cursor ?? (await ctx.store.restoreCursor!(ctx.peer)) ?? undefined;
+    let read: RestoreCursor | undefined;
+    if (cursor === undefined) {
+      try {
+        read = (await ctx.store.restoreCursor!(ctx.peer)) ?? undefined;
+      } catch (err) {
+        // Unknown whether a restore is left: it shows waiting, and the next connection reads again
+        // (a restore begun during the read goes on below).
+        if (cursor === undefined) {
+          ctx.restore.leaderUnread(isParleyError(err) ? err.code : 'INTERNAL');
+          throw err;
+        }
+      }
+    }
     // A restore begun during the read replaces the one read (its fresh cursor wins).
     let c = cursor ?? read;
-    if (!c || c.finishedAtMs !== null) return ctx.restore.status();
+    if (!c || c.finishedAtMs !== null) {
+      ctx.restore.leaderNothingLeft(c);
+      return ctx.restore.status();
+    }
     cursor = c;
     ctx.restore.leader(c, 'running', 0);
     /** Leaves the loop: the cursor in memory goes, unless a new restore replaced it meanwhile. */
@@ -171,23 +203,50 @@ export function createRestorer(ctx: SyncContext, leader: Leader): Restorer {
       return { status, done };
     },
     resume() {
-      if (!supported(ctx) || driving !== undefined || ctx.closed()) return;
+      if (!supported(ctx) || ctx.closed()) return;
+      if (driving !== undefined) {
+        resumeAfter = true;
+        return;
+      }
       observed(drive()); // a restore reports its own state (restore_progress, `waiting` with its code)
+    },
+    async closed(boundMs) {
+      const going = driving;
+      if (going === undefined) return;
+      await firstValueFrom(race(from(settled(going)), timer(boundMs, ctx.scheduler)));
     },
   };
 }
 
-/** The follower's closed objects from `after` on, a page at a time. */
-function closedPages(ctx: SyncContext, run: RunState, after: string | null) {
+/**
+ * The follower's closed objects from `after` on, a page at a time, at most `max` of them: when it
+ * holds more, `capped` gets the last one listed (the run ends there, the next one goes on).
+ */
+function closedPages(
+  ctx: SyncContext,
+  run: RunState,
+  after: string | null,
+  max: number,
+  capped: (last: string) => void,
+): Cursor<SyncEntry> {
   const { pageSize } = ctx.limits;
+  let received = 0;
   const fetchPage = (from: string | null): Promise<ListPage> => {
+    // A page is asked for only while fewer than `max` came (`next` is null once they did).
+    const limit = Math.min(pageSize, max - received);
     const page = ctx.correlator
       .ask<SyncList>(
         { kind: 'list', runId: run.runId },
-        { _ObjectType: 'SyncListRequest', run_id: run.runId, after: from, limit: pageSize },
+        { _ObjectType: 'SyncListRequest', run_id: run.runId, after: from, limit },
         run.counters,
       )
-      .then((answer) => checkedPage(answer, from, pageSize));
+      .then((answer): ListPage => {
+        const checked = checkedPage(answer, from, limit);
+        received += checked.entries.length;
+        if (checked.next === null || received < max) return checked;
+        capped(checked.next);
+        return { entries: checked.entries, next: null };
+      });
     // Prefetched: awaited only if the merge reaches it (see `listMethod`).
     observed(page);
     return page;
@@ -216,8 +275,9 @@ async function endRun(ctx: SyncContext, run: RunState, outcome: SyncOutcome, don
 }
 
 /**
- * One restore run: the closed objects after the cursor up to this node's `runObjects`-th (all of
- * the rest when fewer are left), compared and repaired, the cursor saved as batches settle.
+ * One restore run: the closed objects after the cursor up to the `runObjects`-th of either side
+ * (all of the rest when both hold fewer), compared and repaired, the cursor saved as batches
+ * settle.
  */
 async function restoreRun(
   ctx: SyncContext,
@@ -241,17 +301,29 @@ async function restoreRun(
       run.counters,
     );
     const local = await ctx.store.closedObjects!(ctx.peer, c.after, lim.runObjects);
-    const upTo = local.length === lim.runObjects ? local[local.length - 1]!.referenceId : null;
-    const diffs = mergeDifferences(boundedCursor(closedPages(ctx, run, c.after), upTo), arrayCursor(local));
+    // The run ends at the first of the two bounds: this node's `runObjects`-th closed object, or
+    // the follower's (either side may hold far more than the other: a wiped or old-backup node).
+    let upTo: string | null = local.length === lim.runObjects ? local[local.length - 1]!.referenceId : null;
+    const lower = (ref: string): void => {
+      if (upTo === null || compareIds(ref, upTo) < 0) upTo = ref;
+    };
+    const bound = (): string | null => upTo;
+    const diffs = mergeDifferences(
+      boundedCursor(closedPages(ctx, run, c.after, lim.runObjects, lower), (e) => e.reference_id, bound),
+      boundedCursor(arrayCursor(local), (h) => h.referenceId, bound),
+    );
     run.phase = 'repair';
     ctx.runs.emit('resync_progress', run);
     const held = new Set(local.map((h) => h.referenceId));
     const { settledAll, peerOnly } = await repairPaced(ctx, run, diffs, c, save, lim, held);
-    c.compared += local.length + peerOnly;
-    if (settledAll && upTo !== null) c.after = upTo;
+    const end = upTo as string | null;
+    const compared =
+      end === null ? local.length : local.filter((h) => compareIds(h.referenceId, end) <= 0).length;
+    c.compared += compared + peerOnly;
+    if (settledAll && end !== null) c.after = end;
     c.updatedAtMs = ctx.scheduler.now();
     await save(c);
-    const finished = settledAll && upTo === null;
+    const finished = settledAll && end === null;
     const outcome: SyncOutcome =
       run.total === 0 ? 'in_sync' : run.rejected.length > 0 || !settledAll ? 'partial' : 'repaired';
     await endRun(ctx, run, outcome, finished);
@@ -311,7 +383,13 @@ async function repairPaced(
   const flush = async (batch: Difference[]): Promise<void> => {
     // Paced: this batch starts once the objects started so far are due at `perS`.
     const due = startedAt + (started * 1000) / lim.perS - ctx.scheduler.now();
-    if (due > 0) await firstValueFrom(timer(due, ctx.scheduler));
+    if (due > 0) {
+      // The sync's close ends the wait at once.
+      await firstValueFrom(timer(due, ctx.scheduler).pipe(takeUntil(from(ctx.whenClosed))), {
+        defaultValue: undefined,
+      });
+      if (ctx.closed()) throw new ParleyError('SYNC_ABORTED', 'closed');
+    }
     started += batch.length;
     const entry = { last: batch[batch.length - 1]!.ref, size: batch.length, done: false };
     order.push(entry);
@@ -332,21 +410,25 @@ async function repairPaced(
   };
 
   let batch: Difference[] = [];
-  for await (const diff of diffs) {
-    if (failure) break;
-    if (ctx.closed()) throw new ParleyError('SYNC_ABORTED', 'closed');
-    run.total++;
-    if (diff.remote && !held.has(diff.ref)) peerOnly++;
-    batch.push(diff);
-    if (batch.length >= lim.batch) {
-      const full = batch;
-      batch = [];
-      await flush(full);
+  try {
+    for await (const diff of diffs) {
+      if (failure) break;
+      if (ctx.closed()) throw new ParleyError('SYNC_ABORTED', 'closed');
+      run.total++;
+      if (diff.remote && !held.has(diff.ref)) peerOnly++;
+      batch.push(diff);
+      if (batch.length >= lim.batch) {
+        const full = batch;
+        batch = [];
+        await flush(full);
+      }
     }
+    if (batch.length > 0 && !failure) await flush(batch);
+  } finally {
+    // Whatever ends the run, its batches and saves end with it (they never reject).
+    await Promise.all(inflight);
+    await saving;
   }
-  if (batch.length > 0 && !failure) await flush(batch);
-  await Promise.all(inflight);
-  await saving;
   if (failure) throw failure;
   return { settledAll: !frozen && run.unsettled.length === 0, peerOnly };
 }
