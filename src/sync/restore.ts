@@ -1,8 +1,10 @@
 /**
  * The closed-object restore a node leads on one channel (PROTOCOL.md §7.6). After the peer lost
  * its state (`peer_state_lost`), or on an operator's request, the leader compares the two sets
- * of closed objects with the `list` pages of a `restore` run, from a persisted cursor, and
- * pushes or fetches every history one side lacks (verified on arrival, §7.4). A restore is a
+ * of closed objects with the `list` pages of a `restore` run, from a persisted cursor (an
+ * operator's restore, with a peer that speaks it, first by the coded symbols of the two whole
+ * sets: `closed_sketch`), and pushes or fetches every history one side lacks (verified on
+ * arrival, §7.4). A restore is a
  * series of runs of at most `restoreRunObjects` closed objects each (other runs go between
  * them); its batches are paced to `restoreObjectsPerS`, at most two in flight. The cursor moves
  * once every object up to it is settled, so a restart of either side resumes where it stood.
@@ -26,6 +28,7 @@ import {
 import type { Leader } from './leader.js';
 import type { RestoreCursor } from './ports.js';
 import { repairBatch } from './repair.js';
+import { type ClosedSet, closedDifferences, closedSet } from './riblt-method.js';
 import type { RunState } from './run-record.js';
 import { compareIds } from './summary.js';
 import type { RestoreStatus } from './types.js';
@@ -67,6 +70,26 @@ function restoreLimits(ctx: SyncContext): RestoreLimits {
     // idle limit (twice the answer limit) however slow the pace.
     batch: Math.max(1, Math.min(options.restoreBatchObjects ?? 50, limits.batchObjects, perS * 5)),
     runObjects: Math.max(1, options.restoreRunObjects ?? 5000),
+  };
+}
+
+/** How a restore compares the closed sets: `riblt`, by coded symbols first (then by list). */
+interface RestorePlan {
+  riblt: boolean;
+}
+
+/**
+ * Coded symbols for an operator's restore (a node put back from an old backup: few differences
+ * in large sets), with a peer that names `restore-riblt`; a peer that lost its state holds
+ * nothing, and a list moves everything anyway.
+ */
+function planFor(ctx: SyncContext, c: RestoreCursor): RestorePlan {
+  const allowed = ctx.options.methods ?? ['riblt', 'list'];
+  return {
+    riblt:
+      c.reason !== 'peer_state_lost' &&
+      allowed.includes('riblt') &&
+      ctx.link()?.peerSyncMethods?.includes('restore-riblt') === true,
   };
 }
 
@@ -128,11 +151,13 @@ export function createRestorer(ctx: SyncContext, leader: Leader): Restorer {
     // Open objects first (they block business): each restore run waits for the runs of mine
     // going or queued (the run on connect, on `peer_state_lost`) and for the peer's runs here.
     let stalls = 0;
+    let plan = planFor(ctx, c);
     for (;;) {
       // A new restore started meanwhile (the peer lost its state again): from its cursor on.
       if (cursor !== undefined && cursor !== c) {
         c = cursor;
         stalls = 0;
+        plan = planFor(ctx, c);
       }
       const at: RestoreCursor = c;
       // Only the current restore's cursor is written (a replaced one's runs may still end).
@@ -143,7 +168,8 @@ export function createRestorer(ctx: SyncContext, leader: Leader): Restorer {
         if (ctx.link() && !ctx.link()?.peerSyncMethods?.includes('restore')) {
           throw new ParleyError('SYNC_RESTORE_UNSUPPORTED', 'the peer does not speak restore');
         }
-        step = await leader.alone(at.reason, () => restoreRun(ctx, at, saveAt));
+        const runPlan = plan;
+        step = await leader.alone(at.reason, () => restoreRun(ctx, at, saveAt, runPlan));
       } catch (err) {
         const code = isParleyError(err) ? err.code : 'INTERNAL';
         const live = !ctx.closed() && ctx.link()?.state === 'open';
@@ -283,13 +309,18 @@ async function restoreRun(
   ctx: SyncContext,
   c: RestoreCursor,
   save: (c: RestoreCursor) => Promise<void>,
+  plan: RestorePlan,
 ): Promise<{ finished: boolean; progressed: boolean }> {
   const lim = restoreLimits(ctx);
   const startAfter = c.after;
   const run = await ctx.runs.start(newId(), 'leader', c.reason);
   run.method = 'restore';
   try {
-    await ctx.correlator.ask<SyncBeginAck>(
+    // Coded symbols first: this node's closed set, read whole from its store (an operator's
+    // request); none held, the follower's are not asked for (a list moves them all anyway).
+    const mine = plan.riblt ? await closedSet(ctx) : undefined;
+    const coded = mine !== undefined && mine.count > 0 ? mine : undefined;
+    const ack = await ctx.correlator.ask<SyncBeginAck>(
       { kind: 'begin', runId: run.runId },
       {
         _ObjectType: 'SyncBegin',
@@ -297,33 +328,25 @@ async function restoreRun(
         method: 'restore',
         reason: c.reason,
         open_objects: await ctx.summary(),
+        ...(coded ? { closed_sketch: true } : {}),
       },
       run.counters,
     );
-    const local = await ctx.store.closedObjects!(ctx.peer, c.after, lim.runObjects);
-    // The run ends at the first of the two bounds: this node's `runObjects`-th closed object, or
-    // the follower's (either side may hold far more than the other: a wiped or old-backup node).
-    let upTo: string | null = local.length === lim.runObjects ? local[local.length - 1]!.referenceId : null;
-    const lower = (ref: string): void => {
-      if (upTo === null || compareIds(ref, upTo) < 0) upTo = ref;
-    };
-    const bound = (): string | null => upTo;
-    const diffs = mergeDifferences(
-      boundedCursor(closedPages(ctx, run, c.after, lim.runObjects, lower), (e) => e.reference_id, bound),
-      boundedCursor(arrayCursor(local), (h) => h.referenceId, bound),
-    );
+    const found = coded ? await closedDifferences(ctx, run, coded, ack) : undefined;
+    if (coded) {
+      const { bytesSent, bytesReceived, rounds } = run.counters;
+      run.reconcile = { method: found ? 'riblt' : 'riblt→list', bytes: bytesSent + bytesReceived, rounds };
+    }
+    // Not decoded (or nothing to code): this run and the restore's next ones list.
+    if (!found) plan.riblt = false;
     run.phase = 'repair';
     ctx.runs.emit('resync_progress', run);
-    const held = new Set(local.map((h) => h.referenceId));
-    const { settledAll, peerOnly } = await repairPaced(ctx, run, diffs, c, save, lim, held);
-    const end = upTo as string | null;
-    const compared =
-      end === null ? local.length : local.filter((h) => compareIds(h.referenceId, end) <= 0).length;
-    c.compared += compared + peerOnly;
-    if (settledAll && end !== null) c.after = end;
+    const { finished, settledAll } =
+      coded && found
+        ? await repairDecoded(ctx, run, c, save, lim, coded, found)
+        : await repairListed(ctx, run, c, save, lim);
     c.updatedAtMs = ctx.scheduler.now();
     await save(c);
-    const finished = settledAll && end === null;
     const outcome: SyncOutcome =
       run.total === 0 ? 'in_sync' : run.rejected.length > 0 || !settledAll ? 'partial' : 'repaired';
     await endRun(ctx, run, outcome, finished);
@@ -334,6 +357,60 @@ async function restoreRun(
     await endRun(ctx, run, aborted ? 'aborted' : 'failed', false, isParleyError(err) ? err.code : 'INTERNAL');
     throw err;
   }
+}
+
+/**
+ * A run's differences decoded from the coded symbols of the two whole closed sets: repaired, the
+ * restore is over once they all settled (objects not among them are equal on both sides).
+ */
+async function repairDecoded(
+  ctx: SyncContext,
+  run: RunState,
+  c: RestoreCursor,
+  save: (c: RestoreCursor) => Promise<void>,
+  lim: RestoreLimits,
+  mine: ClosedSet,
+  found: Difference[],
+): Promise<{ finished: boolean; settledAll: boolean }> {
+  async function* each(): AsyncGenerator<Difference> {
+    yield* found;
+  }
+  const { settledAll, peerOnly } = await repairPaced(ctx, run, each(), c, save, lim, mine);
+  c.compared += mine.count + peerOnly;
+  return { finished: settledAll, settledAll };
+}
+
+/**
+ * The closed objects after the cursor up to the `runObjects`-th of either side (all of the rest
+ * when both hold fewer), listed, merged and repaired; the cursor moves as batches settle.
+ */
+async function repairListed(
+  ctx: SyncContext,
+  run: RunState,
+  c: RestoreCursor,
+  save: (c: RestoreCursor) => Promise<void>,
+  lim: RestoreLimits,
+): Promise<{ finished: boolean; settledAll: boolean }> {
+  const local = await ctx.store.closedObjects!(ctx.peer, c.after, lim.runObjects);
+  // The run ends at the first of the two bounds: this node's `runObjects`-th closed object, or
+  // the follower's (either side may hold far more than the other: a wiped or old-backup node).
+  let upTo: string | null = local.length === lim.runObjects ? local[local.length - 1]!.referenceId : null;
+  const lower = (ref: string): void => {
+    if (upTo === null || compareIds(ref, upTo) < 0) upTo = ref;
+  };
+  const bound = (): string | null => upTo;
+  const diffs = mergeDifferences(
+    boundedCursor(closedPages(ctx, run, c.after, lim.runObjects, lower), (e) => e.reference_id, bound),
+    boundedCursor(arrayCursor(local), (h) => h.referenceId, bound),
+  );
+  const held = new Set(local.map((h) => h.referenceId));
+  const { settledAll, peerOnly } = await repairPaced(ctx, run, diffs, c, save, lim, held);
+  const end = upTo as string | null;
+  const compared =
+    end === null ? local.length : local.filter((h) => compareIds(h.referenceId, end) <= 0).length;
+  c.compared += compared + peerOnly;
+  if (settledAll && end !== null) c.after = end;
+  return { finished: settledAll && end === null, settledAll };
 }
 
 /**
@@ -348,7 +425,7 @@ async function repairPaced(
   c: RestoreCursor,
   save: (c: RestoreCursor) => Promise<void>,
   lim: RestoreLimits,
-  held: ReadonlySet<string>,
+  held: Pick<ReadonlySet<string>, 'has'>,
 ): Promise<{ settledAll: boolean; peerOnly: number }> {
   const startedAt = ctx.scheduler.now();
   const order: Array<{ last: string; size: number; done: boolean }> = [];

@@ -6,95 +6,14 @@
  * shows the restore `waiting` with the store's code until the next connection; the sync's close
  * ends a paced wait at once and waits for the restore loop, which writes nothing after.
  */
-import { filter, firstValueFrom, type SchedulerLike, VirtualTimeScheduler } from 'rxjs';
+import { filter, firstValueFrom, VirtualTimeScheduler } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ParleyError } from '../../src/errors.js';
-import { isProtocolServer } from '../../src/protocol/index.js';
-import { inThreadVerifier } from '../../src/protocol/verify-pool.js';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
-import type { ParleyStore } from '../../src/store/types.js';
 import type { RestoreCursor, SyncStore } from '../../src/sync/ports.js';
-import {
-  type ChannelSync,
-  type ChannelSyncOptions,
-  createChannelSync,
-  type RestoreEvent,
-  type SyncLink,
-} from '../../src/sync/resync.js';
-import { commitItemsFor, memoryLink, openTwoStores, peekFrame, serialExclusive } from './in-memory.js';
-import { buildPayment, type Party, party } from './signed-histories.js';
-
-const A = party(0x61);
-const B = party(0x62);
-
-/** `n` closed (final) payments between `me` and `peer`, logged in `store` as `me` logs them. */
-async function seedClosed(store: ParleyStore, me: Party, peer: Party, n: number): Promise<string[]> {
-  const refs: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const steps = await buildPayment(i % 2 === 0 ? me : peer, i % 2 === 0 ? peer : me, 5);
-    await store.commit(commitItemsFor(steps, me, peer));
-    refs.push(steps[0]!.payment.reference_id);
-  }
-  return refs;
-}
-
-async function closedHeads(store: SyncStore, peer: string): Promise<string[]> {
-  return (await store.closedObjects!(peer, null, 1000)).map((h) => `${h.referenceId}@${h.headVersion}`);
-}
-
-interface Wired {
-  sa: ChannelSync;
-  sb: ChannelSync;
-  /** Connects the two syncs again (a new connection: the leader's restore resumes). */
-  reconnect(): void;
-  /** Frames A sent and B sent, decoded (`_ObjectType`, `run_id`, `entries`, `limit`). */
-  frames: Array<{ _ObjectType?: string; from: 'a' | 'b'; [field: string]: unknown }>;
-}
-
-function wire(
-  stores: { a: SyncStore; b: SyncStore },
-  options: ChannelSyncOptions,
-  scheduler?: SchedulerLike,
-): Wired {
-  const make = (me: Party, peer: Party, store: SyncStore): ChannelSync =>
-    createChannelSync(options, {
-      me: me.address,
-      peer: peer.address,
-      myKey: me.key,
-      peerKey: peer.key.publicKey,
-      isServer: isProtocolServer(me.address, peer.address),
-      store,
-      exclusive: serialExclusive(),
-      isPending: () => false,
-      dropPending: () => false,
-      verifier: inThreadVerifier,
-      ...(scheduler ? { scheduler } : {}),
-    });
-  const sa = make(A, B, stores.a);
-  const sb = make(B, A, stores.b);
-  const frames: Wired['frames'] = [];
-  const speaks = { peerSyncMethods: ['list', 'riblt', 'restore'] };
-  const connect = (): void => {
-    const la: SyncLink = {
-      ...memoryLink((f) => {
-        frames.push({ ...(peekFrame(f) as Record<string, unknown>), from: 'a' });
-        sb.handleFrame(f, lb);
-      }, setImmediate),
-      ...speaks,
-    };
-    const lb: SyncLink = {
-      ...memoryLink((f) => {
-        frames.push({ ...(peekFrame(f) as Record<string, unknown>), from: 'b' });
-        sa.handleFrame(f, la);
-      }, setImmediate),
-      ...speaks,
-    };
-    sb.attach(lb);
-    sa.attach(la);
-  };
-  connect();
-  return { sa, sb, reconnect: connect, frames };
-}
+import type { ChannelSync, RestoreEvent } from '../../src/sync/resync.js';
+import { openTwoStores } from './in-memory.js';
+import { A, B, closedHeads, seedClosed, wire } from './restore-pair.js';
 
 describe('closed-object restore runs (in-memory link, real stores)', () => {
   let stores: Awaited<ReturnType<typeof openTwoStores>> | undefined;
