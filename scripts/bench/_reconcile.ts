@@ -60,17 +60,22 @@ const refOf = (i: number): string => `ref-${i.toString().padStart(8, '0')}`;
 const headOf = (): string => randomBytes(32).toString('hex');
 
 /** A fresh store file at `path` (its schema), then `rows` written straight into `object_head`. */
-async function writeStore(path: string, peer: string, rows: Iterable<[string, string]>): Promise<void> {
+async function writeStore(
+  path: string,
+  peer: string,
+  rows: Iterable<[string, string]>,
+  open: 0 | 1 = 1,
+): Promise<void> {
   const store = await openStore({ url: `file:${path}` });
   await store.close();
   const db = new Database(path);
   try {
     const insert = db.prepare(
-      'INSERT INTO object_head (peer, reference_id, head_version, open, version_count, updated_at) VALUES (?, ?, ?, 1, 1, ?)',
+      'INSERT INTO object_head (peer, reference_id, head_version, open, version_count, updated_at) VALUES (?, ?, ?, ?, 1, ?)',
     );
     const now = Date.now();
     db.transaction(() => {
-      for (const [ref, head] of rows) insert.run(peer, ref, head, now);
+      for (const [ref, head] of rows) insert.run(peer, ref, head, open, now);
     })();
     db.pragma('wal_checkpoint(TRUNCATE)');
   } finally {
@@ -79,7 +84,7 @@ async function writeStore(path: string, peer: string, rows: Iterable<[string, st
 }
 
 /** B's store: a copy of A's under B's channel key, with `d` differences. */
-function deriveB(pathA: string, pathB: string, peerB: string, n: number, d: number): void {
+function deriveB(pathA: string, pathB: string, peerB: string, n: number, d: number, open: 0 | 1 = 1): void {
   for (const suffix of ['', '-wal', '-shm']) rmSync(`${pathB}${suffix}`, { force: true });
   copyFileSync(pathA, pathB);
   const db = new Database(pathB);
@@ -92,13 +97,13 @@ function deriveB(pathA: string, pathB: string, peerB: string, n: number, d: numb
       const update = db.prepare('UPDATE object_head SET head_version = ? WHERE reference_id = ?');
       const remove = db.prepare('DELETE FROM object_head WHERE reference_id = ?');
       const insert = db.prepare(
-        'INSERT INTO object_head (peer, reference_id, head_version, open, version_count, updated_at) VALUES (?, ?, ?, 1, 1, ?)',
+        'INSERT INTO object_head (peer, reference_id, head_version, open, version_count, updated_at) VALUES (?, ?, ?, ?, 1, ?)',
       );
       // Spread over the set: every (n / d)-th object.
       const step = Math.max(1, Math.floor(n / Math.max(1, d)));
       for (let k = 0; k < changed; k++) update.run(headOf(), refOf(k * step));
       for (let k = 0; k < oneSided; k++) {
-        if (k % 2 === 0) insert.run(peerB, refOf(n + k), headOf(), now);
+        if (k % 2 === 0) insert.run(peerB, refOf(n + k), headOf(), open, now);
         else remove.run(refOf(k * step + 1));
       }
     })();
@@ -304,6 +309,126 @@ export async function benchReconcile(
         await Promise.all([storeA.close(), storeB.close()]);
       }
     }
+    for (const p of [pathA, pathB])
+      for (const suffix of ['', '-wal', '-shm']) rmSync(`${p}${suffix}`, { force: true });
+  }
+}
+
+/**
+ * An operator's restore of closed objects (PROTOCOL.md §7.6) led by A: the first restore run's
+ * reconciliation frames counted, by coded symbols (`riblt`: the peer names `restore-riblt`) or by
+ * list pages (one run over the whole set). The objects have no signed log: the repair that
+ * follows fails, and only the reconciliation is counted.
+ */
+async function runClosedOnce(
+  sides: Array<{ me: Party; peer: Party; store: ParleyStore }>,
+  method: 'riblt' | 'list',
+  n: number,
+): Promise<Counted> {
+  let runId: string | undefined;
+  const counted = { bytes: 0, roundTrips: 0, cpuMs: 0, method };
+  const cpu = process.cpuUsage();
+  const count = (frame: string): void => {
+    const f = peekFrame(frame) as { _ObjectType?: string; run_id?: string };
+    if (f._ObjectType === 'SyncBegin' && runId === undefined) runId = f.run_id;
+    if (f.run_id !== runId || !f._ObjectType) return;
+    if (RECONCILE_TYPES.has(f._ObjectType)) {
+      counted.bytes += frame.length;
+      if (REQUESTS.has(f._ObjectType)) counted.roundTrips++;
+    }
+  };
+  const syncs: ChannelSync[] = sides.map((side) =>
+    createChannelSync(
+      { restoreRunObjects: n * 2, restoreObjectsPerS: 1e9 },
+      {
+        me: side.me.address,
+        peer: side.peer.address,
+        myKey: side.me.key,
+        peerKey: side.peer.key.publicKey,
+        isServer: isProtocolServer(side.me.address, side.peer.address),
+        store: createSyncRepository(side.store),
+        exclusive: serialExclusive(),
+        isPending: () => false,
+        dropPending: () => false,
+        verifier: inThreadVerifier,
+      },
+    ),
+  );
+  const [sa, sb] = syncs as [ChannelSync, ChannelSync];
+  const speaks = {
+    peerSyncMethods: method === 'riblt' ? ['list', 'restore', 'restore-riblt'] : ['list', 'restore'],
+  };
+  const la: SyncLink = {
+    ...memoryLink((f) => {
+      count(f);
+      sb.handleFrame(f, lb);
+    }, setImmediate),
+    ...speaks,
+  };
+  const lb: SyncLink = {
+    ...memoryLink((f) => {
+      count(f);
+      sa.handleFrame(f, la);
+    }, setImmediate),
+    ...speaks,
+  };
+  sa.attach(la);
+  sb.attach(lb);
+  try {
+    await sa.restore('on_demand');
+  } catch {
+    // the repair fails on objects without a signed log; the reconciliation is what is counted
+  }
+  const used = process.cpuUsage(cpu);
+  counted.cpuMs = (used.user + used.system) / 1000;
+  await Promise.all(syncs.map((s) => s.close()));
+  return counted;
+}
+
+/** `reconcile_bytes` / `reconcile_round_trips` of an on-demand closed-object restore (`params.scope: closed`). */
+export async function benchClosedReconcile(
+  report: Report,
+  progress: (text: string) => void,
+  dir: string,
+  n: number,
+  d: number,
+): Promise<void> {
+  const party = (byte: number): Party => ({
+    address: encodeAddress({ hrp: 'lbr', onchain: new Uint8Array(16).fill(byte) }),
+    key: generatePrivateKey(),
+  });
+  const a = party(0x53);
+  const b = party(0x54);
+  const pathA = join(dir, `closed-a-${n}.db`);
+  const pathB = join(dir, `closed-b-${n}.db`);
+  progress(`reconcile (closed): writing ${n} closed objects`);
+  await writeStore(
+    pathA,
+    b.address,
+    (function* () {
+      for (let i = 0; i < n; i++) yield [refOf(i), headOf()] as [string, string];
+    })(),
+    0,
+  );
+  deriveB(pathA, pathB, a.address, n, d, 0);
+  const [storeA, storeB] = await Promise.all([
+    openStore({ url: `file:${pathA}` }),
+    openStore({ url: `file:${pathB}` }),
+  ]);
+  try {
+    const sides = [
+      { me: a, peer: b, store: storeA },
+      { me: b, peer: a, store: storeB },
+    ];
+    for (const method of ['riblt', 'list'] as const) {
+      const c = await runClosedOnce(sides, method, n);
+      const params = { n, d, method, scope: 'closed' };
+      progress(`reconcile (closed) n=${n} d=${d} ${method}: ${c.bytes} B, ${c.roundTrips} round trips`);
+      report('reconcile_bytes', c.bytes, 'B', params);
+      report('reconcile_round_trips', c.roundTrips, '1', params);
+    }
+  } finally {
+    await Promise.all([storeA.close(), storeB.close()]);
     for (const p of [pathA, pathB])
       for (const suffix of ['', '-wal', '-shm']) rmSync(`${p}${suffix}`, { force: true });
   }

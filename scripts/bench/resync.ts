@@ -45,7 +45,7 @@ import {
   type NodeProcess,
   waitForLine,
 } from '../../test/helpers/node-process.js';
-import { benchReconcile, benchUpkeep } from './_reconcile.js';
+import { benchClosedReconcile, benchReconcile, benchUpkeep } from './_reconcile.js';
 import { chainTemplate, type Party, party, signChain, wireSyncPair } from './_signed-chains.js';
 
 /**
@@ -479,7 +479,9 @@ async function benchTwoProcesses(
  * The reconciliation phase by method (`_reconcile.ts`): n from `PARLEY_BENCH_RESYNC_RECONCILE_N`
  * (default `10000,100000,1000000`), d from `PARLEY_BENCH_RESYNC_RECONCILE_D` (default
  * `0,1,10,100,1000`), `list` beside `riblt` up to `PARLEY_BENCH_RESYNC_RECONCILE_LIST_MAX_N`
- * (default 100000). `PARLEY_BENCH_RESYNC_RECONCILE=0` skips it, `=only` runs only it.
+ * (default 100000); an operator's restore of closed objects at n from `PARLEY_BENCH_RESYNC_CLOSED_N`
+ * (default 100000), d = 10, by coded symbols beside list pages (`params.scope: closed`).
+ * `PARLEY_BENCH_RESYNC_RECONCILE=0` skips it, `=only` runs only it.
  */
 const RECONCILE = process.env['PARLEY_BENCH_RESYNC_RECONCILE'] ?? '1';
 const numbers = (name: string, fallback: string): number[] =>
@@ -503,6 +505,10 @@ try {
       numbers('PARLEY_BENCH_RESYNC_RECONCILE_D', '0,1,10,100,1000'),
       Number(process.env['PARLEY_BENCH_RESYNC_RECONCILE_LIST_MAX_N'] ?? 100_000),
     );
+    // An operator's restore of closed objects: coded symbols beside list pages.
+    for (const n of numbers('PARLEY_BENCH_RESYNC_CLOSED_N', '100000')) {
+      await benchClosedReconcile(report, progress, dir, n, 10);
+    }
   }
   for (const n of RECONCILE === 'only' ? [] : sizes) {
     progress(`resync bench: n=${n}`);

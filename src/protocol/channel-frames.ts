@@ -57,7 +57,7 @@ export const OpenObjectsSummary = z.object({
 export type OpenObjectsSummary = z.infer<typeof OpenObjectsSummary>;
 
 /** The resync reconciliation methods this build speaks, as its hello announces them (PROTOCOL.md §7.3). */
-export const SYNC_METHODS: readonly string[] = ['list', 'riblt', 'restore'];
+export const SYNC_METHODS: readonly string[] = ['list', 'riblt', 'restore', 'restore-riblt'];
 
 const helloFields = {
   from: FrameAddress,

@@ -49,8 +49,8 @@ const Count = z.int().min(0);
 /**
  * How a run compares the two open-object sets: `list` pages, `scoped` named objects, `riblt`
  * rateless coded symbols (§7.3.1; only with a peer whose hello names it in `sync_methods`).
- * `restore` compares the closed objects instead, by `list` pages from a cursor (§7.6; only with
- * a peer whose hello names it).
+ * `restore` compares the closed objects instead, by `list` pages from a cursor, or first by
+ * their coded symbols (`closed_sketch`, §7.6; only with a peer whose hello names it).
  */
 export const SyncMethod = z.enum(['list', 'scoped', 'riblt', 'restore']);
 export type SyncMethod = z.infer<typeof SyncMethod>;
@@ -63,6 +63,11 @@ export const SyncBegin = z.object({
   reason: z.string().min(1).max(64),
   open_objects: OpenObjectsSummary,
   reference_ids: z.array(ReferenceId).max(MAX_SYNC_PAGE).optional(),
+  /**
+   * Method `restore` only, to a peer whose hello names `restore-riblt` (§7.6): the follower
+   * answers with the coded symbols of its closed objects (`SyncBeginAck.sketch`).
+   */
+  closed_sketch: z.boolean().optional(),
 });
 export type SyncBegin = z.infer<typeof SyncBegin>;
 

@@ -146,13 +146,21 @@ export function arrayCursor<T>(items: readonly T[]): Cursor<T> {
   };
 }
 
-/** `cursor` up to `upTo` (inclusive; null: to its end): what lies beyond it is never read. */
-export function boundedCursor(cursor: Cursor<SyncEntry>, upTo: string | null): Cursor<SyncEntry> {
+/**
+ * `cursor` up to the bound `upTo()` gives at each peek (inclusive; null: to its end): what lies
+ * beyond it is never read. The bound may only come down while the cursor is read.
+ */
+export function boundedCursor<T>(
+  cursor: Cursor<T>,
+  idOf: (item: T) => string,
+  upTo: () => string | null,
+): Cursor<T> {
   return {
     async peek() {
-      const entry = await cursor.peek();
-      if (entry === undefined || upTo === null) return entry;
-      return compareIds(entry.reference_id, upTo) <= 0 ? entry : undefined;
+      const item = await cursor.peek();
+      const bound = upTo();
+      if (item === undefined || bound === null) return item;
+      return compareIds(idOf(item), bound) <= 0 ? item : undefined;
     },
     advance: () => cursor.advance(),
   };

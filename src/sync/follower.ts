@@ -20,7 +20,7 @@ import { observed, settled } from '../util/background.js';
 import { applyHistories } from './apply.js';
 import type { SyncContext } from './context.js';
 import { historyBytes, readHistory, sendable } from './histories.js';
-import { FIRST_SYMBOLS, followerSketch } from './riblt-method.js';
+import { FIRST_SYMBOLS, followerClosedSketch, followerSketch } from './riblt-method.js';
 import type { RunState } from './run-record.js';
 import { sameSummary } from './summary.js';
 import type { SyncLink } from './types.js';
@@ -77,10 +77,15 @@ export async function answerBegin(
     started.sketch = sketch;
     started.method = 'riblt';
   }
-  // A run of the peer's closed-object restore (§7.6): its list pages are of closed objects.
+  // A run of the peer's closed-object restore (§7.6): its list pages are of closed objects, and
+  // its coded symbols, when asked for, those of this node's closed objects as of now.
   if (frame.method === 'restore') {
     started.method = 'restore';
     ctx.restore.followerBegan(frame.reason);
+    if (frame.closed_sketch === true) {
+      sketch = await followerClosedSketch(ctx, started);
+      if (sketch) started.sketch = sketch;
+    }
   }
   await ctx.correlator.send(
     {

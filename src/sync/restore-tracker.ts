@@ -12,6 +12,16 @@ export interface RestoreTracker {
   status(): RestoreStatus | undefined;
   /** The leader's cursor moved (or its state changed); `movedNow` objects moved since the last report. */
   leader(cursor: RestoreCursor, state: RestoreStatus['state'], movedNow: number, error?: string): void;
+  /**
+   * The restore this node leads could not be read (its store failed with `error`): it shows
+   * `waiting` (reason `unknown` when this process never knew it) until the next connection.
+   */
+  leaderUnread(error: string): void;
+  /**
+   * A read found nothing left to restore (`cursor`: a finished restore, or none): a restore shown
+   * `waiting` since a failed read is `finished`.
+   */
+  leaderNothingLeft(cursor: RestoreCursor | undefined): void;
   /** A run of the peer's restore began here. */
   followerBegan(reason: string): void;
   /** The peer's restore stored `count` objects here. */
@@ -29,8 +39,11 @@ export function createRestoreTracker(
   scheduler: SchedulerLike,
 ): RestoreTracker {
   let current: RestoreStatus | undefined;
+  /** `current` is the `waiting` of a cursor read that failed. */
+  let unread = false;
   const emit = (status: RestoreStatus, movedNow: number): void => {
     current = status;
+    unread = false;
     events.next({
       type: status.state === 'finished' ? 'restore_finished' : 'restore_progress',
       peer,
@@ -55,6 +68,32 @@ export function createRestoreTracker(
         },
         movedNow,
       );
+    },
+    leaderUnread(error) {
+      const now = scheduler.now();
+      const known: RestoreStatus =
+        current?.role === 'leader'
+          ? current
+          : {
+              role: 'leader',
+              reason: 'unknown',
+              state: 'waiting',
+              compared: 0,
+              moved: 0,
+              after: null,
+              startedAtMs: now,
+              atMs: now,
+            };
+      emit({ ...known, state: 'waiting', atMs: now, error }, 0);
+      unread = true;
+    },
+    leaderNothingLeft(cursor) {
+      if (!unread || current === undefined) return;
+      if (cursor) this.leader(cursor, 'finished', 0);
+      else {
+        const { error: _, ...rest } = current;
+        emit({ ...rest, state: 'finished', atMs: scheduler.now() }, 0);
+      }
     },
     followerBegan(reason) {
       if (current?.role === 'follower' && current.state === 'running') return;

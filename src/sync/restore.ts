@@ -1,21 +1,24 @@
 /**
  * The closed-object restore a node leads on one channel (PROTOCOL.md §7.6). After the peer lost
  * its state (`peer_state_lost`), or on an operator's request, the leader compares the two sets
- * of closed objects with the `list` pages of a `restore` run, from a persisted cursor, and
- * pushes or fetches every history one side lacks (verified on arrival, §7.4). A restore is a
+ * of closed objects with the `list` pages of a `restore` run, from a persisted cursor (an
+ * operator's restore, with a peer that speaks it, first by the coded symbols of the two whole
+ * sets: `closed_sketch`), and pushes or fetches every history one side lacks (verified on
+ * arrival, §7.4). A restore is a
  * series of runs of at most `restoreRunObjects` closed objects each (other runs go between
  * them); its batches are paced to `restoreObjectsPerS`, at most two in flight. The cursor moves
  * once every object up to it is settled, so a restart of either side resumes where it stood.
  */
 import { randomBytes } from 'node:crypto';
-import { firstValueFrom, timer } from 'rxjs';
+import { firstValueFrom, from, race, takeUntil, timer } from 'rxjs';
 import { isParleyError, ParleyError } from '../errors.js';
-import type { SyncBeginAck, SyncList, SyncOutcome } from '../protocol/sync-frames.js';
+import type { SyncBeginAck, SyncEntry, SyncList, SyncOutcome } from '../protocol/sync-frames.js';
 import { observed, settled } from '../util/background.js';
 import type { SyncContext } from './context.js';
 import {
   arrayCursor,
   boundedCursor,
+  type Cursor,
   checkedPage,
   type Difference,
   type ListPage,
@@ -25,7 +28,9 @@ import {
 import type { Leader } from './leader.js';
 import type { RestoreCursor } from './ports.js';
 import { repairBatch } from './repair.js';
+import { type ClosedSet, closedDifferences, closedSet } from './riblt-method.js';
 import type { RunState } from './run-record.js';
+import { compareIds } from './summary.js';
 import type { RestoreStatus } from './types.js';
 
 /** Restore runs in a row that fail or settle nothing before the restore waits for the next connection. */
@@ -43,6 +48,11 @@ export interface Restorer {
   begin(reason: string): Promise<{ status: RestoreStatus; done: Promise<RestoreStatus> }>;
   /** A new connection: a restore left unfinished goes on. */
   resume(): void;
+  /**
+   * At the sync's close (after it is marked closed and its answers aborted): resolves once the
+   * restore loop ended, or after `boundMs` on the scheduler; the loop writes nothing once closed.
+   */
+  closed(boundMs: number): Promise<void>;
 }
 
 interface RestoreLimits {
@@ -63,6 +73,26 @@ function restoreLimits(ctx: SyncContext): RestoreLimits {
   };
 }
 
+/** How a restore compares the closed sets: `riblt`, by coded symbols first (then by list). */
+interface RestorePlan {
+  riblt: boolean;
+}
+
+/**
+ * Coded symbols for an operator's restore (a node put back from an old backup: few differences
+ * in large sets), with a peer that names `restore-riblt`; a peer that lost its state holds
+ * nothing, and a list moves everything anyway.
+ */
+function planFor(ctx: SyncContext, c: RestoreCursor): RestorePlan {
+  const allowed = ctx.options.methods ?? ['riblt', 'list'];
+  return {
+    riblt:
+      c.reason !== 'peer_state_lost' &&
+      allowed.includes('riblt') &&
+      ctx.link()?.peerSyncMethods?.includes('restore-riblt') === true,
+  };
+}
+
 const supported = (ctx: SyncContext): boolean =>
   ctx.store.closedObjects !== undefined &&
   ctx.store.restoreCursor !== undefined &&
@@ -72,20 +102,45 @@ export function createRestorer(ctx: SyncContext, leader: Leader): Restorer {
   let driving: Promise<RestoreStatus | undefined> | undefined;
   /** The cursor of the restore being driven (the store's row, kept up to date). */
   let cursor: RestoreCursor | undefined;
-  const save = (c: RestoreCursor): Promise<void> => ctx.store.saveRestoreCursor!(c);
+  // Nothing is written once the sync is closed (its close does not wait past its bound).
+  const save = (c: RestoreCursor): Promise<void> =>
+    ctx.closed()
+      ? Promise.reject(new ParleyError('SYNC_ABORTED', 'closed'))
+      : ctx.store.saveRestoreCursor!(c);
+
+  /** A connection came while the loop was going (it may be ending on the one before). */
+  let resumeAfter = false;
 
   function drive(): Promise<RestoreStatus | undefined> {
     driving ??= loop().finally(() => {
       driving = undefined;
+      if (!resumeAfter) return;
+      resumeAfter = false;
+      if (!ctx.closed() && ctx.link()?.state === 'open') observed(drive()); // reports its own state
     });
     return driving;
   }
 
   async function loop(): Promise<RestoreStatus | undefined> {
-    const read = cursor ?? (await ctx.store.restoreCursor!(ctx.peer)) ?? undefined;
+    let read: RestoreCursor | undefined;
+    if (cursor === undefined) {
+      try {
+        read = (await ctx.store.restoreCursor!(ctx.peer)) ?? undefined;
+      } catch (err) {
+        // Unknown whether a restore is left: it shows waiting, and the next connection reads again
+        // (a restore begun during the read goes on below).
+        if (cursor === undefined) {
+          ctx.restore.leaderUnread(isParleyError(err) ? err.code : 'INTERNAL');
+          throw err;
+        }
+      }
+    }
     // A restore begun during the read replaces the one read (its fresh cursor wins).
     let c = cursor ?? read;
-    if (!c || c.finishedAtMs !== null) return ctx.restore.status();
+    if (!c || c.finishedAtMs !== null) {
+      ctx.restore.leaderNothingLeft(c);
+      return ctx.restore.status();
+    }
     cursor = c;
     ctx.restore.leader(c, 'running', 0);
     /** Leaves the loop: the cursor in memory goes, unless a new restore replaced it meanwhile. */
@@ -96,11 +151,13 @@ export function createRestorer(ctx: SyncContext, leader: Leader): Restorer {
     // Open objects first (they block business): each restore run waits for the runs of mine
     // going or queued (the run on connect, on `peer_state_lost`) and for the peer's runs here.
     let stalls = 0;
+    let plan = planFor(ctx, c);
     for (;;) {
       // A new restore started meanwhile (the peer lost its state again): from its cursor on.
       if (cursor !== undefined && cursor !== c) {
         c = cursor;
         stalls = 0;
+        plan = planFor(ctx, c);
       }
       const at: RestoreCursor = c;
       // Only the current restore's cursor is written (a replaced one's runs may still end).
@@ -111,7 +168,8 @@ export function createRestorer(ctx: SyncContext, leader: Leader): Restorer {
         if (ctx.link() && !ctx.link()?.peerSyncMethods?.includes('restore')) {
           throw new ParleyError('SYNC_RESTORE_UNSUPPORTED', 'the peer does not speak restore');
         }
-        step = await leader.alone(at.reason, () => restoreRun(ctx, at, saveAt));
+        const runPlan = plan;
+        step = await leader.alone(at.reason, () => restoreRun(ctx, at, saveAt, runPlan));
       } catch (err) {
         const code = isParleyError(err) ? err.code : 'INTERNAL';
         const live = !ctx.closed() && ctx.link()?.state === 'open';
@@ -171,23 +229,50 @@ export function createRestorer(ctx: SyncContext, leader: Leader): Restorer {
       return { status, done };
     },
     resume() {
-      if (!supported(ctx) || driving !== undefined || ctx.closed()) return;
+      if (!supported(ctx) || ctx.closed()) return;
+      if (driving !== undefined) {
+        resumeAfter = true;
+        return;
+      }
       observed(drive()); // a restore reports its own state (restore_progress, `waiting` with its code)
+    },
+    async closed(boundMs) {
+      const going = driving;
+      if (going === undefined) return;
+      await firstValueFrom(race(from(settled(going)), timer(boundMs, ctx.scheduler)));
     },
   };
 }
 
-/** The follower's closed objects from `after` on, a page at a time. */
-function closedPages(ctx: SyncContext, run: RunState, after: string | null) {
+/**
+ * The follower's closed objects from `after` on, a page at a time, at most `max` of them: when it
+ * holds more, `capped` gets the last one listed (the run ends there, the next one goes on).
+ */
+function closedPages(
+  ctx: SyncContext,
+  run: RunState,
+  after: string | null,
+  max: number,
+  capped: (last: string) => void,
+): Cursor<SyncEntry> {
   const { pageSize } = ctx.limits;
+  let received = 0;
   const fetchPage = (from: string | null): Promise<ListPage> => {
+    // A page is asked for only while fewer than `max` came (`next` is null once they did).
+    const limit = Math.min(pageSize, max - received);
     const page = ctx.correlator
       .ask<SyncList>(
         { kind: 'list', runId: run.runId },
-        { _ObjectType: 'SyncListRequest', run_id: run.runId, after: from, limit: pageSize },
+        { _ObjectType: 'SyncListRequest', run_id: run.runId, after: from, limit },
         run.counters,
       )
-      .then((answer) => checkedPage(answer, from, pageSize));
+      .then((answer): ListPage => {
+        const checked = checkedPage(answer, from, limit);
+        received += checked.entries.length;
+        if (checked.next === null || received < max) return checked;
+        capped(checked.next);
+        return { entries: checked.entries, next: null };
+      });
     // Prefetched: awaited only if the merge reaches it (see `listMethod`).
     observed(page);
     return page;
@@ -216,20 +301,26 @@ async function endRun(ctx: SyncContext, run: RunState, outcome: SyncOutcome, don
 }
 
 /**
- * One restore run: the closed objects after the cursor up to this node's `runObjects`-th (all of
- * the rest when fewer are left), compared and repaired, the cursor saved as batches settle.
+ * One restore run: the closed objects after the cursor up to the `runObjects`-th of either side
+ * (all of the rest when both hold fewer), compared and repaired, the cursor saved as batches
+ * settle.
  */
 async function restoreRun(
   ctx: SyncContext,
   c: RestoreCursor,
   save: (c: RestoreCursor) => Promise<void>,
+  plan: RestorePlan,
 ): Promise<{ finished: boolean; progressed: boolean }> {
   const lim = restoreLimits(ctx);
   const startAfter = c.after;
   const run = await ctx.runs.start(newId(), 'leader', c.reason);
   run.method = 'restore';
   try {
-    await ctx.correlator.ask<SyncBeginAck>(
+    // Coded symbols first: this node's closed set, read whole from its store (an operator's
+    // request); none held, the follower's are not asked for (a list moves them all anyway).
+    const mine = plan.riblt ? await closedSet(ctx) : undefined;
+    const coded = mine !== undefined && mine.count > 0 ? mine : undefined;
+    const ack = await ctx.correlator.ask<SyncBeginAck>(
       { kind: 'begin', runId: run.runId },
       {
         _ObjectType: 'SyncBegin',
@@ -237,21 +328,25 @@ async function restoreRun(
         method: 'restore',
         reason: c.reason,
         open_objects: await ctx.summary(),
+        ...(coded ? { closed_sketch: true } : {}),
       },
       run.counters,
     );
-    const local = await ctx.store.closedObjects!(ctx.peer, c.after, lim.runObjects);
-    const upTo = local.length === lim.runObjects ? local[local.length - 1]!.referenceId : null;
-    const diffs = mergeDifferences(boundedCursor(closedPages(ctx, run, c.after), upTo), arrayCursor(local));
+    const found = coded ? await closedDifferences(ctx, run, coded, ack) : undefined;
+    if (coded) {
+      const { bytesSent, bytesReceived, rounds } = run.counters;
+      run.reconcile = { method: found ? 'riblt' : 'riblt→list', bytes: bytesSent + bytesReceived, rounds };
+    }
+    // Not decoded (or nothing to code): this run and the restore's next ones list.
+    if (!found) plan.riblt = false;
     run.phase = 'repair';
     ctx.runs.emit('resync_progress', run);
-    const held = new Set(local.map((h) => h.referenceId));
-    const { settledAll, peerOnly } = await repairPaced(ctx, run, diffs, c, save, lim, held);
-    c.compared += local.length + peerOnly;
-    if (settledAll && upTo !== null) c.after = upTo;
+    const { finished, settledAll } =
+      coded && found
+        ? await repairDecoded(ctx, run, c, save, lim, coded, found)
+        : await repairListed(ctx, run, c, save, lim);
     c.updatedAtMs = ctx.scheduler.now();
     await save(c);
-    const finished = settledAll && upTo === null;
     const outcome: SyncOutcome =
       run.total === 0 ? 'in_sync' : run.rejected.length > 0 || !settledAll ? 'partial' : 'repaired';
     await endRun(ctx, run, outcome, finished);
@@ -262,6 +357,60 @@ async function restoreRun(
     await endRun(ctx, run, aborted ? 'aborted' : 'failed', false, isParleyError(err) ? err.code : 'INTERNAL');
     throw err;
   }
+}
+
+/**
+ * A run's differences decoded from the coded symbols of the two whole closed sets: repaired, the
+ * restore is over once they all settled (objects not among them are equal on both sides).
+ */
+async function repairDecoded(
+  ctx: SyncContext,
+  run: RunState,
+  c: RestoreCursor,
+  save: (c: RestoreCursor) => Promise<void>,
+  lim: RestoreLimits,
+  mine: ClosedSet,
+  found: Difference[],
+): Promise<{ finished: boolean; settledAll: boolean }> {
+  async function* each(): AsyncGenerator<Difference> {
+    yield* found;
+  }
+  const { settledAll, peerOnly } = await repairPaced(ctx, run, each(), c, save, lim, mine);
+  c.compared += mine.count + peerOnly;
+  return { finished: settledAll, settledAll };
+}
+
+/**
+ * The closed objects after the cursor up to the `runObjects`-th of either side (all of the rest
+ * when both hold fewer), listed, merged and repaired; the cursor moves as batches settle.
+ */
+async function repairListed(
+  ctx: SyncContext,
+  run: RunState,
+  c: RestoreCursor,
+  save: (c: RestoreCursor) => Promise<void>,
+  lim: RestoreLimits,
+): Promise<{ finished: boolean; settledAll: boolean }> {
+  const local = await ctx.store.closedObjects!(ctx.peer, c.after, lim.runObjects);
+  // The run ends at the first of the two bounds: this node's `runObjects`-th closed object, or
+  // the follower's (either side may hold far more than the other: a wiped or old-backup node).
+  let upTo: string | null = local.length === lim.runObjects ? local[local.length - 1]!.referenceId : null;
+  const lower = (ref: string): void => {
+    if (upTo === null || compareIds(ref, upTo) < 0) upTo = ref;
+  };
+  const bound = (): string | null => upTo;
+  const diffs = mergeDifferences(
+    boundedCursor(closedPages(ctx, run, c.after, lim.runObjects, lower), (e) => e.reference_id, bound),
+    boundedCursor(arrayCursor(local), (h) => h.referenceId, bound),
+  );
+  const held = new Set(local.map((h) => h.referenceId));
+  const { settledAll, peerOnly } = await repairPaced(ctx, run, diffs, c, save, lim, held);
+  const end = upTo as string | null;
+  const compared =
+    end === null ? local.length : local.filter((h) => compareIds(h.referenceId, end) <= 0).length;
+  c.compared += compared + peerOnly;
+  if (settledAll && end !== null) c.after = end;
+  return { finished: settledAll && end === null, settledAll };
 }
 
 /**
@@ -276,7 +425,7 @@ async function repairPaced(
   c: RestoreCursor,
   save: (c: RestoreCursor) => Promise<void>,
   lim: RestoreLimits,
-  held: ReadonlySet<string>,
+  held: Pick<ReadonlySet<string>, 'has'>,
 ): Promise<{ settledAll: boolean; peerOnly: number }> {
   const startedAt = ctx.scheduler.now();
   const order: Array<{ last: string; size: number; done: boolean }> = [];
@@ -311,7 +460,13 @@ async function repairPaced(
   const flush = async (batch: Difference[]): Promise<void> => {
     // Paced: this batch starts once the objects started so far are due at `perS`.
     const due = startedAt + (started * 1000) / lim.perS - ctx.scheduler.now();
-    if (due > 0) await firstValueFrom(timer(due, ctx.scheduler));
+    if (due > 0) {
+      // The sync's close ends the wait at once.
+      await firstValueFrom(timer(due, ctx.scheduler).pipe(takeUntil(from(ctx.whenClosed))), {
+        defaultValue: undefined,
+      });
+      if (ctx.closed()) throw new ParleyError('SYNC_ABORTED', 'closed');
+    }
     started += batch.length;
     const entry = { last: batch[batch.length - 1]!.ref, size: batch.length, done: false };
     order.push(entry);
@@ -332,21 +487,25 @@ async function repairPaced(
   };
 
   let batch: Difference[] = [];
-  for await (const diff of diffs) {
-    if (failure) break;
-    if (ctx.closed()) throw new ParleyError('SYNC_ABORTED', 'closed');
-    run.total++;
-    if (diff.remote && !held.has(diff.ref)) peerOnly++;
-    batch.push(diff);
-    if (batch.length >= lim.batch) {
-      const full = batch;
-      batch = [];
-      await flush(full);
+  try {
+    for await (const diff of diffs) {
+      if (failure) break;
+      if (ctx.closed()) throw new ParleyError('SYNC_ABORTED', 'closed');
+      run.total++;
+      if (diff.remote && !held.has(diff.ref)) peerOnly++;
+      batch.push(diff);
+      if (batch.length >= lim.batch) {
+        const full = batch;
+        batch = [];
+        await flush(full);
+      }
     }
+    if (batch.length > 0 && !failure) await flush(batch);
+  } finally {
+    // Whatever ends the run, its batches and saves end with it (they never reject).
+    await Promise.all(inflight);
+    await saving;
   }
-  if (batch.length > 0 && !failure) await flush(batch);
-  await Promise.all(inflight);
-  await saving;
   if (failure) throw failure;
   return { settledAll: !frozen && run.unsettled.length === 0, peerOnly };
 }

@@ -51,6 +51,9 @@ export type {
 
 const newId = (): string => randomBytes(16).toString('hex');
 
+/** How long a close waits for the closed-object restore loop to end (a store write in progress). */
+const RESTORE_CLOSE_BOUND_MS = 5000;
+
 /** The shared context of one channel's resync; `link` and `closed` are the façade's. */
 function createContext(
   options: ChannelSyncOptions,
@@ -212,6 +215,8 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
         link = undefined;
         dropPushParts(follower);
         correlator.abortAll(new ParleyError('SYNC_ABORTED', 'closed'));
+        // The restore loop ends with its run (its state reported, nothing written after this).
+        await restorer.closed(RESTORE_CLOSE_BOUND_MS);
         // Only the run records are waited for (store writes): never the peer or the socket.
         await runs.closeAll();
         events.complete();

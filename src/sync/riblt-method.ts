@@ -6,7 +6,9 @@
  * follower's by pairing a key with one of its own of the same reference id, else by asking the
  * follower: `SyncResolve`), and falls back to `list` when the symbols do not decode within
  * {@link SKETCH_SYMBOLS} or the follower sent none. Bytes and rounds grow with the number of
- * differences, not with the size of the sets.
+ * differences, not with the size of the sets. The closed-object restore (§7.6) uses the same
+ * peeling over the two closed sets, whose symbols both sides build from their stores on demand
+ * ({@link closedSet}).
  */
 import type { OpenObjectsSummary } from '../protocol/channel-frames.js';
 import { type OpenObjectsSketch, openObjectKey, openObjectsSketchOf } from '../protocol/heartbeat-frames.js';
@@ -77,10 +79,13 @@ export async function answerSketchRequest(
   );
 }
 
-/** The open objects (of `sketch`'s set) behind `keys`, read for the candidates of each key only. */
+/** A set of objects whose coded symbols a run reads: which reference ids hash to a key's `hi`. */
+type KeyedSet = Pick<OpenObjectsSketch, 'refsOf'>;
+
+/** The objects (of `sketch`'s set) behind `keys`, read for the candidates of each key only. */
 async function objectsOf(
   ctx: SyncContext,
-  sketch: OpenObjectsSketch,
+  sketch: KeyedSet,
   keys: readonly ItemKey[],
 ): Promise<Array<{ key: ItemKey; entry: SyncEntry }>> {
   const candidates = [...new Set(keys.flatMap((k) => sketch.refsOf(k.hi)))];
@@ -105,13 +110,13 @@ async function objectsOf(
   return found;
 }
 
-/** Follower: the open objects behind the leader's decoded keys. */
+/** Follower: the objects behind the leader's decoded keys (closed ones in a `restore` run, §7.6). */
 export async function answerResolve(
   ctx: SyncContext,
   frame: SyncResolve,
   run: RunState | undefined,
 ): Promise<void> {
-  const sketch = openObjectsSketchOf(await ctx.summary());
+  const sketch = (run && closedSets.get(run)) ?? openObjectsSketchOf(await ctx.summary());
   const keys = (decodeKeys(frame.keys) ?? []).slice(0, 1000);
   const found = sketch ? await objectsOf(ctx, sketch, keys) : [];
   if (run) run.counters.rounds++;
@@ -155,7 +160,7 @@ async function decode(
 async function differencesOf(
   ctx: SyncContext,
   run: RunState,
-  sketch: OpenObjectsSketch,
+  sketch: KeyedSet,
   decoded: Decoded,
 ): Promise<Difference[]> {
   const mine = await objectsOf(ctx, sketch, decoded.mine);
@@ -211,4 +216,74 @@ export function ribltMethod(
       yield* found;
     },
   };
+}
+
+/**
+ * The coded symbols of a channel's closed objects (PROTOCOL.md §7.6), built from the store when a
+ * `restore` run asks for them: every closed object read once, a page at a time.
+ */
+export interface ClosedSet extends KeyedSet {
+  symbols: CodedSymbols;
+  count: number;
+  has(referenceId: string): boolean;
+}
+
+/** The follower's closed set of each `restore` run that asked for its symbols (for `SyncResolve`). */
+const closedSets = new WeakMap<RunState, ClosedSet>();
+
+/** This node's closed objects with the peer as a {@link ClosedSet} (none: the store cannot list them). */
+export async function closedSet(ctx: SyncContext): Promise<ClosedSet | undefined> {
+  if (!ctx.store.closedObjects) return undefined;
+  const symbols = new CodedSymbols(SKETCH_SYMBOLS);
+  const byHi = new Map<number, string[]>();
+  const refs = new Set<string>();
+  const page = ctx.limits.pageSize;
+  for (let after: string | null = null; ; ) {
+    const heads = await ctx.store.closedObjects(ctx.peer, after, page);
+    for (const h of heads) {
+      const key = openObjectKey(h.referenceId, h.headVersion);
+      symbols.toggle(key.hi, key.lo, 1);
+      const same = byHi.get(key.hi);
+      if (same) same.push(h.referenceId);
+      else byHi.set(key.hi, [h.referenceId]);
+      refs.add(h.referenceId);
+    }
+    if (heads.length < page) break;
+    after = heads[heads.length - 1]!.referenceId;
+  }
+  return {
+    symbols,
+    count: refs.size,
+    has: (ref) => refs.has(ref),
+    refsOf: (hi) => byHi.get(hi) ?? [],
+  };
+}
+
+/**
+ * Follower of a `restore` run whose begin asked for coded symbols: its closed set, kept for the
+ * run's requests; undefined when it holds none (the leader then lists).
+ */
+export async function followerClosedSketch(
+  ctx: SyncContext,
+  run: RunState,
+): Promise<CodedSymbols | undefined> {
+  const set = await closedSet(ctx);
+  if (!set || set.count === 0) return undefined;
+  closedSets.set(run, set);
+  return set.symbols;
+}
+
+/**
+ * Leader of a `restore` run (§7.6): the differences between its closed set `mine` and the
+ * follower's, in byte order of reference id, from the follower's symbols in `ack` and more asked
+ * for; undefined when they do not decode (the run then lists).
+ */
+export async function closedDifferences(
+  ctx: SyncContext,
+  run: RunState,
+  mine: ClosedSet,
+  ack: SyncBeginAck,
+): Promise<Difference[] | undefined> {
+  const decoded = await decode(ctx, run, mine.symbols, ack);
+  return decoded ? differencesOf(ctx, run, mine, decoded) : undefined;
 }

@@ -35,8 +35,11 @@ export interface RunState {
   unsettled: string[];
   /** How the differences were found (`riblt→list`: the coded symbols fell back to `list`). */
   method?: string;
-  /** The leader's bytes (both ways) and rounds until the differences were known (`riblt`). */
-  reconcile?: { bytes: number; rounds: number };
+  /**
+   * The leader's bytes (both ways) and rounds until the differences were known (`riblt`; in a
+   * `restore` run, `method` says how: `riblt`, or `riblt→list` after a fallback).
+   */
+  reconcile?: { bytes: number; rounds: number; method?: string };
   /** A follower's coded symbols as of the run's begin (method `riblt`). */
   sketch?: CodedSymbols;
   /** A follower's run: ends `aborted` when the leader sends nothing for a while (see `touch`). */

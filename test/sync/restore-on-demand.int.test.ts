@@ -2,7 +2,8 @@
  * `parley resync --all <peer>` (`POST /admin/restore`, PROTOCOL.md §7.6): a node whose database
  * was put back from an old backup keeps its epoch, so its peer sees no state loss and the closed
  * payments made since the backup stay missing. The operator's restore, led by that node, fetches
- * them from the peer, verified, as restored objects (no payment events), and `parley status`
+ * them from the peer, verified, as restored objects (no payment events), finding them from the
+ * coded symbols of the two closed sets (both hellos name `restore-riblt`), and `parley status`
  * shows it.
  */
 import { randomBytes } from 'node:crypto';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import { firstValueFrom } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { registerAdminRoutes } from '../../src/admin/routes.js';
+import { createSyncRepository } from '../../src/store/sync-repository.js';
 import { cli } from '../cli/helpers.js';
 import { tempDir, until } from '../helpers/nodes.js';
 import { headOf, type Pair, startPair } from './helpers.js';
@@ -81,6 +83,11 @@ describe('closed objects reconciled on demand after a restore from an old backup
       moved: SINCE,
       compared: BEFORE + SINCE,
     });
+    // Both hellos name `restore-riblt`: the differences came from the closed sets' coded symbols.
+    const runs = await createSyncRepository(node.store).runs(b.node.address, 20);
+    const restoreRuns = runs.filter((r) => r.detail['method'] === 'restore' && r.detail['role'] === 'leader');
+    expect(restoreRuns.length).toBeGreaterThan(0);
+    expect(restoreRuns.at(-1)!.detail['reconcile']).toMatchObject({ method: 'riblt' });
     for (const ref of [...old, ...since]) {
       expect(await headOf(node, b.node.address, ref)).toBe(await headOf(b.node, node.address, ref));
     }
