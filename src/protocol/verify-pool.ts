@@ -34,7 +34,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { type ErrorCode, ParleyError } from '../errors.js';
 import { observed, settled } from '../util/background.js';
-import { signJws, verifyJws, verifyJwsAsync } from './jws.js';
+import { signJws, signJwsAsync, verifyJws, verifyJwsAsync } from './jws.js';
 import type { PrivateKey, PublicKey } from './keys.js';
 
 /** One signature to check: a compact JWS and the key that must have signed it. */
@@ -359,8 +359,17 @@ export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
       const hex = (key as { publicKey?: PublicKey } | null | undefined)?.publicKey?.hex;
       let chars = 0;
       for (const text of texts) chars += typeof text === 'string' ? text.length : 0;
-      if (hex === undefined || !signing.has(hex) || (texts.length < minBatch && chars < minChars))
-        return texts.map((text) => signHere(text, key));
+      if (hex === undefined || !signing.has(hex) || (texts.length < minBatch && chars < minChars)) {
+        if (texts.length === 1) return [signHere(texts[0]!, key)];
+        return Promise.all(
+          texts.map((text) =>
+            signJwsAsync(text, key).catch((err: unknown) => {
+              if (err instanceof ParleyError) return err;
+              throw err;
+            }),
+          ),
+        );
+      }
       const signIn = (part: readonly string[]) =>
         new Promise<SignResult[]>((resolve, reject) =>
           post(
