@@ -5,9 +5,10 @@ import {
   type PaymentObject,
   type PrivateKey,
   type PublicKey,
+  signJwsAsync,
   verifyJwsAsync,
 } from '../protocol/index.js';
-import type { JwsVerifier } from '../protocol/verify-pool.js';
+import type { JwsSigner, JwsVerifier } from '../protocol/verify-pool.js';
 import type { CommandRecord, ParleyStore } from '../store/types.js';
 import { background, type ReportFailure, unreported } from '../util/background.js';
 import { decodeStoredPayment } from './command-parts.js';
@@ -21,7 +22,7 @@ import { createReceiver } from './receiving.js';
 import { createResponseOrder } from './response-order.js';
 import { createSender } from './sending.js';
 import { createLimiter, createSerialQueue } from './serial-queue.js';
-import { createVerifyBatcher } from './verify-batcher.js';
+import { createSignBatcher, createVerifyBatcher, type SignJws } from './verify-batcher.js';
 
 /** Default limit of one frame, in bytes. */
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
@@ -55,9 +56,11 @@ export interface ChannelCoreDeps {
   validate?: ValidateCommand;
   /**
    * Checks the peer's signatures; frames that arrive together are verified together (see
-   * `verify-batcher.ts`). @default WebCrypto on this thread's libuv pool, one job per frame
+   * `verify-batcher.ts`). When it also signs for `myKey` (the node's verify pool), this node's
+   * frames are signed there the same way. @default WebCrypto on this thread's libuv pool, one
+   * job per frame
    */
-  verifier?: JwsVerifier;
+  verifier?: JwsVerifier & Partial<JwsSigner>;
   /** Where a background task's failure goes (the node's `background_failed`). */
   report?: ReportFailure;
 }
@@ -180,6 +183,15 @@ export interface ChannelCore {
   dropPending(cid: string): boolean;
 }
 
+/** How the channel signs its frames: with the verifier's threads when it signs, else WebCrypto. */
+function signerOf(verifier: ChannelCoreDeps['verifier'], key: PrivateKey): SignJws {
+  if (typeof verifier?.signMany === 'function') {
+    const signMany = verifier.signMany.bind(verifier);
+    return createSignBatcher({ signMany }, key);
+  }
+  return (payload) => signJwsAsync(payload, key);
+}
+
 /**
  * Composes one channel's core: the receiving side (`receiving.ts`), the sending side
  * (`sending.ts`) and the open-object digest (`open-objects.ts`), over one serial queue, object
@@ -212,6 +224,7 @@ export function createChannelCore(options: ChannelCoreOptions, deps: ChannelCore
     myKey: deps.myKey,
     peerKey: deps.peerKey,
     verifyPeer: deps.verifier ? createVerifyBatcher(deps.verifier) : verifyJwsAsync,
+    sign: signerOf(deps.verifier, deps.myKey),
     maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
     queue,
     lookups: createLimiter(options.maxConcurrentLookups ?? 64),

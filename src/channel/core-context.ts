@@ -4,7 +4,7 @@ import type { CommitPipe } from './commit-pipe.js';
 import type { ObjectCache } from './object-cache.js';
 import type { OpenObjectTracker } from './open-objects.js';
 import type { Limiter, SerialQueue } from './serial-queue.js';
-import type { VerifyJws } from './verify-batcher.js';
+import type { SignJws, VerifyJws } from './verify-batcher.js';
 
 /** What the receiving and the sending side of one channel share (see `channel-core.ts`). */
 export interface CoreContext {
@@ -16,6 +16,8 @@ export interface CoreContext {
   readonly myKey: PrivateKey;
   readonly peerKey: PublicKey;
   readonly verifyPeer: VerifyJws;
+  /** Signs a payload with `myKey`. */
+  readonly sign: SignJws;
   readonly maxFrameBytes: number;
   /** Decisions, one at a time, so pipelined commands see each other's effects. */
   readonly queue: SerialQueue;

@@ -7,7 +7,6 @@ import {
   defaultErrorMessage,
   encodeResponse,
   type PaymentObject,
-  signJwsAsync,
 } from '../protocol/index.js';
 import type { CommandRecord, CommitItem } from '../store/types.js';
 import { observed, settled } from '../util/background.js';
@@ -104,7 +103,7 @@ function remember(s: ReceiveState, cid: string, entry: Recent): void {
 }
 
 function respond(s: ReceiveState, response: CommandResponseObject): Promise<string> {
-  return signJwsAsync(encodeResponse(response), s.ctx.myKey);
+  return s.ctx.sign(encodeResponse(response));
 }
 
 async function protocolError(

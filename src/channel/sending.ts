@@ -8,7 +8,6 @@ import {
   decodeResponse,
   encodeRequest,
   type PaymentObject,
-  signJwsAsync,
   verifyJwsAsync,
 } from '../protocol/index.js';
 import type { CommandRecord, CommitItem, OutboxRecord } from '../store/types.js';
@@ -169,7 +168,7 @@ async function registerNow(
     // The version read may have been decided but not yet be durable: a durable outbox row
     // must never point at a version the store does not hold.
     await ctx.pipe.drain();
-    const requestJws = signedJws ?? (await signJwsAsync(encodeRequest(request), ctx.myKey));
+    const requestJws = signedJws ?? (await ctx.sign(encodeRequest(request)));
     await s.enqueue({
       peer: ctx.peer,
       cid,

@@ -19,6 +19,14 @@
  * its cost changes. The comparison is constant-time, and nothing of the signature computed here
  * leaves the thread: a sender of forged histories learns accept or reject, as with `verify`.
  *
+ * The same threads sign, for the keys of `signers` (`signMany`): a channel under load signs
+ * its frames in batches there rather than as one WebCrypto job each.
+ *
+ * A call of a single small item is done at once on the calling thread (`node:crypto`'s one-shot
+ * Ed25519, no job, no thread woken): a lone frame is what a channel sees when its event loop
+ * has time to spare, and there a hop to another thread costs more CPU than the signature itself
+ * (docs/benchmarks.md). Under load frames arrive together and go to the threads.
+ *
  * Threads start on first use and are unreferenced while idle, so a pool that is never used,
  * or idle, never keeps the process alive; `close()` terminates them.
  */
@@ -26,7 +34,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { type ErrorCode, ParleyError } from '../errors.js';
 import { observed, settled } from '../util/background.js';
-import { verifyJws, verifyJwsAsync } from './jws.js';
+import { signJws, signJwsAsync, verifyJws, verifyJwsAsync } from './jws.js';
 import type { PrivateKey, PublicKey } from './keys.js';
 
 /** One signature to check: a compact JWS and the key that must have signed it. */
@@ -47,6 +55,20 @@ export interface JwsVerifier {
    * @throws ParleyError `SYNC_ABORTED` when the verifier closed before answering.
    */
   verifyMany(items: readonly JwsCheck[]): Promise<JwsResult[]>;
+}
+
+/** The compact JWS of a text signed, or the coded error of one that could not be. */
+export type SignResult = string | ParleyError;
+
+/** Signs many texts at once with one key. */
+export interface JwsSigner {
+  /**
+   * Signs every text with `key` as `signJws` would (same JWS: Ed25519 is deterministic);
+   * resolves with one result per text, in order: the compact JWS, or the `ParleyError`
+   * `signJws` would have thrown (`PROTOCOL_MALFORMED_FRAME`, `KEY_INVALID`).
+   * @throws ParleyError `SYNC_ABORTED` when the signer closed before answering.
+   */
+  signMany(texts: readonly string[], key: PrivateKey): Promise<SignResult[]>;
 }
 
 /** Verification on the calling thread's libuv pool (WebCrypto), one job per signature. */
@@ -102,8 +124,9 @@ export interface VerifyPoolOptions {
   /** Most signatures in one message to a thread. @default 256 */
   chunk?: number;
   /**
-   * Calls with fewer items than this verify on the calling thread (WebCrypto), without waking
-   * the pool (its threads start on first use)... @default 32
+   * Calls with fewer items than this verify (and sign) on the calling thread, without waking
+   * the pool (its threads start on first use): one item at once (`node:crypto`), more as
+   * WebCrypto jobs... @default 2
    */
   minBatch?: number;
   /**
@@ -118,8 +141,8 @@ export interface VerifyPoolOptions {
   signers?: readonly PrivateKey[];
 }
 
-/** A pool of verifying threads. */
-export interface VerifyPool extends JwsVerifier {
+/** A pool of verifying (and signing) threads. */
+export interface VerifyPool extends JwsVerifier, JwsSigner {
   /** Threads the pool runs when busy. */
   readonly threads: number;
   /** Terminates the threads; calls in progress reject with `SYNC_ABORTED`. Idempotent. */
@@ -134,8 +157,9 @@ interface Reply {
 }
 
 interface Job {
-  items: readonly JwsCheck[];
-  resolve(results: JwsResult[]): void;
+  /** Signatures it asks of the thread. */
+  size: number;
+  finish(reply: Reply): void;
   reject(err: unknown): void;
 }
 
@@ -172,13 +196,69 @@ function verifyHere({ jws, key }: JwsCheck): JwsResult {
   }
 }
 
+/** `signJws` on this thread, as a result. */
+function signHere(text: string, key: PrivateKey): SignResult {
+  try {
+    return signJws(text, key);
+  } catch (err) {
+    if (err instanceof ParleyError) return err;
+    throw err;
+  }
+}
+
+/** The results of a verification job from its thread's reply. */
+function verifyResults(items: readonly JwsCheck[], reply: Reply): JwsResult[] {
+  const results: JwsResult[] = new Array(items.length);
+  for (let i = 0; i < items.length; i++) {
+    const code = reply.codes[i];
+    if (code === null || code === undefined) results[i] = reply.payloads[i] ?? '';
+    else if (code === 'OTHER_HEADER') results[i] = verifyHere(items[i]!);
+    else results[i] = failure(code);
+  }
+  return results;
+}
+
+/** The results of a signing job from its thread's reply. */
+function signResults(count: number, reply: Reply): SignResult[] {
+  const results: SignResult[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const code = reply.codes[i];
+    const jws = reply.payloads[i];
+    if ((code === null || code === undefined) && typeof jws === 'string') results[i] = jws;
+    else if (code === 'PROTOCOL_MALFORMED_FRAME')
+      results[i] = new ParleyError(code, 'payload is not well-formed Unicode text');
+    else results[i] = new ParleyError('KEY_INVALID', 'cannot sign with this key');
+  }
+  return results;
+}
+
+/**
+ * `run` over `items` in parts of `per` (even shares for the threads, each at most `chunk`
+ * signatures per message), the results joined in order.
+ */
+async function inParts<T, R>(
+  items: readonly T[],
+  per: number,
+  run: (part: readonly T[]) => Promise<R[]>,
+): Promise<R[]> {
+  const parts: Array<Promise<R[]>> = [];
+  for (let i = 0; i < items.length; i += per) {
+    const part = run(items.slice(i, i + per));
+    // One rejection rejects the call; the other parts' (the same close) are handled here.
+    observed(part);
+    parts.push(part);
+  }
+  return (await Promise.all(parts)).flat();
+}
+
 /** Starts a pool of verifying threads (lazily: none runs until the first large call). */
 export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
   const size = Math.max(1, options.threads ?? availableParallelism());
   const chunk = Math.max(1, options.chunk ?? 256);
-  const minBatch = options.minBatch ?? 32;
+  const minBatch = options.minBatch ?? 2;
   const minChars = options.minChars ?? 65_536;
   const signers = (options.signers ?? []).map((k) => ({ hex: k.publicKey.hex, key: k.keyObject }));
+  const signing = new Set(signers.map((k) => k.hex));
   const threads: Thread[] = [];
   let nextId = 0;
   let closed: Promise<void> | undefined;
@@ -200,16 +280,9 @@ export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
       const job = thread.jobs.get(reply.id);
       if (!job) return;
       thread.jobs.delete(reply.id);
-      thread.load -= job.items.length;
+      thread.load -= job.size;
       if (thread.jobs.size === 0) worker.unref();
-      const results: JwsResult[] = new Array(job.items.length);
-      for (let i = 0; i < job.items.length; i++) {
-        const code = reply.codes[i];
-        if (code === null || code === undefined) results[i] = reply.payloads[i] ?? '';
-        else if (code === 'OTHER_HEADER') results[i] = verifyHere(job.items[i]!);
-        else results[i] = failure(code);
-      }
-      job.resolve(results);
+      job.finish(reply);
     });
     worker.on('error', (err) =>
       fail(thread, new ParleyError('SYNC_ABORTED', 'verify thread failed', { cause: err })),
@@ -227,10 +300,23 @@ export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
     return best ?? spawn();
   }
 
+  /** Posts `message` (given its `id`) to the least loaded thread as a job of `size` signatures. */
+  function post(
+    size: number,
+    message: (id: number) => object,
+    finish: Job['finish'],
+    reject: Job['reject'],
+  ): void {
+    const thread = pick();
+    const id = nextId++;
+    thread.jobs.set(id, { size, finish, reject });
+    thread.load += size;
+    thread.worker.ref();
+    thread.worker.postMessage(message(id));
+  }
+
   function send(items: readonly JwsCheck[]): Promise<JwsResult[]> {
     return new Promise<JwsResult[]>((resolve, reject) => {
-      const thread = pick();
-      const id = nextId++;
       // Few distinct keys per call (the two parties): each travels once, as hex.
       const keyIndex = new Map<string, number>();
       const keys: string[] = [];
@@ -247,10 +333,12 @@ export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
         keyOf[i] = k;
         jws[i] = items[i]!.jws;
       }
-      thread.jobs.set(id, { items, resolve, reject });
-      thread.load += items.length;
-      thread.worker.ref();
-      thread.worker.postMessage({ id, keys, jws, keyOf });
+      post(
+        items.length,
+        (id) => ({ id, keys, jws, keyOf }),
+        (reply) => resolve(verifyResults(items, reply)),
+        reject,
+      );
     });
   }
 
@@ -261,18 +349,37 @@ export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
       if (items.length < minBatch) {
         let chars = 0;
         for (const item of items) chars += typeof item.jws === 'string' ? item.jws.length : 0;
-        if (chars < minChars) return inThreadVerifier.verifyMany(items);
+        if (chars < minChars)
+          return items.length === 1 ? [verifyHere(items[0]!)] : inThreadVerifier.verifyMany(items);
       }
-      // Even shares for the threads, each at most `chunk` signatures per message.
-      const per = Math.min(chunk, Math.ceil(items.length / size));
-      const parts: Array<Promise<JwsResult[]>> = [];
-      for (let i = 0; i < items.length; i += per) {
-        const part = send(items.slice(i, i + per));
-        // One rejection rejects the call; the other parts' (the same close) are handled here.
-        observed(part);
-        parts.push(part);
+      return inParts(items, Math.min(chunk, Math.ceil(items.length / size)), send);
+    },
+    async signMany(texts, key) {
+      if (closed !== undefined) throw new ParleyError('SYNC_ABORTED', 'verify pool closed');
+      const hex = (key as { publicKey?: PublicKey } | null | undefined)?.publicKey?.hex;
+      let chars = 0;
+      for (const text of texts) chars += typeof text === 'string' ? text.length : 0;
+      if (hex === undefined || !signing.has(hex) || (texts.length < minBatch && chars < minChars)) {
+        if (texts.length === 1) return [signHere(texts[0]!, key)];
+        return Promise.all(
+          texts.map((text) =>
+            signJwsAsync(text, key).catch((err: unknown) => {
+              if (err instanceof ParleyError) return err;
+              throw err;
+            }),
+          ),
+        );
       }
-      return (await Promise.all(parts)).flat();
+      const signIn = (part: readonly string[]) =>
+        new Promise<SignResult[]>((resolve, reject) =>
+          post(
+            part.length,
+            (id) => ({ id, op: 'sign', signer: hex, texts: part }),
+            (reply) => resolve(signResults(part.length, reply)),
+            reject,
+          ),
+        );
+      return inParts(texts, Math.min(chunk, Math.ceil(texts.length / size)), signIn);
     },
     close() {
       closed ??= (async () => {

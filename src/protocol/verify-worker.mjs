@@ -26,12 +26,19 @@
  * Message out: `{ id, payloads: (string | null)[], codes: (string | null)[] }`; a code is one of
  * `PROTOCOL_NOT_JWS`, `PROTOCOL_BAD_SIGNATURE`, `PROTOCOL_MALFORMED_FRAME`, `KEY_INVALID`,
  * `OTHER_HEADER`.
+ *
+ * It also signs, with a key of `workerData.signers`, as `signJws` of `jws.ts` does (header
+ * `{"alg":"EdDSA"}`, the payload's UTF-8 bytes): message in `{ id, op: 'sign', signer: string
+ * (raw public key, hex), texts: string[] }`, out `{ id, payloads: (string | null)[] (the compact
+ * JWS), codes }`, a code being `PROTOCOL_MALFORMED_FRAME` (a lone surrogate: the payload has no
+ * UTF-8 form) or `KEY_INVALID` (not a signer of this thread).
  */
 import { createPublicKey, sign, timingSafeEqual, verify } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 
 const EDDSA_PROTECTED_HEADER = 'eyJhbGciOiJFZERTQSJ9';
 const BASE64URL_RE = /^[A-Za-z0-9_-]*$/;
+const LONE_SURROGATE_RE = /\p{Cs}/u;
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 const HEX_KEY_RE = /^[0-9a-f]{64}$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -94,15 +101,26 @@ function keyOf(hex) {
 }
 
 /**
+ * The 6-bit value of a base64url character (the alphabet checked before).
+ * @param {number} code
+ */
+function sextet(code) {
+  if (code >= 97) return code - 71;
+  if (code >= 65) return code === 95 ? 63 : code - 65;
+  return code === 45 ? 62 : code + 4;
+}
+
+/**
  * Strict base64url as `base64url.ts` decodes it, or undefined.
  * @param {string} text
  */
 function decode(text) {
-  if (text.length % 4 === 1 || !BASE64URL_RE.test(text)) return undefined;
-  const bytes = Buffer.from(text, 'base64url');
-  // Canonical form: re-encoding gives back the input (no non-zero padding bits).
-  if (bytes.toString('base64url') !== text) return undefined;
-  return bytes;
+  const rest = text.length % 4;
+  if (rest === 1 || !BASE64URL_RE.test(text)) return undefined;
+  // Canonical form (as `base64url.ts`): the last character's unused low bits are zero.
+  if (rest > 1 && (sextet(text.charCodeAt(text.length - 1)) & (rest === 2 ? 0x0f : 0x03)) !== 0)
+    return undefined;
+  return Buffer.from(text, 'base64url');
 }
 
 /**
@@ -137,10 +155,42 @@ function check(jws, hex, key) {
   }
 }
 
+/**
+ * Signs each text as a compact JWS with the signer `hex`.
+ * @param {{ id: number, signer: string, texts: string[] }} message
+ */
+function signAll(message) {
+  const signer = signerOf.get(message.signer);
+  /** @type {(string | null)[]} */
+  const payloads = new Array(message.texts.length);
+  /** @type {(string | null)[]} */
+  const codes = new Array(message.texts.length);
+  for (let i = 0; i < message.texts.length; i++) {
+    const text = message.texts[i];
+    payloads[i] = null;
+    if (signer === undefined) codes[i] = 'KEY_INVALID';
+    else if (typeof text !== 'string' || LONE_SURROGATE_RE.test(text)) codes[i] = 'PROTOCOL_MALFORMED_FRAME';
+    else {
+      const input = `${EDDSA_PROTECTED_HEADER}.${Buffer.from(text, 'utf8').toString('base64url')}`;
+      try {
+        payloads[i] = `${input}.${sign(null, Buffer.from(input, 'latin1'), signer).toString('base64url')}`;
+        codes[i] = null;
+      } catch {
+        codes[i] = 'KEY_INVALID';
+      }
+    }
+  }
+  parentPort?.postMessage({ id: message.id, payloads, codes });
+}
+
 parentPort?.on(
   'message',
-  /** @param {{ id: number, keys: string[], jws: string[], keyOf: number[] }} message */
+  /** @param {{ id: number, op?: 'sign', signer: string, texts: string[], keys: string[], jws: string[], keyOf: number[] }} message */
   (message) => {
+    if (message.op === 'sign') {
+      signAll(message);
+      return;
+    }
     const resolved = message.keys.map(keyOf);
     /** @type {(string | null)[]} */
     const payloads = new Array(message.jws.length);

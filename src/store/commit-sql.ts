@@ -157,8 +157,20 @@ function valuesList(d: Dialect, columns: readonly Column[], rows: number, typed:
 }
 
 /**
+ * Rows of the next chunk: at most `perChunk`, and on SQLite a power of two. A SQLite statement
+ * runs in process, so several per table cost little, while each distinct row count is one more
+ * statement to prepare and keep: powers of two bound them to about ten per table, all kept
+ * prepared by the writer, where any count from 1 to a batch's size made hundreds, prepared
+ * again and again. On PostgreSQL each statement is a round trip: one per table.
+ */
+function chunkRows(d: Dialect, remaining: number, perChunk: number): number {
+  if (remaining >= perChunk || d.engine !== 'sqlite') return Math.min(remaining, perChunk);
+  return 2 ** Math.floor(Math.log2(remaining));
+}
+
+/**
  * Splits rows into chunks that respect the parameter limit and builds one statement per chunk,
- * with `template(valuesSql)` giving the statement around the VALUES list.
+ * with `template(valuesSql)` giving the statement around the VALUES list. Rows keep their order.
  */
 function chunked(
   d: Dialect,
@@ -172,8 +184,9 @@ function chunked(
   const perChunk = Math.max(1, Math.floor(MAX_PARAMS_PER_STATEMENT / columns.length));
   const argTypes = columns.map((c) => ARG_TYPES[c.type]);
   const out: WriteStatement[] = [];
-  for (let start = 0; start < rows.length; start += perChunk) {
-    const chunk = rows.slice(start, start + perChunk);
+  for (let start = 0; start < rows.length; ) {
+    const chunk = rows.slice(start, start + chunkRows(d, rows.length - start, perChunk));
+    start += chunk.length;
     const sql = cachedSql(`${d.engine}|${shape}|${chunk.length}`, () =>
       template(valuesList(d, columns, chunk.length, typed)),
     );

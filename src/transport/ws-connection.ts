@@ -11,7 +11,12 @@
  *   cannot wedge the connection. Buffered bytes stay below `highWaterMarkBytes + one frame`.
  * - `close` is idempotent; `closed` reports the code this side sent, or the peer's code (and
  *   `byPeer`), or 1006 when the TCP connection just ended.
+ * - Frames sent in one turn of the event loop leave in one socket write: the socket is corked at
+ *   the first and uncorked at the end of the turn (`setImmediate`), or as soon as more than the
+ *   low-water mark waits. Under load a channel answers many frames per turn, and one system call
+ *   per frame cost more than framing them.
  */
+import type { Writable } from 'node:stream';
 import { Observable, Subject } from 'rxjs';
 import type { RawData, WebSocket } from 'ws';
 import { CloseCode, isSendableCloseCode, ObservedCloseCode } from '../protocol/index.js';
@@ -104,6 +109,14 @@ export function createWsPipe(
   const closed = new Promise<{ code: number; reason: string; byPeer?: boolean }>((resolve) => {
     resolveClosed = resolve;
   });
+  // The TCP socket under the WebSocket (`ws` keeps it as `_socket`; absent in a test double).
+  const socket = (ws as unknown as { _socket?: Partial<Pick<Writable, 'cork' | 'uncork'>> })._socket;
+  let corked = false;
+  const uncork = (): void => {
+    if (!corked) return;
+    corked = false;
+    socket?.uncork?.();
+  };
 
   function releaseWaiters(): void {
     const waiters = drainWaiters;
@@ -199,7 +212,14 @@ export function createWsPipe(
       if (state !== 'open' || ws.readyState !== ws.OPEN) return false;
       const buffered = ws.bufferedAmount;
       if (buffered > 0 && buffered + Buffer.byteLength(frame, 'utf8') > highWaterMark) return false;
+      if (!corked && typeof socket?.cork === 'function') {
+        corked = true;
+        socket.cork();
+        setImmediate(uncork);
+      }
       ws.send(frame, onSent);
+      // Past the low-water mark the frames go at once: the kernel's buffers fill before ours.
+      if (corked && ws.bufferedAmount > lowWaterMark) uncork();
       return true;
     },
     writable() {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createVerifyBatcher } from '../../src/channel/verify-batcher.js';
+import { createSignBatcher, createVerifyBatcher } from '../../src/channel/verify-batcher.js';
 import { isParleyError } from '../../src/errors.js';
 import { generatePrivateKey, signJws } from '../../src/protocol/index.js';
 import { createVerifyPool, type VerifyPool } from '../../src/protocol/verify-pool.js';
@@ -59,5 +59,53 @@ describe('verify batcher (real worker threads)', () => {
     await pool.close();
     const err = await verify(signJws('{}', key), key.publicKey).catch((e: unknown) => e);
     expect(isParleyError(err, 'TRANSPORT_CLOSED')).toBe(true);
+  });
+});
+
+describe('sign batcher (real worker threads)', () => {
+  let pool: VerifyPool | undefined;
+  afterEach(async () => {
+    await pool?.close();
+    pool = undefined;
+  });
+
+  it('signs payloads given together in one pool call, each as signJws does', async () => {
+    const key = generatePrivateKey();
+    pool = createVerifyPool({ threads: 2, signers: [key] });
+    let calls = 0;
+    let largest = 0;
+    const counting = {
+      signMany: (texts: readonly string[], k: Parameters<VerifyPool['signMany']>[1]) => {
+        calls++;
+        largest = Math.max(largest, texts.length);
+        return pool!.signMany(texts, k);
+      },
+    };
+    const sign = createSignBatcher(counting, key);
+    const payloads = Array.from({ length: 40 }, (_, i) => JSON.stringify({ i, text: 'é€😀'.repeat(i) }));
+    payloads[9] = 'lone \ud800 surrogate';
+    const results = await Promise.allSettled(payloads.map((p) => sign(p)));
+    expect(calls).toBe(1);
+    expect(largest).toBe(40);
+    results.forEach((r, i) => {
+      if (i === 9) {
+        expect(r.status === 'rejected' && isParleyError(r.reason, 'PROTOCOL_MALFORMED_FRAME')).toBe(true);
+      } else {
+        expect(r).toEqual({ status: 'fulfilled', value: signJws(payloads[i]!, key) });
+      }
+    });
+    // A lone payload is signed at once on this thread, with the same answer.
+    expect(await sign(payloads[3]!)).toBe(signJws(payloads[3]!, key));
+  });
+
+  it('signs with a key the pool does not hold, and after the pool closed, on this thread', async () => {
+    const key = generatePrivateKey();
+    const other = generatePrivateKey();
+    pool = createVerifyPool({ threads: 1, signers: [other] });
+    const sign = createSignBatcher(pool, key);
+    const texts = ['{"a":1}', '{"b":2}', '{"c":3}'];
+    expect(await Promise.all(texts.map((t) => sign(t)))).toEqual(texts.map((t) => signJws(t, key)));
+    await pool.close();
+    expect(await Promise.all(texts.map((t) => sign(t)))).toEqual(texts.map((t) => signJws(t, key)));
   });
 });
