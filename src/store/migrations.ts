@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import type { MigrationList } from '@prisma/schema-engine-wasm';
 import { ParleyError } from '../errors.js';
-import { noSchemaFilter, withSchemaEngine } from './schema-engine.js';
+import { noSchemaFilter } from './schema-engine.js';
+import { applyMigrationsInThread } from './schema-engine-thread.js';
 import type { StoreEngine } from './types.js';
 
 /** The repository's `prisma/` folder (schemas and migrations of both providers). */
@@ -118,9 +119,11 @@ export async function applyMigrations(
   try {
     // The engine needs a datamodel even to apply migrations (it panics without one).
     const schema = { path: schemaFile, content: await readFile(schemaFile, 'utf8') };
-    const out = await withSchemaEngine(adapterFactory, [schema], (engine) =>
-      engine.applyMigrations({ migrationsList, filters: noSchemaFilter() }),
-    );
+    // On a thread that ends after it: the engine's memory goes with it (schema-engine-thread.ts).
+    const out = await applyMigrationsInThread(adapterFactory, [schema], {
+      migrationsList,
+      filters: noSchemaFilter(),
+    });
     return out.appliedMigrationNames;
   } catch (err) {
     throw new ParleyError('STORE_MIGRATION_FAILED', `applying migrations from ${dir} failed`, { cause: err });

@@ -7,20 +7,22 @@
  *
  * The package's entry point imports the `.wasm` file as an ES module, which Node 20 only allows
  * behind `--experimental-wasm-modules`; so we instantiate the module by hand with the package's
- * own JS glue, once per process.
+ * own JS glue, once per process. A node applies its migrations on a thread of its own
+ * (`schema-engine-thread.ts`), so that the engine's memory goes with the thread; the engine in
+ * process serves the scripts (`scripts/prisma/migration-diff.ts`).
  */
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import {
   bindMigrationAwareSqlAdapterFactory,
+  type ErrorCapturingSqlMigrationAwareDriverAdapterFactory,
   type ErrorRegistry,
   type SqlDriverAdapter,
   type SqlMigrationAwareDriverAdapterFactory,
   type SqlQuery,
 } from '@prisma/driver-adapter-utils';
 import type { SchemaEngine, SchemaFilter } from '@prisma/schema-engine-wasm';
-import * as glue from '@prisma/schema-engine-wasm/schema_engine_bg';
 import { splitSqlScript } from './sql-script.js';
 
 /** The glue module's internals that the generated entry point would call. */
@@ -63,6 +65,7 @@ function loadSchemaEngineClass(): Promise<typeof SchemaEngine> {
     panicHolder.PRISMA_WASM_PANIC_REGISTRY ??= new WasmPanicRegistry();
     const require = createRequire(import.meta.url);
     const wasmPath = join(dirname(require.resolve('@prisma/schema-engine-wasm')), 'schema_engine_bg.wasm');
+    const glue = await import('@prisma/schema-engine-wasm/schema_engine_bg');
     const module = await wasmApi.compile(await readFile(wasmPath));
     const instance = await wasmApi.instantiate(module, { './schema_engine_bg.js': glue });
     const g = glue as unknown as WasmGlue;
@@ -90,8 +93,31 @@ export async function withSchemaEngine<T>(
   onLog: (line: string) => void = () => {},
 ): Promise<T> {
   const Engine = await loadSchemaEngineClass();
+  return withSchemaEngineAdapters(adapterFactory, async (bound) => {
+    const engine = await Engine.new(
+      { datamodels: schemaFiles.map((f): [string, string] => [f.path, f.content]) },
+      onLog,
+      bound,
+    );
+    try {
+      return await fn(engine);
+    } finally {
+      engine.free();
+    }
+  });
+}
+
+/**
+ * Runs `fn` with the factory a schema engine takes (`adapterFactory` bound, its errors in a
+ * registry), then disposes every connection the engine opened through it. An error of `fn`
+ * gets the driver's error as its cause when it names one.
+ */
+export async function withSchemaEngineAdapters<T>(
+  adapterFactory: SqlMigrationAwareDriverAdapterFactory,
+  fn: (bound: ErrorCapturingSqlMigrationAwareDriverAdapterFactory) => Promise<T>,
+): Promise<T> {
   // The engine does not dispose the connections it opens when freed (a pg pool would keep the
-  // process alive), so track them and dispose them ourselves.
+  // process alive), so track them and dispose them here.
   const opened: SqlDriverAdapter[] = [];
   const tracked: SqlMigrationAwareDriverAdapterFactory = {
     provider: adapterFactory.provider,
@@ -99,22 +125,11 @@ export async function withSchemaEngine<T>(
     connect: async () => track(opened, await adapterFactory.connect()),
     connectToShadowDb: async () => track(opened, await adapterFactory.connectToShadowDb()),
   };
+  const bound = bindMigrationAwareSqlAdapterFactory(tracked);
   try {
-    const bound = bindMigrationAwareSqlAdapterFactory(tracked);
-    try {
-      const engine = await Engine.new(
-        { datamodels: schemaFiles.map((f): [string, string] => [f.path, f.content]) },
-        onLog,
-        bound,
-      );
-      try {
-        return await fn(engine);
-      } finally {
-        engine.free();
-      }
-    } catch (err) {
-      throw withAdapterCause(err, bound.errorRegistry);
-    }
+    return await fn(bound);
+  } catch (err) {
+    throw withAdapterCause(err, bound.errorRegistry);
   } finally {
     // Already-disposed adapters may throw on a second dispose: nothing to do about it.
     await Promise.allSettled(opened.map((a) => a.dispose()));
@@ -125,7 +140,7 @@ export async function withSchemaEngine<T>(
  * The engine reports a driver error as "External error id#N"; the JS error itself waits in the
  * bound factory's registry. Attach it as `cause` so the real reason is not lost.
  */
-function withAdapterCause(err: unknown, registry: ErrorRegistry): unknown {
+export function withAdapterCause(err: unknown, registry: ErrorRegistry): unknown {
   if (!(err instanceof Error)) return err;
   const id = /External error id#(\d+)/.exec(err.message)?.[1];
   const record = id === undefined ? undefined : registry.consumeError(Number(id));

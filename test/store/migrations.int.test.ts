@@ -79,6 +79,40 @@ function describeUpgrade(engine: StoreEngine): void {
       expect(await store.head(PEER, 'r1')).toMatchObject({ headVersion: 'v3', versionCount: 3 });
       expect(await store.checkIntegrity()).toEqual([]);
     });
+
+    it('reports a migration that fails as STORE_MIGRATION_FAILED with the database error, and again at the next open', async () => {
+      fx = await createStoreFixture(engine);
+      const dir = await mkdtemp(join(tmpdir(), 'parley-migrations-'));
+      try {
+        await cp(migrationsDir(engine), dir, { recursive: true });
+        await mkdir(join(dir, '99991231000000_broken'));
+        await writeFile(
+          join(dir, '99991231000000_broken', 'migration.sql'),
+          'ALTER TABLE "no_such_table" ADD COLUMN "x" INTEGER;\n',
+        );
+        const factory = () =>
+          engine === 'sqlite'
+            ? new PrismaBetterSqlite3({ url: fx!.url.replace(/^file:/, '') })
+            : new PrismaPg({ connectionString: fx!.url });
+        const failure = await applyMigrations(factory(), dir, schemaPath(engine)).then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+        expect(failure).toMatchObject({ code: 'STORE_MIGRATION_FAILED' });
+        expect(String((failure as Error).cause)).toMatch(/no_such_table/);
+        // The migrations before it are applied, and the failed one is recorded as such.
+        const rows = await fx.query<{ migration_name: string; finished_at: unknown }>(
+          'SELECT migration_name, finished_at FROM _prisma_migrations ORDER BY migration_name',
+        );
+        expect(rows.at(-1)).toMatchObject({ migration_name: '99991231000000_broken', finished_at: null });
+        expect(rows.slice(0, -1).every((r) => r.finished_at !== null)).toBe(true);
+        await expect(applyMigrations(factory(), dir, schemaPath(engine))).rejects.toMatchObject({
+          code: 'STORE_MIGRATION_FAILED',
+        });
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
   });
 }
 
