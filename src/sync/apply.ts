@@ -5,6 +5,7 @@
  * is rejected with its `SYNC_*` code and nothing of it is stored.
  */
 import { isParleyError, ParleyError } from '../errors.js';
+import { createSlicer } from '../event-loop.js';
 import { isOpen } from '../objects/index.js';
 import type { PaymentObject } from '../protocol/index.js';
 import type { ApplyResult, ObjectHistory } from '../protocol/sync-frames.js';
@@ -15,6 +16,7 @@ import {
   commitItemsOf,
   type HistoryParties,
   type HistoryToVerify,
+  paymentTextOf,
   type VerifiedHistory,
   verifyHistories,
 } from './verify-history.js';
@@ -60,6 +62,9 @@ export interface AppliedBatch {
    */
   error?: unknown;
 }
+
+/** Longest run of work on this thread before the event loop's other work goes first, ms. */
+const SLICE_MS = 2;
 
 /** A store failure that may pass: the batch stops there (see `AppliedBatch.error`). */
 const isTransient = (err: unknown): boolean =>
@@ -113,6 +118,7 @@ export async function applyHistories(
     else out.results.push(c);
   }
   if (candidates.length === 0) return out;
+  await prepareVersions(candidates);
 
   // 2. Relate each to the local chain and store, with the receiving order paused.
   await deps.exclusive(async () => {
@@ -128,7 +134,9 @@ export async function applyHistories(
       c.verified.commands.filter((x) => x.record.status === 'failure').map((x) => x.record.cid),
     );
     const localCids = withLocal.flatMap((c) => c.verified.commands.map((x) => x.record.cid));
-    const known = await store.knownCids(peer, [...failureCids, ...localCids]);
+    // Objects new here with no command errors (a restore's, mostly) have no cid to look up.
+    const lookup = [...failureCids, ...localCids];
+    const known = lookup.length > 0 ? await store.knownCids(peer, lookup) : new Set<string>();
 
     const plain: PlainApply[] = [];
     for (const { history, verified } of candidates) {
@@ -266,6 +274,18 @@ async function verifyCandidates(
   });
 
   return checked.filter((c): c is Candidate | ApplyResult => c !== undefined);
+}
+
+/**
+ * The version records' payment text of every success, made before the receiving order is
+ * paused (what runs inside it holds the channel's commands back), a slice at a time.
+ */
+async function prepareVersions(candidates: readonly Candidate[]): Promise<void> {
+  const pause = createSlicer(SLICE_MS);
+  for (const { verified } of candidates) {
+    await pause();
+    for (const c of verified.chain) paymentTextOf(c);
+  }
 }
 
 /** Stores the histories that extend the local chain, in one commit; one by one if one conflicts. */
