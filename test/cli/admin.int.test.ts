@@ -123,6 +123,8 @@ describe('admin routes on a real node (loopback HTTP, SQLite files)', () => {
           name: b.address,
           state: 'connected',
           inflight: 0,
+          // Where each command of mine in flight stands (none here).
+          inflightStates: { unsent: 0, unanswered: 0, waiting: 0, unapplied: 0, oldestUnansweredMs: null },
           openObjects: 0,
           peerEpoch: b.epoch,
           // Shown when the node has a health monitor (src/health).
