@@ -94,10 +94,12 @@ export interface HealthzParts {
 /**
  * Whether a restore makes the node `degraded`: this node's own record is being restored (its
  * closed objects are not all back yet), or a restore of either side waits (it cannot progress
- * until the next connection, `error` says why).
+ * until the next connection, `error` says why) — but for one this node would lead for a peer
+ * that does not speak restore (`SYNC_RESTORE_UNSUPPORTED`): listed, nothing here to mend.
  */
 const restoreDegrades = (r: RestoreSnapshot): boolean =>
-  r.state === 'waiting' || (r.state === 'running' && r.role === 'follower');
+  (r.state === 'waiting' && !(r.role === 'leader' && r.error === 'SYNC_RESTORE_UNSUPPORTED')) ||
+  (r.state === 'running' && r.role === 'follower');
 
 /** The `/healthz` body. */
 export interface HealthzBody {

@@ -34,6 +34,8 @@ export interface FollowerState {
   heldBytes: number;
   /** The history answer being sent (one at a time, see `answerHistory`). */
   answering: Promise<void>;
+  /** The last build of this node's closed-set symbols for the peer's restore (see `followerClosedSketch`). */
+  closedSketch: { building: boolean; startedAtMs: number[] };
 }
 
 export const newFollowerState = (): FollowerState => ({
@@ -41,6 +43,7 @@ export const newFollowerState = (): FollowerState => ({
   pushParts: new Map(),
   heldBytes: 0,
   answering: Promise.resolve(),
+  closedSketch: { building: false, startedAtMs: [] },
 });
 
 export function dropPushParts(state: FollowerState): void {
@@ -83,7 +86,7 @@ export async function answerBegin(
     started.method = 'restore';
     ctx.restore.followerBegan(frame.reason);
     if (frame.closed_sketch === true) {
-      sketch = await followerClosedSketch(ctx, started);
+      sketch = await followerClosedSketch(ctx, started, state.closedSketch);
       if (sketch) started.sketch = sketch;
     }
   }

@@ -315,11 +315,13 @@ async function restoreRun(
   const startAfter = c.after;
   const run = await ctx.runs.start(newId(), 'leader', c.reason);
   run.method = 'restore';
+  let coded: ClosedSet | undefined;
+  let decoded = false;
   try {
     // Coded symbols first: this node's closed set, read whole from its store (an operator's
     // request); none held, the follower's are not asked for (a list moves them all anyway).
     const mine = plan.riblt ? await closedSet(ctx) : undefined;
-    const coded = mine !== undefined && mine.count > 0 ? mine : undefined;
+    coded = mine !== undefined && mine.count > 0 ? mine : undefined;
     const ack = await ctx.correlator.ask<SyncBeginAck>(
       { kind: 'begin', runId: run.runId },
       {
@@ -333,6 +335,7 @@ async function restoreRun(
       run.counters,
     );
     const found = coded ? await closedDifferences(ctx, run, coded, ack) : undefined;
+    decoded = true;
     if (coded) {
       const { bytesSent, bytesReceived, rounds } = run.counters;
       run.reconcile = { method: found ? 'riblt' : 'riblt→list', bytes: bytesSent + bytesReceived, rounds };
@@ -353,6 +356,10 @@ async function restoreRun(
     ctx.restore.leader(c, 'running', 0);
     return { finished, progressed: finished || c.after !== startAfter };
   } catch (err) {
+    // A comparison by coded symbols that failed before it decoded (the follower's build
+    // outlasting the answer limit, say): the rest of this restore lists, so a large set cannot
+    // stall it for good. One that failed in its repair compares by symbols again.
+    if (coded && !decoded) plan.riblt = false;
     const aborted = isParleyError(err, 'SYNC_ABORTED') || isParleyError(err, 'SYNC_TIMEOUT');
     await endRun(ctx, run, aborted ? 'aborted' : 'failed', false, isParleyError(err) ? err.code : 'INTERNAL');
     throw err;

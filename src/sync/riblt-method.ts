@@ -231,7 +231,21 @@ export interface ClosedSet extends KeyedSet {
 /** The follower's closed set of each `restore` run that asked for its symbols (for `SyncResolve`). */
 const closedSets = new WeakMap<RunState, ClosedSet>();
 
-/** This node's closed objects with the peer as a {@link ClosedSet} (none: the store cannot list them). */
+/**
+ * Closed objects beyond which no coded symbols are built for them (the set is held in memory
+ * while a run uses it): a larger set is compared by list pages, which cost the same per page
+ * whatever its size.
+ */
+export const CLOSED_SKETCH_MAX_OBJECTS = 1_000_000;
+/** A follower builds the symbols of its closed set at most {@link CLOSED_SKETCH_BUILDS} times per this long per channel (ms). */
+export const CLOSED_SKETCH_WINDOW_MS = 600_000;
+/** See {@link CLOSED_SKETCH_WINDOW_MS}: room for a restore's retries, not for a peer's loop. */
+export const CLOSED_SKETCH_BUILDS = 3;
+
+/**
+ * This node's closed objects with the peer as a {@link ClosedSet}; none when the store cannot
+ * list them, the sync closes meanwhile, or they are more than {@link CLOSED_SKETCH_MAX_OBJECTS}.
+ */
 export async function closedSet(ctx: SyncContext): Promise<ClosedSet | undefined> {
   if (!ctx.store.closedObjects) return undefined;
   const symbols = new CodedSymbols(SKETCH_SYMBOLS);
@@ -239,7 +253,9 @@ export async function closedSet(ctx: SyncContext): Promise<ClosedSet | undefined
   const refs = new Set<string>();
   const page = ctx.limits.pageSize;
   for (let after: string | null = null; ; ) {
+    if (ctx.closed()) return undefined;
     const heads = await ctx.store.closedObjects(ctx.peer, after, page);
+    if (refs.size + heads.length > CLOSED_SKETCH_MAX_OBJECTS) return undefined;
     for (const h of heads) {
       const key = openObjectKey(h.referenceId, h.headVersion);
       symbols.toggle(key.hi, key.lo, 1);
@@ -266,8 +282,18 @@ export async function closedSet(ctx: SyncContext): Promise<ClosedSet | undefined
 export async function followerClosedSketch(
   ctx: SyncContext,
   run: RunState,
+  last: { building: boolean; startedAtMs: number[] },
 ): Promise<CodedSymbols | undefined> {
-  const set = await closedSet(ctx);
+  // One build at a time, and a few per window: a peer's begins cannot make this node read its
+  // whole closed set over and over (a begin without symbols is answered by list pages).
+  const now = ctx.scheduler.now();
+  last.startedAtMs = last.startedAtMs.filter((at) => now - at < CLOSED_SKETCH_WINDOW_MS);
+  if (last.building || last.startedAtMs.length >= CLOSED_SKETCH_BUILDS) return undefined;
+  last.building = true;
+  last.startedAtMs.push(now);
+  const set = await closedSet(ctx).finally(() => {
+    last.building = false;
+  });
   if (!set || set.count === 0) return undefined;
   closedSets.set(run, set);
   return set.symbols;

@@ -46,4 +46,11 @@ describe('/healthz restores', () => {
     expect(body.status).toBe('ok');
     expect(body.restores).toBeUndefined();
   });
+
+  it('lists, without degrading, a restore this node cannot lead because the peer does not speak restore', () => {
+    const unsupported = restore({ state: 'waiting', error: 'SYNC_RESTORE_UNSUPPORTED' });
+    const { body } = healthz(node, [], { restores: [unsupported] });
+    expect(body.status).toBe('ok');
+    expect(body.restores).toEqual([unsupported]);
+  });
 });
