@@ -216,8 +216,10 @@ export function createRestorer(ctx: SyncContext, leader: Leader): Restorer {
       };
       // A restore going takes this one over at its next run (see `loop`); otherwise one starts.
       const going = driving;
-      cursor = fresh;
+      // Durable first: a failed save starts nothing (a loop going does not take up a cursor
+      // that is not on disk).
       await save(fresh);
+      cursor = fresh;
       ctx.restore.leader(fresh, 'running', 0);
       const status = ctx.restore.status()!;
       const after = going !== undefined ? settled(going).then(() => drive()) : drive();
