@@ -150,6 +150,21 @@ async function collectGarbage(): Promise<void> {
 }
 
 /** One run led by A; the reconciliation frames of that run counted. */
+/** Two syncs joined by in-memory links that speak `methods`, every frame counted on its way. */
+function linkPair(sa: ChannelSync, sb: ChannelSync, count: (frame: string) => void, methods: string[]): void {
+  const link = (to: ChannelSync, back: () => SyncLink): SyncLink => ({
+    ...memoryLink((f) => {
+      count(f);
+      to.handleFrame(f, back());
+    }, setImmediate),
+    peerSyncMethods: methods,
+  });
+  const la: SyncLink = link(sb, () => lb);
+  const lb: SyncLink = link(sa, () => la);
+  sa.attach(la);
+  sb.attach(lb);
+}
+
 async function runOnce(
   sides: Array<{ me: Party; peer: Party; store: ParleyStore; digest: OpenObjectsDigest }>,
   method: 'riblt' | 'list',
@@ -191,23 +206,7 @@ async function runOnce(
     ),
   );
   const [sa, sb] = syncs as [ChannelSync, ChannelSync];
-  const speaks = { peerSyncMethods: ['list', 'riblt'] };
-  const la: SyncLink = {
-    ...memoryLink((f) => {
-      count(f);
-      sb.handleFrame(f, lb);
-    }, setImmediate),
-    ...speaks,
-  };
-  const lb: SyncLink = {
-    ...memoryLink((f) => {
-      count(f);
-      sa.handleFrame(f, la);
-    }, setImmediate),
-    ...speaks,
-  };
-  sa.attach(la);
-  sb.attach(lb);
+  linkPair(sa, sb, count, ['list', 'riblt']);
   try {
     await sa.run('bench');
   } catch {
@@ -355,25 +354,7 @@ async function runClosedOnce(
     ),
   );
   const [sa, sb] = syncs as [ChannelSync, ChannelSync];
-  const speaks = {
-    peerSyncMethods: method === 'riblt' ? ['list', 'restore', 'restore-riblt'] : ['list', 'restore'],
-  };
-  const la: SyncLink = {
-    ...memoryLink((f) => {
-      count(f);
-      sb.handleFrame(f, lb);
-    }, setImmediate),
-    ...speaks,
-  };
-  const lb: SyncLink = {
-    ...memoryLink((f) => {
-      count(f);
-      sa.handleFrame(f, la);
-    }, setImmediate),
-    ...speaks,
-  };
-  sa.attach(la);
-  sb.attach(lb);
+  linkPair(sa, sb, count, method === 'riblt' ? ['list', 'restore', 'restore-riblt'] : ['list', 'restore']);
   try {
     await sa.restore('on_demand');
   } catch {
