@@ -4,7 +4,8 @@
  * The engine's WebAssembly instance (tens of MB once it has applied the migrations) cannot be
  * given back while its module lives: the glue keeps views of its memory. A worker thread's
  * isolate, WebAssembly memory included, is freed when the thread ends, so the engine runs there
- * and the thread ends after the call.
+ * and the thread ends after the call. Runs that follow each other within a short time share one
+ * compiled module (`compiledEngine`); a lone run compiles its own in its thread.
  *
  * Only the engine moves. Its driver adapters stay on this thread: the worker's engine gets a
  * factory whose every call (connect, query, script, transaction) is a message to this thread,
@@ -13,6 +14,7 @@
  * plain JavaScript run with `eval` (it needs no TypeScript loader whatever runs the node) and
  * loads only the engine's own package.
  */
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -73,9 +75,10 @@ const panic = { message: '', get() { return this.message; }, set_message(m) { th
 globalThis.PRISMA_WASM_PANIC_REGISTRY = panic;
 (async () => {
   const glue = await import(workerData.glueUrl);
-  const { instance } = await WebAssembly.instantiate(readFileSync(workerData.wasmPath), {
-    './schema_engine_bg.js': glue,
-  });
+  const imports = { './schema_engine_bg.js': glue };
+  const instance = workerData.module
+    ? await WebAssembly.instantiate(workerData.module, imports)
+    : (await WebAssembly.instantiate(readFileSync(workerData.wasmPath), imports)).instance;
   glue.__wbg_set_wasm(instance.exports);
   instance.exports.__wbindgen_start();
   const factory = remote(0, workerData.factory);
@@ -115,6 +118,61 @@ function plain(result: unknown): Result {
   return r.ok ? { ok: true, value: r.value } : { ok: false, error: r.error };
 }
 
+/** A compiled `WebAssembly.Module` (opaque here: it is only handed to the engine's thread). */
+type CompiledModule = object;
+
+/** The global `WebAssembly` (the compiler's libraries here do not declare it). */
+const wasm = (
+  globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<CompiledModule> } }
+).WebAssembly;
+
+/**
+ * How long the compiled engine is kept after its last use. A run within that time of another
+ * (a node's store and its replicas, tools, tests opening many databases) shares one compiled
+ * module; a lone run (a node's start) compiles its own in the thread, so nothing stays behind.
+ */
+const COMPILED_ENGINE_IDLE_MS = 30_000;
+
+/**
+ * The engine's WebAssembly module, compiled once for runs that follow each other and shared by
+ * their threads (a compiled module crosses threads without a copy or a new compile).
+ */
+const compiledEngine = (() => {
+  let module: Promise<CompiledModule> | undefined;
+  let running = 0;
+  let lastEnd = Number.NEGATIVE_INFINITY;
+  let release: NodeJS.Timeout | undefined;
+  return {
+    /** The shared module, or `undefined` for a lone run (its thread compiles its own). */
+    async take(wasmPath: string): Promise<CompiledModule | undefined> {
+      const following = running > 0 || performance.now() - lastEnd < COMPILED_ENGINE_IDLE_MS;
+      running++;
+      clearTimeout(release);
+      if (!following && module === undefined) return undefined;
+      if (module === undefined) {
+        const compiling = readFile(wasmPath).then((bytes) => wasm.compile(bytes));
+        module = compiling;
+        compiling.catch(() => {
+          if (module === compiling) module = undefined;
+        });
+      }
+      // A module that does not compile here is left to the thread, which reports the failure.
+      return module.catch(() => undefined);
+    },
+    /** Ends a run begun by {@link take}. */
+    give(): void {
+      running--;
+      lastEnd = performance.now();
+      if (running > 0) return;
+      clearTimeout(release);
+      release = setTimeout(() => {
+        module = undefined;
+      }, COMPILED_ENGINE_IDLE_MS);
+      release.unref();
+    },
+  };
+})();
+
 type ApplyInput = Parameters<SchemaEngine['applyMigrations']>[0];
 type ApplyOutput = Awaited<ReturnType<SchemaEngine['applyMigrations']>>;
 
@@ -129,6 +187,22 @@ export async function applyMigrationsInThread(
 ): Promise<ApplyOutput> {
   const require = createRequire(import.meta.url);
   const glue = require.resolve('@prisma/schema-engine-wasm/schema_engine_bg');
+  const wasmPath = join(dirname(glue), 'schema_engine_bg.wasm');
+  const module = await compiledEngine.take(wasmPath);
+  try {
+    return await runInThread(adapterFactory, schemaFiles, input, { glue, wasmPath, module });
+  } finally {
+    compiledEngine.give();
+  }
+}
+
+/** {@link applyMigrationsInThread} with the engine's compiled module. */
+function runInThread(
+  adapterFactory: SqlMigrationAwareDriverAdapterFactory,
+  schemaFiles: readonly SchemaFile[],
+  input: ApplyInput,
+  engine: { glue: string; wasmPath: string; module: CompiledModule | undefined },
+): Promise<ApplyOutput> {
   return withSchemaEngineAdapters(adapterFactory, async (bound) => {
     const objects = new Map<number, Record<string, unknown>>([
       [0, bound as unknown as Record<string, unknown>],
@@ -138,8 +212,9 @@ export async function applyMigrationsInThread(
       eval: true,
       name: 'parley-schema-engine',
       workerData: {
-        glueUrl: pathToFileURL(glue).href,
-        wasmPath: join(dirname(glue), 'schema_engine_bg.wasm'),
+        glueUrl: pathToFileURL(engine.glue).href,
+        wasmPath: engine.wasmPath,
+        module: engine.module,
         datamodels: schemaFiles.map((f) => [f.path, f.content]),
         method: 'applyMigrations',
         params: input,
