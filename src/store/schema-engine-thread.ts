@@ -156,8 +156,11 @@ const compiledEngine = (() => {
           if (module === compiling) module = undefined;
         });
       }
-      // A module that does not compile here is left to the thread, which reports the failure.
-      return module.catch(() => undefined);
+      try {
+        return await module;
+      } catch {
+        return undefined; // the thread compiles it again and reports the failure as the run's
+      }
     },
     /** Ends a run begun by {@link take}. */
     give(): void {
