@@ -37,7 +37,7 @@ import {
   privateKeyFromSeedHex,
   publicKeyFromHex,
 } from './protocol/index.js';
-import { acceptingRetiredKeys, createVerifyPool } from './protocol/verify-pool.js';
+import { acceptingRetiredKeys, BACKGROUND_POOL, createVerifyPool } from './protocol/verify-pool.js';
 import { createRefusalReports } from './refusal-reports.js';
 import type { LeaseKeeper } from './replica/lease-keeper.js';
 import { type ChannelServing, defaultReplicaId, notOwner, startChannelServing } from './replica/takeover.js';
@@ -245,11 +245,15 @@ async function openBase(
   // stopped in its middle. (With several replicas, a channel's are ended by the replica that
   // takes its lease: another replica may be running them now.)
   if (!leases) await syncStore.endInterruptedRuns(Date.now());
-  // Histories received in a resync are verified on worker threads (one per core), started on
-  // the first large history batch. This node's own signatures in them are checked by signing
-  // again (deterministic, a third of a verification's cost).
+  // Batches of live frames are verified (and signed) on worker threads (one per core), started
+  // on the first large batch. This node's own signatures are checked by signing again
+  // (deterministic, a third of a verification's cost).
   const verifyPool = createVerifyPool({ signers: [myKey] });
   undo.push(() => verifyPool.close());
+  // Histories received in a resync or a restore are verified on a pool of their own whose
+  // threads yield the cores to live traffic and end when idle.
+  const historyPool = createVerifyPool({ signers: [myKey], ...BACKGROUND_POOL });
+  undo.push(() => historyPool.close());
   // Signatures made before a key rotation (mine or a peer's) verify with the retired keys, in
   // the signed histories a resync brings (over a channel authenticated with the current keys)
   // only: a live command must be signed with the current key.
@@ -259,7 +263,7 @@ async function openBase(
   };
   retire(myKey.publicKey.hex, config.retiredPublicKeys);
   for (const peer of config.peers) retire(peer.publicKey, peer.retiredPublicKeys);
-  const verifier = acceptingRetiredKeys(verifyPool, retiredKeys);
+  const verifier = acceptingRetiredKeys(historyPool, retiredKeys);
   const resync = new Subject<ResyncEvent>();
   const health = createHealthMonitor(healthOptions, {
     me,
@@ -289,6 +293,7 @@ async function openBase(
     syncStore,
     abandons,
     verifyPool,
+    historyPool,
     verifier,
     resync,
     health,
@@ -634,7 +639,7 @@ async function closeNode(
 ): Promise<void> {
   const { store, metrics, health, storeWritability, stopStoreReport, directory, disconnectOut, server } =
     parts;
-  const { peerHosts, drivers, syncs, channels, subs, refusals, resync, events, verifyPool } = parts;
+  const { peerHosts, drivers, syncs, channels, subs, refusals, resync, events } = parts;
   await dashboard.close();
   // Health first: no `down` for peers this node disconnects itself.
   metrics.close();
@@ -659,6 +664,7 @@ async function closeNode(
   refusals.close();
   resync.complete();
   events.complete();
-  await verifyPool.close();
+  await parts.verifyPool.close();
+  await parts.historyPool.close();
   await store.close();
 }

@@ -139,7 +139,28 @@ export interface VerifyPoolOptions {
    * @default none
    */
   signers?: readonly PrivateKey[];
+  /**
+   * The nice value of the pool's threads (Linux, per thread): a background pool (a resync's
+   * histories) set above 0 yields the cores to the node's live work when both want them, and
+   * takes them all when the node is otherwise idle. @default 0
+   */
+  niceness?: number;
+  /**
+   * A thread with no job for this long ends (a new one starts on the next call), so a pool used
+   * now and then holds no threads in between. @default never
+   */
+  idleMs?: number;
 }
+
+/**
+ * The options of a background pool (the histories of a resync or a restore): its threads run at
+ * nice 10 (under contention they get about a tenth of a core's time against a live thread's
+ * full share) and end after 30 s without a job.
+ */
+export const BACKGROUND_POOL: Readonly<Pick<VerifyPoolOptions, 'niceness' | 'idleMs'>> = {
+  niceness: 10,
+  idleMs: 30_000,
+};
 
 /** A pool of verifying (and signing) threads. */
 export interface VerifyPool extends JwsVerifier, JwsSigner {
@@ -168,6 +189,8 @@ interface Thread {
   /** Signatures sent to it and not yet answered. */
   load: number;
   jobs: Map<number, Job>;
+  /** Ends the thread once it has been idle for `idleMs`. */
+  idle?: NodeJS.Timeout;
 }
 
 const WORKER_URL = new URL('./verify-worker.mjs', import.meta.url);
@@ -251,19 +274,13 @@ async function inParts<T, R>(
   return (await Promise.all(parts)).flat();
 }
 
-/** Starts a pool of verifying threads (lazily: none runs until the first large call). */
-export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
-  const size = Math.max(1, options.threads ?? availableParallelism());
-  const chunk = Math.max(1, options.chunk ?? 256);
-  const minBatch = options.minBatch ?? 2;
-  const minChars = options.minChars ?? 65_536;
-  const signers = (options.signers ?? []).map((k) => ({ hex: k.publicKey.hex, key: k.keyObject }));
-  const signing = new Set(signers.map((k) => k.hex));
+/** The threads of a pool: started on demand up to `size`, each job to the least loaded. */
+function createThreads(size: number, workerData: { signers: unknown[]; niceness: number }, idleMs: number) {
   const threads: Thread[] = [];
   let nextId = 0;
-  let closed: Promise<void> | undefined;
 
   function fail(thread: Thread, err: unknown): void {
+    clearTimeout(thread.idle);
     const at = threads.indexOf(thread);
     if (at >= 0) threads.splice(at, 1);
     for (const job of thread.jobs.values()) job.reject(err);
@@ -273,7 +290,7 @@ export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
   }
 
   function spawn(): Thread {
-    const worker = new Worker(WORKER_URL, { name: 'parley-verify', workerData: { signers } });
+    const worker = new Worker(WORKER_URL, { name: 'parley-verify', workerData });
     const thread: Thread = { worker, load: 0, jobs: new Map() };
     worker.unref();
     worker.on('message', (reply: Reply) => {
@@ -281,7 +298,13 @@ export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
       if (!job) return;
       thread.jobs.delete(reply.id);
       thread.load -= job.size;
-      if (thread.jobs.size === 0) worker.unref();
+      if (thread.jobs.size === 0) {
+        worker.unref();
+        if (Number.isFinite(idleMs)) {
+          thread.idle = setTimeout(() => retire(thread), idleMs);
+          thread.idle.unref();
+        }
+      }
       job.finish(reply);
     });
     worker.on('error', (err) =>
@@ -292,6 +315,14 @@ export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
     return thread;
   }
 
+  /** Ends an idle thread (its `exit` finds no job to fail). */
+  function retire(thread: Thread): void {
+    if (thread.jobs.size > 0) return;
+    const at = threads.indexOf(thread);
+    if (at >= 0) threads.splice(at, 1);
+    observed(thread.worker.terminate());
+  }
+
   /** The least loaded thread, starting one while fewer than `size` run. */
   function pick(): Thread {
     let best: Thread | undefined;
@@ -300,20 +331,51 @@ export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
     return best ?? spawn();
   }
 
-  /** Posts `message` (given its `id`) to the least loaded thread as a job of `size` signatures. */
-  function post(
-    size: number,
-    message: (id: number) => object,
-    finish: Job['finish'],
-    reject: Job['reject'],
-  ): void {
-    const thread = pick();
-    const id = nextId++;
-    thread.jobs.set(id, { size, finish, reject });
-    thread.load += size;
-    thread.worker.ref();
-    thread.worker.postMessage(message(id));
-  }
+  return {
+    /** Posts `message` (given its `id`) to the least loaded thread as a job of `size` signatures. */
+    post(
+      jobSize: number,
+      message: (id: number) => object,
+      finish: Job['finish'],
+      reject: Job['reject'],
+    ): void {
+      const thread = pick();
+      const id = nextId++;
+      clearTimeout(thread.idle);
+      thread.jobs.set(id, { size: jobSize, finish, reject });
+      thread.load += jobSize;
+      thread.worker.ref();
+      thread.worker.postMessage(message(id));
+    },
+    /** Terminates every thread; their jobs reject with `SYNC_ABORTED`. */
+    async close(): Promise<void> {
+      const all = threads.splice(0);
+      for (const t of all) {
+        clearTimeout(t.idle);
+        for (const job of t.jobs.values()) job.reject(new ParleyError('SYNC_ABORTED', 'verify pool closed'));
+        t.jobs.clear();
+      }
+      // Closing: a worker that fails to stop is gone either way.
+      await Promise.all(all.map((t) => settled(t.worker.terminate())));
+    },
+  };
+}
+
+/** Starts a pool of verifying threads (lazily: none runs until the first large call). */
+export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
+  const size = Math.max(1, options.threads ?? availableParallelism());
+  const chunk = Math.max(1, options.chunk ?? 256);
+  const minBatch = options.minBatch ?? 2;
+  const minChars = options.minChars ?? 65_536;
+  const signers = (options.signers ?? []).map((k) => ({ hex: k.publicKey.hex, key: k.keyObject }));
+  const signing = new Set(signers.map((k) => k.hex));
+  const niceness = Math.max(0, Math.trunc(options.niceness ?? 0));
+  const { post, close } = createThreads(
+    size,
+    { signers, niceness },
+    options.idleMs ?? Number.POSITIVE_INFINITY,
+  );
+  let closed: Promise<void> | undefined;
 
   function send(items: readonly JwsCheck[]): Promise<JwsResult[]> {
     return new Promise<JwsResult[]>((resolve, reject) => {
@@ -382,16 +444,7 @@ export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
       return inParts(texts, Math.min(chunk, Math.ceil(texts.length / size)), signIn);
     },
     close() {
-      closed ??= (async () => {
-        const all = threads.splice(0);
-        for (const t of all) {
-          for (const job of t.jobs.values())
-            job.reject(new ParleyError('SYNC_ABORTED', 'verify pool closed'));
-          t.jobs.clear();
-        }
-        // Closing: a worker that fails to stop is gone either way.
-        await Promise.all(all.map((t) => settled(t.worker.terminate())));
-      })();
+      closed ??= close();
       return closed;
     },
     [Symbol.asyncDispose]() {
