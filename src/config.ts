@@ -317,7 +317,7 @@ const NodeConfigShape = section({
       .number()
       .int()
       .min(1)
-      .default(1000)
+      .default(600)
       .describe(
         'most objects per second a closed-object restore this node leads moves to or from a peer (after the peer lost its state, or `parley resync --all`); its batches are paced to it so live commands are not held up',
       ),

@@ -3,6 +3,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createVerifyPool } from '../../src/protocol/verify-pool.js';
 import { openStore } from '../../src/store/open-store.js';
+import { DEFAULT_RESTORE_OBJECTS_PER_S } from '../../src/sync/restore.js';
 import { measureRestoreRtt, percentile } from './_restore-rtt.js';
 import { chainTemplate, party, signChain, wireSyncPair } from './_signed-chains.js';
 
@@ -75,7 +76,7 @@ async function inProcess(): Promise<void> {
     commands_per_object: t.steps.length,
     seconds: Math.round(s * 10) / 10,
     cpu_ms_per_object: Math.round(((cpu.user + cpu.system) / 1000 / N) * 1000) / 1000,
-    pace_objects_per_s: 1000,
+    pace_objects_per_s: DEFAULT_RESTORE_OBJECTS_PER_S,
     engine: 'sqlite',
   });
   await sa.close();
@@ -96,7 +97,7 @@ async function twoProcesses(): Promise<void> {
     n: r.n,
     processes: 2,
     commands_per_object: r.commandsPerObject,
-    pace_objects_per_s: 1000,
+    pace_objects_per_s: DEFAULT_RESTORE_OBJECTS_PER_S,
     engine: 'sqlite',
   };
   report('restore_objects_per_s', r.n / r.restoreSeconds, '1/s', {

@@ -1,7 +1,8 @@
 /**
  * Applying histories received from the peer (pushed to us, or fetched by us): verify every
  * history first (concurrently), then, under the channel's receiving order, relate each to the
- * local chain and store what is new in one atomic commit. A history that fails verification
+ * local chain and store what is new, in one atomic commit per group of a few objects (the
+ * channel's commands go between the groups). A history that fails verification
  * is rejected with its `SYNC_*` code and nothing of it is stored.
  */
 import { isParleyError, ParleyError } from '../errors.js';
@@ -65,6 +66,12 @@ export interface AppliedBatch {
 
 /** Longest run of work on this thread before the event loop's other work goes first, ms. */
 const SLICE_MS = 2;
+/**
+ * Objects related and stored under one pause of the receiving order (one commit): a batch of
+ * histories is stored in groups of this many, so that the channel's commands wait for one
+ * group's commit at most.
+ */
+export const APPLY_GROUP_OBJECTS = 8;
 
 /** A store failure that may pass: the batch stops there (see `AppliedBatch.error`). */
 const isTransient = (err: unknown): boolean =>
@@ -120,101 +127,117 @@ export async function applyHistories(
   if (candidates.length === 0) return out;
   await prepareVersions(candidates);
 
-  // 2. Relate each to the local chain and store, with the receiving order paused.
-  await deps.exclusive(async () => {
-    const heads = await store.heads(
-      peer,
-      candidates.map((c) => c.verified.referenceId),
-    );
-    const withLocal = candidates.filter((c) => heads.has(c.verified.referenceId));
-    const local = new Map<string, StoredVersion[]>();
-    for (const c of withLocal)
-      local.set(c.verified.referenceId, await store.versions(peer, c.verified.referenceId));
-    const failureCids = candidates.flatMap((c) =>
-      c.verified.commands.filter((x) => x.record.status === 'failure').map((x) => x.record.cid),
-    );
-    const localCids = withLocal.flatMap((c) => c.verified.commands.map((x) => x.record.cid));
-    // Objects new here with no command errors (a restore's, mostly) have no cid to look up.
-    const lookup = [...failureCids, ...localCids];
-    const known = lookup.length > 0 ? await store.knownCids(peer, lookup) : new Set<string>();
-
-    const plain: PlainApply[] = [];
-    for (const { history, verified } of candidates) {
-      const ref = verified.referenceId;
-      const chain = local.get(ref) ?? [];
-      const localHead = chain.at(-1)?.version ?? null;
-      const pushedHead = verified.head;
-      const pushed = verified.chain.map((c) => c.record.writeVersion);
-      const pending = verified.commands.find((c) => !known.has(c.record.cid) && deps.isPending(c.record.cid));
-
-      // One of my pending commands (a create included) is in it: the peer accepted it and its
-      // response is on the way; storing it here would leave the outbox entry behind.
-      if (pending) {
-        out.results.push(result(ref, 'in_flight', localHead));
-        continue;
-      }
-      if (localHead === null) {
-        plain.push({ ref, from: null, head: pushedHead!, items: commitItemsOf(verified, isOpen, known) });
-        continue;
-      }
-      if (localHead === pushedHead) {
-        const items = commitItemsOf(verified, isOpen, known);
-        // Same head: only command errors we did not log yet may be new.
-        if (items.length > 0) plain.push({ ref, from: localHead, head: localHead, items });
-        else out.results.push(result(ref, 'known', localHead));
-        continue;
-      }
-      const at = pushed.indexOf(localHead);
-      if (at >= 0 || (history.base === localHead && pushed.length > 0)) {
-        plain.push({
-          ref,
-          from: localHead,
-          head: pushedHead!,
-          items: commitItemsOf(verified, isOpen, known),
-        });
-        continue;
-      }
-      if (pushedHead !== null && chain.some((v) => v.version === pushedHead)) {
-        out.results.push(result(ref, 'ahead', localHead));
-        continue;
-      }
-      if (history.kind !== 'replace') {
-        out.results.push(result(ref, 'fork', localHead, 'SYNC_FORK'));
-        continue;
-      }
-      // A fork, and the protocol server's branch (the pushed one) wins: keep the common prefix.
-      const full = verified.base === null ? pushed : [];
-      let common = 0;
-      while (common < chain.length && common < full.length && chain[common]!.version === full[common])
-        common++;
-      const keep = common === 0 ? null : chain[common - 1]!.version;
-      let replaced: Awaited<ReturnType<SyncStore['replaceBranch']>>;
-      try {
-        replaced = await store.replaceBranch(
-          peer,
-          ref,
-          keep,
-          // The winning steps after the common prefix are new here by construction (other versions).
-          commitItemsOf({ ...verified, chain: verified.chain.slice(common) }, isOpen, known),
-        );
-      } catch (err) {
-        // Forks replaced before this one stay reported (`out.forks`); nothing else is written.
-        if (isTransient(err)) {
-          out.error = err;
-          return;
-        }
-        out.results.push(result(ref, 'fork', localHead, 'SYNC_FORK'));
-        continue;
-      }
-      for (const o of replaced.droppedOutbox) deps.dropPending(o.cid);
-      out.forks.push({ referenceId: ref, keep, ...replaced });
-      out.stored.push({ referenceId: ref, from: localHead, head: pushedHead! });
-      out.results.push(result(ref, 'replaced', pushedHead));
-    }
-
-    if (plain.length > 0) await commitPlain(plain, deps, out);
-  });
+  // 2. Relate each to the local chain and store, with the receiving order paused, a few objects
+  // at a time: the channel's commands go between the groups.
+  for (let i = 0; i < candidates.length && out.error === undefined; i += APPLY_GROUP_OBJECTS) {
+    const group = candidates.slice(i, i + APPLY_GROUP_OBJECTS);
+    await deps.exclusive(() => relateAndStore(group, deps, out));
+  }
   return out;
+}
+
+/**
+ * Step 2 of `applyHistories` for a group of verified histories (run with the receiving order
+ * paused): each related to the local chain, what extends it stored in one commit, a fork
+ * replaced when the pushed branch wins. A store failure ends it with `out.error`.
+ */
+async function relateAndStore(
+  candidates: readonly Candidate[],
+  deps: ApplyDeps,
+  out: AppliedBatch,
+): Promise<void> {
+  const { parties, store } = deps;
+  const peer = parties.peer;
+  const heads = await store.heads(
+    peer,
+    candidates.map((c) => c.verified.referenceId),
+  );
+  const withLocal = candidates.filter((c) => heads.has(c.verified.referenceId));
+  const local = new Map<string, StoredVersion[]>();
+  for (const c of withLocal)
+    local.set(c.verified.referenceId, await store.versions(peer, c.verified.referenceId));
+  const failureCids = candidates.flatMap((c) =>
+    c.verified.commands.filter((x) => x.record.status === 'failure').map((x) => x.record.cid),
+  );
+  const localCids = withLocal.flatMap((c) => c.verified.commands.map((x) => x.record.cid));
+  // Objects new here with no command errors (a restore's, mostly) have no cid to look up.
+  const lookup = [...failureCids, ...localCids];
+  const known = lookup.length > 0 ? await store.knownCids(peer, lookup) : new Set<string>();
+
+  const plain: PlainApply[] = [];
+  for (const { history, verified } of candidates) {
+    const ref = verified.referenceId;
+    const chain = local.get(ref) ?? [];
+    const localHead = chain.at(-1)?.version ?? null;
+    const pushedHead = verified.head;
+    const pushed = verified.chain.map((c) => c.record.writeVersion);
+    const pending = verified.commands.find((c) => !known.has(c.record.cid) && deps.isPending(c.record.cid));
+
+    // One of my pending commands (a create included) is in it: the peer accepted it and its
+    // response is on the way; storing it here would leave the outbox entry behind.
+    if (pending) {
+      out.results.push(result(ref, 'in_flight', localHead));
+      continue;
+    }
+    if (localHead === null) {
+      plain.push({ ref, from: null, head: pushedHead!, items: commitItemsOf(verified, isOpen, known) });
+      continue;
+    }
+    if (localHead === pushedHead) {
+      const items = commitItemsOf(verified, isOpen, known);
+      // Same head: only command errors we did not log yet may be new.
+      if (items.length > 0) plain.push({ ref, from: localHead, head: localHead, items });
+      else out.results.push(result(ref, 'known', localHead));
+      continue;
+    }
+    const at = pushed.indexOf(localHead);
+    if (at >= 0 || (history.base === localHead && pushed.length > 0)) {
+      plain.push({
+        ref,
+        from: localHead,
+        head: pushedHead!,
+        items: commitItemsOf(verified, isOpen, known),
+      });
+      continue;
+    }
+    if (pushedHead !== null && chain.some((v) => v.version === pushedHead)) {
+      out.results.push(result(ref, 'ahead', localHead));
+      continue;
+    }
+    if (history.kind !== 'replace') {
+      out.results.push(result(ref, 'fork', localHead, 'SYNC_FORK'));
+      continue;
+    }
+    // A fork, and the protocol server's branch (the pushed one) wins: keep the common prefix.
+    const full = verified.base === null ? pushed : [];
+    let common = 0;
+    while (common < chain.length && common < full.length && chain[common]!.version === full[common]) common++;
+    const keep = common === 0 ? null : chain[common - 1]!.version;
+    let replaced: Awaited<ReturnType<SyncStore['replaceBranch']>>;
+    try {
+      replaced = await store.replaceBranch(
+        peer,
+        ref,
+        keep,
+        // The winning steps after the common prefix are new here by construction (other versions).
+        commitItemsOf({ ...verified, chain: verified.chain.slice(common) }, isOpen, known),
+      );
+    } catch (err) {
+      // Forks replaced before this one stay reported (`out.forks`); nothing else is written.
+      if (isTransient(err)) {
+        out.error = err;
+        return;
+      }
+      out.results.push(result(ref, 'fork', localHead, 'SYNC_FORK'));
+      continue;
+    }
+    for (const o of replaced.droppedOutbox) deps.dropPending(o.cid);
+    out.forks.push({ referenceId: ref, keep, ...replaced });
+    out.stored.push({ referenceId: ref, from: localHead, head: pushedHead! });
+    out.results.push(result(ref, 'replaced', pushedHead));
+  }
+
+  if (plain.length > 0) await commitPlain(plain, deps, out);
 }
 
 /**

@@ -37,6 +37,16 @@ import type { RestoreStatus } from './types.js';
 const MAX_STALLS = 3;
 /** Batches of a restore in flight. */
 const RESTORE_WINDOW = 2;
+/**
+ * The pace of a restore, objects a second, unless configured: what a two-core machine keeps up
+ * with while the channel's commands go on (docs/benchmarks.md, "Restore of closed objects").
+ */
+export const DEFAULT_RESTORE_OBJECTS_PER_S = 600;
+/**
+ * Closed objects per batch of a restore, unless configured: a smaller batch holds each side's
+ * event loop and writer for less time at once.
+ */
+const DEFAULT_RESTORE_BATCH_OBJECTS = 20;
 
 const newId = (): string => randomBytes(16).toString('hex');
 
@@ -63,12 +73,15 @@ interface RestoreLimits {
 
 function restoreLimits(ctx: SyncContext): RestoreLimits {
   const { options, limits } = ctx;
-  const perS = Math.max(1, options.restoreObjectsPerS ?? 1000);
+  const perS = Math.max(1, options.restoreObjectsPerS ?? DEFAULT_RESTORE_OBJECTS_PER_S);
   return {
     perS,
     // At most 5 s of pace per batch: the follower's run hears from its leader well within its
     // idle limit (twice the answer limit) however slow the pace.
-    batch: Math.max(1, Math.min(options.restoreBatchObjects ?? 50, limits.batchObjects, perS * 5)),
+    batch: Math.max(
+      1,
+      Math.min(options.restoreBatchObjects ?? DEFAULT_RESTORE_BATCH_OBJECTS, limits.batchObjects, perS * 5),
+    ),
     runObjects: Math.max(1, options.restoreRunObjects ?? 5000),
   };
 }

@@ -150,10 +150,10 @@ export interface ChannelSyncOptions {
   /**
    * Most objects per second a restore this node leads moves (pushes or fetches, PROTOCOL.md
    * §7.6): its batches are paced to it, at most two in flight, so the channel's live traffic is
-   * not held up. @default 1000
+   * not held up. @default 600 (`DEFAULT_RESTORE_OBJECTS_PER_S`)
    */
   restoreObjectsPerS?: number;
-  /** Closed objects per batch of a restore. @default 50 */
+  /** Closed objects per batch of a restore. @default 20 */
   restoreBatchObjects?: number;
   /**
    * Closed objects compared per restore run: a restore is a series of runs, each resumable, with

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadNodeConfig, parseNodeConfig } from '../../src/config.js';
 import { isParleyError } from '../../src/errors.js';
 import { createVaspNode } from '../../src/node.js';
+import { DEFAULT_RESTORE_OBJECTS_PER_S } from '../../src/sync/restore.js';
 import { nodeConfig, tempDir, testIdentity } from '../helpers/nodes.js';
 
 describe('node configuration: health, sync and dashboard settings', () => {
@@ -17,7 +18,7 @@ describe('node configuration: health, sync and dashboard settings', () => {
     const base = nodeConfig(me, 'file:x.db', []);
     expect(parseNodeConfig(base)).toMatchObject({
       health: {},
-      sync: { runHistoryRetentionMs: 0 },
+      sync: { runHistoryRetentionMs: 0, restoreObjectsPerS: DEFAULT_RESTORE_OBJECTS_PER_S },
       dashboard: { allowRemote: false },
     });
     const config = parseNodeConfig({
