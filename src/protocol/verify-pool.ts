@@ -140,9 +140,10 @@ export interface VerifyPoolOptions {
    */
   signers?: readonly PrivateKey[];
   /**
-   * The nice value of the pool's threads (Linux, per thread): a background pool (a resync's
-   * histories) set above 0 yields the cores to the node's live work when both want them, and
-   * takes them all when the node is otherwise idle. @default 0
+   * The nice value of the pool's threads (Linux, per thread; at most 19, and never a higher
+   * priority than the process's own): a background pool (a resync's histories) set above 0
+   * yields the cores to the node's live work when both want them, and takes them all when the
+   * node is otherwise idle. @default 0
    */
   niceness?: number;
   /**

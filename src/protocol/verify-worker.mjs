@@ -33,20 +33,21 @@
  * JWS), codes }`, a code being `PROTOCOL_MALFORMED_FRAME` (a lone surrogate: the payload has no
  * UTF-8 form) or `KEY_INVALID` (not a signer of this thread).
  *
- * With `workerData.niceness` above 0 the thread lowers its own scheduling priority to it (on
- * Linux, where the nice value is per thread), so that a background pool's work yields the cores
+ * With `workerData.niceness` above 0 (at most 19) the thread lowers its own scheduling priority to
+ * it, when the process runs above it (on Linux, where the nice value is per thread), so that a background pool's work yields the cores
  * to the node's other threads; elsewhere, or where not allowed, it runs at the process's.
  */
 import { createPublicKey, sign, timingSafeEqual, verify } from 'node:crypto';
-import { setPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 
-const niceness = Number(workerData?.niceness ?? 0);
+const niceness = Math.min(19, Number(workerData?.niceness ?? 0));
 if (niceness > 0 && process.platform === 'linux') {
   try {
     // On Linux the nice value is per thread, and setpriority(2) for "process 0" sets the
     // calling thread's alone (elsewhere it would set the whole process's: not done there).
-    setPriority(0, niceness);
+    // Never above the priority the process already runs at.
+    if (getPriority(0) < niceness) setPriority(0, niceness);
   } catch {
     // Not allowed: the thread keeps the process's priority (documented above).
   }

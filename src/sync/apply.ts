@@ -106,8 +106,8 @@ interface PlainApply {
 /**
  * Verifies and applies `histories` (kinds `history` and `replace`; others are answered `known`).
  * Never throws for a bad history: it becomes a `rejected` result. A store failure while writing
- * ends the batch with `error` (what was written before it is in the batch); a store failure
- * while reading, before anything is written, throws.
+ * ends the batch with `error` (what was written before it is in the batch), and so does one
+ * while reading once a group was stored; a store failure while reading before that throws.
  */
 export async function applyHistories(
   histories: readonly ObjectHistory[],
@@ -131,7 +131,13 @@ export async function applyHistories(
   // at a time: the channel's commands go between the groups.
   for (let i = 0; i < candidates.length && out.error === undefined; i += APPLY_GROUP_OBJECTS) {
     const group = candidates.slice(i, i + APPLY_GROUP_OBJECTS);
-    await deps.exclusive(() => relateAndStore(group, deps, out));
+    try {
+      await deps.exclusive(() => relateAndStore(group, deps, out));
+    } catch (err) {
+      if (i === 0) throw err;
+      // A later group's read failed: what the groups before it stored is reported with it.
+      out.error = err;
+    }
   }
   return out;
 }

@@ -18,7 +18,7 @@ import type { ChannelSyncDeps, ChannelSyncOptions, ResyncEvent, SyncLink } from 
  * Default budget of one history frame's JSON. Frames stay below 128 KiB (base64url adds a third):
  * V8 allocates larger strings one by one in their own pages, and on a virtual machine whose page
  * faults are slow, much larger frames cost both sides' main threads a good share of a rebuild
- * (docs/benchmarks.md). A push is sent in as many frames as it needs and applied as one.
+ * (docs/benchmarks.md). A push is sent in as many frames as it needs and answered as one.
  */
 const DEFAULT_MAX_BATCH_BYTES = 90_000;
 

@@ -1,7 +1,7 @@
 /**
  * The follower's side of a run the peer leads (PROTOCOL.md §7.3–§7.5), and the answers to the
  * peer's network reads: the begin, list pages, objects, history answers (streamed, one at a time)
- * and the pushed histories (held until their last part, then verified and applied as one).
+ * and the pushed histories (held until their last part, then verified, applied and answered as one).
  */
 import { isParleyError, ParleyError } from '../errors.js';
 import type { OpenObjectsSummary } from '../protocol/channel-frames.js';
@@ -228,8 +228,8 @@ async function streamHistory(
 
 /**
  * A push of the peer's run: verified, applied, answered with one result per object. A push may
- * come in parts (same run and seq, `last` on the final one): applied together, in one
- * transaction, when the last part is in, or at once when the parts held pass `maxPushHoldBytes`.
+ * come in parts (same run and seq, `last` on the final one): applied together (a group of
+ * objects per transaction, `applyHistories`) when the last part is in, or at once when the parts held pass `maxPushHoldBytes`.
  */
 export async function applyPush(
   ctx: SyncContext,

@@ -4,9 +4,16 @@
  * `restore_progress` / `restore_finished` events. Restored objects are counted here, never
  * reported as new payments.
  */
-import type { SchedulerLike, Subject } from 'rxjs';
+import type { SchedulerLike, Subject, Subscription } from 'rxjs';
 import type { RestoreCursor } from './ports.js';
 import type { RestoreEvent, RestoreStatus } from './types.js';
+
+/**
+ * How long the peer's restore may go without a run here after one ended unfinished before it
+ * shows `waiting` (`SYNC_RESTORE_STALLED`): its leader stopped it (no progress, a failure on its
+ * side) and says so to nobody until the next connection. Its next run shows it `running` again.
+ */
+export const FOLLOWER_GAP_MS = 120_000;
 
 export interface RestoreTracker {
   status(): RestoreStatus | undefined;
@@ -28,9 +35,12 @@ export interface RestoreTracker {
   followerStored(count: number): void;
   /**
    * A run of the peer's restore ended: `done`, the whole restore is over; `stopped`, the run
-   * failed or was aborted (the peer resumes it later). Otherwise more runs follow.
+   * failed or was aborted (the peer resumes it later). Otherwise more runs follow, and without
+   * one for {@link FOLLOWER_GAP_MS} the restore shows `waiting`.
    */
   followerEnded(done: boolean, stopped: boolean): void;
+  /** The channel's sync closed: nothing is reported after this. */
+  close(): void;
 }
 
 export function createRestoreTracker(
@@ -41,7 +51,13 @@ export function createRestoreTracker(
   let current: RestoreStatus | undefined;
   /** `current` is the `waiting` of a cursor read that failed. */
   let unread = false;
+  let closed = false;
+  /** Shows the peer's restore `waiting` when no run follows an unfinished one in time. */
+  let gap: Subscription | undefined;
   const emit = (status: RestoreStatus, movedNow: number): void => {
+    if (closed) return;
+    gap?.unsubscribe();
+    gap = undefined;
     current = status;
     unread = false;
     events.next({
@@ -96,8 +112,18 @@ export function createRestoreTracker(
       }
     },
     followerBegan(reason) {
-      if (current?.role === 'follower' && current.state === 'running') return;
+      if (current?.role === 'follower' && current.state === 'running') {
+        gap?.unsubscribe();
+        gap = undefined;
+        return;
+      }
       const now = scheduler.now();
+      // The same restore going on after a pause (a new connection, a stall) keeps its counts.
+      if (current?.role === 'follower' && current.state === 'waiting' && current.reason === reason) {
+        const { error: _, ...kept } = current;
+        emit({ ...kept, state: 'running', atMs: now }, 0);
+        return;
+      }
       emit(
         {
           role: 'follower',
@@ -117,8 +143,23 @@ export function createRestoreTracker(
       emit({ ...current, state: 'running', moved: current.moved + count, atMs: scheduler.now() }, count);
     },
     followerEnded(done, stopped) {
-      if (current?.role !== 'follower' || (!done && !stopped)) return;
-      emit({ ...current, state: done ? 'finished' : 'waiting', atMs: scheduler.now() }, 0);
+      if (current?.role !== 'follower') return;
+      if (done || stopped) {
+        emit({ ...current, state: done ? 'finished' : 'waiting', atMs: scheduler.now() }, 0);
+        return;
+      }
+      if (current.state !== 'running') return;
+      const at = current;
+      gap?.unsubscribe();
+      gap = scheduler.schedule(() => {
+        if (current !== at) return;
+        emit({ ...at, state: 'waiting', atMs: scheduler.now(), error: 'SYNC_RESTORE_STALLED' }, 0);
+      }, FOLLOWER_GAP_MS);
+    },
+    close() {
+      closed = true;
+      gap?.unsubscribe();
+      gap = undefined;
     },
   };
 }

@@ -219,6 +219,7 @@ export function createChannelSync(options: ChannelSyncOptions, deps: ChannelSync
         await restorer.closed(RESTORE_CLOSE_BOUND_MS);
         // Only the run records are waited for (store writes): never the peer or the socket.
         await runs.closeAll();
+        ctx.restore.close();
         events.complete();
         restoreEvents.complete();
       })();

@@ -3,7 +3,8 @@
  * `replace` is the server's whole branch):
  * - a store that fails part-way through a batch keeps the forks replaced before the failure in
  *   the batch (they are committed: the caller must report them, end their commands and tell the
- *   business), with the failure as `error`; it used to throw, and those reports were lost;
+ *   business), with the failure as `error`; it used to throw, and those reports were lost; so
+ *   does a read that fails for a later group of the batch (they are stored a group at a time);
  * - a `replace` that does not start at the create is refused: it would remove the whole local
  *   branch and then fail against its own `base`.
  * Real signatures, a real store (SQLite, or PostgreSQL with PARLEY_TEST_DB).
@@ -13,7 +14,7 @@ import { ParleyError } from '../../src/errors.js';
 import { isProtocolServer } from '../../src/protocol/index.js';
 import type { ObjectHistory } from '../../src/protocol/sync-frames.js';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
-import { type ApplyDeps, applyHistories } from '../../src/sync/apply.js';
+import { APPLY_GROUP_OBJECTS, type ApplyDeps, applyHistories } from '../../src/sync/apply.js';
 import type { SyncStore } from '../../src/sync/ports.js';
 import { commitItemsFor, serialExclusive, withTwoStores } from './in-memory.js';
 import { buildPayment, type Party, party, signStep } from './signed-histories.js';
@@ -80,6 +81,32 @@ describe('applying the server’s branches on the client', () => {
     expect(
       (await repo.heads(server.address, [first.reference_id])).get(first.reference_id)?.headVersion,
     ).toBe(batch.results[0]!.head);
+    expect(await stores.a.checkIntegrity()).toEqual([]);
+  });
+
+  it('keeps the groups stored before a failed read of a later group, with the failure as error', async () => {
+    const { client, server } = roles(party(0x23), party(0x24));
+    const repo = createSyncRepository(stores.a);
+    const histories: ObjectHistory[] = [];
+    for (let i = 0; i <= APPLY_GROUP_OBJECTS; i++) histories.push(await forked(client, server, repo));
+    // The heads are read once before the groups and once per group: the second group's read fails.
+    let reads = 0;
+    const failing: SyncStore = {
+      ...repo,
+      heads: (...args) => {
+        reads++;
+        if (reads === 3) return Promise.reject(new ParleyError('STORE_UNAVAILABLE', 'disk gone'));
+        return repo.heads(...args);
+      },
+    };
+    const batch = await applyHistories(histories, onClient(client, server, failing));
+    expect(reads).toBe(3);
+    expect(batch.error).toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    const firstGroup = histories.slice(0, APPLY_GROUP_OBJECTS).map((h) => h.reference_id);
+    expect(batch.forks.map((f) => f.referenceId)).toEqual(firstGroup);
+    expect(batch.results.map((r) => [r.reference_id, r.outcome])).toEqual(
+      firstGroup.map((ref) => [ref, 'replaced']),
+    );
     expect(await stores.a.checkIntegrity()).toEqual([]);
   });
 
