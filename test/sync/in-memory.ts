@@ -80,6 +80,7 @@ export function memorySync(
   store: SyncStore,
   options: ChannelSyncOptions,
   verifier: JwsVerifier = inThreadVerifier,
+  exclusive: <T>(fn: () => Promise<T>) => Promise<T> = serialExclusive(),
 ): ChannelSync {
   return createChannelSync(options, {
     me: me.address,
@@ -88,7 +89,7 @@ export function memorySync(
     peerKey: peer.key.publicKey,
     isServer: isProtocolServer(me.address, peer.address),
     store,
-    exclusive: serialExclusive(),
+    exclusive,
     isPending: () => false,
     dropPending: () => false,
     verifier,

@@ -13,7 +13,14 @@ import { createSyncRepository } from '../../src/store/sync-repository.js';
 import { APPLY_GROUP_OBJECTS } from '../../src/sync/apply.js';
 import type { SyncStore } from '../../src/sync/ports.js';
 import type { ChannelSync, ChannelSyncOptions, SyncLink } from '../../src/sync/resync.js';
-import { memoryLink, memorySync, peekFrame, seedOpenPayments, withTwoStores } from './in-memory.js';
+import {
+  memoryLink,
+  memorySync,
+  peekFrame,
+  seedOpenPayments,
+  serialExclusive,
+  withTwoStores,
+} from './in-memory.js';
 import { type Party, party } from './signed-histories.js';
 
 /** Objects the leader holds and pushes to the (empty) follower. */
@@ -30,22 +37,46 @@ describe('a push in several frames', () => {
     const syncB = createSyncRepository(stores.b);
     await seedOpenPayments(syncA, A, B, N);
     let writes = 0;
+    // The writes made in each pause of B's receiving order (its `exclusive`), and outside any.
+    const writesPerPause: number[] = [];
+    let pause: number | undefined;
+    let writesOutside = 0;
+    const serial = serialExclusive();
+    const exclusiveB = <T>(fn: () => Promise<T>): Promise<T> =>
+      serial(async () => {
+        pause = writesPerPause.push(0) - 1;
+        try {
+          return await fn();
+        } finally {
+          pause = undefined;
+        }
+      });
     const countedB: SyncStore = {
       ...syncB,
       commit(items) {
         writes++;
+        if (pause === undefined) writesOutside++;
+        else writesPerPause[pause]!++;
         return syncB.commit(items);
       },
     };
-    const make = (me: Party, peer: Party, store: SyncStore, options: ChannelSyncOptions): ChannelSync =>
-      memorySync(me, peer, store, {
-        batchObjects: N,
-        maxFrameBytes: 16_000,
-        responseTimeoutMs: 10_000,
-        ...options,
-      });
+    const make = (
+      me: Party,
+      peer: Party,
+      store: SyncStore,
+      options: ChannelSyncOptions,
+      exclusive?: <T>(fn: () => Promise<T>) => Promise<T>,
+    ): ChannelSync =>
+      memorySync(
+        me,
+        peer,
+        store,
+        { batchObjects: N, maxFrameBytes: 16_000, responseTimeoutMs: 10_000, ...options },
+        undefined,
+        exclusive,
+      );
     const sa = make(A, B, syncA, leaderOptions);
-    const sb = make(B, A, countedB, followerOptions);
+    const sb = make(B, A, countedB, followerOptions, exclusiveB);
     const pushParts: Array<{ seq: number; last: boolean }> = [];
     let applied = 0;
     const la: SyncLink = memoryLink((f) => {
@@ -68,6 +99,8 @@ describe('a push in several frames', () => {
       syncB,
       pushParts,
       applied: () => applied,
+      writesPerPause: () => writesPerPause.filter((w) => w > 0),
+      writesOutside: () => writesOutside,
       writes: () => writes,
       async close() {
         await sa.close();
@@ -87,6 +120,9 @@ describe('a push in several frames', () => {
 
       expect(p.applied()).toBe(1);
       expect(p.writes()).toBe(Math.ceil(N / APPLY_GROUP_OBJECTS));
+      // Each group in a pause of its own: the channel's commands go between them.
+      expect(p.writesPerPause()).toEqual(Array(Math.ceil(N / APPLY_GROUP_OBJECTS)).fill(1));
+      expect(p.writesOutside()).toBe(0);
       expect(result).toMatchObject({ outcome: 'repaired', differences: N, objectsSent: N });
       expect((await p.syncB.openObjects(p.A.address, null, 10_000)).length).toBe(N);
       expect(await stores.b.checkIntegrity()).toEqual([]);
