@@ -91,12 +91,16 @@ export function reconcileBytes(frames: readonly SentFrame[], runIds: ReadonlySet
     .reduce((n, f) => n + f.bytes, 0);
 }
 
-/** A's sync with B on `stores.a` and B's with A on `stores.b`, connected; each hello named `methods`. */
+/**
+ * A's sync with B on `stores.a` and B's with A on `stores.b`, connected; each hello named
+ * `methods`; `onFrame` sees every frame as it is sent.
+ */
 export function wire(
   stores: { a: SyncStore; b: SyncStore },
   options: ChannelSyncOptions,
   scheduler?: SchedulerLike,
   methods: string[] = ['list', 'riblt', 'restore', 'restore-riblt'],
+  onFrame?: (frame: SentFrame) => void,
 ): Wired {
   const make = (me: Party, peer: Party, store: SyncStore): ChannelSync =>
     createChannelSync(options, {
@@ -120,6 +124,7 @@ export function wire(
     const la: SyncLink = {
       ...memoryLink((f) => {
         frames.push({ ...(peekFrame(f) as object), from: 'a', bytes: f.length });
+        onFrame?.(frames.at(-1)!);
         sb.handleFrame(f, lb);
       }, setImmediate),
       ...speaks,
@@ -127,6 +132,7 @@ export function wire(
     const lb: SyncLink = {
       ...memoryLink((f) => {
         frames.push({ ...(peekFrame(f) as object), from: 'b', bytes: f.length });
+        onFrame?.(frames.at(-1)!);
         sa.handleFrame(f, la);
       }, setImmediate),
       ...speaks,
