@@ -22,6 +22,7 @@ import {
   estimateRemaining,
   type ItemKey,
   peel,
+  refHash,
   SKETCH_SYMBOLS,
 } from '../protocol/riblt.js';
 import type {
@@ -180,12 +181,19 @@ async function differencesOf(
     out.set(ref, { ref, remote: { reference_id: ref, head, version_count: 0 } });
   }
   for (let at = 0; at < unplaced.length; at += 1000) {
+    const asked = unplaced.slice(at, at + 1000);
     const resolved = await ctx.correlator.ask<SyncResolved>(
       { kind: 'resolve', runId: run.runId },
-      { _ObjectType: 'SyncResolve', run_id: run.runId, keys: encodeKeys(unplaced.slice(at, at + 1000)) },
+      { _ObjectType: 'SyncResolve', run_id: run.runId, keys: encodeKeys(asked) },
       run.counters,
     );
-    for (const e of resolved.entries) out.set(e.reference_id, { ref: e.reference_id, remote: e });
+    // Only an object behind a key asked for, once: the peer's other entries are ignored.
+    const open = new Set(asked.map((k) => k.hi));
+    for (const e of resolved.entries) {
+      const hi = refHash(e.reference_id);
+      if (!open.delete(hi) || out.has(e.reference_id)) continue;
+      out.set(e.reference_id, { ref: e.reference_id, remote: e });
+    }
   }
   return [...out.values()].sort((a, b) => compareIds(a.ref, b.ref));
 }

@@ -5,15 +5,18 @@
  * The leader checks each page of the follower's list: at most the entries asked for, in
  * strictly increasing order after the cursor, `next` its last entry. A follower that sends its
  * cursor back (or pages out of order) would otherwise keep the run going forever, the list
- * growing with each page. And it applies only the objects it asked for from a history answer.
+ * growing with each page. It applies only the objects it asked for from a history answer, and
+ * takes from a resolve answer only the objects behind the keys it asked about, once each.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createOpenObjectsDigest } from '../../src/protocol/heartbeat-frames.js';
+import { isProtocolServer } from '../../src/protocol/index.js';
 import { decodeSyncFrame, type SyncFrame, signSyncFrame } from '../../src/protocol/sync-frames.js';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
 import type { SyncStore } from '../../src/sync/ports.js';
-import type { ChannelSync, SyncLink } from '../../src/sync/resync.js';
+import { type ChannelSync, createChannelSync, type SyncLink } from '../../src/sync/resync.js';
 import { nextMatch } from '../helpers/wait.js';
-import { memoryLink, memorySync, seedOpenPayments, withTwoStores } from './in-memory.js';
+import { memoryLink, memorySync, seedOpenPayments, serialExclusive, withTwoStores } from './in-memory.js';
 import { buildPayment, historyOf, type Party, party } from './signed-histories.js';
 
 type SyncList = Extract<SyncFrame, { _ObjectType: 'SyncList' }>;
@@ -101,6 +104,73 @@ describe('a follower whose list pages lie', () => {
       expect(result.objectsReceived).toBe(1);
       expect((await syncA.openObjects(B.address, null, 10)).map((h) => h.referenceId)).toEqual([asked]);
       expect(await syncA.heads(B.address, [other!, stranger.reference_id])).toEqual(new Map());
+    } finally {
+      await sa.close();
+      await sb.close();
+    }
+  });
+
+  it('a resolve answer naming objects not asked for: only the objects behind the keys asked for are differences', async () => {
+    const A = party(byte++);
+    const B = party(byte++);
+    const syncA = createSyncRepository(stores.a);
+    const syncB = createSyncRepository(stores.b);
+    await seedOpenPayments(syncA, A, B, 2);
+    await seedOpenPayments(syncB, B, A, 3);
+    const speaks = { peerSyncMethods: ['list', 'riblt'] };
+    // With an open-objects digest (as a channel core keeps), so the run compares by symbols.
+    const withDigest = (me: Party, peer: Party, store: SyncStore): ChannelSync => {
+      const digest = createOpenObjectsDigest();
+      return createChannelSync(
+        { responseTimeoutMs: 5_000 },
+        {
+          summary: async () => {
+            digest.clear();
+            for (const h of await store.openObjects(peer.address, null, 10_000))
+              digest.add(h.referenceId, h.headVersion);
+            return digest.summary();
+          },
+          me: me.address,
+          peer: peer.address,
+          myKey: me.key,
+          peerKey: peer.key.publicKey,
+          isServer: isProtocolServer(me.address, peer.address),
+          store,
+          exclusive: serialExclusive(),
+          isPending: () => false,
+          dropPending: () => false,
+        },
+      );
+    };
+    const sa = withDigest(A, B, syncA);
+    const sb = withDigest(B, A, syncB);
+    let lied = 0;
+    const la: SyncLink = { ...memoryLink((f) => sb.handleFrame(f, lb)), ...speaks };
+    const lb: SyncLink = {
+      ...memoryLink((f) => {
+        const frame = decodeSyncFrame(Buffer.from(f.split('.')[1]!, 'base64url').toString('utf8'));
+        if (frame._ObjectType !== 'SyncResolved') {
+          sa.handleFrame(f, la);
+          return;
+        }
+        lied++;
+        const made = { reference_id: 'not-asked-for', head: 'v-none', version_count: 1 };
+        void signSyncFrame({ ...frame, entries: [...frame.entries, frame.entries[0]!, made] }, B.key).then(
+          (forged) => sa.handleFrame(forged, la),
+        );
+      }),
+      ...speaks,
+    };
+    sa.attach(la);
+    sb.attach(lb);
+    try {
+      const result = await sa.run('test');
+      expect(lied).toBe(1);
+      expect(result).toMatchObject({ outcome: 'repaired', differences: 5 });
+      const [record] = await syncA.runs(B.address, 1);
+      expect(record?.detail['method']).toBe('riblt');
+      expect(await syncA.heads(B.address, ['not-asked-for'])).toEqual(new Map());
+      expect((await syncA.openObjects(B.address, null, 10)).length).toBe(5);
     } finally {
       await sa.close();
       await sb.close();
