@@ -182,7 +182,9 @@ export function createRestorer(ctx: SyncContext, leader: Leader): Restorer {
           throw new ParleyError('SYNC_RESTORE_UNSUPPORTED', 'the peer does not speak restore');
         }
         const runPlan = plan;
-        step = await leader.alone(at.reason, () => restoreRun(ctx, at, saveAt, runPlan));
+        // Read before the run takes its turn: the channel's other runs do not wait for it.
+        const mine = runPlan.riblt ? await closedSet(ctx) : undefined;
+        step = await leader.alone(at.reason, () => restoreRun(ctx, at, saveAt, runPlan, mine));
       } catch (err) {
         const code = isParleyError(err) ? err.code : 'INTERNAL';
         const live = !ctx.closed() && ctx.link()?.state === 'open';
@@ -325,6 +327,7 @@ async function restoreRun(
   c: RestoreCursor,
   save: (c: RestoreCursor) => Promise<void>,
   plan: RestorePlan,
+  mine: ClosedSet | undefined,
 ): Promise<{ finished: boolean; progressed: boolean }> {
   const lim = restoreLimits(ctx);
   const startAfter = c.after;
@@ -333,10 +336,9 @@ async function restoreRun(
   let coded: ClosedSet | undefined;
   let decoded = false;
   try {
-    // Coded symbols first: this node's closed set, read whole from its store (an operator's
-    // request); none held, the follower's are not asked for (a list moves them all anyway).
-    const mine = plan.riblt ? await closedSet(ctx) : undefined;
-    coded = mine !== undefined && mine.count > 0 ? mine : undefined;
+    // Coded symbols first: this node's closed set, read whole from its store before the run (an
+    // operator's request); none held, the follower's are not asked for (a list moves them all).
+    coded = plan.riblt && mine !== undefined && mine.count > 0 ? mine : undefined;
     const ack = await ctx.correlator.ask<SyncBeginAck>(
       { kind: 'begin', runId: run.runId },
       {

@@ -11,6 +11,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
 import type { ParleyStore } from '../../src/store/types.js';
+import type { SyncStore } from '../../src/sync/ports.js';
 import type { ChannelSync } from '../../src/sync/resync.js';
 import { createStoreFixture, type StoreFixture } from '../helpers/store.js';
 import { usePg } from './helpers.js';
@@ -128,6 +129,41 @@ describe('on-demand restore of closed objects by coded symbols (old backup)', ()
     const listBytes = reconcileBytes(byList.w.frames, byList.runIds);
     expect(codedBytes * 10).toBeLessThan(listBytes);
     await expectSameLogs(listed.a, listed.b, SHARED + ONLY_A + ONLY_B);
+  }, 180_000);
+
+  it('reads its closed set before its run takes its turn: a run of open objects meanwhile does not wait for it', async () => {
+    const f = await stores(
+      await closedPayments(A, B, 20),
+      await closedPayments(A, B, 2),
+      await closedPayments(A, B, 2),
+    );
+    // B's read of its closed objects waits until the test lets it go.
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let reading: () => void = () => undefined;
+    const readStarted = new Promise<void>((resolve) => {
+      reading = resolve;
+    });
+    const repoB = createSyncRepository(f.b.store);
+    const gatedB: SyncStore = {
+      ...repoB,
+      closedObjects: async (...args: Parameters<NonNullable<SyncStore['closedObjects']>>) => {
+        reading();
+        await gate;
+        return repoB.closedObjects!(...args);
+      },
+    };
+    const w = wire({ a: createSyncRepository(f.a.store), b: gatedB }, OPTIONS);
+    syncs.push(w.sa, w.sb);
+    const restored = w.sb.restore('on_demand');
+    await readStarted;
+    // A run of B's (open objects: none differ) ends while the closed set is still being read.
+    expect(await w.sb.run('test')).toMatchObject({ outcome: 'in_sync' });
+    release();
+    expect(await restored).toMatchObject({ state: 'finished', moved: 4 });
+    await expectSameLogs(f.a, f.b, 24);
   }, 180_000);
 
   it('redoes the comparison by symbols after the connection is replaced in the middle of the repair, and converges', async () => {
