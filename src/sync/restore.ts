@@ -400,7 +400,8 @@ async function repairDecoded(
     yield* found;
   }
   const { settledAll, peerOnly } = await repairPaced(ctx, run, each(), c, save, lim, mine);
-  c.compared += mine.count + peerOnly;
+  // Each such run compares the two whole sets: what it compared is their union, not more.
+  c.compared = mine.count + peerOnly;
   return { finished: settledAll, settledAll };
 }
 

@@ -195,6 +195,8 @@ describe('on-demand restore of closed objects by coded symbols (old backup)', ()
     expect(end.state).toBe('finished');
     expect(end.moved).toBeGreaterThanOrEqual(1);
     expect(end.moved).toBeLessThanOrEqual(10);
+    // Each run compares the two whole sets: the count is their union, once.
+    expect(end.compared).toBe(50);
     const runs = (await createSyncRepository(f.b.store).runs(A.address, 10)).filter(
       (r) => r.detail['method'] === 'restore' && r.detail['role'] === 'leader',
     );
