@@ -54,10 +54,12 @@ export function createRestoreTracker(
   let closed = false;
   /** Shows the peer's restore `waiting` when no run follows an unfinished one in time. */
   let gap: Subscription | undefined;
-  const emit = (status: RestoreStatus, movedNow: number): void => {
-    if (closed) return;
+  const stopGap = (): void => {
     gap?.unsubscribe();
     gap = undefined;
+  };
+  const emit = (status: RestoreStatus, movedNow: number): void => {
+    if (closed) return;
     current = status;
     unread = false;
     events.next({
@@ -112,11 +114,8 @@ export function createRestoreTracker(
       }
     },
     followerBegan(reason) {
-      if (current?.role === 'follower' && current.state === 'running') {
-        gap?.unsubscribe();
-        gap = undefined;
-        return;
-      }
+      stopGap();
+      if (current?.role === 'follower' && current.state === 'running') return;
       const now = scheduler.now();
       // The same restore going on after a pause (a new connection, a stall) keeps its counts.
       if (current?.role === 'follower' && current.state === 'waiting' && current.reason === reason) {
@@ -140,26 +139,27 @@ export function createRestoreTracker(
     },
     followerStored(count) {
       if (current?.role !== 'follower' || count === 0) return;
-      emit({ ...current, state: 'running', moved: current.moved + count, atMs: scheduler.now() }, count);
+      // A store that lands after its run ended leaves the state (and the gap's timer) as it is.
+      emit({ ...current, moved: current.moved + count, atMs: scheduler.now() }, count);
     },
     followerEnded(done, stopped) {
       if (current?.role !== 'follower') return;
       if (done || stopped) {
+        stopGap();
         emit({ ...current, state: done ? 'finished' : 'waiting', atMs: scheduler.now() }, 0);
         return;
       }
       if (current.state !== 'running') return;
-      const at = current;
-      gap?.unsubscribe();
+      stopGap();
       gap = scheduler.schedule(() => {
-        if (current !== at) return;
-        emit({ ...at, state: 'waiting', atMs: scheduler.now(), error: 'SYNC_RESTORE_STALLED' }, 0);
+        gap = undefined;
+        if (current?.role !== 'follower' || current.state !== 'running') return;
+        emit({ ...current, state: 'waiting', atMs: scheduler.now(), error: 'SYNC_RESTORE_STALLED' }, 0);
       }, FOLLOWER_GAP_MS);
     },
     close() {
       closed = true;
-      gap?.unsubscribe();
-      gap = undefined;
+      stopGap();
     },
   };
 }

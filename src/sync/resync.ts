@@ -65,6 +65,7 @@ function createContext(
   const scheduler = deps.scheduler ?? asyncScheduler;
   const limits = syncLimits(options);
   const events = new Subject<ResyncEvent>();
+  const restore = createRestoreTracker(peer, restoreEvents, scheduler);
   let seq = 0;
   return {
     peer,
@@ -92,10 +93,14 @@ function createContext(
       scheduler,
       responseTimeoutMs: limits.responseTimeoutMs,
       ...(deps.afterApply ? { afterApply: deps.afterApply } : {}),
+      // A restore run here whose leader went quiet: the restore waits (it resumes with a run).
+      timedOut: (run) => {
+        if (run.method === 'restore') restore.followerEnded(false, true);
+      },
       ...io,
     }),
     reporter: createRunReporter(peer, events),
-    restore: createRestoreTracker(peer, restoreEvents, scheduler),
+    restore,
     summary: deps.summary ?? (() => openObjectsSummary(store, peer, limits.pageSize)),
     ...io,
     nextSeq: () => seq++,

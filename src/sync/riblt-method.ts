@@ -187,11 +187,15 @@ async function differencesOf(
       { _ObjectType: 'SyncResolve', run_id: run.runId, keys: encodeKeys(asked) },
       run.counters,
     );
-    // Only an object behind a key asked for, once: the peer's other entries are ignored.
-    const open = new Set(asked.map((k) => k.hi));
+    // Only objects behind the keys asked for (as many as asked per hash), each once: the
+    // peer's other entries are ignored.
+    const open = new Map<number, number>();
+    for (const k of asked) open.set(k.hi, (open.get(k.hi) ?? 0) + 1);
     for (const e of resolved.entries) {
       const hi = refHash(e.reference_id);
-      if (!open.delete(hi) || out.has(e.reference_id)) continue;
+      const left = open.get(hi) ?? 0;
+      if (left === 0 || out.has(e.reference_id)) continue;
+      open.set(hi, left - 1);
       out.set(e.reference_id, { ref: e.reference_id, remote: e });
     }
   }

@@ -59,6 +59,8 @@ export interface RunRecordDeps {
   responseTimeoutMs: number;
   /** Called at the end of a run that stored objects here (e.g. to recompute the summary). */
   afterApply?(): Promise<void>;
+  /** Called when a run the peer leads ends `aborted` for want of its frames (`SYNC_TIMEOUT`). */
+  timedOut?(run: RunState): void;
   closed(): boolean;
   /** Resolves when the channel's sync starts closing. */
   whenClosed: Promise<void>;
@@ -242,6 +244,7 @@ export function createRunRecords(deps: RunRecordDeps): RunRecords {
     run.idle?.unsubscribe();
     run.idle = timer(2 * deps.responseTimeoutMs, scheduler).subscribe(() => {
       void finish(run, 'aborted', 'SYNC_TIMEOUT');
+      deps.timedOut?.(run);
     });
   }
 

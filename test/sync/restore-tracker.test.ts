@@ -56,6 +56,21 @@ describe("the restored node's view of its peer's restore", () => {
     expect(tracker.status()).toMatchObject({ state: 'running', reason: 'operator', moved: 0 });
   });
 
+  it('counts a store that lands after its run ended, leaving the state and the timer as they were', () => {
+    const { scheduler, tracker } = tracking();
+    tracker.followerBegan('peer_state_lost');
+    tracker.followerEnded(false, false);
+    tracker.followerStored(3);
+    expect(tracker.status()).toMatchObject({ state: 'running', moved: 3 });
+    scheduler.flush();
+    expect(tracker.status()).toMatchObject({ state: 'waiting', moved: 3, error: 'SYNC_RESTORE_STALLED' });
+
+    tracker.followerBegan('peer_state_lost');
+    tracker.followerEnded(false, true);
+    tracker.followerStored(2);
+    expect(tracker.status()).toMatchObject({ state: 'waiting', moved: 5 });
+  });
+
   it('reports nothing once the sync closed', () => {
     const { scheduler, seen, tracker } = tracking();
     tracker.followerBegan('peer_state_lost');
