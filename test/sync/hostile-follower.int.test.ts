@@ -9,14 +9,12 @@
  * takes from a resolve answer only the objects behind the keys it asked about, once each.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createOpenObjectsDigest } from '../../src/protocol/heartbeat-frames.js';
-import { isProtocolServer } from '../../src/protocol/index.js';
 import { decodeSyncFrame, type SyncFrame, signSyncFrame } from '../../src/protocol/sync-frames.js';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
 import type { SyncStore } from '../../src/sync/ports.js';
-import { type ChannelSync, createChannelSync, type SyncLink } from '../../src/sync/resync.js';
+import type { ChannelSync, SyncLink } from '../../src/sync/resync.js';
 import { nextMatch } from '../helpers/wait.js';
-import { memoryLink, memorySync, seedOpenPayments, serialExclusive, withTwoStores } from './in-memory.js';
+import { digestSync, memoryLink, memorySync, seedOpenPayments, withTwoStores } from './in-memory.js';
 import { buildPayment, historyOf, type Party, party } from './signed-histories.js';
 
 type SyncList = Extract<SyncFrame, { _ObjectType: 'SyncList' }>;
@@ -119,31 +117,8 @@ describe('a follower whose list pages lie', () => {
     await seedOpenPayments(syncB, B, A, 3);
     const speaks = { peerSyncMethods: ['list', 'riblt'] };
     // With an open-objects digest (as a channel core keeps), so the run compares by symbols.
-    const withDigest = (me: Party, peer: Party, store: SyncStore): ChannelSync => {
-      const digest = createOpenObjectsDigest();
-      return createChannelSync(
-        { responseTimeoutMs: 5_000 },
-        {
-          summary: async () => {
-            digest.clear();
-            for (const h of await store.openObjects(peer.address, null, 10_000))
-              digest.add(h.referenceId, h.headVersion);
-            return digest.summary();
-          },
-          me: me.address,
-          peer: peer.address,
-          myKey: me.key,
-          peerKey: peer.key.publicKey,
-          isServer: isProtocolServer(me.address, peer.address),
-          store,
-          exclusive: serialExclusive(),
-          isPending: () => false,
-          dropPending: () => false,
-        },
-      );
-    };
-    const sa = withDigest(A, B, syncA);
-    const sb = withDigest(B, A, syncB);
+    const sa = digestSync(A, B, syncA, { responseTimeoutMs: 5_000 });
+    const sb = digestSync(B, A, syncB, { responseTimeoutMs: 5_000 });
     let lied = 0;
     const la: SyncLink = { ...memoryLink((f) => sb.handleFrame(f, lb)), ...speaks };
     const lb: SyncLink = {

@@ -4,12 +4,14 @@
  */
 import { createSerialQueue } from '../../src/channel/serial-queue.js';
 import { isOpen } from '../../src/objects/index.js';
+import { createOpenObjectsDigest } from '../../src/protocol/heartbeat-frames.js';
 import { isProtocolServer } from '../../src/protocol/index.js';
 import { inThreadVerifier, type JwsVerifier } from '../../src/protocol/verify-pool.js';
 import type { CommitItem, ParleyStore } from '../../src/store/types.js';
 import type { SyncStore } from '../../src/sync/ports.js';
 import {
   type ChannelSync,
+  type ChannelSyncDeps,
   type ChannelSyncOptions,
   createChannelSync,
   type SyncLink,
@@ -71,8 +73,27 @@ export function memoryLink(
 }
 
 /**
- * `me`'s channel sync with `peer` on `store`, without a channel core: real signatures (checked
- * by `verifier`), nothing pending, one apply at a time.
+ * What a sync with `peer` on `store` needs of a channel that is not there: nothing pending, one
+ * apply at a time, signatures checked on this thread.
+ */
+export function syncDeps(me: Party, peer: Party, store: SyncStore): ChannelSyncDeps {
+  return {
+    me: me.address,
+    peer: peer.address,
+    myKey: me.key,
+    peerKey: peer.key.publicKey,
+    isServer: isProtocolServer(me.address, peer.address),
+    store,
+    exclusive: serialExclusive(),
+    isPending: () => false,
+    dropPending: () => false,
+    verifier: inThreadVerifier,
+  };
+}
+
+/**
+ * A `ChannelSync` for `me` with `peer` on `store` (see `syncDeps`), its signatures checked by
+ * `verifier` and its applies paused by `exclusive`.
  */
 export function memorySync(
   me: Party,
@@ -82,17 +103,28 @@ export function memorySync(
   verifier: JwsVerifier = inThreadVerifier,
   exclusive: <T>(fn: () => Promise<T>) => Promise<T> = serialExclusive(),
 ): ChannelSync {
+  return createChannelSync(options, { ...syncDeps(me, peer, store), exclusive, verifier });
+}
+
+/**
+ * `memorySync` with an open-objects digest rebuilt from the store when read (as a channel core's
+ * is after each commit), so its runs compare by coded symbols with a peer that speaks `riblt`.
+ */
+export function digestSync(
+  me: Party,
+  peer: Party,
+  store: SyncStore,
+  options: ChannelSyncOptions,
+): ChannelSync {
+  const digest = createOpenObjectsDigest();
   return createChannelSync(options, {
-    me: me.address,
-    peer: peer.address,
-    myKey: me.key,
-    peerKey: peer.key.publicKey,
-    isServer: isProtocolServer(me.address, peer.address),
-    store,
-    exclusive,
-    isPending: () => false,
-    dropPending: () => false,
-    verifier,
+    ...syncDeps(me, peer, store),
+    summary: async () => {
+      digest.clear();
+      for (const h of await store.openObjects(peer.address, null, 10_000))
+        digest.add(h.referenceId, h.headVersion);
+      return digest.summary();
+    },
   });
 }
 

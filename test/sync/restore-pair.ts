@@ -4,8 +4,6 @@
  * either side sent, decoded, with its size.
  */
 import type { SchedulerLike } from 'rxjs';
-import { isProtocolServer } from '../../src/protocol/index.js';
-import { inThreadVerifier } from '../../src/protocol/verify-pool.js';
 import type { ParleyStore } from '../../src/store/types.js';
 import type { SyncStore } from '../../src/sync/ports.js';
 import {
@@ -14,7 +12,7 @@ import {
   createChannelSync,
   type SyncLink,
 } from '../../src/sync/resync.js';
-import { commitItemsFor, memoryLink, peekFrame, serialExclusive } from './in-memory.js';
+import { commitItemsFor, memoryLink, peekFrame, syncDeps } from './in-memory.js';
 import { type BuiltStep, buildPayment, type Party, party } from './signed-histories.js';
 
 export const A = party(0x61);
@@ -103,19 +101,7 @@ export function wire(
   onFrame?: (frame: SentFrame) => void,
 ): Wired {
   const make = (me: Party, peer: Party, store: SyncStore): ChannelSync =>
-    createChannelSync(options, {
-      me: me.address,
-      peer: peer.address,
-      myKey: me.key,
-      peerKey: peer.key.publicKey,
-      isServer: isProtocolServer(me.address, peer.address),
-      store,
-      exclusive: serialExclusive(),
-      isPending: () => false,
-      dropPending: () => false,
-      verifier: inThreadVerifier,
-      ...(scheduler ? { scheduler } : {}),
-    });
+    createChannelSync(options, { ...syncDeps(me, peer, store), ...(scheduler ? { scheduler } : {}) });
   const sa = make(A, B, stores.a);
   const sb = make(B, A, stores.b);
   const frames: SentFrame[] = [];

@@ -10,15 +10,14 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createOpenObjectsDigest } from '../../src/protocol/heartbeat-frames.js';
 import { encodeAddress, generatePrivateKey, isProtocolServer } from '../../src/protocol/index.js';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
 import type { ParleyStore } from '../../src/store/types.js';
 import type { SyncStore } from '../../src/sync/ports.js';
-import { type ChannelSync, createChannelSync, type SyncLink } from '../../src/sync/resync.js';
+import type { ChannelSync, SyncLink } from '../../src/sync/resync.js';
 import { createStoreFixture, type StoreFixture } from '../helpers/store.js';
 import { usePg } from './helpers.js';
-import { commitItemsFor, memoryLink, serialExclusive } from './in-memory.js';
+import { commitItemsFor, digestSync, memoryLink } from './in-memory.js';
 import { buildPayment, type Party, signStep } from './signed-histories.js';
 
 function randomParty(): Party {
@@ -31,31 +30,8 @@ function wire(
   x: { me: Party; peer: Party; store: SyncStore },
   y: { me: Party; peer: Party; store: SyncStore },
 ) {
-  const make = (side: typeof x): ChannelSync => {
-    const digest = createOpenObjectsDigest();
-    return createChannelSync(
-      { batchObjects: 3, pageSize: 2 },
-      {
-        // Rebuilt from the store when read, as a channel core's digest is after each commit.
-        summary: async () => {
-          digest.clear();
-          for (const h of await side.store.openObjects(side.peer.address, null, 10_000)) {
-            digest.add(h.referenceId, h.headVersion);
-          }
-          return digest.summary();
-        },
-        me: side.me.address,
-        peer: side.peer.address,
-        myKey: side.me.key,
-        peerKey: side.peer.key.publicKey,
-        isServer: isProtocolServer(side.me.address, side.peer.address),
-        store: side.store,
-        exclusive: serialExclusive(),
-        isPending: () => false,
-        dropPending: () => false,
-      },
-    );
-  };
+  const make = (side: typeof x): ChannelSync =>
+    digestSync(side.me, side.peer, side.store, { batchObjects: 3, pageSize: 2 });
   const sx = make(x);
   const sy = make(y);
   const speaks = { peerSyncMethods: ['list', 'riblt'] };
