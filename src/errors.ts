@@ -113,7 +113,7 @@ export const ErrorCode = {
   SYNC_TIMEOUT: { close: null, retryable: true, lip1: null },
   /** restore: the peer's hello does not name `restore`, or this node's store cannot page closed objects (PROTOCOL.md §7.6) */
   SYNC_RESTORE_UNSUPPORTED: { close: null, retryable: false, lip1: null },
-  /** restore: three restore runs in a row settled nothing; the restore waits for the next connection (PROTOCOL.md §7.6) */
+  /** restore: three restore runs in a row settled nothing (or, on the node being restored, no run came for 2 minutes after an unfinished one); the restore waits for the next connection (PROTOCOL.md §7.6) */
   SYNC_RESTORE_STALLED: { close: null, retryable: true, lip1: null },
   // health (PROTOCOL.md §8): a connection from a store epoch the peer has since replaced (a zombie)
   /**
