@@ -113,6 +113,14 @@ async function fetchAll(ctx: SyncContext, run: RunState, wants: SyncWant[]): Pro
   const objects = answer.objects.filter((o) => asked.delete(o.reference_id));
   const forcePush: ObjectHistory[] = [];
   for (const o of objects) {
+    // The peer holds none of an object asked from it after a head of ours (a difference placed
+    // by a key hash that two reference ids share, §7.3.1): push our whole history, as for an
+    // object it did not list; the peer's own object behind that hash comes at the next run.
+    const after = wants.find((w) => w.reference_id === o.reference_id)?.after ?? null;
+    if (o.kind === 'missing' && after !== null) {
+      const mine = await readHistory(ctx.store, ctx.sides, o.reference_id, null);
+      if (mine.kind === 'history') forcePush.push(sendable(mine, ctx.limits.maxObjectBytes));
+    }
     // The peer yields a fork to this node (the protocol server): push our whole branch.
     if (o.kind === 'yield' && ctx.sides.isServer) {
       const mine = await readHistory(ctx.store, ctx.sides, o.reference_id, null);

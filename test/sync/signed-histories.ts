@@ -84,12 +84,18 @@ export function signStep(
 
 /**
  * A payment created by `sender` to `receiver` and driven `steps` commands (1 = the create only;
- * at most 5, the payment is final after 5).
+ * at most 5, the payment is final after 5); its reference id ends with `referenceSuffix` when given.
  */
-export async function buildPayment(sender: Party, receiver: Party, steps: number): Promise<BuiltStep[]> {
+export async function buildPayment(
+  sender: Party,
+  receiver: Party,
+  steps: number,
+  referenceSuffix?: string,
+): Promise<BuiltStep[]> {
   const business = createAutoBusiness();
   const out: BuiltStep[] = [];
   let payment = createPaymentObject({
+    ...(referenceSuffix === undefined ? {} : { referenceSuffix }),
     me: sender.address,
     meSubaddressHex: '0000000000000001',
     to: receiver.address,

@@ -1,0 +1,95 @@
+/**
+ * Two objects whose reference ids share the 32-bit hash of a coded-symbol key (`refHash`), one
+ * held by each side only: the leader decodes one key of each side with the same `hi`, which
+ * looks like one object at two heads. The peer's object must still reach the leader (and the
+ * leader's the peer), within the next run at the latest, and the runs after that are no-ops.
+ *
+ * Reference ids are chosen by their creator, so a counterparty can make such pairs on purpose.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { channelAddress, encodeAddress, generatePrivateKey } from '../../src/protocol/index.js';
+import { refHash } from '../../src/protocol/riblt.js';
+import { createSyncRepository } from '../../src/store/sync-repository.js';
+import type { SyncStore } from '../../src/sync/ports.js';
+import type { ChannelSync, SyncLink } from '../../src/sync/resync.js';
+import { commitItemsFor, digestSync, memoryLink, openTwoStores } from './in-memory.js';
+import { buildPayment, type Party } from './signed-histories.js';
+
+const party = (): Party => ({
+  address: encodeAddress({ hrp: 'lbr', onchain: randomBytes(16) }),
+  key: generatePrivateKey(),
+});
+
+/** Two reference suffixes whose ids (created by `origin`) have the same `refHash`. */
+function collidingSuffixes(origin: string): [string, string] {
+  const prefix = `${channelAddress(origin)}_`;
+  const seen = new Map<number, string>();
+  for (let i = 0; ; i++) {
+    const suffix = `c${i.toString(36)}`;
+    const hi = refHash(prefix + suffix);
+    const other = seen.get(hi);
+    if (other !== undefined) return [other, suffix];
+    seen.set(hi, suffix);
+  }
+}
+
+describe('riblt: two reference ids with one key hash', () => {
+  let stores: Awaited<ReturnType<typeof openTwoStores>>;
+  beforeAll(async () => {
+    stores = await openTwoStores();
+  });
+  afterAll(async () => {
+    await stores?.dispose();
+  });
+
+  it('each side gets the other side’s object, and the next run is a no-op', async () => {
+    const A = party();
+    const B = party();
+    const syncA = createSyncRepository(stores.a);
+    const syncB = createSyncRepository(stores.b);
+    const [onA, onB] = collidingSuffixes(A.address);
+    const x = await buildPayment(A, B, 1, onA);
+    const y = await buildPayment(A, B, 1, onB);
+    const refX = x[0]!.payment.reference_id;
+    const refY = y[0]!.payment.reference_id;
+    expect(refHash(refX)).toBe(refHash(refY));
+    await syncA.commit(commitItemsFor(x, A, B));
+    await syncB.commit(commitItemsFor(y, B, A));
+
+    const make = (me: Party, peer: Party, store: SyncStore): ChannelSync =>
+      digestSync(me, peer, store, { batchObjects: 3, pageSize: 2 });
+    const sa = make(A, B, syncA);
+    const sb = make(B, A, syncB);
+    const speaks = { peerSyncMethods: ['list', 'riblt'] };
+    const la: SyncLink = { ...memoryLink((f) => sb.handleFrame(f, lb)), ...speaks };
+    const lb: SyncLink = { ...memoryLink((f) => sa.handleFrame(f, la)), ...speaks };
+    sa.attach(la);
+    sb.attach(lb);
+
+    const open = async (store: SyncStore, peer: string) =>
+      (await store.openObjects(peer, null, 100)).map((h) => h.referenceId).sort();
+    const both = [refX, refY].sort();
+    const runs: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const result = await sa.run(`collision ${i}`);
+      expect(result.rejected).toEqual([]);
+      runs.push(result.outcome);
+      if (result.outcome === 'in_sync') break;
+    }
+    expect(await open(syncA, B.address)).toEqual(both);
+    expect(await open(syncB, A.address)).toEqual(both);
+    // The first run pushes the leader's object (the peer answered it holds none of it), the
+    // second finds the peer's by its key alone, both by coded symbols; the third has nothing to do.
+    expect(runs).toEqual(['repaired', 'repaired', 'in_sync']);
+    const records = (await syncA.runs(B.address, 3)).reverse();
+    expect(records.map((r) => r.detail['method'])).toEqual(['riblt', 'riblt', undefined]);
+    expect(records.map((r) => [r.objectsSent, r.objectsReceived])).toEqual([
+      [1, 0],
+      [0, 1],
+      [0, 0],
+    ]);
+    await sa.close();
+    await sb.close();
+  });
+});
