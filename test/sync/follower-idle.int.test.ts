@@ -2,6 +2,7 @@
  * A run the peer leads ends here when the leader goes quiet: twice the leader's own answer limit
  * after its last frame, the follower's run is on record `aborted` (`SYNC_TIMEOUT`) and no longer
  * holds this node's own runs back. A second `SyncBegin` with the same run id is not a new run.
+ * A restore run that times out so shows the restore `waiting` at once (it resumes with a run).
  * The follower's timers run on virtual time.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -95,6 +96,68 @@ describe('a follower whose leader goes quiet', () => {
       expect(record?.outcome).toBe('aborted');
       expect(record?.detail['error']).toBe('SYNC_TIMEOUT');
       expect(typesOf(answers)).toEqual(['SyncBeginAck', 'SyncList']);
+    } finally {
+      await sb.close();
+    }
+  });
+  it('shows a restore whose leader went quiet as waiting once its run timed out', async () => {
+    const A = party(0x43);
+    const B = party(0x44);
+    const time = virtualTime();
+    const syncB = createSyncRepository(stores.b);
+    const sb = createChannelSync(
+      { responseTimeoutMs: 1_000 },
+      {
+        me: B.address,
+        peer: A.address,
+        myKey: B.key,
+        peerKey: A.key.publicKey,
+        isServer: isProtocolServer(B.address, A.address),
+        store: syncB,
+        exclusive: serialExclusive(),
+        isPending: () => false,
+        dropPending: () => false,
+        scheduler: time.scheduler,
+      },
+    );
+    const answers: string[] = [];
+    const answered = changes();
+    const lb: SyncLink = memoryLink((f) => {
+      answers.push(f);
+      answered.changed();
+    });
+    sb.attach(lb);
+    const begin = await signSyncFrame(
+      {
+        _ObjectType: 'SyncBegin',
+        run_id: 'cd'.repeat(16),
+        method: 'restore',
+        reason: 'peer_state_lost',
+        open_objects: { count: 0, digest: '0'.repeat(64) },
+      },
+      A.key,
+    );
+    try {
+      sb.handleFrame(begin, lb);
+      await answered.until(() => answers.length === 1, 'the SyncBeginAck');
+      expect(peekFrame(answers[0]!)._ObjectType).toBe('SyncBeginAck');
+      expect(sb.restoreStatus()).toMatchObject({
+        role: 'follower',
+        state: 'running',
+        reason: 'peer_state_lost',
+      });
+      const waiting = nextMatch(
+        sb.restore$,
+        (e) => e.type === 'restore_progress' && e.state === 'waiting',
+        'the restore to show waiting',
+      );
+      const finished = nextMatch(sb.events$, (e) => e.type === 'resync_finished', 'the follower run to end');
+      time.advance(1_999);
+      expect(sb.restoreStatus()).toMatchObject({ state: 'running' });
+      time.advance(1);
+      expect(await finished).toMatchObject({ outcome: 'aborted', error: 'SYNC_TIMEOUT' });
+      await waiting;
+      expect(sb.restoreStatus()).toMatchObject({ role: 'follower', state: 'waiting' });
     } finally {
       await sb.close();
     }
