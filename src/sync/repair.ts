@@ -112,15 +112,20 @@ async function fetchAll(ctx: SyncContext, run: RunState, wants: SyncWant[]): Pro
   const asked = new Set(wants.map((w) => w.reference_id));
   const objects = answer.objects.filter((o) => asked.delete(o.reference_id));
   const forcePush: ObjectHistory[] = [];
+  // The peer holds none of an object asked from it after a head of ours (a difference placed
+  // by a key hash that two reference ids share, §7.3.1): push our whole history, as for an
+  // object it did not list; the peer's own object behind that hash comes at its next run.
+  const fromHead = new Set(wants.filter((w) => w.after !== null).map((w) => w.reference_id));
+  const absent = objects
+    .filter((o) => o.kind === 'missing' && fromHead.has(o.reference_id))
+    .map((o) => o.reference_id);
+  const logs =
+    ctx.store.histories && absent.length > 1 ? await ctx.store.histories(ctx.peer, absent) : undefined;
+  for (const ref of absent) {
+    const mine = await readHistory(ctx.store, ctx.sides, ref, null, logs?.get(ref));
+    if (mine.kind === 'history') forcePush.push(sendable(mine, ctx.limits.maxObjectBytes));
+  }
   for (const o of objects) {
-    // The peer holds none of an object asked from it after a head of ours (a difference placed
-    // by a key hash that two reference ids share, §7.3.1): push our whole history, as for an
-    // object it did not list; the peer's own object behind that hash comes at the next run.
-    const after = wants.find((w) => w.reference_id === o.reference_id)?.after ?? null;
-    if (o.kind === 'missing' && after !== null) {
-      const mine = await readHistory(ctx.store, ctx.sides, o.reference_id, null);
-      if (mine.kind === 'history') forcePush.push(sendable(mine, ctx.limits.maxObjectBytes));
-    }
     // The peer yields a fork to this node (the protocol server): push our whole branch.
     if (o.kind === 'yield' && ctx.sides.isServer) {
       const mine = await readHistory(ctx.store, ctx.sides, o.reference_id, null);

@@ -157,28 +157,41 @@ async function decode(
   return undefined;
 }
 
-/** Leader: the decoded keys as differences, in byte order of reference id. */
+/**
+ * Leader: the decoded keys as differences, in byte order of reference id. A follower's key whose
+ * `hi` is one of this node's decoded objects is taken as that object at another head; when none
+ * of its versions has the key's `lo` (the follower ahead or forked, or another object whose id
+ * has the same hash), a run that is the last of its kind (`confirm`: a restore's) resolves the
+ * key instead, and so does any run for two follower keys with one `hi`.
+ */
 async function differencesOf(
   ctx: SyncContext,
   run: RunState,
   sketch: KeyedSet,
   decoded: Decoded,
+  confirm: boolean,
 ): Promise<Difference[]> {
   const mine = await objectsOf(ctx, sketch, decoded.mine);
   const byHi = new Map<number, string>(mine.map((m) => [m.key.hi, m.entry.reference_id]));
   const out = new Map<string, Difference>();
   for (const m of mine) out.set(m.entry.reference_id, { ref: m.entry.reference_id });
+  const theirsPerHi = new Map<number, number>();
+  for (const key of decoded.theirs) theirsPerHi.set(key.hi, (theirsPerHi.get(key.hi) ?? 0) + 1);
   const unplaced: ItemKey[] = [];
   for (const key of decoded.theirs) {
     const ref = byHi.get(key.hi);
-    if (ref === undefined) {
+    if (ref === undefined || theirsPerHi.get(key.hi)! > 1) {
       unplaced.push(key);
       continue;
     }
     // The same object at another head: which of this node's versions, if the peer is behind.
     const versions = await ctx.store.versions(ctx.peer, ref);
-    const head = versions.find((v) => openObjectKey(ref, v.version).lo === key.lo)?.version ?? UNKNOWN_HEAD;
-    out.set(ref, { ref, remote: { reference_id: ref, head, version_count: 0 } });
+    const head = versions.find((v) => openObjectKey(ref, v.version).lo === key.lo)?.version;
+    if (head === undefined && confirm) {
+      unplaced.push(key);
+      continue;
+    }
+    out.set(ref, { ref, remote: { reference_id: ref, head: head ?? UNKNOWN_HEAD, version_count: 0 } });
   }
   for (let at = 0; at < unplaced.length; at += 1000) {
     const asked = unplaced.slice(at, at + 1000);
@@ -194,7 +207,8 @@ async function differencesOf(
     for (const e of resolved.entries) {
       const hi = refHash(e.reference_id);
       const left = open.get(hi) ?? 0;
-      if (left === 0 || out.has(e.reference_id)) continue;
+      // One of this node's decoded objects gets the follower's entry (its head there).
+      if (left === 0 || out.get(e.reference_id)?.remote) continue;
       open.set(hi, left - 1);
       out.set(e.reference_id, { ref: e.reference_id, remote: e });
     }
@@ -216,7 +230,7 @@ export function ribltMethod(
     begin: () => ({}),
     async *differences(run, ack) {
       const decoded = await decode(ctx, run, mine, ack);
-      const found = decoded ? await differencesOf(ctx, run, sketch, decoded) : undefined;
+      const found = decoded ? await differencesOf(ctx, run, sketch, decoded, false) : undefined;
       const { bytesSent, bytesReceived, rounds } = run.counters;
       run.reconcile = { bytes: bytesSent + bytesReceived, rounds };
       if (!found) {
@@ -323,5 +337,5 @@ export async function closedDifferences(
   ack: SyncBeginAck,
 ): Promise<Difference[] | undefined> {
   const decoded = await decode(ctx, run, mine.symbols, ack);
-  return decoded ? differencesOf(ctx, run, mine, decoded) : undefined;
+  return decoded ? differencesOf(ctx, run, mine, decoded, true) : undefined;
 }

@@ -2,7 +2,8 @@
  * A run the peer leads ends here when the leader goes quiet: twice the leader's own answer limit
  * after its last frame, the follower's run is on record `aborted` (`SYNC_TIMEOUT`) and no longer
  * holds this node's own runs back. A second `SyncBegin` with the same run id is not a new run.
- * A restore run that times out so shows the restore `waiting` at once (it resumes with a run).
+ * When such a run is a restore's, the restore shows `waiting` as the run ends (it resumes with
+ * the leader's next run).
  * The follower's timers run on virtual time.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -156,6 +157,7 @@ describe('a follower whose leader goes quiet', () => {
       expect(sb.restoreStatus()).toMatchObject({ state: 'running' });
       time.advance(1);
       expect(await finished).toMatchObject({ outcome: 'aborted', error: 'SYNC_TIMEOUT' });
+      expect(sb.restoreStatus()).toMatchObject({ state: 'waiting' });
       await waiting;
       expect(sb.restoreStatus()).toMatchObject({ role: 'follower', state: 'waiting' });
     } finally {

@@ -9,6 +9,7 @@
  * (PostgreSQL with `PARLEY_TEST_DB=postgresql`), an in-memory link, real signatures.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { refHash } from '../../src/protocol/riblt.js';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
 import type { ParleyStore } from '../../src/store/types.js';
 import type { SyncStore } from '../../src/sync/ports.js';
@@ -26,6 +27,7 @@ import {
   wire,
 } from './restore-pair.js';
 import { channelTables } from './restore-tables.js';
+import { buildPayment, collidingSuffixes } from './signed-histories.js';
 
 const SHARED = 300;
 const ONLY_A = 6;
@@ -129,6 +131,23 @@ describe('on-demand restore of closed objects by coded symbols (old backup)', ()
     const listBytes = reconcileBytes(byList.w.frames, byList.runIds);
     expect(codedBytes * 10).toBeLessThan(listBytes);
     await expectSameLogs(listed.a, listed.b, SHARED + ONLY_A + ONLY_B);
+  }, 180_000);
+
+  it('restores both of two closed objects whose ids share a key hash, one on each side, in one restore', async () => {
+    // The coded symbols decode one key of each side with the same `hi`: taken for one object at
+    // two heads, the restore would push A's... and end finished without B's.
+    const [onA, onB] = collidingSuffixes(A.address);
+    const x = await buildPayment(A, B, 5, onA);
+    const y = await buildPayment(A, B, 5, onB);
+    expect(refHash(x[0]!.payment.reference_id)).toBe(refHash(y[0]!.payment.reference_id));
+    const f = await stores(await closedPayments(A, B, 10), [x], [y]);
+    const restored = await restoreFromB(f.a, f.b);
+    expect(restored.w.sb.restoreStatus()).toMatchObject({ state: 'finished', moved: 2, compared: 12 });
+    const runs = await createSyncRepository(f.b.store).runs(A.address, 10);
+    expect(runs.filter((r) => r.detail['method'] === 'restore').map((r) => r.detail['reconcile'])).toEqual([
+      expect.objectContaining({ method: 'riblt' }),
+    ]);
+    await expectSameLogs(f.a, f.b, 12);
   }, 180_000);
 
   it('reads its closed set before its run takes its turn: a run of open objects meanwhile does not wait for it', async () => {

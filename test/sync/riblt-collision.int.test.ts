@@ -8,31 +8,18 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { channelAddress, encodeAddress, generatePrivateKey } from '../../src/protocol/index.js';
+import { encodeAddress, generatePrivateKey } from '../../src/protocol/index.js';
 import { refHash } from '../../src/protocol/riblt.js';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
 import type { SyncStore } from '../../src/sync/ports.js';
 import type { ChannelSync, SyncLink } from '../../src/sync/resync.js';
 import { commitItemsFor, digestSync, memoryLink, openTwoStores } from './in-memory.js';
-import { buildPayment, type Party } from './signed-histories.js';
+import { buildPayment, collidingSuffixes, type Party } from './signed-histories.js';
 
 const party = (): Party => ({
   address: encodeAddress({ hrp: 'lbr', onchain: randomBytes(16) }),
   key: generatePrivateKey(),
 });
-
-/** Two reference suffixes whose ids (created by `origin`) have the same `refHash`. */
-function collidingSuffixes(origin: string): [string, string] {
-  const prefix = `${channelAddress(origin)}_`;
-  const seen = new Map<number, string>();
-  for (let i = 0; ; i++) {
-    const suffix = `c${i.toString(36)}`;
-    const hi = refHash(prefix + suffix);
-    const other = seen.get(hi);
-    if (other !== undefined) return [other, suffix];
-    seen.set(hi, suffix);
-  }
-}
 
 describe('riblt: two reference ids with one key hash', () => {
   let stores: Awaited<ReturnType<typeof openTwoStores>>;
@@ -67,29 +54,32 @@ describe('riblt: two reference ids with one key hash', () => {
     sa.attach(la);
     sb.attach(lb);
 
-    const open = async (store: SyncStore, peer: string) =>
-      (await store.openObjects(peer, null, 100)).map((h) => h.referenceId).sort();
-    const both = [refX, refY].sort();
-    const runs: string[] = [];
-    for (let i = 0; i < 3; i++) {
-      const result = await sa.run(`collision ${i}`);
-      expect(result.rejected).toEqual([]);
-      runs.push(result.outcome);
-      if (result.outcome === 'in_sync') break;
+    try {
+      const open = async (store: SyncStore, peer: string) =>
+        (await store.openObjects(peer, null, 100)).map((h) => h.referenceId).sort();
+      const both = [refX, refY].sort();
+      const runs: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const result = await sa.run(`collision ${i}`);
+        expect(result.rejected).toEqual([]);
+        runs.push(result.outcome);
+        if (result.outcome === 'in_sync') break;
+      }
+      expect(await open(syncA, B.address)).toEqual(both);
+      expect(await open(syncB, A.address)).toEqual(both);
+      // The first run pushes the leader's object (the peer answered it holds none of it), the
+      // second finds the peer's by its key alone, both by coded symbols; the third has nothing to do.
+      expect(runs).toEqual(['repaired', 'repaired', 'in_sync']);
+      const records = (await syncA.runs(B.address, 3)).reverse();
+      expect(records.map((r) => r.detail['method'])).toEqual(['riblt', 'riblt', undefined]);
+      expect(records.map((r) => [r.objectsSent, r.objectsReceived])).toEqual([
+        [1, 0],
+        [0, 1],
+        [0, 0],
+      ]);
+    } finally {
+      await sa.close();
+      await sb.close();
     }
-    expect(await open(syncA, B.address)).toEqual(both);
-    expect(await open(syncB, A.address)).toEqual(both);
-    // The first run pushes the leader's object (the peer answered it holds none of it), the
-    // second finds the peer's by its key alone, both by coded symbols; the third has nothing to do.
-    expect(runs).toEqual(['repaired', 'repaired', 'in_sync']);
-    const records = (await syncA.runs(B.address, 3)).reverse();
-    expect(records.map((r) => r.detail['method'])).toEqual(['riblt', 'riblt', undefined]);
-    expect(records.map((r) => [r.objectsSent, r.objectsReceived])).toEqual([
-      [1, 0],
-      [0, 1],
-      [0, 0],
-    ]);
-    await sa.close();
-    await sb.close();
   });
 });

@@ -6,6 +6,7 @@
 import { createAutoBusiness, createPaymentObject, nextPaymentVersion } from '../../src/business/index.js';
 import {
   type CommandRequestObject,
+  channelAddress,
   encodeAddress,
   encodeRequest,
   encodeResponse,
@@ -14,6 +15,7 @@ import {
   type PrivateKey,
   signJws,
 } from '../../src/protocol/index.js';
+import { refHash } from '../../src/protocol/riblt.js';
 import type { ObjectHistory, SignedCommand } from '../../src/protocol/sync-frames.js';
 
 export interface Party {
@@ -132,4 +134,20 @@ export function flip(jws: string, segment: 0 | 1 | 2): string {
   const at = Math.floor(text.length / 2);
   parts[segment] = text.slice(0, at) + (text[at] === 'A' ? 'B' : 'A') + text.slice(at + 1);
   return parts.join('.');
+}
+
+/**
+ * Two reference suffixes whose ids, created by `origin`, have the same `refHash` (the `hi` of a
+ * coded-symbol key): about 2^16 tries.
+ */
+export function collidingSuffixes(origin: string): [string, string] {
+  const prefix = `${channelAddress(origin)}_`;
+  const seen = new Map<number, string>();
+  for (let i = 0; ; i++) {
+    const suffix = `c${i.toString(36)}`;
+    const hi = refHash(prefix + suffix);
+    const other = seen.get(hi);
+    if (other !== undefined) return [other, suffix];
+    seen.set(hi, suffix);
+  }
 }
