@@ -7,15 +7,30 @@
  * The follower's timers run on virtual time.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isProtocolServer } from '../../src/protocol/index.js';
+import type { OpenObjectsSummary } from '../../src/protocol/channel-frames.js';
 import { signSyncFrame } from '../../src/protocol/sync-frames.js';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
-import { createChannelSync, type SyncLink } from '../../src/sync/resync.js';
+import type { SyncStore } from '../../src/sync/ports.js';
+import { type ChannelSync, createChannelSync, type SyncLink } from '../../src/sync/resync.js';
 import { DEFAULT_SYNC_PAGE_SIZE, openObjectsSummary } from '../../src/sync/summary.js';
 import { virtualTime } from '../health/fakes.js';
 import { changes, nextMatch } from '../helpers/wait.js';
-import { memoryLink, peekFrame, serialExclusive, withTwoStores } from './in-memory.js';
-import { party } from './signed-histories.js';
+import { memoryLink, peekFrame, syncDeps, withTwoStores } from './in-memory.js';
+import { type Party, party } from './signed-histories.js';
+
+/** B's channel sync with A, its timers on `time`; `summary` as a node's when not given. */
+function followerSync(
+  A: Party,
+  B: Party,
+  store: SyncStore,
+  time: ReturnType<typeof virtualTime>,
+  summary?: () => Promise<OpenObjectsSummary>,
+): ChannelSync {
+  return createChannelSync(
+    { responseTimeoutMs: 1_000 },
+    { ...syncDeps(B, A, store), scheduler: time.scheduler, ...(summary ? { summary } : {}) },
+  );
+}
 
 describe('a follower whose leader goes quiet', () => {
   const stores = withTwoStores(beforeAll, afterAll);
@@ -26,26 +41,11 @@ describe('a follower whose leader goes quiet', () => {
     const time = virtualTime();
     let summaries = 0;
     const syncB = createSyncRepository(stores.b);
-    const sb = createChannelSync(
-      { responseTimeoutMs: 1_000 },
-      {
-        me: B.address,
-        peer: A.address,
-        myKey: B.key,
-        peerKey: A.key.publicKey,
-        isServer: isProtocolServer(B.address, A.address),
-        store: syncB,
-        exclusive: serialExclusive(),
-        isPending: () => false,
-        dropPending: () => false,
-        scheduler: time.scheduler,
-        // Counted: each SyncBegin taken as a new run asks for this node's summary first.
-        summary: () => {
-          summaries++;
-          return openObjectsSummary(syncB, A.address, DEFAULT_SYNC_PAGE_SIZE);
-        },
-      },
-    );
+    // Counted: each SyncBegin taken as a new run asks for this node's summary first.
+    const sb = followerSync(A, B, syncB, time, () => {
+      summaries++;
+      return openObjectsSummary(syncB, A.address, DEFAULT_SYNC_PAGE_SIZE);
+    });
     const answers: string[] = [];
     const answered = changes();
     const lb: SyncLink = memoryLink((f) => {
@@ -101,26 +101,13 @@ describe('a follower whose leader goes quiet', () => {
       await sb.close();
     }
   });
+
   it('shows a restore whose leader went quiet as waiting once its run timed out', async () => {
     const A = party(0x43);
     const B = party(0x44);
     const time = virtualTime();
     const syncB = createSyncRepository(stores.b);
-    const sb = createChannelSync(
-      { responseTimeoutMs: 1_000 },
-      {
-        me: B.address,
-        peer: A.address,
-        myKey: B.key,
-        peerKey: A.key.publicKey,
-        isServer: isProtocolServer(B.address, A.address),
-        store: syncB,
-        exclusive: serialExclusive(),
-        isPending: () => false,
-        dropPending: () => false,
-        scheduler: time.scheduler,
-      },
-    );
+    const sb = followerSync(A, B, syncB, time);
     const answers: string[] = [];
     const answered = changes();
     const lb: SyncLink = memoryLink((f) => {
