@@ -158,11 +158,32 @@ async function decode(
 }
 
 /**
- * Leader: the decoded keys as differences, in byte order of reference id. A follower's key whose
- * `hi` is one of this node's decoded objects is taken as that object at another head; when none
- * of its versions has the key's `lo` (the follower ahead or forked, or another object whose id
- * has the same hash), a run that is the last of its kind (`confirm`: a restore's) resolves the
- * key instead, and so does any run for two follower keys with one `hi`.
+ * Leader: where a follower's decoded key goes, among this node's decoded objects `candidates`
+ * with its `hi`: the one holding a version with its `lo` (the follower behind), else the only
+ * one at a head this node does not know (the follower ahead or forked), unless `confirm` asks
+ * for the key to be resolved then (another object whose id has the same hash is possible).
+ * Undefined: resolve it.
+ */
+async function placeKey(
+  ctx: SyncContext,
+  key: ItemKey,
+  candidates: readonly string[],
+  confirm: boolean,
+): Promise<Difference | undefined> {
+  for (const ref of candidates) {
+    const versions = await ctx.store.versions(ctx.peer, ref);
+    const head = versions.find((v) => openObjectKey(ref, v.version).lo === key.lo)?.version;
+    if (head !== undefined) return { ref, remote: { reference_id: ref, head, version_count: 0 } };
+  }
+  const [only] = candidates;
+  if (candidates.length !== 1 || confirm || only === undefined) return undefined;
+  return { ref: only, remote: { reference_id: only, head: UNKNOWN_HEAD, version_count: 0 } };
+}
+
+/**
+ * Leader: the decoded keys as differences, in byte order of reference id. A follower's key is
+ * placed on one of this node's decoded objects by its `hi` ({@link placeKey}; two follower keys
+ * with one `hi` are both resolved) or resolved with the follower (`SyncResolve`).
  */
 async function differencesOf(
   ctx: SyncContext,
@@ -172,26 +193,22 @@ async function differencesOf(
   confirm: boolean,
 ): Promise<Difference[]> {
   const mine = await objectsOf(ctx, sketch, decoded.mine);
-  const byHi = new Map<number, string>(mine.map((m) => [m.key.hi, m.entry.reference_id]));
+  const byHi = new Map<number, string[]>();
+  const myHeads = new Map<string, string>();
+  for (const m of mine) {
+    byHi.set(m.key.hi, [...(byHi.get(m.key.hi) ?? []), m.entry.reference_id]);
+    myHeads.set(m.entry.reference_id, m.entry.head);
+  }
   const out = new Map<string, Difference>();
   for (const m of mine) out.set(m.entry.reference_id, { ref: m.entry.reference_id });
   const theirsPerHi = new Map<number, number>();
   for (const key of decoded.theirs) theirsPerHi.set(key.hi, (theirsPerHi.get(key.hi) ?? 0) + 1);
   const unplaced: ItemKey[] = [];
   for (const key of decoded.theirs) {
-    const ref = byHi.get(key.hi);
-    if (ref === undefined || theirsPerHi.get(key.hi)! > 1) {
-      unplaced.push(key);
-      continue;
-    }
-    // The same object at another head: which of this node's versions, if the peer is behind.
-    const versions = await ctx.store.versions(ctx.peer, ref);
-    const head = versions.find((v) => openObjectKey(ref, v.version).lo === key.lo)?.version;
-    if (head === undefined && confirm) {
-      unplaced.push(key);
-      continue;
-    }
-    out.set(ref, { ref, remote: { reference_id: ref, head: head ?? UNKNOWN_HEAD, version_count: 0 } });
+    const candidates = theirsPerHi.get(key.hi)! > 1 ? [] : (byHi.get(key.hi) ?? []);
+    const placed = candidates.length > 0 ? await placeKey(ctx, key, candidates, confirm) : undefined;
+    if (placed) out.set(placed.ref, placed);
+    else unplaced.push(key);
   }
   for (let at = 0; at < unplaced.length; at += 1000) {
     const asked = unplaced.slice(at, at + 1000);
@@ -207,8 +224,9 @@ async function differencesOf(
     for (const e of resolved.entries) {
       const hi = refHash(e.reference_id);
       const left = open.get(hi) ?? 0;
-      // One of this node's decoded objects gets the follower's entry (its head there).
-      if (left === 0 || out.get(e.reference_id)?.remote) continue;
+      // One of this node's decoded objects gets the follower's entry (its head there), never
+      // at this node's own head (the symbols said the follower does not hold that).
+      if (left === 0 || out.get(e.reference_id)?.remote || myHeads.get(e.reference_id) === e.head) continue;
       open.set(hi, left - 1);
       out.set(e.reference_id, { ref: e.reference_id, remote: e });
     }

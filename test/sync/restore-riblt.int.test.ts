@@ -135,7 +135,7 @@ describe('on-demand restore of closed objects by coded symbols (old backup)', ()
 
   it('restores both of two closed objects whose ids share a key hash, one on each side, in one restore', async () => {
     // The coded symbols decode one key of each side with the same `hi`: taken for one object at
-    // two heads, the restore would push A's... and end finished without B's.
+    // two heads, the restore (led by B) would push B's and end finished without A's.
     const [onA, onB] = collidingSuffixes(A.address);
     const x = await buildPayment(A, B, 5, onA);
     const y = await buildPayment(A, B, 5, onB);

@@ -21,6 +21,23 @@ const party = (): Party => ({
   key: generatePrivateKey(),
 });
 
+/** A's and B's syncs, both speaking `riblt`, over an in-memory link. */
+function wire(A: Party, B: Party, syncA: SyncStore, syncB: SyncStore): { sa: ChannelSync; sb: ChannelSync } {
+  const make = (me: Party, peer: Party, store: SyncStore): ChannelSync =>
+    digestSync(me, peer, store, { batchObjects: 3, pageSize: 2 });
+  const sa = make(A, B, syncA);
+  const sb = make(B, A, syncB);
+  const speaks = { peerSyncMethods: ['list', 'riblt'] };
+  const la: SyncLink = { ...memoryLink((f) => sb.handleFrame(f, lb)), ...speaks };
+  const lb: SyncLink = { ...memoryLink((f) => sa.handleFrame(f, la)), ...speaks };
+  sa.attach(la);
+  sb.attach(lb);
+  return { sa, sb };
+}
+
+const open = async (store: SyncStore, peer: string): Promise<string[]> =>
+  (await store.openObjects(peer, null, 100)).map((h) => `${h.referenceId}@${h.headVersion}`).sort();
+
 describe('riblt: two reference ids with one key hash', () => {
   let stores: Awaited<ReturnType<typeof openTwoStores>>;
   beforeAll(async () => {
@@ -44,20 +61,10 @@ describe('riblt: two reference ids with one key hash', () => {
     await syncA.commit(commitItemsFor(x, A, B));
     await syncB.commit(commitItemsFor(y, B, A));
 
-    const make = (me: Party, peer: Party, store: SyncStore): ChannelSync =>
-      digestSync(me, peer, store, { batchObjects: 3, pageSize: 2 });
-    const sa = make(A, B, syncA);
-    const sb = make(B, A, syncB);
-    const speaks = { peerSyncMethods: ['list', 'riblt'] };
-    const la: SyncLink = { ...memoryLink((f) => sb.handleFrame(f, lb)), ...speaks };
-    const lb: SyncLink = { ...memoryLink((f) => sa.handleFrame(f, la)), ...speaks };
-    sa.attach(la);
-    sb.attach(lb);
+    const { sa, sb } = wire(A, B, syncA, syncB);
 
     try {
-      const open = async (store: SyncStore, peer: string) =>
-        (await store.openObjects(peer, null, 100)).map((h) => h.referenceId).sort();
-      const both = [refX, refY].sort();
+      const both = (await open(syncA, B.address)).concat(await open(syncB, A.address)).sort();
       const runs: string[] = [];
       for (let i = 0; i < 3; i++) {
         const result = await sa.run(`collision ${i}`);
@@ -77,6 +84,34 @@ describe('riblt: two reference ids with one key hash', () => {
         [0, 1],
         [0, 0],
       ]);
+    } finally {
+      await sa.close();
+      await sb.close();
+    }
+  });
+
+  it('resolves two keys of the follower with one hash in the same run: its object ahead here and the other', async () => {
+    const A = party();
+    const B = party();
+    const syncA = createSyncRepository(stores.a);
+    const syncB = createSyncRepository(stores.b);
+    const [onA, onB] = collidingSuffixes(A.address);
+    // X: A holds its create, B one command more; Y (same hash): B only.
+    const x = await buildPayment(A, B, 2, onA);
+    const y = await buildPayment(A, B, 1, onB);
+    await syncA.commit(commitItemsFor(x.slice(0, 1), A, B));
+    await syncB.commit(commitItemsFor(x, B, A));
+    await syncB.commit(commitItemsFor(y, B, A));
+    const { sa, sb } = wire(A, B, syncA, syncB);
+    try {
+      const wanted = await open(syncB, A.address);
+      expect(wanted).toHaveLength(2);
+      const first = await sa.run('two keys, one hash');
+      expect(first).toMatchObject({ outcome: 'repaired', objectsSent: 0, objectsReceived: 2, rejected: [] });
+      const [record] = await syncA.runs(B.address, 1);
+      expect(record?.detail['method']).toBe('riblt');
+      expect(await open(syncA, B.address)).toEqual(wanted);
+      expect((await sa.run('again')).outcome).toBe('in_sync');
     } finally {
       await sa.close();
       await sb.close();
