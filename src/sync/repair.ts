@@ -47,6 +47,22 @@ function push(ctx: SyncContext, run: RunState, objects: ObjectHistory[]): Promis
   );
 }
 
+/** This node's whole histories of `refs`, as sent (`too_large` past the limit), read in one go when the store can. */
+async function wholeHistories(
+  ctx: SyncContext,
+  refs: readonly string[],
+): Promise<Map<string, ObjectHistory>> {
+  const { store, peer, sides } = ctx;
+  const logs = store.histories && refs.length > 1 ? await store.histories(peer, refs) : undefined;
+  const out = new Map<string, ObjectHistory>();
+  for (const ref of refs)
+    out.set(
+      ref,
+      sendable(await readHistory(store, sides, ref, null, logs?.get(ref)), ctx.limits.maxObjectBytes),
+    );
+  return out;
+}
+
 /** Per difference: what to push, and what to ask the peer for. */
 async function decide(
   ctx: SyncContext,
@@ -60,9 +76,11 @@ async function decide(
   );
   const pushes: ObjectHistory[] = [];
   const wants: SyncWant[] = [];
-  // Whole histories to push (objects the peer does not list), read in one go when the store can.
-  const whole = diffs.filter((d) => !d.remote && heads.has(d.ref)).map((d) => d.ref);
-  const logs = store.histories && whole.length > 1 ? await store.histories(peer, whole) : undefined;
+  // Whole histories to push (objects the peer does not list).
+  const whole = await wholeHistories(
+    ctx,
+    diffs.filter((d) => !d.remote && heads.has(d.ref)).map((d) => d.ref),
+  );
   for (const d of diffs) {
     const local = heads.get(d.ref);
     if (!local) {
@@ -70,7 +88,7 @@ async function decide(
       continue;
     }
     if (!d.remote) {
-      pushes.push(sendable(await readHistory(store, sides, d.ref, null, logs?.get(d.ref)), max));
+      pushes.push(whole.get(d.ref)!);
       continue;
     }
     if (d.remote.head === local.headVersion) continue;
@@ -116,15 +134,12 @@ async function fetchAll(ctx: SyncContext, run: RunState, wants: SyncWant[]): Pro
   // by a key hash that two reference ids share, §7.3.1): push our whole history, as for an
   // object it did not list; the peer's own object behind that hash comes at its next run.
   const fromHead = new Set(wants.filter((w) => w.after !== null).map((w) => w.reference_id));
-  const absent = objects
-    .filter((o) => o.kind === 'missing' && fromHead.has(o.reference_id))
-    .map((o) => o.reference_id);
-  const logs =
-    ctx.store.histories && absent.length > 1 ? await ctx.store.histories(ctx.peer, absent) : undefined;
-  for (const ref of absent) {
-    const mine = await readHistory(ctx.store, ctx.sides, ref, null, logs?.get(ref));
-    if (mine.kind === 'history') forcePush.push(sendable(mine, ctx.limits.maxObjectBytes));
-  }
+  const absent = objects.filter((o) => o.kind === 'missing' && fromHead.has(o.reference_id));
+  const mine = await wholeHistories(
+    ctx,
+    absent.map((o) => o.reference_id),
+  );
+  for (const h of mine.values()) if (h.kind === 'history' || h.kind === 'too_large') forcePush.push(h);
   for (const o of objects) {
     // The peer yields a fork to this node (the protocol server): push our whole branch.
     if (o.kind === 'yield' && ctx.sides.isServer) {

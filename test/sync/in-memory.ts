@@ -189,3 +189,23 @@ export async function seedOpenPayments(store: SyncStore, me: Party, peer: Party,
     await store.commit(commitItemsFor(steps, me, peer));
   }
 }
+
+/**
+ * Two digest-backed syncs (`digestSync`, small batches and pages) wired back to back over an
+ * in-memory, ordered link, both hellos naming `riblt`.
+ */
+export function ribltPair(
+  x: { me: Party; peer: Party; store: SyncStore },
+  y: { me: Party; peer: Party; store: SyncStore },
+): { sx: ChannelSync; sy: ChannelSync } {
+  const make = (side: typeof x): ChannelSync =>
+    digestSync(side.me, side.peer, side.store, { batchObjects: 3, pageSize: 2 });
+  const sx = make(x);
+  const sy = make(y);
+  const speaks = { peerSyncMethods: ['list', 'riblt'] };
+  const lx: SyncLink = { ...memoryLink((f) => sy.handleFrame(f, ly)), ...speaks };
+  const ly: SyncLink = { ...memoryLink((f) => sx.handleFrame(f, lx)), ...speaks };
+  sx.attach(lx);
+  sy.attach(ly);
+  return { sx, sy };
+}

@@ -12,28 +12,13 @@ import { encodeAddress, generatePrivateKey } from '../../src/protocol/index.js';
 import { refHash } from '../../src/protocol/riblt.js';
 import { createSyncRepository } from '../../src/store/sync-repository.js';
 import type { SyncStore } from '../../src/sync/ports.js';
-import type { ChannelSync, SyncLink } from '../../src/sync/resync.js';
-import { commitItemsFor, digestSync, memoryLink, openTwoStores } from './in-memory.js';
+import { commitItemsFor, openTwoStores, ribltPair } from './in-memory.js';
 import { buildPayment, collidingSuffixes, type Party } from './signed-histories.js';
 
 const party = (): Party => ({
   address: encodeAddress({ hrp: 'lbr', onchain: randomBytes(16) }),
   key: generatePrivateKey(),
 });
-
-/** A's and B's syncs, both speaking `riblt`, over an in-memory link. */
-function wire(A: Party, B: Party, syncA: SyncStore, syncB: SyncStore): { sa: ChannelSync; sb: ChannelSync } {
-  const make = (me: Party, peer: Party, store: SyncStore): ChannelSync =>
-    digestSync(me, peer, store, { batchObjects: 3, pageSize: 2 });
-  const sa = make(A, B, syncA);
-  const sb = make(B, A, syncB);
-  const speaks = { peerSyncMethods: ['list', 'riblt'] };
-  const la: SyncLink = { ...memoryLink((f) => sb.handleFrame(f, lb)), ...speaks };
-  const lb: SyncLink = { ...memoryLink((f) => sa.handleFrame(f, la)), ...speaks };
-  sa.attach(la);
-  sb.attach(lb);
-  return { sa, sb };
-}
 
 const open = async (store: SyncStore, peer: string): Promise<string[]> =>
   (await store.openObjects(peer, null, 100)).map((h) => `${h.referenceId}@${h.headVersion}`).sort();
@@ -47,12 +32,16 @@ describe('riblt: two reference ids with one key hash', () => {
     await stores?.dispose();
   });
 
-  it('each side gets the other side’s object, and the next run is a no-op', async () => {
+  /** Fresh parties on the two stores (runs share the stores, not a channel), and two suffixes of A's ids with one hash. */
+  function twoParties() {
     const A = party();
     const B = party();
-    const syncA = createSyncRepository(stores.a);
-    const syncB = createSyncRepository(stores.b);
     const [onA, onB] = collidingSuffixes(A.address);
+    return { A, B, syncA: createSyncRepository(stores.a), syncB: createSyncRepository(stores.b), onA, onB };
+  }
+
+  it('each side gets the other side’s object, and the next run is a no-op', async () => {
+    const { A, B, syncA, syncB, onA, onB } = twoParties();
     const x = await buildPayment(A, B, 1, onA);
     const y = await buildPayment(A, B, 1, onB);
     const refX = x[0]!.payment.reference_id;
@@ -61,7 +50,7 @@ describe('riblt: two reference ids with one key hash', () => {
     await syncA.commit(commitItemsFor(x, A, B));
     await syncB.commit(commitItemsFor(y, B, A));
 
-    const { sa, sb } = wire(A, B, syncA, syncB);
+    const { sx: sa, sy: sb } = ribltPair({ me: A, peer: B, store: syncA }, { me: B, peer: A, store: syncB });
 
     try {
       const both = (await open(syncA, B.address)).concat(await open(syncB, A.address)).sort();
@@ -91,18 +80,14 @@ describe('riblt: two reference ids with one key hash', () => {
   });
 
   it('resolves two keys of the follower with one hash in the same run: its object ahead here and the other', async () => {
-    const A = party();
-    const B = party();
-    const syncA = createSyncRepository(stores.a);
-    const syncB = createSyncRepository(stores.b);
-    const [onA, onB] = collidingSuffixes(A.address);
+    const { A, B, syncA, syncB, onA, onB } = twoParties();
     // X: A holds its create, B one command more; Y (same hash): B only.
     const x = await buildPayment(A, B, 2, onA);
     const y = await buildPayment(A, B, 1, onB);
     await syncA.commit(commitItemsFor(x.slice(0, 1), A, B));
     await syncB.commit(commitItemsFor(x, B, A));
     await syncB.commit(commitItemsFor(y, B, A));
-    const { sa, sb } = wire(A, B, syncA, syncB);
+    const { sx: sa, sy: sb } = ribltPair({ me: A, peer: B, store: syncA }, { me: B, peer: A, store: syncB });
     try {
       const wanted = await open(syncB, A.address);
       expect(wanted).toHaveLength(2);

@@ -14,32 +14,14 @@ import { encodeAddress, generatePrivateKey, isProtocolServer } from '../../src/p
 import { createSyncRepository } from '../../src/store/sync-repository.js';
 import type { ParleyStore } from '../../src/store/types.js';
 import type { SyncStore } from '../../src/sync/ports.js';
-import type { ChannelSync, SyncLink } from '../../src/sync/resync.js';
 import { createStoreFixture, type StoreFixture } from '../helpers/store.js';
 import { usePg } from './helpers.js';
-import { commitItemsFor, digestSync, memoryLink } from './in-memory.js';
+import { commitItemsFor, ribltPair } from './in-memory.js';
 import { buildPayment, type Party, signStep } from './signed-histories.js';
 
 function randomParty(): Party {
   const onchain = randomBytes(16);
   return { address: encodeAddress({ hrp: 'lbr', onchain }), key: generatePrivateKey() };
-}
-
-/** Two channel syncs wired back to back over an in-memory, ordered link. */
-function wire(
-  x: { me: Party; peer: Party; store: SyncStore },
-  y: { me: Party; peer: Party; store: SyncStore },
-) {
-  const make = (side: typeof x): ChannelSync =>
-    digestSync(side.me, side.peer, side.store, { batchObjects: 3, pageSize: 2 });
-  const sx = make(x);
-  const sy = make(y);
-  const speaks = { peerSyncMethods: ['list', 'riblt'] };
-  const lx: SyncLink = { ...memoryLink((f) => sy.handleFrame(f, ly)), ...speaks };
-  const ly: SyncLink = { ...memoryLink((f) => sx.handleFrame(f, lx)), ...speaks };
-  sx.attach(lx);
-  sy.attach(ly);
-  return { sx, sy };
 }
 
 /** The store with the optional batched read of whole histories, over its per-object read. */
@@ -135,7 +117,7 @@ describe('resync by coded symbols converges from any loss', () => {
             });
           }
 
-          const { sx, sy } = wire({ me: A, peer: B, store: syncA }, { me: B, peer: A, store: syncB });
+          const { sx, sy } = ribltPair({ me: A, peer: B, store: syncA }, { me: B, peer: A, store: syncB });
           const leader = aLeads ? sx : sy;
           const first = await leader.run('property');
           expect(first.rejected).toEqual([]);
