@@ -58,6 +58,26 @@ function files(side: Side) {
   };
 }
 
+/**
+ * Runs `request` (a resync the test asks for) once both nodes hold a connection to each other.
+ * A restarted node and its peer may both dial: one connection per pair closes one of them, and
+ * a resync asked for meanwhile is answered `SYNC_ABORTED` (no connection); it is asked again.
+ */
+async function resyncWhenConnected<T>(a: VaspNode, b: VaspNode, request: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    await waitFor(
+      [a, b],
+      async () =>
+        a.channel(b.address).connection !== undefined && b.channel(a.address).connection !== undefined,
+    );
+    try {
+      return await request();
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SYNC_ABORTED' || attempt >= 5) throw err;
+    }
+  }
+}
+
 /** Starts collecting `events$` now; `stop()` gives what came. */
 function collect<T>(events$: Observable<T>): () => T[] {
   const seen: T[] = [];
@@ -161,9 +181,11 @@ describe.skipIf(usePg)('a fork between two real nodes (B is the protocol server,
       const clientResync = collect<ResyncEvent>(client.resync$);
       const clientEvents = collect<NodeEvent>(client.events$);
       const serverResync = collect<ResyncEvent>(server.resync$);
-      const run = leader.startsWith('B')
-        ? await server.requestResync(client.address, 'test')
-        : await client.requestResync(server.address, 'test');
+      const run = await resyncWhenConnected(client, server, () =>
+        leader.startsWith('B')
+          ? server.requestResync(client.address, 'test')
+          : client.requestResync(server.address, 'test'),
+      );
       expect(run.outcome).toBe('repaired');
 
       // B's branch everywhere, A's signed log equal to B's, nothing of v3a left at A.
